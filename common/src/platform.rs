@@ -54,3 +54,11 @@ impl fmt::Display for Platform {
         Ok(())
     }
 }
+
+impl Platform {
+    /// The index of the candidate that best serves `self`: an exact match first, then the
+    /// compatible fallbacks of containerd's matcher. `None` when nothing can serve it.
+    pub fn best_match(&self, candidates: &[Platform]) -> Option<usize> {
+        candidates.iter().position(|candidate| candidate == self)
+    }
+}
