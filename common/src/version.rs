@@ -30,7 +30,9 @@ mod tests {
 
     #[test]
     fn version_is_the_release_file_without_newline() {
-        let file = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.release-version")).unwrap();
+        let file =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.release-version"))
+                .unwrap();
         assert_eq!(VERSION, file.trim());
         assert!(!VERSION.is_empty());
         assert!(LONG_VERSION.starts_with(VERSION));

@@ -1,0 +1,25 @@
+# Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+#
+# The one entry point for building, testing and releasing kaniko-rs.
+
+.PHONY: all build test lint fmt deps release
+
+all: build
+
+build:
+	cargo build --workspace --locked --release
+
+test:
+	hack/test.sh
+
+lint:
+	hack/lint.sh
+
+fmt:
+	hack/fmt.sh
+
+deps:
+	hack/deps.sh
+
+release:
+	hack/release.sh

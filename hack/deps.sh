@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+#
+# Installs the tools the test suite and the demo talk to, through apt-get, only when missing.
+# Idempotent: a second run installs nothing and says so.
+set -euo pipefail
+
+# command -> Debian package
+declare -A wanted=(
+  [nats-server]=nats-server
+  [docker-registry]=docker-registry
+  [skopeo]=skopeo
+  [umoci]=umoci
+  [busybox]=busybox-static
+  [jq]=jq
+)
+
+missing=()
+for cmd in "${!wanted[@]}"; do
+  pkg=${wanted[$cmd]}
+  if ! command -v "$cmd" >/dev/null 2>&1 || ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "deps: all present (${wanted[*]})"
+  exit 0
+fi
+
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+echo "deps: installing ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "deps: installed ${missing[*]}"
