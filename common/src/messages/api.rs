@@ -363,8 +363,8 @@ pub struct StatusRequest {
     pub build_id: String,
 }
 
-/// The reply to a [`StatusRequest`]: the status, or an error ([`ErrorKind::NotFound`]
-/// (super::ErrorKind::NotFound) for an unknown build).
+/// The reply to a [`StatusRequest`]: the status, or an error (kind
+/// [`NotFound`](super::ErrorKind::NotFound) for an unknown build).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusReply {
     /// The build's status when found.

@@ -244,7 +244,7 @@ pub fn decode_internal<T: Message>(payload: &[u8]) -> Result<T, CodecError> {
     if read != body.len() {
         return Err(CodecError::Garbage(format!(
             "{} trailing bytes after the {} body",
-            body.len() - read,
+            body.len().saturating_sub(read),
             T::KIND
         )));
     }
