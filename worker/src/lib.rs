@@ -5,6 +5,9 @@
 use std::process::ExitCode;
 
 pub mod cli;
+pub mod dockerignore;
+pub mod glob;
+pub mod users;
 
 /// Runs one invocation of the `worker` command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
