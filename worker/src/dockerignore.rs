@@ -251,8 +251,16 @@ mod tests {
         check(&["a*"], "ab/c", true);
         check(&["a/*.txt"], "a/dir/file.txt", false);
         check(&["**", "!util/docker/web"], "util/docker/web/foo", false);
-        check(&["**", "!util/docker/web", "util/docker/web/foo"], "util/docker/web/foo", true);
-        check(&["**", "!dist/*.whl"], "dist/proxy.py-2.4.0-py3-none-any.whl", false);
+        check(
+            &["**", "!util/docker/web", "util/docker/web/foo"],
+            "util/docker/web/foo",
+            true,
+        );
+        check(
+            &["**", "!dist/*.whl"],
+            "dist/proxy.py-2.4.0-py3-none-any.whl",
+            false,
+        );
     }
 
     #[test]
@@ -282,9 +290,15 @@ mod tests {
             let err = DockerIgnore::parse(content).unwrap_err();
             assert_eq!(err.to_string(), expected);
         }
-        check_err("ok\n# c\nfoo[", "line 3: bad pattern \"foo[\": unclosed character class");
+        check_err(
+            "ok\n# c\nfoo[",
+            "line 3: bad pattern \"foo[\": unclosed character class",
+        );
         check_err("a\n  !  \n", "line 2: illegal exclusion pattern \"!\"");
-        check_err("x\\", "line 1: bad pattern \"x\\\\\": trailing backslash escapes nothing");
+        check_err(
+            "x\\",
+            "line 1: bad pattern \"x\\\\\": trailing backslash escapes nothing",
+        );
     }
 
     #[test]
@@ -324,7 +338,8 @@ mod tests {
         std::fs::write(dir.path().join("app.Dockerfile.dockerignore"), "\n\n[\n").unwrap();
         let err = DockerIgnore::load(dir.path(), &dockerfile).unwrap_err();
         assert!(
-            err.to_string().contains("app.Dockerfile.dockerignore: line 3"),
+            err.to_string()
+                .contains("app.Dockerfile.dockerignore: line 3"),
             "{err}"
         );
     }

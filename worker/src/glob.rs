@@ -354,7 +354,13 @@ mod tests {
         check(
             &["*"],
             Ok(&[
-                ".hidden", "a.txt", "b.txt", "c.md", "dir", "docs", "star*name",
+                ".hidden",
+                "a.txt",
+                "b.txt",
+                "c.md",
+                "dir",
+                "docs",
+                "star*name",
             ]),
         );
     }
@@ -393,7 +399,10 @@ mod tests {
             &["dir/../../etc/passwd"],
             Err("forbidden path outside the build context: dir/../../etc/passwd"),
         );
-        check(&["nope.txt"], Err("nope.txt: not found in the build context"));
+        check(
+            &["nope.txt"],
+            Err("nope.txt: not found in the build context"),
+        );
         check(&["a.txt/x"], Err("a.txt/x: not found in the build context"));
         check(
             &["*.nope"],
@@ -401,7 +410,9 @@ mod tests {
         );
         check(
             &["missing/*.txt"],
-            Err("no source files were specified: missing/*.txt matched no file in the build context"),
+            Err(
+                "no source files were specified: missing/*.txt matched no file in the build context",
+            ),
         );
         check(
             &["[a.txt"],
@@ -420,7 +431,11 @@ mod tests {
         std::os::unix::fs::symlink("file", ctx.path().join("inner")).unwrap();
         std::os::unix::fs::symlink("gone", ctx.path().join("dangling")).unwrap();
         let ignore = DockerIgnore::default();
-        let err = |s: &str| resolve_sources(ctx.path(), &[s], &ignore).unwrap_err().to_string();
+        let err = |s: &str| {
+            resolve_sources(ctx.path(), &[s], &ignore)
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
             err("out/secret"),
             "forbidden path outside the build context: out/secret"

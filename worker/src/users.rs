@@ -146,7 +146,7 @@ impl Users {
                 e.gid,
                 self.groups
                     .iter()
-                    .filter(|g| g.members.iter().any(|m| *m == e.name))
+                    .filter(|g| g.members.contains(&e.name))
                     .map(|g| g.gid)
                     .collect(),
             ),

@@ -36,7 +36,10 @@ enum Token {
     /// `*`: any run of characters without `/`.
     Star,
     /// `[...]`: one character in (or, negated, not in) the ranges.
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
     /// `**/` (or `**` inside a segment): `(.*/)?`, zero or more whole leading directories.
     AnyDirs,
     /// A trailing `**`: any characters at all, `/` included.
@@ -254,7 +257,9 @@ fn parse_class(chars: &[char], start: usize) -> Result<(Token, usize), &'static 
     loop {
         match chars.get(i) {
             None => return Err("unclosed character class"),
-            Some(']') if !ranges.is_empty() => return Ok((Token::Class { negated, ranges }, i + 1)),
+            Some(']') if !ranges.is_empty() => {
+                return Ok((Token::Class { negated, ranges }, i + 1));
+            }
             _ => {}
         }
         let (lo, next) = class_char(chars, i)?;
@@ -390,7 +395,11 @@ mod tests {
         #[track_caller]
         fn check(pattern: &str, text: &str, expected: bool) {
             let p = Pattern::new(&clean(pattern), Dialect::DockerIgnore).unwrap();
-            assert_eq!(p.matches(text), expected, "pattern {pattern:?} text {text:?}");
+            assert_eq!(
+                p.matches(text),
+                expected,
+                "pattern {pattern:?} text {text:?}"
+            );
         }
         check("**", "file", true);
         check("**/", "file", true);
@@ -438,7 +447,11 @@ mod tests {
         check("**/.foo", "bar.foo", false);
         check("a(b)c/def", "a(b)c/def", true);
         check("a.|)$(}+{bc", "a.|)$(}+{bc", true);
-        check("dist/*.whl", "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl", true);
+        check(
+            "dist/*.whl",
+            "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+            true,
+        );
         check("a\\\\", "a\\", true);
         check("a\\*b", "a*b", true);
     }
@@ -448,7 +461,11 @@ mod tests {
         #[track_caller]
         fn check(pattern: &str, dir: &str, expected: bool) {
             let p = Pattern::new(pattern, Dialect::DockerIgnore).unwrap();
-            assert_eq!(p.could_match_below(dir), expected, "{pattern:?} below {dir:?}");
+            assert_eq!(
+                p.could_match_below(dir),
+                expected,
+                "{pattern:?} below {dir:?}"
+            );
         }
         check("docs/README.md", "docs", true);
         check("docs/README.md", "doc", false);
