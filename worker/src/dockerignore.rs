@@ -324,6 +324,20 @@ mod tests {
         check_dir(&["*"], ".", true);
     }
 
+    proptest::proptest! {
+        /// Arbitrary file contents parse or fail with a line number; queries never panic.
+        #[test]
+        fn arbitrary_files_never_panic(content in "[a-z*?!#\\[\\]\\\\/. \n-]{0,60}", path in "[a-z/.]{0,16}") {
+            match DockerIgnore::parse(&content) {
+                Ok(ignore) => {
+                    let _ = ignore.is_excluded(Path::new(&path));
+                    let _ = ignore.may_contain_included(Path::new(&path));
+                }
+                Err(e) => proptest::prop_assert!(e.to_string().starts_with("line "), "{}", e),
+            }
+        }
+    }
+
     #[test]
     fn load_prefers_the_dockerfile_specific_file() {
         let dir = tempfile::tempdir().unwrap();

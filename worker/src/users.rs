@@ -385,6 +385,18 @@ garbage
         );
     }
 
+    proptest::proptest! {
+        /// Arbitrary file contents and specs never panic; a numeric chown spec needs no lookup.
+        #[test]
+        fn arbitrary_input_never_panics(passwd in "\\PC{0,80}", group in "\\PC{0,80}", spec in "\\PC{0,16}", uid: u32, gid: u32) {
+            let users = Users::parse(&passwd, &group);
+            let _ = users.resolve_chown(&spec);
+            let _ = users.resolve_user(&spec);
+            let _ = users.home_of(&spec);
+            proptest::prop_assert_eq!(users.resolve_chown(&format!("{uid}:{gid}")), Ok((uid, gid)));
+        }
+    }
+
     #[test]
     fn home_defaults() {
         #[track_caller]

@@ -478,6 +478,28 @@ mod tests {
         check("x", ".", true);
     }
 
+    proptest::proptest! {
+        /// Any input compiles or is refused, and matching never panics, in both dialects.
+        #[test]
+        fn arbitrary_patterns_never_panic(pattern in "\\PC{0,24}", text in "\\PC{0,24}") {
+            for dialect in [Dialect::FilepathMatch, Dialect::DockerIgnore] {
+                if let Ok(p) = Pattern::new(&pattern, dialect) {
+                    let _ = p.matches(&text);
+                    let _ = p.could_match_below(&text);
+                }
+            }
+        }
+
+        /// A fully escaped pattern is a literal: it matches itself and nothing else.
+        #[test]
+        fn escaped_text_is_a_literal(text in "[a-z*?\\[\\]/.]{1,12}", other in "[a-z*?/.]{1,12}") {
+            let escaped: String = text.chars().flat_map(|c| ['\\', c]).collect();
+            let p = Pattern::new(&escaped, Dialect::DockerIgnore).unwrap();
+            proptest::prop_assert!(p.matches(&text));
+            proptest::prop_assert_eq!(p.matches(&other), other == text);
+        }
+    }
+
     #[test]
     fn clean_is_go_path_clean() {
         #[track_caller]
