@@ -93,7 +93,7 @@ pub enum ConfigError {
         reason: &'static str,
     },
     /// `--custom-platform` is not a platform.
-    #[error("invalid --custom-platform {value:?}: {source}")]
+    #[error("invalid --custom-platform {value:?}")]
     InvalidPlatform {
         /// The value as given.
         value: String,

@@ -61,7 +61,7 @@ pub enum SourceError {
         pattern: String,
     },
     /// A wildcard source is malformed.
-    #[error("invalid source {pattern}: {source}")]
+    #[error("invalid source {pattern}")]
     BadPattern {
         /// The source as written.
         pattern: String,
@@ -70,7 +70,7 @@ pub enum SourceError {
         source: PatternError,
     },
     /// The context could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Io {
         /// The path being read.
         path: PathBuf,
@@ -326,7 +326,7 @@ mod tests {
                     }
                 })
                 .collect::<Vec<_>>()),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(format!("{:#}", anyhow::Error::new(e))),
         };
         let expected = expected
             .map(|paths| paths.iter().map(|p| p.to_string()).collect::<Vec<_>>())

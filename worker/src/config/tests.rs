@@ -21,7 +21,8 @@ fn env(key: &str) -> Option<String> {
 }
 
 fn config(args: &[&str]) -> Result<BuildConfig, String> {
-    BuildConfig::from_args_with_env(&parse(args), env).map_err(|e| e.to_string())
+    BuildConfig::from_args_with_env(&parse(args), env)
+        .map_err(|e| format!("{:#}", anyhow::Error::new(e)))
 }
 
 fn strings(values: &[&str]) -> Vec<String> {
