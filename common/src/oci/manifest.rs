@@ -169,9 +169,9 @@ impl TryFrom<&SpecDescriptor> for Descriptor {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Manifest {
     /// An OCI image manifest or Docker schema 2 manifest.
-    Image(ImageManifest),
+    Image(Box<ImageManifest>),
     /// An OCI image index or Docker manifest list.
-    Index(ImageIndex),
+    Index(Box<ImageIndex>),
 }
 
 impl Manifest {
@@ -220,11 +220,11 @@ impl Manifest {
         if is_index(&effective) {
             let mut index: ImageIndex = serde_json::from_value(value).map_err(json)?;
             index.set_media_type(Some(MediaType::from(effective.as_str())));
-            Ok(Manifest::Index(index))
+            Ok(Manifest::Index(Box::new(index)))
         } else if is_manifest(&effective) {
             let mut manifest: ImageManifest = serde_json::from_value(value).map_err(json)?;
             manifest.set_media_type(Some(MediaType::from(effective.as_str())));
-            Ok(Manifest::Image(manifest))
+            Ok(Manifest::Image(Box::new(manifest)))
         } else {
             Err(OciError::UnsupportedMediaType {
                 media_type: effective,
