@@ -113,8 +113,8 @@ pub enum IndexError {
     PlatformMismatch {
         /// The platform it was added under.
         platform: Platform,
-        /// The platform its descriptor names.
-        declared: Platform,
+        /// The platform its descriptor names (`os/arch[/variant]`).
+        declared: String,
         /// Its digest.
         digest: String,
     },
@@ -201,7 +201,7 @@ impl IndexBuilder {
             && declared != &platform
         {
             return Err(IndexError::PlatformMismatch {
-                declared: declared.clone(),
+                declared: declared.to_string(),
                 platform,
                 digest: descriptor.digest,
             });
