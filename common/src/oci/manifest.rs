@@ -355,6 +355,38 @@ mod tests {
     }
 
     #[test]
+    fn config_bytes_are_deterministic_with_many_labels() {
+        use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder};
+        let make = || {
+            let labels: HashMap<String, String> = (0..30)
+                .map(|i| (format!("label{i}"), format!("{i}")))
+                .collect();
+            let config = ConfigBuilder::default()
+                .labels(labels)
+                .exposed_ports(vec!["80/tcp".to_owned(), "443/tcp".to_owned()])
+                .build()
+                .unwrap();
+            ImageConfigurationBuilder::default()
+                .architecture(Arch::Amd64)
+                .os(Os::Linux)
+                .config(config)
+                .build()
+                .unwrap()
+        };
+        let first = config_bytes(&make()).unwrap();
+        for _ in 0..5 {
+            assert_eq!(config_bytes(&make()).unwrap(), first);
+        }
+        let v: Value = serde_json::from_slice(&first).unwrap();
+        assert_eq!(v["config"]["Labels"]["label29"], "29");
+        assert_eq!(
+            v["config"]["ExposedPorts"]["443/tcp"],
+            serde_json::json!({})
+        );
+        assert_eq!(v["rootfs"]["type"], "layers");
+    }
+
+    #[test]
     fn manifest_with_bad_layer_digest_is_refused() {
         let config = desc(OCI_CONFIG, b"{}");
         let bad = Descriptor::new(OCI_LAYER_GZIP, "sha256:1234", 1);
