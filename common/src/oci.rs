@@ -154,6 +154,16 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// The explicit levels this compression accepts: gzip 0..=9, zstd 1..=22, none for a plain
+    /// tar (0 only).
+    pub fn levels(self) -> std::ops::RangeInclusive<i32> {
+        match self {
+            Compression::Gzip => 0..=9,
+            Compression::Zstd => 1..=22,
+            Compression::Uncompressed => 0..=0,
+        }
+    }
+
     /// The compression a layer media type implies (OCI or Docker spelling), `None` for a media
     /// type that is not a layer.
     pub fn from_layer_media_type(media_type: &str) -> Option<Compression> {
