@@ -431,6 +431,7 @@ mod tests {
         }
         check("FROM a\nRUN b", &[(1, "FROM a"), (2, "RUN b")]);
         check("FROM a\r\nRUN b\r\n", &[(1, "FROM a"), (2, "RUN b")]);
+        check("\u{feff}FROM a", &[(1, "FROM a")]);
         check("  # c\n\n  FROM a", &[(3, "FROM a")]);
         check("RUN a \\\n  b", &[(1, "RUN a   b")]);
         check("RUN a \\\n# c\n\n  b\nX", &[(1, "RUN a   b"), (5, "X")]);

@@ -468,7 +468,7 @@ impl<'a> Parser<'a> {
             return Err(self.error(rest.0, format!("{upper} requires at least one argument")));
         };
         if !first.contains('=') {
-            let value = rest.1[first.len()..].trim();
+            let value = rest.1.get(first.len()..).unwrap_or("").trim();
             if value.is_empty() {
                 return Err(self.error(
                     *first_at,
