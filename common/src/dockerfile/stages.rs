@@ -18,6 +18,7 @@ use thiserror::Error;
 use super::args::{ALLOWED_UNDECLARED_ARGS, BuildArgs, Expanded, Scope};
 use super::expand::ExpandError;
 use super::instruction::{Dockerfile, InstructionKind};
+use crate::platform::Platform;
 
 /// What a stage is built on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,30 +135,15 @@ struct StageInfo {
     declared: BTreeSet<String>,
 }
 
-/// Normalises a platform string with containerd's common aliases, for comparison.
+/// Normalises a platform string with containerd's rules ([`Platform::parse`]), for comparison.
+/// A bare architecture (`arm64`) means that architecture on linux, as containerd reads it; a
+/// string that does not parse is kept (lowercased) so that it simply matches nothing.
 fn normalise(platform: &str) -> String {
-    let lower = platform.trim().to_ascii_lowercase();
-    let mut parts = lower.split('/');
-    let first = parts.next().unwrap_or_default().to_string();
-    let (os, arch, variant) = match (parts.next(), parts.next()) {
-        (Some(a), v) => (first, a.to_string(), v.map(str::to_string)),
-        (None, _) if ["linux", "windows", "darwin", "freebsd"].contains(&first.as_str()) => {
-            (first, String::new(), None)
-        }
-        (None, _) => ("linux".to_string(), first, None),
-    };
-    let (arch, variant) = match (arch.as_str(), variant.as_deref()) {
-        ("x86_64" | "x86-64" | "amd64", Some("v1") | None) => ("amd64".to_string(), None),
-        ("aarch64" | "arm64", Some("v8") | None) => ("arm64".to_string(), None),
-        ("armhf", _) | ("arm", None) => ("arm".to_string(), Some("v7".to_string())),
-        ("armel", _) => ("arm".to_string(), Some("v6".to_string())),
-        ("i386", v) => ("386".to_string(), v.map(str::to_string)),
-        (a, v) => (a.to_string(), v.map(str::to_string)),
-    };
-    match variant {
-        Some(v) => format!("{os}/{arch}/{v}"),
-        None => format!("{os}/{arch}"),
-    }
+    let text = platform.trim().to_ascii_lowercase();
+    Platform::parse(&text)
+        .or_else(|_| Platform::parse(&format!("linux/{text}")))
+        .map(|p| p.to_string())
+        .unwrap_or(text)
 }
 
 impl Dockerfile {

@@ -153,20 +153,14 @@ fn media_type_of(content_type: Option<&str>, body: &[u8]) -> Option<String> {
     }
 }
 
-/// The platform of an index entry in normal form for the variant rules that matter when
-/// matching (`arm64/v8` and `amd64/v1` mean no variant, `arm` alone means `v7`).
+/// The platform of an index entry in normal form ([`Platform::new`]); an entry whose platform
+/// does not normalise is kept as written, and then matches nothing.
 fn index_platform(raw: &RawPlatform) -> Platform {
-    let variant = raw.variant.clone().filter(|v| !v.is_empty());
-    let variant = match (raw.architecture.as_str(), variant.as_deref()) {
-        ("arm64", Some("v8")) | ("amd64", Some("v1")) => None,
-        ("arm", None) => Some("v7".to_string()),
-        _ => variant,
-    };
-    Platform {
+    Platform::new(&raw.os, &raw.architecture, raw.variant.as_deref()).unwrap_or_else(|_| Platform {
         os: raw.os.clone(),
         architecture: raw.architecture.clone(),
-        variant,
-    }
+        variant: raw.variant.clone().filter(|v| !v.is_empty()),
+    })
 }
 
 fn descriptor(reference: &Reference, raw: &RawDescriptor) -> Result<Descriptor, RegistryError> {
