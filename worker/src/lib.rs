@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 pub mod cli;
+pub mod image;
 
 /// Runs one invocation of the `worker` command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
