@@ -23,8 +23,8 @@ mod task;
 mod samples;
 
 pub use api::{
-    BuildRequest, BuildState, BuildStatus, CancelReply, CancelRequest, Compression, ContextRef,
-    ListReply, ListRequest, OciMode, PlatformState, PlatformStatus, StatusReply, StatusRequest,
+    BuildRequest, BuildState, BuildStatus, CancelReply, CancelRequest, ContextRef, ListReply,
+    ListRequest, PlatformState, PlatformStatus, RequestedOciMode, StatusReply, StatusRequest,
     SubmitReply, WorkerInfo, WorkersReply, WorkersRequest,
 };
 pub use codec::{CodecError, Encoding, Message, MessageKind, PROTOCOL_VERSION};

@@ -1,3 +1,312 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! (to be written)
+//! The registry client every part of kaniko-rs uses to pull base images and push layers,
+//! configs, manifests and indexes. Built on `oci-client`; adds Kaniko's registry options
+//! (insecure and skip-TLS-verify registries), docker `config.json` credentials, errors a caller
+//! can branch on, a retry policy for transient failures, bounded concurrent uploads that skip
+//! blobs the registry already has, streamed and digest-verified blob pulls, and platform
+//! resolution of image indexes.
+//!
+//! Each registry is "pinged" (`GET /v2/`) once, inside the first operation's retry loop: a 200
+//! means no authentication (nothing is stored, so no request carries credentials); a 401 means
+//! the credentials from `config.json` (or anonymous tokens) are handed to oci-client, which
+//! fetches and caches bearer tokens per repository.
+
+mod auth;
+mod blob;
+mod error;
+mod manifest;
+mod retry;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+
+pub use auth::{Credential, CredentialError, DockerConfig, default_config_dir, normalize_registry};
+pub use blob::{BlobPush, BlobSource, PushedBlob};
+pub use error::RegistryError;
+pub use manifest::{PulledManifest, ResolvedImage};
+pub use oci_client::Reference;
+pub use retry::RetryPolicy;
+
+use error::{classify_reqwest, classify_status};
+
+/// How the client reaches registries; the fields mirror Kaniko's flags.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Registries (`host[:port]`, exactly as in references) reached over plain HTTP
+    /// (`--insecure-registry`). Loopback registries are no exception: list them.
+    pub insecure_registries: Vec<String>,
+    /// Every registry over plain HTTP (`--insecure`).
+    pub insecure_all: bool,
+    /// Registries whose TLS certificate is not verified (`--skip-tls-verify-registry`).
+    pub skip_tls_verify_registries: Vec<String>,
+    /// No TLS certificate verified (`--skip-tls-verify`).
+    pub skip_tls_verify_all: bool,
+    /// Where `config.json` lives; else `$DOCKER_CONFIG`, else `~/.docker`.
+    pub docker_config_dir: Option<PathBuf>,
+    /// Retries of transient failures.
+    pub retry: RetryPolicy,
+    /// Blob uploads running at once in [`RegistryClient::push_blobs`] (Kaniko: 4).
+    pub max_concurrent_uploads: usize,
+    /// `None`: each blob goes up in one streamed `PUT` (POST-then-PUT). `Some(n)`: chunked
+    /// upload, one `PATCH` per `n` bytes (oci-client caps a chunk at 4 MiB).
+    pub chunk_size: Option<usize>,
+    /// Bound on establishing a connection.
+    pub connect_timeout: Duration,
+    /// Bound on waiting for any single read from a registry.
+    pub read_timeout: Duration,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            insecure_registries: Vec::new(),
+            insecure_all: false,
+            skip_tls_verify_registries: Vec::new(),
+            skip_tls_verify_all: false,
+            docker_config_dir: None,
+            retry: RetryPolicy::default(),
+            max_concurrent_uploads: 4,
+            chunk_size: None,
+            connect_timeout: Duration::from_secs(15),
+            read_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl RegistryOptions {
+    /// Options for a plain-HTTP registry at `host` (e.g. a loopback test registry).
+    pub fn insecure(host: impl Into<String>) -> Self {
+        RegistryOptions {
+            insecure_registries: vec![host.into()],
+            ..RegistryOptions::default()
+        }
+    }
+
+    /// The URL scheme for `registry`.
+    pub fn scheme_for(&self, registry: &str) -> &'static str {
+        if self.insecure_all || self.insecure_registries.iter().any(|r| r == registry) {
+            "http"
+        } else {
+            "https"
+        }
+    }
+
+    fn skips_tls_verify(&self, registry: &str) -> bool {
+        self.skip_tls_verify_all
+            || self
+                .skip_tls_verify_registries
+                .iter()
+                .any(|r| r == registry)
+    }
+}
+
+/// What the ping found out about a registry.
+#[derive(Clone)]
+struct RegistryState {
+    /// The authentication handed to oci-client; `None` when `/v2/` answered without any.
+    auth: Option<RegistryAuth>,
+}
+
+/// A client for OCI registries. Cheap to clone; clones share connections, tokens and what was
+/// learnt about each registry.
+#[derive(Clone)]
+pub struct RegistryClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: RegistryOptions,
+    docker_config: DockerConfig,
+    verified: Clients,
+    unverified: Clients,
+    registries: Mutex<HashMap<String, RegistryState>>,
+}
+
+/// An oci-client and a plain reqwest client (for the ping and the manifest requests
+/// oci-client does not expose) sharing one TLS setting.
+struct Clients {
+    oci: oci_client::Client,
+    http: reqwest::Client,
+}
+
+const USER_AGENT: &str = concat!("kaniko-rs/", env!("CARGO_PKG_VERSION"));
+
+impl Clients {
+    fn new(
+        options: &RegistryOptions,
+        accept_invalid_certificates: bool,
+    ) -> Result<Self, RegistryError> {
+        let protocol = if options.insecure_all {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::HttpsExcept(options.insecure_registries.clone())
+        };
+        let config = ClientConfig {
+            protocol,
+            accept_invalid_certificates,
+            use_monolithic_push: options.chunk_size.is_none(),
+            platform_resolver: None,
+            max_concurrent_upload: options.max_concurrent_uploads.max(1),
+            connect_timeout: Some(options.connect_timeout),
+            read_timeout: Some(options.read_timeout),
+            user_agent: USER_AGENT,
+            ..ClientConfig::default()
+        };
+        let oci = oci_client::Client::try_from(config)
+            .map_err(|err| RegistryError::protocol("registry client", err.to_string()))?;
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(accept_invalid_certificates)
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.read_timeout)
+            .user_agent(USER_AGENT)
+            .build()
+            .map_err(|err| RegistryError::protocol("registry client", err.to_string()))?;
+        Ok(Clients { oci, http })
+    }
+}
+
+impl RegistryClient {
+    /// A client with `options`; reads `config.json` now, so a broken one fails here, naming
+    /// the file.
+    pub fn new(options: RegistryOptions) -> Result<Self, RegistryError> {
+        let docker_config = DockerConfig::load(options.docker_config_dir.as_deref())
+            .map_err(|err| RegistryError::unauthorized("docker config", err.to_string()))?;
+        Self::with_docker_config(options, docker_config)
+    }
+
+    /// A client with `options` and an already loaded docker configuration.
+    pub fn with_docker_config(
+        options: RegistryOptions,
+        docker_config: DockerConfig,
+    ) -> Result<Self, RegistryError> {
+        let verified = Clients::new(&options, false)?;
+        let unverified = Clients::new(&options, true)?;
+        Ok(RegistryClient {
+            inner: Arc::new(Inner {
+                options,
+                docker_config,
+                verified,
+                unverified,
+                registries: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The options this client was built with.
+    pub fn options(&self) -> &RegistryOptions {
+        &self.inner.options
+    }
+
+    fn clients(&self, reference: &Reference) -> &Clients {
+        if self
+            .inner
+            .options
+            .skips_tls_verify(reference.resolve_registry())
+        {
+            &self.inner.unverified
+        } else {
+            &self.inner.verified
+        }
+    }
+
+    /// `scheme://registry` of `reference`.
+    fn base_url(&self, reference: &Reference) -> String {
+        let registry = reference.resolve_registry();
+        format!("{}://{registry}", self.inner.options.scheme_for(registry))
+    }
+
+    /// Makes sure the registry of `reference` was pinged and its authentication handed to
+    /// oci-client; returns the clients to use and the registry's authentication (`None`:
+    /// the registry wants none).
+    async fn prepare(
+        &self,
+        reference: &Reference,
+    ) -> Result<(&Clients, Option<RegistryAuth>), RegistryError> {
+        let clients = self.clients(reference);
+        let registry = reference.resolve_registry().to_string();
+        let known = self
+            .inner
+            .registries
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&registry).cloned());
+        if let Some(state) = known {
+            return Ok((clients, state.auth));
+        }
+        let url = format!("{}/v2/", self.base_url(reference));
+        let response = clients
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|err| classify_reqwest(&reference.whole(), "registry api", &err))?;
+        let status = response.status().as_u16();
+        let challenge = response
+            .headers()
+            .get(http::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let auth = match status {
+            200..=299 => None,
+            401 => {
+                let credential = self.credential_for(reference).await?;
+                let is_bearer = challenge.to_ascii_lowercase().starts_with("bearer");
+                match credential {
+                    Some(credential) => Some(credential.to_registry_auth()),
+                    None if is_bearer => Some(RegistryAuth::Anonymous),
+                    None => {
+                        return Err(RegistryError::unauthorized(
+                            reference.whole(),
+                            format!(
+                                "{registry} requires authentication and {} has no credentials for it",
+                                self.inner.docker_config.path().display()
+                            ),
+                        ));
+                    }
+                }
+            }
+            408 | 429 | 500..=599 => {
+                let body = response.text().await.unwrap_or_default();
+                return Err(classify_status(
+                    &reference.whole(),
+                    "registry api",
+                    status,
+                    &body,
+                ));
+            }
+            // Registries that answer `/v2/` oddly still get a chance to serve the request.
+            _ => None,
+        };
+        if let Some(auth) = &auth {
+            clients.oci.store_auth_if_needed(&registry, auth).await;
+        }
+        tracing::debug!(%registry, authenticated = auth.is_some(), "registry pinged");
+        if let Ok(mut map) = self.inner.registries.lock() {
+            map.insert(registry, RegistryState { auth: auth.clone() });
+        }
+        Ok((clients, auth))
+    }
+
+    /// The credentials for the registry of `reference`; helpers run off the async threads.
+    async fn credential_for(
+        &self,
+        reference: &Reference,
+    ) -> Result<Option<Credential>, RegistryError> {
+        let inner = Arc::clone(&self.inner);
+        let registry = reference.registry().to_string();
+        let whole = reference.whole();
+        tokio::task::spawn_blocking(move || inner.docker_config.credential_for(&registry))
+            .await
+            .map_err(|err| {
+                RegistryError::unauthorized(&whole, format!("credential lookup: {err}"))
+            })?
+            .map_err(|err| RegistryError::unauthorized(&whole, err.to_string()))
+    }
+}

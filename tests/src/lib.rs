@@ -1,4 +1,30 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! The end-to-end harness: real `nats-server -js` and `docker-registry` processes on free
-//! loopback ports, fixtures, and helpers around real clients (skopeo, umoci).
+//! loopback ports, a fault-injecting proxy to put in front of them, helpers around real
+//! clients (skopeo, umoci), and the tracing setup of tests. Every crate's tests may use it.
+
+mod fault_proxy;
+mod nats;
+mod process;
+mod registry;
+mod tools;
+
+pub use fault_proxy::{FaultPlan, FaultProxy};
+pub use nats::Nats;
+pub use registry::Registry;
+pub use tools::{skopeo_copy, skopeo_inspect_config, skopeo_inspect_raw, umoci_unpack};
+
+/// Installs a tracing subscriber for tests once per process: filtered by `RUST_LOG` (default
+/// `warn`), written through the test writer so output shows with the failing test only.
+pub fn init_test_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    });
+}

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::error::WireError;
-use crate::oci::Descriptor;
+use crate::oci::{Compression, Descriptor};
 use crate::platform::Platform;
 
 /// A build context stored in the contexts object store: a tarball named by its sha256.
@@ -46,39 +46,12 @@ impl ContextRef {
     }
 }
 
-/// How layers are compressed.
+/// Which manifest and index media types a build asks for (`--oci-mode oci|docker|auto`). The
+/// media types of one image are [`crate::oci::RequestedOciMode`]; `auto` is resolved per image by the
+/// worker (follow the base) and per index by [`crate::index::IndexFormat::auto_for`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// gzip (the default; every registry and runtime reads it).
-    #[default]
-    Gzip,
-    /// zstd.
-    Zstd,
-}
-
-impl Compression {
-    /// `gzip` or `zstd`, as in JSON and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-        }
-    }
-
-    /// The levels this compression accepts: gzip 0..=9, zstd 1..=22.
-    pub fn levels(self) -> std::ops::RangeInclusive<i32> {
-        match self {
-            Compression::Gzip => 0..=9,
-            Compression::Zstd => 1..=22,
-        }
-    }
-}
-
-/// Which manifest and index media types to write.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OciMode {
+pub enum RequestedOciMode {
     /// OCI manifests and an OCI image index (the default).
     #[default]
     Oci,
@@ -129,7 +102,7 @@ pub struct BuildRequest {
     pub compression_level: Option<i32>,
     /// Manifest and index media types (default OCI).
     #[serde(default)]
-    pub oci_mode: OciMode,
+    pub oci_mode: RequestedOciMode,
     /// Publish the index under the destinations (default true); false pushes only the
     /// per-platform images by digest.
     #[serde(default = "yes")]
@@ -165,7 +138,7 @@ impl BuildRequest {
             labels: BTreeMap::new(),
             compression: Compression::default(),
             compression_level: None,
-            oci_mode: OciMode::default(),
+            oci_mode: RequestedOciMode::default(),
             publish_index: true,
             index_annotations: BTreeMap::new(),
             allow_partial: false,
@@ -227,13 +200,13 @@ impl BuildRequest {
             if !levels.contains(&level) {
                 return refuse(format!(
                     "compression level {level} is out of range for {}: use {}..={}",
-                    self.compression.as_str(),
+                    self.compression,
                     levels.start(),
                     levels.end()
                 ));
             }
         }
-        if self.oci_mode == OciMode::Docker && !self.index_annotations.is_empty() {
+        if self.oci_mode == RequestedOciMode::Docker && !self.index_annotations.is_empty() {
             return refuse(
                 "index annotations need an OCI index, but oci_mode docker writes a Docker manifest list"
                     .to_string(),
@@ -535,7 +508,7 @@ mod tests {
         );
         check(
             |r| {
-                r.oci_mode = OciMode::Docker;
+                r.oci_mode = RequestedOciMode::Docker;
                 r.index_annotations.insert("k".into(), "v".into());
             },
             Some(

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::oci::{self, Descriptor};
+use crate::oci::{self, Compression, Descriptor};
 use crate::platform::Platform;
 
 pub(crate) fn platform(text: &str) -> Platform {
@@ -115,7 +115,7 @@ pub(crate) fn task() -> Task {
         destinations: vec!["localhost:5000/app".into()],
         compression: Compression::Gzip,
         compression_level: Some(-1),
-        oci_mode: OciMode::Auto,
+        oci_mode: RequestedOciMode::Auto,
         reproducible: false,
         cross_safe: true,
         deadline_unix_ms: Some(u64::MAX),

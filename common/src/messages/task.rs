@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::api::{Compression, ContextRef, OciMode, WorkerInfo};
+use super::api::{ContextRef, RequestedOciMode, WorkerInfo};
 use super::error::WireError;
-use crate::oci::Descriptor;
+use crate::oci::{Compression, Descriptor};
 use crate::platform::Platform;
 
 /// Build one platform of a build (`kaniko.tasks.<os>.<arch>.<variant>`).
@@ -42,7 +42,7 @@ pub struct Task {
     /// Compression level; `None` for the default.
     pub compression_level: Option<i32>,
     /// Manifest media types.
-    pub oci_mode: OciMode,
+    pub oci_mode: RequestedOciMode,
     /// Reproducible image.
     pub reproducible: bool,
     /// True when no RUN executes for the target platform, so a non-native worker may build it.

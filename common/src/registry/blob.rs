@@ -1,0 +1,427 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! Blob operations of the registry client: existence checks, streamed pulls verified against
+//! their digest (resumed with a range request after a transient failure), uploads from files
+//! (streamed, never read whole) or from memory that skip blobs the registry already has,
+//! several uploads at once, and cross-repository mounts.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use oci_client::client::BlobResponse;
+use oci_client::errors::OciDistributionError;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use super::error::{classify, classify_stream_io};
+use super::{Reference, RegistryClient, RegistryError};
+
+/// Read size when streaming a file to the registry.
+const FILE_READ_SIZE: usize = 256 * 1024;
+
+/// Something to upload as a blob.
+#[derive(Debug, Clone)]
+pub enum BlobSource {
+    /// A file on disk whose digest and size are already known (a layer just written).
+    File {
+        /// The file.
+        path: PathBuf,
+        /// `sha256:<hex>` of its content.
+        digest: String,
+        /// Its size in bytes.
+        size: u64,
+    },
+    /// A small blob in memory (a config); its digest is computed.
+    Bytes(Bytes),
+}
+
+/// Whether an upload was needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobPush {
+    /// The blob was sent.
+    Uploaded,
+    /// The registry already had it; nothing was sent.
+    Skipped,
+}
+
+/// The result of pushing one blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushedBlob {
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Whether it was uploaded or already there.
+    pub outcome: BlobPush,
+}
+
+/// `sha256:<hex>` of `data`.
+pub(crate) fn sha256_digest(data: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// Checks that `digest` is `sha256:` and 64 lowercase hex digits, the only form this client
+/// verifies.
+pub(crate) fn check_digest(reference: &Reference, digest: &str) -> Result<(), RegistryError> {
+    let valid = digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
+    if valid {
+        Ok(())
+    } else {
+        Err(RegistryError::protocol(
+            reference.whole(),
+            format!("unsupported or malformed digest {digest:?} (want sha256:<64 hex>)"),
+        ))
+    }
+}
+
+/// How one pull attempt ended badly: a registry failure (maybe retried) or a local one.
+enum PullFailure {
+    Registry(RegistryError),
+    Local(RegistryError),
+}
+
+impl From<RegistryError> for PullFailure {
+    fn from(err: RegistryError) -> Self {
+        PullFailure::Registry(err)
+    }
+}
+
+impl RegistryClient {
+    /// Whether the repository of `reference` has the blob `digest` (a `HEAD`).
+    pub async fn blob_exists(
+        &self,
+        reference: &Reference,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
+        check_digest(reference, digest)?;
+        let what = format!("blob {digest}");
+        self.inner
+            .options
+            .retry
+            .run(&format!("check {what} in {reference}"), |_| async {
+                let (clients, _) = self.prepare(reference).await?;
+                clients
+                    .oci
+                    .blob_exists(reference, digest)
+                    .await
+                    .map_err(|err| classify(&reference.whole(), &what, err))
+            })
+            .await
+    }
+
+    /// Streams the blob `digest` of `reference`'s repository into `out`, verifying its sha256;
+    /// a mismatch is a [`RegistryError::Protocol`]. After a transient failure mid-way the pull
+    /// resumes where it stopped (range request), so `out` receives every byte exactly once.
+    /// Returns the number of bytes written.
+    pub async fn pull_blob_to_writer<W: AsyncWrite + Unpin>(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        mut out: W,
+    ) -> Result<u64, RegistryError> {
+        check_digest(reference, digest)?;
+        let what = format!("blob {digest}");
+        let operation = format!("pull {what} from {reference}");
+        let mut written = 0u64;
+        let mut hasher = Sha256::new();
+        let mut attempt = 1;
+        loop {
+            let result = self
+                .pull_blob_attempt(reference, digest, &mut out, &mut written, &mut hasher)
+                .await;
+            match result {
+                Ok(()) => break,
+                Err(PullFailure::Local(err)) => return Err(err),
+                Err(PullFailure::Registry(err)) => {
+                    if !self
+                        .inner
+                        .options
+                        .retry
+                        .pause_before_retry(&operation, attempt, &err)
+                        .await
+                    {
+                        return Err(err);
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if actual != digest {
+            return Err(RegistryError::protocol(
+                reference.whole(),
+                format!("digest mismatch for {what}: expected {digest}, got {actual}"),
+            ));
+        }
+        Ok(written)
+    }
+
+    async fn pull_blob_attempt<W: AsyncWrite + Unpin>(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        out: &mut W,
+        written: &mut u64,
+        hasher: &mut Sha256,
+    ) -> Result<(), PullFailure> {
+        let whole = reference.whole();
+        let what = format!("blob {digest}");
+        let (clients, _) = self.prepare(reference).await?;
+        let (mut stream, mut skip) = if *written == 0 {
+            let stream = clients
+                .oci
+                .pull_blob_stream(reference, digest)
+                .await
+                .map_err(|err| classify(&whole, &what, err))?;
+            (stream, 0)
+        } else {
+            tracing::debug!(%digest, offset = *written, "resuming blob pull");
+            match clients
+                .oci
+                .pull_blob_stream_partial(reference, digest, *written, None)
+                .await
+                .map_err(|err| classify(&whole, &what, err))?
+            {
+                BlobResponse::Partial(stream) => (stream, 0),
+                // The registry ignored the range: drop what was already written.
+                BlobResponse::Full(stream) => (stream, *written),
+            }
+        };
+        while let Some(chunk) = stream.next().await {
+            let mut chunk = chunk.map_err(|err| classify_stream_io(&whole, &what, &err))?;
+            if skip > 0 {
+                let dropped = usize::try_from(skip).unwrap_or(usize::MAX).min(chunk.len());
+                let _ = chunk.split_to(dropped);
+                skip -= dropped as u64;
+                if chunk.is_empty() {
+                    continue;
+                }
+            }
+            hasher.update(&chunk);
+            out.write_all(&chunk).await.map_err(|source| {
+                PullFailure::Local(RegistryError::Io {
+                    what: format!("writing {what} of {whole}"),
+                    source,
+                })
+            })?;
+            *written += chunk.len() as u64;
+        }
+        if skip > 0 {
+            return Err(
+                RegistryError::protocol(&whole, format!("{what} is shorter than before")).into(),
+            );
+        }
+        out.flush().await.map_err(|source| {
+            PullFailure::Local(RegistryError::Io {
+                what: format!("writing {what} of {whole}"),
+                source,
+            })
+        })?;
+        Ok(())
+    }
+
+    /// Pushes the file at `path` as the blob `digest` of `size` bytes into `reference`'s
+    /// repository: skipped when the registry already has it, otherwise streamed from disk
+    /// (re-opened on each retry). The registry checks the digest.
+    pub async fn push_blob_file(
+        &self,
+        reference: &Reference,
+        path: impl Into<PathBuf>,
+        digest: &str,
+        size: u64,
+    ) -> Result<PushedBlob, RegistryError> {
+        let path = path.into();
+        check_digest(reference, digest)?;
+        let what = format!("blob {digest}");
+        let outcome = self
+            .inner
+            .options
+            .retry
+            .run(&format!("push {what} to {reference}"), |_| async {
+                let (clients, _) = self.prepare(reference).await?;
+                let whole = reference.whole();
+                let exists = clients
+                    .oci
+                    .blob_exists(reference, digest)
+                    .await
+                    .map_err(|err| classify(&whole, &what, err))?;
+                if exists {
+                    return Ok(BlobPush::Skipped);
+                }
+                let io_error = |source| RegistryError::Io {
+                    what: format!("reading {} for {what}", path.display()),
+                    source,
+                };
+                let file = tokio::fs::File::open(&path).await.map_err(io_error)?;
+                let actual_size = file.metadata().await.map_err(io_error)?.len();
+                if actual_size != size {
+                    return Err(RegistryError::Io {
+                        what: format!("{} for {what}", path.display()),
+                        source: std::io::Error::other(format!(
+                            "file is {actual_size} bytes, expected {size}"
+                        )),
+                    });
+                }
+                let stream = tokio_util::io::ReaderStream::with_capacity(file, FILE_READ_SIZE)
+                    .map_err(OciDistributionError::IoError);
+                clients
+                    .oci
+                    .push_blob_stream(reference, stream, digest, Some(size))
+                    .await
+                    .map_err(|err| match err {
+                        OciDistributionError::IoError(source) => RegistryError::Io {
+                            what: format!("reading {} for {what}", path.display()),
+                            source,
+                        },
+                        other => classify(&whole, &what, other),
+                    })?;
+                Ok(BlobPush::Uploaded)
+            })
+            .await?;
+        tracing::debug!(%digest, size, ?outcome, "blob pushed");
+        Ok(PushedBlob {
+            digest: digest.to_string(),
+            size,
+            outcome,
+        })
+    }
+
+    /// Pushes a small in-memory blob (a config) into `reference`'s repository, skipped when
+    /// already there. Its digest is computed here.
+    pub async fn push_blob_bytes(
+        &self,
+        reference: &Reference,
+        data: impl Into<Bytes>,
+    ) -> Result<PushedBlob, RegistryError> {
+        let data: Bytes = data.into();
+        let digest = sha256_digest(&data);
+        let size = data.len() as u64;
+        let what = format!("blob {digest}");
+        let outcome = self
+            .inner
+            .options
+            .retry
+            .run(&format!("push {what} to {reference}"), |_| async {
+                let (clients, _) = self.prepare(reference).await?;
+                let whole = reference.whole();
+                let exists = clients
+                    .oci
+                    .blob_exists(reference, &digest)
+                    .await
+                    .map_err(|err| classify(&whole, &what, err))?;
+                if exists {
+                    return Ok(BlobPush::Skipped);
+                }
+                let stream = futures::stream::once(futures::future::ready(Ok(data.clone())));
+                clients
+                    .oci
+                    .push_blob_stream(reference, stream, &digest, Some(size))
+                    .await
+                    .map_err(|err| classify(&whole, &what, err))?;
+                Ok(BlobPush::Uploaded)
+            })
+            .await?;
+        Ok(PushedBlob {
+            digest,
+            size,
+            outcome,
+        })
+    }
+
+    /// Pushes several blobs, at most `max_concurrent_uploads` at a time; results in the order
+    /// of `blobs`. The first failure cancels the uploads still running.
+    pub async fn push_blobs(
+        &self,
+        reference: &Reference,
+        blobs: Vec<BlobSource>,
+    ) -> Result<Vec<PushedBlob>, RegistryError> {
+        let limit = self.inner.options.max_concurrent_uploads.max(1);
+        futures::stream::iter(blobs)
+            .map(|blob| async move {
+                match blob {
+                    BlobSource::File { path, digest, size } => {
+                        self.push_blob_file(reference, path, &digest, size).await
+                    }
+                    BlobSource::Bytes(data) => self.push_blob_bytes(reference, data).await,
+                }
+            })
+            .buffered(limit)
+            .try_collect()
+            .await
+    }
+
+    /// Asks the registry to mount the blob `digest` from `from_repository` (same registry)
+    /// into `target`'s repository. `Ok(false)` when the registry declines (it then expects an
+    /// ordinary upload).
+    pub async fn mount_blob(
+        &self,
+        target: &Reference,
+        from_repository: &str,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
+        check_digest(target, digest)?;
+        let what = format!("blob {digest}");
+        let source = Reference::with_tag(
+            target.registry().to_string(),
+            from_repository.to_string(),
+            "latest".to_string(),
+        );
+        self.inner
+            .options
+            .retry
+            .run(
+                &format!("mount {what} from {from_repository} into {target}"),
+                |_| async {
+                    let (clients, _) = self.prepare(target).await?;
+                    match clients.oci.mount_blob(target, &source, digest).await {
+                        Ok(()) => Ok(true),
+                        // 202 instead of 201: the registry opened an upload session instead.
+                        Err(OciDistributionError::SpecViolationError(_)) => Ok(false),
+                        Err(err) => Err(classify(&target.whole(), &what, err)),
+                    }
+                },
+            )
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_well_formed_sha256_digests_are_accepted() {
+        let reference: Reference = "r.io/app:1".parse().unwrap();
+        fn check(reference: &Reference, digest: &str, ok: bool) {
+            assert_eq!(check_digest(reference, digest).is_ok(), ok, "{digest}");
+        }
+        let good = sha256_digest(b"x");
+        check(&reference, &good, true);
+        check(&reference, &good.to_uppercase(), false);
+        check(&reference, &good[..good.len() - 1], false);
+        check(&reference, "sha512:abcd", false);
+        check(&reference, "", false);
+        check(&reference, &good.replace("sha256:", "sha256:/"), false);
+        let err = check_digest(&reference, "md5:00").unwrap_err();
+        assert!(err.to_string().contains("r.io/app:1"), "{err}");
+        assert!(err.to_string().contains("md5:00"), "{err}");
+    }
+
+    #[test]
+    fn digests_of_known_content() {
+        assert_eq!(
+            sha256_digest(b""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            sha256_digest(b"{}"),
+            "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+        );
+    }
+}

@@ -1,0 +1,421 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! The registry client's error type and the classification of everything that can go wrong
+//! talking to a registry (oci-client errors, HTTP statuses, connection failures) into the few
+//! kinds a caller branches on: unauthorized, not found, transient (retry) or protocol (do not).
+
+use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
+
+/// What went wrong talking to a registry. Each variant names the reference at fault; the retry
+/// policy retries [`RegistryError::Transient`] only.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The registry refused the credentials (or their absence): 401, 403, `DENIED`,
+    /// `UNAUTHORIZED`, a failed token exchange or a failing credential helper.
+    #[error("unauthorized for {reference}: {message}")]
+    Unauthorized {
+        /// The image reference the operation was for.
+        reference: String,
+        /// What the registry or the credential source said.
+        message: String,
+    },
+    /// The registry does not have what was asked for (404, `MANIFEST_UNKNOWN`, `BLOB_UNKNOWN`,
+    /// `NAME_UNKNOWN`).
+    #[error("{what} not found in {reference}")]
+    NotFound {
+        /// The image reference the operation was for.
+        reference: String,
+        /// What is missing, e.g. `manifest` or `blob sha256:...`.
+        what: String,
+    },
+    /// A failure that may go away on its own: connection refused or reset, timeout, 408, 429,
+    /// 500, 502, 503, 504, an upload session the registry forgot.
+    #[error("transient registry failure for {reference}: {message}")]
+    Transient {
+        /// The image reference the operation was for.
+        reference: String,
+        /// What failed.
+        message: String,
+    },
+    /// The registry or the content broke the protocol: bad JSON, digest mismatch, 400,
+    /// unexpected media type, an invalid manifest. Retrying does not help.
+    #[error("registry protocol error for {reference}: {message}")]
+    Protocol {
+        /// The image reference the operation was for.
+        reference: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// A local file could not be read or written.
+    #[error("{what}: {source}")]
+    Io {
+        /// The file or stream at fault.
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl RegistryError {
+    /// Whether retrying the same operation may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RegistryError::Transient { .. })
+    }
+
+    /// A short kind name (`unauthorized`, `not_found`, `transient`, `protocol`, `io`), for
+    /// errors that travel as `{kind, message}`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RegistryError::Unauthorized { .. } => "unauthorized",
+            RegistryError::NotFound { .. } => "not_found",
+            RegistryError::Transient { .. } => "transient",
+            RegistryError::Protocol { .. } => "protocol",
+            RegistryError::Io { .. } => "io",
+        }
+    }
+
+    pub(crate) fn protocol(reference: impl ToString, message: impl Into<String>) -> Self {
+        RegistryError::Protocol {
+            reference: reference.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn transient(reference: impl ToString, message: impl Into<String>) -> Self {
+        RegistryError::Transient {
+            reference: reference.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn unauthorized(reference: impl ToString, message: impl Into<String>) -> Self {
+        RegistryError::Unauthorized {
+            reference: reference.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn not_found(reference: impl ToString, what: impl Into<String>) -> Self {
+        RegistryError::NotFound {
+            reference: reference.to_string(),
+            what: what.into(),
+        }
+    }
+}
+
+/// Longest registry response body kept in an error message; registries sometimes answer with
+/// whole HTML pages.
+const MAX_BODY_IN_MESSAGE: usize = 300;
+
+fn shorten(body: &str) -> String {
+    let body = body.trim();
+    match body.char_indices().nth(MAX_BODY_IN_MESSAGE) {
+        Some((cut, _)) => format!("{}...", &body[..cut]),
+        None => body.to_string(),
+    }
+}
+
+/// The kind of error an HTTP status means. `what` names the object for a 404.
+pub(crate) fn classify_status(
+    reference: &str,
+    what: &str,
+    status: u16,
+    detail: &str,
+) -> RegistryError {
+    let message = if detail.trim().is_empty() {
+        format!("http status {status}")
+    } else {
+        format!("http status {status}: {}", shorten(detail))
+    };
+    match status {
+        401 | 403 => RegistryError::unauthorized(reference, message),
+        404 => RegistryError::not_found(reference, what),
+        408 | 429 | 500 | 502 | 503 | 504 => RegistryError::transient(reference, message),
+        _ => RegistryError::protocol(reference, message),
+    }
+}
+
+/// Classifies a reqwest error: a status it carries decides; otherwise connection, timeout,
+/// request and body failures are transient and the rest (builder, redirect, decode) protocol.
+pub(crate) fn classify_reqwest(reference: &str, what: &str, err: &reqwest::Error) -> RegistryError {
+    if let Some(status) = err.status() {
+        return classify_status(reference, what, status.as_u16(), "");
+    }
+    let message = error_chain(err);
+    if err.is_timeout() || err.is_connect() || err.is_request() || err.is_body() {
+        RegistryError::transient(reference, message)
+    } else {
+        RegistryError::protocol(reference, message)
+    }
+}
+
+/// Classifies an I/O error seen on the network path (a response body stream): resets, broken
+/// pipes, early EOFs and timeouts are transient; a wrapped digest mismatch is a protocol error.
+pub(crate) fn classify_stream_io(
+    reference: &str,
+    what: &str,
+    err: &std::io::Error,
+) -> RegistryError {
+    if let Some(digest) = err.get_ref().and_then(|e| e.downcast_ref::<DigestError>()) {
+        return digest_error(reference, what, digest);
+    }
+    if let Some(req) = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<reqwest::Error>())
+    {
+        return classify_reqwest(reference, what, req);
+    }
+    RegistryError::transient(reference, format!("reading {what}: {}", error_chain(err)))
+}
+
+fn digest_error(reference: &str, what: &str, err: &DigestError) -> RegistryError {
+    match err {
+        DigestError::VerificationError { expected, actual } => RegistryError::protocol(
+            reference,
+            format!("digest mismatch for {what}: expected {expected}, got {actual}"),
+        ),
+        other => RegistryError::protocol(reference, format!("{what}: {other}")),
+    }
+}
+
+/// Classifies an oci-client error for the operation on `reference` about `what` (`manifest`,
+/// `blob sha256:...`).
+pub(crate) fn classify(reference: &str, what: &str, err: OciDistributionError) -> RegistryError {
+    use OciDistributionError as E;
+    match err {
+        E::AuthenticationFailure(message) => RegistryError::unauthorized(
+            reference,
+            format!("token request failed: {}", shorten(&message)),
+        ),
+        E::UnauthorizedError { url } => {
+            RegistryError::unauthorized(reference, format!("the registry answered 401 for {url}"))
+        }
+        E::RegistryError { envelope, url } => {
+            let first = envelope.errors.first();
+            let message = envelope
+                .errors
+                .iter()
+                .map(|e| format!("{}: {}", code_name(&e.code), e.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let message = format!("{} (url {url})", shorten(&message));
+            match first.map(|e| &e.code) {
+                Some(
+                    OciErrorCode::BlobUnknown
+                    | OciErrorCode::ManifestUnknown
+                    | OciErrorCode::NameUnknown
+                    | OciErrorCode::NotFound,
+                ) => RegistryError::not_found(reference, what),
+                Some(OciErrorCode::ManifestBlobUnknown) => RegistryError::not_found(
+                    reference,
+                    format!("a blob referenced by the {what} ({message})"),
+                ),
+                Some(OciErrorCode::Unauthorized | OciErrorCode::Denied) => {
+                    RegistryError::unauthorized(reference, message)
+                }
+                Some(OciErrorCode::Toomanyrequests | OciErrorCode::BlobUploadUnknown) => {
+                    RegistryError::transient(reference, message)
+                }
+                _ => RegistryError::protocol(reference, message),
+            }
+        }
+        E::ServerError { code, url, message } => classify_status(
+            reference,
+            what,
+            code,
+            &format!("{} (url {url})", shorten(&message)),
+        ),
+        E::RequestError(err) => classify_reqwest(reference, what, &err),
+        E::DigestError(err) => digest_error(reference, what, &err),
+        E::IoError(err) => RegistryError::Io {
+            what: what.to_string(),
+            source: err,
+        },
+        E::ImageManifestNotFoundError(_) => RegistryError::not_found(reference, what),
+        other => RegistryError::protocol(reference, format!("{what}: {other}")),
+    }
+}
+
+fn code_name(code: &OciErrorCode) -> String {
+    match serde_json::to_value(code) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => format!("{code:?}"),
+    }
+}
+
+/// An error and its sources on one line: reqwest's top-level messages ("error sending
+/// request") say little without the cause underneath.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use oci_client::errors::{OciEnvelope, OciError};
+
+    use super::*;
+
+    fn envelope(code: OciErrorCode) -> OciDistributionError {
+        OciDistributionError::RegistryError {
+            envelope: OciEnvelope {
+                errors: vec![OciError {
+                    code,
+                    message: "told by the registry".to_string(),
+                    detail: serde_json::Value::Null,
+                }],
+            },
+            url: "http://r/v2/x/manifests/y".to_string(),
+        }
+    }
+
+    fn server(code: u16) -> OciDistributionError {
+        OciDistributionError::ServerError {
+            code,
+            url: "http://r/v2/x/blobs/uploads/".to_string(),
+            message: "body".to_string(),
+        }
+    }
+
+    #[test]
+    fn oci_client_errors_map_to_the_kind_a_caller_branches_on() {
+        fn check(input: OciDistributionError, expected: &str) {
+            let shown = input.to_string();
+            let got = classify("r/x:y", "manifest", input);
+            assert_eq!(got.kind(), expected, "{shown} -> {got}");
+            assert_eq!(got.is_transient(), expected == "transient", "{shown}");
+        }
+        check(envelope(OciErrorCode::ManifestUnknown), "not_found");
+        check(envelope(OciErrorCode::BlobUnknown), "not_found");
+        check(envelope(OciErrorCode::NameUnknown), "not_found");
+        check(envelope(OciErrorCode::ManifestBlobUnknown), "not_found");
+        check(envelope(OciErrorCode::Denied), "unauthorized");
+        check(envelope(OciErrorCode::Unauthorized), "unauthorized");
+        check(envelope(OciErrorCode::Toomanyrequests), "transient");
+        check(envelope(OciErrorCode::BlobUploadUnknown), "transient");
+        check(envelope(OciErrorCode::DigestInvalid), "protocol");
+        check(envelope(OciErrorCode::ManifestInvalid), "protocol");
+        check(
+            envelope(OciErrorCode::Other("ARTIFACT_LOCKED".into())),
+            "protocol",
+        );
+        check(server(400), "protocol");
+        check(server(401), "unauthorized");
+        check(server(403), "unauthorized");
+        check(server(404), "not_found");
+        check(server(405), "protocol");
+        check(server(408), "transient");
+        check(server(429), "transient");
+        check(server(500), "transient");
+        check(server(501), "protocol");
+        check(server(502), "transient");
+        check(server(503), "transient");
+        check(server(504), "transient");
+        check(
+            OciDistributionError::UnauthorizedError { url: "u".into() },
+            "unauthorized",
+        );
+        check(
+            OciDistributionError::AuthenticationFailure("bad token".into()),
+            "unauthorized",
+        );
+        check(
+            OciDistributionError::DigestError(DigestError::VerificationError {
+                expected: "sha256:aa".into(),
+                actual: "sha256:bb".into(),
+            }),
+            "protocol",
+        );
+        check(
+            OciDistributionError::ManifestParsingError("eof".into()),
+            "protocol",
+        );
+        check(
+            OciDistributionError::SpecViolationError("201 expected".into()),
+            "protocol",
+        );
+        check(
+            OciDistributionError::IoError(std::io::Error::other("disk")),
+            "io",
+        );
+    }
+
+    #[test]
+    fn messages_name_the_reference_and_what_is_missing() {
+        let err = classify(
+            "reg:5000/app:1",
+            "blob sha256:ab",
+            envelope(OciErrorCode::BlobUnknown),
+        );
+        assert_eq!(
+            err.to_string(),
+            "blob sha256:ab not found in reg:5000/app:1"
+        );
+        let err = classify("reg:5000/app:1", "manifest", server(503));
+        assert_eq!(
+            err.to_string(),
+            "transient registry failure for reg:5000/app:1: http status 503: body (url http://r/v2/x/blobs/uploads/)"
+        );
+    }
+
+    #[test]
+    fn long_bodies_are_cut_in_messages() {
+        let body = "x".repeat(5000);
+        let err = classify_status("r/x", "manifest", 500, &body);
+        assert!(err.to_string().len() < 400, "{}", err.to_string().len());
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_transient() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let err = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/v2/"))
+            .send()
+            .await
+            .unwrap_err();
+        let got = classify(
+            "127.0.0.1/x",
+            "manifest",
+            OciDistributionError::RequestError(err),
+        );
+        assert!(got.is_transient(), "{got}");
+        assert!(got.to_string().contains("127.0.0.1/x"), "{got}");
+    }
+
+    #[test]
+    fn digest_mismatch_inside_a_stream_is_protocol_and_other_stream_errors_transient() {
+        fn check(input: std::io::Error, expected: &str) {
+            assert_eq!(
+                classify_stream_io("r/x", "blob sha256:aa", &input).kind(),
+                expected
+            );
+        }
+        check(
+            std::io::Error::other(DigestError::VerificationError {
+                expected: "sha256:aa".into(),
+                actual: "sha256:bb".into(),
+            }),
+            "protocol",
+        );
+        check(
+            std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+            "transient",
+        );
+        check(
+            std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+            "transient",
+        );
+    }
+}

@@ -1,0 +1,601 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! Manifest operations of the registry client: raw pulls (with the media type and a verified
+//! digest), raw pushes by tag or digest, deletion, and resolution of an image reference for a
+//! platform through an index down to its manifest, config and layers.
+//!
+//! Manifest requests are sent here rather than through oci-client: its raw pull does not
+//! return the media type and registers anonymous access for registries that need none, and its
+//! push panics on registries that answer without a `Location` when pushing by digest.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use bytes::Bytes;
+use oci_client::RegistryOperation;
+use oci_client::secrets::RegistryAuth;
+use serde::Deserialize;
+
+use super::blob::{check_digest, sha256_digest};
+use super::error::{classify, classify_reqwest, classify_status};
+use super::{Clients, Reference, RegistryClient, RegistryError};
+use crate::oci::{self, Descriptor};
+use crate::platform::Platform;
+
+/// Largest manifest or index accepted (containerd's limit is 4 MiB).
+const MAX_MANIFEST_SIZE: usize = 8 * 1024 * 1024;
+/// Largest image config pulled into memory.
+const MAX_CONFIG_SIZE: u64 = 32 * 1024 * 1024;
+
+/// The media types asked for when pulling a manifest.
+const ACCEPTED: [&str; 4] = [
+    oci::OCI_INDEX,
+    oci::OCI_MANIFEST,
+    oci::DOCKER_MANIFEST_LIST,
+    oci::DOCKER_MANIFEST,
+];
+
+/// A manifest (or index) as the registry stored it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PulledManifest {
+    /// The exact bytes.
+    pub bytes: Bytes,
+    /// Its media type (from `Content-Type`, else from its `mediaType` field).
+    pub media_type: String,
+    /// `sha256:<hex>` of the bytes, verified against the reference when pulled by digest.
+    pub digest: String,
+}
+
+impl PulledManifest {
+    /// Whether this is an OCI index or a Docker manifest list.
+    pub fn is_index(&self) -> bool {
+        self.media_type == oci::OCI_INDEX || self.media_type == oci::DOCKER_MANIFEST_LIST
+    }
+}
+
+/// An image resolved for one platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedImage {
+    /// Digest of the platform's image manifest.
+    pub manifest_digest: String,
+    /// The manifest's bytes.
+    pub manifest: Bytes,
+    /// The manifest's media type (OCI or Docker).
+    pub media_type: String,
+    /// The config blob's descriptor.
+    pub config_descriptor: Descriptor,
+    /// The config blob, digest verified.
+    pub config: Bytes,
+    /// The layers, base first.
+    pub layers: Vec<Descriptor>,
+    /// Digest of the index the manifest was chosen from, when the reference named an index.
+    pub index_digest: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawPlatform {
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    variant: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawDescriptor {
+    #[serde(default)]
+    media_type: String,
+    digest: String,
+    size: i64,
+    #[serde(default)]
+    platform: Option<RawPlatform>,
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawIndex {
+    #[serde(default)]
+    manifests: Vec<RawDescriptor>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawManifest {
+    config: RawDescriptor,
+    #[serde(default)]
+    layers: Vec<RawDescriptor>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MediaTypeProbe {
+    #[serde(default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    manifests: Option<serde_json::Value>,
+    #[serde(default)]
+    config: Option<RawConfigProbe>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawConfigProbe {
+    #[serde(default)]
+    media_type: String,
+}
+
+/// The media type of a manifest from its `Content-Type`, else its `mediaType` field, else
+/// its shape (an index has `manifests`; a manifest with a Docker config is a Docker manifest).
+fn media_type_of(content_type: Option<&str>, body: &[u8]) -> Option<String> {
+    let header = content_type
+        .map(|ct| ct.split(';').next().unwrap_or(ct).trim().to_string())
+        .filter(|ct| ACCEPTED.contains(&ct.as_str()));
+    if header.is_some() {
+        return header;
+    }
+    let probe: MediaTypeProbe = serde_json::from_slice(body).ok()?;
+    if let Some(media_type) = probe.media_type.filter(|m| !m.is_empty()) {
+        return Some(media_type);
+    }
+    if probe.manifests.is_some() {
+        return Some(oci::OCI_INDEX.to_string());
+    }
+    let config = probe.config?;
+    if config.media_type == oci::DOCKER_CONFIG {
+        Some(oci::DOCKER_MANIFEST.to_string())
+    } else {
+        Some(oci::OCI_MANIFEST.to_string())
+    }
+}
+
+/// The platform of an index entry in normal form ([`Platform::new`]); an entry whose platform
+/// does not normalise is kept as written, and then matches nothing.
+fn index_platform(raw: &RawPlatform) -> Platform {
+    Platform::new(&raw.os, &raw.architecture, raw.variant.as_deref()).unwrap_or_else(|_| Platform {
+        os: raw.os.clone(),
+        architecture: raw.architecture.clone(),
+        variant: raw.variant.clone().filter(|v| !v.is_empty()),
+    })
+}
+
+fn descriptor(reference: &Reference, raw: &RawDescriptor) -> Result<Descriptor, RegistryError> {
+    check_digest(reference, &raw.digest)?;
+    let size = u64::try_from(raw.size).map_err(|_| {
+        RegistryError::protocol(
+            reference.whole(),
+            format!("negative size {} for {}", raw.size, raw.digest),
+        )
+    })?;
+    Ok(Descriptor {
+        media_type: raw.media_type.clone(),
+        digest: raw.digest.clone(),
+        size,
+        platform: raw.platform.as_ref().map(index_platform),
+        annotations: raw.annotations.clone().unwrap_or_default(),
+    })
+}
+
+/// The tag or digest a manifest URL names.
+fn manifest_path(reference: &Reference) -> String {
+    let target = reference.digest().or(reference.tag()).unwrap_or("latest");
+    format!("/v2/{}/manifests/{target}", reference.repository())
+}
+
+impl RegistryClient {
+    /// The `Authorization` header for a request oci-client does not send itself.
+    async fn authorization(
+        &self,
+        clients: &Clients,
+        auth: &Option<RegistryAuth>,
+        reference: &Reference,
+        operation: RegistryOperation,
+    ) -> Result<Option<String>, RegistryError> {
+        let Some(auth) = auth else {
+            return Ok(None);
+        };
+        let token = clients
+            .oci
+            .auth(reference, auth, operation)
+            .await
+            .map_err(|err| classify(&reference.whole(), "registry token", err))?;
+        Ok(match (token, auth) {
+            (Some(token), _) => Some(format!("Bearer {token}")),
+            (None, RegistryAuth::Basic(user, password)) => Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+            )),
+            (None, _) => None,
+        })
+    }
+
+    /// Sends one manifest request (`build` adds method-specific parts) with authentication;
+    /// transport failures classified, the status left to the caller.
+    async fn manifest_request(
+        &self,
+        reference: &Reference,
+        operation: RegistryOperation,
+        build: impl FnOnce(&reqwest::Client, String) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let (clients, auth) = self.prepare(reference).await?;
+        let url = format!("{}{}", self.base_url(reference), manifest_path(reference));
+        let mut request = build(&clients.http, url);
+        if let Some(header) = self
+            .authorization(clients, &auth, reference, operation)
+            .await?
+        {
+            request = request.header(http::header::AUTHORIZATION, header);
+        }
+        request
+            .send()
+            .await
+            .map_err(|err| classify_reqwest(&reference.whole(), "manifest", &err))
+    }
+
+    /// Pulls the manifest or index `reference` names (tag or digest) as the registry stored
+    /// it. Pulled by digest, the content must match the digest ([`RegistryError::Protocol`]
+    /// otherwise).
+    pub async fn pull_manifest_raw(
+        &self,
+        reference: &Reference,
+    ) -> Result<PulledManifest, RegistryError> {
+        if let Some(digest) = reference.digest() {
+            check_digest(reference, digest)?;
+        }
+        self.inner
+            .options
+            .retry
+            .run(&format!("pull manifest {reference}"), |_| {
+                self.pull_manifest_once(reference)
+            })
+            .await
+    }
+
+    async fn pull_manifest_once(
+        &self,
+        reference: &Reference,
+    ) -> Result<PulledManifest, RegistryError> {
+        let whole = reference.whole();
+        let response = self
+            .manifest_request(reference, RegistryOperation::Pull, |http, url| {
+                http.get(url)
+                    .header(http::header::ACCEPT, ACCEPTED.join(", "))
+            })
+            .await?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let body = response.text().await.unwrap_or_default();
+            return Err(classify_status(&whole, "manifest", status, &body));
+        }
+        if response
+            .content_length()
+            .is_some_and(|len| len > MAX_MANIFEST_SIZE as u64)
+        {
+            return Err(RegistryError::protocol(
+                &whole,
+                "manifest larger than 8 MiB",
+            ));
+        }
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let content_type = header("content-type");
+        let header_digest = header("docker-content-digest").filter(|d| !d.is_empty());
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| classify_reqwest(&whole, "manifest", &err))?;
+        if bytes.len() > MAX_MANIFEST_SIZE {
+            return Err(RegistryError::protocol(
+                &whole,
+                "manifest larger than 8 MiB",
+            ));
+        }
+        let digest = sha256_digest(&bytes);
+        for expected in [reference.digest(), header_digest.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            if expected.starts_with("sha256:") && expected != digest {
+                return Err(RegistryError::protocol(
+                    &whole,
+                    format!("digest mismatch for manifest: expected {expected}, got {digest}"),
+                ));
+            }
+        }
+        let media_type = media_type_of(content_type.as_deref(), &bytes).ok_or_else(|| {
+            RegistryError::protocol(&whole, "manifest is not json with a known media type")
+        })?;
+        Ok(PulledManifest {
+            bytes,
+            media_type,
+            digest,
+        })
+    }
+
+    /// Pushes a manifest or index under `reference` (a tag, or a digest that must be the
+    /// digest of `bytes`); returns its digest.
+    pub async fn push_manifest_raw(
+        &self,
+        reference: &Reference,
+        bytes: impl Into<Bytes>,
+        media_type: &str,
+    ) -> Result<String, RegistryError> {
+        let bytes: Bytes = bytes.into();
+        let digest = sha256_digest(&bytes);
+        if let Some(wanted) = reference.digest()
+            && wanted != digest
+        {
+            return Err(RegistryError::protocol(
+                reference.whole(),
+                format!("manifest content has digest {digest}, not the {wanted} it is pushed as"),
+            ));
+        }
+        let whole = reference.whole();
+        self.inner
+            .options
+            .retry
+            .run(&format!("push manifest {reference}"), |_| async {
+                let response = self
+                    .manifest_request(reference, RegistryOperation::Push, |http, url| {
+                        http.put(url)
+                            .header(http::header::CONTENT_TYPE, media_type)
+                            .body(bytes.clone())
+                    })
+                    .await?;
+                let status = response.status().as_u16();
+                if !(200..300).contains(&status) {
+                    let body = response.text().await.unwrap_or_default();
+                    return Err(classify_status(&whole, "manifest", status, &body));
+                }
+                Ok(())
+            })
+            .await?;
+        tracing::debug!(reference = %whole, %digest, %media_type, "manifest pushed");
+        Ok(digest)
+    }
+
+    /// Deletes the manifest `reference` names by digest (registries delete by digest only).
+    pub async fn delete_manifest(&self, reference: &Reference) -> Result<(), RegistryError> {
+        let whole = reference.whole();
+        let Some(digest) = reference.digest() else {
+            return Err(RegistryError::protocol(
+                &whole,
+                "a manifest is deleted by digest, not by tag",
+            ));
+        };
+        check_digest(reference, digest)?;
+        self.inner
+            .options
+            .retry
+            .run(&format!("delete manifest {reference}"), |_| async {
+                let response = self
+                    .manifest_request(reference, RegistryOperation::Push, |http, url| {
+                        http.delete(url)
+                    })
+                    .await?;
+                let status = response.status().as_u16();
+                if !(200..300).contains(&status) {
+                    let body = response.text().await.unwrap_or_default();
+                    return Err(classify_status(&whole, "manifest", status, &body));
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Resolves `reference` for `platform`: through an index (best match of the entries'
+    /// platforms, see [`Platform::best_match`]) down to the image manifest, its config
+    /// (pulled and verified) and its layers. A reference naming a single manifest is used as
+    /// is. No entry serving the platform is a [`RegistryError::NotFound`] naming the wanted
+    /// and the available platforms.
+    pub async fn resolve_image(
+        &self,
+        reference: &Reference,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, RegistryError> {
+        let whole = reference.whole();
+        let top = self.pull_manifest_raw(reference).await?;
+        let (manifest, index_digest) = if top.is_index() {
+            let index: RawIndex = serde_json::from_slice(&top.bytes).map_err(|err| {
+                RegistryError::protocol(
+                    &whole,
+                    format!("invalid image index {}: {err}", top.digest),
+                )
+            })?;
+            let entries: Vec<(&RawDescriptor, Platform)> = index
+                .manifests
+                .iter()
+                .filter_map(|entry| entry.platform.as_ref().map(|p| (entry, index_platform(p))))
+                .collect();
+            let candidates: Vec<Platform> = entries.iter().map(|(_, p)| p.clone()).collect();
+            let Some((entry, _)) = platform
+                .best_match(&candidates)
+                .and_then(|i| entries.get(i))
+            else {
+                let available = candidates
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(RegistryError::not_found(
+                    &whole,
+                    format!("a manifest for platform {platform} (available: {available})"),
+                ));
+            };
+            check_digest(reference, &entry.digest)?;
+            let child_reference = reference.clone_with_digest(entry.digest.clone());
+            let child = self.pull_manifest_raw(&child_reference).await?;
+            if child.is_index() {
+                return Err(RegistryError::protocol(
+                    &whole,
+                    format!(
+                        "index entry {} for {platform} is itself an index",
+                        entry.digest
+                    ),
+                ));
+            }
+            (child, Some(top.digest))
+        } else {
+            (top, None)
+        };
+        if manifest.media_type != oci::OCI_MANIFEST && manifest.media_type != oci::DOCKER_MANIFEST {
+            return Err(RegistryError::protocol(
+                &whole,
+                format!(
+                    "unexpected media type {} for manifest {}",
+                    manifest.media_type, manifest.digest
+                ),
+            ));
+        }
+        let raw: RawManifest = serde_json::from_slice(&manifest.bytes).map_err(|err| {
+            RegistryError::protocol(
+                &whole,
+                format!("invalid image manifest {}: {err}", manifest.digest),
+            )
+        })?;
+        let config_descriptor = descriptor(reference, &raw.config)?;
+        let layers = raw
+            .layers
+            .iter()
+            .map(|layer| descriptor(reference, layer))
+            .collect::<Result<Vec<_>, _>>()?;
+        if config_descriptor.size > MAX_CONFIG_SIZE {
+            return Err(RegistryError::protocol(
+                &whole,
+                format!(
+                    "config {} is {} bytes, more than 32 MiB",
+                    config_descriptor.digest, config_descriptor.size
+                ),
+            ));
+        }
+        let mut config = Vec::with_capacity(usize::try_from(config_descriptor.size).unwrap_or(0));
+        self.pull_blob_to_writer(reference, &config_descriptor.digest, &mut config)
+            .await?;
+        Ok(ResolvedImage {
+            manifest_digest: manifest.digest,
+            manifest: manifest.bytes,
+            media_type: manifest.media_type,
+            config_descriptor,
+            config: Bytes::from(config),
+            layers,
+            index_digest,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_come_from_the_header_the_body_or_the_shape() {
+        fn check(content_type: Option<&str>, body: &str, expected: Option<&str>) {
+            assert_eq!(
+                media_type_of(content_type, body.as_bytes()).as_deref(),
+                expected,
+                "{content_type:?} {body}"
+            );
+        }
+        check(Some(oci::OCI_INDEX), "{}", Some(oci::OCI_INDEX));
+        check(
+            Some("application/vnd.oci.image.manifest.v1+json; charset=utf-8"),
+            "{}",
+            Some(oci::OCI_MANIFEST),
+        );
+        check(
+            Some("application/json"),
+            r#"{"mediaType": "application/vnd.docker.distribution.manifest.v2+json"}"#,
+            Some(oci::DOCKER_MANIFEST),
+        );
+        check(
+            None,
+            r#"{"schemaVersion": 2, "manifests": []}"#,
+            Some(oci::OCI_INDEX),
+        );
+        check(
+            None,
+            r#"{"config": {"mediaType": "application/vnd.docker.container.image.v1+json"}}"#,
+            Some(oci::DOCKER_MANIFEST),
+        );
+        check(
+            None,
+            r#"{"config": {"mediaType": "application/vnd.oci.image.config.v1+json"}}"#,
+            Some(oci::OCI_MANIFEST),
+        );
+        check(None, "not json", None);
+        check(None, r#"{"schemaVersion": 2}"#, None);
+    }
+
+    #[test]
+    fn index_platforms_fold_the_variants_that_mean_nothing() {
+        fn check(arch: &str, variant: Option<&str>, expected: Option<&str>) {
+            let raw = RawPlatform {
+                os: "linux".into(),
+                architecture: arch.into(),
+                variant: variant.map(str::to_string),
+            };
+            assert_eq!(
+                index_platform(&raw).variant.as_deref(),
+                expected,
+                "{arch} {variant:?}"
+            );
+        }
+        check("arm64", Some("v8"), None);
+        check("amd64", Some("v1"), None);
+        check("amd64", Some("v3"), Some("v3"));
+        check("arm", None, Some("v7"));
+        check("arm", Some("v6"), Some("v6"));
+        check("arm64", Some(""), None);
+        check("s390x", None, None);
+    }
+
+    #[test]
+    fn manifest_urls_prefer_the_digest_over_the_tag() {
+        fn check(reference: &str, expected: &str) {
+            let reference: Reference = reference.parse().unwrap();
+            assert_eq!(manifest_path(&reference), expected);
+        }
+        let digest = sha256_digest(b"m");
+        check("r.io/a/b:1", "/v2/a/b/manifests/1");
+        check("r.io/a/b", "/v2/a/b/manifests/latest");
+        check(
+            &format!("r.io/a/b:1@{digest}"),
+            &format!("/v2/a/b/manifests/{digest}"),
+        );
+    }
+
+    #[test]
+    fn descriptors_reject_negative_sizes_and_bad_digests() {
+        let reference: Reference = "r.io/a:1".parse().unwrap();
+        let raw = |digest: &str, size: i64| RawDescriptor {
+            media_type: oci::OCI_LAYER_GZIP.into(),
+            digest: digest.into(),
+            size,
+            platform: None,
+            annotations: None,
+        };
+        let good = sha256_digest(b"l");
+        assert_eq!(descriptor(&reference, &raw(&good, 3)).unwrap().size, 3);
+        assert!(
+            descriptor(&reference, &raw(&good, -1))
+                .unwrap_err()
+                .to_string()
+                .contains("negative size")
+        );
+        assert_eq!(
+            descriptor(&reference, &raw("sha256:zz", 3))
+                .unwrap_err()
+                .kind(),
+            "protocol"
+        );
+    }
+}

@@ -1,0 +1,255 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! A small TCP proxy that injects HTTP faults in front of a real service: it answers the
+//! first requests itself with an error status, resets the first connections, or refuses
+//! everything, and pipes bytes both ways otherwise. It counts what it faulted so tests can
+//! assert the number of retries.
+//!
+//! Faults are decided per connection; a faulted connection carries one request and is closed
+//! (`Connection: close` or a reset), so the client's next request comes on a new connection.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// What the proxy does to the traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultPlan {
+    /// Answer the first `n` requests with `status` (and `Connection: close`), then forward.
+    FailFirst {
+        /// Requests to fail.
+        n: usize,
+        /// The status to answer, e.g. 503.
+        status: u16,
+    },
+    /// Read the request of each of the first `n` connections, then reset the connection
+    /// without answering; forward afterwards.
+    ResetFirst {
+        /// Connections to reset.
+        n: usize,
+    },
+    /// Answer every request with `status` (401 comes with a `Basic` challenge).
+    Always {
+        /// The status to answer.
+        status: u16,
+    },
+    /// Forward everything (counts connections only).
+    PassThrough,
+}
+
+/// A running proxy on a free loopback port; stops (with all its connections) on drop.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    faulted: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+enum Fault {
+    Status(u16),
+    Reset,
+}
+
+/// How long a faulted connection may take to send its request.
+const READ_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest request head the proxy reads.
+const MAX_HEAD: usize = 64 * 1024;
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream` following `plan`.
+    pub async fn start(upstream: SocketAddr, plan: FaultPlan) -> std::io::Result<FaultProxy> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let addr = listener.local_addr()?;
+        let faulted = Arc::new(AtomicUsize::new(0));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn(accept_loop(
+            listener,
+            upstream,
+            plan,
+            Arc::clone(&faulted),
+            Arc::clone(&connections),
+        ));
+        Ok(FaultProxy {
+            addr,
+            faulted,
+            connections,
+            task,
+        })
+    }
+
+    /// `127.0.0.1:PORT`, to use as the registry part of references.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The proxy's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Requests answered with an error status or connections reset so far.
+    pub fn faulted(&self) -> usize {
+        self.faulted.load(Ordering::SeqCst)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    upstream: SocketAddr,
+    plan: FaultPlan,
+    faulted: Arc<AtomicUsize>,
+    connections: Arc<AtomicUsize>,
+) {
+    // Dropping the set (when this task is aborted) aborts every connection task.
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let Ok((client, _)) = listener.accept().await else {
+            continue;
+        };
+        connections.fetch_add(1, Ordering::SeqCst);
+        let fault = decide(plan, &faulted);
+        tasks.spawn(handle(client, upstream, fault));
+        while tasks.try_join_next().is_some() {}
+    }
+}
+
+/// Takes one fault out of the budget `n` if any is left, counting it.
+fn take_one(faulted: &AtomicUsize, n: usize) -> bool {
+    faulted
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |done| {
+            (done < n).then_some(done + 1)
+        })
+        .is_ok()
+}
+
+fn decide(plan: FaultPlan, faulted: &AtomicUsize) -> Option<Fault> {
+    match plan {
+        FaultPlan::FailFirst { n, status } => take_one(faulted, n).then_some(Fault::Status(status)),
+        FaultPlan::ResetFirst { n } => take_one(faulted, n).then_some(Fault::Reset),
+        FaultPlan::Always { status } => {
+            faulted.fetch_add(1, Ordering::SeqCst);
+            Some(Fault::Status(status))
+        }
+        FaultPlan::PassThrough => None,
+    }
+}
+
+async fn handle(mut client: TcpStream, upstream: SocketAddr, fault: Option<Fault>) {
+    match fault {
+        None => {
+            if let Ok(mut server) = TcpStream::connect(upstream).await {
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            }
+        }
+        Some(Fault::Reset) => {
+            let _ = tokio::time::timeout(READ_REQUEST_TIMEOUT, read_request(&mut client)).await;
+            // A zero linger makes the close a TCP reset.
+            let _ = client.set_zero_linger();
+            drop(client);
+        }
+        Some(Fault::Status(status)) => {
+            let _ = tokio::time::timeout(READ_REQUEST_TIMEOUT, read_request(&mut client)).await;
+            let challenge = if status == 401 {
+                "WWW-Authenticate: Basic realm=\"fault-proxy\"\r\n"
+            } else {
+                ""
+            };
+            // No body: a registry error envelope would name a code, and the point is the status.
+            let response = format!(
+                "HTTP/1.1 {status} {}\r\nContent-Length: 0\r\n{challenge}Connection: close\r\n\r\n",
+                reason(status),
+            );
+            let _ = client.write_all(response.as_bytes()).await;
+            let _ = client.shutdown().await;
+        }
+    }
+}
+
+/// Reads one request head and as much of its body as `Content-Length` announces (so the
+/// client is not cut off while still sending).
+async fn read_request(client: &mut TcpStream) -> std::io::Result<()> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 8192];
+    let end = loop {
+        let n = client.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        head.extend_from_slice(buf.get(..n).unwrap_or_default());
+        if let Some(pos) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            break pos + 4;
+        }
+        if head.len() > MAX_HEAD {
+            return Ok(());
+        }
+    };
+    let text = String::from_utf8_lossy(head.get(..end).unwrap_or_default()).to_ascii_lowercase();
+    let length: usize = text
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut remaining = length.saturating_sub(head.len() - end);
+    while remaining > 0 {
+        let n = client.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        remaining = remaining.saturating_sub(n);
+    }
+    Ok(())
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        408 => "Request Timeout",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fault_budget_is_spent_exactly_once_per_fault() {
+        fn check(plan: FaultPlan, connections: usize, expected_faults: usize) {
+            let faulted = AtomicUsize::new(0);
+            let faults = (0..connections)
+                .filter(|_| decide(plan, &faulted).is_some())
+                .count();
+            assert_eq!(faults, expected_faults, "{plan:?}");
+            assert_eq!(faulted.load(Ordering::SeqCst), expected_faults, "{plan:?}");
+        }
+        check(FaultPlan::FailFirst { n: 3, status: 503 }, 10, 3);
+        check(FaultPlan::FailFirst { n: 3, status: 503 }, 2, 2);
+        check(FaultPlan::ResetFirst { n: 2 }, 10, 2);
+        check(FaultPlan::Always { status: 401 }, 4, 4);
+        check(FaultPlan::PassThrough, 4, 0);
+    }
+}

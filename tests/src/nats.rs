@@ -1,0 +1,154 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! A real `nats-server -js` on free loopback ports (client and monitoring), with its
+//! JetStream store in a temporary directory kept across restarts.
+//!
+//! Readiness is the monitoring `/healthz` answering ok and the client port greeting with
+//! `INFO`; not JetStream account info, which async-nats 0.51 cannot decode from 2.9 servers.
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+use crate::process::{Readiness, Service, free_port, http_get};
+
+const PORT_ATTEMPTS: usize = 5;
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running nats-server; killed (and reaped) on drop. Its log tail is printed when a test
+/// panics.
+pub struct Nats {
+    // Fields drop in order: the process (and its log tail) before the directory.
+    service: Service,
+    dir: tempfile::TempDir,
+    port: u16,
+    monitor_port: u16,
+}
+
+impl Nats {
+    /// Starts `nats-server -js` on free ports and waits until it is healthy and greets
+    /// clients.
+    pub fn start() -> anyhow::Result<Nats> {
+        let dir = tempfile::Builder::new()
+            .prefix("kaniko-nats-")
+            .tempdir()
+            .context("creating the nats directory")?;
+        let log_path = dir.path().join("nats.log");
+        let mut nats = Nats {
+            port: 0,
+            monitor_port: 0,
+            service: Service::new("nats-server", log_path),
+            dir,
+        };
+        let mut last_error = None;
+        for _ in 0..PORT_ATTEMPTS {
+            nats.port = free_port()?;
+            nats.monitor_port = free_port()?;
+            if nats.port == nats.monitor_port {
+                continue;
+            }
+            match nats.launch() {
+                Ok(()) => return Ok(nats),
+                Err(err) => last_error = Some(err),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("nats-server did not start")))
+    }
+
+    fn launch(&mut self) -> anyhow::Result<()> {
+        let mut command = Command::new("nats-server");
+        command
+            .arg("-js")
+            .args(["-a", "127.0.0.1"])
+            .args(["-p", &self.port.to_string()])
+            .args(["-m", &self.monitor_port.to_string()])
+            .arg("-sd")
+            .arg(self.store_dir());
+        self.service.spawn(command)?;
+        let (port, monitor_port) = (self.port, self.monitor_port);
+        match self.service.wait_until(READY_TIMEOUT, || {
+            let healthy = matches!(
+                http_get(monitor_port, "/healthz", Duration::from_secs(1)),
+                Some((200, body)) if body.contains("ok")
+            );
+            healthy && greets(port)
+        }) {
+            Readiness::Ready => Ok(()),
+            Readiness::Exited => bail!(
+                "nats-server exited before becoming healthy on ports {port}/{monitor_port}:\n{}",
+                crate::process::tail(&self.logs(), 20)
+            ),
+            Readiness::TimedOut => {
+                self.service.stop();
+                bail!("nats-server not healthy on port {port} within {READY_TIMEOUT:?}")
+            }
+        }
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// The client port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:MONITOR_PORT`, the monitoring endpoint.
+    pub fn monitor_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.monitor_port)
+    }
+
+    /// The JetStream store directory.
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.path().join("jetstream")
+    }
+
+    /// Kills the server; the store stays.
+    pub fn stop(&mut self) {
+        self.service.stop();
+    }
+
+    /// Stops and starts the server again on the same ports and store.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        let mut last_error = None;
+        for _ in 0..PORT_ATTEMPTS {
+            match self.launch() {
+                Ok(()) => return Ok(()),
+                Err(err) => {
+                    last_error = Some(err);
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("nats-server did not restart")))
+    }
+
+    /// Everything the server logged so far.
+    pub fn logs(&self) -> String {
+        self.service.logs()
+    }
+}
+
+/// Whether a client connecting to `port` is greeted with the server's `INFO` line.
+fn greets(port: u16) -> bool {
+    let Ok(stream) =
+        TcpStream::connect_timeout(&(Ipv4Addr::LOCALHOST, port).into(), Duration::from_secs(1))
+    else {
+        return false;
+    };
+    if stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .is_err()
+    {
+        return false;
+    }
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).is_ok() && line.starts_with("INFO ")
+}

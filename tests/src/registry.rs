@@ -1,0 +1,171 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! A real `docker-registry` (distribution 2.8) on a free loopback port, with filesystem
+//! storage and deletes enabled in a temporary directory, stoppable and restartable on the
+//! same port and storage.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use kaniko_common::registry::{Reference, RegistryClient, RegistryOptions, RetryPolicy};
+
+use crate::process::{Readiness, Service, free_port, http_get};
+
+/// Start attempts with a fresh port when the chosen one turns out to be taken.
+const PORT_ATTEMPTS: usize = 5;
+/// How long a registry may take to answer `/v2/`.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running registry; killed (and reaped) on drop. Its log tail is printed when a test
+/// panics.
+pub struct Registry {
+    // Fields drop in order: the process (and its log tail) before the directory.
+    service: Service,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Registry {
+    /// Starts a registry on a free port and waits until `GET /v2/` answers 200.
+    pub fn start() -> anyhow::Result<Registry> {
+        let dir = tempfile::Builder::new()
+            .prefix("kaniko-registry-")
+            .tempdir()
+            .context("creating the registry directory")?;
+        let log_path = dir.path().join("registry.log");
+        let mut registry = Registry {
+            port: 0,
+            service: Service::new("docker-registry", log_path),
+            dir,
+        };
+        let mut last_error = None;
+        for _ in 0..PORT_ATTEMPTS {
+            registry.port = free_port()?;
+            match registry.launch() {
+                Ok(()) => return Ok(registry),
+                Err(err) => last_error = Some(err),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("docker-registry did not start")))
+    }
+
+    /// Writes the configuration for the current port and starts the process.
+    fn launch(&mut self) -> anyhow::Result<()> {
+        let storage = self.storage_dir();
+        let config = format!(
+            "version: 0.1\n\
+             log:\n  level: info\n  formatter: text\n\
+             storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n  \
+             maintenance:\n    uploadpurging:\n      enabled: false\n\
+             http:\n  addr: 127.0.0.1:{port}\n  secret: kaniko-test-registry\n",
+            storage = storage.display(),
+            port = self.port,
+        );
+        let config_path = self.dir.path().join("config.yml");
+        std::fs::write(&config_path, config)
+            .with_context(|| format!("writing {}", config_path.display()))?;
+        let mut command = Command::new("docker-registry");
+        command.arg("serve").arg(&config_path);
+        self.service.spawn(command)?;
+        let port = self.port;
+        match self.service.wait_until(READY_TIMEOUT, || {
+            matches!(
+                http_get(port, "/v2/", Duration::from_secs(1)),
+                Some((200, _))
+            )
+        }) {
+            Readiness::Ready => Ok(()),
+            Readiness::Exited => bail!(
+                "docker-registry exited before answering on port {port}:\n{}",
+                crate::process::tail(&self.logs(), 20)
+            ),
+            Readiness::TimedOut => {
+                self.service.stop();
+                bail!("docker-registry did not answer /v2/ on port {port} within {READY_TIMEOUT:?}")
+            }
+        }
+    }
+
+    /// `127.0.0.1:PORT`, the registry part of references.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The socket address, e.g. to put a [`crate::FaultProxy`] in front.
+    pub fn addr(&self) -> SocketAddr {
+        (Ipv4Addr::LOCALHOST, self.port).into()
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.host())
+    }
+
+    /// The storage root (`docker/registry/v2/...` below it).
+    pub fn storage_dir(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    /// Where the registry keeps the content of blob `digest` (`sha256:<hex>`), so that tests
+    /// can corrupt it.
+    pub fn blob_data_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        let prefix = hex.get(..2).unwrap_or(hex);
+        self.storage_dir()
+            .join("docker/registry/v2/blobs/sha256")
+            .join(prefix)
+            .join(hex)
+            .join("data")
+    }
+
+    /// Kills the registry; storage stays.
+    pub fn stop(&mut self) {
+        self.service.stop();
+    }
+
+    /// Starts the registry again on the same port and storage (waiting a little if the port
+    /// is still held).
+    pub fn start_again(&mut self) -> anyhow::Result<()> {
+        let mut last_error = None;
+        for _ in 0..PORT_ATTEMPTS {
+            match self.launch() {
+                Ok(()) => return Ok(()),
+                Err(err) => {
+                    last_error = Some(err);
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("docker-registry did not restart")))
+    }
+
+    /// Everything the registry logged so far (one line per request, among others).
+    pub fn logs(&self) -> String {
+        self.service.logs()
+    }
+
+    /// Client options for this registry: plain HTTP, a docker config directory without
+    /// credentials, and a fast retry policy of 3 attempts.
+    pub fn options(&self) -> RegistryOptions {
+        RegistryOptions {
+            docker_config_dir: Some(self.dir.path().join("docker-config")),
+            retry: RetryPolicy::fast(3),
+            ..RegistryOptions::insecure(self.host())
+        }
+    }
+
+    /// A client with [`Registry::options`].
+    pub fn client(&self) -> RegistryClient {
+        RegistryClient::new(self.options()).expect("a registry client for the test registry")
+    }
+
+    /// The reference `<host>/<name>` (`name` may carry `:tag` or `@digest`).
+    pub fn reference(&self, name: &str) -> Reference {
+        format!("{}/{name}", self.host())
+            .parse()
+            .unwrap_or_else(|err| panic!("bad test reference {name:?}: {err}"))
+    }
+}

@@ -1,3 +1,0 @@
-// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
-
-//! The one end-to-end test binary: every scenario against real services and real clients.

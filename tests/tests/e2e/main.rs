@@ -1,0 +1,7 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! The one end-to-end test binary: every scenario against real services and real clients,
+//! one module per area.
+
+mod harness;
+mod registry_client;
