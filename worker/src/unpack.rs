@@ -192,14 +192,19 @@ pub fn unpack_layer(
 fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
     let header = entry.header();
     let kind = header.entry_type();
-    let mode = header.mode()?;
-    let uid = header.uid()?;
-    let gid = header.gid()?;
-    let mtime = header.mtime()?;
-    let device = (
-        header.device_major()?.unwrap_or(0),
-        header.device_minor()?.unwrap_or(0),
-    );
+    // Empty numeric fields read as 0, as Go's archive/tar does (some writers leave them so).
+    let mode = header.mode().unwrap_or(0o644);
+    let uid = header.uid().unwrap_or(0);
+    let gid = header.gid().unwrap_or(0);
+    let mtime = header.mtime().unwrap_or(0);
+    let device = if kind.is_character_special() || kind.is_block_special() {
+        (
+            header.device_major()?.unwrap_or(0),
+            header.device_minor()?.unwrap_or(0),
+        )
+    } else {
+        (0, 0)
+    };
     let link = entry.link_name()?.map(|l| l.into_owned());
     let mut xattrs = Vec::new();
     if let Some(extensions) = entry.pax_extensions()? {
