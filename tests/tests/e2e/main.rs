@@ -4,4 +4,5 @@
 //! one module per area.
 
 mod harness;
+mod outputs;
 mod registry_client;
