@@ -284,7 +284,11 @@ mod tests {
             check(&format!("{kind:?}.bin"), compress(kind, &tar), Some(kind));
             // Compressed, but not a tar inside: copied as a file.
             let text = b"just some text that is long enough to be more than a block ".repeat(20);
-            check(&format!("{kind:?}-text.tar.gz"), compress(kind, &text), None);
+            check(
+                &format!("{kind:?}-text.tar.gz"),
+                compress(kind, &text),
+                None,
+            );
         }
         check("empty.tar", Vec::new(), None);
         check("zeros.tar", vec![0u8; 1024], None);

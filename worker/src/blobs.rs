@@ -73,7 +73,10 @@ impl std::fmt::Debug for BlobStore {
 /// The hex part of a sha256 digest, checked so that it can name a file.
 pub(crate) fn digest_hex(digest: &str) -> Option<&str> {
     digest.strip_prefix("sha256:").filter(|hex| {
-        hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     })
 }
 
@@ -233,9 +236,10 @@ mod tests {
     #[test]
     fn a_media_type_that_lies_is_an_error_not_garbage() {
         let mut out = Vec::new();
-        let result = decompressing_reader(io::Cursor::new(b"plain".to_vec()), Some(Compression::Gzip))
-            .unwrap()
-            .read_to_end(&mut out);
+        let result =
+            decompressing_reader(io::Cursor::new(b"plain".to_vec()), Some(Compression::Gzip))
+                .unwrap()
+                .read_to_end(&mut out);
         assert!(result.is_err());
     }
 

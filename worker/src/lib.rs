@@ -4,8 +4,13 @@
 
 use std::process::ExitCode;
 
+pub mod archive;
+pub mod blobs;
 pub mod cli;
+pub mod fsindex;
 pub mod image;
+pub mod output;
+pub mod unpack;
 
 /// Runs one invocation of the `worker` command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {

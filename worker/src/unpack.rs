@@ -235,8 +235,8 @@ struct Unpacker<'a> {
     this_layer: HashSet<PathBuf>,
     /// Directories and their mtimes, set once the layer is done.
     dirs: Vec<(PathBuf, u64)>,
-    /// Hard links whose target did not exist yet: (raw path, link path, target, meta).
-    deferred_links: Vec<(PathBuf, PathBuf, PathBuf, Meta)>,
+    /// Hard links whose target did not exist yet: (raw path, link path, target).
+    deferred_links: Vec<(PathBuf, PathBuf, PathBuf)>,
 }
 
 impl Unpacker<'_> {
@@ -273,13 +273,13 @@ impl Unpacker<'_> {
                     )));
                 }
             };
-            let target = resolve_on_disk(self.root, &target, false).map_err(Self::entry_err(raw))?;
+            let target =
+                resolve_on_disk(self.root, &target, false).map_err(Self::entry_err(raw))?;
             if fs::symlink_metadata(self.root.join(&target)).is_err() {
-                self.deferred_links
-                    .push((raw.to_path_buf(), rel, target, meta));
+                self.deferred_links.push((raw.to_path_buf(), rel, target));
                 return Ok(());
             }
-            return self.hard_link(raw, &rel, &target, &meta);
+            return self.hard_link(raw, &rel, &target);
         }
         self.write(raw, &rel, meta, content)
     }
@@ -288,9 +288,7 @@ impl Unpacker<'_> {
         let parent = resolve_on_disk(self.root, parent, true).map_err(Self::entry_err(raw))?;
         if name == WHITEOUT_OPAQUE.as_bytes() {
             self.stats.whiteouts += 1;
-            return self
-                .make_opaque(&parent)
-                .map_err(Self::entry_err(raw));
+            return self.make_opaque(&parent).map_err(Self::entry_err(raw));
         }
         if name.starts_with(WHITEOUT_META_PREFIX.as_bytes()) {
             return Ok(());
@@ -428,13 +426,7 @@ impl Unpacker<'_> {
         self.finish_entry(raw, rel, &meta)
     }
 
-    fn hard_link(
-        &mut self,
-        raw: &Path,
-        rel: &Path,
-        target: &Path,
-        meta: &Meta,
-    ) -> Result<(), UnpackError> {
+    fn hard_link(&mut self, raw: &Path, rel: &Path, target: &Path) -> Result<(), UnpackError> {
         let full = self.root.join(rel);
         if let Ok(m) = fs::symlink_metadata(&full) {
             if m.is_dir() {
@@ -444,7 +436,6 @@ impl Unpacker<'_> {
             }
         }
         fs::hard_link(self.root.join(target), &full).map_err(Self::entry_err(raw))?;
-        let _ = meta;
         self.record(rel);
         Ok(())
     }
@@ -490,11 +481,11 @@ impl Unpacker<'_> {
     }
 
     fn finish(&mut self) -> Result<(), UnpackError> {
-        for (raw, rel, target, meta) in std::mem::take(&mut self.deferred_links) {
+        for (raw, rel, target) in std::mem::take(&mut self.deferred_links) {
             if fs::symlink_metadata(self.root.join(&target)).is_err() {
                 return Err(UnpackError::MissingLinkTarget { path: raw, target });
             }
-            self.hard_link(&raw, &rel, &target, &meta)?;
+            self.hard_link(&raw, &rel, &target)?;
         }
         // Deeper directories come later in a tar: set their times first.
         for (dir, mtime) in self.dirs.iter().rev() {
@@ -525,7 +516,8 @@ fn c_path(path: &Path) -> io::Result<CString> {
 /// `lsetxattr`, never following a symlink.
 fn set_xattr(path: &Path, name: &[u8], value: &[u8]) -> io::Result<()> {
     let path = c_path(path)?;
-    let name = CString::new(name).map_err(|_| io::Error::other("xattr name contains a nul byte"))?;
+    let name =
+        CString::new(name).map_err(|_| io::Error::other("xattr name contains a nul byte"))?;
     // SAFETY: both strings are NUL-terminated and live for the call; `value` is a valid slice.
     let rc = unsafe {
         libc::lsetxattr(

@@ -98,7 +98,9 @@ async fn an_image_is_pushed_under_two_tags_and_written_to_a_layout_a_tar_and_dig
         metadata_file: Some(out.join("metadata.json")),
         ..OutputOptions::default()
     };
-    let report = write_outputs(&finished, &opts, &client, &blobs).await.unwrap();
+    let report = write_outputs(&finished, &opts, &client, &blobs)
+        .await
+        .unwrap();
     let digest = finished.manifest.digest.clone();
     assert_eq!(report.manifest, finished.manifest);
     let host = registry.host();
@@ -205,11 +207,17 @@ async fn a_base_layer_in_another_repository_is_mounted_not_uploaded_again() {
         ..OutputOptions::default()
     };
     let before_puts = requests(&registry, "PUT", &["/v2/out/blobs/uploads/", base_hex]);
-    write_outputs(&finished, &opts, &client, &blobs).await.unwrap();
+    write_outputs(&finished, &opts, &client, &blobs)
+        .await
+        .unwrap();
 
     // Mounted from `base`: one mount request, no upload of its bytes into `out`.
     assert_eq!(
-        requests(&registry, "POST", &["/v2/out/blobs/uploads/", "from=base", base_hex]),
+        requests(
+            &registry,
+            "POST",
+            &["/v2/out/blobs/uploads/", "from=base", base_hex]
+        ),
         1
     );
     assert_eq!(

@@ -213,10 +213,18 @@ mod tests {
     #[test]
     fn file_names_follow_buildkit() {
         fn check(url: &str, disposition: Option<&str>, expected: &str) {
-            assert_eq!(file_name_for(url, disposition), expected, "{url} {disposition:?}");
+            assert_eq!(
+                file_name_for(url, disposition),
+                expected,
+                "{url} {disposition:?}"
+            );
         }
         check("https://example.com/a/b/tool.tar.gz", None, "tool.tar.gz");
-        check("https://example.com/a/b/tool.tar.gz?x=1#f", None, "tool.tar.gz");
+        check(
+            "https://example.com/a/b/tool.tar.gz?x=1#f",
+            None,
+            "tool.tar.gz",
+        );
         check("https://example.com/dir/", None, "dir");
         check("https://example.com/", None, "download");
         check("https://example.com", None, "download");
@@ -236,7 +244,11 @@ mod tests {
             Some("attachment; filename*=UTF-8''na%C3%AFve.txt"),
             "naïve.txt",
         );
-        check("https://example.com/x.bin", Some("attachment; filename=\"dir/\""), "x.bin");
+        check(
+            "https://example.com/x.bin",
+            Some("attachment; filename=\"dir/\""),
+            "x.bin",
+        );
         check("https://example.com/x.bin", Some("inline"), "x.bin");
     }
 
@@ -249,7 +261,8 @@ mod tests {
                 let response = response.clone();
                 tokio::spawn(async move {
                     let mut buf = [0u8; 4096];
-                    let _ = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf)).await;
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf)).await;
                     let _ = socket.write_all(&response).await;
                     let _ = socket.shutdown().await;
                 });
@@ -282,7 +295,9 @@ mod tests {
         ))
         .await;
         let url = format!("{base}/files/tool.sh");
-        let got = download(&url, Some(&sha256(&body)), dir.path()).await.unwrap();
+        let got = download(&url, Some(&sha256(&body)), dir.path())
+            .await
+            .unwrap();
         assert_eq!(got.file_name, "tool.sh");
         assert_eq!(std::fs::read(&got.path).unwrap(), body);
         assert_eq!(got.digest, sha256(&body));
@@ -290,8 +305,14 @@ mod tests {
         let expected_mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
         assert_eq!(got.mtime, Some(expected_mtime));
         // Without a checksum, and without Last-Modified.
-        let base = serve(ok_response(b"x", "Content-Disposition: attachment; filename=\"y.txt\"\r\n")).await;
-        let got = download(&format!("{base}/dl"), None, dir.path()).await.unwrap();
+        let base = serve(ok_response(
+            b"x",
+            "Content-Disposition: attachment; filename=\"y.txt\"\r\n",
+        ))
+        .await;
+        let got = download(&format!("{base}/dl"), None, dir.path())
+            .await
+            .unwrap();
         assert_eq!((got.file_name.as_str(), got.mtime), ("y.txt", None));
     }
 
@@ -318,9 +339,14 @@ mod tests {
         .await;
         let url = format!("{base}/missing.tgz");
         let err = download(&url, None, dir.path()).await.unwrap_err();
-        assert!(matches!(err, ArchiveError::Status { status: 404, .. }), "{err}");
+        assert!(
+            matches!(err, ArchiveError::Status { status: 404, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains(&url), "{err}");
-        let err = download(&url, Some("md5:abc"), dir.path()).await.unwrap_err();
+        let err = download(&url, Some("md5:abc"), dir.path())
+            .await
+            .unwrap_err();
         assert!(matches!(err, ArchiveError::BadChecksum(_)), "{err}");
         // A closed port: a clear transfer error naming the URL.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

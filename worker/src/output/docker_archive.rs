@@ -54,12 +54,14 @@ pub async fn write_docker_archive(
     let config = finished.config_bytes.clone();
     let repo_tags = repo_tags.to_vec();
     let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || write_blocking(&path, &config_hex, &config, &layers, &repo_tags))
-        .await
-        .map_err(|e| OutputError::Io {
-            path: PathBuf::new(),
-            source: io::Error::other(e.to_string()),
-        })?
+    tokio::task::spawn_blocking(move || {
+        write_blocking(&path, &config_hex, &config, &layers, &repo_tags)
+    })
+    .await
+    .map_err(|e| OutputError::Io {
+        path: PathBuf::new(),
+        source: io::Error::other(e.to_string()),
+    })?
 }
 
 fn hex_of(digest: &str) -> &str {
@@ -131,14 +133,10 @@ fn write_blocking(
     }
     out.write_all(&[0u8; 2 * BLOCK as usize])
         .map_err(io_err(path))?;
-    let file = out
-        .into_inner()
-        .map_err(|e| io_err(path)(e.into_error()))?;
+    let file = out.into_inner().map_err(|e| io_err(path)(e.into_error()))?;
     file.sync_all().map_err(io_err(path))?;
     drop(file);
-    temp_path
-        .persist(path)
-        .map_err(|e| io_err(path)(e.error))?;
+    temp_path.persist(path).map_err(|e| io_err(path)(e.error))?;
     tracing::info!(path = %path.display(), layers = layers.len(), "docker archive written");
     Ok(())
 }
@@ -220,7 +218,10 @@ mod tests {
         let digest = append_stream(&mut out, "x/layer.tar", &data[..]).unwrap();
         append_bytes(&mut out, "after", b"tail").unwrap();
         out.write_all(&[0u8; 1024]).unwrap();
-        assert_eq!(digest, format!("sha256:{}", hex::encode(Sha256::digest(&data))));
+        assert_eq!(
+            digest,
+            format!("sha256:{}", hex::encode(Sha256::digest(&data)))
+        );
         let bytes = out.into_inner();
         let mut archive = tar::Archive::new(&bytes[..]);
         let mut seen = Vec::new();
@@ -230,7 +231,10 @@ mod tests {
             entry.read_to_end(&mut content).unwrap();
             seen.push((entry.path().unwrap().display().to_string(), content.len()));
         }
-        assert_eq!(seen, [("x/layer.tar".to_string(), 1500), ("after".to_string(), 4)]);
+        assert_eq!(
+            seen,
+            [("x/layer.tar".to_string(), 1500), ("after".to_string(), 4)]
+        );
     }
 
     #[test]
@@ -240,6 +244,9 @@ mod tests {
         }
         check("127.0.0.1:5000/app:1", Some(("127.0.0.1:5000/app", "1")));
         check("127.0.0.1:5000/app", None);
-        check("docker.io/library/busybox:latest", Some(("docker.io/library/busybox", "latest")));
+        check(
+            "docker.io/library/busybox:latest",
+            Some(("docker.io/library/busybox", "latest")),
+        );
     }
 }

@@ -149,7 +149,10 @@ mod tests {
             };
             assert_eq!(is_immutable_tag_error(&err), expected, "{message}");
         }
-        check("TAG_INVALID: The image tag 'v1' already exists and cannot be overwritten because the repository is immutable", true);
+        check(
+            "TAG_INVALID: The image tag 'v1' already exists and cannot be overwritten because the repository is immutable",
+            true,
+        );
         check("tag invalid: immutable", true);
         check("http status 400: MANIFEST_INVALID", false);
     }

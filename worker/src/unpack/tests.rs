@@ -192,7 +192,10 @@ fn an_absolute_symlink_to_the_host_path_of_the_base_stays_inside() {
     ];
     sandbox.apply(&layers).unwrap();
     assert_eq!(sandbox.outside(), outside_names());
-    let inner = sandbox.root().join(base.trim_start_matches('/')).join("outside");
+    let inner = sandbox
+        .root()
+        .join(base.trim_start_matches('/'))
+        .join("outside");
     assert_eq!(fs::read_to_string(inner).unwrap(), "through");
 }
 
@@ -222,7 +225,12 @@ fn whiteouts_and_opaque_dirs_hide_lower_layers_only() {
         let layers: Vec<Vec<u8>> = layers.iter().map(|l| tar_of(l)).collect();
         sandbox.apply(&layers).unwrap();
         assert_eq!(sandbox.outside(), outside_names());
-        assert_eq!(sandbox.tree(), expected, "{layers:?}", layers = layers.len());
+        assert_eq!(
+            sandbox.tree(),
+            expected,
+            "{layers:?}",
+            layers = layers.len()
+        );
     }
     let lower: &[E<'_>] = &[
         E::Dir("a", 0o755),
@@ -263,7 +271,10 @@ fn whiteouts_and_opaque_dirs_hide_lower_layers_only() {
     );
     // A whiteout of something that never existed is harmless; a whiteout name cannot climb.
     check(
-        &[&[E::File("x/.wh.nothing", "", 0), E::File("../.wh.outside", "", 0)]],
+        &[&[
+            E::File("x/.wh.nothing", "", 0),
+            E::File("../.wh.outside", "", 0),
+        ]],
         &[],
     );
     // Without whiteout interpretation (ADD), `.wh.` files are ordinary files.
@@ -272,7 +283,12 @@ fn whiteouts_and_opaque_dirs_hide_lower_layers_only() {
         whiteouts: false,
         ..UnpackOptions::default()
     };
-    unpack_layer(&sandbox.root(), &tar_of(&[E::File(".wh.x", "", 0o644)])[..], &opts).unwrap();
+    unpack_layer(
+        &sandbox.root(),
+        &tar_of(&[E::File(".wh.x", "", 0o644)])[..],
+        &opts,
+    )
+    .unwrap();
     assert_eq!(sandbox.tree(), [".wh.x = "]);
 }
 
@@ -314,7 +330,10 @@ fn replacing_entries_follows_layer_semantics() {
         &["d -> /etc"],
     );
     // A file whose parent is missing gets its parents.
-    check(&[&[E::File("x/y/z", "z", 0o644)]], &["x/", "x/y/", "x/y/z = z"]);
+    check(
+        &[&[E::File("x/y/z", "z", 0o644)]],
+        &["x/", "x/y/", "x/y/z = z"],
+    );
 }
 
 #[test]
@@ -345,15 +364,27 @@ fn modes_owners_and_mtimes_are_applied() {
     owned.set_gid(5678);
     owned.set_cksum();
     let mut b = tar::Builder::new(Vec::new());
-    b.append(&header("tmp", tar::EntryType::Directory, 0, "", 0o1777), &b""[..])
-        .unwrap();
-    b.append(&header("tmp/f", tar::EntryType::Regular, 1, "", 0o2640), &b"x"[..])
-        .unwrap();
-    b.append(&header("sgid", tar::EntryType::Directory, 0, "", 0o2755), &b""[..])
-        .unwrap();
+    b.append(
+        &header("tmp", tar::EntryType::Directory, 0, "", 0o1777),
+        &b""[..],
+    )
+    .unwrap();
+    b.append(
+        &header("tmp/f", tar::EntryType::Regular, 1, "", 0o2640),
+        &b"x"[..],
+    )
+    .unwrap();
+    b.append(
+        &header("sgid", tar::EntryType::Directory, 0, "", 0o2755),
+        &b""[..],
+    )
+    .unwrap();
     b.append(&owned, &b"y"[..]).unwrap();
-    b.append(&header("link", tar::EntryType::Symlink, 0, "owned", 0o777), &b""[..])
-        .unwrap();
+    b.append(
+        &header("link", tar::EntryType::Symlink, 0, "owned", 0o777),
+        &b""[..],
+    )
+    .unwrap();
     let tar = b.into_inner().unwrap();
     sandbox.apply(&[tar]).unwrap();
     let root = sandbox.root();
@@ -380,10 +411,16 @@ fn modes_owners_and_mtimes_are_applied() {
 fn fifos_are_created_and_paths_are_recorded_under_the_prefix() {
     let sandbox = Sandbox::new();
     let mut b = tar::Builder::new(Vec::new());
-    b.append(&header("pipe", tar::EntryType::Fifo, 0, "", 0o600), &b""[..])
-        .unwrap();
-    b.append(&header("../../f", tar::EntryType::Regular, 1, "", 0o644), &b"f"[..])
-        .unwrap();
+    b.append(
+        &header("pipe", tar::EntryType::Fifo, 0, "", 0o600),
+        &b""[..],
+    )
+    .unwrap();
+    b.append(
+        &header("../../f", tar::EntryType::Regular, 1, "", 0o644),
+        &b"f"[..],
+    )
+    .unwrap();
     let opts = UnpackOptions {
         prefix: PathBuf::from("/app"),
         record_paths: true,
