@@ -11,11 +11,16 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
+pub mod archive;
+pub mod blobs;
 pub mod cli;
 pub mod config;
 pub mod dockerignore;
+pub mod fsindex;
 pub mod glob;
 pub mod image;
+pub mod output;
+pub mod unpack;
 pub mod users;
 
 /// Runs one invocation of the `worker` command line.
