@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 pub mod cli;
 pub mod image;
+pub mod instructions;
 
 /// Runs one invocation of the `worker` command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
