@@ -4,9 +4,11 @@
 
 use std::process::ExitCode;
 
+pub mod base;
 pub mod cli;
 pub mod image;
 pub mod instructions;
+pub mod progress;
 
 /// Runs one invocation of the `worker` command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
