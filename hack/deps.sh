@@ -13,6 +13,7 @@ declare -A wanted=(
   [umoci]=umoci
   [busybox]=busybox-static
   [jq]=jq
+  [buildah]=buildah
 )
 
 missing=()

@@ -5,6 +5,7 @@
 //! clients (skopeo, umoci), and the tracing setup of tests. Every crate's tests may use it.
 
 mod fault_proxy;
+pub mod fixture;
 mod nats;
 mod process;
 mod registry;
@@ -13,7 +14,9 @@ mod tools;
 pub use fault_proxy::{FaultPlan, FaultProxy};
 pub use nats::Nats;
 pub use registry::Registry;
-pub use tools::{skopeo_copy, skopeo_inspect_config, skopeo_inspect_raw, umoci_unpack};
+pub use tools::{
+    skopeo_copy, skopeo_copy_image, skopeo_inspect_config, skopeo_inspect_raw, umoci_unpack,
+};
 
 /// Installs a tracing subscriber for tests once per process: filtered by `RUST_LOG` (default
 /// `warn`), written through the test writer so output shows with the failing test only.

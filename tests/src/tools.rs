@@ -86,6 +86,27 @@ pub fn skopeo_copy(src: &str, dst: &str) -> anyhow::Result<()> {
     run(command).map(|_| ())
 }
 
+/// `skopeo copy` of one image (no `--all`): through an index, the child for `arch` (or the
+/// host's), with options such as `--dest-compress-format gzip` passed through `extra`.
+pub fn skopeo_copy_image(
+    src: &str,
+    dst: &str,
+    arch: Option<&str>,
+    extra: &[&str],
+) -> anyhow::Result<()> {
+    let mut command = Command::new("skopeo");
+    command.arg("--insecure-policy");
+    if let Some(arch) = arch {
+        command.args(["--override-arch", arch]);
+    }
+    command
+        .args(["copy", "--src-tls-verify=false", "--dest-tls-verify=false"])
+        .args(extra)
+        .arg(src)
+        .arg(dst);
+    run(command).map(|_| ())
+}
+
 /// `umoci unpack --image <layout_dir>:<tag> <bundle_dir>`, rootless when not run as root.
 pub fn umoci_unpack(layout_dir: &Path, tag: &str, bundle_dir: &Path) -> anyhow::Result<()> {
     let mut command = Command::new("umoci");

@@ -3,5 +3,8 @@
 //! The one end-to-end test binary: every scenario against real services and real clients,
 //! one module per area.
 
+mod fixture;
 mod harness;
+mod index;
 mod registry_client;
+mod roundtrip;
