@@ -13,6 +13,7 @@ use anyhow::bail;
 pub mod base;
 pub mod cli;
 pub mod config;
+pub mod copy;
 pub mod dockerignore;
 pub mod glob;
 pub mod image;
