@@ -13,7 +13,9 @@
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Compression, LogFormat, OciMode, SnapshotMode, Verbosity};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+
+use crate::config::{Compression, LogFormat, RequestedOciMode, SnapshotMode, Verbosity};
 
 /// kaniko-rs worker: builds one Dockerfile for one platform, daemonless and unprivileged.
 #[derive(Debug, Parser)]
@@ -104,15 +106,15 @@ pub struct BuildArgs {
     #[arg(long, value_name = "PATH")]
     pub metadata_file: Option<String>,
     /// Media types of the image: oci, docker, or auto (follow the base image).
-    #[arg(long, value_enum, default_value_t = OciMode::Auto)]
-    pub oci_mode: OciMode,
+    #[arg(long, default_value = "auto", value_parser = oci_mode_parser())]
+    pub oci_mode: RequestedOciMode,
 
     // ---- image content ----
     /// Image label KEY=VALUE. Repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
     pub label: Vec<String>,
     /// Layer compression.
-    #[arg(long, value_enum, default_value_t = Compression::Gzip)]
+    #[arg(long, default_value = "gzip", value_parser = compression_parser())]
     pub compression: Compression,
     /// Compression level (-1: the algorithm's default).
     #[arg(long, default_value_t = -1, allow_negative_numbers = true, value_name = "LEVEL")]
@@ -231,6 +233,23 @@ pub struct BuildArgs {
     /// Timestamp in log output.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub log_timestamp: Option<bool>,
+}
+
+/// `--compression`: Kaniko's two values, as the shared [`Compression`].
+fn compression_parser() -> impl TypedValueParser<Value = Compression> {
+    PossibleValuesParser::new(["gzip", "zstd"]).map(|v| match v.as_str() {
+        "zstd" => Compression::Zstd,
+        _ => Compression::Gzip,
+    })
+}
+
+/// `--oci-mode`: `oci`, `docker` or `auto`, as the shared [`RequestedOciMode`].
+fn oci_mode_parser() -> impl TypedValueParser<Value = RequestedOciMode> {
+    PossibleValuesParser::new(["oci", "docker", "auto"]).map(|v| match v.as_str() {
+        "oci" => RequestedOciMode::Oci,
+        "docker" => RequestedOciMode::Docker,
+        _ => RequestedOciMode::Auto,
+    })
 }
 
 /// Parses a boolean the way Go's `strconv.ParseBool` (and so Kaniko) does.

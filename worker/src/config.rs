@@ -31,9 +31,11 @@ use std::path::{Path, PathBuf};
 use kaniko_common::platform::{Platform, PlatformError};
 
 pub use crate::cli::BuildArgs;
+pub use kaniko_common::messages::RequestedOciMode;
+pub use kaniko_common::oci::Compression;
 pub use types::{
-    BuildContext, Compression, LogFormat, LogOptions, OciMode, RegistryMap, RegistryOptions,
-    SnapshotMode, SnapshotOptions, TarSource, Verbosity,
+    BuildContext, LogFormat, LogOptions, RegistryMap, RegistryOptions, SnapshotMode,
+    SnapshotOptions, TarSource, Verbosity,
 };
 
 /// Why the `worker build` flags do not make a usable configuration.
@@ -239,8 +241,8 @@ pub struct ImageOptions {
     pub compression: Compression,
     /// Compression level; `None` is the algorithm's default.
     pub compression_level: Option<i32>,
-    /// `--oci-mode`.
-    pub oci_mode: OciMode,
+    /// `--oci-mode` (`auto`: follow the base image's media types, OCI for `scratch`).
+    pub oci_mode: RequestedOciMode,
     /// `--reproducible`: timestamps stripped.
     pub reproducible: bool,
 }
@@ -469,8 +471,9 @@ fn compression_level(compression: Compression, level: i32) -> Result<Option<i32>
     if level == -1 {
         return Ok(None);
     }
-    let (min, max) = compression.level_range();
-    if (min..=max).contains(&level) {
+    let levels = compression.levels();
+    let (min, max) = (*levels.start(), *levels.end());
+    if levels.contains(&level) {
         Ok(Some(level))
     } else {
         Err(ConfigError::CompressionLevel {

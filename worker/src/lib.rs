@@ -4,7 +4,8 @@
 //!
 //! Modules: [`cli`] (raw flags) and [`config`] (validated build configuration) for
 //! `worker build`; [`dockerignore`], [`glob`] (COPY/ADD sources) and [`users`] (`--chown`,
-//! `USER`, `HOME`) are the pure pieces the build executor uses.
+//! `USER`, `HOME`) are the pure pieces the build executor uses; [`image`] is the image model
+//! the executor and the outputs share.
 
 use std::process::ExitCode;
 

@@ -158,7 +158,7 @@ fn every_flag_lands_in_the_config() {
                 .collect(),
             compression: Compression::Zstd,
             compression_level: Some(19),
-            oci_mode: OciMode::Docker,
+            oci_mode: RequestedOciMode::Docker,
             reproducible: true,
         },
         snapshot: SnapshotOptions {
@@ -213,7 +213,7 @@ fn kaniko_defaults() {
     assert!(got.outputs.destinations.is_empty() && got.outputs.no_push);
     assert_eq!(got.image.compression, Compression::Gzip);
     assert_eq!(got.image.compression_level, None);
-    assert_eq!(got.image.oci_mode, OciMode::Auto);
+    assert_eq!(got.image.oci_mode, RequestedOciMode::Auto);
     assert_eq!(got.snapshot.mode, SnapshotMode::Full);
     assert!(got.snapshot.ignore_var_run);
     assert_eq!(got.kaniko_dir, PathBuf::from("/kaniko"));

@@ -1,10 +1,10 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! The typed pieces of a [`super::BuildConfig`]: the build context, the enums behind
-//! `--compression`, `--oci-mode`, `--snapshot-mode`, `--verbosity` and `--log-format`, and the
-//! registry, snapshot and logging option groups.
+//! `--snapshot-mode`, `--verbosity` and `--log-format`, and the registry, snapshot and logging
+//! option groups. `--compression` and `--oci-mode` use the shared types of `kaniko-common`
+//! (`oci::Compression`, `messages::api::RequestedOciMode`).
 
-use std::fmt;
 use std::path::PathBuf;
 
 use clap::ValueEnum;
@@ -53,48 +53,6 @@ impl BuildContext {
             }),
         }
     }
-}
-
-/// Layer compression (`--compression`). Mirrors the gzip/zstd part of the shared OCI
-/// vocabulary; uncompressed layers are not a build option.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, ValueEnum)]
-pub enum Compression {
-    /// gzip (Kaniko's default).
-    #[default]
-    Gzip,
-    /// zstd.
-    Zstd,
-}
-
-impl Compression {
-    /// The explicit levels the algorithm accepts (`-1` always means "its default").
-    pub fn level_range(self) -> (i32, i32) {
-        match self {
-            Compression::Gzip => (0, 9),
-            Compression::Zstd => (1, 22),
-        }
-    }
-}
-
-impl fmt::Display for Compression {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-        })
-    }
-}
-
-/// Media types of the built image (`--oci-mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, ValueEnum)]
-pub enum OciMode {
-    /// OCI media types.
-    Oci,
-    /// Docker schema 2 media types.
-    Docker,
-    /// Follow the base image's manifest media type (OCI for `scratch`), like Kaniko.
-    #[default]
-    Auto,
 }
 
 /// What the snapshotter compares to find changed files (`--snapshot-mode`).
