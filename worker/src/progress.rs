@@ -8,6 +8,32 @@
 
 use std::time::{Duration, Instant};
 
+use crate::config::{LogFormat, LogOptions};
+
+/// Installs the process's tracing subscriber for `worker build`: `--verbosity` as the level
+/// (`RUST_LOG` wins when set), `--log-format text|color` as lines on stderr, `json` as one
+/// JSON object per line with the events' fields. A second call does nothing.
+pub fn install_subscriber(log: &LogOptions) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(log.verbosity.filter()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let result = match (log.format, log.timestamp) {
+        (LogFormat::Json, _) => builder.json().flatten_event(true).try_init(),
+        (format, true) => builder.with_ansi(format == LogFormat::Color).try_init(),
+        (format, false) => builder
+            .with_ansi(format == LogFormat::Color)
+            .without_time()
+            .try_init(),
+    };
+    if result.is_err() {
+        tracing::debug!("a tracing subscriber was already installed");
+    }
+}
+
 /// Counts the steps of a build (every `FROM` and every instruction of the stages built) and
 /// reports each.
 #[derive(Debug, Clone)]
