@@ -158,7 +158,12 @@ impl Section {
                     }
                 }
                 Err(why) => {
-                    let _ = writeln!(out, "{:width$}  FAILED: {why}", row.tool);
+                    let why: Vec<&str> = why
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .collect();
+                    let _ = writeln!(out, "{:width$}  FAILED: {}", row.tool, why.join(" | "));
                 }
             }
         }
@@ -348,7 +353,7 @@ mod tests {
             rows: vec![
                 Row {
                     tool: "kaniko".into(),
-                    outcome: Err("worker build not available".into()),
+                    outcome: Err("worker build not available: Usage: worker\n\ntry --help".into()),
                 },
                 section.rows[1].clone(),
             ],
@@ -356,7 +361,9 @@ mod tests {
         };
         let shown = failed.render();
         assert!(
-            shown.contains("kaniko   FAILED: worker build not available"),
+            shown.contains(
+                "kaniko   FAILED: worker build not available: Usage: worker | try --help\n"
+            ),
             "{shown}"
         );
         assert!(

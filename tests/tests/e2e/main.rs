@@ -6,5 +6,6 @@
 mod fixture;
 mod harness;
 mod index;
+mod parity_tools;
 mod registry_client;
 mod roundtrip;
