@@ -1,10 +1,304 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! The `worker` command line.
+//! The `worker` command line: `worker build` (a drop-in for Kaniko's `/kaniko/executor`, same
+//! flag names, short forms and defaults) and `worker serve` (the NATS task consumer).
+//!
+//! These are the raw flags, exactly as typed; [`crate::config::BuildConfig::from_args`] turns
+//! them into a validated, typed configuration and rejects what is not supported yet.
+//!
+//! Boolean flags take Kaniko's (pflag's) forms: `--flag`, `--flag=true`, `--flag=false` (and
+//! Go's other spellings: `1`, `t`, `T`, `TRUE`, `True`, `0`, `f`, ...). A bare `--flag value`
+//! is not a boolean value, as in Kaniko. They are `Option<bool>` so that "not given" stays
+//! distinguishable from "given as false".
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
+
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+
+use crate::config::{Compression, LogFormat, RequestedOciMode, SnapshotMode, Verbosity};
 
 /// kaniko-rs worker: builds one Dockerfile for one platform, daemonless and unprivileged.
 #[derive(Debug, Parser)]
 #[command(name = "worker", version = kaniko_common::version::VERSION, long_version = kaniko_common::version::LONG_VERSION)]
-pub struct Cli {}
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The `worker` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build one image from a Dockerfile (flags of Kaniko's /kaniko/executor).
+    Build(Box<BuildArgs>),
+    /// Take build tasks from NATS and build them.
+    Serve(ServeArgs),
+}
+
+/// `worker serve` flags.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// NATS server URL(s), comma-separated.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats: String,
+}
+
+/// `worker build` flags: every flag of Kaniko's executor, plus `--oci-mode` and
+/// `--metadata-file`.
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    // ---- context and Dockerfile ----
+    /// Build context: a directory, dir://<dir>, tar://<file.tar[.gz]> or tar://stdin.
+    #[arg(short = 'c', long, default_value = "/workspace/")]
+    pub context: String,
+    /// Sub path within the given context.
+    #[arg(long, value_name = "PATH")]
+    pub context_sub_path: Option<String>,
+    /// GCS bucket holding the build context as a tarball (hidden, as in Kaniko).
+    #[arg(short = 'b', long, hide = true)]
+    pub bucket: Option<String>,
+    /// Branch to clone if the build context is a git repository.
+    #[arg(long, value_name = "OPTIONS")]
+    pub git: Option<String>,
+    /// Path to the Dockerfile (as given, else relative to the context).
+    #[arg(short = 'f', long, default_value = "Dockerfile")]
+    pub dockerfile: String,
+    /// Set the target build stage to build.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// ARG value at build time, KEY=VALUE, or KEY to take the value from the environment.
+    /// Repeatable.
+    #[arg(long, value_name = "KEY[=VALUE]")]
+    pub build_arg: Vec<String>,
+    /// Build for this platform (os/arch[/variant]) instead of the host's.
+    #[arg(long, alias = "customPlatform", value_name = "PLATFORM")]
+    pub custom_platform: Option<String>,
+    /// Build only the stages the target needs.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub skip_unused_stages: Option<bool>,
+
+    // ---- destinations and outputs ----
+    /// Image reference to push to. Repeatable.
+    #[arg(short = 'd', long, value_name = "IMAGE")]
+    pub destination: Vec<String>,
+    /// Do not push the image to the registry.
+    #[arg(long, env = "KANIKO_NO_PUSH", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub no_push: Option<bool>,
+    /// Do not push the cache layers to the registry.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub no_push_cache: Option<bool>,
+    /// Save the image as a tarball at this path.
+    #[arg(long, alias = "tarPath", value_name = "PATH")]
+    pub tar_path: Option<String>,
+    /// Save the image as an OCI image layout at this path.
+    #[arg(long, value_name = "PATH")]
+    pub oci_layout_path: Option<String>,
+    /// Write the image digest to this file.
+    #[arg(long, value_name = "PATH")]
+    pub digest_file: Option<String>,
+    /// Write image-name@digest to this file.
+    #[arg(long, value_name = "PATH")]
+    pub image_name_with_digest_file: Option<String>,
+    /// Write image-name:tag@digest to this file.
+    #[arg(long, value_name = "PATH")]
+    pub image_name_tag_with_digest_file: Option<String>,
+    /// Write the pushed image's descriptor and platform as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub metadata_file: Option<String>,
+    /// Media types of the image: oci, docker, or auto (follow the base image).
+    #[arg(long, default_value = "auto", value_parser = oci_mode_parser())]
+    pub oci_mode: RequestedOciMode,
+
+    // ---- image content ----
+    /// Image label KEY=VALUE. Repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// Layer compression.
+    #[arg(long, default_value = "gzip", value_parser = compression_parser())]
+    pub compression: Compression,
+    /// Compression level (-1: the algorithm's default).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true, value_name = "LEVEL")]
+    pub compression_level: i32,
+    /// Strip timestamps out of the image to make it reproducible.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub reproducible: Option<bool>,
+    /// Take a single snapshot at the end of the build.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub single_snapshot: Option<bool>,
+    /// File attributes compared when snapshotting.
+    #[arg(long, alias = "snapshotMode", value_enum, default_value_t = SnapshotMode::Full)]
+    pub snapshot_mode: SnapshotMode,
+    /// Kaniko's experimental RUN change detection (accepted, no effect here).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub use_new_run: Option<bool>,
+    /// Ignore this (absolute) path when snapshotting. Repeatable.
+    #[arg(long, value_name = "PATH")]
+    pub ignore_path: Vec<String>,
+    /// Ignore /var/run when snapshotting.
+    #[arg(long, alias = "whitelist-var-run", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub ignore_var_run: Option<bool>,
+    /// Force adding metadata-only layers to the image.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub force_build_metadata: Option<bool>,
+
+    // ---- registries ----
+    /// Push to insecure registries using plain HTTP.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub insecure: Option<bool>,
+    /// Pull from insecure registries using plain HTTP.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub insecure_pull: Option<bool>,
+    /// Registry to push to and pull from with plain HTTP. Repeatable.
+    #[arg(long, value_name = "REGISTRY")]
+    pub insecure_registry: Vec<String>,
+    /// Push without verifying TLS certificates.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub skip_tls_verify: Option<bool>,
+    /// Pull without verifying TLS certificates.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub skip_tls_verify_pull: Option<bool>,
+    /// Registry to push to and pull from without verifying TLS. Repeatable.
+    #[arg(long, value_name = "REGISTRY")]
+    pub skip_tls_verify_registry: Vec<String>,
+    /// Server certificate for a registry, REGISTRY=PATH. Repeatable.
+    #[arg(long, value_name = "REGISTRY=PATH")]
+    pub registry_certificate: Vec<String>,
+    /// Client certificate for a registry, REGISTRY=CERT,KEY. Repeatable.
+    #[arg(long, value_name = "REGISTRY=CERT,KEY")]
+    pub registry_client_cert: Vec<String>,
+    /// Mirror used instead of docker.io. Repeatable.
+    #[arg(long, env = "KANIKO_REGISTRY_MIRROR", value_name = "REGISTRY")]
+    pub registry_mirror: Vec<String>,
+    /// Registry remapping FROM=TO (several separated by ';'). Repeatable.
+    #[arg(long, env = "KANIKO_REGISTRY_MAP", value_name = "FROM=TO")]
+    pub registry_map: Vec<String>,
+    /// Do not fall back to the original registry when no mirror has the image.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub skip_default_registry_fallback: Option<bool>,
+    /// Number of retries for the push.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub push_retry: u32,
+    /// Treat known tag-immutability errors on push as success.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub push_ignore_immutable_tag_errors: Option<bool>,
+    /// Skip the push-permission check before building.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub skip_push_permission_check: Option<bool>,
+    /// Number of retries for extracting the base image filesystem.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub image_fs_extract_retry: u32,
+    /// Number of retries for downloading a remote image.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub image_download_retry: u32,
+
+    // ---- cache ----
+    /// Use the layer cache.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub cache: Option<bool>,
+    /// Repository used as the layer cache.
+    #[arg(long, value_name = "REPO")]
+    pub cache_repo: Option<String>,
+    /// Local directory used as a base-image cache.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<String>,
+    /// Cache timeout (Go duration, e.g. 6h).
+    #[arg(long, value_name = "DURATION")]
+    pub cache_ttl: Option<String>,
+    /// Cache COPY layers.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub cache_copy_layers: Option<bool>,
+    /// Cache RUN layers.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub cache_run_layers: Option<bool>,
+    /// Compress cached layers.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub compressed_caching: Option<bool>,
+
+    // ---- process ----
+    /// Clean the filesystem at the end (accepted, nothing to clean here).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub cleanup: Option<bool>,
+    /// Build outside of a container (accepted, always allowed here).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub force: Option<bool>,
+    /// Kaniko's working directory.
+    #[arg(long, env = "KANIKO_DIR", value_name = "DIR")]
+    pub kaniko_dir: Option<String>,
+    /// Log level.
+    #[arg(short = 'v', long, value_enum, default_value_t = Verbosity::Info)]
+    pub verbosity: Verbosity,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Color)]
+    pub log_format: LogFormat,
+    /// Timestamp in log output.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub log_timestamp: Option<bool>,
+}
+
+/// `--compression`: Kaniko's two values, as the shared [`Compression`].
+fn compression_parser() -> impl TypedValueParser<Value = Compression> {
+    PossibleValuesParser::new(["gzip", "zstd"]).map(|v| match v.as_str() {
+        "zstd" => Compression::Zstd,
+        _ => Compression::Gzip,
+    })
+}
+
+/// `--oci-mode`: `oci`, `docker` or `auto`, as the shared [`RequestedOciMode`].
+fn oci_mode_parser() -> impl TypedValueParser<Value = RequestedOciMode> {
+    PossibleValuesParser::new(["oci", "docker", "auto"]).map(|v| match v.as_str() {
+        "oci" => RequestedOciMode::Oci,
+        "docker" => RequestedOciMode::Docker,
+        _ => RequestedOciMode::Auto,
+    })
+}
+
+/// Parses a boolean the way Go's `strconv.ParseBool` (and so Kaniko) does.
+pub fn go_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        other => Err(format!("{other:?} is not a boolean (use true or false)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_bool_spellings() {
+        #[track_caller]
+        fn check(input: &str, expected: Result<bool, ()>) {
+            assert_eq!(go_bool(input).map_err(|_| ()), expected, "{input:?}");
+        }
+        for t in ["1", "t", "T", "true", "TRUE", "True"] {
+            check(t, Ok(true));
+        }
+        for f in ["0", "f", "F", "false", "FALSE", "False"] {
+            check(f, Ok(false));
+        }
+        for bad in ["", "yes", "tRuE", "2"] {
+            check(bad, Err(()));
+        }
+    }
+
+    #[test]
+    fn boolean_flag_forms() {
+        #[track_caller]
+        fn check(args: &[&str], expected: Option<Option<bool>>) {
+            let argv = ["worker", "build"].iter().chain(args);
+            let got = Cli::try_parse_from(argv).ok().map(|cli| match cli.command {
+                Command::Build(b) => b.reproducible,
+                Command::Serve(_) => None,
+            });
+            assert_eq!(got, expected, "{args:?}");
+        }
+        check(&[], Some(None));
+        check(&["--reproducible"], Some(Some(true)));
+        check(&["--reproducible=true"], Some(Some(true)));
+        check(&["--reproducible=false"], Some(Some(false)));
+        check(&["--reproducible=maybe"], None);
+        // pflag does not take a separate value for a boolean: it is an unexpected argument
+        check(&["--reproducible", "false"], None);
+    }
+}

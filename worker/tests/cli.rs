@@ -30,3 +30,78 @@ fn version_prints_the_release_version() {
         );
     }
 }
+
+/// Runs `worker` with `args` in a clean Kaniko environment; returns (success, stderr).
+fn worker(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_worker"))
+        .args(args)
+        .env_remove("KANIKO_NO_PUSH")
+        .env_remove("KANIKO_REGISTRY_MIRROR")
+        .env_remove("KANIKO_REGISTRY_MAP")
+        .env_remove("KANIKO_DIR")
+        .env_remove("NATS_URL")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[track_caller]
+fn check_fails(args: &[&str], expected_in_stderr: &[&str]) {
+    let (ok, stderr) = worker(args);
+    assert!(!ok, "worker {args:?} succeeded");
+    for expected in expected_in_stderr {
+        assert!(
+            stderr.contains(expected),
+            "worker {args:?}: stderr {stderr:?} does not mention {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn bad_build_command_lines_fail_naming_the_flag() {
+    check_fails(&["build", "--no-such-flag"], &["--no-such-flag"]);
+    check_fails(
+        &["build", "--no-push", "--custom-platform", "foo"],
+        &["--custom-platform", "\"foo\"", "architecture"],
+    );
+    check_fails(
+        &["build", "-d", "reg.example/app", "--custom-platform=linux/"],
+        &["--custom-platform", "\"linux/\""],
+    );
+    check_fails(&["build"], &["--destination", "--no-push"]);
+    check_fails(
+        &["build", "--no-push", "--cache=true"],
+        &["--cache=true is not supported yet"],
+    );
+    check_fails(
+        &["build", "--no-push", "--cache-repo", "reg.example/cache"],
+        &["--cache-repo is not supported yet"],
+    );
+    check_fails(
+        &["build", "--no-push", "-c", "git://github.com/org/repo"],
+        &["--context", "git:// build contexts are not supported yet"],
+    );
+    check_fails(
+        &["build", "--no-push", "--compression", "brotli"],
+        &["--compression", "brotli", "gzip", "zstd"],
+    );
+    check_fails(
+        &["build", "--no-push", "--reproducible=maybe"],
+        &["--reproducible", "maybe"],
+    );
+}
+
+#[test]
+fn unimplemented_commands_say_so() {
+    check_fails(
+        &["build", "--no-push", "--custom-platform", "linux/arm64"],
+        &["not implemented yet", "linux/arm64"],
+    );
+    check_fails(
+        &["serve", "--nats", "nats://example:4222"],
+        &["serve is not implemented yet", "nats://example:4222"],
+    );
+}

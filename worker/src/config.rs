@@ -1,0 +1,500 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! `worker build`'s validated configuration: step two after clap (ripgrep style). Raw flags
+//! ([`BuildArgs`]) become a typed [`BuildConfig`] (parsed platform, build-arg and label maps,
+//! registry maps, context kind, output paths), or a [`ConfigError`] naming the flag at fault.
+//!
+//! Flags Kaniko has whose feature is not built yet are parsed and then rejected with a message
+//! naming them, never ignored: see [`NOT_YET_SUPPORTED`], the one table to shrink as features
+//! land. Flags that are meaningless here are accepted and documented:
+//! * `--cleanup`: we never unpack into the host's root, so there is nothing to clean;
+//! * `--use-new-run`: Kaniko's experimental RUN change detection; our snapshotter is used
+//!   either way;
+//! * `--force`: Kaniko refuses to run outside a container without it; we run anywhere;
+//! * `--kaniko-dir`: stored (it is where a build keeps its scratch files), default `/kaniko`;
+//! * `--snapshot-mode`: `full`, `redo` and `time` are all accepted and stored for the
+//!   snapshotter.
+//!
+//! Behaviour kept from Kaniko: `--build-arg KEY` without `=` takes `KEY` from the environment
+//! and is the empty string when unset; a missing `--destination` without `--no-push` is an
+//! error; `--image-name-with-digest-file` and `--image-name-tag-with-digest-file` need a
+//! destination; empty path flags (`--tar-path=`) mean "not set". Differences: `--tar-path` and
+//! `--oci-layout-path` work without a destination when `--no-push` is given, and
+//! `--context-sub-path` applies to directory contexts too (Kaniko applies it to remote ones
+//! only).
+
+mod types;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use kaniko_common::platform::{Platform, PlatformError};
+
+pub use crate::cli::BuildArgs;
+pub use kaniko_common::messages::RequestedOciMode;
+pub use kaniko_common::oci::Compression;
+pub use types::{
+    BuildContext, LogFormat, LogOptions, RegistryMap, RegistryOptions, SnapshotMode,
+    SnapshotOptions, TarSource, Verbosity,
+};
+
+/// Why the `worker build` flags do not make a usable configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A Kaniko flag whose feature is not implemented yet (see [`NOT_YET_SUPPORTED`]).
+    #[error("{flag} is not supported yet: {reason}")]
+    NotYetSupported {
+        /// The flag, as the user typed it (e.g. `--cache=true`).
+        flag: &'static str,
+        /// What is missing.
+        reason: &'static str,
+    },
+    /// A build context kind that is not implemented yet (`git://`, `s3://`, `gs://`, ...).
+    #[error(
+        "--context {context:?}: {scheme}:// build contexts are not supported yet \
+         (use a directory, dir://<dir> or tar://<file>)"
+    )]
+    UnsupportedContext {
+        /// The context as given.
+        context: String,
+        /// Its scheme.
+        scheme: String,
+    },
+    /// No context at all.
+    #[error("--context is empty: specify the build context directory")]
+    EmptyContext,
+    /// A `--context-sub-path` that is absolute or climbs out of the context.
+    #[error("--context-sub-path {0:?} must be a relative path inside the context")]
+    BadContextSubPath(String),
+    /// A Dockerfile given as a URL.
+    #[error("--dockerfile {0:?}: fetching the Dockerfile over http(s) is not supported yet")]
+    DockerfileUrl(String),
+    /// The Dockerfile was found neither as given nor inside the context.
+    #[error(
+        "dockerfile {} not found (neither as given nor in the context {}): \
+         provide a valid path with --dockerfile", dockerfile.display(), context.display()
+    )]
+    DockerfileNotFound {
+        /// The path as given.
+        dockerfile: PathBuf,
+        /// The context directory searched.
+        context: PathBuf,
+    },
+    /// Nowhere to put the image.
+    #[error("you must provide --destination, or use --no-push")]
+    MissingDestination,
+    /// An output that names the destination, without a destination.
+    #[error("{0} requires --destination")]
+    DestinationRequired(&'static str),
+    /// A destination that cannot be an image reference.
+    #[error("invalid --destination {value:?}: {reason}")]
+    InvalidDestination {
+        /// The value as given.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// `--custom-platform` is not a platform.
+    #[error("invalid --custom-platform {value:?}")]
+    InvalidPlatform {
+        /// The value as given.
+        value: String,
+        /// Why it is not a platform.
+        #[source]
+        source: PlatformError,
+    },
+    /// A `KEY=VALUE` flag without `=` or with an empty key.
+    #[error("invalid {flag} {value:?}: expected KEY=VALUE with a non-empty KEY")]
+    KeyValue {
+        /// The flag.
+        flag: &'static str,
+        /// The value as given.
+        value: String,
+    },
+    /// `--compression-level` outside the algorithm's range.
+    #[error(
+        "--compression-level {level} is out of range for {compression} (expected -1 or {min}..={max})"
+    )]
+    CompressionLevel {
+        /// The level given.
+        level: i32,
+        /// The algorithm.
+        compression: Compression,
+        /// Lowest valid level.
+        min: i32,
+        /// Highest valid level.
+        max: i32,
+    },
+    /// A relative `--ignore-path`.
+    #[error("--ignore-path {0:?} must be an absolute path")]
+    RelativeIgnorePath(String),
+}
+
+/// A flag that is parsed but whose feature is not implemented yet. [`NOT_YET_SUPPORTED`] lists
+/// them; delete the line when the feature lands.
+pub struct NotYetSupported {
+    /// The flag as reported.
+    pub flag: &'static str,
+    /// What is missing.
+    pub reason: &'static str,
+    /// Whether the flags ask for it.
+    pub used: fn(&BuildArgs) -> bool,
+}
+
+/// Every Kaniko flag that is recognised but not implemented yet.
+pub const NOT_YET_SUPPORTED: &[NotYetSupported] = &[
+    NotYetSupported {
+        flag: "--cache=true",
+        reason: "layer caching is not implemented",
+        used: |a| a.cache == Some(true),
+    },
+    NotYetSupported {
+        flag: "--cache-repo",
+        reason: "layer caching is not implemented",
+        used: |a| given(&a.cache_repo),
+    },
+    NotYetSupported {
+        flag: "--cache-dir",
+        reason: "the base-image cache is not implemented",
+        used: |a| given(&a.cache_dir),
+    },
+    NotYetSupported {
+        flag: "--cache-ttl",
+        reason: "layer caching is not implemented",
+        used: |a| given(&a.cache_ttl),
+    },
+    NotYetSupported {
+        flag: "--cache-copy-layers",
+        reason: "layer caching is not implemented",
+        used: |a| a.cache_copy_layers == Some(true),
+    },
+    NotYetSupported {
+        flag: "--cache-run-layers",
+        reason: "layer caching is not implemented",
+        used: |a| a.cache_run_layers.is_some(),
+    },
+    NotYetSupported {
+        flag: "--compressed-caching",
+        reason: "layer caching is not implemented",
+        used: |a| a.compressed_caching.is_some(),
+    },
+    NotYetSupported {
+        flag: "--registry-certificate",
+        reason: "custom registry CA certificates are not implemented",
+        used: |a| !a.registry_certificate.is_empty(),
+    },
+    NotYetSupported {
+        flag: "--registry-client-cert",
+        reason: "registry client certificates are not implemented",
+        used: |a| !a.registry_client_cert.is_empty(),
+    },
+    NotYetSupported {
+        flag: "--git",
+        reason: "git build contexts are not implemented",
+        used: |a| given(&a.git),
+    },
+    NotYetSupported {
+        flag: "--bucket",
+        reason: "GCS bucket build contexts are not implemented",
+        used: |a| given(&a.bucket),
+    },
+    NotYetSupported {
+        flag: "--force-build-metadata",
+        reason: "metadata-only layers are not implemented",
+        used: |a| a.force_build_metadata == Some(true),
+    },
+];
+
+fn given(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| !v.is_empty())
+}
+
+/// Where the image goes once built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outputs {
+    /// Image references to push to, in the order given.
+    pub destinations: Vec<String>,
+    /// `--no-push`.
+    pub no_push: bool,
+    /// `--no-push-cache` (meaningful once caching lands).
+    pub no_push_cache: bool,
+    /// `--tar-path`.
+    pub tar_path: Option<PathBuf>,
+    /// `--oci-layout-path`.
+    pub oci_layout_path: Option<PathBuf>,
+    /// `--digest-file`.
+    pub digest_file: Option<PathBuf>,
+    /// `--image-name-with-digest-file`.
+    pub image_name_with_digest_file: Option<PathBuf>,
+    /// `--image-name-tag-with-digest-file`.
+    pub image_name_tag_with_digest_file: Option<PathBuf>,
+    /// `--metadata-file`: descriptor and platform as JSON.
+    pub metadata_file: Option<PathBuf>,
+}
+
+/// How the image is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageOptions {
+    /// `--label`s, by key (the last one given for a key wins).
+    pub labels: BTreeMap<String, String>,
+    /// Layer compression.
+    pub compression: Compression,
+    /// Compression level; `None` is the algorithm's default.
+    pub compression_level: Option<i32>,
+    /// `--oci-mode` (`auto`: follow the base image's media types, OCI for `scratch`).
+    pub oci_mode: RequestedOciMode,
+    /// `--reproducible`: timestamps stripped.
+    pub reproducible: bool,
+}
+
+/// The validated configuration of one `worker build`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildConfig {
+    /// The build context.
+    pub context: BuildContext,
+    /// `--context-sub-path`, relative to the context root.
+    pub context_sub_path: Option<PathBuf>,
+    /// `--dockerfile` as given; see [`BuildConfig::resolve_dockerfile`].
+    pub dockerfile: PathBuf,
+    /// `--target`.
+    pub target: Option<String>,
+    /// `--build-arg`s, by key (the last one given for a key wins).
+    pub build_args: BTreeMap<String, String>,
+    /// The target platform: `--custom-platform`, else the host's.
+    pub platform: Platform,
+    /// `--skip-unused-stages`.
+    pub skip_unused_stages: bool,
+    /// Where the image goes.
+    pub outputs: Outputs,
+    /// How the image is written.
+    pub image: ImageOptions,
+    /// How filesystem changes are detected.
+    pub snapshot: SnapshotOptions,
+    /// How registries are reached.
+    pub registry: RegistryOptions,
+    /// `--image-fs-extract-retry`.
+    pub image_fs_extract_retry: u32,
+    /// `--kaniko-dir` (or `KANIKO_DIR`), default `/kaniko`.
+    pub kaniko_dir: PathBuf,
+    /// Logging.
+    pub log: LogOptions,
+}
+
+impl BuildConfig {
+    /// Validates raw flags, taking `--build-arg KEY` values from the process environment.
+    pub fn from_args(args: &BuildArgs) -> Result<BuildConfig, ConfigError> {
+        BuildConfig::from_args_with_env(args, |key| std::env::var(key).ok())
+    }
+
+    /// Validates raw flags; `env` answers `--build-arg KEY` lookups.
+    pub fn from_args_with_env(
+        args: &BuildArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<BuildConfig, ConfigError> {
+        if let Some(unsupported) = NOT_YET_SUPPORTED.iter().find(|u| (u.used)(args)) {
+            return Err(ConfigError::NotYetSupported {
+                flag: unsupported.flag,
+                reason: unsupported.reason,
+            });
+        }
+        let context = BuildContext::parse(&args.context)?;
+        let context_sub_path = non_empty(&args.context_sub_path)
+            .map(|sub| {
+                let path = PathBuf::from(sub);
+                let cleaned = crate::glob::pattern::clean(sub);
+                let inside = path.is_relative() && cleaned != ".." && !cleaned.starts_with("../");
+                if inside {
+                    Ok(path)
+                } else {
+                    Err(ConfigError::BadContextSubPath(sub.to_string()))
+                }
+            })
+            .transpose()?;
+        let lower = args.dockerfile.to_ascii_lowercase();
+        if lower.starts_with("http://") || lower.starts_with("https://") {
+            return Err(ConfigError::DockerfileUrl(args.dockerfile.clone()));
+        }
+        let platform = match non_empty(&args.custom_platform) {
+            Some(value) => {
+                Platform::parse(value).map_err(|source| ConfigError::InvalidPlatform {
+                    value: value.to_string(),
+                    source,
+                })?
+            }
+            None => Platform::host(),
+        };
+        let outputs = outputs(args)?;
+        let mut build_args = BTreeMap::new();
+        for raw in &args.build_arg {
+            let (key, value) = match raw.split_once('=') {
+                Some((key, value)) => (key, value.to_string()),
+                None => (raw.as_str(), env(raw).unwrap_or_default()),
+            };
+            if key.is_empty() {
+                return Err(key_value_error("--build-arg", raw));
+            }
+            build_args.insert(key.to_string(), value);
+        }
+        let mut labels = BTreeMap::new();
+        for raw in &args.label {
+            match raw.split_once('=') {
+                Some((key, value)) if !key.is_empty() => {
+                    labels.insert(key.to_string(), value.to_string());
+                }
+                _ => return Err(key_value_error("--label", raw)),
+            }
+        }
+        let compression_level = compression_level(args.compression, args.compression_level)?;
+        let mut ignore_paths = Vec::new();
+        for raw in args.ignore_path.iter().filter(|p| !p.is_empty()) {
+            if !raw.starts_with('/') {
+                return Err(ConfigError::RelativeIgnorePath(raw.clone()));
+            }
+            ignore_paths.push(PathBuf::from(raw));
+        }
+        Ok(BuildConfig {
+            context,
+            context_sub_path,
+            dockerfile: PathBuf::from(&args.dockerfile),
+            target: non_empty(&args.target).map(str::to_string),
+            build_args,
+            platform,
+            skip_unused_stages: args.skip_unused_stages.unwrap_or(false),
+            outputs,
+            image: ImageOptions {
+                labels,
+                compression: args.compression,
+                compression_level,
+                oci_mode: args.oci_mode,
+                reproducible: args.reproducible.unwrap_or(false),
+            },
+            snapshot: SnapshotOptions {
+                mode: args.snapshot_mode,
+                single_snapshot: args.single_snapshot.unwrap_or(false),
+                ignore_paths,
+                ignore_var_run: args.ignore_var_run.unwrap_or(true),
+            },
+            registry: RegistryOptions::from_args(args)?,
+            image_fs_extract_retry: args.image_fs_extract_retry,
+            kaniko_dir: non_empty(&args.kaniko_dir)
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("/kaniko")),
+            log: LogOptions {
+                verbosity: args.verbosity,
+                format: args.log_format,
+                timestamp: args.log_timestamp.unwrap_or(false),
+            },
+        })
+    }
+
+    /// The directory COPY reads from, for a directory context (`None` for a tarball, which
+    /// must be unpacked first; then join [`BuildConfig::context_sub_path`] yourself).
+    pub fn context_dir(&self) -> Option<PathBuf> {
+        match &self.context {
+            BuildContext::Dir(dir) => Some(match &self.context_sub_path {
+                Some(sub) => dir.join(sub),
+                None => dir.clone(),
+            }),
+            BuildContext::Tar(_) => None,
+        }
+    }
+
+    /// Finds the Dockerfile with Kaniko's rule: the path as given if it exists (relative to
+    /// the working directory), else the path inside `context_dir`.
+    pub fn resolve_dockerfile(&self, context_dir: &Path) -> Result<PathBuf, ConfigError> {
+        if self.dockerfile.is_file() {
+            return Ok(self.dockerfile.clone());
+        }
+        let inside = context_dir.join(&self.dockerfile);
+        if inside.is_file() {
+            return Ok(inside);
+        }
+        Err(ConfigError::DockerfileNotFound {
+            dockerfile: self.dockerfile.clone(),
+            context: context_dir.to_path_buf(),
+        })
+    }
+}
+
+fn outputs(args: &BuildArgs) -> Result<Outputs, ConfigError> {
+    let mut destinations = Vec::new();
+    for raw in &args.destination {
+        let reason = if raw.is_empty() {
+            Some("it is empty")
+        } else if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            Some("it contains whitespace")
+        } else if raw.contains("://") {
+            Some("an image reference has no scheme (write registry/repository:tag)")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            return Err(ConfigError::InvalidDestination {
+                value: raw.clone(),
+                reason,
+            });
+        }
+        destinations.push(raw.clone());
+    }
+    let no_push = args.no_push.unwrap_or(false);
+    if !no_push && destinations.is_empty() {
+        return Err(ConfigError::MissingDestination);
+    }
+    let path = |value: &Option<String>| non_empty(value).map(PathBuf::from);
+    let outputs = Outputs {
+        no_push,
+        no_push_cache: args.no_push_cache.unwrap_or(false),
+        tar_path: path(&args.tar_path),
+        oci_layout_path: path(&args.oci_layout_path),
+        digest_file: path(&args.digest_file),
+        image_name_with_digest_file: path(&args.image_name_with_digest_file),
+        image_name_tag_with_digest_file: path(&args.image_name_tag_with_digest_file),
+        metadata_file: path(&args.metadata_file),
+        destinations,
+    };
+    if outputs.destinations.is_empty() {
+        if outputs.image_name_with_digest_file.is_some() {
+            return Err(ConfigError::DestinationRequired(
+                "--image-name-with-digest-file",
+            ));
+        }
+        if outputs.image_name_tag_with_digest_file.is_some() {
+            return Err(ConfigError::DestinationRequired(
+                "--image-name-tag-with-digest-file",
+            ));
+        }
+    }
+    Ok(outputs)
+}
+
+fn compression_level(compression: Compression, level: i32) -> Result<Option<i32>, ConfigError> {
+    if level == -1 {
+        return Ok(None);
+    }
+    let levels = compression.levels();
+    let (min, max) = (*levels.start(), *levels.end());
+    if levels.contains(&level) {
+        Ok(Some(level))
+    } else {
+        Err(ConfigError::CompressionLevel {
+            level,
+            compression,
+            min,
+            max,
+        })
+    }
+}
+
+fn key_value_error(flag: &'static str, value: &str) -> ConfigError {
+    ConfigError::KeyValue {
+        flag,
+        value: value.to_string(),
+    }
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests;

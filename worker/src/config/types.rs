@@ -1,0 +1,226 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! The typed pieces of a [`super::BuildConfig`]: the build context, the enums behind
+//! `--snapshot-mode`, `--verbosity` and `--log-format`, and the registry, snapshot and logging
+//! option groups. `--compression` and `--oci-mode` use the shared types of `kaniko-common`
+//! (`oci::Compression`, `messages::api::RequestedOciMode`).
+
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+
+use super::{BuildArgs, ConfigError};
+
+/// Where the build context comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildContext {
+    /// A local directory (`--context <dir>` or `dir://<dir>`).
+    Dir(PathBuf),
+    /// A tarball, plain or gzip-compressed (`tar://<file>`, `tar://stdin`), to be unpacked
+    /// before the build.
+    Tar(TarSource),
+}
+
+/// Where a tarball context is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TarSource {
+    /// `tar://stdin`.
+    Stdin,
+    /// `tar://<file>`.
+    File(PathBuf),
+}
+
+impl BuildContext {
+    /// Parses `--context`. Schemes other than `dir://` and `tar://` (Kaniko's `git://`,
+    /// `s3://`, `gs://`, `https://` for Azure blobs, ...) are recognised and refused as not
+    /// supported yet.
+    pub fn parse(raw: &str) -> Result<BuildContext, ConfigError> {
+        let Some((scheme, rest)) = raw.split_once("://") else {
+            if raw.is_empty() {
+                return Err(ConfigError::EmptyContext);
+            }
+            return Ok(BuildContext::Dir(PathBuf::from(raw)));
+        };
+        let scheme = scheme.to_ascii_lowercase();
+        match scheme.as_str() {
+            _ if rest.is_empty() => Err(ConfigError::EmptyContext),
+            "dir" => Ok(BuildContext::Dir(PathBuf::from(rest))),
+            "tar" if rest == "stdin" => Ok(BuildContext::Tar(TarSource::Stdin)),
+            "tar" => Ok(BuildContext::Tar(TarSource::File(PathBuf::from(rest)))),
+            _ => Err(ConfigError::UnsupportedContext {
+                context: raw.to_string(),
+                scheme,
+            }),
+        }
+    }
+}
+
+/// What the snapshotter compares to find changed files (`--snapshot-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, ValueEnum)]
+pub enum SnapshotMode {
+    /// Content hash plus metadata (Kaniko's default).
+    #[default]
+    Full,
+    /// Metadata only: mtime, size, mode, owner (faster, Kaniko's `redo`).
+    Redo,
+    /// Modification time only.
+    Time,
+}
+
+/// Log level (`--verbosity`), Kaniko's logrus names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, ValueEnum)]
+pub enum Verbosity {
+    /// Only panics (shown as errors).
+    Panic,
+    /// Only fatal errors (shown as errors).
+    Fatal,
+    /// Errors.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Informational messages (default).
+    #[default]
+    Info,
+    /// Debug messages.
+    Debug,
+    /// Everything.
+    Trace,
+}
+
+impl Verbosity {
+    /// The `tracing` level filter this verbosity means (`panic` and `fatal` map to `error`).
+    pub fn filter(self) -> &'static str {
+        match self {
+            Verbosity::Panic | Verbosity::Fatal | Verbosity::Error => "error",
+            Verbosity::Warn => "warn",
+            Verbosity::Info => "info",
+            Verbosity::Debug => "debug",
+            Verbosity::Trace => "trace",
+        }
+    }
+}
+
+/// Log format (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, ValueEnum)]
+pub enum LogFormat {
+    /// Plain text.
+    Text,
+    /// One JSON object per line.
+    Json,
+    /// Text with ANSI colours (Kaniko's default).
+    #[default]
+    Color,
+}
+
+/// Logging options; the binary installs the subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogOptions {
+    /// `--verbosity`.
+    pub verbosity: Verbosity,
+    /// `--log-format`.
+    pub format: LogFormat,
+    /// `--log-timestamp`.
+    pub timestamp: bool,
+}
+
+/// Snapshotting options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotOptions {
+    /// `--snapshot-mode`.
+    pub mode: SnapshotMode,
+    /// `--single-snapshot`: one layer at the end of the build.
+    pub single_snapshot: bool,
+    /// `--ignore-path`s (absolute paths inside the image).
+    pub ignore_paths: Vec<PathBuf>,
+    /// `--ignore-var-run` (default true).
+    pub ignore_var_run: bool,
+}
+
+/// One `--registry-map FROM=TO` pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryMap {
+    /// The registry as written in image references.
+    pub from: String,
+    /// The registry to use instead.
+    pub to: String,
+}
+
+/// How registries are reached.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RegistryOptions {
+    /// `--insecure`: push over plain HTTP.
+    pub insecure: bool,
+    /// `--insecure-pull`: pull over plain HTTP.
+    pub insecure_pull: bool,
+    /// `--insecure-registry`: registries reached over plain HTTP.
+    pub insecure_registries: Vec<String>,
+    /// `--skip-tls-verify`: push without verifying certificates.
+    pub skip_tls_verify: bool,
+    /// `--skip-tls-verify-pull`: pull without verifying certificates.
+    pub skip_tls_verify_pull: bool,
+    /// `--skip-tls-verify-registry`: registries reached without verifying certificates.
+    pub skip_tls_verify_registries: Vec<String>,
+    /// `--registry-mirror` (or `KANIKO_REGISTRY_MIRROR`): mirrors of docker.io, in order.
+    pub mirrors: Vec<String>,
+    /// `--registry-map` (or `KANIKO_REGISTRY_MAP`): remappings, in order; one registry may
+    /// map to several, tried in turn.
+    pub maps: Vec<RegistryMap>,
+    /// `--skip-default-registry-fallback`.
+    pub skip_default_registry_fallback: bool,
+    /// `--push-retry`: retries after the first push attempt.
+    pub push_retry: u32,
+    /// `--push-ignore-immutable-tag-errors`.
+    pub push_ignore_immutable_tag_errors: bool,
+    /// `--skip-push-permission-check`.
+    pub skip_push_permission_check: bool,
+    /// `--image-download-retry`.
+    pub image_download_retry: u32,
+}
+
+impl RegistryOptions {
+    pub(super) fn from_args(args: &BuildArgs) -> Result<RegistryOptions, ConfigError> {
+        let mut maps = Vec::new();
+        for raw in &args.registry_map {
+            // Kaniko: an empty value is nothing; `a=b;c=d` is two pairs.
+            if raw.is_empty() {
+                continue;
+            }
+            for pair in raw.split(';') {
+                match pair.split_once('=') {
+                    Some((from, to)) if !from.is_empty() && !to.is_empty() => {
+                        maps.push(RegistryMap {
+                            from: from.to_string(),
+                            to: to.to_string(),
+                        });
+                    }
+                    _ => {
+                        return Err(ConfigError::KeyValue {
+                            flag: "--registry-map",
+                            value: raw.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        let list = |values: &[String]| -> Vec<String> {
+            values.iter().filter(|v| !v.is_empty()).cloned().collect()
+        };
+        Ok(RegistryOptions {
+            insecure: args.insecure.unwrap_or(false),
+            insecure_pull: args.insecure_pull.unwrap_or(false),
+            insecure_registries: list(&args.insecure_registry),
+            skip_tls_verify: args.skip_tls_verify.unwrap_or(false),
+            skip_tls_verify_pull: args.skip_tls_verify_pull.unwrap_or(false),
+            skip_tls_verify_registries: list(&args.skip_tls_verify_registry),
+            mirrors: list(&args.registry_mirror),
+            maps,
+            skip_default_registry_fallback: args.skip_default_registry_fallback.unwrap_or(false),
+            push_retry: args.push_retry,
+            push_ignore_immutable_tag_errors: args
+                .push_ignore_immutable_tag_errors
+                .unwrap_or(false),
+            skip_push_permission_check: args.skip_push_permission_check.unwrap_or(false),
+            image_download_retry: args.image_download_retry,
+        })
+    }
+}
