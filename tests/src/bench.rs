@@ -243,6 +243,12 @@ pub struct Measured {
 /// non-zero exit is an error carrying the log's last lines.
 pub fn run_measured(mut command: Command, log: &Path) -> anyhow::Result<Measured> {
     let shown = format!("{command:?}");
+    // The program and its first argument (`worker build`), for the one-line table.
+    let short: Vec<String> = std::iter::once(command.get_program())
+        .chain(command.get_args().take(1))
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let short = short.join(" ");
     let out = File::create(log).with_context(|| format!("creating {}", log.display()))?;
     let err = out
         .try_clone()
@@ -257,9 +263,10 @@ pub fn run_measured(mut command: Command, log: &Path) -> anyhow::Result<Measured
     let elapsed = started.elapsed();
     drop(child);
     if !status.success() {
+        tracing::warn!("{shown} failed ({status}), output in {}", log.display());
         let text = std::fs::read_to_string(log).unwrap_or_default();
         bail!(
-            "{shown} failed ({status}): {}",
+            "{short} failed ({status}): {}",
             crate::process::tail(text.trim(), 15)
         );
     }

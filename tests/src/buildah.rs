@@ -188,6 +188,11 @@ impl Buildah {
         self.driver
     }
 
+    /// The directory holding the storage; removed on drop.
+    pub fn storage_dir(&self) -> &Path {
+        self.dir()
+    }
+
     fn dir(&self) -> &Path {
         // The directory is only taken out in `drop`.
         self.dir

@@ -8,7 +8,7 @@
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
-use kaniko_tests::buildah::{Buildah, BuildahOptions, ImageFormat};
+use kaniko_tests::buildah::{Buildah, BuildahOptions, ImageFormat, StorageDriver};
 use kaniko_tests::fixture::{BUSYBOX_PASSWD, BUSYBOX_PATH, push_busybox};
 use kaniko_tests::tree::{
     ConfigView, DiffOptions, DifferenceKind, Differences, FileTree, Kind, diff,
@@ -60,8 +60,12 @@ async fn buildah_builds_a_run_free_dockerfile_whose_tree_and_config_read_back() 
     let context = tempfile::tempdir().unwrap();
     write_context(context.path(), &base.reference);
 
-    for format in [ImageFormat::Oci, ImageFormat::Docker] {
-        let reference = reference_built(&registry, context.path(), format);
+    // Both formats, and both storage drivers (vfs leaves read-only directories to clean up).
+    for (format, driver) in [
+        (ImageFormat::Oci, StorageDriver::detect()),
+        (ImageFormat::Docker, StorageDriver::Vfs),
+    ] {
+        let reference = reference_built(&registry, context.path(), format, driver);
         let tree = FileTree::of_image(&reference, None).unwrap();
 
         let file = |path: &str| {
@@ -150,9 +154,16 @@ async fn buildah_builds_a_run_free_dockerfile_whose_tree_and_config_read_back() 
     }
 }
 
-/// Builds the context with buildah in `format` and returns the pushed image by digest.
-fn reference_built(registry: &Registry, context: &Path, format: ImageFormat) -> String {
-    let buildah = Buildah::new().unwrap();
+/// Builds the context with buildah in `format` on `driver` storage and returns the pushed
+/// image by digest; the storage is gone afterwards.
+fn reference_built(
+    registry: &Registry,
+    context: &Path,
+    format: ImageFormat,
+    driver: StorageDriver,
+) -> String {
+    let buildah = Buildah::with_driver(driver).unwrap();
+    let storage = buildah.storage_dir().to_path_buf();
     let opts = BuildahOptions {
         format,
         destination: format!("{}/parity/buildah:{format:?}", registry.host()).to_lowercase(),
@@ -168,6 +179,8 @@ fn reference_built(registry: &Registry, context: &Path, format: ImageFormat) -> 
         ImageFormat::Docker => "application/vnd.docker.distribution.manifest.v2+json",
     };
     assert_eq!(raw["mediaType"], expected, "{raw:#}");
+    drop(buildah);
+    assert!(!storage.exists(), "{} left behind", storage.display());
     result.by_digest()
 }
 
