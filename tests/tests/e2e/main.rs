@@ -8,5 +8,6 @@ mod fixture;
 mod harness;
 mod index;
 mod outputs;
+mod parity_tools;
 mod registry_client;
 mod roundtrip;
