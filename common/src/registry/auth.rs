@@ -320,13 +320,29 @@ impl DockerConfig {
         if let Some(path) = &self.helper_path {
             command.env("PATH", path);
         }
-        let mut child = command
-            .spawn()
-            .map_err(|err| fail(format!("cannot run {program}: {err}")))?;
+        // A helper written just now may still be open for writing in a child another thread
+        // forked (ETXTBSY): that passes in a moment, so retry a few times.
+        let mut attempt = 0;
+        let mut child = loop {
+            match command.spawn() {
+                Err(err) if err.kind() == std::io::ErrorKind::ExecutableFileBusy && attempt < 5 => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
+                }
+                other => {
+                    break other.map_err(|err| fail(format!("cannot run {program}: {err}")))?;
+                }
+            }
+        };
         if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(helper_server_url(registry).as_bytes())
-                .map_err(|err| fail(format!("writing to {program}: {err}")))?;
+            // A helper that exits without reading its input closes the pipe: its exit status
+            // and output say what went wrong, not the broken pipe.
+            match stdin.write_all(helper_server_url(registry).as_bytes()) {
+                Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => {
+                    return Err(fail(format!("writing to {program}: {err}")));
+                }
+                _ => {}
+            }
         }
         let output = child
             .wait_with_output()
