@@ -157,6 +157,27 @@ pub struct BuildActor {
     driver: NatsDriver,
     index: Addr<IndexActor>,
     finishing: bool,
+    outbox: Option<tokio::sync::mpsc::UnboundedSender<Save>>,
+}
+
+/// One write of the build's state and the events that follow it.
+struct Save {
+    bytes: Vec<u8>,
+    events: Vec<Event>,
+    terminal: bool,
+}
+
+/// Stops the build actor (its state is final, or another coordinator owns it).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct StopBuild;
+
+impl Handler<StopBuild> for BuildActor {
+    type Result = ();
+
+    fn handle(&mut self, _msg: StopBuild, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
 }
 
 impl BuildActor {
@@ -173,6 +194,7 @@ impl BuildActor {
             driver,
             index,
             finishing: false,
+            outbox: None,
         }
     }
 
@@ -184,41 +206,57 @@ impl BuildActor {
         }
     }
 
-    /// Saves the record (CAS on the revision), then publishes `events`, in order, holding the
-    /// mailbox so that saves and events never reorder. A CAS conflict means another
-    /// coordinator owns the build: this actor stops.
-    fn persist(&mut self, ctx: &mut Context<Self>, events: Vec<EventKind>) {
+    /// Queues a save of the record (CAS on the revision) followed by `events`. One writer
+    /// task per build takes them in order (actix runs several `ctx.wait`s of one handler last
+    /// first, so saves and events do not go through it). A CAS conflict means another
+    /// coordinator owns the build: the actor stops; after a terminal save it stops too.
+    fn persist(&mut self, _ctx: &mut Context<Self>, events: Vec<EventKind>) {
         let events: Vec<Event> = events.into_iter().map(|k| self.event(k)).collect();
-        // The record and revision are read when this step runs, after earlier saves.
-        let step = actix::fut::ready(()).then(move |(), act: &mut Self, _ctx| {
-            let driver = act.driver.clone();
-            let key = act.record.build_id.clone();
-            let revision = act.revision;
-            let bytes = serde_json::to_vec(&act.record).unwrap_or_default();
-            let terminal = act.record.state.is_terminal();
-            async move {
-                let saved = driver.builds.update(&key, bytes.into(), revision).await;
-                for event in &events {
+        let save = Save {
+            bytes: serde_json::to_vec(&self.record).unwrap_or_default(),
+            events,
+            terminal: self.record.state.is_terminal(),
+        };
+        if let Some(outbox) = &self.outbox
+            && outbox.send(save).is_err()
+        {
+            warn!(build_id = %self.record.build_id, "the build's writer has stopped");
+        }
+    }
+
+    /// Starts the writer task of [`persist`](Self::persist).
+    fn start_writer(&mut self, ctx: &mut Context<Self>) {
+        let (outbox, mut saves) = tokio::sync::mpsc::unbounded_channel::<Save>();
+        self.outbox = Some(outbox);
+        let driver = self.driver.clone();
+        let key = self.record.build_id.clone();
+        let mut revision = self.revision;
+        let actor = ctx.address();
+        actix::spawn(async move {
+            while let Some(save) = saves.recv().await {
+                match driver
+                    .builds
+                    .update(&key, save.bytes.into(), revision)
+                    .await
+                {
+                    Ok(next) => revision = next,
+                    Err(err) => {
+                        error!(build_id = %key, "saving build state: {err}; stopping");
+                        actor.do_send(StopBuild);
+                        return;
+                    }
+                }
+                for event in &save.events {
                     if let Err(err) = driver.publish_event(event).await {
                         warn!(build_id = %key, "publishing a {} event: {err:#}", event.token());
                     }
                 }
-                (saved, terminal)
-            }
-            .into_actor(act)
-        });
-        ctx.wait(step.map(|(saved, terminal), act, ctx| match saved {
-            Ok(revision) => {
-                act.revision = revision;
-                if terminal {
-                    ctx.stop();
+                if save.terminal {
+                    actor.do_send(StopBuild);
+                    return;
                 }
             }
-            Err(err) => {
-                error!(build_id = %act.record.build_id, "saving build state: {err}; stopping");
-                ctx.stop();
-            }
-        }));
+        });
     }
 
     fn publish_tasks(&mut self, ctx: &mut Context<Self>) {
@@ -445,6 +483,7 @@ impl Actor for BuildActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         info!(build_id = %self.record.build_id, state = ?self.record.state, "build actor started");
+        self.start_writer(ctx);
         if self.record.state == BuildState::Queued
             && self.record.platforms.iter().all(|p| !p.published)
         {
@@ -454,17 +493,10 @@ impl Actor for BuildActor {
                 .iter()
                 .map(|p| p.platform.clone())
                 .collect();
-            let accepted = self.event(EventKind::Accepted { platforms });
-            let driver = self.driver.clone();
-            ctx.wait(
-                async move {
-                    if let Err(err) = driver.publish_event(&accepted).await {
-                        warn!("publishing the accepted event: {err:#}");
-                    }
-                }
-                .into_actor(self),
-            );
+            self.persist(ctx, vec![EventKind::Accepted { platforms }]);
         }
+        // Two `wait`s: the later one (publishing the tasks) runs first, which loses nothing,
+        // since the results are replayed from the start of the stream.
         self.subscribe(ctx);
         self.publish_tasks(ctx);
         if let Some(secs) = self.record.request.timeout_secs {

@@ -233,7 +233,12 @@ mod tests {
             Route::Native,
         );
         // A cross worker that does not serve the platform does not count.
-        check(std::slice::from_ref(&cross), "linux/arm/v7", true, Route::Native);
+        check(
+            std::slice::from_ref(&cross),
+            "linux/arm/v7",
+            true,
+            Route::Native,
+        );
         // The cross worker's own native platform goes native.
         check(&[cross], "linux/amd64", true, Route::Native);
         check(&[], "linux/amd64", true, Route::Native);

@@ -284,12 +284,12 @@ pub async fn ensure(
         config.storage = stream::StorageType::File;
         config.num_replicas = settings.replicas.max(1);
         let name = config.name.clone();
-        match js.get_stream_no_info(&name).await {
+        match js.get_stream(&name).await {
             Ok(_) => {}
             Err(_) => {
                 if let Err(err) = js.create_stream(config).await {
                     // Another coordinator or worker may have created it in the meantime.
-                    if js.get_stream_no_info(&name).await.is_err() {
+                    if js.get_stream(&name).await.is_err() {
                         return Err(err).with_context(|| format!("creating stream {name}"));
                     }
                 }
@@ -310,7 +310,11 @@ fn kv_stream(bucket: &str, history: i64, ttl: Duration) -> stream::Config {
         allow_rollup: true,
         deny_delete: true,
         allow_direct: true,
-        duplicate_window: Duration::from_secs(120),
+        duplicate_window: if ttl.is_zero() {
+            Duration::from_secs(120)
+        } else {
+            ttl.min(Duration::from_secs(120))
+        },
         ..Default::default()
     }
 }
