@@ -2,7 +2,7 @@
 #
 # The one entry point for building, testing and releasing kaniko-rs.
 
-.PHONY: all build test lint fmt deps release
+.PHONY: all build test lint fmt deps release bench
 
 all: build
 
@@ -20,6 +20,9 @@ fmt:
 
 deps:
 	hack/deps.sh
+
+bench:
+	hack/bench.sh $(BENCH_ARGS)
 
 release:
 	hack/release.sh

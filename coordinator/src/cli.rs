@@ -126,9 +126,6 @@ pub struct ServeArgs {
     /// How long results and events are kept, seconds.
     #[arg(long, default_value_t = 86_400)]
     pub history_max_age: u64,
-    /// Task de-duplication window, seconds.
-    #[arg(long, default_value_t = 120)]
-    pub duplicate_window: u64,
     /// Stream replicas.
     #[arg(long, default_value_t = 1)]
     pub replicas: usize,
@@ -157,9 +154,9 @@ impl ServeArgs {
             prefix: self.nats.prefix.clone(),
             streams: crate::driver::nats::StreamSettings {
                 tasks_max_age: Duration::from_secs(self.tasks_max_age),
-                history_max_age: Duration::from_secs(self.history_max_age),
-                duplicate_window: Duration::from_secs(self.duplicate_window),
-                replicas: self.replicas,
+                results_max_age: Duration::from_secs(self.history_max_age),
+                events_max_age: Duration::from_secs(self.history_max_age),
+                replicas: self.replicas.max(1),
                 ..Default::default()
             },
             registry: kaniko_common::registry::RegistryOptions {

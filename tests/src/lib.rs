@@ -4,12 +4,15 @@
 //! loopback ports, a fault-injecting proxy to put in front of them, helpers around real
 //! clients (skopeo, umoci), and the tracing setup of tests. Every crate's tests may use it.
 
+pub mod bench;
+pub mod buildah;
 mod fault_proxy;
 pub mod fixture;
 mod nats;
 mod process;
 mod registry;
 mod tools;
+pub mod tree;
 
 pub use fault_proxy::{FaultPlan, FaultProxy};
 pub use nats::Nats;

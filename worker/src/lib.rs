@@ -11,11 +11,22 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
+pub mod archive;
+pub mod base;
+pub mod blobs;
+pub mod build;
 pub mod cli;
 pub mod config;
+pub mod copy;
 pub mod dockerignore;
+pub mod fsindex;
 pub mod glob;
 pub mod image;
+pub mod instructions;
+pub mod output;
+pub mod progress;
+pub mod stage;
+pub mod unpack;
 pub mod users;
 
 /// Runs one invocation of the `worker` command line.
@@ -23,12 +34,10 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         cli::Command::Build(args) => {
             let config = config::BuildConfig::from_args(&args)?;
+            progress::install_subscriber(&config.log);
             tracing::debug!(?config, "build configuration");
-            bail!(
-                "worker build: flags are valid, but the image builder is not implemented yet \
-                 (target platform {})",
-                config.platform
-            )
+            build::run(&config)?;
+            Ok(ExitCode::SUCCESS)
         }
         cli::Command::Serve(args) => {
             bail!(

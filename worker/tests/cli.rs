@@ -97,10 +97,6 @@ fn bad_build_command_lines_fail_naming_the_flag() {
 #[test]
 fn unimplemented_commands_say_so() {
     check_fails(
-        &["build", "--no-push", "--custom-platform", "linux/arm64"],
-        &["not implemented yet", "linux/arm64"],
-    );
-    check_fails(
         &["serve", "--nats", "nats://example:4222"],
         &["serve is not implemented yet", "nats://example:4222"],
     );

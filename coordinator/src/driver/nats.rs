@@ -1,8 +1,8 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! The `nats` driver: the coordinator's side of the NATS layout. It connects, makes sure the
-//! streams, the KV buckets and the contexts object store exist (nats-server 2.9 settings
-//! only), publishes tasks with `Nats-Msg-Id` de-duplication, events (JSON, through JetStream
+//! The `nats` driver: the coordinator's side of the NATS layout. It opens the streams, the
+//! KV buckets and the contexts object store (created by `kaniko_common::bus::Bus::ensure`
+//! when missing), publishes tasks with `Nats-Msg-Id` de-duplication, events (JSON, through JetStream
 //! so they replay), cancel broadcasts, and reads one Dockerfile out of a stored context.
 //!
 //! Routing of cross-safe tasks (see `actors/fleet.rs`): a task a native worker should build
@@ -12,43 +12,17 @@
 //! needs RUN can never be pulled by a foreign worker.
 
 use std::io::Read;
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use async_nats::HeaderMap;
-use async_nats::jetstream::{self, kv, object_store, stream};
+use async_nats::jetstream::{self, kv, object_store};
 use kaniko_common::messages::codec::{CONTENT_TYPE_HEADER, PROTOCOL_HEADER};
 use kaniko_common::messages::{ContextRef, Encoding, Event, PROTOCOL_VERSION, Task};
 use kaniko_common::platform::Platform;
-use kaniko_common::subjects::{self, Names};
+use kaniko_common::subjects::Names;
 use tokio::io::AsyncWriteExt;
 
-/// Stream and bucket settings the coordinator creates missing streams with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamSettings {
-    /// How long an unclaimed task is kept.
-    pub tasks_max_age: Duration,
-    /// How long results and events are kept.
-    pub history_max_age: Duration,
-    /// The `Nats-Msg-Id` de-duplication window of the tasks stream.
-    pub duplicate_window: Duration,
-    /// Replicas of every stream.
-    pub replicas: usize,
-    /// How long a worker's presence entry lives in the WORKERS bucket.
-    pub workers_ttl: Duration,
-}
-
-impl Default for StreamSettings {
-    fn default() -> Self {
-        StreamSettings {
-            tasks_max_age: Duration::from_secs(24 * 3600),
-            history_max_age: Duration::from_secs(24 * 3600),
-            duplicate_window: Duration::from_secs(120),
-            replicas: 1,
-            workers_ttl: Duration::from_secs(30),
-        }
-    }
-}
+pub use kaniko_common::bus::BusSettings as StreamSettings;
 
 /// `<prefix>.tasks.cross.<os>.<arch>.<variant>`: cross-safe tasks for `--allow-cross` workers.
 pub fn cross_subject(names: &Names, platform: &Platform) -> anyhow::Result<String> {
@@ -100,16 +74,11 @@ impl NatsDriver {
         names: Names,
         settings: &StreamSettings,
     ) -> anyhow::Result<NatsDriver> {
-        let js = jetstream::new(client.clone());
-        ensure(&js, &names, settings).await?;
-        let builds = js
-            .get_key_value(names.builds_bucket())
-            .await
-            .with_context(|| format!("opening the KV bucket {}", names.builds_bucket()))?;
-        let contexts = js
-            .get_object_store(names.contexts_store())
-            .await
-            .with_context(|| format!("opening the object store {}", names.contexts_store()))?;
+        let bus = kaniko_common::bus::Bus::new(client.clone(), names.clone());
+        bus.ensure(settings).await?;
+        let js = bus.js().clone();
+        let builds = bus.builds_kv().await?;
+        let contexts = bus.contexts().await?;
         Ok(NatsDriver {
             client,
             js,
@@ -245,91 +214,6 @@ fn normalize_entry(path: &str) -> String {
         .filter(|part| !part.is_empty() && *part != ".")
         .collect::<Vec<_>>()
         .join("/")
-}
-
-/// Creates the streams, buckets and object store when missing; existing ones are left as
-/// they are (another process may have created them with its own settings).
-pub async fn ensure(
-    js: &jetstream::Context,
-    names: &Names,
-    settings: &StreamSettings,
-) -> anyhow::Result<()> {
-    let streams = [
-        stream::Config {
-            name: names.tasks_stream(),
-            subjects: vec![names.tasks_all()],
-            retention: stream::RetentionPolicy::WorkQueue,
-            max_age: settings.tasks_max_age,
-            duplicate_window: settings.duplicate_window,
-            ..Default::default()
-        },
-        stream::Config {
-            name: names.results_stream(),
-            subjects: vec![names.results_all()],
-            max_age: settings.history_max_age,
-            duplicate_window: settings.duplicate_window,
-            ..Default::default()
-        },
-        stream::Config {
-            name: names.events_stream(),
-            subjects: vec![names.events_all()],
-            max_age: settings.history_max_age,
-            ..Default::default()
-        },
-        kv_stream(&names.builds_bucket(), 5, Duration::ZERO),
-        kv_stream(&names.workers_bucket(), 1, settings.workers_ttl),
-        object_stream(&names.contexts_store(), settings.history_max_age),
-    ];
-    for mut config in streams {
-        config.storage = stream::StorageType::File;
-        config.num_replicas = settings.replicas.max(1);
-        let name = config.name.clone();
-        match js.get_stream(&name).await {
-            Ok(_) => {}
-            Err(_) => {
-                if let Err(err) = js.create_stream(config).await {
-                    // Another coordinator or worker may have created it in the meantime.
-                    if js.get_stream(&name).await.is_err() {
-                        return Err(err).with_context(|| format!("creating stream {name}"));
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The stream behind a KV bucket, as async-nats would create it (2.9 fields only).
-fn kv_stream(bucket: &str, history: i64, ttl: Duration) -> stream::Config {
-    stream::Config {
-        name: subjects::kv_stream(bucket),
-        subjects: vec![subjects::kv_stream_subjects(bucket)],
-        max_messages_per_subject: history,
-        max_age: ttl,
-        discard: stream::DiscardPolicy::New,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: true,
-        duplicate_window: if ttl.is_zero() {
-            Duration::from_secs(120)
-        } else {
-            ttl.min(Duration::from_secs(120))
-        },
-        ..Default::default()
-    }
-}
-
-/// The stream behind an object store, as async-nats would create it.
-fn object_stream(bucket: &str, max_age: Duration) -> stream::Config {
-    stream::Config {
-        name: format!("OBJ_{bucket}"),
-        subjects: vec![format!("$O.{bucket}.C.>"), format!("$O.{bucket}.M.>")],
-        max_age,
-        discard: stream::DiscardPolicy::New,
-        allow_rollup: true,
-        allow_direct: true,
-        ..Default::default()
-    }
 }
 
 #[cfg(test)]

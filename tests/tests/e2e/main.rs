@@ -3,9 +3,13 @@
 //! The one end-to-end test binary: every scenario against real services and real clients,
 //! one module per area.
 
+mod build;
+mod bus;
 mod coordinator;
 mod fixture;
 mod harness;
 mod index;
+mod outputs;
+mod parity_tools;
 mod registry_client;
 mod roundtrip;

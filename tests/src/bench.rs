@@ -1,0 +1,413 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! `make bench`: benchmarks of `worker build` against buildah on this machine, each a
+//! [`Benchmark`] printing one [`Section`] (a table of median, min and max wall time per tool,
+//! the kaniko/buildah ratio and the worker's peak RSS). The first is [`copy_context`]; later
+//! ones (RUN snapshot, fan-out) add a module and an entry in [`benchmarks`].
+
+pub mod copy_context;
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// What every benchmark is run with.
+#[derive(Debug, Clone)]
+pub struct BenchConfig {
+    /// The `worker` binary (`target/release/worker`).
+    pub worker: PathBuf,
+    /// Extra arguments appended to every `worker build`.
+    pub worker_args: Vec<String>,
+    /// Timed runs per tool.
+    pub runs: usize,
+    /// Untimed runs per tool before the timed ones.
+    pub warmup: usize,
+    /// Where contexts and logs go (a temporary directory under it is removed at the end).
+    pub work_dir: PathBuf,
+    /// Small files in the copy-context benchmark.
+    pub small_files: usize,
+    /// Size of the big random file in the copy-context benchmark, in MiB.
+    pub big_file_mib: u64,
+}
+
+/// One benchmark: prepares its inputs, runs each tool `runs` times, reports a section.
+pub trait Benchmark {
+    /// Short name, for `--only`.
+    fn name(&self) -> &'static str;
+    /// Runs it; a tool that fails is reported in its row, not as an error.
+    fn run(&self, config: &BenchConfig, work: &Path) -> anyhow::Result<Section>;
+}
+
+/// Every benchmark, in the order they are printed.
+pub fn benchmarks() -> Vec<Box<dyn Benchmark>> {
+    vec![Box::new(copy_context::CopyContext)]
+}
+
+/// The printed result of one benchmark.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    /// The heading.
+    pub title: String,
+    /// One row per tool; the first is kaniko, the second the reference it is compared with.
+    pub rows: Vec<Row>,
+    /// Lines printed under the table.
+    pub notes: Vec<String>,
+}
+
+/// One tool's results in a section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// The tool as printed (`kaniko (worker build)`).
+    pub tool: String,
+    /// Wall times of the timed runs and the peak RSS, or why the tool could not be run.
+    pub outcome: Result<Samples, String>,
+}
+
+/// Measurements of one tool.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Samples {
+    /// Wall time of each timed run.
+    pub times: Vec<Duration>,
+    /// The largest `ru_maxrss` of any run, in KiB, when measured.
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// Median, min and max of a set of durations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// The median (the mean of the middle two for an even count).
+    pub median: Duration,
+    /// The fastest.
+    pub min: Duration,
+    /// The slowest.
+    pub max: Duration,
+}
+
+impl Stats {
+    /// `None` for no samples.
+    pub fn of(times: &[Duration]) -> Option<Stats> {
+        let mut sorted = times.to_vec();
+        sorted.sort();
+        let min = *sorted.first()?;
+        let max = *sorted.last()?;
+        let mid = sorted.len() / 2;
+        let median = if sorted.len() % 2 == 1 {
+            *sorted.get(mid)?
+        } else {
+            (*sorted.get(mid - 1)? + *sorted.get(mid)?) / 2
+        };
+        Some(Stats { median, min, max })
+    }
+}
+
+impl Section {
+    /// kaniko's median over the reference's (rows 0 and 1), when both ran.
+    pub fn ratio(&self) -> Option<f64> {
+        let median = |row: Option<&Row>| {
+            row.and_then(|r| r.outcome.as_ref().ok())
+                .and_then(|s| Stats::of(&s.times))
+                .map(|s| s.median.as_secs_f64())
+        };
+        let kaniko = median(self.rows.first())?;
+        let reference = median(self.rows.get(1))?;
+        (reference > 0.0).then(|| kaniko / reference)
+    }
+
+    /// The section as printed: heading, table, ratio, notes.
+    pub fn render(&self) -> String {
+        let width = self
+            .rows
+            .iter()
+            .map(|r| r.tool.len())
+            .chain(std::iter::once(4))
+            .max()
+            .unwrap_or(4);
+        let mut out = format!("== {} ==\n", self.title);
+        let _ = writeln!(
+            out,
+            "{:width$}  {:>4}  {:>9}  {:>9}  {:>9}  {:>10}",
+            "tool", "runs", "median", "min", "max", "peak RSS"
+        );
+        for row in &self.rows {
+            match &row.outcome {
+                Ok(samples) => {
+                    let rss = samples.peak_rss_kib.map_or("-".to_string(), |kib| {
+                        format!("{:.1} MiB", kib as f64 / 1024.0)
+                    });
+                    match Stats::of(&samples.times) {
+                        Some(s) => {
+                            let _ = writeln!(
+                                out,
+                                "{:width$}  {:>4}  {:>9}  {:>9}  {:>9}  {:>10}",
+                                row.tool,
+                                samples.times.len(),
+                                seconds(s.median),
+                                seconds(s.min),
+                                seconds(s.max),
+                                rss
+                            );
+                        }
+                        None => {
+                            let _ = writeln!(out, "{:width$}  no runs", row.tool);
+                        }
+                    }
+                }
+                Err(why) => {
+                    let why: Vec<&str> = why
+                        .lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .collect();
+                    let _ = writeln!(out, "{:width$}  FAILED: {}", row.tool, why.join(" | "));
+                }
+            }
+        }
+        match self.ratio() {
+            Some(ratio) => {
+                let _ = writeln!(out, "ratio kaniko/reference (median): {ratio:.2}");
+            }
+            None => out.push_str("ratio kaniko/reference (median): n/a\n"),
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "{note}");
+        }
+        out
+    }
+}
+
+/// `1.234 s`.
+pub fn seconds(d: Duration) -> String {
+    format!("{:.3} s", d.as_secs_f64())
+}
+
+/// Runs every benchmark whose name is in `only` (all when empty) and returns their sections.
+pub fn run(config: &BenchConfig, only: &[String]) -> anyhow::Result<Vec<Section>> {
+    std::fs::create_dir_all(&config.work_dir)
+        .with_context(|| format!("creating {}", config.work_dir.display()))?;
+    let work = tempfile::Builder::new()
+        .prefix("kaniko-bench-")
+        .tempdir_in(&config.work_dir)
+        .with_context(|| format!("creating a directory in {}", config.work_dir.display()))?;
+    let mut sections = Vec::new();
+    for bench in benchmarks() {
+        if !only.is_empty() && !only.iter().any(|n| n == bench.name()) {
+            continue;
+        }
+        tracing::info!("benchmark {}", bench.name());
+        let dir = work.path().join(bench.name());
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        sections.push(
+            bench
+                .run(config, &dir)
+                .with_context(|| format!("benchmark {}", bench.name()))?,
+        );
+    }
+    Ok(sections)
+}
+
+/// Whether `worker build` exists: `worker build --help` succeeds. The error says
+/// "worker build not available" and why.
+pub fn worker_build_available(worker: &Path) -> Result<(), String> {
+    let output = Command::new(worker)
+        .args(["build", "--help"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|err| format!("worker build not available: {}: {err}", worker.display()))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "worker build not available: `{} build --help` failed ({}): {}",
+            worker.display(),
+            output.status,
+            crate::process::tail(String::from_utf8_lossy(&output.stderr).trim(), 3)
+        ))
+    }
+}
+
+/// A child process's wall time and resource use.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    /// From spawn to reaping.
+    pub elapsed: Duration,
+    /// `ru_maxrss` of the child (its own peak, not its children's), in KiB.
+    pub peak_rss_kib: u64,
+}
+
+/// Runs `command` with stdout and stderr in `log`, reaping it with `wait4` for its peak RSS; a
+/// non-zero exit is an error carrying the log's last lines.
+pub fn run_measured(mut command: Command, log: &Path) -> anyhow::Result<Measured> {
+    let shown = format!("{command:?}");
+    // The program and its first argument (`worker build`), for the one-line table.
+    let short: Vec<String> = std::iter::once(command.get_program())
+        .chain(command.get_args().take(1))
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let short = short.join(" ");
+    let out = File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let err = out
+        .try_clone()
+        .with_context(|| format!("opening {}", log.display()))?;
+    command.stdin(Stdio::null()).stdout(out).stderr(err);
+    let started = Instant::now();
+    let child = command
+        .spawn()
+        .with_context(|| format!("starting {shown}"))?;
+    let pid = libc::pid_t::try_from(child.id()).context("child pid out of range")?;
+    let (status, usage) = wait4(pid).with_context(|| format!("waiting for {shown}"))?;
+    let elapsed = started.elapsed();
+    drop(child);
+    if !status.success() {
+        tracing::warn!("{shown} failed ({status}), output in {}", log.display());
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        bail!(
+            "{short} failed ({status}): {}",
+            crate::process::tail(text.trim(), 15)
+        );
+    }
+    Ok(Measured {
+        elapsed,
+        peak_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+    })
+}
+
+/// Reaps `pid`, returning its exit status and resource usage.
+fn wait4(pid: libc::pid_t) -> std::io::Result<(ExitStatus, libc::rusage)> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain old data; all-zero is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: both pointers are valid for writes for the duration of the call; `pid` is
+        // our own unreaped child.
+        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if reaped == pid {
+            return Ok((ExitStatus::from_raw(status), usage));
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: &[u64]) -> Vec<Duration> {
+        v.iter().map(|&m| Duration::from_millis(m)).collect()
+    }
+
+    #[test]
+    fn stats_are_median_min_and_max() {
+        fn check(times: &[u64], expected: Option<(u64, u64, u64)>) {
+            let expected = expected.map(|(median, min, max)| Stats {
+                median: Duration::from_millis(median),
+                min: Duration::from_millis(min),
+                max: Duration::from_millis(max),
+            });
+            assert_eq!(Stats::of(&ms(times)), expected, "{times:?}");
+        }
+        check(&[], None);
+        check(&[7], Some((7, 7, 7)));
+        check(&[5, 1, 3], Some((3, 1, 5)));
+        check(&[40, 10, 30, 100], Some((35, 10, 100)));
+    }
+
+    #[test]
+    fn the_table_shows_each_tool_the_ratio_and_failures() {
+        let section = Section {
+            title: "copy".into(),
+            rows: vec![
+                Row {
+                    tool: "kaniko".into(),
+                    outcome: Ok(Samples {
+                        times: ms(&[1000, 2000, 3000]),
+                        peak_rss_kib: Some(2048),
+                    }),
+                },
+                Row {
+                    tool: "buildah".into(),
+                    outcome: Ok(Samples {
+                        times: ms(&[4000, 4000]),
+                        peak_rss_kib: None,
+                    }),
+                },
+            ],
+            notes: vec!["a note".into()],
+        };
+        let shown = section.render();
+        let lines: Vec<&str> = shown.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "== copy ==",
+                "tool     runs     median        min        max    peak RSS",
+                "kaniko      3    2.000 s    1.000 s    3.000 s     2.0 MiB",
+                "buildah     2    4.000 s    4.000 s    4.000 s           -",
+                "ratio kaniko/reference (median): 0.50",
+                "a note",
+            ],
+            "{shown}"
+        );
+
+        let failed = Section {
+            rows: vec![
+                Row {
+                    tool: "kaniko".into(),
+                    outcome: Err("worker build not available: Usage: worker\n\ntry --help".into()),
+                },
+                section.rows[1].clone(),
+            ],
+            ..section
+        };
+        let shown = failed.render();
+        assert!(
+            shown.contains(
+                "kaniko   FAILED: worker build not available: Usage: worker | try --help\n"
+            ),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("ratio kaniko/reference (median): n/a"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn a_missing_worker_build_is_reported_as_such() {
+        fn check(worker: &str, expected: &str) {
+            let err = worker_build_available(Path::new(worker)).unwrap_err();
+            assert!(err.starts_with("worker build not available"), "{err}");
+            assert!(err.contains(expected), "{err}");
+        }
+        check("/nonexistent/worker", "/nonexistent/worker");
+        // `false build --help` exits 1, as a worker without the subcommand would.
+        check("false", "failed");
+    }
+
+    #[test]
+    fn measured_runs_report_peak_rss_and_failures() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let mut grow = Command::new("sh");
+        // Holds about 20 MiB in one shell variable.
+        grow.args([
+            "-c",
+            "x=$(head -c 20000000 /dev/zero | tr '\\0' a); echo ${#x}",
+        ]);
+        let measured = run_measured(grow, &log).unwrap();
+        assert!(measured.peak_rss_kib > 15 * 1024, "{measured:?}");
+        assert_eq!(std::fs::read_to_string(&log).unwrap().trim(), "20000000");
+
+        let mut fail = Command::new("sh");
+        fail.args(["-c", "echo 'push denied' >&2; exit 4"]);
+        let err = run_measured(fail, &log).unwrap_err().to_string();
+        assert!(err.contains("push denied"), "{err}");
+    }
+}

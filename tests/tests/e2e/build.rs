@@ -1,0 +1,294 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! `worker build` end to end: the binary (spawned) builds RUN-free Dockerfiles on the busybox
+//! fixture in a real registry; results are checked with skopeo and umoci.
+//!
+//! The binary is found next to this test executable (`target/debug/worker`); build it first
+//! (`cargo build -p kaniko-worker`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kaniko_tests::fixture::push_busybox;
+use kaniko_tests::{
+    Registry, init_test_tracing, skopeo_copy, skopeo_inspect_config, skopeo_inspect_raw,
+    umoci_unpack,
+};
+
+/// `target/<profile>/worker`, from `target/<profile>/deps/e2e-<hash>`.
+fn worker_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable in target/<profile>/deps");
+    let worker = dir.join("worker");
+    assert!(
+        worker.is_file(),
+        "{} missing: run `cargo build -p kaniko-worker` first",
+        worker.display()
+    );
+    worker
+}
+
+fn worker_build(context: &Path, args: &[&str]) -> Output {
+    Command::new(worker_binary())
+        .arg("build")
+        .arg("--context")
+        .arg(context)
+        .args(["--log-format", "text"])
+        .args(args)
+        .output()
+        .expect("spawn worker")
+}
+
+fn write(root: &Path, files: &[(&str, &str)]) {
+    for (path, content) in files {
+        let full = root.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, content).unwrap();
+    }
+}
+
+fn ok(output: &Output) {
+    assert!(
+        output.status.success(),
+        "worker build failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Copies `reference` into an OCI layout and unpacks it; returns the rootfs.
+fn unpack(reference: &str, dir: &Path) -> PathBuf {
+    let layout = dir.join("layout");
+    skopeo_copy(
+        &format!("docker://{reference}"),
+        &format!("oci:{}:t", layout.display()),
+    )
+    .unwrap();
+    let bundle = dir.join("bundle");
+    umoci_unpack(&layout, "t", &bundle).unwrap();
+    bundle.join("rootfs")
+}
+
+/// The raw config blob of the only image in an OCI layout.
+fn raw_config(layout: &Path) -> serde_json::Value {
+    let blob = |digest: &str| {
+        let hex = digest.trim_start_matches("sha256:");
+        let bytes = std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let manifest = blob(index["manifests"][0]["digest"].as_str().unwrap());
+    blob(manifest["config"]["digest"].as_str().unwrap())
+}
+
+#[tokio::test]
+async fn multi_stage_copy_env_and_entrypoint_rule() {
+    init_test_tracing();
+    let registry = Registry::start().unwrap();
+    let base = push_busybox(&registry, "fixtures/busybox").await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = tmp.path().join("ctx");
+    write(
+        &ctx,
+        &[
+            ("app/main.sh", "echo main\n"),
+            ("app/skip.log", "no\n"),
+            ("notes.txt", "n\n"),
+            (".dockerignore", "**/*.log\n"),
+            (
+                "Dockerfile",
+                &format!(
+                    "ARG BASE={}\nFROM $BASE AS build\nARG NAME=world\nENV GREETING=\"hello $NAME\"\n\
+                     COPY --chmod=755 app/ /src/\nCOPY --chown=1000:1000 notes.txt /src/\n\
+                     FROM $BASE\nCOPY --from=build /src /opt/app\nWORKDIR /opt/app\n\
+                     USER 1000\nENTRYPOINT [\"/opt/app/main.sh\"]\nEXPOSE 8080\nLABEL org.example=yes\n\
+                     VOLUME /data\nHEALTHCHECK --interval=5s CMD [\"/bin/true\"]\n",
+                    base.reference
+                ),
+            ),
+        ],
+    );
+    let dest = format!("{}/built/app:1", registry.host());
+    let out = worker_build(
+        &ctx,
+        &["--destination", &dest, "--insecure", "--label", "by=test"],
+    );
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("COPY --from=build /src /opt/app"),
+        "{stderr}"
+    );
+
+    let config = skopeo_inspect_config(&dest, None).unwrap();
+    let c = &config["config"];
+    // The fixture's CMD is cleared by ENTRYPOINT in the stage.
+    assert!(c.get("Cmd").is_none(), "{c}");
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/opt/app/main.sh"]));
+    assert_eq!(c["WorkingDir"], "/opt/app");
+    assert_eq!(c["User"], "1000");
+    assert_eq!(c["ExposedPorts"], serde_json::json!({"8080/tcp": {}}));
+    assert_eq!(c["Volumes"], serde_json::json!({"/data": {}}));
+    assert_eq!(c["Labels"]["org.example"], "yes");
+    assert_eq!(c["Labels"]["by"], "test");
+    // ENV of the build stage does not leak into the final stage.
+    let env = c["Env"].to_string();
+    assert!(!env.contains("GREETING"), "{env}");
+
+    let rootfs = unpack(&dest, tmp.path());
+    let main = rootfs.join("opt/app/main.sh");
+    assert_eq!(std::fs::read_to_string(&main).unwrap(), "echo main\n");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&main).unwrap().mode() & 0o7777, 0o755);
+    let notes = std::fs::metadata(rootfs.join("opt/app/notes.txt")).unwrap();
+    assert_eq!((notes.uid(), notes.gid()), (1000, 1000));
+    assert!(
+        !rootfs.join("opt/app/skip.log").exists(),
+        ".dockerignore ignored"
+    );
+    assert!(rootfs.join("bin/busybox").exists(), "base layer missing");
+    // skopeo's config view drops Docker-only fields: read the raw config blob from the layout.
+    let raw = raw_config(&tmp.path().join("layout"));
+    assert_eq!(raw["config"]["Healthcheck"]["Interval"], 5_000_000_000i64);
+    assert_eq!(
+        raw["config"]["Healthcheck"]["Test"],
+        serde_json::json!(["CMD", "/bin/true"])
+    );
+}
+
+#[tokio::test]
+async fn custom_platform_and_reproducible_digests() {
+    init_test_tracing();
+    let registry = Registry::start().unwrap();
+    let base = push_busybox(&registry, "fixtures/busybox").await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = tmp.path().join("ctx");
+    write(
+        &ctx,
+        &[
+            ("f.txt", "f\n"),
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nCOPY f.txt /f.txt\nCMD [\"cat\", \"/f.txt\"]\n",
+                    base.reference
+                ),
+            ),
+        ],
+    );
+    let digest_of = |tag: &str, file: &Path| {
+        let dest = format!("{}/built/arm:{tag}", registry.host());
+        let out = worker_build(
+            &ctx,
+            &[
+                "--destination",
+                &dest,
+                "--insecure",
+                "--custom-platform",
+                "linux/arm64",
+                "--reproducible",
+                "--digest-file",
+                file.to_str().unwrap(),
+            ],
+        );
+        ok(&out);
+        (dest, std::fs::read_to_string(file).unwrap())
+    };
+    let (dest, first) = digest_of("a", &tmp.path().join("d1"));
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (_, second) = digest_of("b", &tmp.path().join("d2"));
+    assert_eq!(first, second, "--reproducible builds differ");
+
+    let config = skopeo_inspect_config(&dest, Some("arm64")).unwrap();
+    assert_eq!(config["architecture"], "arm64");
+    let manifest = skopeo_inspect_raw(&dest).unwrap();
+    let arm_child = base
+        .children
+        .iter()
+        .find(|(p, _)| p.architecture == "arm64")
+        .map(|(_, d)| d.digest.clone())
+        .unwrap();
+    let child = skopeo_inspect_raw(&format!(
+        "{}@{arm_child}",
+        base.reference.rsplit_once(':').unwrap().0
+    ))
+    .unwrap();
+    assert_eq!(
+        manifest["layers"][0]["digest"],
+        child["layers"][0]["digest"]
+    );
+    assert_eq!(manifest["layers"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn bad_input_fails_clearly_and_pushes_nothing() {
+    init_test_tracing();
+    let registry = Registry::start().unwrap();
+    let base = push_busybox(&registry, "fixtures/busybox").await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: Vec<(&str, String, Vec<&str>, &str)> = vec![
+        (
+            "missing",
+            format!("FROM {}\nCOPY nope.txt /\n", base.reference),
+            vec![],
+            "nope.txt",
+        ),
+        (
+            "unknown-from",
+            format!("FROM {}\nCOPY --from=ghost /x /x\n", base.reference),
+            vec![],
+            "ghost",
+        ),
+        (
+            "instruction",
+            format!("FROM {}\nFROBNICATE x\n", base.reference),
+            vec![],
+            "FROBNICATE",
+        ),
+        (
+            "base",
+            format!("FROM {}/fixtures/absent:1\n", registry.host()),
+            vec![],
+            "fixtures/absent",
+        ),
+        (
+            "platform",
+            format!("FROM {}\n", base.reference),
+            vec!["--custom-platform", "linux/"],
+            "linux/",
+        ),
+        (
+            "unreachable",
+            "FROM 127.0.0.1:1/x/y:1\n".to_string(),
+            vec![],
+            "127.0.0.1:1",
+        ),
+        (
+            "run",
+            format!("FROM {}\nRUN true\n", base.reference),
+            vec![],
+            "RUN is not supported yet",
+        ),
+    ];
+    for (name, dockerfile, extra, needle) in cases {
+        let ctx = tmp.path().join(name);
+        write(&ctx, &[("Dockerfile", &dockerfile)]);
+        let dest = format!("{}/bad/{name}:1", registry.host());
+        let mut args = vec!["--destination", dest.as_str(), "--insecure"];
+        args.extend(extra);
+        let out = worker_build(&ctx, &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: succeeded");
+        assert!(
+            stderr.contains(needle),
+            "{name}: {needle:?} not in {stderr}"
+        );
+        assert!(
+            skopeo_inspect_raw(&dest).is_err(),
+            "{name}: something was pushed"
+        );
+    }
+}

@@ -1,0 +1,141 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! `worker build`: read and parse the Dockerfile, plan the stages the target needs, build
+//! them in order (see [`executor`]), finish the target's image in the chosen `--oci-mode`
+//! and write the outputs. Any error stops the build before anything is pushed.
+//!
+//! History: `created_by` is Kaniko's format (the instruction as written, see
+//! [`crate::instructions::created_by`]); metadata-only instructions get `empty_layer: true`.
+//! `--reproducible`: history entries carry no `created`, the config's `created` is the epoch,
+//! every tar mtime is 0. `--label` flags are applied last, over the Dockerfile's labels.
+
+mod executor;
+mod finish;
+mod outputs;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use kaniko_common::dockerfile::{BuildArgs, Dockerfile};
+use kaniko_common::messages::RequestedOciMode;
+use kaniko_common::oci::{Descriptor, OciMode};
+use kaniko_common::platform::Platform;
+use kaniko_common::registry::{RegistryClient, RegistryOptions};
+
+use crate::base::PullRewrites;
+use crate::config::BuildConfig;
+use crate::dockerignore::DockerIgnore;
+
+pub use finish::finish;
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct BuildOutcome {
+    /// The image manifest's descriptor (with its platform).
+    pub manifest: Descriptor,
+    /// `reference@digest` for every destination pushed.
+    pub pushed: Vec<String>,
+}
+
+/// Runs one `worker build` to the end, on a runtime of its own.
+pub fn run(config: &BuildConfig) -> Result<BuildOutcome> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_async(config))
+}
+
+/// The registry client options for a build's flags.
+pub fn registry_options(config: &BuildConfig) -> RegistryOptions {
+    let r = &config.registry;
+    RegistryOptions {
+        insecure_registries: r.insecure_registries.clone(),
+        insecure_all: r.insecure || r.insecure_pull,
+        skip_tls_verify_registries: r.skip_tls_verify_registries.clone(),
+        skip_tls_verify_all: r.skip_tls_verify || r.skip_tls_verify_pull,
+        ..RegistryOptions::default()
+    }
+}
+
+/// Runs one `worker build` to the end.
+pub async fn run_async(config: &BuildConfig) -> Result<BuildOutcome> {
+    let Some(context_dir) = config.context_dir() else {
+        bail!("tar build contexts are not supported yet: use a directory context");
+    };
+    if !context_dir.is_dir() {
+        bail!("build context {} is not a directory", context_dir.display());
+    }
+    if config.snapshot.single_snapshot {
+        bail!("--single-snapshot is not supported yet: it lands with RUN snapshots");
+    }
+    let dockerfile_path: PathBuf = config.resolve_dockerfile(&context_dir)?;
+    let text = std::fs::read_to_string(&dockerfile_path)
+        .with_context(|| format!("reading {}", dockerfile_path.display()))?;
+    let dockerfile = Dockerfile::parse(&text)
+        .with_context(|| format!("parsing {}", dockerfile_path.display()))?;
+    let args = BuildArgs {
+        values: config.build_args.clone(),
+        target: config.platform.clone(),
+        build: Platform::host(),
+    };
+    let plan = dockerfile.plan(config.target.as_deref(), &args)?;
+    for unused in &plan.unused_build_args {
+        tracing::warn!(arg = %unused, "build-arg was not consumed by any stage");
+    }
+    let ignore = DockerIgnore::load(&context_dir, &dockerfile_path)?;
+    let client = RegistryClient::new(registry_options(config)).context("registry client")?;
+    let tmp = crate::image::temp_dir_in(None)?;
+    let rewrites = PullRewrites {
+        mirrors: config.registry.mirrors.clone(),
+        maps: config
+            .registry
+            .maps
+            .iter()
+            .map(|m| (m.from.clone(), m.to.clone()))
+            .collect(),
+    };
+    let mut executor = executor::Executor::new(executor::Setup {
+        dockerfile: &dockerfile,
+        plan: &plan,
+        args: &args,
+        context_dir: &context_dir,
+        ignore: &ignore,
+        client: client.clone(),
+        tmp: tmp.path(),
+        rewrites,
+        layer: kaniko_common::layer::LayerOptions {
+            compression: config.image.compression,
+            level: config.image.compression_level,
+            reproducible: config.image.reproducible,
+            mode: OciMode::Oci,
+        },
+    })?;
+    let mut state = executor.build_all().await?;
+    for (key, value) in &config.image.labels {
+        state.run_config.labels.insert(key.clone(), value.clone());
+    }
+    let mode = match config.image.oci_mode {
+        RequestedOciMode::Oci => OciMode::Oci,
+        RequestedOciMode::Docker => OciMode::Docker,
+        RequestedOciMode::Auto if state.docker => OciMode::Docker,
+        RequestedOciMode::Auto => OciMode::Oci,
+    };
+    let finished = finish(
+        state.image,
+        &state.run_config,
+        mode,
+        config.image.reproducible,
+    )?;
+    tracing::info!(
+        digest = %finished.manifest.digest,
+        platform = %finished.image.platform,
+        "image built"
+    );
+    let pushed = outputs::write(&finished, &config.outputs, &client, executor.blobs()).await?;
+    Ok(BuildOutcome {
+        manifest: finished.manifest.clone(),
+        pushed,
+    })
+}

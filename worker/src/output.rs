@@ -1,0 +1,212 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! Writing a finished image everywhere the flags ask: pushed to every `--destination`
+//! ([`push`]), into an OCI image layout (`--oci-layout-path`), into a docker-archive
+//! (`--tar-path`, [`docker_archive`]), and the digest and metadata files ([`files`]).
+//!
+//! Order: the layout and the tar first (local, they cannot half-publish anything), then the
+//! pushes (every blob of every destination before any tag moves), then the digest and
+//! metadata files, written atomically and only once everything else succeeded, so a CI
+//! pipeline never reads a digest that was not published.
+
+mod docker_archive;
+mod files;
+mod push;
+
+use std::path::{Path, PathBuf};
+
+use kaniko_common::layout::{LayoutError, OciLayout};
+use kaniko_common::oci::Descriptor;
+use kaniko_common::registry::{Reference, RegistryClient, RegistryError};
+
+pub use docker_archive::write_docker_archive;
+pub use files::{metadata_json, name_digest_lines, write_atomic};
+
+use crate::blobs::{BlobError, BlobStore};
+use crate::image::FinishedImage;
+
+/// What the outputs are; the fields are Kaniko's flags of the same names.
+#[derive(Debug, Clone, Default)]
+pub struct OutputOptions {
+    /// `--destination`: pushed by tag (`latest` when the reference has none).
+    pub destinations: Vec<Reference>,
+    /// `--no-push`: the destinations only name the image (tar tags, digest files).
+    pub no_push: bool,
+    /// `--oci-layout-path`.
+    pub oci_layout_path: Option<PathBuf>,
+    /// `--tar-path`: a docker-archive (`docker save` format).
+    pub tar_path: Option<PathBuf>,
+    /// `--digest-file`: the manifest digest, no newline.
+    pub digest_file: Option<PathBuf>,
+    /// `--image-name-with-digest-file`: `<registry>/<repo>@<digest>` per destination.
+    pub image_name_with_digest_file: Option<PathBuf>,
+    /// `--image-name-tag-with-digest-file`: `<registry>/<repo>:<tag>@<digest>` per destination.
+    pub image_name_tag_with_digest_file: Option<PathBuf>,
+    /// `--metadata-file`: the descriptor, platform, config and layers as JSON.
+    pub metadata_file: Option<PathBuf>,
+    /// `--push-ignore-immutable-tag-errors`: a registry refusing to move an immutable tag is
+    /// a warning, not a failure.
+    pub push_ignore_immutable_tag_errors: bool,
+}
+
+/// What was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputReport {
+    /// The image manifest's descriptor (with the platform).
+    pub manifest: Descriptor,
+    /// `<registry>/<repo>:<tag>@<digest>` of every destination pushed.
+    pub pushed: Vec<String>,
+}
+
+/// What can go wrong writing outputs.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// A push to a destination failed; names the destination and the blob or manifest.
+    #[error("pushing {digest} to {destination}: {source}")]
+    Push {
+        /// The destination (`registry/repo[:tag]`).
+        destination: String,
+        /// The blob or manifest digest that failed.
+        digest: String,
+        /// The registry error (its kind says whether a retry may help).
+        #[source]
+        source: RegistryError,
+    },
+    /// A layer's bytes could not be fetched.
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    /// Writing the OCI layout failed.
+    #[error("writing oci layout {}: {source}", path.display())]
+    Layout {
+        /// The layout directory.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: LayoutError,
+    },
+    /// A local file could not be written or read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file at fault.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A layer whose uncompressed content does not hash to the config's diff_id.
+    #[error("layer {digest}: uncompressed content hashes to {actual}, the config says {expected}")]
+    DiffIdMismatch {
+        /// The layer's digest.
+        digest: String,
+        /// The diff_id in the config.
+        expected: String,
+        /// What the content hashes to.
+        actual: String,
+    },
+}
+
+impl OutputError {
+    pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+        move |source| OutputError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// `<registry>/<repository>` of a reference, as Kaniko writes image names.
+pub fn repository_name(reference: &Reference) -> String {
+    format!("{}/{}", reference.registry(), reference.repository())
+}
+
+/// The tag a destination is pushed under: its own, else `latest`.
+pub fn tag_of(reference: &Reference) -> &str {
+    reference.tag().unwrap_or("latest")
+}
+
+/// Writes `finished` to every output `opts` names. See the module documentation.
+pub async fn write_outputs(
+    finished: &FinishedImage,
+    opts: &OutputOptions,
+    client: &RegistryClient,
+    blobs: &BlobStore,
+) -> Result<OutputReport, OutputError> {
+    if let Some(path) = &opts.oci_layout_path {
+        let ref_name = opts.destinations.first().map_or("latest", tag_of);
+        write_oci_layout(finished, path, ref_name, blobs).await?;
+    }
+    if let Some(path) = &opts.tar_path {
+        let tags: Vec<String> = opts
+            .destinations
+            .iter()
+            .map(|d| format!("{}:{}", repository_name(d), tag_of(d)))
+            .collect();
+        write_docker_archive(finished, &tags, blobs, path).await?;
+    }
+    let pushed = if opts.no_push {
+        Vec::new()
+    } else {
+        push::push_all(
+            finished,
+            &opts.destinations,
+            client,
+            blobs,
+            opts.push_ignore_immutable_tag_errors,
+        )
+        .await?
+    };
+    files::write_digest_files(finished, opts)?;
+    Ok(OutputReport {
+        manifest: finished.manifest.clone(),
+        pushed,
+    })
+}
+
+/// Writes the image into the OCI layout at `path` (created, or added to) under `ref_name`.
+/// Layer files are copied (verified), never moved: the image may be written elsewhere too.
+pub async fn write_oci_layout(
+    finished: &FinishedImage,
+    path: &Path,
+    ref_name: &str,
+    blobs: &BlobStore,
+) -> Result<(), OutputError> {
+    let mut files = Vec::new();
+    for layer in &finished.image.layers {
+        files.push((blobs.fetch(layer).await?, layer.descriptor.clone()));
+    }
+    let finished = finished.clone();
+    let path = path.to_path_buf();
+    let ref_name = ref_name.to_string();
+    tokio::task::spawn_blocking(move || {
+        let layout_err = |source| OutputError::Layout {
+            path: path.clone(),
+            source,
+        };
+        let layout = OciLayout::create(&path).map_err(layout_err)?;
+        for (file, descriptor) in files {
+            if layout.has_blob(&descriptor.digest).map_err(layout_err)? {
+                continue;
+            }
+            let reader = std::fs::File::open(&file).map_err(OutputError::io(&file))?;
+            layout
+                .write_blob_from_reader(reader, &descriptor.digest, Some(descriptor.size))
+                .map_err(layout_err)?;
+        }
+        layout
+            .write_blob(&finished.config.media_type, &finished.config_bytes)
+            .map_err(layout_err)?;
+        layout
+            .write_blob(&finished.manifest.media_type, &finished.manifest_bytes)
+            .map_err(layout_err)?;
+        layout
+            .add_manifest(&finished.manifest, Some(&ref_name))
+            .map_err(layout_err)?;
+        tracing::info!(path = %path.display(), %ref_name, digest = %finished.manifest.digest, "oci layout written");
+        Ok(())
+    })
+    .await
+    .map_err(|e| OutputError::Io {
+        path: PathBuf::new(),
+        source: std::io::Error::other(e.to_string()),
+    })?
+}

@@ -1,0 +1,158 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! The digest files Kaniko writes, in its exact formats (`pkg/executor/push.go`), and our
+//! metadata file. `--digest-file` holds the manifest digest with no newline;
+//! `--image-name-with-digest-file` one `<registry>/<repo>@<digest>` line per destination;
+//! `--image-name-tag-with-digest-file` one `<registry>/<repo>:<tag>@<digest>` line per
+//! destination (the tag defaults to `latest`, as Kaniko's `name.NewTag` does). Every file is
+//! written atomically: a temporary file in the same directory, then a rename.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use super::{OutputError, OutputOptions, repository_name, tag_of};
+use crate::image::FinishedImage;
+
+/// Writes `bytes` to `path` atomically (mode 0644), creating the parent directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(parent).map_err(OutputError::io(parent))?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(parent)
+        .map_err(OutputError::io(parent))?;
+    temp.write_all(bytes).map_err(OutputError::io(path))?;
+    temp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(OutputError::io(path))?;
+    temp.persist(path)
+        .map_err(|e| OutputError::io(path)(e.error))?;
+    Ok(())
+}
+
+/// The lines of `--image-name-with-digest-file` (`with_tag` false) or
+/// `--image-name-tag-with-digest-file` (`with_tag` true), each ending in a newline.
+pub fn name_digest_lines(
+    destinations: &[kaniko_common::registry::Reference],
+    digest: &str,
+    with_tag: bool,
+) -> String {
+    destinations
+        .iter()
+        .map(|d| {
+            let tag = if with_tag {
+                format!(":{}", tag_of(d))
+            } else {
+                String::new()
+            };
+            format!("{}{tag}@{digest}\n", repository_name(d))
+        })
+        .collect()
+}
+
+/// The `--metadata-file` document.
+pub fn metadata_json(
+    finished: &FinishedImage,
+    destinations: &[kaniko_common::registry::Reference],
+) -> serde_json::Value {
+    let layers: Vec<serde_json::Value> = finished
+        .image
+        .layers
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "digest": l.descriptor.digest,
+                "mediaType": l.descriptor.media_type,
+                "size": l.descriptor.size,
+                "diffId": l.diff_id,
+            })
+        })
+        .collect();
+    let destinations: Vec<String> = destinations
+        .iter()
+        .map(|d| format!("{}:{}", repository_name(d), tag_of(d)))
+        .collect();
+    serde_json::json!({
+        "digest": finished.manifest.digest,
+        "mediaType": finished.manifest.media_type,
+        "size": finished.manifest.size,
+        "platform": finished.image.platform.to_string(),
+        "configDigest": finished.config.digest,
+        "layers": layers,
+        "destinations": destinations,
+    })
+}
+
+/// Writes every digest and metadata file `opts` asks for.
+pub(super) fn write_digest_files(
+    finished: &FinishedImage,
+    opts: &OutputOptions,
+) -> Result<(), OutputError> {
+    let digest = &finished.manifest.digest;
+    if let Some(path) = &opts.digest_file {
+        write_atomic(path, digest.as_bytes())?;
+    }
+    if let Some(path) = &opts.image_name_with_digest_file {
+        write_atomic(
+            path,
+            name_digest_lines(&opts.destinations, digest, false).as_bytes(),
+        )?;
+    }
+    if let Some(path) = &opts.image_name_tag_with_digest_file {
+        write_atomic(
+            path,
+            name_digest_lines(&opts.destinations, digest, true).as_bytes(),
+        )?;
+    }
+    if let Some(path) = &opts.metadata_file {
+        let mut bytes = serde_json::to_vec_pretty(&metadata_json(finished, &opts.destinations))
+            .map_err(|e| OutputError::io(path)(std::io::Error::other(e)))?;
+        bytes.push(b'\n');
+        write_atomic(path, &bytes)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use kaniko_common::registry::Reference;
+
+    use super::*;
+
+    #[test]
+    fn name_files_use_kaniko_formats() {
+        fn check(destinations: &[&str], with_tag: bool, expected: &str) {
+            let refs: Vec<Reference> = destinations.iter().map(|d| d.parse().unwrap()).collect();
+            assert_eq!(name_digest_lines(&refs, "sha256:ab", with_tag), expected);
+        }
+        check(
+            &["reg:5000/app:1", "reg:5000/app"],
+            false,
+            "reg:5000/app@sha256:ab\nreg:5000/app@sha256:ab\n",
+        );
+        check(
+            &["reg:5000/app:1", "reg:5000/team/app"],
+            true,
+            "reg:5000/app:1@sha256:ab\nreg:5000/team/app:latest@sha256:ab\n",
+        );
+        check(&[], true, "");
+    }
+
+    #[test]
+    fn atomic_writes_replace_and_create_parents() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/digest");
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two");
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["digest"]);
+    }
+}

@@ -1,0 +1,159 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! Pushing an image to its destinations. Blobs go once per repository, several at a time:
+//! layers this build wrote are uploaded from their files (skipped when the registry has
+//! them); a base layer is mounted from its source repository when both live on the same
+//! registry, else checked with a HEAD, and only when missing fetched (once per build) and
+//! uploaded. Only when every blob of every destination is in place are the manifests pushed,
+//! by tag, so no tag ever points at a partial image.
+
+use std::collections::BTreeMap;
+
+use futures::{StreamExt, TryStreamExt};
+use kaniko_common::registry::{Reference, RegistryClient, RegistryError};
+
+use super::{OutputError, repository_name, tag_of};
+use crate::blobs::BlobStore;
+use crate::image::{BlobLocation, FinishedImage, Layer};
+
+/// Substrings of registry errors that mean "this tag is immutable" (ECR, Artifact Registry),
+/// as Kaniko matches them for `--push-ignore-immutable-tag-errors`.
+const IMMUTABLE_TAG_ERRORS: [&str; 3] = ["tag_invalid", "tag invalid", "immutable"];
+
+fn push_err(destination: &Reference, digest: &str) -> impl FnOnce(RegistryError) -> OutputError {
+    let destination = destination.whole();
+    let digest = digest.to_string();
+    move |source| OutputError::Push {
+        destination,
+        digest,
+        source,
+    }
+}
+
+/// Pushes `finished` to every destination; returns `<repo>:<tag>@<digest>` for each.
+pub(super) async fn push_all(
+    finished: &FinishedImage,
+    destinations: &[Reference],
+    client: &RegistryClient,
+    blobs: &BlobStore,
+    ignore_immutable: bool,
+) -> Result<Vec<String>, OutputError> {
+    // One blob upload per repository, whatever the number of tags.
+    let mut repositories: BTreeMap<String, &Reference> = BTreeMap::new();
+    for destination in destinations {
+        repositories
+            .entry(repository_name(destination))
+            .or_insert(destination);
+    }
+    for target in repositories.values() {
+        push_blobs(finished, target, client, blobs).await?;
+    }
+    let digest = &finished.manifest.digest;
+    let mut pushed = Vec::new();
+    for destination in destinations {
+        let tag = tag_of(destination);
+        let tagged = Reference::with_tag(
+            destination.registry().to_string(),
+            destination.repository().to_string(),
+            tag.to_string(),
+        );
+        let result = client
+            .push_manifest_raw(
+                &tagged,
+                finished.manifest_bytes.clone(),
+                &finished.manifest.media_type,
+            )
+            .await;
+        match result {
+            Ok(_) => tracing::info!(destination = %tagged, %digest, "pushed"),
+            Err(err) if ignore_immutable && is_immutable_tag_error(&err) => {
+                tracing::warn!(destination = %tagged, %digest, error = %err, "immutable tag error ignored");
+            }
+            Err(err) => return Err(push_err(&tagged, digest)(err)),
+        }
+        pushed.push(format!("{}:{tag}@{digest}", repository_name(destination)));
+    }
+    Ok(pushed)
+}
+
+fn is_immutable_tag_error(err: &RegistryError) -> bool {
+    let text = err.to_string().to_ascii_lowercase();
+    IMMUTABLE_TAG_ERRORS.iter().any(|s| text.contains(s))
+}
+
+/// Makes sure every layer and the config are in `target`'s repository.
+async fn push_blobs(
+    finished: &FinishedImage,
+    target: &Reference,
+    client: &RegistryClient,
+    blobs: &BlobStore,
+) -> Result<(), OutputError> {
+    let limit = client.options().max_concurrent_uploads.max(1);
+    futures::stream::iter(finished.image.layers.iter())
+        .map(|layer| push_layer(layer, target, client, blobs))
+        .buffer_unordered(limit)
+        .try_collect::<Vec<()>>()
+        .await?;
+    client
+        .push_blob_bytes(target, finished.config_bytes.clone())
+        .await
+        .map_err(push_err(target, &finished.config.digest))?;
+    Ok(())
+}
+
+async fn push_layer(
+    layer: &Layer,
+    target: &Reference,
+    client: &RegistryClient,
+    blobs: &BlobStore,
+) -> Result<(), OutputError> {
+    let digest = &layer.descriptor.digest;
+    if let BlobLocation::Remote(source) = &layer.location {
+        let same_registry = source.resolve_registry() == target.resolve_registry();
+        if same_registry && source.repository() != target.repository() {
+            let mounted = client
+                .mount_blob(target, source.repository(), digest)
+                .await
+                .map_err(push_err(target, digest))?;
+            if mounted {
+                tracing::debug!(%digest, from = source.repository(), to = %target, "layer mounted");
+                return Ok(());
+            }
+        }
+        let present = client
+            .blob_exists(target, digest)
+            .await
+            .map_err(push_err(target, digest))?;
+        if present {
+            return Ok(());
+        }
+    }
+    let path = blobs.fetch(layer).await?;
+    client
+        .push_blob_file(target, path, digest, layer.descriptor.size)
+        .await
+        .map_err(push_err(target, digest))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn immutable_tag_errors_are_recognised() {
+        fn check(message: &str, expected: bool) {
+            let err = RegistryError::Protocol {
+                reference: "r/x:1".into(),
+                message: message.into(),
+            };
+            assert_eq!(is_immutable_tag_error(&err), expected, "{message}");
+        }
+        check(
+            "TAG_INVALID: The image tag 'v1' already exists and cannot be overwritten because the repository is immutable",
+            true,
+        );
+        check("tag invalid: immutable", true);
+        check("http status 400: MANIFEST_INVALID", false);
+    }
+}

@@ -1,0 +1,233 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! One stage's state while it is built: the image so far (config and layers), the container
+//! config, what the executor knows of the stage's filesystem ([`StageFs`]), and the stage's
+//! flags (`CMD` set here or inherited). [`StageFs`] is exact for `scratch` stages and for
+//! everything this build wrote; for a registry base it knows only `/etc/passwd` and
+//! `/etc/group` (read from the base layers' headers on first use) until the base filesystem
+//! index lands, and answers "unknown" for other base paths.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use kaniko_common::layer::{EntryKind, LayerEntry};
+
+use crate::blobs::BlobStore;
+use crate::copy::{Known, PathInfo};
+use crate::image::Image;
+use crate::instructions::{RunConfig, StageFlags};
+
+/// Files whose content the executor keeps (for `--chown`, `USER` and `WORKDIR` owners).
+pub const SMALL_FILES: [&str; 2] = ["/etc/passwd", "/etc/group"];
+
+/// What the executor knows of a stage's filesystem.
+#[derive(Debug, Clone, Default)]
+pub struct StageFs {
+    /// Everything not in `entries` is missing (a scratch base), rather than unknown.
+    pub complete: bool,
+    /// Paths this build wrote (absolute) and what they are.
+    pub entries: BTreeMap<String, Known>,
+    /// Symlinks this build wrote: path → target.
+    pub links: BTreeMap<String, String>,
+    /// Contents of [`SMALL_FILES`] when known (`Some("")`: known absent).
+    pub small: BTreeMap<String, String>,
+}
+
+impl StageFs {
+    /// The filesystem of a `scratch` stage: empty, and known to be.
+    pub fn empty() -> StageFs {
+        StageFs {
+            complete: true,
+            small: SMALL_FILES
+                .iter()
+                .map(|p| (p.to_string(), String::new()))
+                .collect(),
+            ..StageFs::default()
+        }
+    }
+
+    /// Records the entries of a layer this build wrote; `read` gives the content of a
+    /// [`SMALL_FILES`] entry.
+    pub fn record(&mut self, entries: &[LayerEntry], read: &dyn Fn(&str) -> Option<String>) {
+        for entry in entries {
+            let path = format!("/{}", entry.path.display());
+            let known = match &entry.kind {
+                EntryKind::Dir => Known::Dir {
+                    mode: entry.mode,
+                    uid: entry.uid,
+                    gid: entry.gid,
+                },
+                _ => Known::NotDir,
+            };
+            self.links.remove(&path);
+            if let EntryKind::Symlink { target } = &entry.kind {
+                self.links
+                    .insert(path.clone(), target.display().to_string());
+            }
+            if SMALL_FILES.contains(&path.as_str())
+                && let Some(text) = read(&path)
+            {
+                self.small.insert(path.clone(), text);
+            }
+            self.entries.insert(path, known);
+        }
+    }
+
+    /// `/etc/passwd` and `/etc/group`, when known.
+    pub fn users_files(&self) -> Option<(String, String)> {
+        let passwd = self.small.get("/etc/passwd")?;
+        let group = self.small.get("/etc/group")?;
+        Some((passwd.clone(), group.clone()))
+    }
+
+    /// Reads `/etc/passwd` and `/etc/group` from the image's layers (headers streamed, the
+    /// two files' contents kept; later layers win, a whiteout removes).
+    pub async fn load_users_files(
+        &mut self,
+        image: &Image,
+        blobs: &BlobStore,
+    ) -> anyhow::Result<()> {
+        if self.users_files().is_some() {
+            return Ok(());
+        }
+        let mut found: BTreeMap<String, String> = SMALL_FILES
+            .iter()
+            .map(|p| (p.to_string(), String::new()))
+            .collect();
+        for layer in &image.layers {
+            let reader = blobs.open_tar(layer).await?;
+            let digest = layer.descriptor.digest.clone();
+            let layer_files = tokio::task::spawn_blocking(move || scan_small_files(reader))
+                .await
+                .map_err(|e| anyhow::anyhow!("layer {digest}: {e}"))?
+                .map_err(|e| anyhow::anyhow!("layer {}: {e}", layer.descriptor.digest))?;
+            for (path, content) in layer_files {
+                found.insert(path, content.unwrap_or_default());
+            }
+        }
+        // Files this build wrote on top win.
+        for (path, content) in &self.small {
+            found.insert(path.clone(), content.clone());
+        }
+        self.small = found;
+        Ok(())
+    }
+}
+
+/// The [`SMALL_FILES`] a layer sets (`Some(content)`) or deletes (`None`).
+fn scan_small_files(
+    reader: Box<dyn Read + Send>,
+) -> std::io::Result<Vec<(String, Option<String>)>> {
+    let mut out = Vec::new();
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.to_string_lossy().into_owned();
+        let abs = format!("/{}", path.trim_start_matches("./").trim_start_matches('/'));
+        if let Some(name) = abs.rsplit('/').next()
+            && let Some(deleted) = name.strip_prefix(".wh.")
+        {
+            let parent = abs.rsplit_once('/').map_or("", |(p, _)| p);
+            let target = format!("{parent}/{deleted}");
+            if SMALL_FILES.contains(&target.as_str()) {
+                out.push((target, None));
+            }
+            continue;
+        }
+        if SMALL_FILES.contains(&abs.as_str()) && entry.header().entry_type().is_file() {
+            let mut text = String::new();
+            entry.by_ref().take(1 << 20).read_to_string(&mut text)?;
+            out.push((abs, Some(text)));
+        }
+    }
+    Ok(out)
+}
+
+impl PathInfo for StageFs {
+    fn known(&self, path: &str) -> Known {
+        // Follow symlinks this build wrote (bounded).
+        let mut path = path.to_string();
+        for _ in 0..40 {
+            match self.links.get(&path) {
+                Some(target) => {
+                    let parent = Path::new(&path)
+                        .parent()
+                        .map_or("/".to_string(), |p| p.display().to_string());
+                    path = crate::instructions::workdir(&parent, target);
+                }
+                None => break,
+            }
+        }
+        if path == "/" {
+            return Known::Dir {
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+            };
+        }
+        match self.entries.get(&path) {
+            Some(known) => *known,
+            None if self.complete => Known::Missing,
+            None => Known::Unknown,
+        }
+    }
+}
+
+/// A stage being built.
+#[derive(Debug, Clone)]
+pub struct StageState {
+    /// Image so far.
+    pub image: Image,
+    /// Container config so far.
+    pub run_config: RunConfig,
+    /// Whether the base manifest was Docker-typed.
+    pub docker: bool,
+    /// What is known of the filesystem.
+    pub fs: StageFs,
+    /// `CMD` set in this stage.
+    pub flags: StageFlags,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_paths() {
+        let mut fs = StageFs::empty();
+        let dir = |p: &str| LayerEntry::new(p, EntryKind::Dir);
+        fs.record(
+            &[
+                dir("app"),
+                LayerEntry::new("app/a", EntryKind::File { size: 1 }),
+                LayerEntry::new(
+                    "link",
+                    EntryKind::Symlink {
+                        target: "app".into(),
+                    },
+                ),
+                LayerEntry::new("etc/passwd", EntryKind::File { size: 1 }),
+            ],
+            &|p| Some(format!("content of {p}")),
+        );
+        let check = |path: &str, expected: Known| assert_eq!(fs.known(path), expected, "{path}");
+        let d = Known::Dir {
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+        };
+        check("/", d);
+        check("/app", d);
+        check("/link", d);
+        check("/app/a", Known::NotDir);
+        check("/nope", Known::Missing);
+        assert_eq!(
+            fs.users_files(),
+            Some(("content of /etc/passwd".to_string(), String::new()))
+        );
+        let unknown = StageFs::default();
+        assert_eq!(unknown.known("/usr"), Known::Unknown);
+        assert_eq!(unknown.users_files(), None);
+    }
+}

@@ -1,0 +1,445 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! Tests of layer unpacking: hostile tars (built with the `tar` crate's raw header API, so
+//! that names can hold `..` and absolute paths) never write outside the root, and whiteouts,
+//! opaque directories, hard links, modes, owners and mtimes come out as a runtime would
+//! produce them.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+
+use super::*;
+
+/// One entry of a test tar.
+enum E<'a> {
+    File(&'a str, &'a str, u32),
+    Dir(&'a str, u32),
+    Symlink(&'a str, &'a str),
+    Hardlink(&'a str, &'a str),
+}
+
+fn header(name: &str, kind: tar::EntryType, size: u64, link: &str, mode: u32) -> tar::Header {
+    let mut h = tar::Header::new_old();
+    let old = h.as_old_mut();
+    old.name[..name.len()].copy_from_slice(name.as_bytes());
+    old.linkname[..link.len()].copy_from_slice(link.as_bytes());
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_000_000);
+    h.set_cksum();
+    h
+}
+
+fn tar_of(entries: &[E<'_>]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for e in entries {
+        let (h, data): (tar::Header, &[u8]) = match e {
+            E::File(p, c, m) => (
+                header(p, tar::EntryType::Regular, c.len() as u64, "", *m),
+                c.as_bytes(),
+            ),
+            E::Dir(p, m) => (header(p, tar::EntryType::Directory, 0, "", *m), b""),
+            E::Symlink(p, t) => (header(p, tar::EntryType::Symlink, 0, t, 0o777), b""),
+            E::Hardlink(p, t) => (header(p, tar::EntryType::Link, 0, t, 0o644), b""),
+        };
+        b.append(&h, data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+/// A base directory holding `root/` and a sentinel file `outside` next to it.
+struct Sandbox {
+    base: tempfile::TempDir,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        let base = tempfile::tempdir().unwrap();
+        fs::create_dir(base.path().join("root")).unwrap();
+        fs::write(base.path().join("outside"), "sentinel").unwrap();
+        Sandbox { base }
+    }
+
+    fn root(&self) -> PathBuf {
+        self.base.path().join("root")
+    }
+
+    fn apply(&self, layers: &[Vec<u8>]) -> Result<UnpackStats, UnpackError> {
+        let mut total = UnpackStats::default();
+        for layer in layers {
+            total.add(unpack_layer(
+                &self.root(),
+                &layer[..],
+                &UnpackOptions::default(),
+            )?);
+        }
+        Ok(total)
+    }
+
+    /// Everything below the base except what is inside `root/`.
+    fn outside(&self) -> BTreeSet<String> {
+        let mut found = BTreeSet::new();
+        for entry in fs::read_dir(self.base.path()).unwrap() {
+            let entry = entry.unwrap();
+            found.insert(entry.file_name().to_string_lossy().into_owned());
+        }
+        assert_eq!(
+            fs::read_to_string(self.base.path().join("outside")).unwrap(),
+            "sentinel",
+            "the file outside the root was changed"
+        );
+        found
+    }
+
+    /// The tree inside the root: `path kind[content]`, sorted.
+    fn tree(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(&self.root(), Path::new(""), &mut out);
+        out.sort();
+        out
+    }
+}
+
+fn walk(root: &Path, rel: &Path, out: &mut Vec<String>) {
+    for entry in fs::read_dir(root.join(rel)).unwrap() {
+        let entry = entry.unwrap();
+        let rel = rel.join(entry.file_name());
+        let meta = fs::symlink_metadata(root.join(&rel)).unwrap();
+        let shown = rel.display();
+        if meta.file_type().is_symlink() {
+            let target = fs::read_link(root.join(&rel)).unwrap();
+            out.push(format!("{shown} -> {}", target.display()));
+        } else if meta.is_dir() {
+            out.push(format!("{shown}/"));
+            walk(root, &rel, out);
+        } else {
+            let content = fs::read_to_string(root.join(&rel)).unwrap();
+            out.push(format!("{shown} = {content}"));
+        }
+    }
+}
+
+fn outside_names() -> BTreeSet<String> {
+    ["outside", "root"].into_iter().map(String::from).collect()
+}
+
+#[test]
+fn hostile_tars_stay_inside_the_root() {
+    fn check(layers: &[&[E<'_>]], expected: &[&str]) {
+        let sandbox = Sandbox::new();
+        let layers: Vec<Vec<u8>> = layers.iter().map(|l| tar_of(l)).collect();
+        sandbox.apply(&layers).unwrap();
+        assert_eq!(sandbox.outside(), outside_names());
+        assert_eq!(sandbox.tree(), expected);
+    }
+    // `..` climbs no higher than the root.
+    check(
+        &[&[E::File("../../etc/x", "dotdot", 0o644)]],
+        &["etc/", "etc/x = dotdot"],
+    );
+    check(&[&[E::File("../outside", "x", 0o644)]], &["outside = x"]);
+    // An absolute name is relative to the root.
+    check(
+        &[&[E::File("/etc/x", "abs", 0o644)]],
+        &["etc/", "etc/x = abs"],
+    );
+    // A symlink to `/` is the root.
+    check(
+        &[&[E::Symlink("a", "/"), E::File("a/etc/x", "via-root", 0o644)]],
+        &["a -> /", "etc/", "etc/x = via-root"],
+    );
+    // A relative symlink climbing out stops at the root.
+    check(
+        &[&[E::Symlink("a", "../../.."), E::File("a/x", "climb", 0o644)]],
+        &["a -> ../../..", "x = climb"],
+    );
+    // A symlink from an earlier layer, written through by a later one.
+    check(
+        &[
+            &[E::Symlink("evil", "..")],
+            &[E::File("evil/outside", "through", 0o644)],
+        ],
+        &["evil -> ..", "outside = through"],
+    );
+    // A file replaces a symlink pointing outside: the symlink goes, the target stays.
+    check(
+        &[
+            &[E::Symlink("f", "../outside")],
+            &[E::File("f", "replaced", 0o644)],
+        ],
+        &["f = replaced"],
+    );
+    // A hard link to `../outside` links to the root's `outside`.
+    check(
+        &[&[
+            E::File("outside", "inner", 0o644),
+            E::Hardlink("link", "../outside"),
+        ]],
+        &["link = inner", "outside = inner"],
+    );
+}
+
+#[test]
+fn an_absolute_symlink_to_the_host_path_of_the_base_stays_inside() {
+    let sandbox = Sandbox::new();
+    let base = sandbox.base.path().to_str().unwrap().to_string();
+    let layers = vec![
+        tar_of(&[E::Symlink("evil", &base)]),
+        tar_of(&[E::File("evil/outside", "through", 0o644)]),
+    ];
+    sandbox.apply(&layers).unwrap();
+    assert_eq!(sandbox.outside(), outside_names());
+    let inner = sandbox
+        .root()
+        .join(base.trim_start_matches('/'))
+        .join("outside");
+    assert_eq!(fs::read_to_string(inner).unwrap(), "through");
+}
+
+#[test]
+fn a_hardlink_to_a_missing_target_fails_naming_it_and_writes_nothing_outside() {
+    let sandbox = Sandbox::new();
+    let err = sandbox
+        .apply(&[tar_of(&[E::Hardlink("link", "../../nothere")])])
+        .unwrap_err();
+    assert!(err.to_string().contains("nothere"), "{err}");
+    assert_eq!(sandbox.outside(), outside_names());
+}
+
+#[test]
+fn symlink_loops_are_an_error_not_a_hang() {
+    let sandbox = Sandbox::new();
+    let err = sandbox
+        .apply(&[tar_of(&[E::Symlink("l", "l"), E::File("l/x", "x", 0o644)])])
+        .unwrap_err();
+    assert!(err.to_string().contains("symlinks"), "{err}");
+}
+
+#[test]
+fn whiteouts_and_opaque_dirs_hide_lower_layers_only() {
+    fn check(layers: &[&[E<'_>]], expected: &[&str]) {
+        let sandbox = Sandbox::new();
+        let layers: Vec<Vec<u8>> = layers.iter().map(|l| tar_of(l)).collect();
+        sandbox.apply(&layers).unwrap();
+        assert_eq!(sandbox.outside(), outside_names());
+        assert_eq!(
+            sandbox.tree(),
+            expected,
+            "{layers:?}",
+            layers = layers.len()
+        );
+    }
+    let lower: &[E<'_>] = &[
+        E::Dir("a", 0o755),
+        E::File("a/1", "1", 0o644),
+        E::File("a/2", "2", 0o644),
+        E::File("b", "b", 0o644),
+        E::Dir("d", 0o755),
+        E::File("d/old", "old", 0o644),
+        E::Dir("d/sub", 0o755),
+        E::File("d/sub/deep", "deep", 0o644),
+    ];
+    // `.wh.<name>` removes files and whole directories.
+    check(
+        &[lower, &[E::File("a/.wh.1", "", 0), E::File(".wh.d", "", 0)]],
+        &["a/", "a/2 = 2", "b = b"],
+    );
+    // An opaque marker empties what lower layers put in `d`; this layer's entries stay,
+    // before or after the marker.
+    check(
+        &[
+            lower,
+            &[
+                E::Dir("d", 0o755),
+                E::File("d/early", "e", 0o644),
+                E::File("d/.wh..wh..opq", "", 0),
+                E::File("d/late", "l", 0o644),
+            ],
+        ],
+        &[
+            "a/",
+            "a/1 = 1",
+            "a/2 = 2",
+            "b = b",
+            "d/",
+            "d/early = e",
+            "d/late = l",
+        ],
+    );
+    // A whiteout of something that never existed is harmless; a whiteout name cannot climb.
+    check(
+        &[&[
+            E::File("x/.wh.nothing", "", 0),
+            E::File("../.wh.outside", "", 0),
+        ]],
+        &[],
+    );
+    // Without whiteout interpretation (ADD), `.wh.` files are ordinary files.
+    let sandbox = Sandbox::new();
+    let opts = UnpackOptions {
+        whiteouts: false,
+        ..UnpackOptions::default()
+    };
+    unpack_layer(
+        &sandbox.root(),
+        &tar_of(&[E::File(".wh.x", "", 0o644)])[..],
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(sandbox.tree(), [".wh.x = "]);
+}
+
+#[test]
+fn replacing_entries_follows_layer_semantics() {
+    fn check(layers: &[&[E<'_>]], expected: &[&str]) {
+        let sandbox = Sandbox::new();
+        let layers: Vec<Vec<u8>> = layers.iter().map(|l| tar_of(l)).collect();
+        sandbox.apply(&layers).unwrap();
+        assert_eq!(sandbox.tree(), expected);
+    }
+    // Directory over directory merges.
+    check(
+        &[
+            &[E::Dir("d", 0o755), E::File("d/a", "a", 0o644)],
+            &[E::Dir("d", 0o700), E::File("d/b", "b", 0o644)],
+        ],
+        &["d/", "d/a = a", "d/b = b"],
+    );
+    // A file over a non-empty directory replaces it.
+    check(
+        &[
+            &[E::Dir("d", 0o755), E::File("d/a", "a", 0o644)],
+            &[E::File("d", "file", 0o644)],
+        ],
+        &["d = file"],
+    );
+    // A directory over a file replaces it.
+    check(
+        &[&[E::File("d", "file", 0o644)], &[E::Dir("d", 0o755)]],
+        &["d/"],
+    );
+    // A symlink over a directory replaces it, and is not followed.
+    check(
+        &[
+            &[E::Dir("d", 0o755), E::File("d/a", "a", 0o644)],
+            &[E::Symlink("d", "/etc")],
+        ],
+        &["d -> /etc"],
+    );
+    // A file whose parent is missing gets its parents.
+    check(
+        &[&[E::File("x/y/z", "z", 0o644)]],
+        &["x/", "x/y/", "x/y/z = z"],
+    );
+}
+
+#[test]
+fn hard_links_share_the_inode_even_when_listed_before_their_target() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .apply(&[tar_of(&[
+            E::Hardlink("early", "bin/tool"),
+            E::Dir("bin", 0o755),
+            E::File("bin/tool", "tool", 0o755),
+            E::Hardlink("bin/alias", "bin/tool"),
+        ])])
+        .unwrap();
+    let root = sandbox.root();
+    let tool = fs::metadata(root.join("bin/tool")).unwrap();
+    for link in ["bin/alias", "early"] {
+        let meta = fs::metadata(root.join(link)).unwrap();
+        assert_eq!(meta.ino(), tool.ino(), "{link}");
+    }
+    assert_eq!(tool.nlink(), 3);
+}
+
+#[test]
+fn modes_owners_and_mtimes_are_applied() {
+    let sandbox = Sandbox::new();
+    let mut owned = header("owned", tar::EntryType::Regular, 1, "", 0o4755);
+    owned.set_uid(1234);
+    owned.set_gid(5678);
+    owned.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(
+        &header("tmp", tar::EntryType::Directory, 0, "", 0o1777),
+        &b""[..],
+    )
+    .unwrap();
+    b.append(
+        &header("tmp/f", tar::EntryType::Regular, 1, "", 0o2640),
+        &b"x"[..],
+    )
+    .unwrap();
+    b.append(
+        &header("sgid", tar::EntryType::Directory, 0, "", 0o2755),
+        &b""[..],
+    )
+    .unwrap();
+    b.append(&owned, &b"y"[..]).unwrap();
+    b.append(
+        &header("link", tar::EntryType::Symlink, 0, "owned", 0o777),
+        &b""[..],
+    )
+    .unwrap();
+    let tar = b.into_inner().unwrap();
+    sandbox.apply(&[tar]).unwrap();
+    let root = sandbox.root();
+    fn check(root: &Path, path: &str, mode: u32) {
+        let meta = fs::symlink_metadata(root.join(path)).unwrap();
+        assert_eq!(meta.mode() & 0o7777, mode, "{path}: {:o}", meta.mode());
+        assert_eq!(meta.mtime(), 1_000_000, "{path} mtime");
+    }
+    check(&root, "tmp", 0o1777);
+    check(&root, "tmp/f", 0o2640);
+    check(&root, "sgid", 0o2755);
+    check(&root, "link", 0o777);
+    let owned = fs::metadata(root.join("owned")).unwrap();
+    if is_root() {
+        // Ownership first, then the mode: setuid survives the chown.
+        assert_eq!(owned.mode() & 0o7777, 0o4755);
+        assert_eq!((owned.uid(), owned.gid()), (1234, 5678));
+    } else {
+        assert_eq!(owned.uid(), unsafe { libc::geteuid() });
+    }
+}
+
+#[test]
+fn fifos_are_created_and_paths_are_recorded_under_the_prefix() {
+    let sandbox = Sandbox::new();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(
+        &header("pipe", tar::EntryType::Fifo, 0, "", 0o600),
+        &b""[..],
+    )
+    .unwrap();
+    b.append(
+        &header("../../f", tar::EntryType::Regular, 1, "", 0o644),
+        &b"f"[..],
+    )
+    .unwrap();
+    let opts = UnpackOptions {
+        prefix: PathBuf::from("/app"),
+        record_paths: true,
+        ..UnpackOptions::default()
+    };
+    let stats = unpack_layer(&sandbox.root(), &b.into_inner().unwrap()[..], &opts).unwrap();
+    assert_eq!(
+        stats.written,
+        [PathBuf::from("app/pipe"), PathBuf::from("app/f")]
+    );
+    let meta = fs::symlink_metadata(sandbox.root().join("app/pipe")).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()));
+    assert_eq!(sandbox.outside(), outside_names());
+}
+
+#[test]
+fn a_corrupt_tar_is_an_error() {
+    let sandbox = Sandbox::new();
+    let mut tar = tar_of(&[E::File("a", "hello", 0o644)]);
+    tar[148] ^= 0x55; // break the header checksum
+    assert!(sandbox.apply(&[tar]).is_err());
+}
