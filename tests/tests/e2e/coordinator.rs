@@ -373,6 +373,45 @@ async fn take_task(
     task
 }
 
+/// Publishes a `Built` result for each task, naming the fixture's manifest of its platform.
+async fn report_built(
+    setup: &Setup,
+    busybox: &kaniko_tests::fixture::BusyboxImage,
+    tasks: impl IntoIterator<Item = Task>,
+) {
+    let names = &setup.names;
+    for task in tasks {
+        let manifest = busybox
+            .children
+            .iter()
+            .find(|(p, _)| *p == task.platform)
+            .map(|(_, d)| d.clone())
+            .unwrap();
+        let result = TaskResult {
+            build_id: task.build_id.clone(),
+            task_id: task.task_id.clone(),
+            platform: task.platform.clone(),
+            worker_id: "scripted".into(),
+            attempt: task.attempt,
+            outcome: TaskOutcome::Built {
+                manifest,
+                config_digest: String::new(),
+                duration_ms: 1,
+            },
+        };
+        setup
+            .js
+            .publish(
+                names.results(&task.build_id).unwrap(),
+                encode_internal(&result).unwrap().into(),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coordinator_two_platform_build_publishes_one_index_under_every_tag() {
     let registry = Registry::start().unwrap();
@@ -434,36 +473,7 @@ async fn coordinator_two_platform_build_publishes_one_index_under_every_tag() {
     );
     // The scripted worker reports what the fixture pushed to the app repository only: the
     // index actor must bring the children into `other` itself.
-    for task in [native, cross] {
-        let manifest = busybox
-            .children
-            .iter()
-            .find(|(p, _)| *p == task.platform)
-            .map(|(_, d)| d.clone())
-            .unwrap();
-        let result = TaskResult {
-            build_id: task.build_id.clone(),
-            task_id: task.task_id.clone(),
-            platform: task.platform.clone(),
-            worker_id: "amd".into(),
-            attempt: task.attempt,
-            outcome: TaskOutcome::Built {
-                manifest,
-                config_digest: String::new(),
-                duration_ms: 1,
-            },
-        };
-        setup
-            .js
-            .publish(
-                names.results(&build_id).unwrap(),
-                encode_internal(&result).unwrap().into(),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-    }
+    report_built(&setup, &busybox, [native, cross]).await;
 
     let finished = tokio::time::timeout(Duration::from_secs(60), async {
         let mut seen = Vec::new();
@@ -526,4 +536,59 @@ async fn coordinator_two_platform_build_publishes_one_index_under_every_tag() {
         .json(ApiVerb::Status, json!({"build_id": build_id}))
         .await;
     assert_eq!(status["build"]["state"], json!("succeeded"), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinator_python_client_submits_in_json_and_receives_finished() {
+    let registry = Registry::start().unwrap();
+    let busybox = kaniko_tests::fixture::push_busybox(&registry, "py")
+        .await
+        .unwrap();
+    let setup = Setup::start(Some(registry.host())).await;
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), CROSS_SAFE).unwrap();
+    std::fs::write(context.path().join("hello.txt"), "hello\n").unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/submit.py");
+    let client = tokio::process::Command::new("python3")
+        .arg(&script)
+        .arg(context.path())
+        .arg(format!("{}/py:v1", registry.host()))
+        .args(["linux/amd64", "linux/arm64"])
+        .env("NATS_URL", setup.nats.url())
+        .env("TIMEOUT", "60")
+        .kill_on_drop(true)
+        .output();
+    let names = setup.names.clone();
+    let worker = async {
+        let mut tasks = Vec::new();
+        for platform in ["linux/amd64", "linux/arm64"] {
+            let platform = Platform::parse(platform).unwrap();
+            tasks.push(
+                take_task(
+                    &setup.js,
+                    &names,
+                    names.tasks_consumer(&platform).unwrap(),
+                    names.tasks(&platform).unwrap(),
+                )
+                .await,
+            );
+        }
+        report_built(&setup, &busybox, tasks).await;
+    };
+    let (output, ()) = tokio::join!(client, worker);
+    let output = output.expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "submit.py failed: {stderr}");
+    let event: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(event["type"], json!("finished"), "{stdout}");
+    assert_eq!(event["platforms"].as_array().unwrap().len(), 2, "{stdout}");
+    let index = event["index"]["digest"].as_str().unwrap();
+    let pulled = registry
+        .client()
+        .pull_manifest_raw(&format!("{}/py:v1", registry.host()).parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(pulled.digest, index);
 }
