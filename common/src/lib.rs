@@ -4,6 +4,7 @@
 //! builder, the streaming layer writer, OCI image layouts, the registry client, the wire
 //! messages and their codec, and every NATS name. The worker and the coordinator both speak it.
 
+pub mod bus;
 pub mod dockerfile;
 pub mod index;
 pub mod layer;

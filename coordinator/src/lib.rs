@@ -4,10 +4,67 @@
 
 use std::process::ExitCode;
 
+pub mod actors;
 pub mod cli;
+pub mod driver;
+pub mod serve;
+pub mod verbs;
+
+use cli::Command;
 
 /// Runs one invocation of the `coordinator` command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
-    let cli::Cli {} = cli;
-    Ok(ExitCode::SUCCESS)
+    if let Command::Serve(args) = &cli.command {
+        serve::run_blocking(args.config())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(client_verb(cli.command))
+}
+
+async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
+    let ok = |_: ()| ExitCode::SUCCESS;
+    match command {
+        Command::Serve(_) => Ok(ExitCode::SUCCESS),
+        Command::Workers { nats, json } => {
+            let api = verbs::ApiClient::connect(&nats.connect(), &nats.prefix).await?;
+            verbs::workers(&api, json).await.map(ok)
+        }
+        Command::Status { nats, build, json } => {
+            let api = verbs::ApiClient::connect(&nats.connect(), &nats.prefix).await?;
+            let fine = verbs::status(&api, &build, json).await?;
+            Ok(if fine {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Logs { nats, build } => {
+            let api = verbs::ApiClient::connect(&nats.connect(), &nats.prefix).await?;
+            verbs::logs(&api, &build).await.map(ok)
+        }
+        Command::Cancel {
+            nats,
+            build,
+            reason,
+        } => {
+            let api = verbs::ApiClient::connect(&nats.connect(), &nats.prefix).await?;
+            verbs::cancel(&api, &build, reason).await.map(ok)
+        }
+        Command::List {
+            nats,
+            active,
+            limit,
+            json,
+        } => {
+            let api = verbs::ApiClient::connect(&nats.connect(), &nats.prefix).await?;
+            let request = kaniko_common::messages::ListRequest {
+                active_only: active,
+                limit,
+            };
+            verbs::list(&api, request, json).await.map(ok)
+        }
+    }
 }

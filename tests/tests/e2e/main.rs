@@ -4,6 +4,8 @@
 //! one module per area.
 
 mod build;
+mod bus;
+mod coordinator;
 mod fixture;
 mod harness;
 mod index;

@@ -1,0 +1,241 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! Build contexts in the contexts object store: a tarball is uploaded once under
+//! `sha256:<hex>` (skipped when already there) with its digest checked while it streams, and
+//! downloaded with its digest checked again, so a worker never builds a context that is not
+//! the one submitted.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+
+use super::{Bus, BusError};
+use crate::messages::ContextRef;
+
+/// Why a context could not be uploaded or downloaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    /// The sha256 given is not 64 lowercase hex digits.
+    #[error("context sha256 {0:?} is not 64 lowercase hex digits")]
+    InvalidDigest(String),
+    /// No context of that digest is stored.
+    #[error("context sha256:{sha256} is not in the object store")]
+    NotFound {
+        /// The digest asked for.
+        sha256: String,
+    },
+    /// The bytes do not hash to the name they travel under.
+    #[error("context sha256:{expected} has sha256:{actual}")]
+    DigestMismatch {
+        /// The digest it should have.
+        expected: String,
+        /// The digest of the bytes.
+        actual: String,
+    },
+    /// The bytes are not as long as declared.
+    #[error("context sha256:{sha256} is {actual} bytes, expected {expected}")]
+    SizeMismatch {
+        /// The digest.
+        sha256: String,
+        /// The size declared.
+        expected: u64,
+        /// The size of the bytes.
+        actual: u64,
+    },
+    /// The object store failed.
+    #[error("object store, context sha256:{sha256}: {message}")]
+    Store {
+        /// The digest.
+        sha256: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Reading the source or writing the destination failed.
+    #[error("context sha256:{sha256}: {source}")]
+    Io {
+        /// The digest.
+        sha256: String,
+        /// The IO error.
+        source: std::io::Error,
+    },
+}
+
+/// Whether an upload stored the bytes or found them already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upload {
+    /// The context was stored.
+    Stored,
+    /// An object of that digest was already stored; nothing was read.
+    AlreadyPresent,
+}
+
+/// An [`AsyncRead`] that hashes and counts what passes through it.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Hashing<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let this = &mut *self;
+        let poll = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &poll {
+            let new = &buf.filled()[before..];
+            this.hasher.update(new);
+            this.size += new.len() as u64;
+        }
+        poll
+    }
+}
+
+fn check_digest(sha256: &str) -> Result<ContextRef, ContextError> {
+    let context = ContextRef {
+        sha256: sha256.to_string(),
+        size: 0,
+    };
+    context
+        .validate()
+        .map_err(|_| ContextError::InvalidDigest(sha256.to_string()))?;
+    Ok(context)
+}
+
+impl Bus {
+    /// Stores the tarball read from `reader` as `sha256:<sha256>`, unless an object of that
+    /// name is already stored. The bytes are hashed as they stream; when they do not hash to
+    /// `sha256` or are not `size` bytes long, the stored object is deleted again and the
+    /// upload fails.
+    pub async fn upload_context<R: AsyncRead + Unpin>(
+        &self,
+        reader: R,
+        sha256: &str,
+        size: u64,
+    ) -> Result<Upload, BusError> {
+        let context = check_digest(sha256)?;
+        let name = context.object_name();
+        let store = self.contexts().await?;
+        let store_err = |message: String| ContextError::Store {
+            sha256: sha256.to_string(),
+            message,
+        };
+        match store.info(&name).await {
+            Ok(info) if !info.deleted => {
+                tracing::debug!(context = %name, "context already stored");
+                return Ok(Upload::AlreadyPresent);
+            }
+            Ok(_) => {}
+            Err(err)
+                if err.kind() == async_nats::jetstream::object_store::InfoErrorKind::NotFound => {}
+            Err(err) => return Err(store_err(err.to_string()).into()),
+        }
+        let mut hashing = Hashing {
+            inner: reader,
+            hasher: Sha256::new(),
+            size: 0,
+        };
+        store
+            .put(name.as_str(), &mut hashing)
+            .await
+            .map_err(|err| store_err(err.to_string()))?;
+        let actual = hex::encode(hashing.hasher.finalize());
+        let failure = if actual != sha256 {
+            Some(ContextError::DigestMismatch {
+                expected: sha256.to_string(),
+                actual,
+            })
+        } else if hashing.size != size {
+            Some(ContextError::SizeMismatch {
+                sha256: sha256.to_string(),
+                expected: size,
+                actual: hashing.size,
+            })
+        } else {
+            None
+        };
+        if let Some(failure) = failure {
+            if let Err(err) = store.delete(&name).await {
+                tracing::warn!(context = %name, error = %err, "deleting a mismatched context");
+            }
+            return Err(failure.into());
+        }
+        tracing::info!(context = %name, size, "context uploaded");
+        Ok(Upload::Stored)
+    }
+
+    /// Writes the context `sha256:<sha256>` to `writer` and checks that the bytes hash to
+    /// `sha256`; returns their size. On a mismatch the writer holds bytes that must not be
+    /// used: the caller discards them.
+    pub async fn download_context<W: AsyncWrite + Unpin>(
+        &self,
+        sha256: &str,
+        mut writer: W,
+    ) -> Result<u64, BusError> {
+        let context = check_digest(sha256)?;
+        let name = context.object_name();
+        let store = self.contexts().await?;
+        let mut object = match store.get(&name).await {
+            Ok(object) => object,
+            Err(err)
+                if err.kind() == async_nats::jetstream::object_store::GetErrorKind::NotFound =>
+            {
+                return Err(ContextError::NotFound {
+                    sha256: sha256.to_string(),
+                }
+                .into());
+            }
+            Err(err) => {
+                return Err(ContextError::Store {
+                    sha256: sha256.to_string(),
+                    message: err.to_string(),
+                }
+                .into());
+            }
+        };
+        let io_err = |source| ContextError::Io {
+            sha256: sha256.to_string(),
+            source,
+        };
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 128 * 1024];
+        loop {
+            let n = match object.read(&mut buf).await {
+                Ok(n) => n,
+                // The client checks the object's own digest at the end; a tampered object
+                // fails there. Report it as the mismatch it is.
+                Err(err) if err.to_string().contains("digest") => {
+                    return Err(ContextError::DigestMismatch {
+                        expected: sha256.to_string(),
+                        actual: format!("unknown ({err})"),
+                    }
+                    .into());
+                }
+                Err(err) => return Err(io_err(err).into()),
+            };
+            if n == 0 {
+                break;
+            }
+            let chunk = buf.get(..n).unwrap_or_default();
+            hasher.update(chunk);
+            size += n as u64;
+            writer.write_all(chunk).await.map_err(io_err)?;
+        }
+        writer.flush().await.map_err(io_err)?;
+        let actual = hex::encode(hasher.finalize());
+        if actual != sha256 {
+            return Err(ContextError::DigestMismatch {
+                expected: sha256.to_string(),
+                actual,
+            }
+            .into());
+        }
+        Ok(size)
+    }
+}

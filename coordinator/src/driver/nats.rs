@@ -1,0 +1,278 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! The `nats` driver: the coordinator's side of the NATS layout. It opens the streams, the
+//! KV buckets and the contexts object store (created by `kaniko_common::bus::Bus::ensure`
+//! when missing), publishes tasks with `Nats-Msg-Id` de-duplication, events (JSON, through JetStream
+//! so they replay), cancel broadcasts, and reads one Dockerfile out of a stored context.
+//!
+//! Routing of cross-safe tasks (see `actors/fleet.rs`): a task a native worker should build
+//! goes to `Names::tasks(platform)`; a cross-safe task placed on an `--allow-cross` worker
+//! goes to [`cross_subject`], `<prefix>.tasks.cross.<os>.<arch>.<variant>`, consumed through
+//! [`cross_consumer`] by cross workers only. The two filters never overlap, so a task that
+//! needs RUN can never be pulled by a foreign worker.
+
+use std::io::Read;
+
+use anyhow::{Context as _, bail};
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, kv, object_store};
+use kaniko_common::messages::codec::{CONTENT_TYPE_HEADER, PROTOCOL_HEADER};
+use kaniko_common::messages::{ContextRef, Encoding, Event, PROTOCOL_VERSION, Task};
+use kaniko_common::platform::Platform;
+use kaniko_common::subjects::Names;
+use tokio::io::AsyncWriteExt;
+
+pub use kaniko_common::bus::BusSettings as StreamSettings;
+
+/// `<prefix>.tasks.cross.<os>.<arch>.<variant>`: cross-safe tasks for `--allow-cross` workers.
+pub fn cross_subject(names: &Names, platform: &Platform) -> anyhow::Result<String> {
+    let native = names.tasks(platform)?;
+    let tokens = native
+        .strip_prefix(&format!("{}.tasks.", names.prefix()))
+        .context("tasks subject without its prefix")?;
+    Ok(format!("{}.tasks.cross.{tokens}", names.prefix()))
+}
+
+/// `KANIKO_TASKS_CROSS_linux-arm64`: the durable consumer shared by the cross workers of a
+/// platform, filtered on [`cross_subject`].
+pub fn cross_consumer(names: &Names, platform: &Platform) -> anyhow::Result<String> {
+    let normal = names.tasks_consumer(platform)?;
+    Ok(normal.replacen(
+        &format!("{}_", names.tasks_stream()),
+        &format!("{}_CROSS_", names.tasks_stream()),
+        1,
+    ))
+}
+
+/// The coordinator's NATS connection and JetStream handles.
+#[derive(Clone)]
+pub struct NatsDriver {
+    /// The core NATS client.
+    pub client: async_nats::Client,
+    /// JetStream on that client.
+    pub js: jetstream::Context,
+    /// Every NATS name under the configured prefix.
+    pub names: Names,
+    /// The BUILDS bucket (build state).
+    pub builds: kv::Store,
+    /// The contexts object store.
+    pub contexts: object_store::ObjectStore,
+}
+
+impl std::fmt::Debug for NatsDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsDriver")
+            .field("prefix", &self.names.prefix())
+            .finish_non_exhaustive()
+    }
+}
+
+impl NatsDriver {
+    /// Ensures the streams, buckets and object store exist on `client` and opens them.
+    pub async fn open(
+        client: async_nats::Client,
+        names: Names,
+        settings: &StreamSettings,
+    ) -> anyhow::Result<NatsDriver> {
+        let bus = kaniko_common::bus::Bus::new(client.clone(), names.clone());
+        bus.ensure(settings).await?;
+        let js = bus.js().clone();
+        let builds = bus.builds_kv().await?;
+        let contexts = bus.contexts().await?;
+        Ok(NatsDriver {
+            client,
+            js,
+            names,
+            builds,
+            contexts,
+        })
+    }
+
+    /// Publishes `task` on `subject` through JetStream, de-duplicated by its task id.
+    pub async fn publish_task(&self, subject: &str, task: &Task) -> anyhow::Result<()> {
+        let payload = Encoding::Bincode.encode(task)?;
+        let mut headers = headers(Encoding::Bincode);
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, task.task_id.as_str());
+        self.js
+            .publish_with_headers(subject.to_string(), headers, payload.into())
+            .await
+            .with_context(|| format!("publishing task {} on {subject}", task.task_id))?
+            .await
+            .with_context(|| format!("storing task {} on {subject}", task.task_id))?;
+        Ok(())
+    }
+
+    /// Publishes `event` (JSON) on `<prefix>.events.<build>.<type>` through JetStream.
+    pub async fn publish_event(&self, event: &Event) -> anyhow::Result<()> {
+        let subject = self
+            .names
+            .events(&event.build_id, event.kind.event_type())?;
+        let payload = serde_json::to_vec(event)?;
+        self.js
+            .publish_with_headers(subject.clone(), headers(Encoding::Json), payload.into())
+            .await
+            .with_context(|| format!("publishing event on {subject}"))?
+            .await
+            .with_context(|| format!("storing event on {subject}"))?;
+        Ok(())
+    }
+
+    /// Broadcasts the cancellation of `build_id` to the workers (core NATS).
+    pub async fn publish_cancel(&self, build_id: &str) -> anyhow::Result<()> {
+        let subject = self.names.cancel(build_id)?;
+        self.client
+            .publish(subject.clone(), build_id.to_string().into())
+            .await
+            .with_context(|| format!("publishing on {subject}"))?;
+        self.client.flush().await.context("flushing the cancel")?;
+        Ok(())
+    }
+
+    /// Reads the Dockerfile at `path` out of the stored context tarball (plain or gzip),
+    /// without unpacking anything else. The tarball is spooled to a temporary file.
+    pub async fn read_dockerfile(
+        &self,
+        context: &ContextRef,
+        path: &str,
+    ) -> anyhow::Result<String> {
+        let name = context.object_name();
+        let mut object = self
+            .contexts
+            .get(&name)
+            .await
+            .with_context(|| format!("context {name} is not in the object store"))?;
+        let spool = tempfile::tempfile().context("creating a temporary file for the context")?;
+        let mut file = tokio::fs::File::from_std(spool);
+        tokio::io::copy(&mut object, &mut file)
+            .await
+            .with_context(|| format!("downloading context {name}"))?;
+        file.flush().await?;
+        let spool = file.into_std().await;
+        let wanted = path.to_string();
+        let label = name.clone();
+        tokio::task::spawn_blocking(move || dockerfile_from_tar(spool, &wanted, &label))
+            .await
+            .context("reading the context tarball")?
+    }
+}
+
+/// The `Content-Type` and `Kaniko-Protocol` headers of a message in `encoding`.
+pub fn headers(encoding: Encoding) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE_HEADER, encoding.content_type());
+    headers.insert(PROTOCOL_HEADER, PROTOCOL_VERSION.to_string().as_str());
+    headers
+}
+
+/// Finds `wanted` (a relative path, `./` or not) in a tar stream, gzip-compressed or not.
+fn dockerfile_from_tar(
+    mut file: std::fs::File,
+    wanted: &str,
+    label: &str,
+) -> anyhow::Result<String> {
+    use std::io::Seek;
+    let mut magic = [0u8; 2];
+    let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+    file.rewind()?;
+    let reader: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
+    } else {
+        Box::new(std::io::BufReader::new(file))
+    };
+    find_in_tar(reader, wanted, label)
+}
+
+/// The text of entry `wanted` in the tar stream `reader`; at most 4 MiB are read.
+pub(crate) fn find_in_tar(reader: impl Read, wanted: &str, label: &str) -> anyhow::Result<String> {
+    const MAX_DOCKERFILE: u64 = 4 * 1024 * 1024;
+    let wanted = normalize_entry(wanted);
+    let mut archive = tar::Archive::new(reader);
+    for entry in archive
+        .entries()
+        .with_context(|| format!("context {label} is not a tar archive"))?
+    {
+        let entry = entry.with_context(|| format!("context {label} is not a valid tar archive"))?;
+        let path = entry.path()?.to_string_lossy().into_owned();
+        if normalize_entry(&path) != wanted || !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let mut text = String::new();
+        entry
+            .take(MAX_DOCKERFILE + 1)
+            .read_to_string(&mut text)
+            .with_context(|| format!("dockerfile {wanted} in context {label} is not utf-8 text"))?;
+        if text.len() as u64 > MAX_DOCKERFILE {
+            bail!("dockerfile {wanted} in context {label} is larger than 4 MiB");
+        }
+        return Ok(text);
+    }
+    bail!("dockerfile {wanted} is not in context {label}")
+}
+
+fn normalize_entry(path: &str) -> String {
+    path.split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tar_of(entries: &[(&str, &str)]) -> Vec<u8> {
+        let mut builder = tar::Builder::new(Vec::new());
+        for (path, text) in entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(text.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, path, text.as_bytes())
+                .unwrap();
+        }
+        builder.into_inner().unwrap()
+    }
+
+    #[test]
+    fn finds_only_the_dockerfile_entry() {
+        fn check(entries: &[(&str, &str)], wanted: &str, expected: Result<&str, &str>) {
+            let got = find_in_tar(&tar_of(entries)[..], wanted, "ctx").map_err(|e| e.to_string());
+            assert_eq!(got.as_deref(), expected.map_err(str::to_string).as_deref());
+        }
+        let files = [("main.go", "package main"), ("./Dockerfile", "FROM a\n")];
+        check(&files, "Dockerfile", Ok("FROM a\n"));
+        check(&files, "./Dockerfile", Ok("FROM a\n"));
+        check(
+            &files,
+            "docker/Dockerfile",
+            Err("dockerfile docker/Dockerfile is not in context ctx"),
+        );
+        check(
+            &[("docker/Dockerfile.prod", "FROM b\n")],
+            "docker/Dockerfile.prod",
+            Ok("FROM b\n"),
+        );
+    }
+
+    #[test]
+    fn garbage_context_is_an_error_not_a_panic() {
+        let got = find_in_tar(&b"not a tarball at all, just text"[..], "Dockerfile", "ctx");
+        assert!(got.is_err());
+    }
+
+    #[test]
+    fn cross_names_never_overlap_the_native_ones() {
+        let names = Names::default();
+        let arm64 = Platform::parse("linux/arm64").unwrap();
+        assert_eq!(
+            cross_subject(&names, &arm64).unwrap(),
+            "kaniko.tasks.cross.linux.arm64._"
+        );
+        assert_eq!(names.tasks(&arm64).unwrap(), "kaniko.tasks.linux.arm64._");
+        assert_eq!(
+            cross_consumer(&names, &arm64).unwrap(),
+            "KANIKO_TASKS_CROSS_linux-arm64"
+        );
+    }
+}

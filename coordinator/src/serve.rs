@@ -1,0 +1,225 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! `coordinator serve`: connects to NATS, makes sure the streams, buckets and object store
+//! exist, starts the actors under an actix `System`, resumes the builds left unfinished in
+//! the BUILDS bucket, and serves until shut down. [`run`] is the daemon inside a running
+//! system; [`run_blocking`] is the CLI's entry; [`spawn`] runs it on its own thread for
+//! tests and embedding.
+
+use std::future::Future;
+use std::time::Duration;
+
+use actix::prelude::*;
+use anyhow::Context as _;
+use futures::StreamExt;
+use kaniko_common::registry::{RegistryClient, RegistryOptions};
+use kaniko_common::subjects::Names;
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use crate::actors::api::{Adopt, ApiActor, load_all};
+use crate::actors::fleet::{FleetActor, decode_presence};
+use crate::actors::index::IndexActor;
+use crate::driver::nats::{NatsDriver, StreamSettings};
+
+/// How to reach NATS.
+#[derive(Debug, Clone, Default)]
+pub struct NatsConnect {
+    /// Server URL(s), comma-separated.
+    pub url: String,
+    /// A credentials file (JWT + nkey seed).
+    pub creds_file: Option<std::path::PathBuf>,
+    /// A token.
+    pub token: Option<String>,
+    /// User name (with `password`).
+    pub user: Option<String>,
+    /// Password.
+    pub password: Option<String>,
+}
+
+impl NatsConnect {
+    /// Connects, retrying the first connection a few times; async-nats reconnects after.
+    pub async fn connect(&self, name: &str) -> anyhow::Result<async_nats::Client> {
+        let mut last = None;
+        for attempt in 0..5u32 {
+            let mut options = async_nats::ConnectOptions::new()
+                .name(name)
+                .retry_on_initial_connect()
+                .max_reconnects(None)
+                .event_callback(|event| async move { info!("nats: {event}") });
+            if let Some(path) = &self.creds_file {
+                options = options
+                    .credentials_file(path)
+                    .await
+                    .with_context(|| format!("reading nats credentials {}", path.display()))?;
+            }
+            if let Some(token) = &self.token {
+                options = options.token(token.clone());
+            }
+            if let (Some(user), Some(password)) = (&self.user, &self.password) {
+                options = options.user_and_password(user.clone(), password.clone());
+            }
+            let connecting = options.connect(self.url.as_str());
+            match tokio::time::timeout(Duration::from_secs(10), connecting).await {
+                Ok(Ok(client)) => return Ok(client),
+                Ok(Err(err)) => last = Some(anyhow::Error::from(err)),
+                Err(_) => last = Some(anyhow::anyhow!("timed out")),
+            }
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
+            .with_context(|| format!("connecting to nats at {}", self.url))
+    }
+}
+
+/// Everything `coordinator serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// NATS connection.
+    pub nats: NatsConnect,
+    /// Subject and stream prefix.
+    pub prefix: String,
+    /// Settings for streams created on start.
+    pub streams: StreamSettings,
+    /// How the index actor reaches registries.
+    pub registry: RegistryOptions,
+    /// Workers' heartbeat interval; a worker is forgotten after 3 of them.
+    pub heartbeat_interval: Duration,
+}
+
+/// Runs the coordinator inside the current actix system until `shutdown` completes.
+pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let names = Names::new(&config.prefix)?;
+    let registry = RegistryClient::new(config.registry.clone()).context("registry client")?;
+    let client = config.nats.connect("kaniko-coordinator").await?;
+    let driver = NatsDriver::open(client.clone(), names.clone(), &config.streams).await?;
+
+    let heartbeats = client.subscribe(names.workers_all()).await?;
+    let mut known = Vec::new();
+    if let Ok(workers) = driver.js.get_key_value(names.workers_bucket()).await
+        && let Ok(mut keys) = workers.keys().await
+    {
+        while let Some(Ok(key)) = keys.next().await {
+            if let Ok(Some(bytes)) = workers.get(&key).await
+                && let Some(beat) = decode_presence(&bytes)
+            {
+                known.push(beat);
+            }
+        }
+    }
+    let fleet = FleetActor::new(heartbeats, known, config.heartbeat_interval * 3).start();
+    let index = IndexActor::new(registry).start();
+    let api = ApiActor::subscribe(driver.clone(), fleet, index)
+        .await?
+        .start();
+
+    match load_all(&driver).await {
+        Ok(records) => {
+            for (record, revision) in records {
+                if !record.state.is_terminal() {
+                    info!(build_id = %record.build_id, "resuming build");
+                    api.do_send(Adopt { record, revision });
+                }
+            }
+        }
+        Err(err) => warn!("cannot list stored builds to resume: {err}"),
+    }
+    client.flush().await.context("flushing subscriptions")?;
+    info!(prefix = %names.prefix(), "coordinator serving");
+    shutdown.await;
+    info!("coordinator shutting down");
+    Ok(())
+}
+
+/// Runs the coordinator in a new actix system on this thread until SIGINT or SIGTERM.
+pub fn run_blocking(config: ServeConfig) -> anyhow::Result<()> {
+    actix::System::new().block_on(run(config, signal()))
+}
+
+async fn signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// A coordinator running on its own thread (see [`spawn`]).
+pub struct ServeHandle {
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl ServeHandle {
+    /// Stops the coordinator and waits for its thread.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take() {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("the coordinator thread panicked"))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for ServeHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// Starts the coordinator on a new thread with its own actix system and returns once it
+/// serves (or failed to start).
+pub fn spawn(config: ServeConfig) -> anyhow::Result<ServeHandle> {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let (ready, is_ready) = std::sync::mpsc::channel::<anyhow::Result<()>>();
+    let thread = std::thread::Builder::new()
+        .name("coordinator".into())
+        .spawn(move || {
+            let system = actix::System::new();
+            let result = system.block_on(async move {
+                let ready_on_serve = ready.clone();
+                let shutdown = async move {
+                    let _ = ready_on_serve.send(Ok(()));
+                    let _ = stopped.await;
+                };
+                let result = run(config, shutdown).await;
+                if let Err(err) = &result {
+                    let _ = ready.send(Err(anyhow::anyhow!("{err:#}")));
+                }
+                result
+            });
+            System::current().stop();
+            result
+        })
+        .context("starting the coordinator thread")?;
+    let mut handle = ServeHandle {
+        stop: Some(stop),
+        thread: Some(thread),
+    };
+    match is_ready.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(err)) => {
+            let _ = handle.shutdown();
+            Err(err)
+        }
+        Err(_) => Err(handle
+            .shutdown()
+            .err()
+            .unwrap_or_else(|| anyhow::anyhow!("the coordinator stopped before serving"))),
+    }
+}
