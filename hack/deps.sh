@@ -24,6 +24,12 @@ for cmd in "${!wanted[@]}"; do
   fi
 done
 
+# The Python client example in docs/examples runs in the suite: nats-py from PyPI.
+if ! python3 -c 'import nats' >/dev/null 2>&1; then
+  echo "deps: installing nats-py (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check nats-py
+fi
+
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "deps: all present (${wanted[*]})"
   exit 0
