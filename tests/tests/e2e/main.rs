@@ -12,3 +12,4 @@ mod outputs;
 mod parity_tools;
 mod registry_client;
 mod roundtrip;
+mod serve;
