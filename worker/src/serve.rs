@@ -26,10 +26,11 @@ use kaniko_common::messages::{Heartbeat, WorkerInfo};
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::{Names, sanitize_token, validate_token};
 use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 pub use executor::{BuildExecutor, Built, ExecError, LogSink, RegistryFlags, TaskExecutor};
+/// The shutdown signal [`run`] takes.
+pub use tokio_util::sync::CancellationToken;
 
 /// How long one pull waits for a task before checking for shutdown again.
 const PULL_WAIT: Duration = Duration::from_secs(2);

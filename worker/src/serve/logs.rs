@@ -84,12 +84,11 @@ where
     }
 
     fn on_event(&self, event: &TracingEvent<'_>, ctx: Context<'_, S>) {
-        let Some(scope) = ctx.event_scope(event) else {
+        let Some(mut scope) = ctx.event_scope(event) else {
             return;
         };
-        let key = scope
-            .from_root()
-            .find_map(|span| span.extensions().get::<TaskKey>().map(|k| k.0));
+        // The innermost build span decides.
+        let key = scope.find_map(|span| span.extensions().get::<TaskKey>().map(|k| k.0));
         let Some(key) = key else {
             return;
         };
@@ -164,5 +163,40 @@ pub async fn forward(
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::LogSink;
+    use tracing_subscriber::prelude::*;
+
+    #[test]
+    fn events_inside_a_build_span_reach_its_sink_and_nothing_else_does() {
+        let (sink, mut lines) = LogSink::new();
+        let key = 424_242u64;
+        if let Ok(mut sinks) = crate::serve::executor::sinks().lock() {
+            sinks.insert(key, sink);
+        }
+        let subscriber = tracing_subscriber::registry().with(CaptureLayer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!("before the build");
+            let span = tracing::info_span!("build", kaniko_task = key);
+            let _entered = span.enter();
+            tracing::info!(step = 3, "[3/9] COPY src/ /app/");
+            let inner = tracing::debug_span!("layer");
+            inner.in_scope(|| tracing::info!("nested"));
+            let other = tracing::info_span!("build", kaniko_task = key + 1);
+            other.in_scope(|| tracing::info!("another build's line"));
+        });
+        if let Ok(mut sinks) = crate::serve::executor::sinks().lock() {
+            sinks.remove(&key);
+        }
+        let mut got = Vec::new();
+        while let Ok(line) = lines.try_recv() {
+            got.push(line);
+        }
+        assert_eq!(got, vec!["[3/9] COPY src/ /app/ step=3", "nested"]);
     }
 }
