@@ -19,6 +19,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Submit a build and follow it to the published index.
+    Submit(Box<crate::submit::SubmitArgs>),
     /// Run the coordinator daemon: the request API, the fleet, the builds and index publishing.
     Serve(ServeArgs),
     /// List the live workers.

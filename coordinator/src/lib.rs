@@ -6,8 +6,10 @@ use std::process::ExitCode;
 
 pub mod actors;
 pub mod cli;
+pub mod context;
 pub mod driver;
 pub mod serve;
+pub mod submit;
 pub mod verbs;
 
 use cli::Command;
@@ -18,6 +20,13 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
         serve::run_blocking(args.config())?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::Submit(args) = cli.command {
+        install_cli_subscriber();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        return runtime.block_on(submit::run(&args));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -27,7 +36,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
 async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
     let ok = |_: ()| ExitCode::SUCCESS;
     match command {
-        Command::Serve(_) => Ok(ExitCode::SUCCESS),
+        Command::Serve(_) | Command::Submit(_) => Ok(ExitCode::SUCCESS),
         Command::Workers { nats, json } => {
             let api = verbs::ApiClient::connect(&nats.connect(), &nats.prefix).await?;
             verbs::workers(&api, json).await.map(ok)
@@ -67,4 +76,15 @@ async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
             verbs::list(&api, request, json).await.map(ok)
         }
     }
+}
+
+/// The tracing subscriber of short-lived CLI commands: warnings and errors on stderr unless
+/// `RUST_LOG` says otherwise.
+fn install_cli_subscriber() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

@@ -32,15 +32,126 @@ pub enum Command {
     /// Build one image from a Dockerfile (flags of Kaniko's /kaniko/executor).
     Build(Box<BuildArgs>),
     /// Take build tasks from NATS and build them.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 /// `worker serve` flags.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
+    #[command(flatten)]
+    /// How to reach NATS.
+    pub nats: NatsArgs,
+    /// Platform to serve (os/arch[/variant]); repeatable or comma-separated. Default: the
+    /// host's.
+    #[arg(long, value_name = "PLATFORM", value_delimiter = ',')]
+    pub platform: Vec<String>,
+    /// Also serve platforms other than the host's, for cross-safe tasks (no RUN) only.
+    #[arg(long)]
+    pub allow_cross: bool,
+    /// Builds in flight at most.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub concurrency: u32,
+    /// This worker's id (letters, digits, '_' and '-'). Default: host name and a random
+    /// suffix.
+    #[arg(long, env = "KANIKO_WORKER_ID")]
+    pub id: Option<String>,
+    /// Seconds between heartbeats.
+    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+    pub heartbeat_interval: u64,
+    /// Seconds in-flight builds may run on after SIGTERM before they are handed back.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub grace_period: u64,
+    /// Seconds a task may go without an in-progress ack before it is redelivered (used
+    /// when this worker creates the consumer).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub ack_wait: u64,
+    /// Deliveries of a task at most (used when this worker creates the consumer).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub max_deliver: i64,
+    /// Push to and pull from every registry with plain HTTP.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Pull from every registry with plain HTTP.
+    #[arg(long)]
+    pub insecure_pull: bool,
+    /// Registry to push to and pull from with plain HTTP. Repeatable.
+    #[arg(long, value_name = "REGISTRY")]
+    pub insecure_registry: Vec<String>,
+    /// Push without verifying TLS certificates.
+    #[arg(long)]
+    pub skip_tls_verify: bool,
+    /// Pull without verifying TLS certificates.
+    #[arg(long)]
+    pub skip_tls_verify_pull: bool,
+    /// Registry to push to and pull from without verifying TLS. Repeatable.
+    #[arg(long, value_name = "REGISTRY")]
+    pub skip_tls_verify_registry: Vec<String>,
+    /// Mirror used instead of docker.io. Repeatable.
+    #[arg(long, env = "KANIKO_REGISTRY_MIRROR", value_name = "REGISTRY")]
+    pub registry_mirror: Vec<String>,
+    /// Registry remapping FROM=TO. Repeatable.
+    #[arg(long, env = "KANIKO_REGISTRY_MAP", value_name = "FROM=TO")]
+    pub registry_map: Vec<String>,
+    /// Number of retries for a push.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub push_retry: u32,
+}
+
+/// NATS connection flags, shared by `worker serve` and `coordinator`.
+#[derive(Debug, Clone, Args)]
+pub struct NatsArgs {
     /// NATS server URL(s), comma-separated.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats: String,
+    #[arg(
+        long = "nats",
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub url: String,
+    /// Prefix of every NATS subject and stream.
+    #[arg(long, env = "KANIKO_NATS_PREFIX", default_value = "kaniko")]
+    pub nats_prefix: String,
+    /// Token authentication.
+    #[arg(long, env = "NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
+    /// User name.
+    #[arg(long, env = "NATS_USER")]
+    pub nats_user: Option<String>,
+    /// Password (with --nats-user).
+    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// NKey seed.
+    #[arg(long, env = "NATS_NKEY", hide_env_values = true)]
+    pub nats_nkey: Option<String>,
+    /// Credentials file (JWT and NKey seed).
+    #[arg(long, env = "NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<std::path::PathBuf>,
+    /// CA certificate to verify the server with (PEM).
+    #[arg(long, env = "NATS_CA", value_name = "FILE")]
+    pub nats_tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM).
+    #[arg(long, env = "NATS_CERT", value_name = "FILE")]
+    pub nats_tls_cert: Option<std::path::PathBuf>,
+    /// Client key (PEM).
+    #[arg(long, env = "NATS_KEY", value_name = "FILE")]
+    pub nats_tls_key: Option<std::path::PathBuf>,
+}
+
+impl NatsArgs {
+    /// The connection options these flags describe.
+    pub fn options(&self) -> kaniko_common::bus::NatsOptions {
+        kaniko_common::bus::NatsOptions {
+            url: self.url.clone(),
+            token: self.nats_token.clone(),
+            user: self.nats_user.clone(),
+            password: self.nats_password.clone(),
+            nkey_seed: self.nats_nkey.clone(),
+            creds_file: self.nats_creds.clone(),
+            tls_ca: self.nats_tls_ca.clone(),
+            tls_cert: self.nats_tls_cert.clone(),
+            tls_key: self.nats_tls_key.clone(),
+            name: None,
+        }
+    }
 }
 
 /// `worker build` flags: every flag of Kaniko's executor, plus `--oci-mode` and

@@ -9,8 +9,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
-
 pub mod archive;
 pub mod base;
 pub mod blobs;
@@ -25,6 +23,7 @@ pub mod image;
 pub mod instructions;
 pub mod output;
 pub mod progress;
+pub mod serve;
 pub mod stage;
 pub mod unpack;
 pub mod users;
@@ -40,10 +39,12 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         cli::Command::Serve(args) => {
-            bail!(
-                "worker serve is not implemented yet (it would connect to NATS at {})",
-                args.nats
-            )
+            serve::logs::install_subscriber();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(serve::run_with_signals(&args))?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -95,9 +95,23 @@ fn bad_build_command_lines_fail_naming_the_flag() {
 }
 
 #[test]
-fn unimplemented_commands_say_so() {
+fn serve_names_what_stops_it_from_starting() {
     check_fails(
-        &["serve", "--nats", "nats://example:4222"],
-        &["serve is not implemented yet", "nats://example:4222"],
+        &["serve", "--nats", "nats://127.0.0.1:1"],
+        &["connecting to NATS at nats://127.0.0.1:1"],
+    );
+    check_fails(
+        &[
+            "serve",
+            "--platform",
+            "linux/s390x",
+            "--nats",
+            "nats://127.0.0.1:1",
+        ],
+        &["--platform linux/s390x", "--allow-cross"],
+    );
+    check_fails(
+        &["serve", "--id", "a.b", "--nats", "nats://127.0.0.1:1"],
+        &["invalid worker id \"a.b\""],
     );
 }

@@ -13,3 +13,4 @@ mod outputs;
 mod parity_tools;
 mod registry_client;
 mod roundtrip;
+mod serve;

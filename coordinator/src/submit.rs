@@ -1,0 +1,550 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! `coordinator submit`: pack the context (honouring `.dockerignore`), upload it once per
+//! sha256, submit the build over the NATS request API (`kaniko.api.submit`, JSON), then
+//! follow the build's events from the start of the events stream, so nothing is missed: a
+//! line (or progress bar on a terminal) per platform state change, build logs unless
+//! `--quiet`, and a summary with the index and each platform's digest. `--metadata-file` and
+//! `--digest-file` are written atomically.
+//!
+//! Exit codes: 0 when everything asked for was published; 2 when an index was published
+//! without some platforms (`--allow-partial`); 1 otherwise. Progress goes to stderr; the
+//! summary (and the build id with `--detach`) to stdout.
+
+pub mod follow;
+mod output;
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use clap::{ArgAction, Args, ValueEnum};
+use futures::StreamExt;
+use kaniko_common::bus::{self, Bus};
+use kaniko_common::messages::codec::{decode_json, encode_json};
+use kaniko_common::messages::{BuildRequest, ContextRef, Event, RequestedOciMode, SubmitReply};
+use kaniko_common::oci::Compression;
+use kaniko_common::platform::Platform;
+use kaniko_common::subjects::{ApiVerb, Names};
+use kaniko_worker::cli::NatsArgs;
+
+use follow::{Outcome, Tracker, Update};
+
+/// How long the API may take to answer a submit.
+const SUBMIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the platforms of a build run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Driver {
+    /// In-process coordinator and worker, no NATS (host platform; others when cross-safe).
+    Local,
+    /// The worker fleet over NATS.
+    Nats,
+}
+
+/// `--compression`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    /// gzip layers.
+    Gzip,
+    /// zstd layers.
+    Zstd,
+}
+
+/// `--oci-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OciModeArg {
+    /// OCI manifests and index.
+    Oci,
+    /// Docker manifests and manifest list.
+    Docker,
+    /// Follow the base images.
+    Auto,
+}
+
+/// `coordinator submit` flags.
+#[derive(Debug, Clone, Args)]
+pub struct SubmitArgs {
+    /// The build context directory.
+    #[arg(short = 'c', long, default_value = ".")]
+    pub context: PathBuf,
+    /// The Dockerfile (default: <context>/Dockerfile).
+    #[arg(short = 'f', long)]
+    pub dockerfile: Option<PathBuf>,
+    /// Image reference the index is pushed under. Repeatable.
+    #[arg(short = 'd', long, required = true, value_name = "IMAGE")]
+    pub destination: Vec<String>,
+    /// Platforms to build, comma-separated or repeated (default: the host's).
+    #[arg(
+        long,
+        alias = "platform",
+        value_delimiter = ',',
+        value_name = "PLATFORMS"
+    )]
+    pub multi_platform: Vec<String>,
+    /// Where the builds run.
+    #[arg(long, value_enum, default_value_t = Driver::Local, env = "KANIKO_DRIVER")]
+    pub driver: Driver,
+    /// Publish the multi-platform index (false: push the per-platform images only).
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub publish_index: bool,
+    /// Refuse at once when a platform has no live native worker, instead of queueing.
+    #[arg(long)]
+    pub require_native_nodes: bool,
+    /// Layer compression.
+    #[arg(long, value_enum, default_value_t = CompressionArg::Gzip)]
+    pub compression: CompressionArg,
+    /// Compression level.
+    #[arg(long, allow_negative_numbers = true, value_name = "LEVEL")]
+    pub compression_level: Option<i32>,
+    /// Media types: oci, docker (a Docker manifest list), or auto.
+    #[arg(long, value_enum, default_value_t = OciModeArg::Oci)]
+    pub oci_mode: OciModeArg,
+    /// Index annotation KEY=VALUE (OCI only). Repeatable.
+    #[arg(long = "index-annotations", value_name = "KEY=VALUE")]
+    pub index_annotation: Vec<String>,
+    /// ARG value KEY=VALUE. Repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub build_arg: Vec<String>,
+    /// The stage to build.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Image label KEY=VALUE. Repeatable.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub label: Vec<String>,
+    /// Reproducible images.
+    #[arg(long)]
+    pub reproducible: bool,
+    /// Give up after this long (`90s`, `30m`, `2h`, or seconds).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
+    /// Publish the index of the platforms that succeeded when some fail (exit code 2).
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// Print the build id and exit without following the build.
+    #[arg(long)]
+    pub detach: bool,
+    /// Hide build logs.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Write the outcome (index, platforms, failures) as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub metadata_file: Option<PathBuf>,
+    /// Write the index digest (or, without an index, each platform's) to this file.
+    #[arg(long, value_name = "PATH")]
+    pub digest_file: Option<PathBuf>,
+    #[command(flatten)]
+    /// How to reach NATS.
+    pub nats: NatsArgs,
+}
+
+/// `90s`, `30m`, `2h`, `1h30m`, or bare seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a duration (use e.g. 90s, 30m, 2h)");
+    if let Ok(secs) = text.parse::<u64>() {
+        return if secs == 0 {
+            Err(bad())
+        } else {
+            Ok(Duration::from_secs(secs))
+        };
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return Err(bad()),
+        };
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        number.clear();
+    }
+    if !number.is_empty() || total == 0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+fn key_values(flag: &str, values: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    values
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => bail!("--{flag} {kv:?}: expected KEY=VALUE"),
+        })
+        .collect()
+}
+
+/// The build request these flags describe, for a context already uploaded.
+pub fn build_request(
+    args: &SubmitArgs,
+    context: ContextRef,
+    dockerfile: String,
+) -> anyhow::Result<BuildRequest> {
+    let mut platforms = Vec::new();
+    for text in &args.multi_platform {
+        platforms.push(Platform::parse(text).with_context(|| format!("--multi-platform {text}"))?);
+    }
+    if platforms.is_empty() {
+        platforms.push(Platform::host());
+    }
+    let mut request = BuildRequest::new(context, platforms, args.destination.clone());
+    request.dockerfile = dockerfile;
+    request.build_args = key_values("build-arg", &args.build_arg)?;
+    request.labels = key_values("label", &args.label)?;
+    request.index_annotations = key_values("index-annotations", &args.index_annotation)?;
+    request.target = args.target.clone();
+    request.compression = match args.compression {
+        CompressionArg::Gzip => Compression::Gzip,
+        CompressionArg::Zstd => Compression::Zstd,
+    };
+    request.compression_level = args.compression_level;
+    request.oci_mode = match args.oci_mode {
+        OciModeArg::Oci => RequestedOciMode::Oci,
+        OciModeArg::Docker => RequestedOciMode::Docker,
+        OciModeArg::Auto => RequestedOciMode::Auto,
+    };
+    request.publish_index = args.publish_index;
+    request.allow_partial = args.allow_partial;
+    request.require_native_nodes = args.require_native_nodes;
+    request.timeout_secs = args.timeout.map(|t| t.as_secs().max(1));
+    request.reproducible = args.reproducible;
+    request
+        .validate()
+        .map_err(|err| anyhow::anyhow!("{}", err.message))?;
+    Ok(request)
+}
+
+/// Runs `coordinator submit`.
+pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
+    if args.driver == Driver::Local {
+        bail!(
+            "--driver local (the in-process coordinator and worker) is not available yet: \
+             use --driver nats with a running coordinator and workers"
+        );
+    }
+    let names = Names::new(&args.nats.nats_prefix)?;
+    // Validate the flags before touching the context or the network.
+    let placeholder = ContextRef {
+        sha256: "0".repeat(64),
+        size: 0,
+    };
+    build_request(args, placeholder, "Dockerfile".to_string())?;
+
+    let context_dir = args.context.clone();
+    let dockerfile = args.dockerfile.clone();
+    let packed = tokio::task::spawn_blocking(move || {
+        crate::context::pack(&context_dir, dockerfile.as_deref(), None)
+    })
+    .await
+    .context("packing the context")??;
+    tracing::info!(sha256 = %packed.sha256, size = packed.size, entries = packed.entries, "context packed");
+
+    let mut options = args.nats.options();
+    options.name = Some("kaniko coordinator submit".to_string());
+    let client = bus::connect(&options).await?;
+    let bus = Bus::new(client.clone(), names.clone());
+    let file = tokio::fs::File::open(packed.file.path())
+        .await
+        .with_context(|| format!("opening {}", packed.file.path().display()))?;
+    bus.upload_context(file, &packed.sha256, packed.size)
+        .await
+        .context(
+            "uploading the context (is the coordinator running? it creates the object store)",
+        )?;
+
+    let context = ContextRef {
+        sha256: packed.sha256.clone(),
+        size: packed.size,
+    };
+    let request = build_request(args, context, packed.dockerfile.clone())?;
+    let payload = encode_json(&request)?;
+    let subject = names.api(ApiVerb::Submit);
+    let reply = tokio::time::timeout(
+        SUBMIT_TIMEOUT,
+        client.request_with_headers(subject.clone(), bus::json_headers(), payload.into()),
+    )
+    .await
+    .map_err(|_| {
+        anyhow::anyhow!(
+            "no answer on {subject} within {SUBMIT_TIMEOUT:?}: is the coordinator running?"
+        )
+    })?
+    .with_context(|| format!("submitting on {subject}"))?;
+    let reply: SubmitReply = decode_json(&reply.payload).context("decoding the submit reply")?;
+    let build_id = match (reply.build_id, reply.error) {
+        (_, Some(error)) => bail!("build refused: {error}"),
+        (Some(id), None) => id,
+        (None, None) => bail!("the submit reply carries neither a build id nor an error"),
+    };
+    if args.detach {
+        println!("{build_id}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    eprintln!("build {build_id} submitted");
+
+    let outcome = match args.timeout {
+        Some(limit) => tokio::time::timeout(limit, follow_events(&bus, &build_id, args.quiet))
+            .await
+            .map_err(|_| anyhow::anyhow!("build {build_id} did not finish within {limit:?}"))??,
+        None => follow_events(&bus, &build_id, args.quiet).await?,
+    };
+    for line in follow::summary(&build_id, &outcome, &args.destination) {
+        println!("{line}");
+    }
+    if let Some(path) = &args.metadata_file {
+        output::write_metadata(path, &build_id, &outcome, &args.destination)?;
+    }
+    if let Some(path) = &args.digest_file {
+        output::write_digests(path, &outcome)?;
+    }
+    Ok(ExitCode::from(outcome.exit_code()))
+}
+
+/// Replays the build's events from the events stream and follows them to the end.
+async fn follow_events(bus: &Bus, build_id: &str, quiet: bool) -> anyhow::Result<Outcome> {
+    let stream_name = bus.names().events_stream();
+    let stream = bus
+        .js()
+        .get_stream(&stream_name)
+        .await
+        .with_context(|| format!("opening the events stream {stream_name}"))?;
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: bus.names().events_of(build_id)?,
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("following the events of build {build_id}"))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .with_context(|| format!("following the events of build {build_id}"))?;
+    let mut display = Display::new(quiet);
+    let mut tracker = Tracker::default();
+    while let Some(message) = messages.next().await {
+        let message = match message {
+            Ok(message) => message,
+            Err(err) => {
+                tracing::warn!(error = %err, "event stream");
+                continue;
+            }
+        };
+        let event: Event = match decode_json(&message.payload) {
+            Ok(event) => event,
+            Err(err) => {
+                tracing::warn!(subject = %message.subject, error = %err, "undecodable event skipped");
+                continue;
+            }
+        };
+        for update in tracker.apply(&event) {
+            if let Update::Done(outcome) = update {
+                display.finish();
+                return Ok(outcome);
+            }
+            display.show(update);
+        }
+    }
+    bail!("the events of build {build_id} ended before the build finished")
+}
+
+/// Progress output on stderr: bars on a terminal, plain lines otherwise.
+enum Display {
+    Plain {
+        quiet: bool,
+    },
+    Bars {
+        quiet: bool,
+        multi: indicatif::MultiProgress,
+        bars: BTreeMap<String, indicatif::ProgressBar>,
+    },
+}
+
+impl Display {
+    fn new(quiet: bool) -> Display {
+        if std::io::stderr().is_terminal() {
+            Display::Bars {
+                quiet,
+                multi: indicatif::MultiProgress::new(),
+                bars: BTreeMap::new(),
+            }
+        } else {
+            Display::Plain { quiet }
+        }
+    }
+
+    fn show(&mut self, update: Update) {
+        match self {
+            Display::Plain { quiet } => match update {
+                Update::State(platform, text) => eprintln!("[{platform}] {text}"),
+                Update::Log(platform, line) if !*quiet => eprintln!("[{platform}] {line}"),
+                _ => {}
+            },
+            Display::Bars { quiet, multi, bars } => match update {
+                Update::State(platform, text) => {
+                    let bar = bars.entry(platform.clone()).or_insert_with(|| {
+                        let bar = multi.add(indicatif::ProgressBar::new_spinner());
+                        bar.set_style(
+                            indicatif::ProgressStyle::with_template("{spinner} {prefix:<16} {msg}")
+                                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                        );
+                        bar.set_prefix(platform);
+                        bar.enable_steady_tick(Duration::from_millis(120));
+                        bar
+                    });
+                    bar.set_message(text);
+                }
+                Update::Log(platform, line) if !*quiet => {
+                    let _ = multi.println(format!("[{platform}] {line}"));
+                }
+                _ => {}
+            },
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Display::Bars { bars, .. } = self {
+            for bar in bars.values() {
+                bar.finish();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: SubmitArgs,
+    }
+
+    fn parse(argv: &[&str]) -> Result<SubmitArgs, String> {
+        Wrapper::try_parse_from(std::iter::once("submit").chain(argv.iter().copied()))
+            .map(|w| w.args)
+            .map_err(|e| e.to_string())
+    }
+
+    fn context() -> ContextRef {
+        ContextRef {
+            sha256: "a".repeat(64),
+            size: 1,
+        }
+    }
+
+    #[test]
+    fn flags_become_the_build_request() {
+        let args = parse(&[
+            "-d",
+            "r/app:1",
+            "--destination",
+            "r/app:latest",
+            "--multi-platform",
+            "linux/amd64,linux/arm64",
+            "--publish-index=false",
+            "--compression",
+            "zstd",
+            "--oci-mode",
+            "docker",
+            "--build-arg",
+            "A=1=2",
+            "--label",
+            "x=y",
+            "--timeout",
+            "30m",
+            "--allow-partial",
+            "--require-native-nodes",
+        ])
+        .unwrap();
+        let request = build_request(&args, context(), "sub/Dockerfile".into()).unwrap();
+        assert_eq!(request.destinations, vec!["r/app:1", "r/app:latest"]);
+        assert_eq!(
+            request.platforms,
+            vec![
+                Platform::parse("linux/amd64").unwrap(),
+                Platform::parse("linux/arm64").unwrap()
+            ]
+        );
+        assert!(!request.publish_index && request.allow_partial && request.require_native_nodes);
+        assert_eq!(request.compression, Compression::Zstd);
+        assert_eq!(request.oci_mode, RequestedOciMode::Docker);
+        assert_eq!(request.build_args.get("A").map(String::as_str), Some("1=2"));
+        assert_eq!(request.timeout_secs, Some(1800));
+        assert_eq!(request.dockerfile, "sub/Dockerfile");
+    }
+
+    #[test]
+    fn bad_flags_are_named() {
+        fn check(argv: &[&str], expected: &str) {
+            let err = match parse(argv) {
+                Err(err) => err,
+                Ok(args) => build_request(&args, context(), "Dockerfile".into())
+                    .unwrap_err()
+                    .to_string(),
+            };
+            assert!(err.contains(expected), "{argv:?}: {err}");
+        }
+        check(&[], "--destination");
+        check(
+            &["-d", "r/a", "--multi-platform", "linux/amd64,foo"],
+            "--multi-platform foo",
+        );
+        check(
+            &["-d", "r/a", "--build-arg", "NOVALUE"],
+            "--build-arg \"NOVALUE\"",
+        );
+        check(
+            &["-d", "r/a", "--multi-platform", "linux/arm64,linux/arm64"],
+            "platform linux/arm64 is requested twice",
+        );
+        check(
+            &[
+                "-d",
+                "r/a",
+                "--oci-mode",
+                "docker",
+                "--index-annotations",
+                "a=b",
+            ],
+            "index annotations need an OCI index",
+        );
+        check(&["-d", "r/a", "--timeout", "soon"], "not a duration");
+    }
+
+    #[test]
+    fn durations() {
+        fn check(text: &str, expected: Option<u64>) {
+            assert_eq!(
+                parse_duration(text).ok().map(|d| d.as_secs()),
+                expected,
+                "{text}"
+            );
+        }
+        check("90", Some(90));
+        check("90s", Some(90));
+        check("30m", Some(1800));
+        check("1h30m", Some(5400));
+        check("0", None);
+        check("", None);
+        check("5d", None);
+        check("m", None);
+        check("10", Some(10));
+    }
+}

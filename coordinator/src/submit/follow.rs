@@ -1,0 +1,306 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! Following a build's events for `coordinator submit`: [`Tracker`] folds events into what
+//! the user sees (one line per platform state change, log lines, the final summary) and the
+//! build's [`Outcome`]. Pure; the rendering to a terminal is in [`super::Display`].
+
+use std::collections::BTreeMap;
+
+use kaniko_common::messages::{Event, EventKind, FailedPlatform, PlatformDescriptor, WireError};
+use kaniko_common::oci::Descriptor;
+
+/// How a build ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Published: the index (unless not asked for) and each platform; `failed` is non-empty
+    /// only with `--allow-partial`.
+    Finished {
+        /// The index.
+        index: Option<Descriptor>,
+        /// Built platforms, in index order.
+        platforms: Vec<PlatformDescriptor>,
+        /// Platforms left out.
+        failed: Vec<FailedPlatform>,
+    },
+    /// Nothing was published under the destination tags.
+    Failed {
+        /// Why.
+        errors: Vec<WireError>,
+    },
+}
+
+impl Outcome {
+    /// 0 when everything asked for was published, 2 when an index was published without
+    /// some platforms (`--allow-partial`), 1 when the build failed.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Outcome::Finished { failed, .. } if failed.is_empty() => 0,
+            Outcome::Finished { .. } => 2,
+            Outcome::Failed { .. } => 1,
+        }
+    }
+}
+
+/// What one event means for the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    /// A platform changed state: `(platform, text)`.
+    State(String, String),
+    /// A build log line: `(platform, line)`.
+    Log(String, String),
+    /// The build ended.
+    Done(Outcome),
+}
+
+/// The build as seen through its events.
+#[derive(Debug, Clone, Default)]
+pub struct Tracker {
+    /// Platforms in request order, with their last state text.
+    pub platforms: BTreeMap<String, String>,
+    /// The outcome, once known.
+    pub outcome: Option<Outcome>,
+}
+
+impl Tracker {
+    /// Folds one event in; returns what to show.
+    pub fn apply(&mut self, event: &Event) -> Vec<Update> {
+        let mut state = |platform: String, text: String| {
+            self.platforms.insert(platform.clone(), text.clone());
+            Update::State(platform, text)
+        };
+        match &event.kind {
+            EventKind::Accepted { platforms } => platforms
+                .iter()
+                .map(|p| state(p.to_string(), "queued".to_string()))
+                .collect(),
+            EventKind::PlatformStarted {
+                platform,
+                worker_id,
+                attempt,
+            } => {
+                let text = if *attempt > 1 {
+                    format!("building on {worker_id} (attempt {attempt})")
+                } else {
+                    format!("building on {worker_id}")
+                };
+                vec![state(platform.to_string(), text)]
+            }
+            EventKind::Log { platform, line } => {
+                vec![Update::Log(platform.to_string(), line.clone())]
+            }
+            EventKind::PlatformDone {
+                platform,
+                descriptor,
+            } => vec![state(
+                platform.to_string(),
+                format!("pushed {}", descriptor.digest),
+            )],
+            EventKind::PlatformFailed { platform, error } => {
+                vec![state(platform.to_string(), format!("failed: {error}"))]
+            }
+            EventKind::Finished {
+                index,
+                platforms,
+                failed,
+            } => {
+                let outcome = Outcome::Finished {
+                    index: index.clone(),
+                    platforms: platforms.clone(),
+                    failed: failed.clone(),
+                };
+                self.outcome = Some(outcome.clone());
+                vec![Update::Done(outcome)]
+            }
+            EventKind::Failed { errors } => {
+                let outcome = Outcome::Failed {
+                    errors: errors.clone(),
+                };
+                self.outcome = Some(outcome.clone());
+                vec![Update::Done(outcome)]
+            }
+        }
+    }
+}
+
+/// The final summary, one line each: the index, each platform's digest, each failure.
+pub fn summary(build_id: &str, outcome: &Outcome, destinations: &[String]) -> Vec<String> {
+    let mut lines = Vec::new();
+    match outcome {
+        Outcome::Finished {
+            index,
+            platforms,
+            failed,
+        } => {
+            match index {
+                Some(index) => {
+                    lines.push(format!("build {build_id} published index {}", index.digest));
+                    for destination in destinations {
+                        lines.push(format!("  {destination}"));
+                    }
+                }
+                None => lines.push(format!("build {build_id} pushed (no index)")),
+            }
+            for p in platforms {
+                lines.push(format!(
+                    "  {:<16} {}",
+                    p.platform.to_string(),
+                    p.descriptor.digest
+                ));
+            }
+            for f in failed {
+                lines.push(format!(
+                    "  {:<16} failed: {}",
+                    f.platform.to_string(),
+                    f.error
+                ));
+            }
+        }
+        Outcome::Failed { errors } => {
+            lines.push(format!("build {build_id} failed; nothing was published"));
+            for error in errors {
+                lines.push(format!("  {error}"));
+            }
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kaniko_common::platform::Platform;
+
+    fn p(text: &str) -> Platform {
+        Platform::parse(text).unwrap()
+    }
+
+    fn descriptor(hex: char) -> Descriptor {
+        Descriptor {
+            media_type: kaniko_common::oci::OCI_MANIFEST.into(),
+            digest: format!("sha256:{}", hex.to_string().repeat(64)),
+            size: 10,
+            platform: None,
+            annotations: Default::default(),
+        }
+    }
+
+    fn event(kind: EventKind) -> Event {
+        Event {
+            build_id: "b1".into(),
+            at_unix_ms: 1,
+            kind,
+        }
+    }
+
+    #[test]
+    fn events_become_lines_per_platform_and_an_outcome() {
+        fn check(tracker: &mut Tracker, kind: EventKind, expected: Vec<Update>) {
+            assert_eq!(tracker.apply(&event(kind)), expected);
+        }
+        let mut t = Tracker::default();
+        let state = |p: &str, s: &str| Update::State(p.into(), s.into());
+        check(
+            &mut t,
+            EventKind::Accepted {
+                platforms: vec![p("linux/amd64"), p("linux/arm64")],
+            },
+            vec![
+                state("linux/amd64", "queued"),
+                state("linux/arm64", "queued"),
+            ],
+        );
+        check(
+            &mut t,
+            EventKind::PlatformStarted {
+                platform: p("linux/arm64"),
+                worker_id: "w2".into(),
+                attempt: 2,
+            },
+            vec![state("linux/arm64", "building on w2 (attempt 2)")],
+        );
+        check(
+            &mut t,
+            EventKind::Log {
+                platform: p("linux/arm64"),
+                line: "[1/2] FROM busybox".into(),
+            },
+            vec![Update::Log(
+                "linux/arm64".into(),
+                "[1/2] FROM busybox".into(),
+            )],
+        );
+        check(
+            &mut t,
+            EventKind::PlatformFailed {
+                platform: p("linux/amd64"),
+                error: WireError::permanent("Dockerfile:2: unknown instruction"),
+            },
+            vec![state(
+                "linux/amd64",
+                "failed: permanent: Dockerfile:2: unknown instruction",
+            )],
+        );
+        assert_eq!(t.outcome, None);
+        let failed = vec![FailedPlatform {
+            platform: p("linux/amd64"),
+            error: WireError::permanent("bad"),
+        }];
+        let platforms = vec![PlatformDescriptor {
+            platform: p("linux/arm64"),
+            descriptor: descriptor('a'),
+        }];
+        let outcome = Outcome::Finished {
+            index: Some(descriptor('f')),
+            platforms: platforms.clone(),
+            failed: failed.clone(),
+        };
+        check(
+            &mut t,
+            EventKind::Finished {
+                index: Some(descriptor('f')),
+                platforms,
+                failed,
+            },
+            vec![Update::Done(outcome.clone())],
+        );
+        assert_eq!(t.outcome.as_ref().map(Outcome::exit_code), Some(2));
+        assert_eq!(
+            summary("b1", &outcome, &["r/app:1".to_string()]),
+            vec![
+                format!("build b1 published index sha256:{}", "f".repeat(64)),
+                "  r/app:1".to_string(),
+                format!("  linux/arm64      sha256:{}", "a".repeat(64)),
+                "  linux/amd64      failed: permanent: bad".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn exit_codes() {
+        fn check(outcome: Outcome, code: u8) {
+            assert_eq!(outcome.exit_code(), code, "{outcome:?}");
+        }
+        check(
+            Outcome::Finished {
+                index: Some(descriptor('f')),
+                platforms: vec![],
+                failed: vec![],
+            },
+            0,
+        );
+        check(
+            Outcome::Finished {
+                index: None,
+                platforms: vec![],
+                failed: vec![],
+            },
+            0,
+        );
+        check(
+            Outcome::Failed {
+                errors: vec![WireError::transient("registry down")],
+            },
+            1,
+        );
+    }
+}

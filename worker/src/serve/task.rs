@@ -1,0 +1,428 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! One task message of `worker serve`, from delivery to ack: decode it (garbage is
+//! terminated, reported when its build can be recovered), refuse what this worker must not
+//! build, fetch and unpack the context, build it while sending in-progress acks, publish the
+//! result, and then ack, terminate or nak by the policy in [`disposition`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, AckKind};
+use kaniko_common::bus::Bus;
+use kaniko_common::messages::codec::decode_internal;
+use kaniko_common::messages::{
+    ErrorKind, Event, EventKind, Task, TaskOutcome, TaskResult, WireError,
+};
+use kaniko_common::platform::Platform;
+use kaniko_common::subjects::validate_token;
+
+use super::executor::{Built, ExecError, LogSink, TaskExecutor};
+use super::{Shared, now_ms};
+
+/// What to tell JetStream about a delivered task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disposition {
+    /// Done (built, result published).
+    Ack,
+    /// Never deliver again (final failure, result published).
+    Term,
+    /// Deliver again after this delay (transient failure, no result yet).
+    Nak(Duration),
+}
+
+/// The delay before the redelivery that follows delivery number `delivered`: 2 s, 4 s, 8 s,
+/// ... at most 60 s.
+pub fn backoff(delivered: i64) -> Duration {
+    let exponent = u32::try_from(delivered.clamp(1, 6)).unwrap_or(1);
+    Duration::from_secs(2u64.pow(exponent)).min(Duration::from_secs(60))
+}
+
+/// The policy: success is acked; a transient failure is nak'ed with [`backoff`] until the
+/// last delivery, then it is final; every other failure is final at once.
+pub fn disposition(
+    outcome: &Result<Built, ExecError>,
+    delivered: i64,
+    max_deliver: i64,
+) -> Disposition {
+    match outcome {
+        Ok(_) => Disposition::Ack,
+        Err(err) if err.kind.is_retryable() && (max_deliver <= 0 || delivered < max_deliver) => {
+            Disposition::Nak(backoff(delivered))
+        }
+        Err(_) => Disposition::Term,
+    }
+}
+
+/// The build id of an undecodable task, from its `Nats-Msg-Id` (`<build>-<platform>-<n>`)
+/// and the platform of its subject; `None` when it cannot be recovered for sure.
+pub fn recover_build_id(msg_id: Option<&str>, platform: Option<&Platform>) -> Option<String> {
+    let (msg_id, platform) = (msg_id?, platform?);
+    let (rest, attempt) = msg_id.rsplit_once('-')?;
+    attempt.parse::<u32>().ok()?;
+    let build = rest.strip_suffix(&format!("-{}", platform.consumer_name()))?;
+    validate_token("build id", build).ok()?;
+    Some(build.to_string())
+}
+
+/// Why an in-flight build was stopped from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopped {
+    Cancelled,
+    Shutdown,
+}
+
+async fn ack(message: &jetstream::Message, kind: AckKind, what: &str) {
+    if let Err(err) = message.ack_with(kind).await {
+        tracing::warn!(error = %err, "sending {what} for a task");
+    }
+}
+
+/// Handles one delivered task message to its ack.
+pub(crate) async fn handle<E: TaskExecutor>(
+    shared: Arc<Shared<E>>,
+    message: jetstream::Message,
+    max_deliver: i64,
+) {
+    let platform = shared.bus.names().parse_tasks(&message.subject).ok();
+    let delivered = message.info().map(|info| info.delivered).unwrap_or(1);
+    let task: Task = match decode_internal(&message.payload) {
+        Ok(task) => task,
+        Err(err) => {
+            let msg_id = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Nats-Msg-Id"))
+                .map(|v| v.as_str().to_string());
+            tracing::warn!(subject = %message.subject, error = %err, "undecodable task terminated");
+            if let (Some(build_id), Some(platform)) = (
+                recover_build_id(msg_id.as_deref(), platform.as_ref()),
+                platform.as_ref(),
+            ) {
+                let result = TaskResult {
+                    build_id,
+                    task_id: msg_id.unwrap_or_default(),
+                    platform: platform.clone(),
+                    worker_id: shared.worker_id.clone(),
+                    attempt: 0,
+                    outcome: TaskOutcome::Failed(WireError::from(err)),
+                };
+                publish_result(&shared.bus, &result).await;
+            }
+            ack(&message, AckKind::Term, "term").await;
+            return;
+        }
+    };
+    let started = Instant::now();
+    let fail = |error: WireError| TaskResult {
+        build_id: task.build_id.clone(),
+        task_id: task.task_id.clone(),
+        platform: task.platform.clone(),
+        worker_id: shared.worker_id.clone(),
+        attempt: task.attempt,
+        outcome: TaskOutcome::Failed(error),
+    };
+
+    // Defence: the coordinator never routes a task that runs RUN to a foreign worker.
+    if task.platform != shared.native && !task.cross_safe {
+        let error = WireError::refused(format!(
+            "task for {} needs RUN on its platform but worker {} is {}",
+            task.platform, shared.worker_id, shared.native
+        ));
+        tracing::warn!(build_id = %task.build_id, %error, "refused");
+        publish_result(&shared.bus, &fail(error)).await;
+        ack(&message, AckKind::Term, "term").await;
+        return;
+    }
+    if let Some(deadline) = task.deadline_unix_ms
+        && now_ms() >= deadline
+    {
+        let error = WireError::new(
+            ErrorKind::Timeout,
+            format!(
+                "build {} passed its deadline before platform {} started",
+                task.build_id, task.platform
+            ),
+        );
+        publish_result(&shared.bus, &fail(error)).await;
+        ack(&message, AckKind::Term, "term").await;
+        return;
+    }
+
+    let cancel = shared.cancels.register(&task.build_id);
+    let started_event = Event {
+        build_id: task.build_id.clone(),
+        at_unix_ms: now_ms(),
+        kind: EventKind::PlatformStarted {
+            platform: task.platform.clone(),
+            worker_id: shared.worker_id.clone(),
+            attempt: task.attempt,
+        },
+    };
+    if let Err(err) = shared.bus.publish_event(&started_event).await {
+        tracing::warn!(build_id = %task.build_id, error = %err, "publishing platform_started");
+    }
+
+    let (sink, lines) = LogSink::new();
+    let forwarder = tokio::spawn(super::logs::forward(
+        shared.bus.clone(),
+        task.build_id.clone(),
+        task.platform.clone(),
+        lines,
+    ));
+    let run = run_task(&shared, &task, sink);
+    let progress_every = shared.ack_wait / 3;
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + progress_every,
+        progress_every.max(Duration::from_millis(100)),
+    );
+    let deadline = task
+        .deadline_unix_ms
+        .map(|ms| Duration::from_millis(ms.saturating_sub(now_ms())));
+    let timeout = async {
+        match deadline {
+            Some(left) => tokio::time::sleep(left).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(run, timeout);
+    let outcome: Result<Result<Built, ExecError>, Stopped> = loop {
+        tokio::select! {
+            outcome = &mut run => break Ok(outcome),
+            _ = ticker.tick() => ack(&message, AckKind::Progress, "in-progress ack").await,
+            _ = cancel.cancelled() => break Err(Stopped::Cancelled),
+            _ = shared.abort.cancelled() => break Err(Stopped::Shutdown),
+            _ = &mut timeout => break Ok(Err(ExecError {
+                kind: ErrorKind::Timeout,
+                message: format!("build {} platform {} passed its deadline", task.build_id, task.platform),
+            })),
+        }
+    };
+    shared.cancels.unregister(&task.build_id, &cancel);
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(Stopped::Shutdown) => {
+            tracing::info!(build_id = %task.build_id, "worker shutting down: task handed back");
+            ack(&message, AckKind::Nak(None), "nak").await;
+            forwarder.abort();
+            return;
+        }
+        Err(Stopped::Cancelled) => Err(ExecError {
+            kind: ErrorKind::Cancelled,
+            message: format!("build {} was cancelled", task.build_id),
+        }),
+    };
+    // Let the last lines go out before the result.
+    let _ = tokio::time::timeout(Duration::from_secs(2), forwarder).await;
+
+    match disposition(&outcome, delivered, max_deliver) {
+        Disposition::Ack => {
+            if let Ok(built) = outcome {
+                let result = TaskResult {
+                    build_id: task.build_id.clone(),
+                    task_id: task.task_id.clone(),
+                    platform: task.platform.clone(),
+                    worker_id: shared.worker_id.clone(),
+                    attempt: task.attempt,
+                    outcome: TaskOutcome::Built {
+                        manifest: built.manifest,
+                        config_digest: built.config_digest,
+                        duration_ms: u64::try_from(started.elapsed().as_millis())
+                            .unwrap_or(u64::MAX),
+                    },
+                };
+                tracing::info!(build_id = %task.build_id, platform = %task.platform, "built");
+                publish_result(&shared.bus, &result).await;
+                ack(&message, AckKind::Ack, "ack").await;
+            }
+        }
+        Disposition::Term => {
+            if let Err(err) = outcome {
+                let mut error = WireError::from(err);
+                if error.kind.is_retryable() {
+                    error.message =
+                        format!("{} (gave up after {delivered} deliveries)", error.message);
+                }
+                tracing::warn!(build_id = %task.build_id, %error, "task failed");
+                publish_result(&shared.bus, &fail(error)).await;
+            }
+            ack(&message, AckKind::Term, "term").await;
+        }
+        Disposition::Nak(delay) => {
+            if let Err(err) = &outcome {
+                tracing::warn!(build_id = %task.build_id, error = %err, ?delay, delivered, "transient failure, retrying");
+            }
+            ack(&message, AckKind::Nak(Some(delay)), "nak").await;
+        }
+    }
+}
+
+async fn publish_result(bus: &Bus, result: &TaskResult) {
+    if let Err(err) = bus.publish_result(result).await {
+        tracing::error!(build_id = %result.build_id, error = %err, "publishing a task result");
+    }
+}
+
+/// Fetches, verifies and unpacks the context, then builds.
+async fn run_task<E: TaskExecutor>(
+    shared: &Shared<E>,
+    task: &Task,
+    log: LogSink,
+) -> Result<Built, ExecError> {
+    let dir = tempfile::Builder::new()
+        .prefix("kaniko-task-")
+        .tempdir()
+        .map_err(|err| ExecError::transient(format!("creating a temporary directory: {err}")))?;
+    let tarball = dir.path().join("context.tar");
+    fetch_context(&shared.bus, task, &tarball).await?;
+    let context_dir = dir.path().join("context");
+    unpack(&tarball, &context_dir).await?;
+    log.line(format!(
+        "context sha256:{} ({} bytes) unpacked",
+        task.context.sha256, task.context.size
+    ));
+    shared.executor.execute(task, &context_dir, log).await
+}
+
+async fn fetch_context(bus: &Bus, task: &Task, path: &Path) -> Result<(), ExecError> {
+    use kaniko_common::bus::{BusError, ContextError};
+    let file = tokio::fs::File::create(path)
+        .await
+        .map_err(|err| ExecError::transient(format!("{}: {err}", path.display())))?;
+    match bus.download_context(&task.context.sha256, file).await {
+        Ok(_) => Ok(()),
+        Err(BusError::Context(err @ ContextError::NotFound { .. })) => Err(ExecError {
+            kind: ErrorKind::NotFound,
+            message: err.to_string(),
+        }),
+        Err(BusError::Context(err @ ContextError::DigestMismatch { .. }))
+        | Err(BusError::Context(err @ ContextError::InvalidDigest(_))) => {
+            Err(ExecError::permanent(err.to_string()))
+        }
+        Err(err) => Err(ExecError::transient(err.to_string())),
+    }
+}
+
+/// Unpacks a context tarball (plain or gzip) into `dest`; entries may not leave it.
+async fn unpack(tarball: &Path, dest: &Path) -> Result<(), ExecError> {
+    let (tarball, dest): (PathBuf, PathBuf) = (tarball.to_path_buf(), dest.to_path_buf());
+    tokio::task::spawn_blocking(move || -> Result<(), ExecError> {
+        use std::io::{Read, Seek};
+        let bad = |err: std::io::Error| {
+            ExecError::permanent(format!("unpacking context {}: {err}", tarball.display()))
+        };
+        let mut file = std::fs::File::open(&tarball).map_err(bad)?;
+        let mut magic = [0u8; 2];
+        let gz = file.read(&mut magic).map_err(bad)? == 2 && magic == [0x1f, 0x8b];
+        file.rewind().map_err(bad)?;
+        std::fs::create_dir_all(&dest).map_err(bad)?;
+        let reader: Box<dyn Read> = if gz {
+            Box::new(flate2::read::GzDecoder::new(file))
+        } else {
+            Box::new(file)
+        };
+        let mut archive = tar::Archive::new(reader);
+        archive.set_preserve_mtime(true);
+        archive.set_preserve_permissions(true);
+        archive.set_overwrite(true);
+        archive.unpack(&dest).map_err(bad)
+    })
+    .await
+    .map_err(|err| ExecError::permanent(format!("unpacking the context: {err}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn built() -> Result<Built, ExecError> {
+        Ok(Built {
+            manifest: kaniko_common::oci::Descriptor {
+                media_type: kaniko_common::oci::OCI_MANIFEST.into(),
+                digest: format!("sha256:{}", "b".repeat(64)),
+                size: 1,
+                platform: None,
+                annotations: Default::default(),
+            },
+            config_digest: format!("sha256:{}", "c".repeat(64)),
+        })
+    }
+
+    #[test]
+    fn the_retry_policy() {
+        fn check(outcome: Result<Built, ExecError>, delivered: i64, expected: Disposition) {
+            assert_eq!(
+                disposition(&outcome, delivered, 5),
+                expected,
+                "{outcome:?} #{delivered}"
+            );
+        }
+        let transient = || Err(ExecError::transient("registry 503"));
+        check(built(), 1, Disposition::Ack);
+        check(built(), 5, Disposition::Ack);
+        check(transient(), 1, Disposition::Nak(Duration::from_secs(2)));
+        check(transient(), 3, Disposition::Nak(Duration::from_secs(8)));
+        check(transient(), 4, Disposition::Nak(Duration::from_secs(16)));
+        check(transient(), 5, Disposition::Term);
+        check(
+            Err(ExecError::permanent("Dockerfile:1: bad")),
+            1,
+            Disposition::Term,
+        );
+        check(
+            Err(ExecError {
+                kind: ErrorKind::Unauthorized,
+                message: "401".into(),
+            }),
+            1,
+            Disposition::Term,
+        );
+        check(
+            Err(ExecError {
+                kind: ErrorKind::Cancelled,
+                message: "cancelled".into(),
+            }),
+            1,
+            Disposition::Term,
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        fn check(delivered: i64, secs: u64) {
+            assert_eq!(
+                backoff(delivered),
+                Duration::from_secs(secs),
+                "#{delivered}"
+            );
+        }
+        check(0, 2);
+        check(1, 2);
+        check(2, 4);
+        check(5, 32);
+        check(6, 60);
+        check(100, 60);
+    }
+
+    #[test]
+    fn the_build_of_garbage_is_recovered_only_when_certain() {
+        let amd64 = Platform::parse("linux/amd64").unwrap();
+        let armv7 = Platform::parse("linux/arm/v7").unwrap();
+        fn check(msg_id: Option<&str>, platform: Option<&Platform>, expected: Option<&str>) {
+            assert_eq!(
+                recover_build_id(msg_id, platform).as_deref(),
+                expected,
+                "{msg_id:?}"
+            );
+        }
+        check(Some("b-1-linux-amd64-2"), Some(&amd64), Some("b-1"));
+        check(Some("b1-linux-arm-v7-1"), Some(&armv7), Some("b1"));
+        check(Some("b1-linux-arm-v7-1"), Some(&amd64), None);
+        check(Some("b1-linux-amd64-x"), Some(&amd64), None);
+        check(Some("a.b-linux-amd64-1"), Some(&amd64), None);
+        check(Some("-linux-amd64-1"), Some(&amd64), None);
+        check(None, Some(&amd64), None);
+        check(Some("b1-linux-amd64-1"), None, None);
+    }
+}
