@@ -305,6 +305,7 @@ impl<'a> Executor<'a> {
     }
 
     async fn workdir(&mut self, state: &mut StageState, text: &str) -> Result<Option<u64>> {
+        state.fs.ensure_index(&state.image, &self.blobs).await?;
         let dir = state.run_config.working_dir.clone();
         let reproducible = self.setup.layer.reproducible;
         match state.fs.known(&dir) {
@@ -432,6 +433,7 @@ impl<'a> Executor<'a> {
         if add {
             add::check_sources(&c.sources, c.checksum.as_deref())?;
         }
+        state.fs.ensure_index(&state.image, &self.blobs).await?;
         let chown = match &c.chown {
             Some(spec) if !spec.is_empty() => Some(self.chown(state, spec).await?),
             _ => None,
