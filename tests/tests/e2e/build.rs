@@ -7,6 +7,7 @@
 //! (`cargo build -p kaniko-worker`).
 
 mod add;
+mod dockerfiles;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
