@@ -4,7 +4,8 @@
 //! each result read back with `skopeo inspect --config` and `umoci unpack` and checked the
 //! way a user would look at it: globs and `.dockerignore` exceptions, symlinks and hard links,
 //! `--chown` by name, WORKDIR created for USER, relative destinations, ARG/ENV expansion with
-//! `--build-arg`, `--target` skipping stages it does not need, `COPY --from` an image, a
+//! `--build-arg`, `--target` skipping stages it does not need, `COPY --from` an image and a
+//! stage index, destination rules and `--chmod`, the ENTRYPOINT/CMD rule, EXPOSE ranges, a
 //! `scratch` heredoc image, directory merges, COPY into a base directory, and ONBUILD.
 
 use std::os::unix::fs::MetadataExt;
@@ -156,6 +157,52 @@ fn cases() -> Vec<Case> {
                 // /bin is a directory in the base: the file goes into it.
                 assert_eq!(read(root, "bin/f.txt"), "f");
                 assert!(root.join("bin/busybox").exists());
+            },
+        ),
+        case(
+            "from-stage-index",
+            "FROM {base}\nCOPY f.txt /renamed\nFROM {base}\nCOPY --from=0 /renamed /again\n",
+            &[("f.txt", "f")],
+            &[],
+            |root, _| {
+                assert_eq!(read(root, "again"), "f");
+                assert!(!root.join("renamed").exists(), "first stage leaked");
+            },
+        ),
+        case(
+            "dest-rules",
+            "FROM {base}\nCOPY f.txt /renamed\nCOPY f.txt g.txt /multi/\nCOPY dir /contents\n\
+             COPY --chmod=700 dir/ /private/\n",
+            &[("f.txt", "f"), ("g.txt", "g"), ("dir/inner/x", "x")],
+            &[],
+            |root, _| {
+                assert_eq!(read(root, "renamed"), "f");
+                assert_eq!(read(root, "multi/f.txt"), "f");
+                assert_eq!(read(root, "multi/g.txt"), "g");
+                // A directory source copies its contents, not itself.
+                assert_eq!(read(root, "contents/inner/x"), "x");
+                assert!(!root.join("contents/dir").exists());
+                let mode = |p: &str| std::fs::metadata(root.join(p)).unwrap().mode() & 0o7777;
+                assert_eq!(mode("private/inner/x"), 0o700);
+                assert_eq!(mode("private/inner"), 0o700);
+            },
+        ),
+        case(
+            "cmd-then-entrypoint-and-ports",
+            "FROM {base}\nCMD [\"b\"]\nENTRYPOINT [\"a\"]\nEXPOSE 80 53/udp 8000-8001/tcp\n\
+             VOLUME [\"/v1\", \"/v2\"]\n",
+            &[],
+            &[],
+            |_, config| {
+                let c = &config["config"];
+                // CMD set in this stage survives a later ENTRYPOINT; only an inherited one is cleared.
+                assert_eq!(c["Cmd"], json!(["b"]));
+                assert_eq!(c["Entrypoint"], json!(["a"]));
+                assert_eq!(
+                    c["ExposedPorts"],
+                    json!({"80/tcp": {}, "53/udp": {}, "8000/tcp": {}, "8001/tcp": {}})
+                );
+                assert_eq!(c["Volumes"], json!({"/v1": {}, "/v2": {}}));
             },
         ),
         case(
