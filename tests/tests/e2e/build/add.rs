@@ -3,7 +3,7 @@
 //! `worker build` ADD end to end: local archives (gzip, xz, zstd, plain tar) extracted with
 //! their ownership, modes and symlinks, a file that only looks like an archive copied as is,
 //! `--chown` over an archive, an http(s) download with `--checksum` (a blob served by the test
-//! registry); and every output flag at once (`--tar-path` read back by skopeo, the OCI layout,
+//! registry); tar build contexts (a file and stdin); and every output flag at once (`--tar-path` read back by skopeo, the OCI layout,
 //! `--metadata-file`, the image-name digest files). Bad ADD input fails and pushes nothing.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -220,4 +220,77 @@ async fn bad_add_input_fails_clearly_and_pushes_nothing() {
             "{name}: something was pushed"
         );
     }
+}
+
+#[tokio::test]
+async fn tar_contexts_from_a_file_and_stdin_build_like_a_directory() {
+    init_test_tracing();
+    let registry = Registry::start().unwrap();
+    let base = push_busybox(&registry, "fixtures/busybox").await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write(
+        &src,
+        &[
+            ("sub/app/hello.txt", "hello\n"),
+            (
+                "sub/Dockerfile",
+                &format!("FROM {}\nCOPY app/ /app/\n", base.reference),
+            ),
+        ],
+    );
+    let archive = tmp.path().join("context.tar.gz");
+    tar(&src, &["-czf", archive.to_str().unwrap(), "sub"]);
+
+    let from_file = format!("{}/built/tarctx:file", registry.host());
+    let out = Command::new(super::worker_binary())
+        .args(["build", "--context"])
+        .arg(format!("tar://{}", archive.display()))
+        .args(["--context-sub-path", "sub", "--insecure", "--destination"])
+        .arg(&from_file)
+        .output()
+        .unwrap();
+    ok(&out);
+    std::fs::create_dir_all(tmp.path().join("file")).unwrap();
+    let rootfs = unpack(&from_file, &tmp.path().join("file"));
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("app/hello.txt")).unwrap(),
+        "hello\n"
+    );
+
+    let from_stdin = format!("{}/built/tarctx:stdin", registry.host());
+    let out = Command::new(super::worker_binary())
+        .args([
+            "build",
+            "--context",
+            "tar://stdin",
+            "--context-sub-path",
+            "sub",
+        ])
+        .args(["--insecure", "--destination", &from_stdin])
+        .stdin(std::fs::File::open(&archive).unwrap())
+        .output()
+        .unwrap();
+    ok(&out);
+    std::fs::create_dir_all(tmp.path().join("stdin")).unwrap();
+    let rootfs = unpack(&from_stdin, &tmp.path().join("stdin"));
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("app/hello.txt")).unwrap(),
+        "hello\n"
+    );
+
+    // Not an archive: a clear error naming the context, nothing pushed.
+    let bogus = tmp.path().join("bogus.tar");
+    std::fs::write(&bogus, "plain text").unwrap();
+    let refused = format!("{}/built/tarctx:bogus", registry.host());
+    let out = Command::new(super::worker_binary())
+        .args(["build", "--context"])
+        .arg(format!("tar://{}", bogus.display()))
+        .args(["--insecure", "--destination", &refused])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("bogus.tar: not a tar archive"), "{stderr}");
+    assert!(skopeo_inspect_raw(&refused).is_err());
 }
