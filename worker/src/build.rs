@@ -9,6 +9,8 @@
 //! `--reproducible`: history entries carry no `created`, the config's `created` is the epoch,
 //! every tar mtime is 0. `--label` flags are applied last, over the Dockerfile's labels.
 
+mod add;
+mod context;
 mod executor;
 mod finish;
 mod outputs;
@@ -33,7 +35,7 @@ pub use finish::finish;
 pub struct BuildOutcome {
     /// The image manifest's descriptor (with its platform).
     pub manifest: Descriptor,
-    /// `reference@digest` for every destination pushed.
+    /// `<registry>/<repo>:<tag>@<digest>` for every destination pushed.
     pub pushed: Vec<String>,
 }
 
@@ -61,15 +63,12 @@ pub fn registry_options(config: &BuildConfig) -> RegistryOptions {
 
 /// Runs one `worker build` to the end.
 pub async fn run_async(config: &BuildConfig) -> Result<BuildOutcome> {
-    let Some(context_dir) = config.context_dir() else {
-        bail!("tar build contexts are not supported yet: use a directory context");
-    };
-    if !context_dir.is_dir() {
-        bail!("build context {} is not a directory", context_dir.display());
-    }
     if config.snapshot.single_snapshot {
         bail!("--single-snapshot is not supported yet: it lands with RUN snapshots");
     }
+    let output_options = outputs::options(&config.outputs)?;
+    let tmp = crate::image::temp_dir_in(None)?;
+    let context_dir = context::prepare(config, tmp.path()).await?;
     let dockerfile_path: PathBuf = config.resolve_dockerfile(&context_dir)?;
     let text = std::fs::read_to_string(&dockerfile_path)
         .with_context(|| format!("reading {}", dockerfile_path.display()))?;
@@ -86,7 +85,6 @@ pub async fn run_async(config: &BuildConfig) -> Result<BuildOutcome> {
     }
     let ignore = DockerIgnore::load(&context_dir, &dockerfile_path)?;
     let client = RegistryClient::new(registry_options(config)).context("registry client")?;
-    let tmp = crate::image::temp_dir_in(None)?;
     let rewrites = PullRewrites {
         mirrors: config.registry.mirrors.clone(),
         maps: config
@@ -133,7 +131,7 @@ pub async fn run_async(config: &BuildConfig) -> Result<BuildOutcome> {
         platform = %finished.image.platform,
         "image built"
     );
-    let pushed = outputs::write(&finished, &config.outputs, &client, executor.blobs()).await?;
+    let pushed = outputs::write(&finished, &output_options, &client, executor.blobs()).await?;
     Ok(BuildOutcome {
         manifest: finished.manifest.clone(),
         pushed,

@@ -3,18 +3,21 @@
 //! One stage's state while it is built: the image so far (config and layers), the container
 //! config, what the executor knows of the stage's filesystem ([`StageFs`]), and the stage's
 //! flags (`CMD` set here or inherited). [`StageFs`] is exact for `scratch` stages and for
-//! everything this build wrote; for a registry base it knows only `/etc/passwd` and
-//! `/etc/group` (read from the base layers' headers on first use) until the base filesystem
-//! index lands, and answers "unknown" for other base paths.
+//! everything this build wrote; for a registry base it knows `/etc/passwd` and `/etc/group`
+//! (read from the base layers' headers on first use) and, once COPY, ADD or WORKDIR asks
+//! ([`StageFs::ensure_index`]), the whole base filesystem as a [`FsIndex`] built from the
+//! layers' tar headers (nothing unpacked), kept up to date with what the build writes.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 use kaniko_common::layer::{EntryKind, LayerEntry};
 
 use crate::blobs::BlobStore;
 use crate::copy::{Known, PathInfo};
+use crate::fsindex::{FsIndex, NodeKind};
 use crate::image::Image;
 use crate::instructions::{RunConfig, StageFlags};
 
@@ -32,6 +35,9 @@ pub struct StageFs {
     pub links: BTreeMap<String, String>,
     /// Contents of [`SMALL_FILES`] when known (`Some("")`: known absent).
     pub small: BTreeMap<String, String>,
+    /// The whole filesystem (base and this build's writes) once indexed; it then answers
+    /// every [`PathInfo::known`] question.
+    pub index: Option<Arc<FsIndex>>,
 }
 
 impl StageFs {
@@ -50,6 +56,9 @@ impl StageFs {
     /// Records the entries of a layer this build wrote; `read` gives the content of a
     /// [`SMALL_FILES`] entry.
     pub fn record(&mut self, entries: &[LayerEntry], read: &dyn Fn(&str) -> Option<String>) {
+        if let Some(index) = &mut self.index {
+            Arc::make_mut(index).apply(entries);
+        }
         for entry in entries {
             let path = format!("/{}", entry.path.display());
             let known = match &entry.kind {
@@ -144,8 +153,51 @@ fn scan_small_files(
     Ok(out)
 }
 
+impl StageFs {
+    /// Indexes the filesystem of `image` (headers only) when what is known is not complete
+    /// and no index exists yet; later [`StageFs::record`] calls keep it current.
+    pub async fn ensure_index(&mut self, image: &Image, blobs: &BlobStore) -> anyhow::Result<()> {
+        if self.complete || self.index.is_some() {
+            return Ok(());
+        }
+        let index = FsIndex::from_layers(&image.layers, blobs)
+            .await
+            .map_err(|e| anyhow::anyhow!("indexing the base filesystem: {e}"))?;
+        tracing::debug!(paths = index.len(), "base filesystem indexed");
+        self.index = Some(Arc::new(index));
+        Ok(())
+    }
+}
+
+/// What the index says of `path`: a directory (symlinks followed) with its attributes,
+/// something else, or nothing.
+fn known_in(index: &FsIndex, path: &str) -> Known {
+    let Ok(resolved) = index.resolve(Path::new(path), true) else {
+        return Known::NotDir;
+    };
+    if resolved.as_os_str().is_empty() {
+        return Known::Dir {
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+        };
+    }
+    match index.get(&resolved) {
+        Some(node) if node.kind == NodeKind::Dir => Known::Dir {
+            mode: node.mode,
+            uid: node.uid,
+            gid: node.gid,
+        },
+        Some(_) => Known::NotDir,
+        None => Known::Missing,
+    }
+}
+
 impl PathInfo for StageFs {
     fn known(&self, path: &str) -> Known {
+        if let Some(index) = &self.index {
+            return known_in(index, path);
+        }
         // Follow symlinks this build wrote (bounded).
         let mut path = path.to_string();
         for _ in 0..40 {
@@ -192,6 +244,58 @@ pub struct StageState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_indexed_base_answers_for_its_paths_and_the_build_writes() {
+        let mut index = FsIndex::new();
+        index.apply(&[
+            LayerEntry {
+                mode: 0o750,
+                uid: 5,
+                gid: 6,
+                ..LayerEntry::new("app", EntryKind::Dir)
+            },
+            LayerEntry::new("app/f", EntryKind::File { size: 1 }),
+            LayerEntry::new(
+                "lib",
+                EntryKind::Symlink {
+                    target: "app".into(),
+                },
+            ),
+        ]);
+        let mut fs = StageFs {
+            index: Some(Arc::new(index)),
+            ..StageFs::default()
+        };
+        fs.record(&[LayerEntry::new("new", EntryKind::Dir)], &|_: &str| None);
+        let app = Known::Dir {
+            mode: 0o750,
+            uid: 5,
+            gid: 6,
+        };
+        let check = |path: &str, expected: Known| assert_eq!(fs.known(path), expected, "{path}");
+        check("/app", app);
+        check("/lib", app);
+        check("/lib/f", Known::NotDir);
+        check("/app/f", Known::NotDir);
+        check("/nope", Known::Missing);
+        check(
+            "/new",
+            Known::Dir {
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+            },
+        );
+        check(
+            "/",
+            Known::Dir {
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+            },
+        );
+    }
 
     #[test]
     fn known_paths() {

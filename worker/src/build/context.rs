@@ -1,0 +1,64 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! The build context as a directory: `--context <dir>` (or `dir://`) as is; a tarball
+//! (`tar://<file>`, `tar://stdin`; plain, gzip, bzip2, xz or zstd, detected by content)
+//! extracted into the build's temporary directory first, with the containment of
+//! [`crate::unpack`]. `--context-sub-path` applies inside either.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::config::{BuildConfig, BuildContext, TarSource};
+
+/// The context directory of `config`, extracting a tarball context under `tmp` (on a
+/// blocking thread: extraction and stdin are synchronous).
+pub async fn prepare(config: &BuildConfig, tmp: &Path) -> Result<PathBuf> {
+    let context = config.context.clone();
+    let sub = config.context_sub_path.clone();
+    let tmp = tmp.to_path_buf();
+    tokio::task::spawn_blocking(move || prepare_blocking(&context, sub.as_deref(), &tmp))
+        .await
+        .context("preparing the build context")?
+}
+
+fn prepare_blocking(context: &BuildContext, sub: Option<&Path>, tmp: &Path) -> Result<PathBuf> {
+    let root = match context {
+        BuildContext::Dir(dir) => dir.clone(),
+        BuildContext::Tar(source) => {
+            let stdin_copy;
+            let (file, name): (&Path, String) = match source {
+                TarSource::File(path) => (path.as_path(), format!("tar://{}", path.display())),
+                TarSource::Stdin => {
+                    stdin_copy = tmp.join("context-stdin.tar");
+                    let mut out = std::fs::File::create(&stdin_copy)
+                        .with_context(|| format!("{}", stdin_copy.display()))?;
+                    std::io::copy(&mut std::io::stdin().lock(), &mut out)
+                        .context("reading the tar://stdin build context")?;
+                    (stdin_copy.as_path(), "tar://stdin".to_string())
+                }
+            };
+            let dir = tmp.join("context");
+            std::fs::create_dir(&dir).with_context(|| format!("{}", dir.display()))?;
+            let kind = crate::archive::detect_archive(file)
+                .with_context(|| format!("build context {name}"))?;
+            if kind.is_none() {
+                bail!("build context {name}: not a tar archive (plain, gzip, bzip2, xz or zstd)");
+            }
+            crate::archive::extract_archive(file, &dir, Path::new(""), None)
+                .with_context(|| format!("build context {name}"))?;
+            if matches!(source, TarSource::Stdin) {
+                let _ = std::fs::remove_file(file);
+            }
+            dir
+        }
+    };
+    let dir = match sub {
+        Some(sub) => root.join(sub),
+        None => root,
+    };
+    if !dir.is_dir() {
+        bail!("build context {} is not a directory", dir.display());
+    }
+    Ok(dir)
+}
