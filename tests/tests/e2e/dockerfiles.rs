@@ -10,6 +10,7 @@
 //! (`cargo build -p kaniko-worker`).
 
 mod cases;
+mod known_bugs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
