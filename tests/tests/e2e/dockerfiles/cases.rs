@@ -201,6 +201,8 @@ async fn label_expose_volume_user_workdir_stopsignal_reach_the_config() {
             assert_eq!(c.working_dir, "/srv/www");
             assert_eq!(c.stop_signal, "SIGTERM");
             assert_eq!(img.file("/srv/www").kind, Kind::Dir);
+            // WORKDIR is created owned by the current USER (Kaniko, BuildKit).
+            assert_eq!(img.owner_mode("/srv/www"), (0o755, 1, 2));
         },
         ..Case::DEFAULT
     })
@@ -311,4 +313,94 @@ async fn onbuild_triggers_of_the_base_run_at_from() {
         &registry,
         &parent.reference,
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn escape_directive_legacy_env_and_continuations_with_comments() {
+    run_case(&Case {
+        name: "escape",
+        dockerfile: "# escape=`\nFROM {base}\nENV LEGACY hello world\nLABEL multi=yes `\n    other=two\n\
+                     COPY a.txt `\n  # a comment inside the continuation\n\n     /dst/\n",
+        files: &[("a.txt", "a\n")],
+        check: |img| {
+            assert!(
+                img.config.env.contains(&"LEGACY=hello world".to_string()),
+                "{:?}",
+                img.config.env
+            );
+            assert_eq!(
+                img.config.labels.get("multi").map(String::as_str),
+                Some("yes")
+            );
+            assert_eq!(
+                img.config.labels.get("other").map(String::as_str),
+                Some("two")
+            );
+            img.content_is("/dst/a.txt", "a\n");
+        },
+        ..Case::DEFAULT
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn meta_args_in_from_are_invisible_in_the_stage_until_redeclared() {
+    run_case(&Case {
+        name: "metaargs",
+        dockerfile: "ARG SUFFIX=-absent\nARG META=meta\nFROM {base}${SUFFIX}\n\
+                     ENV NOT_VISIBLE=[${META}]\nARG META\nENV VISIBLE=${META}\n",
+        build_args: &[("SUFFIX", "")],
+        check: |img| {
+            assert_eq!(
+                img.config.env,
+                [
+                    format!("PATH={BUSYBOX_PATH}"),
+                    "NOT_VISIBLE=[]".into(),
+                    "VISIBLE=meta".into(),
+                ]
+            );
+        },
+        ..Case::DEFAULT
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn automatic_platform_args() {
+    run_case(&Case {
+        name: "platformargs",
+        dockerfile: "FROM {base}\nARG TARGETPLATFORM\nARG TARGETOS\nARG TARGETARCH\n\
+                     ARG BUILDPLATFORM\nENV T=$TARGETPLATFORM O=$TARGETOS A=$TARGETARCH \
+                     B=$BUILDPLATFORM\n",
+        check: |img| {
+            let env = &img.config.env;
+            for expected in ["T=linux/amd64", "O=linux", "A=amd64", "B=linux/amd64"] {
+                assert!(
+                    env.contains(&expected.to_string()),
+                    "{expected} not in {env:?}"
+                );
+            }
+        },
+        ..Case::DEFAULT
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn heredocs_in_copy_expand_unless_quoted() {
+    // buildah 1.28 has no heredocs: checked on the worker's image alone.
+    run_case(&Case {
+        name: "heredoc",
+        dockerfile: "# syntax=docker/dockerfile:1\nFROM {base}\nARG NAME=world\n\
+                     COPY <<EOF /etc/greeting\nhello $NAME\nEOF\n\
+                     COPY <<-\"EOT\" /quoted\n\tliteral $NAME\n\tEOT\n",
+        parity: false,
+        check: |img| {
+            img.content_is("/etc/greeting", "hello world\n");
+            img.content_is("/quoted", "literal $NAME\n");
+            assert_eq!(img.owner_mode("/etc/greeting"), (0o644, 0, 0));
+        },
+        ..Case::DEFAULT
+    })
+    .await;
 }
