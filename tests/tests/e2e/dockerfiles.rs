@@ -11,6 +11,7 @@
 
 mod cases;
 mod known_bugs;
+mod refusals;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -127,17 +128,23 @@ fn sha256_hex(content: &[u8]) -> String {
 
 /// `skopeo inspect --config --raw`: the config blob exactly as stored.
 fn raw_config(reference: &str) -> serde_json::Value {
+    raw_config_result(reference).unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// [`raw_config`], or skopeo's error (the image is not there).
+fn raw_config_result(reference: &str) -> Result<serde_json::Value, String> {
     let out = Command::new("skopeo")
         .args(["inspect", "--config", "--raw", "--tls-verify=false"])
         .arg(format!("docker://{reference}"))
         .output()
         .expect("spawn skopeo");
-    assert!(
-        out.status.success(),
-        "skopeo inspect --config --raw {reference}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("config blob is JSON")
+    if !out.status.success() {
+        return Err(format!(
+            "skopeo inspect --config --raw {reference}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|err| format!("config of {reference}: {err}"))
 }
 
 /// `target/<profile>/worker`, from `target/<profile>/deps/e2e-<hash>`.
