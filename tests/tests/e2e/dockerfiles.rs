@@ -35,6 +35,9 @@ struct Case {
     build_args: &'static [(&'static str, &'static str)],
     /// `--target`, given to both builders.
     target: Option<&'static str>,
+    /// The target platform (worker `--custom-platform`, buildah `--platform`); the host's
+    /// when `None`.
+    platform: Option<&'static str>,
     /// Docker format (worker `--oci-mode docker`, buildah `--format docker`) for configs with
     /// Docker-only fields (ONBUILD, HEALTHCHECK, SHELL); OCI otherwise.
     docker: bool,
@@ -52,6 +55,7 @@ impl Case {
         prepare: |_| {},
         build_args: &[],
         target: None,
+        platform: None,
         docker: false,
         parity: true,
         check: |_| {},
@@ -225,6 +229,10 @@ fn build_with_worker(case: &Case, registry: &Registry, context: &Path, tag: &str
         args.push("--target".into());
         args.push(target.into());
     }
+    if let Some(platform) = case.platform {
+        args.push("--custom-platform".into());
+        args.push(platform.into());
+    }
     if case.docker {
         args.push("--oci-mode".into());
         args.push("docker".into());
@@ -248,13 +256,13 @@ fn build_with_buildah(case: &Case, registry: &Registry, context: &Path) -> Strin
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
         target: case.target.map(str::to_string),
+        platform: case.platform.map(str::to_string),
         format: if case.docker {
             ImageFormat::Docker
         } else {
             ImageFormat::Oci
         },
         destination: format!("{}/cases/{}:buildah", registry.host(), case.name),
-        ..BuildahOptions::default()
     };
     let result = buildah
         .build(context, &context.join("Dockerfile"), &opts)
@@ -282,6 +290,13 @@ fn compare(case: &Case, theirs: &Built, ours: &Built) {
         "{}: configs differ:\n{configs}",
         case.name
     );
+    for field in ["os", "architecture", "variant"] {
+        assert_eq!(
+            theirs.raw[field], ours.raw[field],
+            "{}: {field} differs (buildah, worker)",
+            case.name
+        );
+    }
     // skopeo's config view has no Docker-only fields: compare them in the raw blobs.
     if case.docker {
         for field in ["Healthcheck", "OnBuild", "Shell"] {

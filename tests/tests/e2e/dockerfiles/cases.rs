@@ -404,3 +404,28 @@ async fn heredocs_in_copy_expand_unless_quoted() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cross_safe_build_for_a_foreign_platform() {
+    run_case(&Case {
+        name: "crossplatform",
+        dockerfile: "FROM --platform=$BUILDPLATFORM {base} AS build\nARG BUILDARCH\n\
+                     COPY app.txt /out/app-built-on-$BUILDARCH.txt\n\
+                     FROM {base}\nARG TARGETARCH\nENV ARCH=$TARGETARCH\n\
+                     COPY --from=build /out/ /app/\n",
+        files: &[("app.txt", "app\n")],
+        platform: Some("linux/arm64"),
+        check: |img| {
+            assert_eq!(img.raw["architecture"], "arm64", "{}", img.raw);
+            assert_eq!(img.raw["os"], "linux");
+            assert!(
+                img.config.env.contains(&"ARCH=arm64".to_string()),
+                "{:?}",
+                img.config.env
+            );
+            img.content_is("/app/app-built-on-amd64.txt", "app\n");
+        },
+        ..Case::DEFAULT
+    })
+    .await;
+}
