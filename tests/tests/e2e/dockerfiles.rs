@@ -11,6 +11,7 @@
 
 mod cases;
 mod known_bugs;
+mod memory;
 mod refusals;
 
 use std::path::{Path, PathBuf};
