@@ -6,6 +6,7 @@
 mod build;
 mod bus;
 mod coordinator;
+mod dockerfiles;
 mod fixture;
 mod harness;
 mod index;
