@@ -158,11 +158,18 @@ pub fn scratch(platform: &Platform) -> Result<BaseImage, BaseError> {
             config,
             layers: Vec::new(),
         },
-        run_config: RunConfig::default(),
+        run_config: RunConfig {
+            // BuildKit gives an empty (scratch) image the default PATH, and so does Kaniko.
+            env: vec![format!("PATH={DEFAULT_PATH}")],
+            ..RunConfig::default()
+        },
         docker: false,
         pulled_from: None,
     })
 }
+
+/// The `PATH` of an image that starts from scratch (`system.DefaultPathEnv` in BuildKit).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Resolves `name` for `platform`, trying the rewrites first. Errors from mirrors are logged
 /// and skipped; the error of the last candidate (the image's own registry) is returned.
@@ -342,7 +349,12 @@ mod tests {
         assert!(base.image.layers.is_empty());
         assert_eq!(base.image.config.architecture().to_string(), "arm");
         assert_eq!(base.image.config.variant().as_deref(), Some("v7"));
-        assert_eq!(base.run_config, RunConfig::default());
+        // Only the default PATH, as BuildKit and Kaniko give an empty image.
+        let expected = RunConfig {
+            env: vec![format!("PATH={DEFAULT_PATH}")],
+            ..RunConfig::default()
+        };
+        assert_eq!(base.run_config, expected);
         assert!(!base.docker);
     }
 

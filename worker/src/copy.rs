@@ -324,13 +324,26 @@ pub fn plan_copy(
     for source in sources {
         match source {
             Source::Path { root, rel } => {
+                // A symlink named as a source is followed, inside its root, as Docker and
+                // BuildKit do; symlinks found inside a copied directory stay symlinks.
+                let named = root.join(rel);
+                let rel = &if fs::symlink_metadata(&named)
+                    .map_err(io_err(&named))?
+                    .file_type()
+                    .is_symlink()
+                {
+                    crate::unpack::resolve::resolve_on_disk(root, rel, true)
+                        .map_err(io_err(&named))?
+                } else {
+                    rel.clone()
+                };
                 let full = root.join(rel);
                 let md = fs::symlink_metadata(&full).map_err(io_err(&full))?;
                 if md.is_dir() {
                     // A directory's contents go into the destination directory.
                     planner.add_children(root, rel, &dest_abs)?;
                 } else {
-                    let name = rel
+                    let name = named
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default();

@@ -10,7 +10,7 @@
 //! (`cargo build -p kaniko-worker`).
 
 mod cases;
-mod known_bugs;
+mod copy_semantics;
 mod memory;
 mod refusals;
 

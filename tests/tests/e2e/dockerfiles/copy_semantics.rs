@@ -1,8 +1,8 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! RUN-free Dockerfiles the worker does not build right yet, each with the bug it shows (the
-//! reference builder and Kaniko agree on the expected result). They fail until the worker is
-//! fixed; then they belong in `cases.rs`.
+//! COPY and ADD semantics that once differed from the reference builder: ADD archives,
+//! destination rules on directories of the base, a named symlink source followed, `--chown`
+//! on created parents, and scratch's default PATH (buildah and Kaniko agree on each).
 
 use std::os::unix::fs::symlink;
 use std::path::Path;
