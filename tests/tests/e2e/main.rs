@@ -7,6 +7,7 @@ mod build;
 mod bus;
 mod coordinator;
 mod dockerfiles;
+mod examples;
 mod fixture;
 mod harness;
 mod index;
