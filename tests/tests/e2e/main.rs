@@ -7,6 +7,7 @@ mod build;
 mod bus;
 mod coordinator;
 mod fixture;
+mod fleet;
 mod harness;
 mod index;
 mod outputs;

@@ -1,0 +1,294 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! The whole fleet as spawned binaries: a real nats-server, a real registry holding the
+//! busybox fixture, `coordinator serve`, and `worker serve` processes (one native, one
+//! `--allow-cross` serving the other architecture). `coordinator submit --driver nats` of a
+//! cross-safe Dockerfile for both platforms must publish one OCI index whose children's
+//! configs name their architectures, with exit code 0 and a summary.
+//!
+//! The binaries are found next to this test executable (`target/debug/worker`,
+//! `target/debug/coordinator`); build them first.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kaniko_common::platform::Platform;
+use kaniko_tests::fixture::push_busybox;
+use kaniko_tests::{Nats, Registry, init_test_tracing, skopeo_inspect_config, skopeo_inspect_raw};
+
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable in target/<profile>/deps")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "{} missing: run `cargo build -p kaniko-worker -p kaniko-coordinator` first",
+        path.display()
+    );
+    path
+}
+
+/// A spawned daemon whose stderr goes to a log file; killed on drop.
+struct Daemon {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn spawn(name: &str, dir: &Path, mut command: Command) -> Daemon {
+        let log = dir.join(format!("{name}.log"));
+        let child = command
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .unwrap_or_else(|err| panic!("spawning {name}: {err}"));
+        Daemon {
+            name: name.to_string(),
+            child,
+            log,
+        }
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "--- {} ---\n{}",
+            self.name,
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The host's platform and the one the cross worker serves.
+fn platforms() -> (Platform, Platform) {
+    let native = Platform::host();
+    let foreign = if native.architecture == "arm64" {
+        "linux/amd64"
+    } else {
+        "linux/arm64"
+    };
+    (native, Platform::parse(foreign).expect("platform"))
+}
+
+/// nats-server, a registry with `busybox:latest`, `coordinator serve`, and the workers.
+struct Fleet {
+    nats: Nats,
+    registry: Registry,
+    dir: tempfile::TempDir,
+    daemons: Vec<Daemon>,
+}
+
+impl Fleet {
+    async fn start() -> Fleet {
+        init_test_tracing();
+        let nats = Nats::start().expect("nats-server");
+        let registry = Registry::start().expect("registry");
+        push_busybox(&registry, "busybox").await.expect("fixture");
+        let dir = tempfile::tempdir().expect("tempdir");
+        Fleet {
+            nats,
+            registry,
+            dir,
+            daemons: Vec::new(),
+        }
+    }
+
+    fn coordinator(&mut self) {
+        let mut command = Command::new(binary("coordinator"));
+        command
+            .arg("serve")
+            .args(["--nats", &self.nats.url()])
+            .args(["--heartbeat-interval", "1"])
+            .args(["--insecure-registry", &self.registry.host()]);
+        let daemon = Daemon::spawn("coordinator", self.dir.path(), command);
+        self.daemons.push(daemon);
+    }
+
+    fn worker(&mut self, id: &str, cross: Option<&Platform>) {
+        let mut command = Command::new(binary("worker"));
+        command
+            .arg("serve")
+            .args(["--nats", &self.nats.url()])
+            .args(["--id", id])
+            .args(["--heartbeat-interval", "1"])
+            .args(["--ack-wait", "5"])
+            .args(["--insecure-registry", &self.registry.host()]);
+        if let Some(platform) = cross {
+            command
+                .arg("--allow-cross")
+                .args(["--platform", &platform.to_string()]);
+        }
+        let daemon = Daemon::spawn(id, self.dir.path(), command);
+        self.daemons.push(daemon);
+    }
+
+    /// Waits until `coordinator workers` lists every id.
+    fn wait_for_workers(&self, ids: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = Command::new(binary("coordinator"))
+                .arg("workers")
+                .args(["--nats", &self.nats.url()])
+                .output()
+                .expect("coordinator workers");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            if out.status.success() && ids.iter().all(|id| text.contains(id)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "workers {ids:?} never showed up; last listing:\n{text}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// A cross-safe two-stage context: a build stage on the build platform, the final stage
+    /// copying from it. No RUN, so every platform can be built anywhere.
+    fn cross_safe_context(&self) -> PathBuf {
+        let context = self.dir.path().join("context");
+        std::fs::create_dir_all(&context).expect("context dir");
+        let base = format!("{}/busybox:latest", self.registry.host());
+        std::fs::write(
+            context.join("Dockerfile"),
+            format!(
+                "FROM --platform=$BUILDPLATFORM {base} AS build\n\
+                 COPY hello.txt /out/hello.txt\n\
+                 FROM {base}\n\
+                 COPY --from=build /out/hello.txt /hello.txt\n\
+                 LABEL fleet=yes\n"
+            ),
+        )
+        .expect("Dockerfile");
+        std::fs::write(context.join("hello.txt"), "hello from the fleet\n").expect("hello");
+        context
+    }
+
+    fn submit(&self, context: &Path, destination: &str, platforms: &[&Platform]) -> Output {
+        let list: Vec<String> = platforms.iter().map(ToString::to_string).collect();
+        Command::new(binary("coordinator"))
+            .arg("submit")
+            .args(["--driver", "nats"])
+            .args(["--nats", &self.nats.url()])
+            .arg("--context")
+            .arg(context)
+            .args(["--destination", destination])
+            .args(["--multi-platform", &list.join(",")])
+            .args(["--timeout", "180"])
+            .arg("--digest-file")
+            .arg(self.dir.path().join("digest"))
+            .output()
+            .expect("coordinator submit")
+    }
+
+    fn logs(&self) -> String {
+        let mut out: Vec<String> = self.daemons.iter().map(Daemon::logs).collect();
+        out.push(format!("--- nats ---\n{}", self.nats.logs()));
+        out.join("\n")
+    }
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Checks the index at `reference`: OCI, exactly `platforms` (in any order), each child's
+/// config naming its architecture.
+fn check_index(reference: &str, platforms: &[&Platform]) {
+    let index = skopeo_inspect_raw(reference).expect("skopeo inspect --raw");
+    assert_eq!(
+        index["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "{index:#}"
+    );
+    let manifests = index["manifests"].as_array().expect("manifests");
+    let mut got: Vec<String> = manifests
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap_or("?"),
+                m["platform"]["architecture"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    got.sort();
+    let mut wanted: Vec<String> = platforms.iter().map(ToString::to_string).collect();
+    wanted.sort();
+    assert_eq!(got, wanted, "{index:#}");
+    for platform in platforms {
+        let config = skopeo_inspect_config(reference, Some(&platform.architecture))
+            .expect("skopeo inspect --config");
+        assert_eq!(config["architecture"], platform.architecture.as_str());
+        assert_eq!(config["os"], platform.os.as_str());
+        assert_eq!(config["config"]["Labels"]["fleet"], "yes", "{config:#}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_and_a_cross_worker_publish_one_index_with_both_platforms() {
+    let (native, foreign) = platforms();
+    let mut fleet = Fleet::start().await;
+    fleet.coordinator();
+    fleet.worker("native-1", None);
+    fleet.worker("cross-1", Some(&foreign));
+    fleet.wait_for_workers(&["native-1", "cross-1"]);
+
+    let context = fleet.cross_safe_context();
+    let destination = format!("{}/app:v1", fleet.registry.host());
+    let output = fleet.submit(&context, &destination, &[&native, &foreign]);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        describe(&output),
+        fleet.logs()
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let digest = std::fs::read_to_string(fleet.dir.path().join("digest")).expect("digest file");
+    assert!(digest.trim().starts_with("sha256:"), "{digest:?}");
+    assert!(
+        stdout.contains(digest.trim()) || stderr.contains(digest.trim()),
+        "the summary names the index digest\n{}",
+        describe(&output)
+    );
+    check_index(&destination, &[&native, &foreign]);
+    // The foreign platform went through the cross consumer, the native one through its own.
+    let client = async_nats::connect(fleet.nats.url()).await.expect("nats");
+    let js = async_nats::jetstream::new(client);
+    let names = kaniko_common::subjects::Names::default();
+    for (consumer, what) in [
+        (names.tasks_cross_consumer(&foreign).unwrap(), "cross"),
+        (names.tasks_consumer(&native).unwrap(), "native"),
+    ] {
+        let stream = js
+            .get_stream(names.tasks_stream())
+            .await
+            .expect("tasks stream");
+        let info = stream
+            .consumer_info(&consumer)
+            .await
+            .unwrap_or_else(|err| panic!("{what} consumer {consumer}: {err}\n{}", fleet.logs()));
+        assert_eq!(
+            info.delivered.consumer_sequence, 1,
+            "{what} consumer {consumer} delivered one task"
+        );
+    }
+}
