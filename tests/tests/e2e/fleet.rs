@@ -292,3 +292,87 @@ async fn a_native_and_a_cross_worker_publish_one_index_with_both_platforms() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_native_nodes_is_refused_before_any_task_when_only_a_cross_worker_serves() {
+    let (native, foreign) = platforms();
+    let mut fleet = Fleet::start().await;
+    fleet.coordinator();
+    fleet.worker("native-1", None);
+    fleet.worker("cross-1", Some(&foreign));
+    fleet.wait_for_workers(&["native-1", "cross-1"]);
+
+    let context = fleet.cross_safe_context();
+    let destination = format!("{}/app:v1", fleet.registry.host());
+    let output = Command::new(binary("coordinator"))
+        .arg("submit")
+        .args(["--driver", "nats"])
+        .args(["--nats", &fleet.nats.url()])
+        .arg("--context")
+        .arg(&context)
+        .args(["--destination", &destination])
+        .args(["--multi-platform", &format!("{native},{foreign}")])
+        .arg("--require-native-nodes")
+        .args(["--timeout", "60"])
+        .output()
+        .expect("coordinator submit");
+    assert!(!output.status.success(), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&foreign.to_string()) && !stderr.contains(&format!("{native}:")),
+        "the refusal names the platform without a native worker\n{}",
+        describe(&output)
+    );
+    let client = async_nats::connect(fleet.nats.url()).await.expect("nats");
+    let js = async_nats::jetstream::new(client);
+    let names = kaniko_common::subjects::Names::default();
+    let mut stream = js
+        .get_stream(names.tasks_stream())
+        .await
+        .expect("tasks stream");
+    let info = stream.info().await.expect("tasks stream info");
+    assert_eq!(info.state.last_sequence, 0, "no task was ever published");
+    assert!(
+        skopeo_inspect_raw(&destination).is_err(),
+        "nothing was pushed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_dockerfile_fails_fast_with_its_line_number() {
+    let (native, _) = platforms();
+    let mut fleet = Fleet::start().await;
+    fleet.coordinator();
+    fleet.worker("native-1", None);
+    fleet.wait_for_workers(&["native-1"]);
+
+    let context = fleet.dir.path().join("bad");
+    std::fs::create_dir_all(&context).expect("context dir");
+    let base = format!("{}/busybox:latest", fleet.registry.host());
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!("FROM {base}\nCOPY\nFROBNICATE everything\n"),
+    )
+    .expect("Dockerfile");
+    let destination = format!("{}/bad:v1", fleet.registry.host());
+    let started = Instant::now();
+    let output = fleet.submit(&context, &destination, &[&native]);
+    assert!(!output.status.success(), "{}", describe(&output));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "failed fast, not after retries: {:?}",
+        started.elapsed()
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains("dockerfile:2:"),
+        "the failure names line 2\n{}\n{}",
+        describe(&output),
+        fleet.logs()
+    );
+    assert!(skopeo_inspect_raw(&destination).is_err(), "nothing pushed");
+}
