@@ -9,6 +9,7 @@
 //! `--reproducible`: history entries carry no `created`, the config's `created` is the epoch,
 //! every tar mtime is 0. `--label` flags are applied last, over the Dockerfile's labels.
 
+mod add;
 mod executor;
 mod finish;
 mod outputs;
@@ -33,7 +34,7 @@ pub use finish::finish;
 pub struct BuildOutcome {
     /// The image manifest's descriptor (with its platform).
     pub manifest: Descriptor,
-    /// `reference@digest` for every destination pushed.
+    /// `<registry>/<repo>:<tag>@<digest>` for every destination pushed.
     pub pushed: Vec<String>,
 }
 
@@ -70,6 +71,7 @@ pub async fn run_async(config: &BuildConfig) -> Result<BuildOutcome> {
     if config.snapshot.single_snapshot {
         bail!("--single-snapshot is not supported yet: it lands with RUN snapshots");
     }
+    let output_options = outputs::options(&config.outputs)?;
     let dockerfile_path: PathBuf = config.resolve_dockerfile(&context_dir)?;
     let text = std::fs::read_to_string(&dockerfile_path)
         .with_context(|| format!("reading {}", dockerfile_path.display()))?;
@@ -133,7 +135,7 @@ pub async fn run_async(config: &BuildConfig) -> Result<BuildOutcome> {
         platform = %finished.image.platform,
         "image built"
     );
-    let pushed = outputs::write(&finished, &config.outputs, &client, executor.blobs()).await?;
+    let pushed = outputs::write(&finished, &output_options, &client, executor.blobs()).await?;
     Ok(BuildOutcome {
         manifest: finished.manifest.clone(),
         pushed,

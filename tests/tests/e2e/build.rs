@@ -6,6 +6,8 @@
 //! The binary is found next to this test executable (`target/debug/worker`); build it first
 //! (`cargo build -p kaniko-worker`).
 
+mod add;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

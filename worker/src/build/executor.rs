@@ -19,6 +19,7 @@ use kaniko_common::platform::Platform;
 use kaniko_common::registry::RegistryClient;
 use oci_spec::image::{History, HistoryBuilder};
 
+use super::add;
 use crate::base::{self, PullRewrites};
 use crate::blobs::BlobStore;
 use crate::copy::{self, CopyOptions, Known, PathInfo, Planned, Source};
@@ -429,15 +430,7 @@ impl<'a> Executor<'a> {
             bail!("--parents is not supported yet");
         }
         if add {
-            for source in &c.sources {
-                let lower = source.to_ascii_lowercase();
-                if lower.starts_with("http://") || lower.starts_with("https://") {
-                    bail!("ADD {source}: downloading URLs is not supported yet");
-                }
-                if lower.starts_with("git@") || lower.ends_with(".git") || lower.contains("://") {
-                    bail!("ADD {source}: git and other remote sources are not supported");
-                }
-            }
+            add::check_sources(&c.sources, c.checksum.as_deref())?;
         }
         let chown = match &c.chown {
             Some(spec) if !spec.is_empty() => Some(self.chown(state, spec).await?),
@@ -456,21 +449,35 @@ impl<'a> Executor<'a> {
                 Some(self.setup.ignore),
             ),
         };
+        // ADD's downloads and extracted archives live here until the layer is written.
+        let mut staging = add::Staging::new();
         let mut sources = Vec::new();
-        if !c.sources.is_empty() {
+        let (urls, paths): (Vec<String>, Vec<String>) = c
+            .sources
+            .iter()
+            .cloned()
+            .partition(|s| add && add::is_url(s));
+        for url in &urls {
+            sources.push(
+                staging
+                    .download(url, c.checksum.as_deref(), self.setup.tmp)
+                    .await?,
+            );
+        }
+        if !paths.is_empty() {
             let empty = DockerIgnore::default();
-            let matched =
-                crate::glob::resolve_sources(&root, &c.sources, ignore.unwrap_or(&empty))?;
+            let matched = crate::glob::resolve_sources(&root, &paths, ignore.unwrap_or(&empty))?;
             for path in matched {
                 let rel = path
                     .strip_prefix(&root)
                     .unwrap_or(Path::new(""))
                     .to_path_buf();
-                if add && c.from.is_none() && looks_like_archive(&path) {
-                    bail!(
-                        "ADD {}: extracting local archives is not supported yet",
-                        rel.display()
-                    );
+                if add
+                    && c.from.is_none()
+                    && path.is_file()
+                    && staging.extract_if_archive(&path, &rel, self.setup.tmp)?
+                {
+                    continue;
                 }
                 sources.push(Source::Path {
                     root: root.clone(),
@@ -490,8 +497,40 @@ impl<'a> Executor<'a> {
             keep_owner,
         };
         let workdir = state.run_config.working_dir.clone();
-        let planned = copy::plan_copy(&sources, &c.dest, &workdir, &opts, &state.fs, ignore)?;
-        self.add_layer(state, &planned, text)
+        let planned = match staging.tree_source() {
+            None => copy::plan_copy(&sources, &c.dest, &workdir, &opts, &state.fs, ignore)?,
+            Some(tree) => {
+                // An archive always extracts into a directory; with other sources next to it
+                // the destination is a directory too.
+                let dest = if sources.is_empty() || c.dest.ends_with('/') {
+                    c.dest.clone()
+                } else {
+                    format!("{}/", c.dest)
+                };
+                let mut plans = Vec::new();
+                if !sources.is_empty() {
+                    plans.push(copy::plan_copy(
+                        &sources, &dest, &workdir, &opts, &state.fs, ignore,
+                    )?);
+                }
+                let archive_opts = CopyOptions {
+                    keep_owner: true,
+                    ..opts.clone()
+                };
+                plans.push(copy::plan_copy(
+                    &[tree],
+                    &dest,
+                    &workdir,
+                    &archive_opts,
+                    &state.fs,
+                    None,
+                )?);
+                add::merge(plans)
+            }
+        };
+        let size = self.add_layer(state, &planned, text)?;
+        drop(staging);
+        Ok(size)
     }
 }
 
@@ -499,19 +538,4 @@ impl Setup<'_> {
     fn client_ref(&self) -> &RegistryClient {
         &self.client
     }
-}
-
-/// Whether a file starts like a compressed stream or a tar (ADD would extract it).
-fn looks_like_archive(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 262];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .unwrap_or(0);
-    let head = head.get(..n).unwrap_or_default();
-    head.starts_with(&[0x1f, 0x8b])
-        || head.starts_with(b"BZh")
-        || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00])
-        || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-        || head.get(257..262) == Some(b"ustar")
 }

@@ -89,8 +89,15 @@ async fn push_blobs(
     blobs: &BlobStore,
 ) -> Result<(), OutputError> {
     let limit = client.options().max_concurrent_uploads.max(1);
-    futures::stream::iter(finished.image.layers.iter())
+    // The futures are made before the stream: a `map` closure held across the await makes
+    // the caller's future fail rustc's higher-ranked `Send` check (serve boxes it as `Send`).
+    let pushes: Vec<_> = finished
+        .image
+        .layers
+        .iter()
         .map(|layer| push_layer(layer, target, client, blobs))
+        .collect();
+    futures::stream::iter(pushes)
         .buffer_unordered(limit)
         .try_collect::<Vec<()>>()
         .await?;
