@@ -270,6 +270,28 @@ async fn a_native_and_a_cross_worker_publish_one_index_with_both_platforms() {
         describe(&output)
     );
     check_index(&destination, &[&native, &foreign]);
+    // The per-platform images were pushed by digest only: the repository has no tag but
+    // v1, and the only manifest v1 has ever pointed at is the index (the registry keeps a
+    // tag's history on disk).
+    let tags_dir = fleet
+        .registry
+        .storage_dir()
+        .join("docker/registry/v2/repositories/app/_manifests/tags");
+    let list = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(list(&tags_dir), ["v1"], "tags of the app repository");
+    let tagged: Vec<String> = list(&tags_dir.join("v1/index/sha256"))
+        .into_iter()
+        .map(|hex| format!("sha256:{hex}"))
+        .collect();
+    assert_eq!(tagged, [digest.trim().to_string()], "tag v1's history");
     // The foreign platform went through the cross consumer, the native one through its own.
     let client = async_nats::connect(fleet.nats.url()).await.expect("nats");
     let js = async_nats::jetstream::new(client);
