@@ -398,3 +398,139 @@ async fn a_bad_dockerfile_fails_fast_with_its_line_number() {
     );
     assert!(skopeo_inspect_raw(&destination).is_err(), "nothing pushed");
 }
+
+/// Bytes gzip cannot shrink, fast: an xorshift stream.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_build_hands_its_task_to_another_worker() {
+    let (native, _) = platforms();
+    let mut fleet = Fleet::start().await;
+    fleet.coordinator();
+    fleet.worker("native-1", None);
+    fleet.worker("native-2", None);
+    fleet.wait_for_workers(&["native-1", "native-2"]);
+
+    // A big COPY keeps the build busy long enough to kill the worker in the middle of it.
+    let context = fleet.dir.path().join("big");
+    std::fs::create_dir_all(&context).expect("context dir");
+    std::fs::write(context.join("big.bin"), incompressible(96 << 20)).expect("big file");
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!(
+            "FROM {}/busybox:latest\nCOPY big.bin /big.bin\nLABEL fleet=yes\n",
+            fleet.registry.host()
+        ),
+    )
+    .expect("Dockerfile");
+    let destination = format!("{}/big:v1", fleet.registry.host());
+    let mut submit = {
+        let mut command = Command::new(binary("coordinator"));
+        command
+            .arg("submit")
+            .args(["--driver", "nats"])
+            .args(["--nats", &fleet.nats.url()])
+            .arg("--context")
+            .arg(&context)
+            .args(["--destination", &destination])
+            .args(["--multi-platform", &native.to_string()])
+            .args(["--timeout", "240"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command.spawn().expect("coordinator submit")
+    };
+
+    // Follow submit's live lines; kill the worker the task was placed on, mid-build.
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let stderr = submit.stderr.take().expect("piped stderr");
+        let progress = progress.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(mut text) = progress.lock() {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            }
+        })
+    };
+    let seen = || progress.lock().map(|t| t.clone()).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let victim = loop {
+        let text = seen();
+        if let Some(name) = ["native-1", "native-2"]
+            .into_iter()
+            .find(|name| text.contains(&format!("building on {name}")))
+        {
+            break name;
+        }
+        if let Ok(Some(status)) = submit.try_wait() {
+            panic!("submit ended early: {status:?}\n{text}\n{}", fleet.logs());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no worker took the task\n{text}\n{}",
+            fleet.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let position = fleet
+        .daemons
+        .iter()
+        .position(|d| d.name == victim)
+        .expect("victim daemon");
+    let mut killed = fleet.daemons.remove(position);
+    killed.child.kill().expect("SIGKILL");
+    let _ = killed.child.wait();
+    assert!(
+        !seen().contains("published index"),
+        "the build was over before the kill: make the context bigger\n{}",
+        seen()
+    );
+    let survivor = if killed.name == "native-1" {
+        "native-2"
+    } else {
+        "native-1"
+    };
+
+    let status = submit.wait().expect("submit status");
+    let _ = reader.join();
+    assert!(
+        status.success(),
+        "{status:?}\n{}\n{}\n{}",
+        seen(),
+        killed.logs(),
+        fleet.logs()
+    );
+    assert!(
+        seen().contains(&format!("building on {survivor}")),
+        "the task was redelivered to {survivor}\n{}",
+        seen()
+    );
+    let survivor_log = fleet
+        .daemons
+        .iter()
+        .find(|d| d.name == survivor)
+        .map(Daemon::logs)
+        .unwrap_or_default();
+    assert!(
+        survivor_log.contains("image built"),
+        "the other worker built the redelivered task\n{survivor_log}"
+    );
+    check_index(&destination, &[&native]);
+}
