@@ -2,7 +2,7 @@
 #
 # The one entry point for building, testing and releasing kaniko-rs.
 
-.PHONY: all build test lint fmt deps release bench
+.PHONY: all build test lint fmt deps release bench demo
 
 all: build
 
@@ -26,3 +26,6 @@ bench:
 
 release:
 	hack/release.sh
+
+demo:
+	hack/demo.sh

@@ -234,15 +234,33 @@ impl Names {
         ))
     }
 
+    /// `kaniko.tasks.cross.linux.arm64._`: cross-safe tasks of a platform placed on an
+    /// `--allow-cross` worker (no live native worker). One token longer than
+    /// [`Names::tasks`], so the two consumer filters never overlap on the work-queue stream.
+    pub fn tasks_cross(&self, platform: &Platform) -> Result<String, NameError> {
+        let platform = valid_platform(platform)?;
+        Ok(format!(
+            "{}.tasks.cross.{}",
+            self.prefix,
+            platform.to_subject_tokens()
+        ))
+    }
+
     /// `kaniko.tasks.>`: the tasks stream's subjects.
     pub fn tasks_all(&self) -> String {
         format!("{}.tasks.>", self.prefix)
     }
 
-    /// The platform of a tasks subject.
+    /// The platform of a tasks subject, native ([`Names::tasks`]) or cross
+    /// ([`Names::tasks_cross`]).
     pub fn parse_tasks(&self, subject: &str) -> Result<Platform, NameError> {
         self.rest(subject, "tasks")
-            .and_then(|tokens| Platform::from_subject_tokens(tokens).ok())
+            .and_then(|tokens| {
+                Platform::from_subject_tokens(tokens).ok().or_else(|| {
+                    let cross = tokens.strip_prefix("cross.")?;
+                    Platform::from_subject_tokens(cross).ok()
+                })
+            })
             .ok_or_else(|| unexpected(subject, "tasks"))
     }
 
@@ -346,6 +364,17 @@ impl Names {
         let platform = valid_platform(platform)?;
         Ok(format!(
             "{}_{}",
+            self.tasks_stream(),
+            platform.consumer_name()
+        ))
+    }
+
+    /// `KANIKO_TASKS_CROSS_linux-arm64`: the durable pull consumer shared by the
+    /// `--allow-cross` workers of a platform, filtered on [`Names::tasks_cross`].
+    pub fn tasks_cross_consumer(&self, platform: &Platform) -> Result<String, NameError> {
+        let platform = valid_platform(platform)?;
+        Ok(format!(
+            "{}_CROSS_{}",
             self.tasks_stream(),
             platform.consumer_name()
         ))
@@ -458,6 +487,22 @@ mod tests {
             n.tasks_consumer(&p("linux/arm/v7")),
             "KANIKO_TASKS_linux-arm-v7",
         );
+        check(
+            n.tasks_cross(&p("linux/arm64")),
+            "kaniko.tasks.cross.linux.arm64._",
+        );
+        check(
+            n.tasks_cross(&p("linux/arm/v7")),
+            "kaniko.tasks.cross.linux.arm.v7",
+        );
+        check(
+            n.tasks_cross_consumer(&p("linux/arm64")),
+            "KANIKO_TASKS_CROSS_linux-arm64",
+        );
+        check(
+            n.tasks_cross_consumer(&p("linux/arm/v7")),
+            "KANIKO_TASKS_CROSS_linux-arm-v7",
+        );
         check(Ok(n.builds_bucket()), "KANIKO_BUILDS");
         check(Ok(n.workers_bucket()), "KANIKO_WORKERS");
         check(Ok(n.contexts_store()), "KANIKO_CONTEXTS");
@@ -481,6 +526,14 @@ mod tests {
         assert_eq!(
             n.tasks_consumer(&p("linux/arm64")).unwrap(),
             "CI_2_X_TASKS_linux-arm64"
+        );
+        assert_eq!(
+            n.tasks_cross(&p("linux/arm64")).unwrap(),
+            "ci-2_x.tasks.cross.linux.arm64._"
+        );
+        assert_eq!(
+            n.tasks_cross_consumer(&p("linux/arm64")).unwrap(),
+            "CI_2_X_TASKS_CROSS_linux-arm64"
         );
         assert_eq!(n.builds_bucket(), "CI_2_X_BUILDS");
         assert_eq!(n.contexts_store(), "CI_2_X_CONTEXTS");
@@ -573,6 +626,8 @@ mod tests {
             })
         ));
         assert!(n.tasks_consumer(&junk).is_err());
+        assert!(n.tasks_cross(&junk).is_err());
+        assert!(n.tasks_cross_consumer(&junk).is_err());
     }
 
     #[test]
@@ -582,6 +637,10 @@ mod tests {
         assert_eq!(
             n.parse_tasks("kaniko.tasks.linux.arm.v7"),
             Ok(p("linux/arm/v7"))
+        );
+        assert_eq!(
+            n.parse_tasks("kaniko.tasks.cross.linux.arm64._"),
+            Ok(p("linux/arm64"))
         );
         assert_eq!(n.parse_results("kaniko.results.b1"), Ok("b1"));
         assert_eq!(
@@ -624,6 +683,11 @@ mod tests {
             "tasks",
         );
         refused(
+            n.parse_tasks("kaniko.tasks.cross.linux"),
+            "kaniko.tasks.cross.linux",
+            "tasks",
+        );
+        refused(
             n.parse_results("kaniko.results.b1.x"),
             "kaniko.results.b1.x",
             "results",
@@ -662,5 +726,31 @@ mod tests {
         check("a b*c>", "a-b-c-");
         check("ünï", "-n-");
         check(&"x".repeat(200), &"x".repeat(128));
+    }
+
+    proptest::proptest! {
+        /// Work-queue streams refuse overlapping consumer filters: the native and the cross
+        /// subject (and consumer) of any two platforms never coincide, and each parses back
+        /// to its own platform.
+        #[test]
+        fn native_and_cross_names_never_collide(
+            os in "[a-z][a-z0-9]{0,7}",
+            arch in "[a-z][a-z0-9]{0,7}",
+            variant in proptest::option::of("v[0-9]"),
+            other_os in "[a-z][a-z0-9]{0,7}",
+            other_arch in "[a-z][a-z0-9]{0,7}",
+        ) {
+            let n = Names::default();
+            let a = Platform { os, architecture: arch, variant };
+            let b = Platform { os: other_os, architecture: other_arch, variant: None };
+            if let (Ok(native), Ok(cross)) = (n.tasks(&a), n.tasks_cross(&b)) {
+                proptest::prop_assert_ne!(&native, &cross);
+                proptest::prop_assert_eq!(n.parse_tasks(&native), valid_platform(&a));
+                proptest::prop_assert_eq!(n.parse_tasks(&cross), valid_platform(&b));
+            }
+            if let (Ok(native), Ok(cross)) = (n.tasks_consumer(&a), n.tasks_cross_consumer(&b)) {
+                proptest::prop_assert_ne!(native, cross);
+            }
+        }
     }
 }

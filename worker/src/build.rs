@@ -37,6 +37,8 @@ pub struct BuildOutcome {
     pub manifest: Descriptor,
     /// `<registry>/<repo>:<tag>@<digest>` for every destination pushed.
     pub pushed: Vec<String>,
+    /// The digest of the image's config blob.
+    pub config_digest: String,
 }
 
 /// Runs one `worker build` to the end, on a runtime of its own.
@@ -63,10 +65,26 @@ pub fn registry_options(config: &BuildConfig) -> RegistryOptions {
 
 /// Runs one `worker build` to the end.
 pub async fn run_async(config: &BuildConfig) -> Result<BuildOutcome> {
+    run_async_pushing(config, Push::Tagged).await
+}
+
+/// How a build's destinations are pushed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Push {
+    /// Under each destination's tag (`latest` when it has none), as `worker build` does.
+    Tagged,
+    /// By digest only, moving no tag: `worker serve`'s per-platform images, which must not
+    /// sit on a tag before their index does.
+    ByDigestOnly,
+}
+
+/// [`run_async`] with the push mode chosen by the caller.
+pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<BuildOutcome> {
     if config.snapshot.single_snapshot {
         bail!("--single-snapshot is not supported yet: it lands with RUN snapshots");
     }
-    let output_options = outputs::options(&config.outputs)?;
+    let mut output_options = outputs::options(&config.outputs)?;
+    output_options.push_by_digest_only = push == Push::ByDigestOnly;
     let tmp = crate::image::temp_dir_in(None)?;
     let context_dir = context::prepare(config, tmp.path()).await?;
     let dockerfile_path: PathBuf = config.resolve_dockerfile(&context_dir)?;
@@ -133,6 +151,7 @@ pub async fn run_async(config: &BuildConfig) -> Result<BuildOutcome> {
     );
     let pushed = outputs::write(&finished, &output_options, &client, executor.blobs()).await?;
     Ok(BuildOutcome {
+        config_digest: finished.config.digest.clone(),
         manifest: finished.manifest.clone(),
         pushed,
     })

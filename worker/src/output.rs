@@ -47,6 +47,9 @@ pub struct OutputOptions {
     /// `--push-ignore-immutable-tag-errors`: a registry refusing to move an immutable tag is
     /// a warning, not a failure.
     pub push_ignore_immutable_tag_errors: bool,
+    /// Push the manifest by digest only, moving no tag: the per-platform images of a
+    /// multi-platform build, which must not sit on a tag before their index does.
+    pub push_by_digest_only: bool,
 }
 
 /// What was written.
@@ -152,6 +155,7 @@ pub async fn write_outputs(
             client,
             blobs,
             opts.push_ignore_immutable_tag_errors,
+            opts.push_by_digest_only,
         )
         .await?
     };

@@ -2,7 +2,8 @@
 
 //! `worker serve`: the NATS task consumer. Announces the worker (heartbeats on
 //! `workers.<id>` and in the workers KV bucket), binds the durable pull consumer of every
-//! platform it serves, builds up to `--concurrency` tasks at once (see [`task`] for one
+//! platform it serves (the native consumer for this host's platform, the cross consumer for
+//! a foreign one served with `--allow-cross`), builds up to `--concurrency` tasks at once (see [`task`] for one
 //! task's life), aborts the tasks of cancelled builds, and on shutdown stops pulling, lets
 //! in-flight builds finish within a grace period, hands back what is left and says goodbye
 //! with a `leaving` heartbeat.
@@ -133,6 +134,42 @@ impl ServeConfig {
         }
         Ok(())
     }
+}
+
+/// The durable consumer a worker pulls `platform`'s tasks from: the platform's native
+/// consumer (`Names::tasks`) when it is this host's platform; the cross consumer
+/// (`Names::tasks_cross`, where the coordinator routes cross-safe tasks that no live native
+/// worker can take) when it is foreign. Created when missing, with the same settings.
+async fn bind_consumer(
+    bus: &Bus,
+    config: &ServeConfig,
+    platform: &Platform,
+) -> anyhow::Result<async_nats::jetstream::consumer::PullConsumer> {
+    if *platform == config.native {
+        return Ok(bus.tasks_consumer(platform, &config.consumer).await?);
+    }
+    let names = bus.names();
+    let name = names.tasks_cross_consumer(platform)?;
+    let wanted = async_nats::jetstream::consumer::pull::Config {
+        durable_name: Some(name.clone()),
+        description: Some(format!("kaniko-rs cross workers of {platform}")),
+        filter_subject: names.tasks_cross(platform)?,
+        deliver_policy: async_nats::jetstream::consumer::DeliverPolicy::All,
+        ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+        ack_wait: config.consumer.ack_wait,
+        max_deliver: config.consumer.max_deliver,
+        ..Default::default()
+    };
+    let stream_name = names.tasks_stream();
+    let stream = bus
+        .js()
+        .get_stream(&stream_name)
+        .await
+        .with_context(|| format!("opening stream {stream_name}"))?;
+    stream
+        .get_or_create_consumer(&name, wanted)
+        .await
+        .with_context(|| format!("creating consumer {name}"))
 }
 
 /// A default worker id: the host name as a token plus a random suffix.
@@ -266,8 +303,7 @@ pub async fn run<E: TaskExecutor>(
 
     let mut consumers = Vec::new();
     for platform in &config.platforms {
-        let consumer = bus
-            .tasks_consumer(platform, &config.consumer)
+        let consumer = bind_consumer(&bus, &config, platform)
             .await
             .with_context(|| format!("binding the task consumer of {platform}"))?;
         consumers.push((platform.clone(), consumer));

@@ -25,23 +25,15 @@ use tokio::io::AsyncWriteExt;
 pub use kaniko_common::bus::BusSettings as StreamSettings;
 
 /// `<prefix>.tasks.cross.<os>.<arch>.<variant>`: cross-safe tasks for `--allow-cross` workers.
+/// The name lives in [`Names::tasks_cross`], shared with `worker serve`.
 pub fn cross_subject(names: &Names, platform: &Platform) -> anyhow::Result<String> {
-    let native = names.tasks(platform)?;
-    let tokens = native
-        .strip_prefix(&format!("{}.tasks.", names.prefix()))
-        .context("tasks subject without its prefix")?;
-    Ok(format!("{}.tasks.cross.{tokens}", names.prefix()))
+    Ok(names.tasks_cross(platform)?)
 }
 
 /// `KANIKO_TASKS_CROSS_linux-arm64`: the durable consumer shared by the cross workers of a
-/// platform, filtered on [`cross_subject`].
+/// platform, filtered on [`cross_subject`]. The name lives in [`Names::tasks_cross_consumer`].
 pub fn cross_consumer(names: &Names, platform: &Platform) -> anyhow::Result<String> {
-    let normal = names.tasks_consumer(platform)?;
-    Ok(normal.replacen(
-        &format!("{}_", names.tasks_stream()),
-        &format!("{}_CROSS_", names.tasks_stream()),
-        1,
-    ))
+    Ok(names.tasks_cross_consumer(platform)?)
 }
 
 /// The coordinator's NATS connection and JetStream handles.

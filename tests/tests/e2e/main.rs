@@ -9,6 +9,7 @@ mod coordinator;
 mod dockerfiles;
 mod examples;
 mod fixture;
+mod fleet;
 mod harness;
 mod index;
 mod outputs;

@@ -30,6 +30,7 @@ pub fn options(outputs: &Outputs) -> Result<OutputOptions> {
         image_name_tag_with_digest_file: outputs.image_name_tag_with_digest_file.clone(),
         metadata_file: outputs.metadata_file.clone(),
         push_ignore_immutable_tag_errors: false,
+        push_by_digest_only: false,
     })
 }
 

@@ -30,13 +30,16 @@ fn push_err(destination: &Reference, digest: &str) -> impl FnOnce(RegistryError)
     }
 }
 
-/// Pushes `finished` to every destination; returns `<repo>:<tag>@<digest>` for each.
+/// Pushes `finished` to every destination; returns `<repo>:<tag>@<digest>` for each, or
+/// `<repo>@<digest>` when `by_digest_only` (the manifest is then pushed by digest and no tag
+/// moves).
 pub(super) async fn push_all(
     finished: &FinishedImage,
     destinations: &[Reference],
     client: &RegistryClient,
     blobs: &BlobStore,
     ignore_immutable: bool,
+    by_digest_only: bool,
 ) -> Result<Vec<String>, OutputError> {
     // One blob upload per repository, whatever the number of tags.
     let mut repositories: BTreeMap<String, &Reference> = BTreeMap::new();
@@ -50,6 +53,26 @@ pub(super) async fn push_all(
     }
     let digest = &finished.manifest.digest;
     let mut pushed = Vec::new();
+    if by_digest_only {
+        for (repository, destination) in &repositories {
+            let by_digest = Reference::with_digest(
+                destination.registry().to_string(),
+                destination.repository().to_string(),
+                digest.clone(),
+            );
+            client
+                .push_manifest_raw(
+                    &by_digest,
+                    finished.manifest_bytes.clone(),
+                    &finished.manifest.media_type,
+                )
+                .await
+                .map_err(push_err(&by_digest, digest))?;
+            tracing::info!(destination = %by_digest, %digest, "pushed by digest");
+            pushed.push(format!("{repository}@{digest}"));
+        }
+        return Ok(pushed);
+    }
     for destination in destinations {
         let tag = tag_of(destination);
         let tagged = Reference::with_tag(

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use clap::Parser;
 use kaniko_common::messages::{ErrorKind, Task, WireError};
 use kaniko_common::oci::{Compression, Descriptor};
-use kaniko_common::registry::{RegistryClient, RegistryError};
+use kaniko_common::registry::RegistryError;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
@@ -294,42 +294,23 @@ impl TaskExecutor for BuildExecutor {
                 build_id = %task.build_id,
                 platform = %task.platform
             );
-            let outcome = crate::build::run_async(&config)
-                .instrument(span)
-                .await
-                .map_err(|err| classify(&err))?;
-            let config_digest = config_digest(&config, &outcome.pushed).await?;
+            // The index is the only thing a multi-platform build puts under a tag.
+            let outcome =
+                crate::build::run_async_pushing(&config, crate::build::Push::ByDigestOnly)
+                    .instrument(span)
+                    .await
+                    .map_err(|err| classify(&err))?;
+            if outcome.pushed.is_empty() {
+                return Err(ExecError::permanent(
+                    "the task names no destination: nothing was pushed",
+                ));
+            }
             Ok(Built {
                 manifest: outcome.manifest,
-                config_digest,
+                config_digest: outcome.config_digest,
             })
         })
     }
-}
-
-/// The config digest of the pushed image, read back from the first destination (the build
-/// outcome does not carry it).
-async fn config_digest(config: &BuildConfig, pushed: &[String]) -> Result<String, ExecError> {
-    let Some(first) = pushed.first() else {
-        return Err(ExecError::permanent(
-            "the task names no destination: nothing was pushed",
-        ));
-    };
-    let reference =
-        crate::base::parse_reference(first).map_err(|err| ExecError::permanent(err.to_string()))?;
-    let client = RegistryClient::new(crate::build::registry_options(config))
-        .map_err(|err| ExecError::permanent(err.to_string()))?;
-    let manifest = client
-        .pull_manifest_raw(&reference)
-        .await
-        .map_err(|err| classify(&anyhow::Error::new(err)))?;
-    let json: serde_json::Value = serde_json::from_slice(&manifest.bytes)
-        .map_err(|err| ExecError::permanent(format!("manifest {first}: {err}")))?;
-    json.get("config")
-        .and_then(|c| c.get("digest"))
-        .and_then(|d| d.as_str())
-        .map(str::to_string)
-        .ok_or_else(|| ExecError::permanent(format!("manifest {first} has no config digest")))
 }
 
 #[cfg(test)]

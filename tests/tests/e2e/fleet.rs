@@ -1,0 +1,645 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! The whole fleet as spawned binaries: a real nats-server, a real registry holding the
+//! busybox fixture, `coordinator serve`, and `worker serve` processes (one native, one
+//! `--allow-cross` serving the other architecture). `coordinator submit --driver nats` of a
+//! cross-safe Dockerfile for both platforms must publish one OCI index whose children's
+//! configs name their architectures, with exit code 0 and a summary.
+//!
+//! The binaries are found next to this test executable (`target/debug/worker`,
+//! `target/debug/coordinator`); build them first.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use kaniko_common::platform::Platform;
+use kaniko_tests::fixture::push_busybox;
+use kaniko_tests::{Nats, Registry, init_test_tracing, skopeo_inspect_config, skopeo_inspect_raw};
+
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable in target/<profile>/deps")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "{} missing: run `cargo build -p kaniko-worker -p kaniko-coordinator` first",
+        path.display()
+    );
+    path
+}
+
+/// A spawned daemon whose stderr goes to a log file; killed on drop.
+struct Daemon {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn spawn(name: &str, dir: &Path, mut command: Command) -> Daemon {
+        let log = dir.join(format!("{name}.log"));
+        let child = command
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .unwrap_or_else(|err| panic!("spawning {name}: {err}"));
+        Daemon {
+            name: name.to_string(),
+            child,
+            log,
+        }
+    }
+
+    fn logs(&self) -> String {
+        format!(
+            "--- {} ---\n{}",
+            self.name,
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The host's platform and the one the cross worker serves.
+fn platforms() -> (Platform, Platform) {
+    let native = Platform::host();
+    let foreign = if native.architecture == "arm64" {
+        "linux/amd64"
+    } else {
+        "linux/arm64"
+    };
+    (native, Platform::parse(foreign).expect("platform"))
+}
+
+/// nats-server, a registry with `busybox:latest`, `coordinator serve`, and the workers.
+struct Fleet {
+    nats: Nats,
+    registry: Registry,
+    dir: tempfile::TempDir,
+    daemons: Vec<Daemon>,
+}
+
+impl Fleet {
+    async fn start() -> Fleet {
+        init_test_tracing();
+        let nats = Nats::start().expect("nats-server");
+        let registry = Registry::start().expect("registry");
+        push_busybox(&registry, "busybox").await.expect("fixture");
+        let dir = tempfile::tempdir().expect("tempdir");
+        Fleet {
+            nats,
+            registry,
+            dir,
+            daemons: Vec::new(),
+        }
+    }
+
+    fn coordinator(&mut self) {
+        let mut command = Command::new(binary("coordinator"));
+        command
+            .arg("serve")
+            .args(["--nats", &self.nats.url()])
+            .args(["--heartbeat-interval", "1"])
+            .args(["--insecure-registry", &self.registry.host()]);
+        let daemon = Daemon::spawn("coordinator", self.dir.path(), command);
+        self.daemons.push(daemon);
+    }
+
+    fn worker(&mut self, id: &str, cross: Option<&Platform>) {
+        let mut command = Command::new(binary("worker"));
+        command
+            .arg("serve")
+            .args(["--nats", &self.nats.url()])
+            .args(["--id", id])
+            .args(["--heartbeat-interval", "1"])
+            .args(["--ack-wait", "5"])
+            .args(["--insecure-registry", &self.registry.host()]);
+        if let Some(platform) = cross {
+            command
+                .arg("--allow-cross")
+                .args(["--platform", &platform.to_string()]);
+        }
+        let daemon = Daemon::spawn(id, self.dir.path(), command);
+        self.daemons.push(daemon);
+    }
+
+    /// Waits until `coordinator workers` lists every id.
+    fn wait_for_workers(&self, ids: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let out = Command::new(binary("coordinator"))
+                .arg("workers")
+                .args(["--nats", &self.nats.url()])
+                .output()
+                .expect("coordinator workers");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            if out.status.success() && ids.iter().all(|id| text.contains(id)) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "workers {ids:?} never showed up; last listing:\n{text}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// A cross-safe two-stage context: a build stage on the build platform, the final stage
+    /// copying from it. No RUN, so every platform can be built anywhere.
+    fn cross_safe_context(&self) -> PathBuf {
+        let context = self.dir.path().join("context");
+        std::fs::create_dir_all(&context).expect("context dir");
+        let base = format!("{}/busybox:latest", self.registry.host());
+        std::fs::write(
+            context.join("Dockerfile"),
+            format!(
+                "FROM --platform=$BUILDPLATFORM {base} AS build\n\
+                 COPY hello.txt /out/hello.txt\n\
+                 FROM {base}\n\
+                 COPY --from=build /out/hello.txt /hello.txt\n\
+                 LABEL fleet=yes\n"
+            ),
+        )
+        .expect("Dockerfile");
+        std::fs::write(context.join("hello.txt"), "hello from the fleet\n").expect("hello");
+        context
+    }
+
+    fn submit(&self, context: &Path, destination: &str, platforms: &[&Platform]) -> Output {
+        let list: Vec<String> = platforms.iter().map(ToString::to_string).collect();
+        Command::new(binary("coordinator"))
+            .arg("submit")
+            .args(["--driver", "nats"])
+            .args(["--nats", &self.nats.url()])
+            .arg("--context")
+            .arg(context)
+            .args(["--destination", destination])
+            .args(["--multi-platform", &list.join(",")])
+            .args(["--timeout", "180"])
+            .arg("--digest-file")
+            .arg(self.dir.path().join("digest"))
+            .output()
+            .expect("coordinator submit")
+    }
+
+    fn logs(&self) -> String {
+        let mut out: Vec<String> = self.daemons.iter().map(Daemon::logs).collect();
+        out.push(format!("--- nats ---\n{}", self.nats.logs()));
+        out.join("\n")
+    }
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Checks the index at `reference`: OCI, exactly `platforms` (in any order), each child's
+/// config naming its architecture.
+fn check_index(reference: &str, platforms: &[&Platform]) {
+    let index = skopeo_inspect_raw(reference).expect("skopeo inspect --raw");
+    assert_eq!(
+        index["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "{index:#}"
+    );
+    let manifests = index["manifests"].as_array().expect("manifests");
+    let mut got: Vec<String> = manifests
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap_or("?"),
+                m["platform"]["architecture"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    got.sort();
+    let mut wanted: Vec<String> = platforms.iter().map(ToString::to_string).collect();
+    wanted.sort();
+    assert_eq!(got, wanted, "{index:#}");
+    for platform in platforms {
+        let config = skopeo_inspect_config(reference, Some(&platform.architecture))
+            .expect("skopeo inspect --config");
+        assert_eq!(config["architecture"], platform.architecture.as_str());
+        assert_eq!(config["os"], platform.os.as_str());
+        assert_eq!(config["config"]["Labels"]["fleet"], "yes", "{config:#}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_and_a_cross_worker_publish_one_index_with_both_platforms() {
+    let (native, foreign) = platforms();
+    let mut fleet = Fleet::start().await;
+    fleet.coordinator();
+    fleet.worker("native-1", None);
+    fleet.worker("cross-1", Some(&foreign));
+    fleet.wait_for_workers(&["native-1", "cross-1"]);
+
+    let context = fleet.cross_safe_context();
+    let destination = format!("{}/app:v1", fleet.registry.host());
+    let output = fleet.submit(&context, &destination, &[&native, &foreign]);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        describe(&output),
+        fleet.logs()
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let digest = std::fs::read_to_string(fleet.dir.path().join("digest")).expect("digest file");
+    assert!(digest.trim().starts_with("sha256:"), "{digest:?}");
+    assert!(
+        stdout.contains(digest.trim()) || stderr.contains(digest.trim()),
+        "the summary names the index digest\n{}",
+        describe(&output)
+    );
+    check_index(&destination, &[&native, &foreign]);
+    // The per-platform images were pushed by digest only: the repository has no tag but
+    // v1, and the only manifest v1 has ever pointed at is the index (the registry keeps a
+    // tag's history on disk).
+    let tags_dir = fleet
+        .registry
+        .storage_dir()
+        .join("docker/registry/v2/repositories/app/_manifests/tags");
+    let list = |dir: &Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.file_name().to_string_lossy().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(list(&tags_dir), ["v1"], "tags of the app repository");
+    let tagged: Vec<String> = list(&tags_dir.join("v1/index/sha256"))
+        .into_iter()
+        .map(|hex| format!("sha256:{hex}"))
+        .collect();
+    assert_eq!(tagged, [digest.trim().to_string()], "tag v1's history");
+    // The foreign platform went through the cross consumer, the native one through its own.
+    let client = async_nats::connect(fleet.nats.url()).await.expect("nats");
+    let js = async_nats::jetstream::new(client);
+    let names = kaniko_common::subjects::Names::default();
+    for (consumer, what) in [
+        (names.tasks_cross_consumer(&foreign).unwrap(), "cross"),
+        (names.tasks_consumer(&native).unwrap(), "native"),
+    ] {
+        let stream = js
+            .get_stream(names.tasks_stream())
+            .await
+            .expect("tasks stream");
+        let info = stream
+            .consumer_info(&consumer)
+            .await
+            .unwrap_or_else(|err| panic!("{what} consumer {consumer}: {err}\n{}", fleet.logs()));
+        assert_eq!(
+            info.delivered.consumer_sequence, 1,
+            "{what} consumer {consumer} delivered one task"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_native_nodes_is_refused_before_any_task_when_only_a_cross_worker_serves() {
+    let (native, foreign) = platforms();
+    let mut fleet = Fleet::start().await;
+    fleet.coordinator();
+    fleet.worker("native-1", None);
+    fleet.worker("cross-1", Some(&foreign));
+    fleet.wait_for_workers(&["native-1", "cross-1"]);
+
+    let context = fleet.cross_safe_context();
+    let destination = format!("{}/app:v1", fleet.registry.host());
+    let output = Command::new(binary("coordinator"))
+        .arg("submit")
+        .args(["--driver", "nats"])
+        .args(["--nats", &fleet.nats.url()])
+        .arg("--context")
+        .arg(&context)
+        .args(["--destination", &destination])
+        .args(["--multi-platform", &format!("{native},{foreign}")])
+        .arg("--require-native-nodes")
+        .args(["--timeout", "60"])
+        .output()
+        .expect("coordinator submit");
+    assert!(!output.status.success(), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&foreign.to_string()) && !stderr.contains(&format!("{native}:")),
+        "the refusal names the platform without a native worker\n{}",
+        describe(&output)
+    );
+    let client = async_nats::connect(fleet.nats.url()).await.expect("nats");
+    let js = async_nats::jetstream::new(client);
+    let names = kaniko_common::subjects::Names::default();
+    let mut stream = js
+        .get_stream(names.tasks_stream())
+        .await
+        .expect("tasks stream");
+    let info = stream.info().await.expect("tasks stream info");
+    assert_eq!(info.state.last_sequence, 0, "no task was ever published");
+    assert!(
+        skopeo_inspect_raw(&destination).is_err(),
+        "nothing was pushed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_dockerfile_fails_fast_with_its_line_number() {
+    let (native, _) = platforms();
+    let mut fleet = Fleet::start().await;
+    fleet.coordinator();
+    fleet.worker("native-1", None);
+    fleet.wait_for_workers(&["native-1"]);
+
+    let context = fleet.dir.path().join("bad");
+    std::fs::create_dir_all(&context).expect("context dir");
+    let base = format!("{}/busybox:latest", fleet.registry.host());
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!("FROM {base}\nCOPY\nFROBNICATE everything\n"),
+    )
+    .expect("Dockerfile");
+    let destination = format!("{}/bad:v1", fleet.registry.host());
+    let started = Instant::now();
+    let output = fleet.submit(&context, &destination, &[&native]);
+    assert!(!output.status.success(), "{}", describe(&output));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "failed fast, not after retries: {:?}",
+        started.elapsed()
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        text.contains("dockerfile:2:"),
+        "the failure names line 2\n{}\n{}",
+        describe(&output),
+        fleet.logs()
+    );
+    assert!(skopeo_inspect_raw(&destination).is_err(), "nothing pushed");
+}
+
+/// Bytes gzip cannot shrink, fast: an xorshift stream.
+fn incompressible(len: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_build_hands_its_task_to_another_worker() {
+    let (native, _) = platforms();
+    let mut fleet = Fleet::start().await;
+    fleet.coordinator();
+    fleet.worker("native-1", None);
+    fleet.worker("native-2", None);
+    fleet.wait_for_workers(&["native-1", "native-2"]);
+
+    // A big COPY keeps the build busy long enough to kill the worker in the middle of it.
+    let context = fleet.dir.path().join("big");
+    std::fs::create_dir_all(&context).expect("context dir");
+    std::fs::write(context.join("big.bin"), incompressible(96 << 20)).expect("big file");
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!(
+            "FROM {}/busybox:latest\nCOPY big.bin /big.bin\nLABEL fleet=yes\n",
+            fleet.registry.host()
+        ),
+    )
+    .expect("Dockerfile");
+    let destination = format!("{}/big:v1", fleet.registry.host());
+    let mut submit = {
+        let mut command = Command::new(binary("coordinator"));
+        command
+            .arg("submit")
+            .args(["--driver", "nats"])
+            .args(["--nats", &fleet.nats.url()])
+            .arg("--context")
+            .arg(&context)
+            .args(["--destination", &destination])
+            .args(["--multi-platform", &native.to_string()])
+            .args(["--timeout", "240"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command.spawn().expect("coordinator submit")
+    };
+
+    // Follow submit's live lines; kill the worker the task was placed on, mid-build.
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let stderr = submit.stderr.take().expect("piped stderr");
+        let progress = progress.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(mut text) = progress.lock() {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            }
+        })
+    };
+    let seen = || progress.lock().map(|t| t.clone()).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let victim = loop {
+        let text = seen();
+        if let Some(name) = ["native-1", "native-2"]
+            .into_iter()
+            .find(|name| text.contains(&format!("building on {name}")))
+        {
+            break name;
+        }
+        if let Ok(Some(status)) = submit.try_wait() {
+            panic!("submit ended early: {status:?}\n{text}\n{}", fleet.logs());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no worker took the task\n{text}\n{}",
+            fleet.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let position = fleet
+        .daemons
+        .iter()
+        .position(|d| d.name == victim)
+        .expect("victim daemon");
+    let mut killed = fleet.daemons.remove(position);
+    killed.child.kill().expect("SIGKILL");
+    let _ = killed.child.wait();
+    assert!(
+        !seen().contains("published index"),
+        "the build was over before the kill: make the context bigger\n{}",
+        seen()
+    );
+    let survivor = if killed.name == "native-1" {
+        "native-2"
+    } else {
+        "native-1"
+    };
+
+    let status = submit.wait().expect("submit status");
+    let _ = reader.join();
+    assert!(
+        status.success(),
+        "{status:?}\n{}\n{}\n{}",
+        seen(),
+        killed.logs(),
+        fleet.logs()
+    );
+    assert!(
+        seen().contains(&format!("building on {survivor}")),
+        "the task was redelivered to {survivor}\n{}",
+        seen()
+    );
+    let survivor_log = fleet
+        .daemons
+        .iter()
+        .find(|d| d.name == survivor)
+        .map(Daemon::logs)
+        .unwrap_or_default();
+    assert!(
+        survivor_log.contains("image built"),
+        "the other worker built the redelivered task\n{survivor_log}"
+    );
+    check_index(&destination, &[&native]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_killed_mid_build_and_restarted_finishes_it_without_publishing_twice() {
+    let (native, _) = platforms();
+    let mut fleet = Fleet::start().await;
+    fleet.coordinator();
+    fleet.worker("native-1", None);
+    fleet.wait_for_workers(&["native-1"]);
+
+    let context = fleet.dir.path().join("big");
+    std::fs::create_dir_all(&context).expect("context dir");
+    std::fs::write(context.join("big.bin"), incompressible(96 << 20)).expect("big file");
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!(
+            "FROM {}/busybox:latest\nCOPY big.bin /big.bin\nLABEL fleet=yes\n",
+            fleet.registry.host()
+        ),
+    )
+    .expect("Dockerfile");
+    let destination = format!("{}/big:v1", fleet.registry.host());
+    let mut submit = Command::new(binary("coordinator"))
+        .arg("submit")
+        .args(["--driver", "nats"])
+        .args(["--nats", &fleet.nats.url()])
+        .arg("--context")
+        .arg(&context)
+        .args(["--destination", &destination])
+        .args(["--multi-platform", &native.to_string()])
+        .args(["--timeout", "240"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("coordinator submit");
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let stderr = submit.stderr.take().expect("piped stderr");
+        let progress = progress.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(mut text) = progress.lock() {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            }
+        })
+    };
+    let seen = || progress.lock().map(|t| t.clone()).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !seen().contains("building on native-1") {
+        assert!(
+            Instant::now() < deadline,
+            "the task never started\n{}\n{}",
+            seen(),
+            fleet.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let position = fleet
+        .daemons
+        .iter()
+        .position(|d| d.name == "coordinator")
+        .expect("coordinator daemon");
+    let mut killed = fleet.daemons.remove(position);
+    killed.child.kill().expect("SIGKILL");
+    let _ = killed.child.wait();
+    std::thread::sleep(Duration::from_secs(1));
+    let mut command = Command::new(binary("coordinator"));
+    command
+        .arg("serve")
+        .args(["--nats", &fleet.nats.url()])
+        .args(["--heartbeat-interval", "1"])
+        .args(["--insecure-registry", &fleet.registry.host()]);
+    let restarted = Daemon::spawn("coordinator-2", fleet.dir.path(), command);
+    fleet.daemons.push(restarted);
+
+    let status = submit.wait().expect("submit status");
+    let _ = reader.join();
+    assert!(
+        status.success(),
+        "{status:?}\n{}\n{}\n{}",
+        seen(),
+        killed.logs(),
+        fleet.logs()
+    );
+    check_index(&destination, &[&native]);
+    // One task ever published, one manifest ever under the tag.
+    let client = async_nats::connect(fleet.nats.url()).await.expect("nats");
+    let js = async_nats::jetstream::new(client);
+    let names = kaniko_common::subjects::Names::default();
+    let mut stream = js
+        .get_stream(names.tasks_stream())
+        .await
+        .expect("tasks stream");
+    let info = stream.info().await.expect("tasks stream info");
+    assert_eq!(info.state.last_sequence, 1, "one task published");
+    let history = fleet
+        .registry
+        .storage_dir()
+        .join("docker/registry/v2/repositories/big/_manifests/tags/v1/index/sha256");
+    let pushed = std::fs::read_dir(&history)
+        .unwrap_or_else(|err| panic!("{}: {err}", history.display()))
+        .count();
+    assert_eq!(pushed, 1, "the index was published once\n{}", fleet.logs());
+}
