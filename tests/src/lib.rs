@@ -34,3 +34,21 @@ pub fn init_test_tracing() {
             .try_init();
     });
 }
+
+/// A binary of this workspace (`worker`, `coordinator`, ...) built next to the running test
+/// executable: `target/<profile>/<name>`, found from `target/<profile>/deps/<test>-<hash>`.
+/// `cargo test --workspace` builds them; a test run alone needs `cargo build` first.
+pub fn workspace_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let path = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .expect("test executable in target/<profile>/deps")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "{} missing: run `cargo build --workspace` first",
+        path.display()
+    );
+    path
+}

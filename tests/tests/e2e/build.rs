@@ -18,20 +18,8 @@ use kaniko_tests::{
     umoci_unpack,
 };
 
-/// `target/<profile>/worker`, from `target/<profile>/deps/e2e-<hash>`.
 fn worker_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable in target/<profile>/deps");
-    let worker = dir.join("worker");
-    assert!(
-        worker.is_file(),
-        "{} missing: run `cargo build -p kaniko-worker` first",
-        worker.display()
-    );
-    worker
+    kaniko_tests::workspace_binary("worker")
 }
 
 fn worker_build(context: &Path, args: &[&str]) -> Output {

@@ -152,20 +152,8 @@ fn raw_config_result(reference: &str) -> Result<serde_json::Value, String> {
     serde_json::from_slice(&out.stdout).map_err(|err| format!("config of {reference}: {err}"))
 }
 
-/// `target/<profile>/worker`, from `target/<profile>/deps/e2e-<hash>`.
 fn worker_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable in target/<profile>/deps");
-    let worker = dir.join("worker");
-    assert!(
-        worker.is_file(),
-        "{} missing: run `cargo build -p kaniko-worker` first",
-        worker.display()
-    );
-    worker
+    kaniko_tests::workspace_binary("worker")
 }
 
 fn worker_build(context: &Path, args: &[String]) -> Output {

@@ -21,13 +21,7 @@ fn readme_quick_start_builds_hello_into_an_oci_layout() {
 
     let out_dir = tempfile::tempdir().unwrap();
     let layout = out_dir.path().join("hello-oci");
-    let worker = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("worker");
+    let worker = kaniko_tests::workspace_binary("worker");
     let out = Command::new(&worker)
         .current_dir(&repo)
         .args([

@@ -18,18 +18,7 @@ use kaniko_tests::fixture::push_busybox;
 use kaniko_tests::{Nats, Registry, init_test_tracing, skopeo_inspect_config, skopeo_inspect_raw};
 
 fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable in target/<profile>/deps")
-        .join(name);
-    assert!(
-        path.is_file(),
-        "{} missing: run `cargo build -p kaniko-worker -p kaniko-coordinator` first",
-        path.display()
-    );
-    path
+    kaniko_tests::workspace_binary(name)
 }
 
 /// A spawned daemon whose stderr goes to a log file; killed on drop.

@@ -29,18 +29,7 @@ mod in_process;
 mod submit;
 
 fn worker_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executable in target/<profile>/deps");
-    let worker = dir.join("worker");
-    assert!(
-        worker.is_file(),
-        "{} missing: run `cargo build -p kaniko-worker` first",
-        worker.display()
-    );
-    worker
+    kaniko_tests::workspace_binary("worker")
 }
 
 /// A spawned `worker serve`, killed on drop.

@@ -14,17 +14,10 @@ use kaniko_common::messages::{Event, EventKind};
 use kaniko_common::platform::Platform;
 use kaniko_tests::{Nats, init_test_tracing};
 
-use super::{setup, worker_binary};
+use super::setup;
 
 fn coordinator_binary() -> PathBuf {
-    let worker = worker_binary();
-    let coordinator = worker.with_file_name("coordinator");
-    assert!(
-        coordinator.is_file(),
-        "{} missing: run `cargo build -p kaniko-coordinator` first",
-        coordinator.display()
-    );
-    coordinator
+    kaniko_tests::workspace_binary("coordinator")
 }
 
 fn descriptor(hex: char, platform: Option<&str>) -> kaniko_common::oci::Descriptor {
