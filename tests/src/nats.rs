@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
-use crate::process::{Readiness, Service, free_port, http_get};
+use crate::process::{Service, free_port, http_get};
 
 const PORT_ATTEMPTS: usize = 5;
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -70,23 +70,17 @@ impl Nats {
             .arg(self.store_dir());
         self.service.spawn(command)?;
         let (port, monitor_port) = (self.port, self.monitor_port);
-        match self.service.wait_until(READY_TIMEOUT, || {
-            let healthy = matches!(
-                http_get(monitor_port, "/healthz", Duration::from_secs(1)),
-                Some((200, body)) if body.contains("ok")
-            );
-            healthy && greets(port)
-        }) {
-            Readiness::Ready => Ok(()),
-            Readiness::Exited => bail!(
-                "nats-server exited before becoming healthy on ports {port}/{monitor_port}:\n{}",
-                crate::process::tail(&self.logs(), 20)
-            ),
-            Readiness::TimedOut => {
-                self.service.stop();
-                bail!("nats-server not healthy on port {port} within {READY_TIMEOUT:?}")
-            }
-        }
+        self.service.await_ready(
+            READY_TIMEOUT,
+            &format!("became healthy on ports {port}/{monitor_port}"),
+            || {
+                let healthy = matches!(
+                    http_get(monitor_port, "/healthz", Duration::from_secs(1)),
+                    Some((200, body)) if body.contains("ok")
+                );
+                healthy && greets(port)
+            },
+        )
     }
 
     /// `nats://127.0.0.1:PORT`.

@@ -100,6 +100,28 @@ impl Service {
     }
 
     /// Waits until `ready` holds, the process exits, or `timeout` passes.
+    /// [`Service::wait_until`] turned into an error naming what the service failed to do: it
+    /// exited (with the tail of its log) or it timed out (and is stopped).
+    pub(crate) fn await_ready(
+        &mut self,
+        timeout: Duration,
+        failure: &str,
+        ready: impl FnMut() -> bool,
+    ) -> anyhow::Result<()> {
+        match self.wait_until(timeout, ready) {
+            Readiness::Ready => Ok(()),
+            Readiness::Exited => anyhow::bail!(
+                "{} exited before it {failure}:\n{}",
+                self.name,
+                tail(&self.logs(), 20)
+            ),
+            Readiness::TimedOut => {
+                self.stop();
+                anyhow::bail!("{} {failure} not within {timeout:?}", self.name)
+            }
+        }
+    }
+
     pub(crate) fn wait_until(
         &mut self,
         timeout: Duration,

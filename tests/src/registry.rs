@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use kaniko_common::registry::{Reference, RegistryClient, RegistryOptions, RetryPolicy};
 
-use crate::process::{Readiness, Service, free_port, http_get};
+use crate::process::{Service, free_port, http_get};
 
 /// Start attempts with a fresh port when the chosen one turns out to be taken.
 const PORT_ATTEMPTS: usize = 5;
@@ -71,22 +71,16 @@ impl Registry {
         command.arg("serve").arg(&config_path);
         self.service.spawn(command)?;
         let port = self.port;
-        match self.service.wait_until(READY_TIMEOUT, || {
-            matches!(
-                http_get(port, "/v2/", Duration::from_secs(1)),
-                Some((200, _))
-            )
-        }) {
-            Readiness::Ready => Ok(()),
-            Readiness::Exited => bail!(
-                "docker-registry exited before answering on port {port}:\n{}",
-                crate::process::tail(&self.logs(), 20)
-            ),
-            Readiness::TimedOut => {
-                self.service.stop();
-                bail!("docker-registry did not answer /v2/ on port {port} within {READY_TIMEOUT:?}")
-            }
-        }
+        self.service.await_ready(
+            READY_TIMEOUT,
+            &format!("answered /v2/ on port {port}"),
+            || {
+                matches!(
+                    http_get(port, "/v2/", Duration::from_secs(1)),
+                    Some((200, _))
+                )
+            },
+        )
     }
 
     /// `127.0.0.1:PORT`, the registry part of references.
