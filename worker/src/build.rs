@@ -14,10 +14,11 @@ mod context;
 mod executor;
 mod finish;
 mod outputs;
+pub mod run;
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use kaniko_common::dockerfile::{BuildArgs, Dockerfile};
 use kaniko_common::messages::RequestedOciMode;
 use kaniko_common::oci::{Descriptor, OciMode};
@@ -68,6 +69,16 @@ pub async fn run_async(config: &BuildConfig) -> Result<BuildOutcome> {
     run_async_pushing(config, Push::Tagged).await
 }
 
+/// Paths RUN snapshots leave out: `--ignore-path`s, and `/var/run` unless
+/// `--ignore-var-run=false`.
+fn run_ignore_paths(snapshot: &crate::config::SnapshotOptions) -> Vec<PathBuf> {
+    let mut out = snapshot.ignore_paths.clone();
+    if snapshot.ignore_var_run {
+        out.push(PathBuf::from("/var/run"));
+    }
+    out
+}
+
 /// How a build's destinations are pushed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Push {
@@ -80,9 +91,6 @@ pub enum Push {
 
 /// [`run_async`] with the push mode chosen by the caller.
 pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<BuildOutcome> {
-    if config.snapshot.single_snapshot {
-        bail!("--single-snapshot is not supported yet: it lands with RUN snapshots");
-    }
     let mut output_options = outputs::options(&config.outputs)?;
     output_options.push_by_digest_only = push == Push::ByDigestOnly;
     let tmp = crate::image::temp_dir_in(None)?;
@@ -126,6 +134,13 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
             level: config.image.compression_level,
             reproducible: config.image.reproducible,
             mode: OciMode::Oci,
+        },
+        run: executor::RunSettings {
+            network: config.snapshot.network,
+            snapshotter: config.snapshot.snapshotter,
+            ignore: run_ignore_paths(&config.snapshot),
+            hash: config.snapshot.mode == crate::config::SnapshotMode::Full,
+            single_snapshot: config.snapshot.single_snapshot,
         },
     })?;
     let mut state = executor.build_all().await?;

@@ -239,6 +239,14 @@ pub struct BuildArgs {
     /// File attributes compared when snapshotting.
     #[arg(long, alias = "snapshotMode", value_enum, default_value_t = SnapshotMode::Full)]
     pub snapshot_mode: SnapshotMode,
+    /// How RUN's changes are found: `overlay` (an overlayfs upper directory holds exactly
+    /// the change; cost follows the change), `walk` (the stage root is scanned before and
+    /// after), `auto` (overlay where it mounts, else walk).
+    #[arg(long, default_value = "auto", value_parser = crate::snapshot::Snapshotter::parse, value_name = "auto|overlay|walk")]
+    pub snapshotter: crate::snapshot::Snapshotter,
+    /// RUN's network: `host` (default) or `none` (loopback only); `RUN --network` overrides.
+    #[arg(long, default_value = "host", value_parser = crate::sandbox::Network::parse, value_name = "host|none")]
+    pub network: crate::sandbox::Network,
     /// Kaniko's experimental RUN change detection (accepted, no effect here).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub use_new_run: Option<bool>,

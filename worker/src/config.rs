@@ -373,6 +373,8 @@ impl BuildConfig {
                 single_snapshot: args.single_snapshot.unwrap_or(false),
                 ignore_paths,
                 ignore_var_run: args.ignore_var_run.unwrap_or(true),
+                snapshotter: args.snapshotter,
+                network: args.network,
             },
             registry: RegistryOptions::from_args(args)?,
             image_fs_extract_retry: args.image_fs_extract_retry,

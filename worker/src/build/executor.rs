@@ -3,7 +3,8 @@
 //! The stage executor: for each planned stage, the base (scratch, a registry image for the
 //! stage's platform, or an earlier stage), the base's ONBUILD triggers, then every
 //! instruction: metadata into the container config and history, WORKDIR's directory, COPY
-//! and ADD into one layer each. RUN is refused until the RUN sandbox lands.
+//! and ADD into one layer each, RUN in the sandbox with its snapshot as the layer (see
+//! [`super::run`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,10 @@ use kaniko_common::platform::Platform;
 use kaniko_common::registry::RegistryClient;
 use oci_spec::image::{History, HistoryBuilder};
 
+mod run_steps;
+
 use super::add;
+use super::run::{self as run_step, Snapshotter, StageRoot};
 use crate::base::{self, PullRewrites};
 use crate::blobs::BlobStore;
 use crate::copy::{self, CopyOptions, Known, PathInfo, Planned, Source};
@@ -30,6 +34,7 @@ use crate::progress::Progress;
 use crate::stage::{StageFs, StageState};
 use crate::unpack::{self, UnpackOptions};
 use crate::users::Users;
+use run_steps::snapshot_scan;
 
 /// What the executor needs from the build.
 pub struct Setup<'a> {
@@ -51,6 +56,23 @@ pub struct Setup<'a> {
     pub rewrites: PullRewrites,
     /// How layers are written.
     pub layer: LayerOptions,
+    /// How RUN runs and is snapshotted.
+    pub run: RunSettings,
+}
+
+/// How RUN runs and is snapshotted.
+#[derive(Debug, Clone, Default)]
+pub struct RunSettings {
+    /// Worker-wide network (`--network`), `RUN --network` overrides.
+    pub network: crate::sandbox::Network,
+    /// How changes are found.
+    pub snapshotter: Snapshotter,
+    /// Paths never snapshotted (`--ignore-path`, `/var/run`).
+    pub ignore: Vec<PathBuf>,
+    /// Hash content in the walk (`--snapshot-mode full`).
+    pub hash: bool,
+    /// `--single-snapshot`.
+    pub single_snapshot: bool,
 }
 
 /// Builds the stages of a plan.
@@ -63,6 +85,14 @@ pub struct Executor<'a> {
     done: HashMap<usize, StageState>,
     /// Unpacked filesystems for `COPY --from`, by stage index or image name.
     roots: HashMap<String, Arc<tempfile::TempDir>>,
+    /// The current stage's root filesystem, once a RUN (or `--single-snapshot`) needs it.
+    stage_root: Option<StageRoot>,
+    /// The snapshotter in use (`Auto` turns into one of the others on the first RUN).
+    snapshotter: Snapshotter,
+    /// The files the sandbox provides (`resolv.conf`, `hosts`, `hostname`).
+    provided: Option<[PathBuf; 3]>,
+    /// RUN steps so far (names their scratch directories).
+    runs: usize,
 }
 
 fn history(created_by: &str, empty: bool, reproducible: bool) -> Result<History> {
@@ -96,12 +126,16 @@ impl<'a> Executor<'a> {
             .map(|s| s.instructions.len() + 1)
             .sum();
         Ok(Executor {
-            setup,
             global,
             blobs,
             progress: Progress::new(total),
             done: HashMap::new(),
             roots: HashMap::new(),
+            stage_root: None,
+            snapshotter: setup.run.snapshotter,
+            provided: None,
+            runs: 0,
+            setup,
         })
     }
 
@@ -190,6 +224,19 @@ impl<'a> Executor<'a> {
             }
         };
         step.finish(None);
+        self.stage_root = None;
+        if self.setup.run.single_snapshot {
+            let mut root = run_step::new_root(self.setup.tmp, &state, &self.blobs).await?;
+            let excl = run_step::exclusions(&state, &self.setup.run.ignore, Vec::new());
+            let base = root.dir.clone();
+            let hash = self.setup.run.hash;
+            root.single = Some(
+                tokio::task::spawn_blocking(move || snapshot_scan(&base, &excl, hash))
+                    .await
+                    .map_err(|e| anyhow!("scanning the stage root: {e}"))??,
+            );
+            self.stage_root = Some(root);
+        }
         let mut scope = self
             .global
             .stage()
@@ -215,6 +262,10 @@ impl<'a> Executor<'a> {
                 .await
                 .with_context(|| format!("dockerfile:{}", instruction.line))?;
         }
+        if self.setup.run.single_snapshot {
+            self.single_snapshot(&mut state, planned.index).await?;
+        }
+        self.stage_root = None;
         Ok(state)
     }
 
@@ -231,7 +282,7 @@ impl<'a> Executor<'a> {
         let reproducible = self.setup.layer.reproducible;
         let expanded = scope.apply(instruction)?;
         let layer_size = match &expanded {
-            Expanded::Run(_) => bail!("RUN is not supported yet"),
+            Expanded::Run(run) => self.run(state, scope, run, &text).await?,
             Expanded::Copy(c) => Some(self.copy(state, c, false, &text).await?),
             Expanded::Add(c) => Some(self.copy(state, c, true, &text).await?),
             Expanded::Workdir(_) => {
@@ -276,19 +327,37 @@ impl<'a> Executor<'a> {
         Ok((u64::from(uid), u64::from(gid)))
     }
 
-    /// Writes planned entries as a layer on the stage.
+    /// Writes planned entries as a layer on the stage (with `--single-snapshot`, onto the
+    /// stage root instead: the stage's one layer comes at its end).
     fn add_layer(&self, state: &mut StageState, planned: &[Planned], text: &str) -> Result<u64> {
         let writer = LayerWriter::to_temp_file(self.setup.tmp, self.setup.layer)
             .with_context(|| format!("creating a layer in {}", self.setup.tmp.display()))?;
         let (file, info) = copy::write_layer(writer, planned)?;
         let path = file.into_temp_path();
         let size = info.size;
-        state.image.push_layer(Layer {
-            descriptor: info.descriptor(),
-            diff_id: info.diff_id.clone(),
-            location: BlobLocation::File(Arc::new(path)),
-        });
-        push_history(state, history(text, false, self.setup.layer.reproducible)?);
+        match self.stage_root.as_ref().filter(|r| r.single.is_some()) {
+            Some(root) => {
+                let reader = crate::blobs::decompressing_reader(
+                    std::fs::File::open(&path).context("reopening the layer")?,
+                    Some(self.setup.layer.compression),
+                )?;
+                let opts = UnpackOptions {
+                    preserve_owners: true,
+                    ..UnpackOptions::default()
+                };
+                unpack::unpack_layer(&root.dir, reader, &opts)
+                    .context("applying the step to the stage root")?;
+                push_history(state, history(text, true, self.setup.layer.reproducible)?);
+            }
+            None => {
+                state.image.push_layer(Layer {
+                    descriptor: info.descriptor(),
+                    diff_id: info.diff_id.clone(),
+                    location: BlobLocation::File(Arc::new(path)),
+                });
+                push_history(state, history(text, false, self.setup.layer.reproducible)?);
+            }
+        }
         let entries: Vec<LayerEntry> = planned.iter().map(|p| p.entry.clone()).collect();
         let read = |path: &str| {
             planned

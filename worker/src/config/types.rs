@@ -134,6 +134,10 @@ pub struct SnapshotOptions {
     pub ignore_paths: Vec<PathBuf>,
     /// `--ignore-var-run` (default true).
     pub ignore_var_run: bool,
+    /// `--snapshotter`: how RUN's changes are found.
+    pub snapshotter: crate::snapshot::Snapshotter,
+    /// `--network`: RUN's network unless `RUN --network` says otherwise.
+    pub network: crate::sandbox::Network,
 }
 
 /// One `--registry-map FROM=TO` pair.

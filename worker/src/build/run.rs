@@ -1,0 +1,303 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! RUN: the stage root on disk ([`StageRoot`]: the base unpacked on the first RUN, kept up
+//! to date with every later layer), the command's identity and environment, the sandbox run,
+//! and the snapshot that becomes the step's layer (overlay upper directory when the kernel
+//! allows, the full walk otherwise; nothing changed, no layer). `--single-snapshot` runs
+//! everything on the stage root itself and takes one walk snapshot when the stage ends.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use kaniko_common::dockerfile::{Command, Run, Scope};
+use kaniko_common::layer::LayerWriter;
+use kaniko_common::platform::Platform;
+
+use crate::image::{BlobLocation, Layer};
+use crate::sandbox::{self, Network, Outcome, Root, SetupError, Spec};
+pub use crate::snapshot::Snapshotter;
+use crate::snapshot::{self, Change, Exclusions, walk::Scan};
+use crate::stage::StageState;
+use crate::unpack::{self, UnpackOptions};
+use crate::users::Users;
+
+/// A stage's root filesystem on disk.
+pub struct StageRoot {
+    /// The directory (owned by `_holder`).
+    pub dir: PathBuf,
+    /// How many of the image's layers it holds.
+    pub applied: usize,
+    /// The scan at the stage's start (`--single-snapshot`).
+    pub single: Option<Scan>,
+    _holder: tempfile::TempDir,
+}
+
+/// What the RUN step needs from the executor.
+pub struct RunContext<'a> {
+    /// The build's temporary directory.
+    pub tmp: &'a Path,
+    /// Worker-wide network.
+    pub network: Network,
+    /// `--ignore-path`s, `/var/run` when ignored.
+    pub ignore: &'a [PathBuf],
+    /// Content hashes in the walk (`--snapshot-mode full`).
+    pub hash: bool,
+}
+
+/// Whether a stage for `platform` can run commands here.
+pub fn check_native(platform: &Platform) -> Result<()> {
+    let host = Platform::host();
+    if host.compatible(platform) {
+        return Ok(());
+    }
+    bail!(
+        "RUN in a stage for {platform} cannot execute on this worker, which is {host}: \
+         a native {platform} worker is needed (submit through the coordinator, which routes \
+         the stage to one)"
+    )
+}
+
+/// Whether this process can make the sandbox at all (root, or root of a user namespace).
+pub fn check_privileges() -> Result<()> {
+    if unpack::is_root() {
+        return Ok(());
+    }
+    bail!(
+        "RUN as an unprivileged user needs a user namespace with a subordinate id range: add \
+         a range for this user to /etc/subuid and /etc/subgid (e.g. `usermod --add-subuids \
+         100000-165535 --add-subgids 100000-165535 $USER`), install newuidmap/newgidmap \
+         (Debian: uidmap) and make sure user namespaces are enabled; see docs/rootless.md"
+    )
+}
+
+/// Unpacks `state`'s layers into a new stage root under `tmp`.
+pub async fn new_root(
+    tmp: &Path,
+    state: &StageState,
+    blobs: &crate::blobs::BlobStore,
+) -> Result<StageRoot> {
+    let holder = tempfile::Builder::new()
+        .prefix("rootfs-")
+        .tempdir_in(tmp)
+        .context("creating the stage root")?;
+    let dir = holder.path().join("root");
+    std::fs::create_dir(&dir).context("creating the stage root")?;
+    let mut root = StageRoot {
+        dir,
+        applied: 0,
+        single: None,
+        _holder: holder,
+    };
+    catch_up(&mut root, state, blobs).await?;
+    Ok(root)
+}
+
+/// Applies the layers the stage root does not hold yet.
+pub async fn catch_up(
+    root: &mut StageRoot,
+    state: &StageState,
+    blobs: &crate::blobs::BlobStore,
+) -> Result<()> {
+    let layers = state.image.layers.get(root.applied..).unwrap_or_default();
+    if layers.is_empty() {
+        return Ok(());
+    }
+    let opts = UnpackOptions {
+        preserve_owners: true,
+        ..UnpackOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let stats = unpack::unpack_image(&root.dir, layers, blobs, &opts)
+        .await
+        .context("unpacking the stage's filesystem for RUN")?;
+    tracing::debug!(
+        layers = layers.len(),
+        entries = stats.entries,
+        seconds = started.elapsed().as_secs_f64(),
+        "stage root unpacked"
+    );
+    root.applied = state.image.layers.len();
+    Ok(())
+}
+
+/// The command line of a RUN: exec form as is; shell form through the stage's shell, with
+/// heredocs: a lone heredoc is the script itself, otherwise the shell reads them.
+pub fn argv(state: &StageState, run: &Run) -> Vec<String> {
+    match &run.command {
+        Command::Exec(args) => args.clone(),
+        Command::Shell(text) => {
+            let mut shell = state.run_config.shell_or_default();
+            let lone = run.heredocs.len() == 1 && is_lone_heredoc(text.trim());
+            match run.heredocs.first() {
+                Some(doc) if lone => shell.push(doc.content.clone()),
+                Some(_) => {
+                    let mut script = text.clone();
+                    for doc in &run.heredocs {
+                        script.push('\n');
+                        script.push_str(&doc.content);
+                        script.push_str(&doc.name);
+                    }
+                    shell.push(script);
+                }
+                None => shell.push(text.clone()),
+            }
+            shell
+        }
+    }
+}
+
+/// `<<EOF`, `<<-EOF`, `<<"EOF"` or `<<'EOF'` and nothing else.
+fn is_lone_heredoc(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix("<<") else {
+        return false;
+    };
+    let rest = rest.strip_prefix('-').unwrap_or(rest);
+    let word = rest.trim_matches(|c| c == '"' || c == '\'');
+    !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Reads a small file of the stage root (resolved inside it).
+pub fn read_in_root(root: &Path, path: &str) -> Option<String> {
+    let rel = unpack::resolve_on_disk(root, Path::new(path), true).ok()?;
+    let bytes = std::fs::read(root.join(rel)).ok()?;
+    (bytes.len() <= 1 << 20).then(|| String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The sandbox spec of one RUN (identity, environment, directory), for `root`.
+pub fn spec_for(
+    state: &StageState,
+    scope: &Scope,
+    run: &Run,
+    root: Root,
+    network: Network,
+    files: &[PathBuf; 3],
+    result: PathBuf,
+) -> Result<(Spec, Vec<PathBuf>)> {
+    let base = root.base().to_path_buf();
+    let passwd = read_in_root(&base, "/etc/passwd").unwrap_or_default();
+    let group = read_in_root(&base, "/etc/group").unwrap_or_default();
+    let users = Users::parse(&passwd, &group);
+    let user = state.run_config.user.clone();
+    let resolved = users
+        .resolve_user(&user)
+        .map_err(|e| anyhow!("USER {user}: {e}"))?;
+    let mut env: Vec<(String, String)> = scope.run_environment();
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        env.push(("PATH".into(), crate::base::DEFAULT_PATH.into()));
+    }
+    if !env.iter().any(|(k, _)| k == "HOME") {
+        env.push(("HOME".into(), resolved.home.clone()));
+    }
+    let (pseudo, provided, created) = sandbox::resolve_targets(&base, files)
+        .context("resolving the sandbox's mount points in the stage root")?;
+    let cwd = match state.run_config.working_dir.as_str() {
+        "" => "/".to_string(),
+        dir => dir.to_string(),
+    };
+    let network = match run.network.as_deref() {
+        Some(text) => Network::parse(text).map_err(|e| anyhow!("RUN --network: {e}"))?,
+        None => network,
+    };
+    if let Some(security) = run.security.as_deref().filter(|s| *s != "sandbox") {
+        bail!("RUN --security={security} is not supported: commands always run sandboxed");
+    }
+    if let Some(mount) = run.mounts.first() {
+        bail!("RUN --mount={mount} is not supported yet");
+    }
+    let mut groups = resolved.supplementary_gids.clone();
+    if !groups.contains(&resolved.gid) {
+        groups.insert(0, resolved.gid);
+    }
+    Ok((
+        Spec {
+            root,
+            argv: argv(state, run),
+            env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            cwd,
+            uid: resolved.uid,
+            gid: resolved.gid,
+            groups,
+            network,
+            hostname: sandbox::HOSTNAME.to_string(),
+            pseudo,
+            provided,
+            result,
+        },
+        created,
+    ))
+}
+
+/// Runs a spec, turning the outcome into the build's error when the command failed.
+pub async fn execute(spec: &Spec) -> Result<Option<SetupError>> {
+    let span = tracing::Span::current();
+    let log = move |line: &str| {
+        span.in_scope(|| tracing::info!(target: "kaniko::run", "{line}"));
+    };
+    let outcome = sandbox::run(spec, log).await?;
+    let shown = shell_words(&spec.argv);
+    match outcome {
+        Outcome::Exited(0) => Ok(None),
+        Outcome::Exited(code) => {
+            bail!("process \"{shown}\" did not complete successfully: exit code: {code}")
+        }
+        Outcome::Signaled(sig) => {
+            bail!("process \"{shown}\" did not complete successfully: killed by signal {sig}")
+        }
+        Outcome::Setup(e @ SetupError::Overlay(_)) => Ok(Some(e)),
+        Outcome::Setup(e) => Err(anyhow!(e).context(format!("RUN sandbox for \"{shown}\""))),
+    }
+}
+
+fn shell_words(argv: &[String]) -> String {
+    argv.join(" ")
+}
+
+/// The exclusions of a RUN snapshot: `ignore` plus the stage's VOLUMEs, and the mount
+/// points the sandbox created.
+pub fn exclusions(state: &StageState, ignore: &[PathBuf], created: Vec<PathBuf>) -> Exclusions {
+    let volumes = state.run_config.volumes.iter().map(PathBuf::from);
+    Exclusions::new(ignore.iter().cloned().chain(volumes), created)
+}
+
+/// Removes the mount points the sandbox created in a root it ran on directly.
+pub fn remove_created(root: &Path, created: &[PathBuf]) {
+    for rel in created.iter().rev() {
+        let path = root.join(rel);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => {
+                let _ = std::fs::remove_dir(&path);
+            }
+            Ok(m) if m.len() == 0 => {
+                let _ = std::fs::remove_file(&path);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Writes `changes` (read from `source`) as a layer file; `None` when there are none.
+pub fn layer_of(
+    tmp: &Path,
+    opts: kaniko_common::layer::LayerOptions,
+    source: &Path,
+    changes: &[Change],
+) -> Result<Option<(Layer, Vec<kaniko_common::layer::LayerEntry>)>> {
+    if changes.is_empty() {
+        return Ok(None);
+    }
+    let mut writer = LayerWriter::to_temp_file(tmp, opts)
+        .with_context(|| format!("creating a layer in {}", tmp.display()))?;
+    let entries = snapshot::write_layer(&mut writer, source, changes)
+        .context("writing the snapshot layer")?;
+    let (file, info) = writer.finish().context("finishing the snapshot layer")?;
+    let path = file.into_temp_path();
+    Ok(Some((
+        Layer {
+            descriptor: info.descriptor(),
+            diff_id: info.diff_id.clone(),
+            location: BlobLocation::File(Arc::new(path)),
+        },
+        entries,
+    )))
+}

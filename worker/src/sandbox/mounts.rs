@@ -1,0 +1,317 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! What the sandbox's init mounts before it pivots into the root: the root itself (overlay
+//! or a bind of the stage root), a fresh `/proc` of the new pid namespace, a minimal `/dev`
+//! (tmpfs with the host's null, zero, full, random, urandom and tty bound in, a private
+//! devpts, `/dev/shm`), the host's `/sys` read-only, and the provided `/etc` files. Every
+//! target was resolved inside the root by the parent and is opened here with `O_NOFOLLOW`,
+//! then mounted through `/proc/self/fd`, so no symlink of the image can redirect a mount.
+//! All of it happens in the sandbox's own mount namespace (made private first): nothing
+//! reaches the host's.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use super::{Root, SetupError, Spec, Target};
+
+fn errno() -> std::io::Error {
+    std::io::Error::last_os_error()
+}
+
+fn c(path: &Path) -> Result<CString, SetupError> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| SetupError::Other(format!("{} contains a NUL byte", path.display())))
+}
+
+fn mount(
+    source: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> std::io::Result<()> {
+    let source = source.map(|s| CString::new(s.as_os_str().as_bytes()));
+    let source = match source {
+        Some(Ok(s)) => Some(s),
+        Some(Err(_)) => return Err(std::io::Error::other("NUL in mount source")),
+        None => None,
+    };
+    let target = CString::new(target.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::other("NUL in mount target"))?;
+    let fstype = fstype
+        .map(CString::new)
+        .transpose()
+        .map_err(std::io::Error::other)?;
+    let data = data
+        .map(CString::new)
+        .transpose()
+        .map_err(std::io::Error::other)?;
+    // SAFETY: every pointer is a valid C string or null.
+    let r = unsafe {
+        libc::mount(
+            source.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            target.as_ptr(),
+            fstype.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
+            flags,
+            data.as_ref()
+                .map_or(std::ptr::null(), |s| s.as_ptr().cast()),
+        )
+    };
+    if r != 0 {
+        return Err(errno());
+    }
+    Ok(())
+}
+
+/// An `O_PATH` descriptor of `root/rel` that refuses a symlink as the last component, and its
+/// `/proc/self/fd` path; creates the file or directory when missing.
+struct Pinned {
+    fd: libc::c_int,
+    proc_path: PathBuf,
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // SAFETY: closing a descriptor we opened.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+fn pin(root: &Path, target: &Target) -> Result<Pinned, SetupError> {
+    let full = root.join(&target.rel);
+    let exists = std::fs::symlink_metadata(&full).is_ok();
+    if !exists {
+        if let Some(parent) = full.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| SetupError::Other(format!("creating {}: {e}", parent.display())))?;
+        }
+        let made = if target.dir {
+            std::fs::create_dir(&full)
+        } else {
+            std::fs::File::create(&full).map(|_| ())
+        };
+        made.map_err(|e| SetupError::Other(format!("creating {}: {e}", full.display())))?;
+    }
+    let path = c(&full)?;
+    // SAFETY: path is a valid C string.
+    let fd = unsafe {
+        libc::open(
+            path.as_ptr(),
+            libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(SetupError::Other(format!(
+            "opening mount point {}: {}",
+            full.display(),
+            errno()
+        )));
+    }
+    Ok(Pinned {
+        fd,
+        proc_path: PathBuf::from(format!("/proc/self/fd/{fd}")),
+    })
+}
+
+/// Mounts everything, then pivots into the root.
+pub fn setup(spec: &Spec) -> Result<(), SetupError> {
+    mount(
+        None,
+        Path::new("/"),
+        None,
+        libc::MS_REC | libc::MS_PRIVATE,
+        None,
+    )
+    .map_err(|e| SetupError::Other(format!("making the mount namespace private: {e}")))?;
+    let root: PathBuf = match &spec.root {
+        Root::Overlay {
+            lower,
+            upper,
+            work,
+            merged,
+        } => {
+            // In a user namespace overlay keeps its metadata (opaque directories) in
+            // `user.overlay.*` xattrs (`userxattr`, Linux 5.11+); without it removing a
+            // directory of the lower layer fails with EIO.
+            let data = format!(
+                "lowerdir={},upperdir={},workdir={},userxattr",
+                lower.display(),
+                upper.display(),
+                work.display()
+            );
+            mount(
+                Some(Path::new("overlay")),
+                merged,
+                Some("overlay"),
+                0,
+                Some(&data),
+            )
+            .map_err(|e| SetupError::Overlay(format!("{data}: {e}")))?;
+            merged.clone()
+        }
+        Root::Direct { dir } => {
+            mount(Some(dir), dir, None, libc::MS_BIND | libc::MS_REC, None).map_err(|e| {
+                SetupError::Other(format!("binding the root {}: {e}", dir.display()))
+            })?;
+            dir.clone()
+        }
+    };
+    for (name, target) in &spec.pseudo {
+        let pinned = pin(&root, target)?;
+        let result = match name.as_str() {
+            "/proc" => mount(
+                Some(Path::new("proc")),
+                &pinned.proc_path,
+                Some("proc"),
+                libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                None,
+            ),
+            "/sys" => bind_sys(&pinned.proc_path),
+            "/dev" => mount(
+                Some(Path::new("tmpfs")),
+                &pinned.proc_path,
+                Some("tmpfs"),
+                libc::MS_NOSUID | libc::MS_STRICTATIME,
+                Some("mode=755,size=65536k"),
+            ),
+            _ => Ok(()),
+        };
+        result.map_err(|e| SetupError::Other(format!("mounting {name}: {e}")))?;
+        if name == "/dev" {
+            populate_dev(&root.join(&target.rel))?;
+        }
+    }
+    for (source, target) in &spec.provided {
+        if std::fs::metadata(root.join(&target.rel)).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        let pinned = pin(&root, target)?;
+        mount(Some(source), &pinned.proc_path, None, libc::MS_BIND, None)
+            .map_err(|e| SetupError::Other(format!("providing /{}: {e}", target.rel.display())))?;
+    }
+    pivot(&root)
+}
+
+fn bind_sys(target: &Path) -> std::io::Result<()> {
+    mount(
+        Some(Path::new("/sys")),
+        target,
+        None,
+        libc::MS_BIND | libc::MS_REC,
+        None,
+    )?;
+    // Read-only where the kernel lets us (the locked flags of the host's mount are kept).
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if let Ok(path) = CString::new("/sys") {
+        // SAFETY: valid path and output buffer.
+        unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
+    }
+    let locked = stat.f_flag & (libc::ST_NOSUID | libc::ST_NODEV | libc::ST_NOEXEC);
+    let _ = mount(
+        None,
+        target,
+        None,
+        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | locked,
+        None,
+    );
+    Ok(())
+}
+
+fn populate_dev(dev: &Path) -> Result<(), SetupError> {
+    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let target = dev.join(name);
+        std::fs::File::create(&target)
+            .map_err(|e| SetupError::Other(format!("creating /dev/{name}: {e}")))?;
+        let host = Path::new("/dev").join(name);
+        if let Err(e) = mount(Some(&host), &target, None, libc::MS_BIND, None) {
+            if name == "tty" {
+                let _ = std::fs::remove_file(&target);
+                continue;
+            }
+            return Err(SetupError::Other(format!("binding /dev/{name}: {e}")));
+        }
+    }
+    let pts = dev.join("pts");
+    let shm = dev.join("shm");
+    for dir in [&pts, &shm] {
+        std::fs::create_dir(dir)
+            .map_err(|e| SetupError::Other(format!("creating {}: {e}", dir.display())))?;
+    }
+    let devpts = mount(
+        Some(Path::new("devpts")),
+        &pts,
+        Some("devpts"),
+        libc::MS_NOSUID | libc::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    );
+    if devpts.is_ok() {
+        let _ = std::os::unix::fs::symlink("pts/ptmx", dev.join("ptmx"));
+    }
+    mount(
+        Some(Path::new("shm")),
+        &shm,
+        Some("tmpfs"),
+        libc::MS_NOSUID | libc::MS_NODEV,
+        Some("mode=1777,size=65536k"),
+    )
+    .map_err(|e| SetupError::Other(format!("mounting /dev/shm: {e}")))?;
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        let _ = std::os::unix::fs::symlink(target, dev.join(name));
+    }
+    Ok(())
+}
+
+fn pivot(root: &Path) -> Result<(), SetupError> {
+    std::env::set_current_dir(root)
+        .map_err(|e| SetupError::Other(format!("entering {}: {e}", root.display())))?;
+    let dot = c(Path::new("."))?;
+    // SAFETY: pivot_root(".", ".") stacks the old root on the new one; both are valid paths.
+    if unsafe { libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) } != 0 {
+        return Err(SetupError::Other(format!("pivot_root: {}", errno())));
+    }
+    // SAFETY: detaching the old root, now mounted on top of ".".
+    if unsafe { libc::umount2(dot.as_ptr(), libc::MNT_DETACH) } != 0 {
+        return Err(SetupError::Other(format!(
+            "detaching the old root: {}",
+            errno()
+        )));
+    }
+    std::env::set_current_dir("/")
+        .map_err(|e| SetupError::Other(format!("entering the new root: {e}")))?;
+    Ok(())
+}
+
+/// Brings the loopback interface of a new network namespace up.
+pub fn loopback_up() -> Result<(), SetupError> {
+    // SAFETY: socket/ioctl with a zeroed ifreq naming "lo".
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(SetupError::Other(format!("socket: {}", errno())));
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        let mut result = Ok(());
+        if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) != 0 {
+            result = Err(SetupError::Other(format!(
+                "reading lo's flags: {}",
+                errno()
+            )));
+        } else {
+            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            if libc::ioctl(fd, libc::SIOCSIFFLAGS, &req) != 0 {
+                result = Err(SetupError::Other(format!("bringing lo up: {}", errno())));
+            }
+        }
+        libc::close(fd);
+        result
+    }
+}

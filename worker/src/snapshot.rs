@@ -1,0 +1,442 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! Snapshots: what a RUN changed, as the entries of one layer. Two ways to find the change:
+//!
+//! * **overlay** ([`from_upper`]): the command ran on an overlay whose upper directory now
+//!   holds exactly what changed — new and modified files (copied up whole), directories on
+//!   the way, whiteouts (character devices 0/0) for deletions and the `opaque` xattr for a
+//!   directory deleted and made again. Cost follows the change, not the root filesystem.
+//!   [`apply_upper`] then moves the change into the stage root (renames, no copies).
+//! * **walk** ([`walk`]): the command ran on the stage root itself; a scan before and one
+//!   after are compared (type, mode, owner, size, mtime, ctime, inode, link target; `full`
+//!   mode also hashes content), where overlay is not available, and for `--single-snapshot`.
+//!
+//! Either way the change is a list of [`Change`]s in path order (parents first); deletions
+//! are whiteouts of the top-most deleted path only, and nothing below a path that became a
+//! file or a symlink is whited out. [`Exclusions`] keep out `/proc`, `/sys`, `/dev`, the
+//! provided `/etc` files the sandbox had to create, VOLUMEs and `--ignore-path`s.
+//! [`write_layer`] streams the changes into a layer (hard links within the layer kept).
+
+pub mod walk;
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use kaniko_common::layer::{EntryKind, LayerEntry, LayerWriter};
+
+use crate::unpack::{WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
+
+/// How changes are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Snapshotter {
+    /// Overlay when it mounts, else the walk (decided on the first RUN).
+    #[default]
+    Auto,
+    /// Overlay only (an error where it cannot mount).
+    Overlay,
+    /// The full walk.
+    Walk,
+}
+
+impl Snapshotter {
+    /// Parses `auto`, `overlay` or `walk`.
+    pub fn parse(text: &str) -> Result<Snapshotter, String> {
+        match text {
+            "auto" => Ok(Snapshotter::Auto),
+            "overlay" => Ok(Snapshotter::Overlay),
+            "walk" => Ok(Snapshotter::Walk),
+            other => Err(format!(
+                "unknown snapshotter {other:?}: expected auto, overlay or walk"
+            )),
+        }
+    }
+}
+
+/// One change, root-relative.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Added or modified: the entry at this path (read from the source directory).
+    Entry {
+        /// Root-relative path.
+        rel: PathBuf,
+        /// A directory whose lower content is hidden (overlay opaque), to be written with an
+        /// opaque marker.
+        opaque: bool,
+    },
+    /// Deleted.
+    Whiteout(PathBuf),
+}
+
+impl Change {
+    /// The path the change is about.
+    pub fn rel(&self) -> &Path {
+        match self {
+            Change::Entry { rel, .. } | Change::Whiteout(rel) => rel,
+        }
+    }
+}
+
+/// Paths a snapshot leaves out.
+#[derive(Debug, Clone, Default)]
+pub struct Exclusions {
+    /// Root-relative paths left out with everything below them.
+    pub trees: Vec<PathBuf>,
+    /// Paths the sandbox created as mount points: left out unless something else was
+    /// written below them.
+    pub created: Vec<PathBuf>,
+}
+
+impl Exclusions {
+    /// `/proc`, `/sys`, `/dev`, plus `extra` (absolute or root-relative).
+    pub fn new(extra: impl IntoIterator<Item = PathBuf>, created: Vec<PathBuf>) -> Self {
+        let mut trees: Vec<PathBuf> = crate::sandbox::PSEUDO_DIRS
+            .iter()
+            .map(|p| PathBuf::from(p.trim_start_matches('/')))
+            .collect();
+        for path in extra {
+            let rel = crate::unpack::clean(&path);
+            if !rel.as_os_str().is_empty() {
+                trees.push(rel);
+            }
+        }
+        Exclusions { trees, created }
+    }
+
+    fn excludes_tree(&self, rel: &Path) -> bool {
+        self.trees.iter().any(|t| rel.starts_with(t))
+    }
+
+    /// Drops excluded changes, created mount points nothing else was written below, and
+    /// directories that are only there because of what was dropped: no kept change below
+    /// them and the same type, mode and owner as in `before` (`source` holds the entries
+    /// now; `before` gives a path's mode, uid and gid before the command).
+    pub fn filter(
+        &self,
+        changes: Vec<Change>,
+        source: &Path,
+        before: &dyn Fn(&Path) -> Option<Owned>,
+    ) -> Vec<Change> {
+        let kept: Vec<Change> = changes
+            .into_iter()
+            .filter(|c| !self.excludes_tree(c.rel()))
+            .collect();
+        // Below a path, only what is neither excluded nor a created mount point counts.
+        let has_kept_below = |rel: &Path| {
+            kept.iter().any(|other| {
+                other.rel() != rel
+                    && other.rel().starts_with(rel)
+                    && !self.created.iter().any(|p| p == other.rel())
+            })
+        };
+        kept.iter()
+            .filter(|c| match c {
+                Change::Entry { rel, .. } if self.created.iter().any(|p| p == rel) => {
+                    has_kept_below(rel)
+                }
+                Change::Entry { rel, opaque: false } => {
+                    if has_kept_below(rel) {
+                        return true;
+                    }
+                    let Ok(now) = fs::symlink_metadata(source.join(rel)) else {
+                        return true;
+                    };
+                    if !now.is_dir() {
+                        return true;
+                    }
+                    before(rel) != Some((now.mode(), now.uid(), now.gid()))
+                }
+                _ => true,
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// A path's mode (type bits included), uid and gid.
+pub type Owned = (u32, u32, u32);
+
+/// A path's mode (type bits included), uid and gid in `root`, not following a symlink.
+pub fn meta_in(root: &Path, rel: &Path) -> Option<Owned> {
+    let meta = fs::symlink_metadata(root.join(rel)).ok()?;
+    Some((meta.mode(), meta.uid(), meta.gid()))
+}
+
+/// Reads one extended attribute of `path` (not following a symlink).
+fn get_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let p = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let n = CString::new(name).ok()?;
+    let mut buf = vec![0u8; 256];
+    // SAFETY: valid C strings and buffer.
+    let len =
+        unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if len < 0 {
+        return None;
+    }
+    buf.truncate(usize::try_from(len).ok()?);
+    Some(buf)
+}
+
+/// Every extended attribute of `path` except overlayfs' own.
+pub fn xattrs(path: &Path) -> io::Result<std::collections::BTreeMap<String, Vec<u8>>> {
+    let mut out = std::collections::BTreeMap::new();
+    let p = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
+    // SAFETY: a null buffer asks for the size.
+    let size = unsafe { libc::llistxattr(p.as_ptr(), std::ptr::null_mut(), 0) };
+    if size <= 0 {
+        return Ok(out);
+    }
+    let mut names = vec![0u8; usize::try_from(size).unwrap_or(0)];
+    // SAFETY: names has `size` bytes.
+    let size = unsafe { libc::llistxattr(p.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
+    if size < 0 {
+        return Ok(out);
+    }
+    names.truncate(usize::try_from(size).unwrap_or(0));
+    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        if name.starts_with("trusted.overlay.") || name.starts_with("user.overlay.") {
+            continue;
+        }
+        let Ok(cname) = CString::new(name.as_bytes()) else {
+            continue;
+        };
+        // SAFETY: size query.
+        let len = unsafe { libc::lgetxattr(p.as_ptr(), cname.as_ptr(), std::ptr::null_mut(), 0) };
+        if len < 0 {
+            continue;
+        }
+        let mut value = vec![0u8; usize::try_from(len).unwrap_or(0)];
+        // SAFETY: value has `len` bytes.
+        let len = unsafe {
+            libc::lgetxattr(
+                p.as_ptr(),
+                cname.as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
+        if len < 0 {
+            continue;
+        }
+        value.truncate(usize::try_from(len).unwrap_or(0));
+        out.insert(name, value);
+    }
+    Ok(out)
+}
+
+fn is_opaque(path: &Path) -> bool {
+    ["trusted.overlay.opaque", "user.overlay.opaque"]
+        .iter()
+        .any(|name| get_xattr(path, name).as_deref() == Some(b"y"))
+}
+
+fn is_whiteout(meta: &fs::Metadata) -> bool {
+    meta.file_type().is_char_device() && meta.rdev() == 0
+}
+
+/// The changes an overlay upper directory holds, in path order.
+pub fn from_upper(upper: &Path) -> io::Result<Vec<Change>> {
+    let mut out = Vec::new();
+    visit_upper(upper, Path::new(""), &mut out)?;
+    Ok(out)
+}
+
+fn visit_upper(upper: &Path, rel: &Path, out: &mut Vec<Change>) -> io::Result<()> {
+    let dir = upper.join(rel);
+    let mut names: Vec<_> = fs::read_dir(&dir)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<io::Result<_>>()?;
+    names.sort();
+    for name in names {
+        let child_rel = rel.join(&name);
+        let full = upper.join(&child_rel);
+        let meta = fs::symlink_metadata(&full)?;
+        if is_whiteout(&meta) {
+            out.push(Change::Whiteout(child_rel));
+            continue;
+        }
+        if meta.is_dir() {
+            out.push(Change::Entry {
+                rel: child_rel.clone(),
+                opaque: is_opaque(&full),
+            });
+            visit_upper(upper, &child_rel, out)?;
+        } else {
+            out.push(Change::Entry {
+                rel: child_rel,
+                opaque: false,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Streams `changes` into `writer`, reading entries from `source` (the upper directory or
+/// the stage root). Returns the entries written (whiteouts as `.wh.` names).
+pub fn write_layer<W: io::Write>(
+    writer: &mut LayerWriter<W>,
+    source: &Path,
+    changes: &[Change],
+) -> io::Result<Vec<LayerEntry>> {
+    let mut written = Vec::new();
+    let mut inodes: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    for change in changes {
+        match change {
+            Change::Whiteout(rel) => {
+                writer.append_whiteout(rel)?;
+                let name = rel
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let parent = rel.parent().unwrap_or(Path::new(""));
+                written.push(LayerEntry::new(
+                    parent.join(format!("{WHITEOUT_PREFIX}{name}")),
+                    EntryKind::File { size: 0 },
+                ));
+            }
+            Change::Entry { rel, opaque } => {
+                let full = source.join(rel);
+                let meta = fs::symlink_metadata(&full)
+                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", full.display())))?;
+                let ft = meta.file_type();
+                let key = (meta.dev(), meta.ino());
+                let kind = if ft.is_dir() {
+                    EntryKind::Dir
+                } else if ft.is_symlink() {
+                    EntryKind::Symlink {
+                        target: fs::read_link(&full)?,
+                    }
+                } else if ft.is_file() {
+                    match inodes.get(&key) {
+                        Some(first) if meta.nlink() > 1 => EntryKind::Hardlink {
+                            target: first.clone(),
+                        },
+                        _ => EntryKind::File { size: meta.len() },
+                    }
+                } else if ft.is_char_device() {
+                    EntryKind::CharDev {
+                        major: libc::major(meta.rdev()),
+                        minor: libc::minor(meta.rdev()),
+                    }
+                } else if ft.is_block_device() {
+                    EntryKind::BlockDev {
+                        major: libc::major(meta.rdev()),
+                        minor: libc::minor(meta.rdev()),
+                    }
+                } else if ft.is_fifo() {
+                    EntryKind::Fifo
+                } else {
+                    // Sockets have no tar form.
+                    continue;
+                };
+                if ft.is_file() && meta.nlink() > 1 && !inodes.contains_key(&key) {
+                    inodes.insert(key, rel.clone());
+                }
+                let entry = LayerEntry {
+                    mode: meta.mode() & 0o7777,
+                    uid: u64::from(meta.uid()),
+                    gid: u64::from(meta.gid()),
+                    mtime: meta.mtime(),
+                    xattrs: xattrs(&full)?,
+                    ..LayerEntry::new(rel.clone(), kind)
+                };
+                if let EntryKind::File { .. } = entry.kind {
+                    let mut file = fs::File::open(&full).map_err(|e| {
+                        io::Error::new(e.kind(), format!("{}: {e}", full.display()))
+                    })?;
+                    writer.append(&entry, Some(&mut file))?;
+                } else {
+                    writer.append(&entry, None)?;
+                }
+                written.push(entry);
+                if *opaque {
+                    writer.append_opaque(rel)?;
+                    written.push(LayerEntry::new(
+                        rel.join(WHITEOUT_OPAQUE),
+                        EntryKind::File { size: 0 },
+                    ));
+                }
+            }
+        }
+    }
+    Ok(written)
+}
+
+fn remove_any(path: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Moves the (filtered) changes of `upper` into the stage root `lower`, after the layer was
+/// written. Parents come before children in `changes`, and every ancestor of an upper entry
+/// is an upper directory, so each path's parents in `lower` are real directories by the
+/// time it is moved (nothing is followed).
+pub fn apply_upper(upper: &Path, lower: &Path, changes: &[Change]) -> io::Result<()> {
+    let mut dirs = Vec::new();
+    for change in changes {
+        match change {
+            Change::Whiteout(rel) => remove_any(&lower.join(rel))?,
+            Change::Entry { rel, opaque } => {
+                let from = upper.join(rel);
+                let to = lower.join(rel);
+                let meta = fs::symlink_metadata(&from)?;
+                if meta.is_dir() {
+                    let existing = fs::symlink_metadata(&to).ok();
+                    let keep = existing.as_ref().is_some_and(|m| m.is_dir()) && !opaque;
+                    if !keep {
+                        remove_any(&to)?;
+                        fs::create_dir(&to)?;
+                    }
+                    std::os::unix::fs::lchown(&to, Some(meta.uid()), Some(meta.gid()))?;
+                    fs::set_permissions(
+                        &to,
+                        std::os::unix::fs::PermissionsExt::from_mode(meta.mode() & 0o7777),
+                    )?;
+                    for (name, value) in xattrs(&from)? {
+                        set_xattr(&to, &name, &value);
+                    }
+                    dirs.push((to, meta));
+                } else {
+                    remove_any(&to)?;
+                    fs::rename(&from, &to)?;
+                }
+            }
+        }
+    }
+    for (dir, meta) in dirs.iter().rev() {
+        let mtime = filetime::FileTime::from_unix_time(meta.mtime(), meta.mtime_nsec() as u32);
+        let _ = filetime::set_symlink_file_times(dir, mtime, mtime);
+    }
+    Ok(())
+}
+
+fn set_xattr(path: &Path, name: &str, value: &[u8]) {
+    let (Ok(p), Ok(n)) = (
+        CString::new(path.as_os_str().as_bytes()),
+        CString::new(name),
+    ) else {
+        return;
+    };
+    // SAFETY: valid C strings and buffer.
+    let r = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r != 0 {
+        tracing::warn!(path = %path.display(), name, "cannot set extended attribute: {}", io::Error::last_os_error());
+    }
+}
