@@ -23,6 +23,7 @@ pub mod image;
 pub mod instructions;
 pub mod output;
 pub mod progress;
+pub mod rootless;
 pub mod sandbox;
 pub mod serve;
 pub mod snapshot;
@@ -32,6 +33,10 @@ pub mod users;
 
 /// Runs one invocation of the `worker` command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
+    // An ordinary user with a subordinate id range works as root of a user namespace.
+    if let Some(code) = rootless::enter() {
+        return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+    }
     match cli.command {
         cli::Command::Build(args) => {
             let config = config::BuildConfig::from_args(&args)?;
