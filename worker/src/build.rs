@@ -18,7 +18,7 @@ pub mod run;
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use kaniko_common::dockerfile::{BuildArgs, Dockerfile};
 use kaniko_common::messages::RequestedOciMode;
 use kaniko_common::oci::{Descriptor, OciMode};
@@ -106,6 +106,21 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
         build: Platform::host(),
     };
     let plan = dockerfile.plan(config.target.as_deref(), &args)?;
+    if let Some(native) = plan.native_execution() {
+        let what = match native.trigger_stage {
+            Some(_) => "an ONBUILD RUN trigger",
+            None => "RUN",
+        };
+        bail!(
+            "dockerfile:{}: {what} in a stage for {} cannot execute on this worker, which is \
+             {}: a native {} worker is needed (`coordinator submit` routes it to one); \
+             nothing was built",
+            native.line,
+            native.platform,
+            Platform::host(),
+            native.platform,
+        );
+    }
     for unused in &plan.unused_build_args {
         tracing::warn!(arg = %unused, "build-arg was not consumed by any stage");
     }

@@ -258,10 +258,16 @@ async fn bad_input_fails_clearly_and_pushes_nothing() {
             "127.0.0.1:1",
         ),
         (
-            "run",
-            format!("FROM {}\nRUN true\n", base.reference),
+            "run-exit",
+            format!("FROM {}\nRUN echo bye; exit 3\n", base.reference),
             vec![],
-            "RUN is not supported yet",
+            "did not complete successfully: exit code: 3",
+        ),
+        (
+            "run-foreign",
+            format!("FROM {}\nRUN true\n", base.reference),
+            vec!["--custom-platform", foreign_platform()],
+            "a native",
         ),
     ];
     for (name, dockerfile, extra, needle) in cases {
@@ -281,5 +287,14 @@ async fn bad_input_fails_clearly_and_pushes_nothing() {
             skopeo_inspect_raw(&dest).is_err(),
             "{name}: something was pushed"
         );
+    }
+}
+
+/// A platform that is not this machine's: RUN for it needs a native worker.
+fn foreign_platform() -> &'static str {
+    if kaniko_common::platform::Platform::host().architecture == "arm64" {
+        "linux/amd64"
+    } else {
+        "linux/arm64"
     }
 }
