@@ -167,7 +167,7 @@ pub fn setup(spec: &Spec) -> Result<(), SetupError> {
                 libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
                 None,
             ),
-            "/sys" => bind_sys(&pinned.proc_path),
+            "/sys" => bind_sys(&pinned.proc_path, &root.join(&target.rel)),
             "/dev" => mount(
                 Some(Path::new("tmpfs")),
                 &pinned.proc_path,
@@ -181,6 +181,9 @@ pub fn setup(spec: &Spec) -> Result<(), SetupError> {
         if name == "/dev" {
             populate_dev(&root.join(&target.rel))?;
         }
+        if name == "/proc" {
+            protect_proc(&root.join(&target.rel))?;
+        }
     }
     for (source, target) in &spec.provided {
         if std::fs::metadata(root.join(&target.rel)).is_ok_and(|m| m.is_dir()) {
@@ -193,10 +196,73 @@ pub fn setup(spec: &Spec) -> Result<(), SetupError> {
     pivot(&root)
 }
 
-fn bind_sys(target: &Path) -> std::io::Result<()> {
+/// Parts of `/proc` that reach the host's kernel are read-only or hidden, as Docker does:
+/// the sandbox's root may be the host's uid 0 (an identity-mapped user namespace when the
+/// worker runs as root), and some of these files check nothing but that uid.
+const PROC_READ_ONLY: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
+const PROC_MASKED: [&str; 8] = [
+    "acpi",
+    "kcore",
+    "keys",
+    "latency_stats",
+    "sched_debug",
+    "scsi",
+    "timer_list",
+    "timer_stats",
+];
+
+fn protect_proc(proc_dir: &Path) -> Result<(), SetupError> {
+    let locked = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    for name in PROC_READ_ONLY {
+        let path = proc_dir.join(name);
+        if std::fs::symlink_metadata(&path).is_err() {
+            continue;
+        }
+        mount(Some(&path), &path, None, libc::MS_BIND | libc::MS_REC, None)
+            .and_then(|()| {
+                mount(
+                    None,
+                    &path,
+                    None,
+                    libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | locked,
+                    None,
+                )
+            })
+            .map_err(|e| SetupError::Other(format!("making /proc/{name} read-only: {e}")))?;
+    }
+    for name in PROC_MASKED {
+        let path = proc_dir.join(name);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let masked = if meta.is_dir() {
+            mount(
+                Some(Path::new("tmpfs")),
+                &path,
+                Some("tmpfs"),
+                libc::MS_RDONLY | locked,
+                Some("size=0"),
+            )
+        } else {
+            mount(
+                Some(Path::new("/dev/null")),
+                &path,
+                None,
+                libc::MS_BIND,
+                None,
+            )
+        };
+        masked.map_err(|e| SetupError::Other(format!("masking /proc/{name}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Binds the host's `/sys` at `pinned` (the mount point's descriptor path), then makes the
+/// new mount (reached again as `target`) read-only.
+fn bind_sys(pinned: &Path, target: &Path) -> std::io::Result<()> {
     mount(
         Some(Path::new("/sys")),
-        target,
+        pinned,
         None,
         libc::MS_BIND | libc::MS_REC,
         None,
@@ -208,13 +274,20 @@ fn bind_sys(target: &Path) -> std::io::Result<()> {
         unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
     }
     let locked = stat.f_flag & (libc::ST_NOSUID | libc::ST_NODEV | libc::ST_NOEXEC);
-    let _ = mount(
+    // Read-only or not at all: never the host's /sys writable.
+    if let Err(e) = mount(
         None,
         target,
         None,
         libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | locked,
         None,
-    );
+    ) {
+        if let Ok(t) = CString::new(target.as_os_str().as_bytes()) {
+            // SAFETY: detaching the mount we just made.
+            unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) };
+        }
+        return Err(e);
+    }
     Ok(())
 }
 
