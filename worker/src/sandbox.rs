@@ -237,6 +237,16 @@ pub fn write_provided_files(dir: &Path, hostname: &str) -> std::io::Result<[Path
     Ok([a.0, b.0, c.0])
 }
 
+/// The binary the helper runs from: `KANIKO_SANDBOX_HELPER` when set (a program that embeds
+/// the worker library under another name, e.g. a test), else this executable, whose `main`
+/// must hand [`HELPER_ARG`] to [`helper::main`] (`worker` and `coordinator` do).
+pub fn helper_binary() -> std::io::Result<PathBuf> {
+    match std::env::var_os("KANIKO_SANDBOX_HELPER") {
+        Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),
+        _ => std::env::current_exe(),
+    }
+}
+
 /// Runs `spec` in the sandbox; every line the command prints goes to `log`.
 pub async fn run(
     spec: &Spec,
@@ -249,7 +259,7 @@ pub async fn run(
     })?;
     std::fs::write(&spec_path, text).map_err(io(format!("writing {}", spec_path.display())))?;
     let _ = std::fs::remove_file(&spec.result);
-    let exe = std::env::current_exe().map_err(io("locating the worker binary"))?;
+    let exe = helper_binary().map_err(io("locating the worker binary"))?;
     let mut child = tokio::process::Command::new(exe)
         .arg(HELPER_ARG)
         .arg(&spec_path)
