@@ -440,3 +440,99 @@ fn set_xattr(path: &Path, name: &str, value: &[u8]) {
         tracing::warn!(path = %path.display(), name, "cannot set extended attribute: {}", io::Error::last_os_error());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(rel: &str) -> Change {
+        Change::Entry {
+            rel: rel.into(),
+            opaque: false,
+        }
+    }
+
+    fn rels(changes: &[Change]) -> Vec<String> {
+        changes
+            .iter()
+            .map(|c| match c {
+                Change::Entry { rel, .. } => format!("+{}", rel.display()),
+                Change::Whiteout(rel) => format!("-{}", rel.display()),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn exclusions_drop_pseudo_trees_created_mount_points_and_directories_left_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (source, lower) = (dir.path().join("up"), dir.path().join("low"));
+        for d in [
+            "up/etc", "up/proc", "up/data", "up/app", "low/etc", "low/app",
+        ] {
+            fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+        }
+        fs::write(source.join("app/f"), "f").expect("write");
+        let excl = Exclusions::new(
+            [PathBuf::from("/data")],
+            vec![PathBuf::from("etc/hosts"), PathBuf::from("etc/resolv.conf")],
+        );
+        let changes = vec![
+            entry("app"),
+            entry("app/f"),
+            entry("data"),
+            entry("data/x"),
+            entry("etc"),
+            entry("etc/hosts"),
+            entry("etc/resolv.conf"),
+            entry("proc"),
+            Change::Whiteout("gone".into()),
+        ];
+        let kept = excl.filter(changes.clone(), &source, &|rel| meta_in(&lower, rel));
+        assert_eq!(rels(&kept), ["+app", "+app/f", "-gone"]);
+        // A real change below a created mount point's directory keeps the directory.
+        let mut more = changes;
+        more.push(entry("etc/new.conf"));
+        fs::write(source.join("etc/new.conf"), "n").expect("write");
+        let kept = excl.filter(more, &source, &|rel| meta_in(&lower, rel));
+        assert_eq!(
+            rels(&kept),
+            ["+app", "+app/f", "+etc", "-gone", "+etc/new.conf"]
+        );
+    }
+
+    #[test]
+    fn an_upper_directory_moves_into_the_root_with_deletions_and_replacements() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (upper, lower) = (dir.path().join("up"), dir.path().join("low"));
+        fs::create_dir_all(lower.join("old/deep")).expect("mkdir");
+        fs::write(lower.join("old/deep/f"), "x").expect("write");
+        fs::write(lower.join("gone"), "g").expect("write");
+        fs::create_dir_all(lower.join("opq")).expect("mkdir");
+        fs::write(lower.join("opq/stale"), "s").expect("write");
+        fs::create_dir_all(upper.join("opq")).expect("mkdir");
+        fs::write(upper.join("opq/fresh"), "f").expect("write");
+        fs::write(upper.join("old"), "now a file").expect("write");
+        fs::write(upper.join("new"), "n").expect("write");
+        let changes = vec![
+            entry("new"),
+            entry("old"),
+            Change::Entry {
+                rel: "opq".into(),
+                opaque: true,
+            },
+            entry("opq/fresh"),
+            Change::Whiteout("gone".into()),
+        ];
+        apply_upper(&upper, &lower, &changes).expect("apply");
+        let read = |p: &str| fs::read_to_string(lower.join(p)).ok();
+        assert_eq!(read("new").as_deref(), Some("n"));
+        assert_eq!(read("old").as_deref(), Some("now a file"));
+        assert_eq!(read("opq/fresh").as_deref(), Some("f"));
+        assert_eq!(
+            read("opq/stale"),
+            None,
+            "an opaque directory hides the lower content"
+        );
+        assert!(!lower.join("gone").exists());
+    }
+}
