@@ -27,6 +27,8 @@ use tempfile::NamedTempFile;
 use crate::oci::{Compression, Descriptor, OciMode, sha256_digest_of_reader};
 
 mod disk;
+
+pub use disk::read_xattrs;
 mod encoder;
 mod header;
 

@@ -19,7 +19,6 @@
 
 pub mod walk;
 
-use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs;
 use std::io;
@@ -181,54 +180,6 @@ fn get_xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     Some(buf)
 }
 
-/// Every extended attribute of `path` except overlayfs' own.
-pub fn xattrs(path: &Path) -> io::Result<std::collections::BTreeMap<String, Vec<u8>>> {
-    let mut out = std::collections::BTreeMap::new();
-    let p = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
-    // SAFETY: a null buffer asks for the size.
-    let size = unsafe { libc::llistxattr(p.as_ptr(), std::ptr::null_mut(), 0) };
-    if size <= 0 {
-        return Ok(out);
-    }
-    let mut names = vec![0u8; usize::try_from(size).unwrap_or(0)];
-    // SAFETY: names has `size` bytes.
-    let size = unsafe { libc::llistxattr(p.as_ptr(), names.as_mut_ptr().cast(), names.len()) };
-    if size < 0 {
-        return Ok(out);
-    }
-    names.truncate(usize::try_from(size).unwrap_or(0));
-    for name in names.split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let name = String::from_utf8_lossy(name).into_owned();
-        if name.starts_with("trusted.overlay.") || name.starts_with("user.overlay.") {
-            continue;
-        }
-        let Ok(cname) = CString::new(name.as_bytes()) else {
-            continue;
-        };
-        // SAFETY: size query.
-        let len = unsafe { libc::lgetxattr(p.as_ptr(), cname.as_ptr(), std::ptr::null_mut(), 0) };
-        if len < 0 {
-            continue;
-        }
-        let mut value = vec![0u8; usize::try_from(len).unwrap_or(0)];
-        // SAFETY: value has `len` bytes.
-        let len = unsafe {
-            libc::lgetxattr(
-                p.as_ptr(),
-                cname.as_ptr(),
-                value.as_mut_ptr().cast(),
-                value.len(),
-            )
-        };
-        if len < 0 {
-            continue;
-        }
-        value.truncate(usize::try_from(len).unwrap_or(0));
-        out.insert(name, value);
-    }
-    Ok(out)
-}
-
 fn is_opaque(path: &Path) -> bool {
     ["trusted.overlay.opaque", "user.overlay.opaque"]
         .iter()
@@ -277,14 +228,14 @@ fn visit_upper(upper: &Path, rel: &Path, out: &mut Vec<Change>) -> io::Result<()
 }
 
 /// Streams `changes` into `writer`, reading entries from `source` (the upper directory or
-/// the stage root). Returns the entries written (whiteouts as `.wh.` names).
+/// the stage root; later names of an inode become hard links). Returns what was written
+/// (whiteouts as `.wh.` names), for what the executor knows of the filesystem.
 pub fn write_layer<W: io::Write>(
     writer: &mut LayerWriter<W>,
     source: &Path,
     changes: &[Change],
 ) -> io::Result<Vec<LayerEntry>> {
     let mut written = Vec::new();
-    let mut inodes: HashMap<(u64, u64), PathBuf> = HashMap::new();
     for change in changes {
         match change {
             Change::Whiteout(rel) => {
@@ -300,60 +251,8 @@ pub fn write_layer<W: io::Write>(
                 ));
             }
             Change::Entry { rel, opaque } => {
-                let full = source.join(rel);
-                let meta = fs::symlink_metadata(&full)
-                    .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", full.display())))?;
-                let ft = meta.file_type();
-                let key = (meta.dev(), meta.ino());
-                let kind = if ft.is_dir() {
-                    EntryKind::Dir
-                } else if ft.is_symlink() {
-                    EntryKind::Symlink {
-                        target: fs::read_link(&full)?,
-                    }
-                } else if ft.is_file() {
-                    match inodes.get(&key) {
-                        Some(first) if meta.nlink() > 1 => EntryKind::Hardlink {
-                            target: first.clone(),
-                        },
-                        _ => EntryKind::File { size: meta.len() },
-                    }
-                } else if ft.is_char_device() {
-                    EntryKind::CharDev {
-                        major: libc::major(meta.rdev()),
-                        minor: libc::minor(meta.rdev()),
-                    }
-                } else if ft.is_block_device() {
-                    EntryKind::BlockDev {
-                        major: libc::major(meta.rdev()),
-                        minor: libc::minor(meta.rdev()),
-                    }
-                } else if ft.is_fifo() {
-                    EntryKind::Fifo
-                } else {
-                    // Sockets have no tar form.
-                    continue;
-                };
-                if ft.is_file() && meta.nlink() > 1 && !inodes.contains_key(&key) {
-                    inodes.insert(key, rel.clone());
-                }
-                let entry = LayerEntry {
-                    mode: meta.mode() & 0o7777,
-                    uid: u64::from(meta.uid()),
-                    gid: u64::from(meta.gid()),
-                    mtime: meta.mtime(),
-                    xattrs: xattrs(&full)?,
-                    ..LayerEntry::new(rel.clone(), kind)
-                };
-                if let EntryKind::File { .. } = entry.kind {
-                    let mut file = fs::File::open(&full).map_err(|e| {
-                        io::Error::new(e.kind(), format!("{}: {e}", full.display()))
-                    })?;
-                    writer.append(&entry, Some(&mut file))?;
-                } else {
-                    writer.append(&entry, None)?;
-                }
-                written.push(entry);
+                writer.append_from_disk(source, rel, rel)?;
+                written.push(recorded(source, rel)?);
                 if *opaque {
                     writer.append_opaque(rel)?;
                     written.push(LayerEntry::new(
@@ -365,6 +264,30 @@ pub fn write_layer<W: io::Write>(
         }
     }
     Ok(written)
+}
+
+/// What the executor records of an entry written from disk: kind, mode and owner.
+fn recorded(source: &Path, rel: &Path) -> io::Result<LayerEntry> {
+    let full = source.join(rel);
+    let meta = fs::symlink_metadata(&full)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", full.display())))?;
+    let kind = if meta.is_dir() {
+        EntryKind::Dir
+    } else if meta.file_type().is_symlink() {
+        EntryKind::Symlink {
+            target: fs::read_link(&full)?,
+        }
+    } else if meta.is_file() {
+        EntryKind::File { size: meta.len() }
+    } else {
+        EntryKind::Fifo
+    };
+    Ok(LayerEntry {
+        mode: meta.mode() & 0o7777,
+        uid: u64::from(meta.uid()),
+        gid: u64::from(meta.gid()),
+        ..LayerEntry::new(rel, kind)
+    })
 }
 
 fn remove_any(path: &Path) -> io::Result<()> {
@@ -401,8 +324,10 @@ pub fn apply_upper(upper: &Path, lower: &Path, changes: &[Change]) -> io::Result
                         &to,
                         std::os::unix::fs::PermissionsExt::from_mode(meta.mode() & 0o7777),
                     )?;
-                    for (name, value) in xattrs(&from)? {
-                        set_xattr(&to, &name, &value);
+                    for (name, value) in kaniko_common::layer::read_xattrs(&from) {
+                        if let Err(e) = crate::unpack::set_xattr(&to, name.as_bytes(), &value) {
+                            tracing::warn!(path = %to.display(), name, "cannot set extended attribute: {e}");
+                        }
                     }
                     dirs.push((to, meta));
                 } else {
@@ -417,28 +342,6 @@ pub fn apply_upper(upper: &Path, lower: &Path, changes: &[Change]) -> io::Result
         let _ = filetime::set_symlink_file_times(dir, mtime, mtime);
     }
     Ok(())
-}
-
-fn set_xattr(path: &Path, name: &str, value: &[u8]) {
-    let (Ok(p), Ok(n)) = (
-        CString::new(path.as_os_str().as_bytes()),
-        CString::new(name),
-    ) else {
-        return;
-    };
-    // SAFETY: valid C strings and buffer.
-    let r = unsafe {
-        libc::lsetxattr(
-            p.as_ptr(),
-            n.as_ptr(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if r != 0 {
-        tracing::warn!(path = %path.display(), name, "cannot set extended attribute: {}", io::Error::last_os_error());
-    }
 }
 
 #[cfg(test)]

@@ -514,7 +514,7 @@ fn c_path(path: &Path) -> io::Result<CString> {
 }
 
 /// `lsetxattr`, never following a symlink.
-fn set_xattr(path: &Path, name: &[u8], value: &[u8]) -> io::Result<()> {
+pub(crate) fn set_xattr(path: &Path, name: &[u8], value: &[u8]) -> io::Result<()> {
     let path = c_path(path)?;
     let name =
         CString::new(name).map_err(|_| io::Error::other("xattr name contains a nul byte"))?;

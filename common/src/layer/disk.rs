@@ -100,14 +100,16 @@ impl<W: Write> LayerWriter<W> {
 }
 
 /// Whether an xattr is carried into layers: `user.*` and file capabilities (what Kaniko keeps
-/// plus user attributes). `security.selinux` and `trusted.*` describe the build host.
+/// plus user attributes). `security.selinux` and `trusted.*` describe the build host, and
+/// `user.overlay.*` is overlayfs' own bookkeeping (a RUN snapshot's upper directory).
 fn keep_xattr(name: &[u8]) -> bool {
-    name.starts_with(b"user.") || name == b"security.capability"
+    (name.starts_with(b"user.") && !name.starts_with(b"user.overlay."))
+        || name == b"security.capability"
 }
 
 /// The kept xattrs of `path` (not following symlinks). Unreadable or unsupported attributes
 /// are left out: a filesystem without xattrs gives an empty map.
-pub(crate) fn read_xattrs(path: &Path) -> BTreeMap<String, Vec<u8>> {
+pub fn read_xattrs(path: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
     let Ok(cpath) = CString::new(path.as_os_str().as_bytes()) else {
         return out;
