@@ -1,7 +1,7 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! RUN on the Debian bookworm fixture: a local `.deb` installed with `dpkg -i` and with
-//! `apt-get install /tmp/hello.deb` (offline: the fixture has no package lists, so apt can
+//! `apt-get install ./hello.deb` (offline: the fixture has no package lists, so apt can
 //! only use the local file), and a user made with useradd that owns files,
 //! its home and a WORKDIR.
 
@@ -68,7 +68,7 @@ fn apt_get_installs_a_local_package_without_network() {
     run(&Case {
         name: "run-apt",
         dockerfile: "FROM {base}\nCOPY hello.deb /tmp/hello.deb\n\
-                     RUN apt-get install -y --no-install-recommends /tmp/hello.deb && \
+                     RUN cd /tmp && apt-get install -y --no-install-recommends ./hello.deb && \
                      rm /tmp/hello.deb && hello-kaniko > /hello.txt && apt-get clean\n",
         prepare: hello_deb_in_context,
         base: Base::Debian,

@@ -131,16 +131,28 @@ fn mounts_made_by_run_stay_inside_the_sandbox() {
     img.absent(&format!("/{tag}-bind/passwd"));
 }
 
+/// A host process killed and reaped on drop.
+struct Marker(std::process::Child);
+
+impl Drop for Marker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn run_sees_neither_host_processes_nor_the_host_proc() {
     let nonce: u32 = rand::random::<u32>() % 900_000 + 100_000;
-    // A host process with an argv no other process has.
-    let mut marker = Command::new("sleep")
-        .arg(format!("{nonce}"))
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    let marker_pid = marker.id();
+    // A host process with an argv no other process has, killed however the test ends.
+    let marker = Marker(
+        Command::new("sleep")
+            .arg(format!("{nonce}"))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let marker_pid = marker.0.id();
     let test_pid = std::process::id();
     // Each count is written to a file the test reads back by content.
     let dockerfile = format!(
@@ -153,8 +165,7 @@ fn run_sees_neither_host_processes_nor_the_host_proc() {
         base = shared().busybox
     );
     let img = build("proc", &dockerfile);
-    let _ = marker.kill();
-    let _ = marker.wait();
+    drop(marker);
     img.content_is("/marker-seen", "0\n");
     img.content_is("/host-pids-seen", "0\n");
     let count = img.file("/process-count");
@@ -304,29 +315,45 @@ async fn base_layers_cannot_write_outside_the_root_when_unpacked() {
     )
     .await
     .unwrap();
-    // RUN forces an unpack; it also writes through the planted links.
-    let dockerfile = format!(
-        "FROM {}\nRUN echo pwned > /hardlink-out; echo pwned > /evil/run; ls -la / > /listing; true\n",
-        crafted.reference
-    );
-    let context = tempfile::tempdir().unwrap();
-    std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
-    let out = tokio::task::spawn_blocking({
-        let context = context.path().to_path_buf();
-        let destination = format!("{}/escapes/crafted-child:1", shared.host);
-        move || {
-            worker_build_within(
-                &context,
-                &["--destination".to_string(), destination],
-                Duration::from_secs(120),
-                None,
-            )
-        }
-    })
-    .await
-    .unwrap();
-    // Refusing the layer or containing it are both fine; writing on the host is not.
-    target.assert_untouched("unpacking crafted base layers");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    // RUN forces an unpack of the crafted base and writes through the planted links; COPY
+    // --from extracts the crafted image's whole tree into another stage.
+    let dockerfiles = [
+        (
+            "crafted-run",
+            format!(
+                "FROM {}\nRUN echo pwned > /hardlink-out; echo pwned > /evil/run; \
+                 ls -la / > /listing; true\n",
+                crafted.reference
+            ),
+        ),
+        (
+            "crafted-copy",
+            format!(
+                "FROM {}\nCOPY --from={} / /copied/\n",
+                shared.busybox, crafted.reference
+            ),
+        ),
+    ];
+    for (name, dockerfile) in dockerfiles {
+        let context = tempfile::tempdir().unwrap();
+        std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
+        let out = tokio::task::spawn_blocking({
+            let context = context.path().to_path_buf();
+            let destination = format!("{}/escapes/{name}:1", shared.host);
+            move || {
+                worker_build_within(
+                    &context,
+                    &["--destination".to_string(), destination],
+                    Duration::from_secs(120),
+                    None,
+                )
+            }
+        })
+        .await
+        .unwrap();
+        // Refusing the layer or containing it are both fine; writing on the host is not.
+        target.assert_untouched(name);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    }
 }
