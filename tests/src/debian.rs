@@ -551,6 +551,58 @@ mod tests {
     }
 
     #[test]
+    fn a_cached_layer_is_used_only_when_its_description_matches_the_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = dir.path().join("layer.tar.gz");
+        let meta = dir.path().join("layer.json");
+        std::fs::write(&blob, b"12345").unwrap();
+        let good = DebianLayer {
+            path: blob.clone(),
+            digest: "sha256:aa".into(),
+            diff_id: "sha256:bb".into(),
+            size: 5,
+            uncompressed_size: 10,
+            entries: 1,
+            mirror: DEFAULT_MIRROR.into(),
+            debootstrap_secs: 1.0,
+            layer_secs: 1.0,
+            recipe: RECIPE_VERSION,
+        };
+        let check = |layer: Option<&DebianLayer>, expected: bool| {
+            match layer {
+                Some(layer) => std::fs::write(&meta, serde_json::to_vec(layer).unwrap()).unwrap(),
+                None => std::fs::write(&meta, b"{not json").unwrap(),
+            }
+            assert_eq!(read_cached(&meta, &blob).is_some(), expected, "{layer:?}");
+        };
+        check(Some(&good), true);
+        check(
+            Some(&DebianLayer {
+                size: 6,
+                ..good.clone()
+            }),
+            false,
+        );
+        check(
+            Some(&DebianLayer {
+                recipe: 0,
+                ..good.clone()
+            }),
+            false,
+        );
+        check(
+            Some(&DebianLayer {
+                path: dir.path().join("elsewhere"),
+                ..good.clone()
+            }),
+            false,
+        );
+        check(None, false);
+        std::fs::remove_file(&blob).unwrap();
+        check(Some(&good), false);
+    }
+
+    #[test]
     fn the_cached_layer_is_named_for_the_suite_and_architecture() {
         assert_eq!(layer_name("amd64"), "bookworm-minbase-amd64.tar.gz");
         assert_eq!(layer_name("arm64"), "bookworm-minbase-arm64.tar.gz");

@@ -446,3 +446,63 @@ pub(crate) fn compare(case: &Case, theirs: &Built, ours: &Built) {
         }
     }
 }
+
+#[test]
+fn buildah_mountpoints_are_dropped_only_when_empty_and_absent_from_the_worker() {
+    use kaniko_tests::tree::{Entry, Kind};
+    fn entry(kind: Kind, size: u64) -> Entry {
+        Entry {
+            kind,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            size,
+            sha256: None,
+            target: None,
+            device: None,
+            link: None,
+        }
+    }
+    fn tree(entries: &[(&str, Entry)]) -> FileTree {
+        FileTree {
+            entries: entries
+                .iter()
+                .map(|(p, e)| (p.to_string(), e.clone()))
+                .collect(),
+        }
+    }
+    fn check(theirs: &[(&str, Entry)], ours: &[(&str, Entry)], expected: &[&str]) {
+        let kept = without_buildah_mountpoints(&tree(theirs), &tree(ours));
+        assert_eq!(kept.paths().collect::<Vec<_>>(), expected);
+    }
+    let empty = entry(Kind::File, 0);
+    let dir = entry(Kind::Dir, 0);
+    check(
+        &[
+            ("/etc/hosts", empty.clone()),
+            ("/etc/resolv.conf", empty.clone()),
+            ("/run", dir.clone()),
+        ],
+        &[],
+        &[],
+    );
+    // The worker has it too: compared as usual.
+    check(
+        &[("/etc/hosts", empty.clone())],
+        &[("/etc/hosts", empty.clone())],
+        &["/etc/hosts"],
+    );
+    // Content is not a mountpoint: compared as usual.
+    check(
+        &[("/etc/hosts", entry(Kind::File, 9))],
+        &[],
+        &["/etc/hosts"],
+    );
+    // A /run with content written by RUN is kept.
+    check(
+        &[("/run", dir.clone()), ("/run/x", empty.clone())],
+        &[],
+        &["/run", "/run/x"],
+    );
+    check(&[("/etc/passwd", empty.clone())], &[], &["/etc/passwd"]);
+}

@@ -120,3 +120,57 @@ pub(crate) const USERADD_CASE: Case = Case {
 fn useradd_user_owns_its_files_home_and_workdir() {
     run(&USERADD_CASE);
 }
+
+#[test]
+fn the_debian_fixture_is_a_clean_single_platform_bookworm_image() {
+    let shared = super::shared();
+    let img = Built::read(shared.debian.clone());
+    let manifest = kaniko_tests::skopeo_inspect_raw(&shared.debian).unwrap();
+    assert_eq!(
+        manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json",
+        "{manifest}"
+    );
+    assert_eq!(manifest["layers"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        img.raw["architecture"],
+        kaniko_common::platform::Platform::host().architecture
+    );
+    assert_eq!(img.raw["os"], "linux");
+    assert_eq!(img.config.env, [format!("PATH={DEBIAN_PATH}")]);
+    assert_eq!(img.config.cmd, ["bash"]);
+    for tool in [
+        "/usr/bin/dpkg",
+        "/usr/bin/apt-get",
+        "/usr/sbin/useradd",
+        "/usr/bin/bash",
+    ] {
+        assert_eq!(
+            img.file(tool).kind,
+            kaniko_tests::tree::Kind::File,
+            "{tool}"
+        );
+    }
+    // /etc/os-release links to it.
+    let os_release = img.file("/usr/lib/os-release");
+    assert!(os_release.size > 0, "empty /usr/lib/os-release");
+    // Small and offline: no downloaded packages, no package lists, no devices, no host files.
+    let leftovers: Vec<&str> = img
+        .tree
+        .paths()
+        .filter(|p| {
+            (p.starts_with("/var/cache/apt/archives/") && p.ends_with(".deb"))
+                || (p.starts_with("/var/lib/apt/lists/")
+                    && !p.starts_with("/var/lib/apt/lists/partial")
+                    && *p != "/var/lib/apt/lists/lock")
+                || p.starts_with("/dev/")
+                || p.starts_with("/proc/")
+                || *p == "/etc/resolv.conf"
+                || *p == "/etc/hostname"
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "left in the fixture: {leftovers:?}");
+    assert_eq!(
+        img.file("/var/lib/apt/lists/partial").kind,
+        kaniko_tests::tree::Kind::Dir
+    );
+}
