@@ -236,10 +236,12 @@ fn network_none_blocks_what_the_default_network_reaches() {
     // No parity: buildah 1.28 refuses `RUN --network` ("RUN only supports the --mount flag").
     run(&Case {
         name: "run-network",
+        // No `wget -T`: Debian's busybox-static segfaults with it, sandbox or not. Without a
+        // network namespace's registry listener the connection is refused at once.
         dockerfile: "FROM {base}\n\
-                     RUN if wget -q -T 5 -O /dev/null http://{registry}/v2/; then echo reached; \
+                     RUN if wget -q -O /dev/null http://{registry}/v2/; then echo reached; \
                      else echo blocked; fi > /default-network\n\
-                     RUN --network=none if wget -q -T 5 -O /dev/null http://{registry}/v2/; \
+                     RUN --network=none if wget -q -O /dev/null http://{registry}/v2/; \
                      then echo reached; else echo blocked; fi > /no-network\n",
         parity: false,
         check: |img| {

@@ -44,7 +44,7 @@ fn a_failing_command_fails_the_build_naming_the_command_and_code() {
     assert!(
         errors
             .iter()
-            .any(|l| l.contains("exit code 3") || l.contains("exit status 3")),
+            .any(|l| l.contains("exit code: 3") || l.contains("exit status 3")),
         "the code is not named as an exit code: {errors:?}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
