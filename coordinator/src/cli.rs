@@ -186,6 +186,11 @@ pub struct IndexArgs {
     /// Image reference the index is pushed under. Repeatable; several repositories allowed.
     #[arg(short = 'd', long, required = true, value_name = "IMAGE")]
     pub destination: Vec<String>,
+    /// Repository (`registry/repo`) the per-platform images were pushed to, looked in for
+    /// files that do not say (plain digests); the destination repositories always are.
+    /// Repeatable.
+    #[arg(long, value_name = "REPO")]
+    pub source_repo: Vec<String>,
     /// The platforms that must be there, comma-separated or repeated (default: whatever the
     /// directory holds).
     #[arg(

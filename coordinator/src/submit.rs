@@ -143,6 +143,10 @@ pub struct SubmitArgs {
     /// `--driver ci`: the directory of per-platform files (see `coordinator index --help`).
     #[arg(long, value_name = "DIR")]
     pub digests_from: Option<PathBuf>,
+    /// `--driver ci`: repository the per-platform images were pushed to, for files that do
+    /// not say. Repeatable.
+    #[arg(long, value_name = "REPO")]
+    pub source_repo: Vec<String>,
     #[command(flatten)]
     /// Index publishing flags.
     pub publish: crate::cli::PublishFlags,

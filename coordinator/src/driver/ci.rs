@@ -41,6 +41,9 @@ pub struct CiConfig {
     pub digests_from: PathBuf,
     /// The tags the index goes under (`registry/repo[:tag]`).
     pub destinations: Vec<String>,
+    /// Repositories (`registry/repo`) to look for children in, after the ones a file names
+    /// and before the destination repositories.
+    pub source_repositories: Vec<String>,
     /// Platforms that must be there, exactly; empty: whatever the directory holds.
     pub expected_platforms: Vec<Platform>,
     /// Index media type.
@@ -76,6 +79,7 @@ impl CiConfig {
         Ok(CiConfig {
             digests_from: args.digests_from.clone(),
             destinations: args.destination.clone(),
+            source_repositories: args.source_repo.clone(),
             expected_platforms: parse_platforms(&args.multi_platform)?,
             oci_mode,
             annotations: crate::cli::parse_annotations(&args.index_annotation)
@@ -119,6 +123,7 @@ impl CiConfig {
         Ok(CiConfig {
             digests_from,
             destinations: args.destination.clone(),
+            source_repositories: args.source_repo.clone(),
             expected_platforms: parse_platforms(&args.multi_platform)?,
             oci_mode,
             annotations: crate::cli::parse_annotations(&args.index_annotation)
@@ -342,9 +347,14 @@ pub async fn run(config: &CiConfig) -> Result<CiReport, CiError> {
             repositories.push(name);
         }
     }
+    let mut look_in = pairs(&config.source_repositories)?
+        .into_iter()
+        .map(|(host, repository)| format!("{host}/{repository}"))
+        .collect::<Vec<_>>();
+    look_in.extend(repositories.iter().cloned());
     let mut verified = Vec::new();
     for file in &files {
-        let child = verify::verify(&client, file, &repositories).await?;
+        let child = verify::verify(&client, file, &look_in).await?;
         tracing::info!(file = %file.file.display(), platform = %child.child.platform, digest = %child.child.descriptor.digest, repository = %child.repository, "child checked");
         verified.push(child);
     }
@@ -513,6 +523,7 @@ mod tests {
         CiConfig {
             digests_from: PathBuf::from("out"),
             destinations: vec!["127.0.0.1:5000/app:1".into()],
+            source_repositories: Vec::new(),
             expected_platforms: Vec::new(),
             oci_mode: RequestedOciMode::Oci,
             annotations: BTreeMap::new(),

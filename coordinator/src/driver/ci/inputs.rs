@@ -6,9 +6,11 @@
 //! * `*.json`: the file `worker build --metadata-file` writes: `digest`, `platform`, and the
 //!   repositories the image was pushed to (`images`: `registry/repo@digest`, or else
 //!   `destinations`: `registry/repo:tag`);
-//! * `<os>-<arch>[-<variant>].digest`: a plain `worker build --digest-file` (Kaniko's
-//!   format: the digest alone), the platform in the file name, e.g. `linux-amd64.digest`,
-//!   `linux-arm-v7.digest`. Such a child is looked up in the destination repositories.
+//! * `<os>-<arch>[-<variant>].digest`: the platform in the file name, e.g.
+//!   `linux-amd64.digest`, `linux-arm-v7.digest`; the content either a plain
+//!   `worker build --digest-file` (Kaniko's format: the digest alone; the image is looked up
+//!   in the `--source-repo` and destination repositories) or an
+//!   `--image-name-with-digest-file` (`registry/repo@digest` lines, which say where it is).
 //!
 //! Hidden files (`.name`, e.g. an interrupted atomic write) are skipped; other files are
 //! skipped with a warning. Two files for the same platform are an error naming both.
@@ -99,12 +101,12 @@ pub fn read_file(file: &Path) -> Result<Option<ChildFile>, CiError> {
     } else if let Some(stem) = name.strip_suffix(".digest") {
         let platform = platform_of_name(stem).map_err(|reason| bad(file, reason))?;
         let text = String::from_utf8_lossy(&read()?).into_owned();
-        let digest = checked_digest(file, text.trim())?;
+        let (digest, repositories) = parse_digest_content(file, &text)?;
         Ok(Some(ChildFile {
             file: file.to_path_buf(),
             platform,
             digest,
-            repositories: Vec::new(),
+            repositories,
         }))
     } else {
         tracing::warn!(file = %file.display(), "not a metadata (.json) or digest (.digest) file: skipped");
@@ -125,6 +127,36 @@ fn checked_digest(file: &Path, digest: &str) -> Result<String, CiError> {
     }
     parse_digest(digest).map_err(|e| bad(file, e.to_string()))?;
     Ok(digest.to_string())
+}
+
+/// A digest file's content: a digest alone, or `registry/repo[:tag]@digest` lines that all
+/// name the same digest.
+fn parse_digest_content(file: &Path, text: &str) -> Result<(String, Vec<String>), CiError> {
+    let mut digest: Option<String> = None;
+    let mut repositories = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (repository, this) = match line.rsplit_once('@') {
+            Some((name, d)) => (Some(repository_of(name)), d),
+            None => (None, line),
+        };
+        let this = checked_digest(file, this)?;
+        match &digest {
+            Some(first) if *first != this => {
+                return Err(bad(
+                    file,
+                    format!("its lines name different digests ({first} and {this})"),
+                ));
+            }
+            _ => digest = Some(this),
+        }
+        if let Some(repository) = repository
+            && !repositories.contains(&repository)
+        {
+            repositories.push(repository);
+        }
+    }
+    let digest = digest.ok_or_else(|| bad(file, "no digest in it"))?;
+    Ok((digest, repositories))
 }
 
 /// The platform a digest file's name (without `.digest`) names: `os-arch[-variant]`.
@@ -283,6 +315,20 @@ mod tests {
             Ok(Some(("linux/arm/v7", d.clone(), &[]))),
         );
         check("linux-arm64.digest", "", Err("no digest in it"));
+        check(
+            "linux-arm64.digest",
+            &format!("reg:5000/app@{d}\nreg:5000/mirror:1@{d}\n"),
+            Ok(Some((
+                "linux/arm64",
+                d.clone(),
+                &["reg:5000/app", "reg:5000/mirror"],
+            ))),
+        );
+        check(
+            "linux-arm64.digest",
+            &format!("reg:5000/app@{d}\nreg:5000/app@{}\n", digest('b')),
+            Err("its lines name different digests"),
+        );
         check("linux-arm64.digest", "sha256:xyz", Err("sha256:xyz"));
         check("amd64.digest", &d, Err("does not name a platform"));
         check("README.md", "hello", Ok(None));

@@ -34,15 +34,15 @@ pub fn config_platform(config: &[u8]) -> Result<Platform, String> {
         .map_err(|e| format!("its config names an invalid platform: {e}"))
 }
 
-/// Finds `file`'s image in the first of its own repositories, then of `destinations`
-/// (`registry/repository` each), that has it, and checks it.
+/// Finds `file`'s image in the first of its own repositories, then of `others`
+/// (`registry/repository` each: sources, then destinations), that has it, and checks it.
 pub async fn verify(
     client: &RegistryClient,
     file: &ChildFile,
-    destinations: &[String],
+    others: &[String],
 ) -> Result<VerifiedChild, CiError> {
     let mut candidates: Vec<&String> = Vec::new();
-    for repository in file.repositories.iter().chain(destinations) {
+    for repository in file.repositories.iter().chain(others) {
         if !candidates.contains(&repository) {
             candidates.push(repository);
         }
