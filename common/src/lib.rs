@@ -11,6 +11,7 @@ pub mod layer;
 pub mod layout;
 pub mod messages;
 pub mod oci;
+pub mod outfile;
 pub mod platform;
 pub mod registry;
 pub mod subjects;

@@ -1,11 +1,13 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! The `coordinator` command line.
+//! The `coordinator` command line: the subcommands, and the index publishing and registry
+//! flags `submit` and `index` share.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 /// kaniko-rs coordinator: fans one build out per platform to native workers and publishes the multi-arch index.
 #[derive(Debug, Parser)]
@@ -21,6 +23,9 @@ pub struct Cli {
 pub enum Command {
     /// Submit a build and follow it to the published index.
     Submit(Box<crate::submit::SubmitArgs>),
+    /// Publish an index of per-platform images built elsewhere (per-arch CI jobs): the `ci`
+    /// driver, the same as `submit --driver ci`. Needs no NATS.
+    Index(Box<IndexArgs>),
     /// Run the coordinator daemon: the request API, the fleet, the builds and index publishing.
     Serve(ServeArgs),
     /// List the live workers.
@@ -114,6 +119,148 @@ impl NatsArgs {
     }
 }
 
+/// Index publishing flags of `coordinator submit` and `coordinator index`, beyond the ones
+/// `submit` always had (`--oci-mode`, `--index-annotations`, `--publish-index`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PublishFlags {
+    /// Publish a Docker manifest list instead of an OCI index (the same as --oci-mode docker).
+    #[arg(long, conflicts_with = "oci_mode")]
+    pub legacy_manifest_list: bool,
+    /// A registry refusing to move an immutable tag (400/403/409 with TAG_INVALID,
+    /// MANIFEST_INVALID or DENIED, or a message about immutability) is a warning, not a
+    /// failure. Tag pushes only: the index is pushed by digest first.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub push_ignore_immutable_tag_errors: bool,
+    /// Suffix of the per-architecture layer cache repository. Accepted and stored in the
+    /// build request for the layer cache; it has no effect yet.
+    #[arg(long, value_name = "SUFFIX", allow_hyphen_values = true)]
+    pub arch_cache_repo_suffix: Option<String>,
+    /// Replace a --digest-file whose content would change (refused otherwise; the same
+    /// content is always fine).
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// How the coordinator itself reaches registries (the `ci` driver pushes from this process).
+#[derive(Debug, Clone, Default, Args)]
+pub struct RegistryFlags {
+    /// Registries reached over plain HTTP. Repeatable.
+    #[arg(long, value_name = "REGISTRY")]
+    pub insecure_registry: Vec<String>,
+    /// Every registry over plain HTTP.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Registries whose TLS certificate is not verified. Repeatable.
+    #[arg(long, value_name = "REGISTRY")]
+    pub skip_tls_verify_registry: Vec<String>,
+    /// Verify no TLS certificate.
+    #[arg(long)]
+    pub skip_tls_verify: bool,
+    /// Directory of the docker config.json with registry credentials.
+    #[arg(long, env = "DOCKER_CONFIG", value_name = "DIR")]
+    pub docker_config: Option<PathBuf>,
+}
+
+impl RegistryFlags {
+    /// The registry client options.
+    pub fn options(&self) -> kaniko_common::registry::RegistryOptions {
+        kaniko_common::registry::RegistryOptions {
+            insecure_registries: self.insecure_registry.clone(),
+            insecure_all: self.insecure,
+            skip_tls_verify_registries: self.skip_tls_verify_registry.clone(),
+            skip_tls_verify_all: self.skip_tls_verify,
+            docker_config_dir: self.docker_config.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// `coordinator index` flags: the `ci` driver.
+#[derive(Debug, Clone, Args)]
+pub struct IndexArgs {
+    /// The directory of per-platform files: `worker build --metadata-file` JSON files, or
+    /// `--digest-file` files named `<os>-<arch>[-<variant>].digest` (subdirectories are read
+    /// too).
+    #[arg(long, value_name = "DIR")]
+    pub digests_from: PathBuf,
+    /// Image reference the index is pushed under. Repeatable; several repositories allowed.
+    #[arg(short = 'd', long, required = true, value_name = "IMAGE")]
+    pub destination: Vec<String>,
+    /// Repository (`registry/repo`) the per-platform images were pushed to, looked in for
+    /// files that do not say (plain digests); the destination repositories always are.
+    /// Repeatable.
+    #[arg(long, value_name = "REPO")]
+    pub source_repo: Vec<String>,
+    /// The platforms that must be there, comma-separated or repeated (default: whatever the
+    /// directory holds).
+    #[arg(
+        long,
+        alias = "platform",
+        value_delimiter = ',',
+        value_name = "PLATFORMS"
+    )]
+    pub multi_platform: Vec<String>,
+    /// Index media type: oci, docker (a Docker manifest list), or auto (a Docker list only
+    /// when every child is Docker-typed and no annotation is asked for).
+    #[arg(long, value_enum, default_value_t = crate::submit::OciModeArg::Oci)]
+    pub oci_mode: crate::submit::OciModeArg,
+    /// Index annotations KEY=VALUE[,KEY=VALUE...] (OCI index only). Repeatable.
+    #[arg(long = "index-annotations", value_name = "KEY=VALUE,...")]
+    pub index_annotation: Vec<String>,
+    /// Publish the index (false: only check the per-platform images and report their digests).
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub publish_index: bool,
+    /// The checkout the images were built from, for the source and revision annotations.
+    #[arg(short = 'c', long, default_value = ".")]
+    pub context: PathBuf,
+    /// `org.opencontainers.image.created` is the epoch.
+    #[arg(long)]
+    pub reproducible: bool,
+    /// Write the outcome (index, platforms) as JSON to this file.
+    #[arg(long, value_name = "PATH")]
+    pub metadata_file: Option<PathBuf>,
+    /// Write the index digest (or, without an index, each platform's) to this file.
+    #[arg(long, value_name = "PATH")]
+    pub digest_file: Option<PathBuf>,
+    #[command(flatten)]
+    /// Index publishing flags.
+    pub publish: PublishFlags,
+    #[command(flatten)]
+    /// Registry access.
+    pub registry: RegistryFlags,
+}
+
+/// Parses `--index-annotations` values: each is `KEY=VALUE[,KEY=VALUE...]`; a comma-separated
+/// piece without `=` belongs to the previous value (`a=1,2,b=3` is `a` = `1,2` and `b` = `3`).
+/// A key given twice keeps the last value.
+pub fn parse_annotations(values: &[String]) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for value in values {
+        let mut last: Option<String> = None;
+        for piece in value.split(',') {
+            match piece.split_once('=') {
+                Some((key, v)) if !key.trim().is_empty() => {
+                    let key = key.trim().to_string();
+                    out.insert(key.clone(), v.to_string());
+                    last = Some(key);
+                }
+                _ => match last.as_ref().and_then(|k| out.get_mut(k)) {
+                    Some(previous) => {
+                        previous.push(',');
+                        previous.push_str(piece);
+                    }
+                    None => {
+                        return Err(format!(
+                            "--index-annotations {value:?}: expected KEY=VALUE[,KEY=VALUE...]"
+                        ));
+                    }
+                },
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// `coordinator serve` flags.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -201,6 +348,91 @@ mod tests {
         assert_eq!(config.prefix, "ci");
         assert_eq!(config.registry.insecure_registries, ["127.0.0.1:5000"]);
         assert_eq!(config.heartbeat_interval, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn annotations_are_comma_separated_and_repeatable() {
+        fn check(values: &[&str], expected: Result<&[(&str, &str)], &str>) {
+            let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+            let got = parse_annotations(&values);
+            match expected {
+                Ok(pairs) => {
+                    let want: BTreeMap<String, String> = pairs
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect();
+                    assert_eq!(got, Ok(want), "{values:?}");
+                }
+                Err(needle) => {
+                    let err = got.unwrap_err();
+                    assert!(err.contains(needle), "{values:?}: {err}");
+                }
+            }
+        }
+        check(&["a=1,b=2"], Ok(&[("a", "1"), ("b", "2")]));
+        check(&["a=1", "b=2"], Ok(&[("a", "1"), ("b", "2")]));
+        check(&["a=1,2,b=3"], Ok(&[("a", "1,2"), ("b", "3")]));
+        check(&["a=x=y"], Ok(&[("a", "x=y")]));
+        check(&["a=1", "a=2"], Ok(&[("a", "2")]));
+        check(&["a="], Ok(&[("a", "")]));
+        check(&["novalue"], Err("--index-annotations \"novalue\""));
+        check(&["=v"], Err("expected KEY=VALUE"));
+    }
+
+    #[test]
+    fn index_flags() {
+        let cli = Cli::try_parse_from([
+            "coordinator",
+            "index",
+            "--digests-from",
+            "out",
+            "-d",
+            "r/a:1",
+            "-d",
+            "r/b:1",
+            "--legacy-manifest-list",
+            "--push-ignore-immutable-tag-errors",
+            "--publish-index=false",
+            "--insecure-registry",
+            "127.0.0.1:5000",
+            "--arch-cache-repo-suffix",
+            "-cache",
+        ])
+        .unwrap();
+        let Command::Index(args) = cli.command else {
+            panic!("not index");
+        };
+        assert_eq!(args.destination, ["r/a:1", "r/b:1"]);
+        assert!(args.publish.legacy_manifest_list);
+        assert!(args.publish.push_ignore_immutable_tag_errors);
+        assert!(!args.publish_index);
+        assert_eq!(
+            args.publish.arch_cache_repo_suffix.as_deref(),
+            Some("-cache")
+        );
+        assert_eq!(
+            args.registry.options().insecure_registries,
+            ["127.0.0.1:5000"]
+        );
+        fn check(args: &[&str], ok: bool) {
+            assert_eq!(Cli::try_parse_from(args).is_ok(), ok, "{args:?}");
+        }
+        check(&["coordinator", "index", "--digests-from", "d"], false);
+        check(&["coordinator", "index", "-d", "r/a"], false);
+        check(
+            &[
+                "coordinator",
+                "index",
+                "--digests-from",
+                "d",
+                "-d",
+                "r/a",
+                "--oci-mode",
+                "oci",
+                "--legacy-manifest-list",
+            ],
+            false,
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! Drivers decide where a platform's build runs: `nats` (the worker fleet, through the
-//! TASKS stream) and `local` (an in-process worker, host platform only, no NATS).
+//! TASKS stream), `local` (an in-process worker, host platform only, no NATS) and `ci` (no
+//! build: per-platform images pushed by CI jobs, published as one index).
 
+pub mod ci;
 pub mod local;
 pub mod nats;
 

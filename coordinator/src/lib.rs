@@ -27,6 +27,14 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             .build()?;
         return runtime.block_on(submit::run(&args));
     }
+    if let Command::Index(args) = cli.command {
+        install_cli_subscriber();
+        let config = driver::ci::CiConfig::from_index_args(&args)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        return runtime.block_on(driver::ci::run_cli(&config));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -36,7 +44,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
 async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
     let ok = |_: ()| ExitCode::SUCCESS;
     match command {
-        Command::Serve(_) | Command::Submit(_) => Ok(ExitCode::SUCCESS),
+        Command::Serve(_) | Command::Submit(_) | Command::Index(_) => Ok(ExitCode::SUCCESS),
         Command::Workers { nats, json } => {
             let api = verbs::ApiClient::connect(&nats.connect(), &nats.prefix).await?;
             verbs::workers(&api, json).await.map(ok)

@@ -12,7 +12,7 @@
 //! summary (and the build id with `--detach`) to stdout.
 
 pub mod follow;
-mod output;
+pub mod output;
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -44,6 +44,9 @@ pub enum Driver {
     Local,
     /// The worker fleet over NATS.
     Nats,
+    /// No build: publish an index of the per-platform images per-arch CI jobs pushed
+    /// (`--digests-from`); the same as `coordinator index`. No NATS.
+    Ci,
 }
 
 /// `--compression`.
@@ -104,8 +107,8 @@ pub struct SubmitArgs {
     /// Media types: oci, docker (a Docker manifest list), or auto.
     #[arg(long, value_enum, default_value_t = OciModeArg::Oci)]
     pub oci_mode: OciModeArg,
-    /// Index annotation KEY=VALUE (OCI only). Repeatable.
-    #[arg(long = "index-annotations", value_name = "KEY=VALUE")]
+    /// Index annotations KEY=VALUE[,KEY=VALUE...] (OCI index only). Repeatable.
+    #[arg(long = "index-annotations", value_name = "KEY=VALUE,...")]
     pub index_annotation: Vec<String>,
     /// ARG value KEY=VALUE. Repeatable.
     #[arg(long, value_name = "KEY=VALUE")]
@@ -137,6 +140,19 @@ pub struct SubmitArgs {
     /// Write the index digest (or, without an index, each platform's) to this file.
     #[arg(long, value_name = "PATH")]
     pub digest_file: Option<PathBuf>,
+    /// `--driver ci`: the directory of per-platform files (see `coordinator index --help`).
+    #[arg(long, value_name = "DIR")]
+    pub digests_from: Option<PathBuf>,
+    /// `--driver ci`: repository the per-platform images were pushed to, for files that do
+    /// not say. Repeatable.
+    #[arg(long, value_name = "REPO")]
+    pub source_repo: Vec<String>,
+    #[command(flatten)]
+    /// Index publishing flags.
+    pub publish: crate::cli::PublishFlags,
+    #[command(flatten)]
+    /// Registry access of this process (`--driver ci` pushes from here).
+    pub registry: crate::cli::RegistryFlags,
     #[command(flatten)]
     /// How to reach NATS.
     pub nats: NatsArgs,
@@ -205,7 +221,8 @@ pub fn build_request(
     request.dockerfile = dockerfile;
     request.build_args = key_values("build-arg", &args.build_arg)?;
     request.labels = key_values("label", &args.label)?;
-    request.index_annotations = key_values("index-annotations", &args.index_annotation)?;
+    request.index_annotations =
+        crate::cli::parse_annotations(&args.index_annotation).map_err(anyhow::Error::msg)?;
     request.target = args.target.clone();
     request.compression = match args.compression {
         CompressionArg::Gzip => Compression::Gzip,
@@ -213,10 +230,13 @@ pub fn build_request(
     };
     request.compression_level = args.compression_level;
     request.oci_mode = match args.oci_mode {
+        _ if args.publish.legacy_manifest_list => RequestedOciMode::Docker,
         OciModeArg::Oci => RequestedOciMode::Oci,
         OciModeArg::Docker => RequestedOciMode::Docker,
         OciModeArg::Auto => RequestedOciMode::Auto,
     };
+    request.push_ignore_immutable_tag_errors = args.publish.push_ignore_immutable_tag_errors;
+    request.arch_cache_repo_suffix = args.publish.arch_cache_repo_suffix.clone();
     request.publish_index = args.publish_index;
     request.allow_partial = args.allow_partial;
     request.require_native_nodes = args.require_native_nodes;
@@ -230,6 +250,13 @@ pub fn build_request(
 
 /// Runs `coordinator submit`.
 pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
+    if args.driver == Driver::Ci {
+        let config = crate::driver::ci::CiConfig::from_submit_args(args)?;
+        return crate::driver::ci::run_cli(&config).await;
+    }
+    if args.digests_from.is_some() {
+        bail!("--digests-from needs --driver ci");
+    }
     if args.driver == Driver::Local {
         bail!(
             "--driver local (the in-process coordinator and worker) is not available yet: \
@@ -270,7 +297,8 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
         sha256: packed.sha256.clone(),
         size: packed.size,
     };
-    let request = build_request(args, context, packed.dockerfile.clone())?;
+    let mut request = build_request(args, context, packed.dockerfile.clone())?;
+    request.standard_annotations = crate::driver::ci::git::standard_annotations(&args.context);
     let payload = encode_json(&request)?;
     let subject = names.api(ApiVerb::Submit);
     let reply = tokio::time::timeout(
@@ -309,7 +337,7 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
         output::write_metadata(path, &build_id, &outcome, &args.destination)?;
     }
     if let Some(path) = &args.digest_file {
-        output::write_digests(path, &outcome)?;
+        output::write_digests(path, &outcome, args.publish.force)?;
     }
     Ok(ExitCode::from(outcome.exit_code()))
 }

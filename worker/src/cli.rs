@@ -337,7 +337,8 @@ pub struct BuildArgs {
     /// Clean the filesystem at the end (accepted, nothing to clean here).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub cleanup: Option<bool>,
-    /// Build outside of a container (accepted, always allowed here).
+    /// Replace digest files whose content would change (refused otherwise). Kaniko's
+    /// "build outside of a container" is always allowed here.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub force: Option<bool>,
     /// Kaniko's working directory.

@@ -10,7 +10,9 @@
 //! * `--cleanup`: we never unpack into the host's root, so there is nothing to clean;
 //! * `--use-new-run`: Kaniko's experimental RUN change detection; our snapshotter is used
 //!   either way;
-//! * `--force`: Kaniko refuses to run outside a container without it; we run anywhere;
+//! * `--force`: Kaniko refuses to run outside a container without it; we run anywhere. Here
+//!   it lets a build replace a digest file (`--digest-file`, `--image-name-*-file`) whose
+//!   content would change; without it that is an error (the same content is fine);
 //! * `--kaniko-dir`: stored (it is where a build keeps its scratch files), default `/kaniko`;
 //! * `--snapshot-mode`: `full`, `redo` and `time` are all accepted and stored for the
 //!   snapshotter.
@@ -230,6 +232,8 @@ pub struct Outputs {
     pub image_name_tag_with_digest_file: Option<PathBuf>,
     /// `--metadata-file`: descriptor and platform as JSON.
     pub metadata_file: Option<PathBuf>,
+    /// `--force`: digest files whose content would change are replaced, not refused.
+    pub force: bool,
 }
 
 /// How the image is written.
@@ -452,6 +456,7 @@ fn outputs(args: &BuildArgs) -> Result<Outputs, ConfigError> {
         image_name_with_digest_file: path(&args.image_name_with_digest_file),
         image_name_tag_with_digest_file: path(&args.image_name_tag_with_digest_file),
         metadata_file: path(&args.metadata_file),
+        force: args.force.unwrap_or(false),
         destinations,
     };
     if outputs.destinations.is_empty() {

@@ -50,6 +50,8 @@ pub struct OutputOptions {
     /// Push the manifest by digest only, moving no tag: the per-platform images of a
     /// multi-platform build, which must not sit on a tag before their index does.
     pub push_by_digest_only: bool,
+    /// `--force`: replace digest files whose content would change (refused otherwise).
+    pub force_digest_files: bool,
 }
 
 /// What was written.

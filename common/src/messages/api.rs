@@ -123,6 +123,19 @@ pub struct BuildRequest {
     /// Reproducible images: timestamps zeroed, no build history dates.
     #[serde(default)]
     pub reproducible: bool,
+    /// Standard index annotations the client derived itself (`org.opencontainers.image.source`
+    /// and `revision` from a git checkout): put on an OCI index, left off a Docker manifest
+    /// list. Unlike [`BuildRequest::index_annotations`], never an error on a Docker list.
+    #[serde(default)]
+    pub standard_annotations: BTreeMap<String, String>,
+    /// A registry refusing to move an immutable tag of the index is a warning, not a failure
+    /// (`--push-ignore-immutable-tag-errors`).
+    #[serde(default)]
+    pub push_ignore_immutable_tag_errors: bool,
+    /// `--arch-cache-repo-suffix`: stored for the per-architecture layer cache; nothing
+    /// reads it yet.
+    #[serde(default)]
+    pub arch_cache_repo_suffix: Option<String>,
 }
 
 impl BuildRequest {
@@ -145,6 +158,9 @@ impl BuildRequest {
             require_native_nodes: false,
             timeout_secs: None,
             reproducible: false,
+            standard_annotations: BTreeMap::new(),
+            push_ignore_immutable_tag_errors: false,
+            arch_cache_repo_suffix: None,
         }
     }
 
@@ -211,6 +227,19 @@ impl BuildRequest {
                 "index annotations need an OCI index, but oci_mode docker writes a Docker manifest list"
                     .to_string(),
             );
+        }
+        if let Some(suffix) = &self.arch_cache_repo_suffix {
+            let valid = !suffix.is_empty()
+                && suffix.chars().all(|c| {
+                    c.is_ascii_lowercase()
+                        || c.is_ascii_digit()
+                        || matches!(c, '-' | '_' | '.' | '/')
+                });
+            if !valid {
+                return refuse(format!(
+                    "arch cache repository suffix {suffix:?} must be lowercase letters, digits and - _ . /"
+                ));
+            }
         }
         if self.timeout_secs == Some(0) {
             return refuse("timeout_secs must be positive".to_string());
@@ -518,6 +547,26 @@ mod tests {
         check(
             |r| r.timeout_secs = Some(0),
             Some("timeout_secs must be positive"),
+        );
+        check(
+            |r| r.arch_cache_repo_suffix = Some("-cache/arm".into()),
+            None,
+        );
+        check(
+            |r| r.arch_cache_repo_suffix = Some("Cache Repo".into()),
+            Some(
+                "arch cache repository suffix \"Cache Repo\" must be lowercase letters, digits and - _ . /",
+            ),
+        );
+        check(
+            |r| {
+                // Derived annotations never make a Docker list an error: they are left off it.
+                r.oci_mode = RequestedOciMode::Docker;
+                r.index_annotations.clear();
+                r.standard_annotations
+                    .insert("org.opencontainers.image.revision".into(), "abc".into());
+            },
+            None,
         );
     }
 

@@ -396,14 +396,11 @@ impl BuildActor {
                 self.record.updated_at_unix_ms = now_ms();
                 self.persist(ctx, Vec::new());
                 let request = &self.record.request;
-                let publish = PublishIndex {
-                    build_id: self.record.build_id.clone(),
-                    destinations: request.destinations.clone(),
-                    oci_mode: request.oci_mode,
-                    annotations: request.index_annotations.clone(),
-                    reproducible: request.reproducible,
-                    children: children.clone(),
-                };
+                let publish = PublishIndex::for_request(
+                    self.record.build_id.clone(),
+                    request,
+                    children.clone(),
+                );
                 ctx.wait(self.index.send(publish).into_actor(self).map(
                     move |outcome, act, ctx| {
                         let outcome = outcome.unwrap_or_else(|e| {

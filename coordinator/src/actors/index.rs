@@ -6,15 +6,22 @@
 //! tag ever points at something incomplete: every child is made present in every destination
 //! repository (cross-repository mount from a repository that has it, else a copy), then the
 //! index is pushed by digest to every repository, then under every destination tag.
+//!
+//! [`publish`] is the one publishing path: the actor runs it for NATS builds and the `ci`
+//! driver calls it in-process. [`PublishOptions`] carries what is not index content: the
+//! standard annotations (OCI only, left off a Docker list), the immutable-tag policy, extra
+//! repositories children may be taken from, and a fixed creation time.
 
 use std::collections::BTreeMap;
 
 use actix::prelude::*;
-use kaniko_common::index::{IndexBuilder, IndexFormat};
-use kaniko_common::messages::{ErrorKind, PlatformDescriptor, RequestedOciMode, WireError};
+use kaniko_common::index::{BuiltIndex, IndexBuilder, IndexFormat};
+use kaniko_common::messages::{
+    BuildRequest, ErrorKind, PlatformDescriptor, RequestedOciMode, WireError,
+};
 use kaniko_common::oci::Descriptor;
 use kaniko_common::registry::{Reference, RegistryClient, RegistryError};
-use tracing::{info, instrument};
+use tracing::{info, instrument, warn};
 
 /// The standard creation-time annotation.
 pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
@@ -35,6 +42,79 @@ pub struct PublishIndex {
     pub reproducible: bool,
     /// The children.
     pub children: Vec<PlatformDescriptor>,
+    /// What publishing does beyond the index's content.
+    pub options: PublishOptions,
+}
+
+/// What publishing does beyond the index's content.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PublishOptions {
+    /// Annotations derived by the client (`org.opencontainers.image.source`, `revision`): on
+    /// an OCI index only; a Docker list leaves them off instead of failing.
+    pub standard_annotations: BTreeMap<String, String>,
+    /// A registry refusing to move an immutable tag is a warning, not a failure (tag pushes
+    /// only: the index is in every repository by digest by then).
+    pub ignore_immutable_tag_errors: bool,
+    /// More repositories (`registry/repository`) to take a child from when no destination
+    /// repository has it: where per-architecture CI jobs pushed their images.
+    pub child_sources: Vec<String>,
+    /// The `created` annotation's time; `None` for now. Set it to build the same bytes
+    /// twice (see [`build_index`]).
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl PublishIndex {
+    /// The publish message for a build `request` whose children are built.
+    pub fn for_request(
+        build_id: String,
+        request: &BuildRequest,
+        children: Vec<PlatformDescriptor>,
+    ) -> Self {
+        PublishIndex {
+            build_id,
+            destinations: request.destinations.clone(),
+            oci_mode: request.oci_mode,
+            annotations: request.index_annotations.clone(),
+            reproducible: request.reproducible,
+            children,
+            options: PublishOptions {
+                standard_annotations: request.standard_annotations.clone(),
+                ignore_immutable_tag_errors: request.push_ignore_immutable_tag_errors,
+                ..PublishOptions::default()
+            },
+        }
+    }
+}
+
+/// The index format for `mode`, these children and whether annotations were asked for:
+/// [`index_format`], except that `auto` picks an OCI index when annotations are requested
+/// (a Docker list cannot carry them), as `docker buildx imagetools create` does.
+pub fn index_format_for(
+    mode: RequestedOciMode,
+    children: &[PlatformDescriptor],
+    annotations_requested: bool,
+) -> IndexFormat {
+    if mode == RequestedOciMode::Auto && annotations_requested {
+        return IndexFormat::Oci;
+    }
+    index_format(mode, children)
+}
+
+/// Whether a registry error on a tag push means "this tag is immutable": a 400, 403 or 409
+/// whose body says `TAG_INVALID`, `MANIFEST_INVALID` or `DENIED` (ECR, Artifact Registry,
+/// Harbor), or any error mentioning immutability.
+pub fn is_immutable_tag_error(err: &RegistryError) -> bool {
+    let text = err.to_string().to_ascii_lowercase();
+    if text.contains("immutable") {
+        return true;
+    }
+    let refused_status = ["http status 400", "http status 403", "http status 409"]
+        .iter()
+        .any(|s| text.contains(s));
+    refused_status
+        && ["tag_invalid", "manifest_invalid", "denied"]
+            .iter()
+            .any(|code| text.contains(code))
 }
 
 /// The index format for `mode` and these children.
@@ -107,26 +187,45 @@ fn wire(err: RegistryError) -> WireError {
     WireError::new(kind, err.to_string())
 }
 
-#[instrument(skip_all, fields(build_id = %msg.build_id))]
-async fn publish(registry: &RegistryClient, msg: PublishIndex) -> Result<Descriptor, WireError> {
-    let format = index_format(msg.oci_mode, &msg.children);
+/// Builds the index `msg` describes without pushing anything: every refusal (duplicate
+/// platforms, annotations on a Docker list, a child the format cannot list) happens here.
+/// With [`PublishOptions::created`] set, [`publish`] pushes exactly these bytes.
+pub fn build_index(msg: &PublishIndex) -> Result<BuiltIndex, WireError> {
+    let format = index_format_for(msg.oci_mode, &msg.children, !msg.annotations.is_empty());
     let mut builder = IndexBuilder::new(format);
     for child in &msg.children {
         builder
             .add(child.platform.clone(), child.descriptor.clone())
             .map_err(|e| WireError::refused(e.to_string()))?;
     }
+    let mut annotations = index_annotations(
+        format,
+        &msg.annotations,
+        msg.reproducible,
+        msg.options.created.unwrap_or_else(chrono::Utc::now),
+    );
+    if format == IndexFormat::Oci {
+        for (key, value) in &msg.options.standard_annotations {
+            annotations
+                .entry(key.clone())
+                .or_insert_with(|| value.clone());
+        }
+    }
     builder
-        .annotations(index_annotations(
-            format,
-            &msg.annotations,
-            msg.reproducible,
-            chrono::Utc::now(),
-        ))
+        .annotations(annotations)
         .map_err(|e| WireError::refused(e.to_string()))?;
-    let built = builder
+    builder
         .build()
-        .map_err(|e| WireError::refused(e.to_string()))?;
+        .map_err(|e| WireError::refused(e.to_string()))
+}
+
+/// Publishes the index `msg` describes: see the module documentation for the order.
+#[instrument(skip_all, fields(build_id = %msg.build_id))]
+pub async fn publish(
+    registry: &RegistryClient,
+    msg: PublishIndex,
+) -> Result<Descriptor, WireError> {
+    let built = build_index(&msg)?;
 
     let mut tags = Vec::new();
     for destination in &msg.destinations {
@@ -144,8 +243,9 @@ async fn publish(registry: &RegistryClient, msg: PublishIndex) -> Result<Descrip
             repositories.push(repo);
         }
     }
+    let sources = source_repositories(&msg.options.child_sources)?;
     for child in &msg.children {
-        ensure_child(registry, &repositories, &child.descriptor).await?;
+        ensure_child_from(registry, &sources, &repositories, &child.descriptor).await?;
     }
     for (host, repository) in &repositories {
         let by_digest =
@@ -161,19 +261,44 @@ async fn publish(registry: &RegistryClient, msg: PublishIndex) -> Result<Descrip
             tag.repository().to_string(),
             tag.tag().unwrap_or("latest").to_string(),
         );
-        registry
+        match registry
             .push_manifest_raw(&reference, built.bytes.clone(), &built.media_type)
             .await
-            .map_err(wire)?;
+        {
+            Ok(_) => {}
+            Err(err) if msg.options.ignore_immutable_tag_errors && is_immutable_tag_error(&err) => {
+                warn!(reference = %reference.whole(), digest = %built.digest, error = %err, "immutable tag not moved");
+                continue;
+            }
+            Err(err) => return Err(wire(err)),
+        }
         info!(reference = %reference.whole(), digest = %built.digest, "index pushed");
     }
     Ok(built.descriptor())
 }
 
-/// Makes `child` present in every repository: it must be in at least one (where the worker
-/// pushed it); the others get its blobs mounted (or copied) and the manifest pushed by digest.
-async fn ensure_child(
+/// `registry/repository` names as (registry, repository) pairs.
+fn source_repositories(names: &[String]) -> Result<Vec<(String, String)>, WireError> {
+    names
+        .iter()
+        .map(|name| {
+            let reference: Reference = name.parse().map_err(|e| {
+                WireError::refused(format!("child source {name:?} is not a repository: {e}"))
+            })?;
+            Ok((
+                reference.registry().to_string(),
+                reference.repository().to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// Makes `child` present in every repository of `repositories`: it must be in at least one of
+/// them or of `sources` (where a worker or a CI job pushed it); the others get its blobs
+/// mounted (or copied) and the manifest pushed by digest.
+pub async fn ensure_child_from(
     registry: &RegistryClient,
+    sources: &[(String, String)],
     repositories: &[(String, String)],
     child: &Descriptor,
 ) -> Result<(), WireError> {
@@ -186,6 +311,23 @@ async fn ensure_child(
             Ok(pulled) => present.push((reference, pulled)),
             Err(RegistryError::NotFound { .. }) => missing.push(reference),
             Err(err) => return Err(wire(err)),
+        }
+    }
+    if present.is_empty() {
+        for (host, repository) in sources {
+            if repositories.contains(&(host.clone(), repository.clone())) {
+                continue;
+            }
+            let reference =
+                Reference::with_digest(host.clone(), repository.clone(), child.digest.clone());
+            match registry.pull_manifest_raw(&reference).await {
+                Ok(pulled) => {
+                    present.push((reference, pulled));
+                    break;
+                }
+                Err(RegistryError::NotFound { .. }) => {}
+                Err(err) => return Err(wire(err)),
+            }
         }
     }
     let Some((source, manifest)) = present.first() else {
@@ -314,6 +456,160 @@ mod tests {
             index_annotations(IndexFormat::DockerList, &BTreeMap::new(), false, now),
             &[],
         );
+    }
+
+    #[test]
+    fn auto_picks_oci_when_annotations_are_asked_for() {
+        fn check(mode: RequestedOciMode, annotations: bool, expected: IndexFormat) {
+            let docker = [child("linux/amd64", DOCKER_MANIFEST)];
+            assert_eq!(
+                index_format_for(mode, &docker, annotations),
+                expected,
+                "{mode:?} {annotations}"
+            );
+        }
+        check(RequestedOciMode::Auto, false, IndexFormat::DockerList);
+        check(RequestedOciMode::Auto, true, IndexFormat::Oci);
+        check(RequestedOciMode::Docker, true, IndexFormat::DockerList);
+        check(RequestedOciMode::Oci, false, IndexFormat::Oci);
+    }
+
+    #[test]
+    fn immutable_tag_refusals_are_recognised() {
+        fn check(err: RegistryError, expected: bool) {
+            assert_eq!(is_immutable_tag_error(&err), expected, "{err}");
+        }
+        let protocol = |message: &str| RegistryError::Protocol {
+            reference: "r/app:1".into(),
+            message: message.into(),
+        };
+        check(
+            protocol(
+                r#"http status 400: {"errors":[{"code":"TAG_INVALID","message":"The image tag '1' already exists"}]}"#,
+            ),
+            true,
+        );
+        check(
+            protocol(r#"http status 409: {"errors":[{"code":"MANIFEST_INVALID"}]}"#),
+            true,
+        );
+        check(
+            RegistryError::Unauthorized {
+                reference: "r/app:1".into(),
+                message: r#"http status 403: {"errors":[{"code":"DENIED","message":"tag is protected"}]}"#.into(),
+            },
+            true,
+        );
+        check(protocol("http status 400: tag v1 is immutable"), true);
+        check(
+            protocol(r#"http status 400: {"errors":[{"code":"BLOB_UNKNOWN"}]}"#),
+            false,
+        );
+        check(
+            RegistryError::Unauthorized {
+                reference: "r/app:1".into(),
+                message: "http status 401".into(),
+            },
+            false,
+        );
+        check(
+            RegistryError::Transient {
+                reference: "r/app:1".into(),
+                message: "http status 503: denied by upstream".into(),
+            },
+            false,
+        );
+    }
+
+    fn publish_msg(mode: RequestedOciMode, annotations: &[(&str, &str)]) -> PublishIndex {
+        PublishIndex {
+            build_id: "b1".into(),
+            destinations: vec!["r/app:1".into()],
+            oci_mode: mode,
+            annotations: annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            reproducible: false,
+            children: vec![
+                child("linux/amd64", DOCKER_MANIFEST),
+                child("linux/arm64", DOCKER_MANIFEST),
+            ],
+            options: PublishOptions {
+                standard_annotations: BTreeMap::from([(
+                    "org.opencontainers.image.revision".to_string(),
+                    "abc123".to_string(),
+                )]),
+                created: chrono::DateTime::from_timestamp(1_700_000_000, 0),
+                ..PublishOptions::default()
+            },
+        }
+    }
+
+    #[test]
+    fn built_indexes_carry_standard_annotations_on_oci_only() {
+        fn annotations(msg: &PublishIndex) -> Option<serde_json::Value> {
+            let built = build_index(msg).unwrap();
+            let value: serde_json::Value = serde_json::from_slice(&built.bytes).unwrap();
+            value.get("annotations").cloned()
+        }
+        let oci = publish_msg(RequestedOciMode::Oci, &[("a", "1")]);
+        assert_eq!(
+            annotations(&oci),
+            Some(serde_json::json!({
+                "a": "1",
+                "org.opencontainers.image.created": "2023-11-14T22:13:20Z",
+                "org.opencontainers.image.revision": "abc123",
+            }))
+        );
+        // Asked for explicitly, the user's value wins over the derived one.
+        let overridden = publish_msg(
+            RequestedOciMode::Oci,
+            &[("org.opencontainers.image.revision", "mine")],
+        );
+        assert_eq!(
+            annotations(&overridden).unwrap()["org.opencontainers.image.revision"],
+            "mine"
+        );
+        let docker = publish_msg(RequestedOciMode::Docker, &[]);
+        assert_eq!(annotations(&docker), None);
+        assert_eq!(
+            build_index(&docker).unwrap().media_type,
+            kaniko_common::oci::DOCKER_MANIFEST_LIST
+        );
+        // A fixed creation time gives the same bytes twice.
+        assert_eq!(build_index(&oci).unwrap(), build_index(&oci).unwrap());
+    }
+
+    #[test]
+    fn annotations_on_a_docker_list_are_refused_before_anything_is_pushed() {
+        let err = build_index(&publish_msg(RequestedOciMode::Docker, &[("a", "1")])).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Refused);
+        assert!(err.message.contains("cannot carry annotations"), "{err}");
+    }
+
+    #[test]
+    fn publish_options_follow_the_request() {
+        let mut request = BuildRequest::new(
+            kaniko_common::messages::ContextRef {
+                sha256: "a".repeat(64),
+                size: 1,
+            },
+            vec![Platform::parse("linux/amd64").unwrap()],
+            vec!["r/app:1".into(), "r/other:2".into()],
+        );
+        request.push_ignore_immutable_tag_errors = true;
+        request
+            .standard_annotations
+            .insert("org.opencontainers.image.source".into(), "https://x".into());
+        let msg = PublishIndex::for_request("b1".into(), &request, Vec::new());
+        assert_eq!(msg.destinations, request.destinations);
+        assert!(msg.options.ignore_immutable_tag_errors);
+        assert_eq!(
+            msg.options.standard_annotations,
+            request.standard_annotations
+        );
+        assert_eq!(msg.options.created, None);
     }
 
     #[test]

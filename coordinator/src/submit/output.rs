@@ -2,31 +2,22 @@
 
 //! The files `coordinator submit` writes for scripts: `--metadata-file` (the outcome as
 //! JSON) and `--digest-file` (the index digest, or each platform's without an index). Both
-//! are written to a temporary file next to the target and renamed over it, so a reader never
-//! sees half a file.
+//! are written through [`kaniko_common::outfile`] (a temporary file next to the target,
+//! synced, renamed over it), so a reader never sees half a file; a digest file whose content
+//! would change is refused unless `--force`. The `ci` driver writes the same documents.
 
-use std::io::Write;
 use std::path::Path;
+
+use kaniko_common::outfile::{self, Overwrite};
 
 use anyhow::Context as _;
 use serde_json::json;
 
 use super::follow::Outcome;
 
-/// Writes `content` to `path` atomically.
+/// Writes `content` to `path` atomically, replacing whatever it held.
 pub fn write_atomically(path: &Path, content: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file next to {}", path.display()))?;
-    tmp.write_all(content)
-        .and_then(|()| tmp.flush())
-        .with_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path)
-        .map_err(|err| err.error)
-        .with_context(|| format!("writing {}", path.display()))?;
+    outfile::write(path, content, Overwrite::Always)?;
     Ok(())
 }
 
@@ -56,6 +47,17 @@ pub fn metadata(build_id: &str, outcome: &Outcome, destinations: &[String]) -> s
     }
 }
 
+/// The `--metadata-file` bytes of an outcome.
+pub fn metadata_bytes(
+    build_id: &str,
+    outcome: &Outcome,
+    destinations: &[String],
+) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec_pretty(&metadata(build_id, outcome, destinations))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
 /// `--metadata-file`.
 pub fn write_metadata(
     path: &Path,
@@ -63,8 +65,7 @@ pub fn write_metadata(
     outcome: &Outcome,
     destinations: &[String],
 ) -> anyhow::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(&metadata(build_id, outcome, destinations))?;
-    bytes.push(b'\n');
+    let bytes = metadata_bytes(build_id, outcome, destinations)?;
     write_atomically(path, &bytes).context("--metadata-file")
 }
 
@@ -83,9 +84,14 @@ pub fn digests(outcome: &Outcome) -> String {
     }
 }
 
-/// `--digest-file`.
-pub fn write_digests(path: &Path, outcome: &Outcome) -> anyhow::Result<()> {
-    write_atomically(path, digests(outcome).as_bytes()).context("--digest-file")
+/// `--digest-file`: refused when it would change the file's content, unless `force`.
+pub fn write_digests(path: &Path, outcome: &Outcome, force: bool) -> anyhow::Result<()> {
+    outfile::write(
+        path,
+        digests(outcome).as_bytes(),
+        Overwrite::IfUnchanged { force },
+    )
+    .context("--digest-file")
 }
 
 #[cfg(test)]
@@ -152,7 +158,31 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
         let leftovers = std::fs::read_dir(tmp.path()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file left behind");
-        let err = write_atomically(&tmp.path().join("missing/x"), b"x").unwrap_err();
-        assert!(format!("{err:#}").contains("missing/x"), "{err:#}");
+        write_atomically(&tmp.path().join("made/x"), b"x").unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("made/x")).unwrap(), b"x");
+    }
+
+    #[test]
+    fn a_digest_file_that_would_change_needs_force() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("index.digest");
+        let finished = |c: char| Outcome::Finished {
+            index: Some(descriptor(c)),
+            platforms: vec![],
+            failed: vec![],
+        };
+        write_digests(&path, &finished('a'), false).unwrap();
+        write_digests(&path, &finished('a'), false).unwrap();
+        let err = write_digests(&path, &finished('b'), false).unwrap_err();
+        assert!(format!("{err:#}").contains("--force"), "{err:#}");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            descriptor('a').digest
+        );
+        write_digests(&path, &finished('b'), true).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            descriptor('b').digest
+        );
     }
 }

@@ -5,6 +5,7 @@
 
 mod build;
 mod bus;
+mod ci_driver;
 mod coordinator;
 mod dockerfiles;
 mod examples;
@@ -12,6 +13,7 @@ mod fixture;
 mod fleet;
 mod harness;
 mod index;
+mod index_options;
 mod outputs;
 mod parity_tools;
 mod registry_client;

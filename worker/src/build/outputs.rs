@@ -31,6 +31,7 @@ pub fn options(outputs: &Outputs) -> Result<OutputOptions> {
         metadata_file: outputs.metadata_file.clone(),
         push_ignore_immutable_tag_errors: false,
         push_by_digest_only: false,
+        force_digest_files: outputs.force,
     })
 }
 

@@ -5,33 +5,33 @@
 //! `--image-name-with-digest-file` one `<registry>/<repo>@<digest>` line per destination;
 //! `--image-name-tag-with-digest-file` one `<registry>/<repo>:<tag>@<digest>` line per
 //! destination (the tag defaults to `latest`, as Kaniko's `name.NewTag` does). Every file is
-//! written atomically: a temporary file in the same directory, then a rename.
+//! written through [`kaniko_common::outfile`]: a temporary file in the same directory, synced,
+//! then renamed. The three digest files are checked first, all of them: when one exists with
+//! other content and `--force` is not given, the build fails and no file changes.
+//!
+//! The metadata file is what the `ci` driver (`coordinator index --digests-from`) reads:
+//! `digest`, `mediaType`, `size`, `platform`, and `images` (`<registry>/<repo>@<digest>`, one
+//! per repository pushed to) next to Kaniko-style `destinations`.
 
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+
+use kaniko_common::outfile::{self, OutfileError, Overwrite};
 
 use super::{OutputError, OutputOptions, repository_name, tag_of};
 use crate::image::FinishedImage;
 
+fn outfile_error(path: &Path) -> impl FnOnce(OutfileError) -> OutputError + '_ {
+    move |err| match err {
+        OutfileError::Io { source, .. } => OutputError::io(path)(source),
+        refused @ OutfileError::WouldChange { .. } => {
+            OutputError::io(path)(std::io::Error::other(refused.to_string()))
+        }
+    }
+}
+
 /// Writes `bytes` to `path` atomically (mode 0644), creating the parent directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(parent).map_err(OutputError::io(parent))?;
-    let mut temp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(parent)
-        .map_err(OutputError::io(parent))?;
-    temp.write_all(bytes).map_err(OutputError::io(path))?;
-    temp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))
-        .map_err(OutputError::io(path))?;
-    temp.persist(path)
-        .map_err(|e| OutputError::io(path)(e.error))?;
-    Ok(())
+    outfile::write(path, bytes, Overwrite::Always).map_err(outfile_error(path))
 }
 
 /// The lines of `--image-name-with-digest-file` (`with_tag` false) or
@@ -72,6 +72,17 @@ pub fn metadata_json(
             })
         })
         .collect();
+    let mut images: Vec<String> = Vec::new();
+    for destination in destinations {
+        let image = format!(
+            "{}@{}",
+            repository_name(destination),
+            finished.manifest.digest
+        );
+        if !images.contains(&image) {
+            images.push(image);
+        }
+    }
     let destinations: Vec<String> = destinations
         .iter()
         .map(|d| format!("{}:{}", repository_name(d), tag_of(d)))
@@ -84,6 +95,7 @@ pub fn metadata_json(
         "configDigest": finished.config.digest,
         "layers": layers,
         "destinations": destinations,
+        "images": images,
     })
 }
 
@@ -93,20 +105,24 @@ pub(super) fn write_digest_files(
     opts: &OutputOptions,
 ) -> Result<(), OutputError> {
     let digest = &finished.manifest.digest;
+    let mut digest_files = Vec::new();
     if let Some(path) = &opts.digest_file {
-        write_atomic(path, digest.as_bytes())?;
+        digest_files.push((path, digest.clone()));
     }
     if let Some(path) = &opts.image_name_with_digest_file {
-        write_atomic(
-            path,
-            name_digest_lines(&opts.destinations, digest, false).as_bytes(),
-        )?;
+        digest_files.push((path, name_digest_lines(&opts.destinations, digest, false)));
     }
     if let Some(path) = &opts.image_name_tag_with_digest_file {
-        write_atomic(
-            path,
-            name_digest_lines(&opts.destinations, digest, true).as_bytes(),
-        )?;
+        digest_files.push((path, name_digest_lines(&opts.destinations, digest, true)));
+    }
+    let overwrite = Overwrite::IfUnchanged {
+        force: opts.force_digest_files,
+    };
+    for (path, content) in &digest_files {
+        outfile::check(path, content.as_bytes(), overwrite).map_err(outfile_error(path))?;
+    }
+    for (path, content) in &digest_files {
+        outfile::write(path, content.as_bytes(), overwrite).map_err(outfile_error(path))?;
     }
     if let Some(path) = &opts.metadata_file {
         let mut bytes = serde_json::to_vec_pretty(&metadata_json(finished, &opts.destinations))

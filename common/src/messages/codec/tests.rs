@@ -377,7 +377,10 @@ fn json_field_names_are_stable() {
         "allow_partial": true,
         "require_native_nodes": false,
         "timeout_secs": 600,
-        "reproducible": true
+        "reproducible": true,
+        "standard_annotations": {},
+        "push_ignore_immutable_tag_errors": false,
+        "arch_cache_repo_suffix": null
     });
     assert_eq!(json, expected);
 
