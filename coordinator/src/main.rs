@@ -7,6 +7,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // The local driver builds in-process; RUN's sandbox helper re-runs this binary.
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() == Some(std::ffi::OsStr::new(kaniko_worker::sandbox::HELPER_ARG))
+        && let Some(spec) = args.next()
+    {
+        kaniko_worker::sandbox::helper::main(&spec);
+    }
     kaniko_common::install_crypto_provider();
     let cli = kaniko_coordinator::cli::Cli::parse();
     match kaniko_coordinator::run(cli) {
