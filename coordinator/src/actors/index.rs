@@ -107,8 +107,14 @@ fn wire(err: RegistryError) -> WireError {
     WireError::new(kind, err.to_string())
 }
 
+/// Builds the index of `msg.children` and publishes it: children made present in every
+/// destination repository, the index by digest, then under every tag. The IndexActor's work,
+/// also called directly by the local driver.
 #[instrument(skip_all, fields(build_id = %msg.build_id))]
-async fn publish(registry: &RegistryClient, msg: PublishIndex) -> Result<Descriptor, WireError> {
+pub async fn publish(
+    registry: &RegistryClient,
+    msg: PublishIndex,
+) -> Result<Descriptor, WireError> {
     let format = index_format(msg.oci_mode, &msg.children);
     let mut builder = IndexBuilder::new(format);
     for child in &msg.children {

@@ -12,6 +12,7 @@ mod fixture;
 mod fleet;
 mod harness;
 mod index;
+mod local_driver;
 mod outputs;
 mod parity_tools;
 mod registry_client;

@@ -304,8 +304,9 @@ async fn fetch_context(bus: &Bus, task: &Task, path: &Path) -> Result<(), ExecEr
     }
 }
 
-/// Unpacks a context tarball (plain or gzip) into `dest`; entries may not leave it.
-async fn unpack(tarball: &Path, dest: &Path) -> Result<(), ExecError> {
+/// Unpacks a context tarball (plain or gzip) into `dest`; entries may not leave it. Also
+/// used by the coordinator's local driver.
+pub async fn unpack(tarball: &Path, dest: &Path) -> Result<(), ExecError> {
     let (tarball, dest): (PathBuf, PathBuf) = (tarball.to_path_buf(), dest.to_path_buf());
     tokio::task::spawn_blocking(move || -> Result<(), ExecError> {
         use std::io::{Read, Seek};
