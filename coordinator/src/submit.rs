@@ -22,7 +22,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use clap::{ArgAction, Args, ValueEnum};
 use futures::StreamExt;
 use kaniko_common::bus::{self, Bus};
@@ -392,36 +391,17 @@ fn report(args: &SubmitArgs, build_id: &str, outcome: &Outcome) -> anyhow::Resul
     Ok(ExitCode::from(outcome.exit_code()))
 }
 
-/// Replays the build's events from the events stream and follows them to the end.
+/// Replays the build's events from the events stream and follows them to the end, across
+/// NATS server restarts ([`bus::follow`]).
 async fn follow_events(bus: &Bus, build_id: &str, quiet: bool) -> anyhow::Result<Outcome> {
-    let stream_name = bus.names().events_stream();
-    let stream = bus
-        .js()
-        .get_stream(&stream_name)
-        .await
-        .with_context(|| format!("opening the events stream {stream_name}"))?;
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: bus.names().events_of(build_id)?,
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .with_context(|| format!("following the events of build {build_id}"))?;
-    let mut messages = consumer
-        .messages()
-        .await
-        .with_context(|| format!("following the events of build {build_id}"))?;
+    let mut messages = bus::follow(
+        bus.js().clone(),
+        bus.names().events_stream(),
+        bus.names().events_of(build_id)?,
+    );
     let mut display = Display::new(quiet);
     let mut tracker = Tracker::default();
     while let Some(message) = messages.next().await {
-        let message = match message {
-            Ok(message) => message,
-            Err(err) => {
-                tracing::warn!(error = %err, "event stream");
-                continue;
-            }
-        };
         let event: Event = match decode_json(&message.payload) {
             Ok(event) => event,
             Err(err) => {

@@ -21,6 +21,9 @@ use kaniko_common::subjects::validate_token;
 use super::executor::{Built, ExecError, LogSink, TaskExecutor};
 use super::{Shared, now_ms};
 
+/// How long the final ack of a built task is tried again while the server is away.
+const ACK_RETRY_LIMIT: Duration = Duration::from_secs(30);
+
 /// What to tell JetStream about a delivered task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
@@ -233,8 +236,20 @@ pub(crate) async fn handle<E: TaskExecutor>(
                     },
                 };
                 tracing::info!(build_id = %task.build_id, platform = %task.platform, "built");
-                publish_result(&shared.bus, &result).await;
-                ack(&message, AckKind::Ack, "ack").await;
+                if publish_result(&shared.bus, &result).await {
+                    // Confirmed, and tried again through a reconnect: a lost ack would have
+                    // the task built a second time after the ack wait.
+                    let acked = kaniko_common::bus::retry("acking a task", ACK_RETRY_LIMIT, || {
+                        message.double_ack()
+                    })
+                    .await;
+                    if let Err(err) = acked {
+                        tracing::warn!(build_id = %task.build_id, error = %err, "acking a task");
+                    }
+                } else {
+                    // Nobody knows it was built: build it again rather than lose it.
+                    ack(&message, AckKind::Nak(Some(backoff(delivered))), "nak").await;
+                }
             }
         }
         Disposition::Term => {
@@ -258,9 +273,15 @@ pub(crate) async fn handle<E: TaskExecutor>(
     }
 }
 
-async fn publish_result(bus: &Bus, result: &TaskResult) {
-    if let Err(err) = bus.publish_result(result).await {
-        tracing::error!(build_id = %result.build_id, error = %err, "publishing a task result");
+/// Publishes `result` (retried through a reconnect, see [`Bus::publish_result`]); false
+/// when it could not be stored.
+async fn publish_result(bus: &Bus, result: &TaskResult) -> bool {
+    match bus.publish_result(result).await {
+        Ok(_) => true,
+        Err(err) => {
+            tracing::error!(build_id = %result.build_id, error = %err, "publishing a task result");
+            false
+        }
     }
 }
 
@@ -285,22 +306,51 @@ async fn run_task<E: TaskExecutor>(
     shared.executor.execute(task, &context_dir, log).await
 }
 
+/// How long a context download is started again after NATS failures or reconnects before
+/// the task is handed back (nak'ed) instead.
+const FETCH_RETRY_LIMIT: Duration = Duration::from_secs(30);
+/// How long "not in the object store" is taken for a server still recovering its streams.
+const FETCH_NOT_FOUND_GRACE: Duration = Duration::from_secs(3);
+
+/// Downloads the task's context to `path`. A download interrupted by a NATS reconnect (the
+/// object store's consumer is gone with the old server) starts again at once, and one that
+/// fails is tried again shortly, instead of waiting for missed heartbeats and a redelivery.
 async fn fetch_context(bus: &Bus, task: &Task, path: &Path) -> Result<(), ExecError> {
-    use kaniko_common::bus::{BusError, ContextError};
-    let file = tokio::fs::File::create(path)
-        .await
-        .map_err(|err| ExecError::transient(format!("{}: {err}", path.display())))?;
-    match bus.download_context(&task.context.sha256, file).await {
-        Ok(_) => Ok(()),
-        Err(BusError::Context(err @ ContextError::NotFound { .. })) => Err(ExecError {
-            kind: ErrorKind::NotFound,
-            message: err.to_string(),
-        }),
-        Err(BusError::Context(err @ ContextError::DigestMismatch { .. }))
-        | Err(BusError::Context(err @ ContextError::InvalidDigest(_))) => {
-            Err(ExecError::permanent(err.to_string()))
+    use kaniko_common::bus::{BusError, ContextError, connects, reconnected};
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let file = tokio::fs::File::create(path)
+            .await
+            .map_err(|err| ExecError::transient(format!("{}: {err}", path.display())))?;
+        let since = connects(bus.client());
+        let outcome = tokio::select! {
+            outcome = bus.download_context(&task.context.sha256, file) => Some(outcome),
+            _ = reconnected(bus.client(), since) => None,
+        };
+        let failure = match outcome {
+            Some(Ok(_)) => return Ok(()),
+            Some(Err(BusError::Context(err @ ContextError::NotFound { .. })))
+                if started.elapsed() >= FETCH_NOT_FOUND_GRACE =>
+            {
+                return Err(ExecError {
+                    kind: ErrorKind::NotFound,
+                    message: err.to_string(),
+                });
+            }
+            Some(Err(BusError::Context(err @ ContextError::DigestMismatch { .. })))
+            | Some(Err(BusError::Context(err @ ContextError::InvalidDigest(_)))) => {
+                return Err(ExecError::permanent(err.to_string()));
+            }
+            Some(Err(err)) => err.to_string(),
+            None => "nats reconnected during the download".to_string(),
+        };
+        if started.elapsed() + pause >= FETCH_RETRY_LIMIT {
+            return Err(ExecError::transient(failure));
         }
-        Err(err) => Err(ExecError::transient(err.to_string())),
+        tracing::warn!(build_id = %task.build_id, error = %failure, "fetching the context again in {pause:?}");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
     }
 }
 
