@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// Deliveries of a task at most (used when this worker creates the consumer).
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub max_deliver: i64,
+    /// Seconds before a task that failed transiently (registry down, timeout) is delivered
+    /// again; doubled for each further delivery, at most 60.
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+    pub retry_backoff: f64,
     /// Push to and pull from every registry with plain HTTP.
     #[arg(long)]
     pub insecure: bool,

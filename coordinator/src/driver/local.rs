@@ -22,7 +22,7 @@ use kaniko_common::messages::{
 use kaniko_common::platform::Platform;
 use kaniko_common::registry::{RegistryClient, RegistryOptions};
 use kaniko_worker::serve::executor::{BuildExecutor, ExecError, LogSink, TaskExecutor};
-use kaniko_worker::serve::task::backoff;
+use kaniko_worker::serve::task::{DEFAULT_RETRY_BACKOFF, backoff};
 use tokio::sync::mpsc;
 use tracing::instrument::WithSubscriber;
 
@@ -266,7 +266,8 @@ async fn build_platform(
                 duration_ms,
             },
             Err(err) if err.kind.is_retryable() && attempt < max_attempts => {
-                let delay = backoff(i64::from(attempt)).min(Duration::from_secs(8));
+                let delay =
+                    backoff(DEFAULT_RETRY_BACKOFF, i64::from(attempt)).min(Duration::from_secs(8));
                 tracing::warn!(%platform, attempt, error = %err, "transient failure, retrying in {delay:?}");
                 let _ = events.send(Event {
                     build_id: build.build_id.clone(),

@@ -106,6 +106,11 @@ impl Fleet {
     }
 
     fn worker(&mut self, id: &str, cross: Option<&Platform>) {
+        self.worker_with(id, cross, &[]);
+    }
+
+    /// A worker with `extra` flags after the usual ones.
+    fn worker_with(&mut self, id: &str, cross: Option<&Platform>, extra: &[&str]) {
         let mut command = Command::new(binary("worker"));
         command
             .arg("serve")
@@ -119,6 +124,7 @@ impl Fleet {
                 .arg("--allow-cross")
                 .args(["--platform", &platform.to_string()]);
         }
+        command.args(extra);
         let daemon = Daemon::spawn(id, self.dir.path(), command);
         self.daemons.push(daemon);
     }
@@ -737,4 +743,55 @@ async fn nats_server_restarted_mid_build_with_its_store_kept_and_the_build_compl
         "restart test: total {:?}, {recovered:?} after the restart",
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_registry_gives_bounded_transient_retries_then_a_clear_failure() {
+    let (native, _) = platforms();
+    let mut fleet = Fleet::start().await;
+    fleet.coordinator();
+    fleet.worker_with(
+        "native-1",
+        None,
+        &["--max-deliver", "3", "--retry-backoff", "0.2"],
+    );
+    fleet.wait_for_workers(&["native-1"]);
+    let context = fleet.cross_safe_context();
+    let destination = format!("{}/down:v1", fleet.registry.host());
+
+    fleet.registry.stop();
+    let started = Instant::now();
+    let output = fleet.submit(&context, &destination, &[&native]);
+    let elapsed = started.elapsed();
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("failed; nothing was published")
+            && stdout.contains("transient")
+            && stdout.contains(&fleet.registry.host())
+            && stdout.contains("gave up after 3 deliveries"),
+        "the failure names the registry, the transient reason and the bounded retries\n{}\n{}",
+        describe(&output),
+        fleet.logs()
+    );
+    // Deliveries 1 and 2 were handed back with a delay; the third was final.
+    let worker_log = fleet
+        .daemons
+        .iter()
+        .find(|d| d.name == "native-1")
+        .map(Daemon::logs)
+        .unwrap_or_default();
+    assert_eq!(
+        worker_log.matches("transient failure, retrying").count(),
+        2,
+        "{worker_log}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(60),
+        "bounded: {elapsed:?}\n{}",
+        fleet.logs()
+    );
+
+    fleet.registry.start_again().expect("registry back");
+    assert!(skopeo_inspect_raw(&destination).is_err(), "no index");
 }

@@ -35,24 +35,32 @@ pub enum Disposition {
     Nak(Duration),
 }
 
-/// The delay before the redelivery that follows delivery number `delivered`: 2 s, 4 s, 8 s,
-/// ... at most 60 s.
-pub fn backoff(delivered: i64) -> Duration {
-    let exponent = u32::try_from(delivered.clamp(1, 6)).unwrap_or(1);
-    Duration::from_secs(2u64.pow(exponent)).min(Duration::from_secs(60))
+/// The first redelivery delay of `worker serve` unless `--retry-backoff` says otherwise.
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(2);
+/// The longest redelivery delay.
+pub const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The delay before the redelivery that follows delivery number `delivered`: `first`, then
+/// doubled each delivery (2 s, 4 s, 8 s, ... by default), at most [`MAX_RETRY_BACKOFF`].
+pub fn backoff(first: Duration, delivered: i64) -> Duration {
+    let exponent = u32::try_from(delivered.clamp(1, 16) - 1).unwrap_or(0);
+    first
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(MAX_RETRY_BACKOFF)
 }
 
-/// The policy: success is acked; a transient failure is nak'ed with [`backoff`] until the
-/// last delivery, then it is final; every other failure is final at once.
+/// The policy: success is acked; a transient failure is nak'ed with [`backoff`] from `first`
+/// until the last delivery, then it is final; every other failure is final at once.
 pub fn disposition(
     outcome: &Result<Built, ExecError>,
     delivered: i64,
     max_deliver: i64,
+    first: Duration,
 ) -> Disposition {
     match outcome {
         Ok(_) => Disposition::Ack,
         Err(err) if err.kind.is_retryable() && (max_deliver <= 0 || delivered < max_deliver) => {
-            Disposition::Nak(backoff(delivered))
+            Disposition::Nak(backoff(first, delivered))
         }
         Err(_) => Disposition::Term,
     }
@@ -219,7 +227,7 @@ pub(crate) async fn handle<E: TaskExecutor>(
     // Let the last lines go out before the result.
     let _ = tokio::time::timeout(Duration::from_secs(2), forwarder).await;
 
-    match disposition(&outcome, delivered, max_deliver) {
+    match disposition(&outcome, delivered, max_deliver, shared.retry_backoff) {
         Disposition::Ack => {
             if let Ok(built) = outcome {
                 let result = TaskResult {
@@ -248,7 +256,12 @@ pub(crate) async fn handle<E: TaskExecutor>(
                     }
                 } else {
                     // Nobody knows it was built: build it again rather than lose it.
-                    ack(&message, AckKind::Nak(Some(backoff(delivered))), "nak").await;
+                    ack(
+                        &message,
+                        AckKind::Nak(Some(backoff(shared.retry_backoff, delivered))),
+                        "nak",
+                    )
+                    .await;
                 }
             }
         }
@@ -404,7 +417,7 @@ mod tests {
     fn the_retry_policy() {
         fn check(outcome: Result<Built, ExecError>, delivered: i64, expected: Disposition) {
             assert_eq!(
-                disposition(&outcome, delivered, 5),
+                disposition(&outcome, delivered, 5, DEFAULT_RETRY_BACKOFF),
                 expected,
                 "{outcome:?} #{delivered}"
             );
@@ -441,19 +454,22 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        fn check(delivered: i64, secs: u64) {
+        fn check(first_ms: u64, delivered: i64, ms: u64) {
             assert_eq!(
-                backoff(delivered),
-                Duration::from_secs(secs),
-                "#{delivered}"
+                backoff(Duration::from_millis(first_ms), delivered),
+                Duration::from_millis(ms),
+                "{first_ms} ms, #{delivered}"
             );
         }
-        check(0, 2);
-        check(1, 2);
-        check(2, 4);
-        check(5, 32);
-        check(6, 60);
-        check(100, 60);
+        check(2000, 0, 2000);
+        check(2000, 1, 2000);
+        check(2000, 2, 4000);
+        check(2000, 5, 32_000);
+        check(2000, 6, 60_000);
+        check(2000, 100, 60_000);
+        check(200, 1, 200);
+        check(200, 3, 800);
+        check(0, 3, 0);
     }
 
     #[test]
