@@ -44,6 +44,17 @@ pub enum LocalError {
         /// The parser's or planner's message.
         message: String,
     },
+    /// `require_native_nodes` with platforms other than the host's.
+    #[error(
+        "require_native_nodes: the local driver has no native worker for {platforms} (the host \
+         is {host}); use --driver nats with native workers"
+    )]
+    NoNativeWorker {
+        /// The foreign platforms, comma-separated.
+        platforms: String,
+        /// The host's platform.
+        host: String,
+    },
     /// A requested platform would execute RUN on a foreign architecture.
     #[error(
         "platform {platform} needs RUN to execute on {platform} ({path} line {line}): the local \
@@ -82,6 +93,20 @@ pub fn place(
         path: request.dockerfile.clone(),
         message,
     };
+    if request.require_native_nodes {
+        let foreign: Vec<String> = request
+            .platforms
+            .iter()
+            .filter(|p| *p != host)
+            .map(ToString::to_string)
+            .collect();
+        if !foreign.is_empty() {
+            return Err(LocalError::NoNativeWorker {
+                platforms: foreign.join(", "),
+                host: host.to_string(),
+            });
+        }
+    }
     let dockerfile = Dockerfile::parse(dockerfile_text).map_err(|e| bad(e.to_string()))?;
     let mut out = Vec::new();
     for platform in &request.platforms {
@@ -426,6 +451,24 @@ mod tests {
             &["linux/amd64"],
             Err("Dockerfile: "),
         );
+    }
+
+    #[test]
+    fn require_native_nodes_allows_only_the_host() {
+        let mut r = request(&["linux/amd64", "linux/arm64", "linux/arm/v7"]);
+        r.require_native_nodes = true;
+        let err = place("FROM busybox\n", &r, &amd64())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "no native worker for linux/arm64, linux/arm/v7 (the host is linux/amd64)"
+            ),
+            "{err}"
+        );
+        let mut r = request(&["linux/amd64"]);
+        r.require_native_nodes = true;
+        assert!(place("FROM busybox\n", &r, &amd64()).is_ok());
     }
 
     #[test]
