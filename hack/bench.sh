@@ -9,5 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 hack/deps.sh
-cargo build --locked --release -p kaniko-worker --bin worker -p kaniko-tests --bin bench
+cargo build --locked --release -p kaniko-worker --bin worker -p kaniko-coordinator --bin coordinator \
+  -p kaniko-tests --bin bench
 exec target/release/bench --worker target/release/worker "$@"

@@ -11,6 +11,7 @@
 //! query 2.9 cannot answer), and no 2.10-only stream field is ever set.
 
 mod contexts;
+mod follow;
 mod settings;
 
 use std::fmt;
@@ -23,6 +24,7 @@ use async_nats::jetstream::{self, consumer::PullConsumer, kv, object_store, stre
 use tokio::sync::OnceCell;
 
 pub use contexts::{ContextError, Upload};
+pub use follow::{connects, follow, reconnected, retry};
 pub use settings::{BusSettings, ConsumerSettings, DUPLICATE_WINDOW};
 
 use crate::messages::codec::{
@@ -35,6 +37,9 @@ use crate::subjects::{NameError, Names};
 
 /// The default server when neither `--nats` nor `NATS_URL` is given.
 pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+/// How long a task result is published again while the server is away (a restart), before
+/// the worker gives up and hands the task back.
+pub const RESULT_RETRY_LIMIT: Duration = Duration::from_secs(60);
 /// How many times the first connection is tried before giving up.
 pub const CONNECT_ATTEMPTS: u32 = 5;
 
@@ -521,7 +526,14 @@ impl Bus {
     ) -> Result<jetstream::publish::PublishAck, BusError> {
         let subject = self.names.results(&result.build_id)?;
         let payload = encode_internal(result)?;
-        self.js_publish(subject, internal_headers(), payload).await
+        let mut headers = internal_headers();
+        // A retry after a lost publish ack is stored once.
+        let msg_id = format!("{}-{}-result", result.task_id, result.attempt);
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, msg_id.as_str());
+        retry("publishing a task result", RESULT_RETRY_LIMIT, || {
+            self.js_publish(subject.clone(), headers.clone(), payload.clone())
+        })
+        .await
     }
 
     /// Publishes `event` as JSON on `events.<build>.<type>` through JetStream, so it reaches

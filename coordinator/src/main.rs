@@ -16,6 +16,13 @@ fn main() -> ExitCode {
     }
     kaniko_common::install_crypto_provider();
     let cli = kaniko_coordinator::cli::Cli::parse();
+    // `submit` may build in-process (the local driver): an ordinary user with a subordinate
+    // id range works as root of a user namespace, as `worker build` does.
+    if matches!(cli.command, kaniko_coordinator::cli::Command::Submit(_))
+        && let Some(code) = kaniko_worker::rootless::enter()
+    {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     match kaniko_coordinator::run(cli) {
         Ok(code) => code,
         Err(err) => {

@@ -12,6 +12,7 @@
 //! summary (and the build id with `--detach`) to stdout.
 
 pub mod follow;
+mod local;
 pub mod output;
 
 use std::collections::BTreeMap;
@@ -21,7 +22,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use clap::{ArgAction, Args, ValueEnum};
 use futures::StreamExt;
 use kaniko_common::bus::{self, Bus};
@@ -89,9 +89,10 @@ pub struct SubmitArgs {
         value_name = "PLATFORMS"
     )]
     pub multi_platform: Vec<String>,
-    /// Where the builds run.
-    #[arg(long, value_enum, default_value_t = Driver::Local, env = "KANIKO_DRIVER")]
-    pub driver: Driver,
+    /// Where the builds run. Default: `nats` when `--nats`/`NATS_URL` names a server,
+    /// `local` (in-process, no NATS) otherwise.
+    #[arg(long, value_enum, env = "KANIKO_DRIVER")]
+    pub driver: Option<Driver>,
     /// Publish the multi-platform index (false: push the per-platform images only).
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub publish_index: bool,
@@ -156,6 +157,69 @@ pub struct SubmitArgs {
     #[command(flatten)]
     /// How to reach NATS.
     pub nats: NatsArgs,
+    #[command(flatten)]
+    /// Registry flags of the in-process worker (`--driver local` only).
+    pub local: LocalRegistryArgs,
+}
+
+/// Registry flags for `--driver local`, where this process pulls and pushes itself. With
+/// `--driver nats` the workers and the coordinator use their own flags, so these are refused.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LocalRegistryArgs {
+    /// Push to and pull from every registry with plain HTTP (`--driver local`).
+    #[arg(long)]
+    pub insecure: bool,
+    /// Registry to push to and pull from with plain HTTP. Repeatable (`--driver local`).
+    #[arg(long, value_name = "REGISTRY")]
+    pub insecure_registry: Vec<String>,
+    /// Push and pull without verifying TLS certificates (`--driver local`).
+    #[arg(long)]
+    pub skip_tls_verify: bool,
+    /// Registry to reach without verifying TLS. Repeatable (`--driver local`).
+    #[arg(long, value_name = "REGISTRY")]
+    pub skip_tls_verify_registry: Vec<String>,
+    /// Mirror used instead of docker.io. Repeatable (`--driver local`).
+    #[arg(long, value_name = "REGISTRY")]
+    pub registry_mirror: Vec<String>,
+    /// Registry remapping FROM=TO. Repeatable (`--driver local`).
+    #[arg(long, value_name = "FROM=TO")]
+    pub registry_map: Vec<String>,
+    /// Retries of a platform whose build failed transiently (`--driver local`).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub retries: u32,
+}
+
+impl LocalRegistryArgs {
+    /// The first of these flags that is set, as the user wrote it.
+    fn first_set(&self) -> Option<&'static str> {
+        [
+            (self.insecure, "--insecure"),
+            (!self.insecure_registry.is_empty(), "--insecure-registry"),
+            (self.skip_tls_verify, "--skip-tls-verify"),
+            (
+                !self.skip_tls_verify_registry.is_empty(),
+                "--skip-tls-verify-registry",
+            ),
+            (!self.registry_mirror.is_empty(), "--registry-mirror"),
+            (!self.registry_map.is_empty(), "--registry-map"),
+            (self.retries != 2, "--retries"),
+        ]
+        .into_iter()
+        .find_map(|(set, name)| set.then_some(name))
+    }
+}
+
+/// The NATS URL `coordinator submit` uses when none is given.
+pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
+
+/// The driver a submit runs on: the one asked for; otherwise `nats` when a NATS server was
+/// named (`--nats` other than the default, or `NATS_URL` set), `local` when none was.
+pub fn resolve_driver(explicit: Option<Driver>, nats_url: &str, nats_url_env: bool) -> Driver {
+    match explicit {
+        Some(driver) => driver,
+        None if nats_url_env || nats_url != DEFAULT_NATS_URL => Driver::Nats,
+        None => Driver::Local,
+    }
 }
 
 /// `90s`, `30m`, `2h`, `1h30m`, or bare seconds.
@@ -250,17 +314,25 @@ pub fn build_request(
 
 /// Runs `coordinator submit`.
 pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
-    if args.driver == Driver::Ci {
+    if args.driver == Some(Driver::Ci) {
         let config = crate::driver::ci::CiConfig::from_submit_args(args)?;
         return crate::driver::ci::run_cli(&config).await;
     }
     if args.digests_from.is_some() {
         bail!("--digests-from needs --driver ci");
     }
-    if args.driver == Driver::Local {
+    let driver = resolve_driver(
+        args.driver,
+        &args.nats.url,
+        std::env::var_os("NATS_URL").is_some(),
+    );
+    if driver == Driver::Local {
+        return local::run(args).await;
+    }
+    if let Some(flag) = args.local.first_set() {
         bail!(
-            "--driver local (the in-process coordinator and worker) is not available yet: \
-             use --driver nats with a running coordinator and workers"
+            "{flag} applies to --driver local only: with --driver nats the workers and the \
+             coordinator use their own registry flags"
         );
     }
     let names = Names::new(&args.nats.nats_prefix)?;
@@ -330,48 +402,34 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
             .map_err(|_| anyhow::anyhow!("build {build_id} did not finish within {limit:?}"))??,
         None => follow_events(&bus, &build_id, args.quiet).await?,
     };
-    for line in follow::summary(&build_id, &outcome, &args.destination) {
+    report(args, &build_id, &outcome)
+}
+
+/// Prints the summary, writes `--metadata-file`/`--digest-file`, and gives the exit code.
+fn report(args: &SubmitArgs, build_id: &str, outcome: &Outcome) -> anyhow::Result<ExitCode> {
+    for line in follow::summary(build_id, outcome, &args.destination) {
         println!("{line}");
     }
     if let Some(path) = &args.metadata_file {
-        output::write_metadata(path, &build_id, &outcome, &args.destination)?;
+        output::write_metadata(path, build_id, outcome, &args.destination)?;
     }
     if let Some(path) = &args.digest_file {
-        output::write_digests(path, &outcome, args.publish.force)?;
+        output::write_digests(path, outcome, args.publish.force)?;
     }
     Ok(ExitCode::from(outcome.exit_code()))
 }
 
-/// Replays the build's events from the events stream and follows them to the end.
+/// Replays the build's events from the events stream and follows them to the end, across
+/// NATS server restarts ([`bus::follow`]).
 async fn follow_events(bus: &Bus, build_id: &str, quiet: bool) -> anyhow::Result<Outcome> {
-    let stream_name = bus.names().events_stream();
-    let stream = bus
-        .js()
-        .get_stream(&stream_name)
-        .await
-        .with_context(|| format!("opening the events stream {stream_name}"))?;
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: bus.names().events_of(build_id)?,
-            deliver_policy: DeliverPolicy::All,
-            ..Default::default()
-        })
-        .await
-        .with_context(|| format!("following the events of build {build_id}"))?;
-    let mut messages = consumer
-        .messages()
-        .await
-        .with_context(|| format!("following the events of build {build_id}"))?;
+    let mut messages = bus::follow(
+        bus.js().clone(),
+        bus.names().events_stream(),
+        bus.names().events_of(build_id)?,
+    );
     let mut display = Display::new(quiet);
     let mut tracker = Tracker::default();
     while let Some(message) = messages.next().await {
-        let message = match message {
-            Ok(message) => message,
-            Err(err) => {
-                tracing::warn!(error = %err, "event stream");
-                continue;
-            }
-        };
         let event: Event = match decode_json(&message.payload) {
             Ok(event) => event,
             Err(err) => {
@@ -554,6 +612,41 @@ mod tests {
             "index annotations need an OCI index",
         );
         check(&["-d", "r/a", "--timeout", "soon"], "not a duration");
+    }
+
+    #[test]
+    fn the_driver_is_local_unless_a_nats_server_is_named() {
+        fn check(explicit: Option<Driver>, url: &str, env: bool, expected: Driver) {
+            assert_eq!(
+                resolve_driver(explicit, url, env),
+                expected,
+                "{explicit:?} {url} {env}"
+            );
+        }
+        check(None, DEFAULT_NATS_URL, false, Driver::Local);
+        check(None, DEFAULT_NATS_URL, true, Driver::Nats);
+        check(None, "nats://10.0.0.1:4222", false, Driver::Nats);
+        check(
+            Some(Driver::Local),
+            "nats://10.0.0.1:4222",
+            true,
+            Driver::Local,
+        );
+        check(Some(Driver::Nats), DEFAULT_NATS_URL, false, Driver::Nats);
+    }
+
+    #[test]
+    fn local_registry_flags_are_named_when_set() {
+        fn check(argv: &[&str], expected: Option<&str>) {
+            let args = parse(argv).unwrap();
+            assert_eq!(args.local.first_set(), expected, "{argv:?}");
+        }
+        check(&["-d", "r/a"], None);
+        check(
+            &["-d", "r/a", "--insecure-registry", "r"],
+            Some("--insecure-registry"),
+        );
+        check(&["-d", "r/a", "--retries", "0"], Some("--retries"));
     }
 
     #[test]

@@ -2,10 +2,12 @@
 
 //! `make bench`: benchmarks of `worker build` against buildah on this machine, each a
 //! [`Benchmark`] printing one [`Section`] (a table of median, min and max wall time per tool,
-//! the kaniko/buildah ratio and the worker's peak RSS). The first is [`copy_context`]; later
-//! ones (RUN snapshot, fan-out) add a module and an entry in [`benchmarks`].
+//! the kaniko/buildah ratio and the worker's peak RSS). [`copy_context`] compares `worker
+//! build` with buildah; [`fan_out`] measures concurrent builds through the coordinator and
+//! two workers. A new one adds a module and an entry in [`benchmarks`].
 
 pub mod copy_context;
+pub mod fan_out;
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -33,6 +35,12 @@ pub struct BenchConfig {
     pub small_files: usize,
     /// Size of the big random file in the copy-context benchmark, in MiB.
     pub big_file_mib: u64,
+    /// The `coordinator` binary (`target/release/coordinator`).
+    pub coordinator: PathBuf,
+    /// Concurrent builds in the fan-out benchmark.
+    pub fan_out_builds: usize,
+    /// `--concurrency` of each worker in the fan-out benchmark.
+    pub fan_out_concurrency: u32,
 }
 
 /// One benchmark: prepares its inputs, runs each tool `runs` times, reports a section.
@@ -45,7 +53,10 @@ pub trait Benchmark {
 
 /// Every benchmark, in the order they are printed.
 pub fn benchmarks() -> Vec<Box<dyn Benchmark>> {
-    vec![Box::new(copy_context::CopyContext)]
+    vec![
+        Box::new(copy_context::CopyContext),
+        Box::new(fan_out::FanOut),
+    ]
 }
 
 /// The printed result of one benchmark.
@@ -57,6 +68,8 @@ pub struct Section {
     pub rows: Vec<Row>,
     /// Lines printed under the table.
     pub notes: Vec<String>,
+    /// Whether rows 0 and 1 are kaniko and a reference: the ratio line is printed.
+    pub compare: bool,
 }
 
 /// One tool's results in a section.
@@ -168,6 +181,7 @@ impl Section {
             }
         }
         match self.ratio() {
+            _ if !self.compare => {}
             Some(ratio) => {
                 let _ = writeln!(out, "ratio kaniko/reference (median): {ratio:.2}");
             }
@@ -340,6 +354,7 @@ mod tests {
                 },
             ],
             notes: vec!["a note".into()],
+            compare: true,
         };
         let shown = section.render();
         let lines: Vec<&str> = shown.lines().collect();
@@ -376,6 +391,15 @@ mod tests {
         assert!(
             shown.contains("ratio kaniko/reference (median): n/a"),
             "{shown}"
+        );
+        let measured_only = Section {
+            compare: false,
+            ..failed
+        };
+        assert!(
+            !measured_only.render().contains("ratio"),
+            "{}",
+            measured_only.render()
         );
     }
 

@@ -68,6 +68,10 @@ pub struct ServeArgs {
     /// Deliveries of a task at most (used when this worker creates the consumer).
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub max_deliver: i64,
+    /// Seconds before a task that failed transiently (registry down, timeout) is delivered
+    /// again; doubled for each further delivery, at most 60.
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
+    pub retry_backoff: f64,
     /// Push to and pull from every registry with plain HTTP.
     #[arg(long)]
     pub insecure: bool,
@@ -95,6 +99,12 @@ pub struct ServeArgs {
     /// Number of retries for a push.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub push_retry: u32,
+    /// RUN's network for every build: `host` (default) or `none`; `RUN --network` overrides.
+    #[arg(long, default_value = "host", value_parser = ["host", "none"])]
+    pub network: String,
+    /// How RUN's changes are found: `auto`, `overlay` or `walk` (see `worker build --help`).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "overlay", "walk"])]
+    pub snapshotter: String,
 }
 
 /// NATS connection flags, shared by `worker serve` and `coordinator`.

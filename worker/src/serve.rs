@@ -61,6 +61,9 @@ pub struct ServeConfig {
     pub bus: BusSettings,
     /// Settings of the consumers created when missing.
     pub consumer: ConsumerSettings,
+    /// The delay before the first redelivery of a task that failed transiently; doubled
+    /// for each further delivery (see [`task::backoff`]).
+    pub retry_backoff: Duration,
 }
 
 impl ServeConfig {
@@ -95,6 +98,12 @@ impl ServeConfig {
                 ack_wait: Duration::from_secs(args.ack_wait.max(1)),
                 max_deliver: args.max_deliver,
             },
+            retry_backoff: Duration::try_from_secs_f64(args.retry_backoff).map_err(|_| {
+                anyhow::anyhow!(
+                    "--retry-backoff {}: not a number of seconds",
+                    args.retry_backoff
+                )
+            })?,
         };
         config.validate()?;
         let registry = RegistryFlags {
@@ -257,6 +266,7 @@ pub(crate) struct Shared<E> {
     pub(crate) worker_id: String,
     pub(crate) native: Platform,
     pub(crate) ack_wait: Duration,
+    pub(crate) retry_backoff: Duration,
     pub(crate) cancels: Cancels,
     /// Fired when the grace period is over: in-flight tasks are handed back.
     pub(crate) abort: CancellationToken,
@@ -279,7 +289,14 @@ pub async fn run_with_signals(args: &crate::cli::ServeArgs) -> anyhow::Result<()
             shutdown.cancel();
         })
     };
-    let result = run(config, BuildExecutor { registry }, shutdown).await;
+    let executor = BuildExecutor {
+        registry,
+        build_args: vec![
+            format!("--network={}", args.network),
+            format!("--snapshotter={}", args.snapshotter),
+        ],
+    };
+    let result = run(config, executor, shutdown).await;
     signals.abort();
     result
 }
@@ -319,6 +336,7 @@ pub async fn run<E: TaskExecutor>(
         worker_id: config.id.clone(),
         native: config.native.clone(),
         ack_wait,
+        retry_backoff: config.retry_backoff,
         cancels: Cancels::default(),
         abort: CancellationToken::new(),
     });

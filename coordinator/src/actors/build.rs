@@ -15,7 +15,6 @@ pub mod record;
 use std::time::Duration;
 
 use actix::prelude::*;
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures::StreamExt;
 use kaniko_common::dockerfile::{BuildArgs, Dockerfile};
 use kaniko_common::messages::codec::decode_internal;
@@ -107,6 +106,46 @@ pub async fn prepare(
         platforms,
         now_ms(),
     ))
+}
+
+/// How long a save of the build's state or an event is tried again while NATS is away.
+const STATE_RETRY_LIMIT: Duration = Duration::from_secs(60);
+
+/// Saves `bytes` as the build's record with compare-and-swap on `revision`, trying again
+/// through a NATS reconnect. A CAS conflict is final (another coordinator owns the build),
+/// unless the record already holds `bytes`: an earlier try was stored but its answer lost.
+async fn save_record(
+    driver: &NatsDriver,
+    key: &str,
+    bytes: &[u8],
+    revision: u64,
+) -> Result<u64, async_nats::jetstream::kv::UpdateError> {
+    use async_nats::jetstream::kv::UpdateErrorKind;
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match driver
+            .builds
+            .update(key, bytes.to_vec().into(), revision)
+            .await
+        {
+            Ok(next) => return Ok(next),
+            Err(err) if err.kind() == UpdateErrorKind::WrongLastRevision => {
+                if let Ok(Some(entry)) = driver.builds.entry(key).await
+                    && entry.value.as_ref() == bytes
+                {
+                    return Ok(entry.revision);
+                }
+                return Err(err);
+            }
+            Err(err) if started.elapsed() + pause < STATE_RETRY_LIMIT => {
+                warn!(build_id = %key, "saving build state: {err}; trying again in {pause:?}");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(err) => return Err(err),
+        }
+    }
 }
 
 /// The repositories (`registry/repo`) of the destination tags, each once.
@@ -234,11 +273,7 @@ impl BuildActor {
         let actor = ctx.address();
         actix::spawn(async move {
             while let Some(save) = saves.recv().await {
-                match driver
-                    .builds
-                    .update(&key, save.bytes.into(), revision)
-                    .await
-                {
+                match save_record(&driver, &key, &save.bytes, revision).await {
                     Ok(next) => revision = next,
                     Err(err) => {
                         error!(build_id = %key, "saving build state: {err}; stopping");
@@ -247,7 +282,13 @@ impl BuildActor {
                     }
                 }
                 for event in &save.events {
-                    if let Err(err) = driver.publish_event(event).await {
+                    let published = kaniko_common::bus::retry(
+                        "publishing a build event",
+                        STATE_RETRY_LIMIT,
+                        || driver.publish_event(event),
+                    )
+                    .await;
+                    if let Err(err) = published {
                         warn!(build_id = %key, "publishing a {} event: {err:#}", event.token());
                     }
                 }
@@ -325,19 +366,14 @@ impl BuildActor {
         let build_id = self.record.build_id.clone();
         ctx.wait(
             async move {
-                let results = async {
-                    let subject = driver.names.results(&build_id)?;
-                    let stream = driver.js.get_stream(driver.names.results_stream()).await?;
-                    let consumer = stream
-                        .create_consumer(pull::OrderedConfig {
-                            filter_subject: subject,
-                            deliver_policy: DeliverPolicy::All,
-                            ..Default::default()
-                        })
-                        .await?;
-                    anyhow::Ok(consumer.messages().await?)
-                }
-                .await;
+                // Followed across NATS server restarts, from the first result on.
+                let results = driver.names.results(&build_id).map(|subject| {
+                    kaniko_common::bus::follow(
+                        driver.js.clone(),
+                        driver.names.results_stream(),
+                        subject,
+                    )
+                });
                 let started = async {
                     let subject = driver.names.events(
                         &build_id,
@@ -516,20 +552,12 @@ impl Actor for BuildActor {
     }
 }
 
-/// A message of the build's results (ordered consumer).
-struct ResultMessage(
-    Result<async_nats::jetstream::Message, async_nats::jetstream::consumer::pull::OrderedError>,
-);
+/// A message of the build's results.
+struct ResultMessage(async_nats::jetstream::Message);
 
 impl StreamHandler<ResultMessage> for BuildActor {
     fn handle(&mut self, item: ResultMessage, ctx: &mut Self::Context) {
-        let message = match item.0 {
-            Ok(message) => message,
-            Err(err) => {
-                warn!(build_id = %self.record.build_id, "results stream: {err}");
-                return;
-            }
-        };
+        let message = item.0;
         let result = match decode_internal::<TaskResult>(&message.payload) {
             Ok(result) => result,
             Err(err) => {

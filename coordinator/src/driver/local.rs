@@ -1,20 +1,484 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! The `local` driver: the coordinator and one worker in the same process, no NATS, host
-//! platform only (other platforms only when cross-safe). Not built yet: it needs the
-//! worker's executor, which is landing separately; until then it refuses clearly.
+//! The `local` driver: the coordinator and a worker in the same process, no NATS (the
+//! embedded default of `coordinator submit`). The host's platform is built natively; another
+//! platform only when the Dockerfile is cross-safe for it (no RUN would execute on it, the
+//! parser's query), otherwise the build is refused before anything is built or pushed, naming
+//! the platform. Each platform is built by the worker library exactly as `worker serve` builds
+//! a task ([`BuildExecutor`]: per-platform images pushed by digest only), transient failures
+//! are retried with the worker's backoff a bounded number of times, the failure policy is the
+//! BuildActor's ([`BuildRecord::verdict`]), and the index is published by the IndexActor's
+//! [`publish`]. Progress and log lines come out as the same [`Event`]s the fleet publishes, so
+//! `coordinator submit` shows and summarises both drivers alike.
 
-/// Why the local driver cannot run a build.
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use kaniko_common::dockerfile::{BuildArgs, Dockerfile};
+use kaniko_common::messages::{
+    BuildRequest, ContextRef, Event, EventKind, Task, TaskOutcome, TaskResult, WireError,
+};
+use kaniko_common::platform::Platform;
+use kaniko_common::registry::{RegistryClient, RegistryOptions};
+use kaniko_worker::serve::executor::{BuildExecutor, ExecError, LogSink, TaskExecutor};
+use kaniko_worker::serve::task::{DEFAULT_RETRY_BACKOFF, backoff};
+use tokio::sync::mpsc;
+use tracing::instrument::WithSubscriber;
+
+use crate::actors::build::record::{BuildRecord, PlatformRecord, Route, Verdict};
+use crate::actors::index::{PublishIndex, publish};
+use crate::actors::now_ms;
+
+/// The worker id the local driver reports in its events.
+pub const LOCAL_WORKER: &str = "local";
+
+/// Why the local driver will not build a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LocalError {
-    /// The in-process driver is not available in this build.
+    /// The Dockerfile does not parse or plan; the message names the file and line.
+    #[error("{path}: {message}")]
+    Dockerfile {
+        /// The Dockerfile as named in the request.
+        path: String,
+        /// The parser's or planner's message.
+        message: String,
+    },
+    /// `require_native_nodes` with platforms other than the host's.
     #[error(
-        "the local driver is not available yet: use --driver nats with a running coordinator and workers"
+        "require_native_nodes: the local driver has no native worker for {platforms} (the host \
+         is {host}); use --driver nats with native workers"
     )]
-    NotAvailable,
+    NoNativeWorker {
+        /// The foreign platforms, comma-separated.
+        platforms: String,
+        /// The host's platform.
+        host: String,
+    },
+    /// A requested platform would execute RUN on a foreign architecture.
+    #[error(
+        "platform {platform} needs RUN to execute on {platform} ({path} line {line}): the local \
+         driver builds only the host's platform ({host}) natively and others only when no RUN \
+         executes on them; use --driver nats with a native {platform} worker"
+    )]
+    NeedsNativeWorker {
+        /// The refused platform (`os/arch[/variant]`).
+        platform: String,
+        /// The host's platform.
+        host: String,
+        /// The Dockerfile as named in the request.
+        path: String,
+        /// The line of the RUN.
+        line: usize,
+    },
 }
 
-/// Checks that the local driver can run; always [`LocalError::NotAvailable`] for now.
-pub fn ensure_available() -> Result<(), LocalError> {
-    Err(LocalError::NotAvailable)
+/// One platform the local driver will build, and whether it runs natively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The platform.
+    pub platform: Platform,
+    /// True for the host's platform; false for a cross-safe foreign one.
+    pub native: bool,
+}
+
+/// Decides, before anything is built, where each requested platform runs: the host's
+/// natively, a foreign one only when no RUN executes on it. Pure.
+pub fn place(
+    dockerfile_text: &str,
+    request: &BuildRequest,
+    host: &Platform,
+) -> Result<Vec<Placement>, LocalError> {
+    let bad = |message: String| LocalError::Dockerfile {
+        path: request.dockerfile.clone(),
+        message,
+    };
+    if request.require_native_nodes {
+        let foreign: Vec<String> = request
+            .platforms
+            .iter()
+            .filter(|p| *p != host)
+            .map(ToString::to_string)
+            .collect();
+        if !foreign.is_empty() {
+            return Err(LocalError::NoNativeWorker {
+                platforms: foreign.join(", "),
+                host: host.to_string(),
+            });
+        }
+    }
+    let dockerfile = Dockerfile::parse(dockerfile_text).map_err(|e| bad(e.to_string()))?;
+    let mut out = Vec::new();
+    for platform in &request.platforms {
+        let mut args = BuildArgs::new(platform.clone(), host.clone());
+        args.values = request.build_args.clone();
+        let run = dockerfile
+            .needs_native_execution(request.target.as_deref(), &args)
+            .map_err(|e| bad(e.to_string()))?;
+        let native = platform == host;
+        match run {
+            Some(run) if !native => {
+                return Err(LocalError::NeedsNativeWorker {
+                    platform: platform.to_string(),
+                    host: host.to_string(),
+                    path: request.dockerfile.clone(),
+                    line: run.line,
+                });
+            }
+            _ => out.push(Placement {
+                platform: platform.clone(),
+                native,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// A build for the local driver.
+#[derive(Debug, Clone)]
+pub struct LocalBuild {
+    /// The build's id (events carry it).
+    pub build_id: String,
+    /// What to build; `request.dockerfile` is relative to `context_dir`.
+    pub request: BuildRequest,
+    /// The unpacked context.
+    pub context_dir: PathBuf,
+    /// Registry flags for the per-platform builds.
+    pub registry: kaniko_worker::serve::RegistryFlags,
+    /// Registry options for publishing the index.
+    pub index_registry: RegistryOptions,
+    /// Deliveries of a platform at most (transient failures are retried up to this).
+    pub max_attempts: u32,
+}
+
+/// Runs `build`: checks placement (an error here means nothing was built), then builds every
+/// platform, applies the failure policy and publishes the index. Every step is sent to
+/// `events`, ending with a `finished` or `failed` event.
+pub async fn run(
+    build: LocalBuild,
+    events: mpsc::UnboundedSender<Event>,
+) -> Result<(), LocalError> {
+    let dockerfile_path = build.context_dir.join(&build.request.dockerfile);
+    let text = std::fs::read_to_string(&dockerfile_path).map_err(|e| LocalError::Dockerfile {
+        path: build.request.dockerfile.clone(),
+        message: format!("reading {}: {e}", dockerfile_path.display()),
+    })?;
+    let placements = place(&text, &build.request, &Platform::host())?;
+    let emit = |kind: EventKind| {
+        let _ = events.send(Event {
+            build_id: build.build_id.clone(),
+            at_unix_ms: now_ms(),
+            kind,
+        });
+    };
+    emit(EventKind::Accepted {
+        platforms: build.request.platforms.clone(),
+    });
+    let records = placements
+        .iter()
+        .map(|p| {
+            let route = if p.native {
+                Route::Native
+            } else {
+                Route::Cross
+            };
+            PlatformRecord::new(p.platform.clone(), !p.native, route)
+        })
+        .collect();
+    let mut record = BuildRecord::new(
+        build.build_id.clone(),
+        build.request.clone(),
+        records,
+        now_ms(),
+    );
+    let results = join_all(
+        placements
+            .iter()
+            .map(|p| build_platform(&build, &p.platform, &events)),
+    )
+    .await;
+    for result in results {
+        let platform = result.platform.clone();
+        let attempt = result.attempt;
+        record.started(&platform, LOCAL_WORKER, attempt, now_ms());
+        match record.apply(&result, now_ms()) {
+            crate::actors::build::record::Applied::Done(descriptor) => {
+                emit(EventKind::PlatformDone {
+                    platform,
+                    descriptor,
+                })
+            }
+            crate::actors::build::record::Applied::Failed(error) => {
+                emit(EventKind::PlatformFailed { platform, error })
+            }
+            crate::actors::build::record::Applied::Ignored => {}
+        }
+    }
+    match record.verdict() {
+        Verdict::Fail(errors) => emit(EventKind::Failed { errors }),
+        Verdict::NoIndex { children, failed } => emit(EventKind::Finished {
+            index: None,
+            platforms: children,
+            failed,
+        }),
+        Verdict::Publish { children, failed } => {
+            let outcome = match RegistryClient::new(build.index_registry.clone()) {
+                Ok(registry) => {
+                    let request = &build.request;
+                    publish(
+                        &registry,
+                        PublishIndex::for_request(
+                            build.build_id.clone(),
+                            request,
+                            children.clone(),
+                        ),
+                    )
+                    .await
+                }
+                Err(e) => Err(WireError::permanent(format!("registry client: {e}"))),
+            };
+            match outcome {
+                Ok(index) => emit(EventKind::Finished {
+                    index: Some(index),
+                    platforms: children,
+                    failed,
+                }),
+                Err(error) => emit(EventKind::Failed {
+                    errors: vec![WireError::new(
+                        error.kind,
+                        format!("publishing the index: {}", error.message),
+                    )],
+                }),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Builds one platform with the worker's executor, retrying transient failures with the
+/// worker's backoff; the result is what a fleet worker would have published.
+async fn build_platform(
+    build: &LocalBuild,
+    platform: &Platform,
+    events: &mpsc::UnboundedSender<Event>,
+) -> TaskResult {
+    let executor = BuildExecutor {
+        registry: build.registry.clone(),
+        ..BuildExecutor::default()
+    };
+    let max_attempts = build.max_attempts.max(1);
+    let mut attempt = 1u32;
+    loop {
+        let task = task_for(build, platform, attempt);
+        let _ = events.send(Event {
+            build_id: build.build_id.clone(),
+            at_unix_ms: now_ms(),
+            kind: EventKind::PlatformStarted {
+                platform: platform.clone(),
+                worker_id: LOCAL_WORKER.to_string(),
+                attempt,
+            },
+        });
+        let started = Instant::now();
+        let outcome = execute(&executor, &task, &build.context_dir, events).await;
+        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let outcome = match outcome {
+            Ok(built) => TaskOutcome::Built {
+                manifest: built.manifest,
+                config_digest: built.config_digest,
+                duration_ms,
+            },
+            Err(err) if err.kind.is_retryable() && attempt < max_attempts => {
+                let delay =
+                    backoff(DEFAULT_RETRY_BACKOFF, i64::from(attempt)).min(Duration::from_secs(8));
+                tracing::warn!(%platform, attempt, error = %err, "transient failure, retrying in {delay:?}");
+                let _ = events.send(Event {
+                    build_id: build.build_id.clone(),
+                    at_unix_ms: now_ms(),
+                    kind: EventKind::Log {
+                        platform: platform.clone(),
+                        line: format!("attempt {attempt} failed ({err}); retrying in {delay:?}"),
+                    },
+                });
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+                continue;
+            }
+            Err(err) => TaskOutcome::Failed(WireError::from(err)),
+        };
+        return TaskResult {
+            build_id: build.build_id.clone(),
+            task_id: task.task_id,
+            platform: platform.clone(),
+            worker_id: LOCAL_WORKER.to_string(),
+            attempt,
+            outcome,
+        };
+    }
+}
+
+/// Runs the executor with a tracing subscriber that sends the build's log lines to `events`.
+async fn execute(
+    executor: &BuildExecutor,
+    task: &Task,
+    context_dir: &Path,
+    events: &mpsc::UnboundedSender<Event>,
+) -> Result<kaniko_worker::serve::Built, ExecError> {
+    use tracing_subscriber::prelude::*;
+    let (sink, mut lines) = LogSink::new();
+    let forward = {
+        let events = events.clone();
+        let build_id = task.build_id.clone();
+        let platform = task.platform.clone();
+        tokio::spawn(async move {
+            while let Some(line) = lines.recv().await {
+                let _ = events.send(Event {
+                    build_id: build_id.clone(),
+                    at_unix_ms: now_ms(),
+                    kind: EventKind::Log {
+                        platform: platform.clone(),
+                        line,
+                    },
+                });
+            }
+        })
+    };
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::EnvFilter::new("info"))
+        .with(kaniko_worker::serve::logs::CaptureLayer);
+    let outcome = executor
+        .execute(task, context_dir, sink)
+        .with_subscriber(subscriber)
+        .await;
+    let _ = forward.await;
+    outcome
+}
+
+/// The task a fleet worker would have received for `platform`.
+fn task_for(build: &LocalBuild, platform: &Platform, attempt: u32) -> Task {
+    let request = &build.request;
+    Task {
+        build_id: build.build_id.clone(),
+        task_id: format!("{}-{}-{attempt}", build.build_id, platform.consumer_name()),
+        platform: platform.clone(),
+        attempt,
+        context: ContextRef {
+            sha256: request.context.sha256.clone(),
+            size: request.context.size,
+        },
+        dockerfile: request.dockerfile.clone(),
+        build_args: request.build_args.clone(),
+        target: request.target.clone(),
+        labels: request.labels.clone(),
+        destinations: request.destinations.clone(),
+        compression: request.compression,
+        compression_level: request.compression_level,
+        oci_mode: request.oci_mode,
+        reproducible: request.reproducible,
+        cross_safe: platform != &Platform::host(),
+        deadline_unix_ms: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(platforms: &[&str]) -> BuildRequest {
+        let context = ContextRef {
+            sha256: "a".repeat(64),
+            size: 1,
+        };
+        let platforms = platforms
+            .iter()
+            .map(|p| Platform::parse(p).unwrap())
+            .collect();
+        BuildRequest::new(context, platforms, vec!["r/app:1".into()])
+    }
+
+    fn amd64() -> Platform {
+        Platform::parse("linux/amd64").unwrap()
+    }
+
+    #[test]
+    fn host_natively_and_foreign_platforms_only_when_cross_safe() {
+        fn check(text: &str, platforms: &[&str], expected: Result<Vec<(&str, bool)>, &str>) {
+            let got = place(text, &request(platforms), &amd64()).map_err(|e| e.to_string());
+            let expected = expected
+                .map(|v| {
+                    v.into_iter()
+                        .map(|(p, native)| Placement {
+                            platform: Platform::parse(p).unwrap(),
+                            native,
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .map_err(str::to_string);
+            match (&got, &expected) {
+                (Err(got), Err(want)) => assert!(got.contains(want.as_str()), "{got}"),
+                _ => assert_eq!(got, expected, "{text}"),
+            }
+        }
+        let copy_only = "FROM busybox\nCOPY a /a\n";
+        let run = "FROM busybox\nCOPY a /a\nRUN echo hi\n";
+        let build_stage_run = "FROM --platform=$BUILDPLATFORM busybox AS b\nRUN echo hi > /x\n\
+                               FROM busybox\nCOPY --from=b /x /x\n";
+        check(
+            copy_only,
+            &["linux/amd64", "linux/arm64"],
+            Ok(vec![("linux/amd64", true), ("linux/arm64", false)]),
+        );
+        check(run, &["linux/amd64"], Ok(vec![("linux/amd64", true)]));
+        check(
+            build_stage_run,
+            &["linux/arm64", "linux/arm/v7"],
+            Ok(vec![("linux/arm64", false), ("linux/arm/v7", false)]),
+        );
+        check(
+            run,
+            &["linux/amd64", "linux/arm64"],
+            Err("platform linux/arm64 needs RUN to execute on linux/arm64 (Dockerfile line 3)"),
+        );
+        check(
+            run,
+            &["linux/amd64", "linux/arm64"],
+            Err("use --driver nats with a native linux/arm64 worker"),
+        );
+        check(
+            "FROM busybox\nFORM x\n",
+            &["linux/amd64"],
+            Err("Dockerfile: "),
+        );
+    }
+
+    #[test]
+    fn require_native_nodes_allows_only_the_host() {
+        let mut r = request(&["linux/amd64", "linux/arm64", "linux/arm/v7"]);
+        r.require_native_nodes = true;
+        let err = place("FROM busybox\n", &r, &amd64())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "no native worker for linux/arm64, linux/arm/v7 (the host is linux/amd64)"
+            ),
+            "{err}"
+        );
+        let mut r = request(&["linux/amd64"]);
+        r.require_native_nodes = true;
+        assert!(place("FROM busybox\n", &r, &amd64()).is_ok());
+    }
+
+    #[test]
+    fn a_bad_dockerfile_names_its_line() {
+        let err = place(
+            "FROM busybox\nCOPY a\n",
+            &request(&["linux/amd64"]),
+            &amd64(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("Dockerfile:"), "{err}");
+        assert!(err.contains('2'), "{err}");
+    }
 }

@@ -159,6 +159,7 @@ impl Benchmark for CopyContext {
                 },
             ],
             notes,
+            compare: true,
         })
     }
 }

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use kaniko_tests::bench::{self, BenchConfig};
 
-/// Benchmarks `worker build` against buildah on this machine.
+/// Benchmarks `worker build` against buildah, and fan-out through the coordinator, on this
+/// machine.
 #[derive(Debug, Parser)]
 #[command(name = "bench")]
 struct Cli {
@@ -34,7 +35,16 @@ struct Cli {
     /// Size of the big random file of the copy-context benchmark, in MiB.
     #[arg(long, default_value_t = 200)]
     big_file_mib: u64,
-    /// Run only these benchmarks (repeatable): copy-context.
+    /// The coordinator binary (fan-out benchmark); default: next to the worker binary.
+    #[arg(long)]
+    coordinator: Option<PathBuf>,
+    /// Concurrent builds (each for two platforms) in the fan-out benchmark.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
+    fan_out_builds: u64,
+    /// `--concurrency` of each of the two workers in the fan-out benchmark.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    fan_out_concurrency: u32,
+    /// Run only these benchmarks (repeatable): copy-context, fan-out.
     #[arg(long)]
     only: Vec<String>,
 }
@@ -48,7 +58,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let coordinator = cli
+        .coordinator
+        .unwrap_or_else(|| cli.worker.with_file_name("coordinator"));
     let config = BenchConfig {
+        coordinator,
+        fan_out_builds: usize::try_from(cli.fan_out_builds).unwrap_or(usize::MAX),
+        fan_out_concurrency: cli.fan_out_concurrency,
         worker: cli.worker,
         worker_args: cli.worker_args,
         runs: usize::try_from(cli.runs).unwrap_or(usize::MAX),

@@ -106,6 +106,11 @@ impl Fleet {
     }
 
     fn worker(&mut self, id: &str, cross: Option<&Platform>) {
+        self.worker_with(id, cross, &[]);
+    }
+
+    /// A worker with `extra` flags after the usual ones.
+    fn worker_with(&mut self, id: &str, cross: Option<&Platform>, extra: &[&str]) {
         let mut command = Command::new(binary("worker"));
         command
             .arg("serve")
@@ -119,6 +124,7 @@ impl Fleet {
                 .arg("--allow-cross")
                 .args(["--platform", &platform.to_string()]);
         }
+        command.args(extra);
         let daemon = Daemon::spawn(id, self.dir.path(), command);
         self.daemons.push(daemon);
     }
@@ -631,4 +637,161 @@ async fn a_coordinator_killed_mid_build_and_restarted_finishes_it_without_publis
         .unwrap_or_else(|err| panic!("{}: {err}", history.display()))
         .count();
     assert_eq!(pushed, 1, "the index was published once\n{}", fleet.logs());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_server_restarted_mid_build_with_its_store_kept_and_the_build_completes() {
+    let (native, _) = platforms();
+    let mut fleet = Fleet::start().await;
+    fleet.coordinator();
+    fleet.worker("native-1", None);
+    fleet.wait_for_workers(&["native-1"]);
+
+    let context = fleet.dir.path().join("restart");
+    std::fs::create_dir_all(&context).expect("context dir");
+    std::fs::write(context.join("big.bin"), incompressible(24 << 20)).expect("big file");
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!(
+            "FROM {}/busybox:latest\nCOPY big.bin /big.bin\nLABEL fleet=yes\n",
+            fleet.registry.host()
+        ),
+    )
+    .expect("Dockerfile");
+    let destination = format!("{}/restart:v1", fleet.registry.host());
+    let started = Instant::now();
+    let mut submit = Command::new(binary("coordinator"))
+        .arg("submit")
+        .args(["--driver", "nats"])
+        .args(["--nats", &fleet.nats.url()])
+        .arg("--context")
+        .arg(&context)
+        .args(["--destination", &destination])
+        .args(["--multi-platform", &native.to_string()])
+        .args(["--timeout", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("coordinator submit");
+    let progress = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let stderr = submit.stderr.take().expect("piped stderr");
+        let progress = progress.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(mut text) = progress.lock() {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            }
+        })
+    };
+    let seen = || progress.lock().map(|t| t.clone()).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // The worker is building: it has the context and is writing the big layer.
+    while !seen().contains("[2/3] COPY big.bin /big.bin") {
+        assert!(
+            Instant::now() < deadline,
+            "the task never started\n{}\n{}",
+            seen(),
+            fleet.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Down for a moment mid-build (the build finishes while the server is away: its result
+    // must still arrive), then back on the same port with the same store.
+    fleet.nats.stop();
+    std::thread::sleep(Duration::from_secs(1));
+    let restarted = Instant::now();
+    fleet.nats.restart().expect("nats-server restart");
+
+    let status = submit.wait().expect("submit status");
+    let _ = reader.join();
+    let recovered = restarted.elapsed();
+    assert!(status.success(), "{status:?}\n{}\n{}", seen(), fleet.logs());
+    check_index(&destination, &[&native]);
+    assert!(
+        recovered < Duration::from_secs(15),
+        "the build finished {recovered:?} after the restart (total {:?})\n{}\n{}",
+        started.elapsed(),
+        seen(),
+        fleet.logs()
+    );
+    // One task ever published, one manifest ever under the tag.
+    let client = async_nats::connect(fleet.nats.url()).await.expect("nats");
+    let js = async_nats::jetstream::new(client);
+    let names = kaniko_common::subjects::Names::default();
+    let mut stream = js
+        .get_stream(names.tasks_stream())
+        .await
+        .expect("tasks stream");
+    let info = stream.info().await.expect("tasks stream info");
+    assert_eq!(info.state.last_sequence, 1, "one task published");
+    let history = fleet
+        .registry
+        .storage_dir()
+        .join("docker/registry/v2/repositories/restart/_manifests/tags/v1/index/sha256");
+    let pushed = std::fs::read_dir(&history)
+        .unwrap_or_else(|err| panic!("{}: {err}", history.display()))
+        .count();
+    assert_eq!(pushed, 1, "the index was published once\n{}", fleet.logs());
+    eprintln!(
+        "restart test: total {:?}, {recovered:?} after the restart",
+        started.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_registry_gives_bounded_transient_retries_then_a_clear_failure() {
+    let (native, _) = platforms();
+    let mut fleet = Fleet::start().await;
+    fleet.coordinator();
+    fleet.worker_with(
+        "native-1",
+        None,
+        &["--max-deliver", "3", "--retry-backoff", "0.2"],
+    );
+    fleet.wait_for_workers(&["native-1"]);
+    let context = fleet.cross_safe_context();
+    let destination = format!("{}/down:v1", fleet.registry.host());
+
+    fleet.registry.stop();
+    let started = Instant::now();
+    let output = fleet.submit(&context, &destination, &[&native]);
+    let elapsed = started.elapsed();
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("failed; nothing was published")
+            && stdout.contains("transient")
+            && stdout.contains(&fleet.registry.host())
+            && stdout.contains("gave up after 3 deliveries"),
+        "the failure names the registry, the transient reason and the bounded retries\n{}\n{}",
+        describe(&output),
+        fleet.logs()
+    );
+    // Deliveries 1 and 2 were handed back with a delay; the third was final.
+    let worker_log = fleet
+        .daemons
+        .iter()
+        .find(|d| d.name == "native-1")
+        .map(Daemon::logs)
+        .unwrap_or_default();
+    assert_eq!(
+        worker_log.matches("transient failure, retrying").count(),
+        2,
+        "{worker_log}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(60),
+        "bounded: {elapsed:?}\n{}",
+        fleet.logs()
+    );
+
+    fleet.registry.start_again().expect("registry back");
+    assert!(skopeo_inspect_raw(&destination).is_err(), "no index");
 }

@@ -14,6 +14,7 @@ mod fleet;
 mod harness;
 mod index;
 mod index_options;
+mod local_driver;
 mod outputs;
 mod parity_tools;
 mod registry_client;

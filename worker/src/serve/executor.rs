@@ -127,6 +127,8 @@ pub struct RegistryFlags {
 pub struct BuildExecutor {
     /// Registry flags passed to every build.
     pub registry: RegistryFlags,
+    /// More `worker build` flags for every build (`--network`, `--snapshotter`).
+    pub build_args: Vec<String>,
 }
 
 /// A Dockerfile path inside the context: relative, no `..`.
@@ -281,7 +283,8 @@ impl TaskExecutor for BuildExecutor {
     ) -> BoxFuture<'a, Result<Built, ExecError>> {
         Box::pin(async move {
             static NEXT: AtomicU64 = AtomicU64::new(1);
-            let argv = build_argv(task, context_dir, &self.registry)?;
+            let mut argv = build_argv(task, context_dir, &self.registry)?;
+            argv.extend(self.build_args.iter().cloned());
             let config = Arc::new(build_config(&argv)?);
             let key = NEXT.fetch_add(1, Ordering::Relaxed);
             if let Ok(mut sinks) = sinks().lock() {

@@ -21,6 +21,9 @@ use kaniko_common::subjects::validate_token;
 use super::executor::{Built, ExecError, LogSink, TaskExecutor};
 use super::{Shared, now_ms};
 
+/// How long the final ack of a built task is tried again while the server is away.
+const ACK_RETRY_LIMIT: Duration = Duration::from_secs(30);
+
 /// What to tell JetStream about a delivered task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Disposition {
@@ -32,24 +35,32 @@ pub enum Disposition {
     Nak(Duration),
 }
 
-/// The delay before the redelivery that follows delivery number `delivered`: 2 s, 4 s, 8 s,
-/// ... at most 60 s.
-pub fn backoff(delivered: i64) -> Duration {
-    let exponent = u32::try_from(delivered.clamp(1, 6)).unwrap_or(1);
-    Duration::from_secs(2u64.pow(exponent)).min(Duration::from_secs(60))
+/// The first redelivery delay of `worker serve` unless `--retry-backoff` says otherwise.
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(2);
+/// The longest redelivery delay.
+pub const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(60);
+
+/// The delay before the redelivery that follows delivery number `delivered`: `first`, then
+/// doubled each delivery (2 s, 4 s, 8 s, ... by default), at most [`MAX_RETRY_BACKOFF`].
+pub fn backoff(first: Duration, delivered: i64) -> Duration {
+    let exponent = u32::try_from(delivered.clamp(1, 16) - 1).unwrap_or(0);
+    first
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(MAX_RETRY_BACKOFF)
 }
 
-/// The policy: success is acked; a transient failure is nak'ed with [`backoff`] until the
-/// last delivery, then it is final; every other failure is final at once.
+/// The policy: success is acked; a transient failure is nak'ed with [`backoff`] from `first`
+/// until the last delivery, then it is final; every other failure is final at once.
 pub fn disposition(
     outcome: &Result<Built, ExecError>,
     delivered: i64,
     max_deliver: i64,
+    first: Duration,
 ) -> Disposition {
     match outcome {
         Ok(_) => Disposition::Ack,
         Err(err) if err.kind.is_retryable() && (max_deliver <= 0 || delivered < max_deliver) => {
-            Disposition::Nak(backoff(delivered))
+            Disposition::Nak(backoff(first, delivered))
         }
         Err(_) => Disposition::Term,
     }
@@ -216,7 +227,7 @@ pub(crate) async fn handle<E: TaskExecutor>(
     // Let the last lines go out before the result.
     let _ = tokio::time::timeout(Duration::from_secs(2), forwarder).await;
 
-    match disposition(&outcome, delivered, max_deliver) {
+    match disposition(&outcome, delivered, max_deliver, shared.retry_backoff) {
         Disposition::Ack => {
             if let Ok(built) = outcome {
                 let result = TaskResult {
@@ -233,8 +244,25 @@ pub(crate) async fn handle<E: TaskExecutor>(
                     },
                 };
                 tracing::info!(build_id = %task.build_id, platform = %task.platform, "built");
-                publish_result(&shared.bus, &result).await;
-                ack(&message, AckKind::Ack, "ack").await;
+                if publish_result(&shared.bus, &result).await {
+                    // Confirmed, and tried again through a reconnect: a lost ack would have
+                    // the task built a second time after the ack wait.
+                    let acked = kaniko_common::bus::retry("acking a task", ACK_RETRY_LIMIT, || {
+                        message.double_ack()
+                    })
+                    .await;
+                    if let Err(err) = acked {
+                        tracing::warn!(build_id = %task.build_id, error = %err, "acking a task");
+                    }
+                } else {
+                    // Nobody knows it was built: build it again rather than lose it.
+                    ack(
+                        &message,
+                        AckKind::Nak(Some(backoff(shared.retry_backoff, delivered))),
+                        "nak",
+                    )
+                    .await;
+                }
             }
         }
         Disposition::Term => {
@@ -258,9 +286,15 @@ pub(crate) async fn handle<E: TaskExecutor>(
     }
 }
 
-async fn publish_result(bus: &Bus, result: &TaskResult) {
-    if let Err(err) = bus.publish_result(result).await {
-        tracing::error!(build_id = %result.build_id, error = %err, "publishing a task result");
+/// Publishes `result` (retried through a reconnect, see [`Bus::publish_result`]); false
+/// when it could not be stored.
+async fn publish_result(bus: &Bus, result: &TaskResult) -> bool {
+    match bus.publish_result(result).await {
+        Ok(_) => true,
+        Err(err) => {
+            tracing::error!(build_id = %result.build_id, error = %err, "publishing a task result");
+            false
+        }
     }
 }
 
@@ -285,27 +319,57 @@ async fn run_task<E: TaskExecutor>(
     shared.executor.execute(task, &context_dir, log).await
 }
 
+/// How long a context download is started again after NATS failures or reconnects before
+/// the task is handed back (nak'ed) instead.
+const FETCH_RETRY_LIMIT: Duration = Duration::from_secs(30);
+/// How long "not in the object store" is taken for a server still recovering its streams.
+const FETCH_NOT_FOUND_GRACE: Duration = Duration::from_secs(3);
+
+/// Downloads the task's context to `path`. A download interrupted by a NATS reconnect (the
+/// object store's consumer is gone with the old server) starts again at once, and one that
+/// fails is tried again shortly, instead of waiting for missed heartbeats and a redelivery.
 async fn fetch_context(bus: &Bus, task: &Task, path: &Path) -> Result<(), ExecError> {
-    use kaniko_common::bus::{BusError, ContextError};
-    let file = tokio::fs::File::create(path)
-        .await
-        .map_err(|err| ExecError::transient(format!("{}: {err}", path.display())))?;
-    match bus.download_context(&task.context.sha256, file).await {
-        Ok(_) => Ok(()),
-        Err(BusError::Context(err @ ContextError::NotFound { .. })) => Err(ExecError {
-            kind: ErrorKind::NotFound,
-            message: err.to_string(),
-        }),
-        Err(BusError::Context(err @ ContextError::DigestMismatch { .. }))
-        | Err(BusError::Context(err @ ContextError::InvalidDigest(_))) => {
-            Err(ExecError::permanent(err.to_string()))
+    use kaniko_common::bus::{BusError, ContextError, connects, reconnected};
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let file = tokio::fs::File::create(path)
+            .await
+            .map_err(|err| ExecError::transient(format!("{}: {err}", path.display())))?;
+        let since = connects(bus.client());
+        let outcome = tokio::select! {
+            outcome = bus.download_context(&task.context.sha256, file) => Some(outcome),
+            _ = reconnected(bus.client(), since) => None,
+        };
+        let failure = match outcome {
+            Some(Ok(_)) => return Ok(()),
+            Some(Err(BusError::Context(err @ ContextError::NotFound { .. })))
+                if started.elapsed() >= FETCH_NOT_FOUND_GRACE =>
+            {
+                return Err(ExecError {
+                    kind: ErrorKind::NotFound,
+                    message: err.to_string(),
+                });
+            }
+            Some(Err(BusError::Context(err @ ContextError::DigestMismatch { .. })))
+            | Some(Err(BusError::Context(err @ ContextError::InvalidDigest(_)))) => {
+                return Err(ExecError::permanent(err.to_string()));
+            }
+            Some(Err(err)) => err.to_string(),
+            None => "nats reconnected during the download".to_string(),
+        };
+        if started.elapsed() + pause >= FETCH_RETRY_LIMIT {
+            return Err(ExecError::transient(failure));
         }
-        Err(err) => Err(ExecError::transient(err.to_string())),
+        tracing::warn!(build_id = %task.build_id, error = %failure, "fetching the context again in {pause:?}");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
     }
 }
 
-/// Unpacks a context tarball (plain or gzip) into `dest`; entries may not leave it.
-async fn unpack(tarball: &Path, dest: &Path) -> Result<(), ExecError> {
+/// Unpacks a context tarball (plain or gzip) into `dest`; entries may not leave it. Also
+/// used by the coordinator's local driver.
+pub async fn unpack(tarball: &Path, dest: &Path) -> Result<(), ExecError> {
     let (tarball, dest): (PathBuf, PathBuf) = (tarball.to_path_buf(), dest.to_path_buf());
     tokio::task::spawn_blocking(move || -> Result<(), ExecError> {
         use std::io::{Read, Seek};
@@ -353,7 +417,7 @@ mod tests {
     fn the_retry_policy() {
         fn check(outcome: Result<Built, ExecError>, delivered: i64, expected: Disposition) {
             assert_eq!(
-                disposition(&outcome, delivered, 5),
+                disposition(&outcome, delivered, 5, DEFAULT_RETRY_BACKOFF),
                 expected,
                 "{outcome:?} #{delivered}"
             );
@@ -390,19 +454,22 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        fn check(delivered: i64, secs: u64) {
+        fn check(first_ms: u64, delivered: i64, ms: u64) {
             assert_eq!(
-                backoff(delivered),
-                Duration::from_secs(secs),
-                "#{delivered}"
+                backoff(Duration::from_millis(first_ms), delivered),
+                Duration::from_millis(ms),
+                "{first_ms} ms, #{delivered}"
             );
         }
-        check(0, 2);
-        check(1, 2);
-        check(2, 4);
-        check(5, 32);
-        check(6, 60);
-        check(100, 60);
+        check(2000, 0, 2000);
+        check(2000, 1, 2000);
+        check(2000, 2, 4000);
+        check(2000, 5, 32_000);
+        check(2000, 6, 60_000);
+        check(2000, 100, 60_000);
+        check(200, 1, 200);
+        check(200, 3, 800);
+        check(0, 3, 0);
     }
 
     #[test]

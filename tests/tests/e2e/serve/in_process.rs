@@ -64,6 +64,7 @@ fn start(nats: &Nats, hang: bool, grace: Duration) -> Running {
             ack_wait: Duration::from_secs(5),
             max_deliver: 2,
         },
+        retry_backoff: Duration::from_millis(200),
     };
     let executor = Scripted {
         hang,

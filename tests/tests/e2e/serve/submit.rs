@@ -270,16 +270,19 @@ async fn submit_exits_non_zero_when_refused_or_failed() {
         "{stdout}"
     );
 
-    // The local driver is not there yet: a clear error, nothing sent.
+    // The local driver's registry flags mean nothing to the fleet: a clear error, nothing
+    // sent (the local driver itself is tested in local_driver.rs).
     let out = Command::new(coordinator_binary())
-        .args(["submit", "--driver", "local", "-d", "r/app:1"])
+        .args(["submit", "--driver", "nats", "--nats", &nats.url()])
+        .args(["--insecure-registry", "127.0.0.1:5000", "-d", "r/app:1"])
         .arg("--context")
         .arg(&ctx)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--driver local"),
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--insecure-registry applies to --driver local only"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -1,0 +1,111 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! `coordinator submit --driver local`: packs the context exactly as for the fleet (so
+//! `.dockerignore` applies the same way), unpacks it into a temporary directory, runs the
+//! in-process driver ([`crate::driver::local`]) and follows its events with the same tracker,
+//! display, summary, files and exit codes as `--driver nats`.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use kaniko_common::messages::ContextRef;
+use kaniko_common::registry::RegistryOptions;
+use kaniko_worker::serve::RegistryFlags;
+use tokio::sync::mpsc;
+
+use super::follow::{Tracker, Update};
+use super::{Display, SubmitArgs, build_request, report};
+use crate::driver::local::{self, LocalBuild};
+
+/// Runs the build of `args` in this process.
+pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
+    if args.detach {
+        anyhow::bail!("--detach needs --driver nats: the local driver builds in this process");
+    }
+    let placeholder = ContextRef {
+        sha256: "0".repeat(64),
+        size: 0,
+    };
+    build_request(args, placeholder, "Dockerfile".to_string())?;
+
+    let context_dir = args.context.clone();
+    let dockerfile = args.dockerfile.clone();
+    let packed = tokio::task::spawn_blocking(move || {
+        crate::context::pack(&context_dir, dockerfile.as_deref(), None)
+    })
+    .await
+    .context("packing the context")??;
+    let work = tempfile::Builder::new()
+        .prefix("kaniko-local-")
+        .tempdir()
+        .context("creating a temporary directory for the context")?;
+    let unpacked = work.path().join("context");
+    kaniko_worker::serve::task::unpack(packed.file.path(), &unpacked)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let context = ContextRef {
+        sha256: packed.sha256.clone(),
+        size: packed.size,
+    };
+    let request = build_request(args, context, packed.dockerfile.clone())?;
+    let flags = &args.local;
+    let build_id = crate::actors::api::new_build_id();
+    let build = LocalBuild {
+        build_id: build_id.clone(),
+        request,
+        context_dir: unpacked,
+        registry: RegistryFlags {
+            insecure: flags.insecure,
+            insecure_registries: flags.insecure_registry.clone(),
+            skip_tls_verify: flags.skip_tls_verify,
+            skip_tls_verify_registries: flags.skip_tls_verify_registry.clone(),
+            registry_mirrors: flags.registry_mirror.clone(),
+            registry_maps: flags.registry_map.clone(),
+            ..RegistryFlags::default()
+        },
+        index_registry: RegistryOptions {
+            insecure_registries: flags.insecure_registry.clone(),
+            insecure_all: flags.insecure,
+            skip_tls_verify_registries: flags.skip_tls_verify_registry.clone(),
+            skip_tls_verify_all: flags.skip_tls_verify,
+            ..RegistryOptions::default()
+        },
+        max_attempts: flags.retries.saturating_add(1),
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let driver = tokio::spawn(local::run(build, tx));
+    eprintln!("build {build_id} running locally");
+    let follow = async {
+        let mut display = Display::new(args.quiet);
+        let mut tracker = Tracker::default();
+        while let Some(event) = rx.recv().await {
+            for update in tracker.apply(&event) {
+                if let Update::Done(outcome) = update {
+                    display.finish();
+                    return Some(outcome);
+                }
+                display.show(update);
+            }
+        }
+        None
+    };
+    let outcome = match args.timeout {
+        Some(limit) => tokio::time::timeout(limit, follow).await.map_err(|_| {
+            driver.abort();
+            anyhow::anyhow!("build {build_id} did not finish within {limit:?}")
+        })?,
+        None => follow.await,
+    };
+    let outcome = match outcome {
+        Some(outcome) => outcome,
+        None => {
+            driver
+                .await
+                .context("the local driver stopped")?
+                .map_err(anyhow::Error::new)?;
+            anyhow::bail!("the local driver ended before build {build_id} finished");
+        }
+    };
+    drop(work);
+    report(args, &build_id, &outcome)
+}

@@ -1,0 +1,230 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! `coordinator submit --driver local`: the coordinator and a worker in one process, no NATS,
+//! against a real registry holding the busybox fixture. A cross-safe Dockerfile built for
+//! the host's platform and a foreign one publishes one OCI index whose children's configs
+//! name their architectures; a Dockerfile that would RUN on the foreign platform is refused
+//! before anything is pushed; a bad Dockerfile fails with its line; with no `--driver` and no
+//! NATS server named, the local driver is the default.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kaniko_common::platform::Platform;
+use kaniko_tests::fixture::push_busybox;
+use kaniko_tests::{Registry, init_test_tracing, skopeo_inspect_config, skopeo_inspect_raw};
+
+/// The host's platform and a foreign one.
+fn platforms() -> (Platform, Platform) {
+    let native = Platform::host();
+    let foreign = if native.architecture == "arm64" {
+        "linux/amd64"
+    } else {
+        "linux/arm64"
+    };
+    (native, Platform::parse(foreign).expect("platform"))
+}
+
+async fn registry() -> Registry {
+    init_test_tracing();
+    let registry = Registry::start().expect("registry");
+    push_busybox(&registry, "busybox").await.expect("fixture");
+    registry
+}
+
+fn context(dir: &Path, name: &str, dockerfile: &str) -> PathBuf {
+    let context = dir.join(name);
+    std::fs::create_dir_all(&context).expect("context dir");
+    std::fs::write(context.join("Dockerfile"), dockerfile).expect("Dockerfile");
+    std::fs::write(context.join("hello.txt"), "hello from the local driver\n").expect("hello");
+    context
+}
+
+/// `coordinator submit` with no NATS in its environment; `extra` after the common flags.
+fn submit(registry: &Registry, context: &Path, destination: &str, extra: &[&str]) -> Output {
+    Command::new(kaniko_tests::workspace_binary("coordinator"))
+        .env_remove("NATS_URL")
+        .env_remove("KANIKO_DRIVER")
+        .arg("submit")
+        .arg("--context")
+        .arg(context)
+        .args(["--destination", destination])
+        .args(["--insecure-registry", &registry.host()])
+        .args(["--timeout", "180"])
+        .args(extra)
+        .output()
+        .expect("coordinator submit")
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Nothing at all was pushed to `repository`.
+fn repository_absent(registry: &Registry, repository: &str) -> bool {
+    !registry
+        .storage_dir()
+        .join("docker/registry/v2/repositories")
+        .join(repository)
+        .exists()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_safe_build_for_two_platforms_publishes_one_index() {
+    let (native, foreign) = platforms();
+    let registry = registry().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = format!("{}/busybox:latest", registry.host());
+    let context = context(
+        dir.path(),
+        "app",
+        &format!(
+            "FROM --platform=$BUILDPLATFORM {base} AS build\n\
+             COPY hello.txt /out/hello.txt\n\
+             FROM {base}\n\
+             COPY --from=build /out/hello.txt /hello.txt\n\
+             LABEL local=yes\n"
+        ),
+    );
+    let destination = format!("{}/app:v1", registry.host());
+    let metadata = dir.path().join("metadata.json");
+    let digest_file = dir.path().join("digest");
+    let platforms = format!("{native},{foreign}");
+    let output = submit(
+        &registry,
+        &context,
+        &destination,
+        &[
+            "--driver",
+            "local",
+            "--multi-platform",
+            &platforms,
+            "--metadata-file",
+            metadata.to_str().expect("utf-8 path"),
+            "--digest-file",
+            digest_file.to_str().expect("utf-8 path"),
+        ],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Build logs stream to the terminal, per platform.
+    assert!(
+        stderr.contains(&format!("[{foreign}]")) && stderr.contains("COPY hello.txt"),
+        "{}",
+        describe(&output)
+    );
+
+    let index = skopeo_inspect_raw(&destination).expect("skopeo inspect --raw");
+    assert_eq!(
+        index["mediaType"], "application/vnd.oci.image.index.v1+json",
+        "{index:#}"
+    );
+    let mut got: Vec<String> = index["manifests"]
+        .as_array()
+        .expect("manifests")
+        .iter()
+        .map(|m| {
+            format!(
+                "{}/{}",
+                m["platform"]["os"].as_str().unwrap_or("?"),
+                m["platform"]["architecture"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    got.sort();
+    let mut wanted = vec![native.to_string(), foreign.to_string()];
+    wanted.sort();
+    assert_eq!(got, wanted, "{index:#}");
+    for platform in [&native, &foreign] {
+        let config = skopeo_inspect_config(&destination, Some(&platform.architecture))
+            .expect("skopeo inspect --config");
+        assert_eq!(config["architecture"], platform.architecture.as_str());
+        assert_eq!(config["config"]["Labels"]["local"], "yes", "{config:#}");
+    }
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let digest = std::fs::read_to_string(&digest_file).expect("digest file");
+    assert!(
+        digest.starts_with("sha256:") && stdout.contains(&format!("published index {digest}")),
+        "{}",
+        describe(&output)
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&metadata).expect("metadata file")).expect("json");
+    assert_eq!(meta["state"], "succeeded", "{meta:#}");
+    assert_eq!(meta["index"]["digest"], digest.as_str(), "{meta:#}");
+    assert_eq!(
+        meta["platforms"].as_array().map(Vec::len),
+        Some(2),
+        "{meta:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_that_needs_run_on_a_foreign_arch_is_refused_before_anything_is_pushed() {
+    let (native, foreign) = platforms();
+    let registry = registry().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = format!("{}/busybox:latest", registry.host());
+    let context = context(
+        dir.path(),
+        "runner",
+        &format!("FROM {base}\nCOPY hello.txt /hello.txt\nRUN cat /hello.txt\n"),
+    );
+    let destination = format!("{}/runner:v1", registry.host());
+    let platforms = format!("{native},{foreign}");
+    let output = submit(
+        &registry,
+        &context,
+        &destination,
+        &["--driver", "local", "--multi-platform", &platforms],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("platform {foreign} needs RUN"))
+            && stderr.contains("line 3")
+            && stderr.contains(&format!("--driver nats with a native {foreign} worker")),
+        "{}",
+        describe(&output)
+    );
+    assert!(
+        repository_absent(&registry, "runner"),
+        "nothing was pushed, not even the host's platform"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_dockerfile_fails_with_its_line_and_local_is_the_default_driver() {
+    let (native, _) = platforms();
+    let registry = registry().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = format!("{}/busybox:latest", registry.host());
+    let context = context(
+        dir.path(),
+        "bad",
+        &format!("FROM {base}\nCOPY\nFROBNICATE everything\n"),
+    );
+    let destination = format!("{}/bad:v1", registry.host());
+    // No --driver, no --nats, no NATS_URL: the embedded local driver.
+    let output = submit(
+        &registry,
+        &context,
+        &destination,
+        &["--multi-platform", &native.to_string()],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
+    assert!(stderr.contains("dockerfile:2:"), "{}", describe(&output));
+    assert!(
+        !stderr.contains("nats"),
+        "the local driver needs no NATS\n{}",
+        describe(&output)
+    );
+    assert!(repository_absent(&registry, "bad"), "nothing was pushed");
+}
