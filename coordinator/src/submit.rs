@@ -162,22 +162,11 @@ pub struct SubmitArgs {
     pub local: LocalRegistryArgs,
 }
 
-/// Registry flags for `--driver local`, where this process pulls and pushes itself. With
-/// `--driver nats` the workers and the coordinator use their own flags, so these are refused.
+/// More flags for `--driver local`, where this process pulls and pushes itself (with
+/// [`crate::cli::RegistryFlags`]). With `--driver nats` the workers and the coordinator use
+/// their own flags, so these are refused.
 #[derive(Debug, Clone, Default, Args)]
 pub struct LocalRegistryArgs {
-    /// Push to and pull from every registry with plain HTTP (`--driver local`).
-    #[arg(long)]
-    pub insecure: bool,
-    /// Registry to push to and pull from with plain HTTP. Repeatable (`--driver local`).
-    #[arg(long, value_name = "REGISTRY")]
-    pub insecure_registry: Vec<String>,
-    /// Push and pull without verifying TLS certificates (`--driver local`).
-    #[arg(long)]
-    pub skip_tls_verify: bool,
-    /// Registry to reach without verifying TLS. Repeatable (`--driver local`).
-    #[arg(long, value_name = "REGISTRY")]
-    pub skip_tls_verify_registry: Vec<String>,
     /// Mirror used instead of docker.io. Repeatable (`--driver local`).
     #[arg(long, value_name = "REGISTRY")]
     pub registry_mirror: Vec<String>,
@@ -189,24 +178,30 @@ pub struct LocalRegistryArgs {
     pub retries: u32,
 }
 
-impl LocalRegistryArgs {
-    /// The first of these flags that is set, as the user wrote it.
-    fn first_set(&self) -> Option<&'static str> {
-        [
-            (self.insecure, "--insecure"),
-            (!self.insecure_registry.is_empty(), "--insecure-registry"),
-            (self.skip_tls_verify, "--skip-tls-verify"),
-            (
-                !self.skip_tls_verify_registry.is_empty(),
-                "--skip-tls-verify-registry",
-            ),
-            (!self.registry_mirror.is_empty(), "--registry-mirror"),
-            (!self.registry_map.is_empty(), "--registry-map"),
-            (self.retries != 2, "--retries"),
-        ]
-        .into_iter()
-        .find_map(|(set, name)| set.then_some(name))
-    }
+/// The first flag set that only this process's own registry access uses (`--driver local`
+/// and `ci`), as the user wrote it; `--docker-config` comes from the environment too and is
+/// never refused.
+fn first_local_flag(
+    registry: &crate::cli::RegistryFlags,
+    local: &LocalRegistryArgs,
+) -> Option<&'static str> {
+    [
+        (registry.insecure, "--insecure"),
+        (
+            !registry.insecure_registry.is_empty(),
+            "--insecure-registry",
+        ),
+        (registry.skip_tls_verify, "--skip-tls-verify"),
+        (
+            !registry.skip_tls_verify_registry.is_empty(),
+            "--skip-tls-verify-registry",
+        ),
+        (!local.registry_mirror.is_empty(), "--registry-mirror"),
+        (!local.registry_map.is_empty(), "--registry-map"),
+        (local.retries != 2, "--retries"),
+    ]
+    .into_iter()
+    .find_map(|(set, name)| set.then_some(name))
 }
 
 /// The NATS URL `coordinator submit` uses when none is given.
@@ -329,7 +324,7 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
     if driver == Driver::Local {
         return local::run(args).await;
     }
-    if let Some(flag) = args.local.first_set() {
+    if let Some(flag) = first_local_flag(&args.registry, &args.local) {
         bail!(
             "{flag} applies to --driver local only: with --driver nats the workers and the \
              coordinator use their own registry flags"
@@ -639,7 +634,11 @@ mod tests {
     fn local_registry_flags_are_named_when_set() {
         fn check(argv: &[&str], expected: Option<&str>) {
             let args = parse(argv).unwrap();
-            assert_eq!(args.local.first_set(), expected, "{argv:?}");
+            assert_eq!(
+                first_local_flag(&args.registry, &args.local),
+                expected,
+                "{argv:?}"
+            );
         }
         check(&["-d", "r/a"], None);
         check(

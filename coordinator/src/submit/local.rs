@@ -9,7 +9,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use kaniko_common::messages::ContextRef;
-use kaniko_common::registry::RegistryOptions;
 use kaniko_worker::serve::RegistryFlags;
 use tokio::sync::mpsc;
 
@@ -48,28 +47,22 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
         size: packed.size,
     };
     let request = build_request(args, context, packed.dockerfile.clone())?;
-    let flags = &args.local;
+    let (flags, registry) = (&args.local, &args.registry);
     let build_id = crate::actors::api::new_build_id();
     let build = LocalBuild {
         build_id: build_id.clone(),
         request,
         context_dir: unpacked,
         registry: RegistryFlags {
-            insecure: flags.insecure,
-            insecure_registries: flags.insecure_registry.clone(),
-            skip_tls_verify: flags.skip_tls_verify,
-            skip_tls_verify_registries: flags.skip_tls_verify_registry.clone(),
+            insecure: registry.insecure,
+            insecure_registries: registry.insecure_registry.clone(),
+            skip_tls_verify: registry.skip_tls_verify,
+            skip_tls_verify_registries: registry.skip_tls_verify_registry.clone(),
             registry_mirrors: flags.registry_mirror.clone(),
             registry_maps: flags.registry_map.clone(),
             ..RegistryFlags::default()
         },
-        index_registry: RegistryOptions {
-            insecure_registries: flags.insecure_registry.clone(),
-            insecure_all: flags.insecure,
-            skip_tls_verify_registries: flags.skip_tls_verify_registry.clone(),
-            skip_tls_verify_all: flags.skip_tls_verify,
-            ..RegistryOptions::default()
-        },
+        index_registry: registry.options(),
         max_attempts: flags.retries.saturating_add(1),
     };
     let (tx, mut rx) = mpsc::unbounded_channel();

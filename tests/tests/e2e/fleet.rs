@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use kaniko_common::platform::Platform;
 use kaniko_tests::fixture::push_busybox;
+use kaniko_tests::tree::FileTree;
 use kaniko_tests::{Nats, Registry, init_test_tracing, skopeo_inspect_config, skopeo_inspect_raw};
 
 fn binary(name: &str) -> PathBuf {
@@ -161,9 +162,11 @@ impl Fleet {
             context.join("Dockerfile"),
             format!(
                 "FROM --platform=$BUILDPLATFORM {base} AS build\n\
+                 ARG TARGETARCH\n\
                  COPY hello.txt /out/hello.txt\n\
+                 RUN echo \"built by RUN for $TARGETARCH\" > /out/run.txt\n\
                  FROM {base}\n\
-                 COPY --from=build /out/hello.txt /hello.txt\n\
+                 COPY --from=build /out/hello.txt /out/run.txt /\n\
                  LABEL fleet=yes\n"
             ),
         )
@@ -265,6 +268,20 @@ async fn a_native_and_a_cross_worker_publish_one_index_with_both_platforms() {
         describe(&output)
     );
     check_index(&destination, &[&native, &foreign]);
+    // Both platforms ran the build stage's RUN on their worker's own platform (the native
+    // worker natively, the cross worker in its $BUILDPLATFORM stage).
+    for platform in [&native, &foreign] {
+        let tree = FileTree::of_image(&destination, Some(&platform.architecture))
+            .unwrap_or_else(|err| panic!("{platform}: {err}"));
+        assert!(
+            tree.get("/run.txt").is_some(),
+            "{platform}: /run.txt missing"
+        );
+        assert!(
+            tree.get("/hello.txt").is_some(),
+            "{platform}: /hello.txt missing"
+        );
+    }
     // The per-platform images were pushed by digest only: the repository has no tag but
     // v1, and the only manifest v1 has ever pointed at is the index (the registry keeps a
     // tag's history on disk).

@@ -86,8 +86,9 @@ async fn a_cross_safe_build_for_two_platforms_publishes_one_index() {
         &format!(
             "FROM --platform=$BUILDPLATFORM {base} AS build\n\
              COPY hello.txt /out/hello.txt\n\
+             RUN echo \"ran in the sandbox\" > /out/ran.txt\n\
              FROM {base}\n\
-             COPY --from=build /out/hello.txt /hello.txt\n\
+             COPY --from=build /out/hello.txt /out/ran.txt /\n\
              LABEL local=yes\n"
         ),
     );
@@ -118,6 +119,12 @@ async fn a_cross_safe_build_for_two_platforms_publishes_one_index() {
         "{}",
         describe(&output)
     );
+    // The build stage's RUN executed in-process, natively, for both platforms.
+    for arch in [&native.architecture, &foreign.architecture] {
+        let tree = kaniko_tests::tree::FileTree::of_image(&destination, Some(arch))
+            .unwrap_or_else(|err| panic!("{arch}: {err}"));
+        assert!(tree.get("/ran.txt").is_some(), "{arch}: /ran.txt missing");
+    }
 
     let index = skopeo_inspect_raw(&destination).expect("skopeo inspect --raw");
     assert_eq!(
