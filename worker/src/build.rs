@@ -91,7 +91,10 @@ pub enum Push {
 
 /// [`run_async`] with the push mode chosen by the caller.
 pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<BuildOutcome> {
-    let mut output_options = outputs::options(&config.outputs)?;
+    let mut output_options = outputs::options(
+        &config.outputs,
+        config.registry.push_ignore_immutable_tag_errors,
+    )?;
     output_options.push_by_digest_only = push == Push::ByDigestOnly;
     let tmp = crate::image::temp_dir_in(None)?;
     let context_dir = context::prepare(config, tmp.path()).await?;

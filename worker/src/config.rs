@@ -212,7 +212,7 @@ fn given(value: &Option<String>) -> bool {
 }
 
 /// Where the image goes once built.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outputs {
     /// Image references to push to, in the order given.
     pub destinations: Vec<String>,

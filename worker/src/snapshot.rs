@@ -19,6 +19,7 @@
 
 pub mod walk;
 
+use std::collections::HashSet;
 use std::ffi::CString;
 use std::fs;
 use std::io;
@@ -124,14 +125,20 @@ impl Exclusions {
             .into_iter()
             .filter(|c| !self.excludes_tree(c.rel()))
             .collect();
-        // Below a path, only what is neither excluded nor a created mount point counts.
-        let has_kept_below = |rel: &Path| {
-            kept.iter().any(|other| {
-                other.rel() != rel
-                    && other.rel().starts_with(rel)
-                    && !self.created.iter().any(|p| p == other.rel())
-            })
-        };
+        // Below a path, only what is neither excluded nor a created mount point counts: the
+        // strict ancestors of every such change, collected once (linear in the changes).
+        let mut with_kept_below: HashSet<&Path> = HashSet::new();
+        for change in &kept {
+            if self.created.iter().any(|p| p == change.rel()) {
+                continue;
+            }
+            for ancestor in change.rel().ancestors().skip(1) {
+                if !with_kept_below.insert(ancestor) {
+                    break;
+                }
+            }
+        }
+        let has_kept_below = |rel: &Path| with_kept_below.contains(rel);
         kept.iter()
             .filter(|c| match c {
                 Change::Entry { rel, .. } if self.created.iter().any(|p| p == rel) => {

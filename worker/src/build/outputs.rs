@@ -13,8 +13,8 @@ use crate::config::Outputs;
 use crate::image::FinishedImage;
 use crate::output::{OutputOptions, write_outputs};
 
-/// The [`OutputOptions`] for a build's output flags.
-pub fn options(outputs: &Outputs) -> Result<OutputOptions> {
+/// The [`OutputOptions`] for a build's output flags and `--push-ignore-immutable-tag-errors`.
+pub fn options(outputs: &Outputs, ignore_immutable_tags: bool) -> Result<OutputOptions> {
     let destinations = outputs
         .destinations
         .iter()
@@ -29,7 +29,7 @@ pub fn options(outputs: &Outputs) -> Result<OutputOptions> {
         image_name_with_digest_file: outputs.image_name_with_digest_file.clone(),
         image_name_tag_with_digest_file: outputs.image_name_tag_with_digest_file.clone(),
         metadata_file: outputs.metadata_file.clone(),
-        push_ignore_immutable_tag_errors: false,
+        push_ignore_immutable_tag_errors: ignore_immutable_tags,
         push_by_digest_only: false,
         force_digest_files: outputs.force,
     })
@@ -47,4 +47,21 @@ pub async fn write(
         tracing::info!(image = %pushed, "pushed");
     }
     Ok(report.pushed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_immutable_tag_flag_reaches_the_push() {
+        let outputs = Outputs {
+            destinations: vec!["reg.example/app:1".to_string()],
+            ..Outputs::default()
+        };
+        for flag in [false, true] {
+            let opts = options(&outputs, flag).expect("options");
+            assert_eq!(opts.push_ignore_immutable_tag_errors, flag);
+        }
+    }
 }

@@ -118,22 +118,26 @@ impl Scan {
                 });
             }
         }
-        let mut deleted: Vec<&PathBuf> = Vec::new();
+        // Every deleted path, then the top-most ones: not below another deleted path, nor
+        // below a path that is no longer a directory.
+        let gone: std::collections::HashSet<&Path> = self
+            .paths
+            .keys()
+            .filter(|rel| !after.paths.contains_key(*rel))
+            .map(PathBuf::as_path)
+            .collect();
         for rel in self.paths.keys() {
-            if after.paths.contains_key(rel) {
+            if !gone.contains(rel.as_path()) {
                 continue;
             }
-            // Below a deleted path, or below a path that is no longer a directory: covered.
             let covered = rel.ancestors().skip(1).any(|a| {
                 !a.as_os_str().is_empty()
-                    && (deleted.iter().any(|d| d.as_path() == a)
-                        || after.paths.get(a).is_some_and(|s| !s.dir))
+                    && (gone.contains(a) || after.paths.get(a).is_some_and(|s| !s.dir))
             });
             if !covered {
-                deleted.push(rel);
+                out.push(Change::Whiteout(rel.clone()));
             }
         }
-        out.extend(deleted.into_iter().map(|d| Change::Whiteout(d.clone())));
         out.sort_by(|a, b| a.rel().cmp(b.rel()));
         out
     }
