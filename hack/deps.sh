@@ -14,6 +14,9 @@ declare -A wanted=(
   [busybox]=busybox-static
   [jq]=jq
   [buildah]=buildah
+  [debootstrap]=debootstrap
+  [newuidmap]=uidmap
+  [dpkg-deb]=dpkg
 )
 
 missing=()
@@ -30,18 +33,40 @@ if ! python3 -c 'import nats' >/dev/null 2>&1; then
   python3 -m pip install --quiet --disable-pip-version-check nats-py
 fi
 
-if [ "${#missing[@]}" -eq 0 ]; then
-  echo "deps: all present (${wanted[*]})"
-  exit 0
-fi
-
-mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-echo "deps: installing ${missing[*]}"
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
   sudo="sudo"
 fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "deps: installed ${missing[*]}"
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "deps: all present (${wanted[*]})"
+else
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  echo "deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "deps: installed ${missing[*]}"
+fi
+
+# The unprivileged user the rootless RUN tests run `worker build` as (docs/rootless.md): a
+# system user with a home and 65536 subordinate uids and gids for its user namespaces.
+rootless_user=kaniko-rootless
+subid_start=300000
+subid_end=365535
+if ! id -u "$rootless_user" >/dev/null 2>&1; then
+  $sudo useradd --system --create-home --home-dir "/home/$rootless_user" \
+    --shell /bin/sh "$rootless_user"
+  echo "deps: created user $rootless_user"
+fi
+for file in /etc/subuid /etc/subgid; do
+  if ! grep -qs "^$rootless_user:" "$file"; then
+    $sudo touch "$file"
+    if [ "$file" = /etc/subuid ]; then
+      $sudo usermod --add-subuids "$subid_start-$subid_end" "$rootless_user"
+    else
+      $sudo usermod --add-subgids "$subid_start-$subid_end" "$rootless_user"
+    fi
+    echo "deps: gave $rootless_user ids $subid_start-$subid_end in $file"
+  fi
+done

@@ -302,7 +302,7 @@ fn storage_command(dir: &Path, driver: StorageDriver) -> Command {
 }
 
 /// Unmounts (lazily) whatever is still mounted under `dir`, deepest first.
-fn unmount_under(dir: &Path) {
+pub(crate) fn unmount_under(dir: &Path) {
     let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return;
     };

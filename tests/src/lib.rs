@@ -6,11 +6,13 @@
 
 pub mod bench;
 pub mod buildah;
+pub mod debian;
 mod fault_proxy;
 pub mod fixture;
 mod nats;
 mod process;
 mod registry;
+pub mod rootless;
 mod tools;
 pub mod tree;
 

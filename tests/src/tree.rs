@@ -7,6 +7,7 @@
 
 mod config;
 mod difference;
+mod layers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -19,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 pub use config::ConfigView;
 pub use difference::{Difference, DifferenceKind, Differences};
+pub use layers::{LayerItem, LayerListing, image_layers};
 
 /// The type of a filesystem entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

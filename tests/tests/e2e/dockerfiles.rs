@@ -4,7 +4,8 @@
 //! the busybox fixture and pushed to the real registry, its file tree (skopeo + umoci) and
 //! config (skopeo) are checked against what the Dockerfile says, and, for the cases marked for
 //! parity, the same Dockerfile and context built by `buildah bud --isolation chroot` must give
-//! the same file tree and the same config fields; any difference is listed.
+//! the same file tree and the same config fields; any difference is listed. The [`Case`]
+//! machinery here is shared with the RUN suite (`run.rs`), which adds the Debian base.
 //!
 //! The binary is found next to this test executable (`target/debug/worker`); build it first
 //! (`cargo build -p kaniko-worker`).
@@ -15,41 +16,65 @@ mod memory;
 mod refusals;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use kaniko_tests::buildah::{Buildah, BuildahOptions, ImageFormat};
+use kaniko_tests::debian::push_debian;
 use kaniko_tests::fixture::push_busybox;
+use kaniko_tests::rootless::RootlessUser;
 use kaniko_tests::tree::{ConfigView, DiffOptions, FileTree, diff};
 use kaniko_tests::{Registry, init_test_tracing};
 
+/// The base image `{base}` stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Base {
+    /// The busybox fixture (an index; the host's child is used).
+    Busybox,
+    /// The Debian bookworm minbase fixture (the host's platform only).
+    Debian,
+}
+
+/// How long a `worker build` may take before the test kills it and fails.
+const WORKER_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// One Dockerfile with its context, how to build it, and what the image must hold.
-struct Case {
+pub(crate) struct Case {
     /// Names the repository the image is pushed to.
-    name: &'static str,
+    pub(crate) name: &'static str,
     /// The Dockerfile; `{base}` is replaced by the busybox fixture's reference.
-    dockerfile: &'static str,
+    pub(crate) dockerfile: &'static str,
     /// Context files (path, content); parents are created.
-    files: &'static [(&'static str, &'static str)],
+    pub(crate) files: &'static [(&'static str, &'static str)],
     /// Anything else the context needs (symlinks, hardlinks, archives, modes).
-    prepare: fn(&Path),
+    pub(crate) prepare: fn(&Path),
     /// `--build-arg` pairs, given to both builders.
-    build_args: &'static [(&'static str, &'static str)],
+    pub(crate) build_args: &'static [(&'static str, &'static str)],
     /// `--target`, given to both builders.
-    target: Option<&'static str>,
+    pub(crate) target: Option<&'static str>,
     /// The target platform (worker `--custom-platform`, buildah `--platform`); the host's
     /// when `None`.
-    platform: Option<&'static str>,
+    pub(crate) platform: Option<&'static str>,
     /// Docker format (worker `--oci-mode docker`, buildah `--format docker`) for configs with
     /// Docker-only fields (ONBUILD, HEALTHCHECK, SHELL); OCI otherwise.
-    docker: bool,
+    pub(crate) docker: bool,
     /// Whether buildah builds it too and both results must agree.
-    parity: bool,
+    pub(crate) parity: bool,
     /// What the worker's image must hold.
-    check: fn(&Built),
+    pub(crate) check: fn(&Built),
+    /// The base `{base}` stands for (for [`run_case`]).
+    pub(crate) base: Base,
+    /// More `worker build` flags (`--single-snapshot`); buildah gets none of them.
+    pub(crate) worker_args: &'static [&'static str],
+    /// How long `worker build` may take.
+    pub(crate) timeout: Duration,
+    /// Paths whose differences between buildah and the worker are known and documented.
+    pub(crate) ignore: &'static [&'static str],
 }
 
 impl Case {
-    const DEFAULT: Case = Case {
+    /// Every field at its default: busybox, parity, no checks.
+    pub(crate) const DEFAULT: Case = Case {
         name: "",
         dockerfile: "",
         files: &[],
@@ -60,23 +85,27 @@ impl Case {
         docker: false,
         parity: true,
         check: |_| {},
+        base: Base::Busybox,
+        worker_args: &[],
+        timeout: WORKER_TIMEOUT,
+        ignore: &[],
     };
 }
 
 /// An image read back with real clients.
-struct Built {
+pub(crate) struct Built {
     /// Where it was pushed.
-    reference: String,
+    pub(crate) reference: String,
     /// Its file tree.
-    tree: FileTree,
+    pub(crate) tree: FileTree,
     /// Its config fields, as skopeo reports them.
-    config: ConfigView,
+    pub(crate) config: ConfigView,
     /// Its raw config blob (Docker-only fields included).
-    raw: serde_json::Value,
+    pub(crate) raw: serde_json::Value,
 }
 
 impl Built {
-    fn read(reference: String) -> Built {
+    pub(crate) fn read(reference: String) -> Built {
         let tree = FileTree::of_image(&reference, None)
             .unwrap_or_else(|err| panic!("reading the tree of {reference}: {err:#}"));
         let config = ConfigView::of_image(&reference, None)
@@ -91,14 +120,14 @@ impl Built {
     }
 
     /// The entry at `path`, or a failure naming the image.
-    fn file(&self, path: &str) -> &kaniko_tests::tree::Entry {
+    pub(crate) fn file(&self, path: &str) -> &kaniko_tests::tree::Entry {
         self.tree
             .get(path)
             .unwrap_or_else(|| panic!("{path} missing from {}", self.reference))
     }
 
     /// The sha256 (hex) of a regular file's content.
-    fn content_is(&self, path: &str, content: &str) {
+    pub(crate) fn content_is(&self, path: &str, content: &str) {
         let entry = self.file(path);
         assert_eq!(
             entry.sha256.as_deref(),
@@ -109,12 +138,13 @@ impl Built {
     }
 
     /// `(mode, uid, gid)` of `path`.
-    fn owner_mode(&self, path: &str) -> (u32, u32, u32) {
+    pub(crate) fn owner_mode(&self, path: &str) -> (u32, u32, u32) {
         let entry = self.file(path);
         (entry.mode, entry.uid, entry.gid)
     }
 
-    fn absent(&self, path: &str) {
+    /// Fails when `path` is in the image.
+    pub(crate) fn absent(&self, path: &str) {
         assert!(
             self.tree.get(path).is_none(),
             "{path} should not be in {}",
@@ -123,7 +153,7 @@ impl Built {
     }
 }
 
-fn sha256_hex(content: &[u8]) -> String {
+pub(crate) fn sha256_hex(content: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     Sha256::digest(content)
         .iter()
@@ -137,7 +167,7 @@ fn raw_config(reference: &str) -> serde_json::Value {
 }
 
 /// [`raw_config`], or skopeo's error (the image is not there).
-fn raw_config_result(reference: &str) -> Result<serde_json::Value, String> {
+pub(crate) fn raw_config_result(reference: &str) -> Result<serde_json::Value, String> {
     let out = Command::new("skopeo")
         .args(["inspect", "--config", "--raw", "--tls-verify=false"])
         .arg(format!("docker://{reference}"))
@@ -152,23 +182,69 @@ fn raw_config_result(reference: &str) -> Result<serde_json::Value, String> {
     serde_json::from_slice(&out.stdout).map_err(|err| format!("config of {reference}: {err}"))
 }
 
-fn worker_binary() -> PathBuf {
+pub(crate) fn worker_binary() -> PathBuf {
     kaniko_tests::workspace_binary("worker")
 }
 
-fn worker_build(context: &Path, args: &[String]) -> Output {
-    Command::new(worker_binary())
+pub(crate) fn worker_build(context: &Path, args: &[String]) -> Output {
+    worker_build_within(context, args, WORKER_TIMEOUT, None)
+}
+
+/// `worker build --context <context> <args>`, as `user` when given (a private copy of the
+/// binary in `context`'s parent, which that user must own), killed and reported as a failure
+/// after `timeout`. Output goes to files, not pipes: a process the build leaked cannot keep
+/// the test waiting on a pipe.
+pub(crate) fn worker_build_within(
+    context: &Path,
+    args: &[String],
+    timeout: Duration,
+    user: Option<&RootlessUser>,
+) -> Output {
+    let logs = tempfile::tempdir().unwrap();
+    let (stdout_path, stderr_path) = (logs.path().join("stdout"), logs.path().join("stderr"));
+    let mut command = match user {
+        Some(user) => {
+            let scratch = context.parent().unwrap();
+            let binary = user.install_binary(&worker_binary(), scratch).unwrap();
+            user.command(binary, scratch)
+        }
+        None => Command::new(worker_binary()),
+    };
+    command
         .arg("build")
         .arg("--context")
         .arg(context)
         .args(["--log-format", "text", "--insecure"])
         .args(args)
-        .output()
-        .expect("spawn worker")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(std::fs::File::create(&stderr_path).unwrap());
+    let started = Instant::now();
+    let mut child = command.spawn().expect("spawn worker");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for worker") {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "worker build did not finish within {timeout:?}; stderr:\n{}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: std::fs::read(&stdout_path).unwrap_or_default(),
+        stderr: std::fs::read(&stderr_path).unwrap_or_default(),
+    }
 }
 
-/// Writes the case's context into `dir` with `base` as the base image.
-fn write_context(case: &Case, dir: &Path, base: &str) {
+/// Writes the case's context into `dir` with `base` as the base image and `registry` for
+/// `{registry}`.
+pub(crate) fn write_context(case: &Case, dir: &Path, base: &str, registry: &str) {
     std::fs::create_dir_all(dir).unwrap();
     for (path, content) in case.files {
         let full = dir.join(path);
@@ -178,38 +254,66 @@ fn write_context(case: &Case, dir: &Path, base: &str) {
     (case.prepare)(dir);
     std::fs::write(
         dir.join("Dockerfile"),
-        case.dockerfile.replace("{base}", base),
+        case.dockerfile
+            .replace("{base}", base)
+            .replace("{registry}", registry),
     )
     .unwrap();
 }
 
 /// Builds the case with the worker (and buildah when marked for parity) on a fresh registry,
 /// compares the two, runs the case's checks on the worker's image and returns it.
-async fn run_case(case: &Case) -> Built {
+pub(crate) async fn run_case(case: &Case) -> Built {
     init_test_tracing();
     let registry = Registry::start().unwrap();
-    let base = push_busybox(&registry, "fixtures/busybox").await.unwrap();
-    run_case_on(case, &registry, &base.reference)
+    let base = match case.base {
+        Base::Busybox => {
+            push_busybox(&registry, "fixtures/busybox")
+                .await
+                .unwrap()
+                .reference
+        }
+        Base::Debian => {
+            push_debian(&registry, "fixtures/debian")
+                .await
+                .unwrap()
+                .reference
+        }
+    };
+    run_case_on(case, &registry, &base)
 }
 
 /// [`run_case`] on `registry`, with `base` for `{base}`.
-fn run_case_on(case: &Case, registry: &Registry, base: &str) -> Built {
+pub(crate) fn run_case_on(case: &Case, registry: &Registry, base: &str) -> Built {
+    run_case_at(case, &registry.host(), base)
+}
+
+/// [`run_case`] on the registry at `host` (also what `{registry}` stands for in the
+/// Dockerfile), with `base` for `{base}`.
+pub(crate) fn run_case_at(case: &Case, host: &str, base: &str) -> Built {
     let tmp = tempfile::tempdir().unwrap();
     let context = tmp.path().join("ctx");
-    write_context(case, &context, base);
-    let built = build_with_worker(case, registry, &context, "worker");
+    write_context(case, &context, base, host);
+    if std::env::var_os("KANIKO_TEST_BUILDAH_ONLY").is_some() {
+        // TEMPORARY while the RUN sandbox is not merged: checks run on buildah's image.
+        assert!(case.parity, "{}: worker only, skipped", case.name);
+        let theirs = Built::read(build_with_buildah(case, host, &context));
+        (case.check)(&theirs);
+        return theirs;
+    }
+    let built = build_with_worker(case, host, &context, "worker", None);
     (case.check)(&built);
     if case.parity {
-        let reference = build_with_buildah(case, registry, &context);
+        let reference = build_with_buildah(case, host, &context);
         let theirs = Built::read(reference);
         compare(case, &theirs, &built);
     }
     built
 }
 
-fn build_with_worker(case: &Case, registry: &Registry, context: &Path, tag: &str) -> Built {
-    let reference = format!("{}/cases/{}:{tag}", registry.host(), case.name);
-    let mut args = vec!["--destination".to_string(), reference.clone()];
+/// The `worker build` flags for `case`, pushing to `reference`.
+pub(crate) fn worker_args(case: &Case, reference: &str) -> Vec<String> {
+    let mut args = vec!["--destination".to_string(), reference.to_string()];
     for (key, value) in case.build_args {
         args.push("--build-arg".into());
         args.push(format!("{key}={value}"));
@@ -226,7 +330,22 @@ fn build_with_worker(case: &Case, registry: &Registry, context: &Path, tag: &str
         args.push("--oci-mode".into());
         args.push("docker".into());
     }
-    let out = worker_build(context, &args);
+    args.extend(case.worker_args.iter().map(|a| a.to_string()));
+    args
+}
+
+/// Builds `case` in `context` with `worker build` (as `user` when given), pushes it as
+/// `cases/<name>:<tag>` and reads it back.
+pub(crate) fn build_with_worker(
+    case: &Case,
+    host: &str,
+    context: &Path,
+    tag: &str,
+    user: Option<&RootlessUser>,
+) -> Built {
+    let reference = format!("{host}/cases/{}:{tag}", case.name);
+    let args = worker_args(case, &reference);
+    let out = worker_build_within(context, &args, case.timeout, user);
     assert!(
         out.status.success(),
         "{}: worker build failed: {}",
@@ -236,7 +355,7 @@ fn build_with_worker(case: &Case, registry: &Registry, context: &Path, tag: &str
     Built::read(reference)
 }
 
-fn build_with_buildah(case: &Case, registry: &Registry, context: &Path) -> String {
+pub(crate) fn build_with_buildah(case: &Case, host: &str, context: &Path) -> String {
     let buildah = Buildah::new().unwrap();
     let opts = BuildahOptions {
         build_args: case
@@ -251,7 +370,7 @@ fn build_with_buildah(case: &Case, registry: &Registry, context: &Path) -> Strin
         } else {
             ImageFormat::Oci
         },
-        destination: format!("{}/cases/{}:buildah", registry.host(), case.name),
+        destination: format!("{host}/cases/{}:buildah", case.name),
     };
     let result = buildah
         .build(context, &context.join("Dockerfile"), &opts)
@@ -259,11 +378,45 @@ fn build_with_buildah(case: &Case, registry: &Registry, context: &Path) -> Strin
     result.by_digest()
 }
 
+/// Files buildah 1.28 (chroot isolation) bind-mounts over during RUN and then leaves in the
+/// image as empty 0755 files when the base had none. The worker provides them too but never
+/// captures them (as BuildKit); these are dropped from buildah's tree when they are empty
+/// and the worker has no such path. A worker that captured them is still reported.
+const BUILDAH_MOUNTPOINT_FILES: [&str; 3] = ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"];
+
+/// `theirs` without buildah's RUN mountpoints that `ours` lacks: the empty files of
+/// [`BUILDAH_MOUNTPOINT_FILES`] and an empty `/run` directory.
+fn without_buildah_mountpoints(theirs: &FileTree, ours: &FileTree) -> FileTree {
+    let mut tree = theirs.clone();
+    for path in BUILDAH_MOUNTPOINT_FILES {
+        if ours.get(path).is_none()
+            && tree
+                .get(path)
+                .is_some_and(|e| e.kind == kaniko_tests::tree::Kind::File && e.size == 0)
+        {
+            tree.entries.remove(path);
+        }
+    }
+    let run_is_empty = !tree.paths().any(|p| p.starts_with("/run/"));
+    if ours.get("/run").is_none()
+        && run_is_empty
+        && tree
+            .get("/run")
+            .is_some_and(|e| e.kind == kaniko_tests::tree::Kind::Dir)
+    {
+        tree.entries.remove("/run");
+    }
+    tree
+}
+
 /// The reference builder's image (left) against the worker's (right): same tree, same config
 /// fields. buildah's own `io.buildah.version` label is not part of the comparison.
-fn compare(case: &Case, theirs: &Built, ours: &Built) {
-    let trees =
-        diff(&theirs.tree, &ours.tree, &DiffOptions::default()).labeled("buildah", "worker");
+pub(crate) fn compare(case: &Case, theirs: &Built, ours: &Built) {
+    let opts = DiffOptions {
+        ignore: case.ignore.iter().map(|p| p.to_string()).collect(),
+    };
+    let reference_tree = without_buildah_mountpoints(&theirs.tree, &ours.tree);
+    let trees = diff(&reference_tree, &ours.tree, &opts).labeled("buildah", "worker");
     assert!(
         trees.is_empty(),
         "{}: file trees differ:\n{trees}",

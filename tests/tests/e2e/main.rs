@@ -16,4 +16,5 @@ mod outputs;
 mod parity_tools;
 mod registry_client;
 mod roundtrip;
+mod run;
 mod serve;

@@ -1,0 +1,332 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! Escape attempts the worker must contain: RUN writing outside the root (through `..`,
+//! /proc/1/root, a symlink to a host path), mounting, looking at host processes and the host's
+//! /proc; and base images whose layers carry `../` entries, absolute paths, hardlinks to host
+//! files and symlinks written through in the same and the next layer. Each attempt aims at a
+//! fresh host directory the test then checks is untouched.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use kaniko_common::oci::{Descriptor, OciMode};
+use kaniko_common::platform::Platform;
+use kaniko_tests::debian::{image_config, push_image};
+use kaniko_tests::fixture::{BUSYBOX_PATH, busybox_layer};
+use kaniko_tests::tree::remove_dir_all_force;
+use oci_spec::image::ConfigBuilder;
+
+use super::shared;
+use crate::dockerfiles::{Built, worker_build_within};
+
+/// A host directory holding one file, `victim`, that no build may change, create next to or
+/// remove.
+struct Target {
+    dir: PathBuf,
+}
+
+const VICTIM_CONTENT: &str = "untouched\n";
+
+impl Target {
+    fn new() -> Target {
+        let nonce: u64 = rand::random();
+        let dir = std::env::temp_dir().join(format!("kaniko-escape-{nonce:016x}"));
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("victim"), VICTIM_CONTENT).unwrap();
+        Target { dir }
+    }
+
+    /// Fails when anything in the directory changed.
+    fn assert_untouched(&self, what: &str) {
+        let mut names: Vec<String> = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["victim"],
+            "{what}: files appeared in the host directory {}",
+            self.dir.display()
+        );
+        assert_eq!(
+            std::fs::read_to_string(self.dir.join("victim")).unwrap(),
+            VICTIM_CONTENT,
+            "{what}: the host file {}/victim was changed",
+            self.dir.display()
+        );
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = remove_dir_all_force(&self.dir);
+    }
+}
+
+/// Builds `dockerfile` with the worker into `escapes/<name>`; the build must succeed.
+fn build(name: &str, dockerfile: &str) -> Built {
+    let shared = shared();
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
+    let reference = format!("{}/escapes/{name}:1", shared.host);
+    let out = worker_build_within(
+        context.path(),
+        &["--destination".to_string(), reference.clone()],
+        Duration::from_secs(120),
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{name}: worker build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Built::read(reference)
+}
+
+#[test]
+fn run_cannot_write_outside_the_root() {
+    let target = Target::new();
+    let dir = target.dir.display();
+    let dockerfile = format!(
+        "FROM {base}\n\
+         RUN echo pwned > /../../../../..{dir}/victim; echo pwned > /../../../../..{dir}/new-dotdot; \
+         echo pwned > /proc/1/root{dir}/victim; echo pwned > /proc/1/root{dir}/new-proc; \
+         ln -s {dir} /escape-link; echo pwned > /escape-link/victim; \
+         echo pwned > /escape-link/new-link; rm -rf /proc/1/root{dir}; true\n",
+        base = shared().busybox
+    );
+    build("write", &dockerfile);
+    target.assert_untouched("RUN writing outside its root");
+}
+
+#[test]
+fn mounts_made_by_run_stay_inside_the_sandbox() {
+    let nonce: u64 = rand::random();
+    let tag = format!("kaniko-mnt-{nonce:016x}");
+    let dockerfile = format!(
+        "FROM {base}\n\
+         RUN mkdir -p /{tag} /{tag}-bind && \
+         (mount -t tmpfs {tag} /{tag} && echo inside > /{tag}/file || echo mount refused) && \
+         (mount --bind /etc /{tag}-bind || echo bind refused) && \
+         (mount -t proc proc /{tag}-bind || echo proc refused); true\n",
+        base = shared().busybox
+    );
+    let img = build("mount", &dockerfile);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&tag),
+        "a mount made by RUN is visible on the host:\n{}",
+        mounts
+            .lines()
+            .filter(|l| l.contains(&tag))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    // What was written onto the tmpfs is not part of the image (it lived on the mount).
+    img.absent(&format!("/{tag}/file"));
+    // The bind mount did not carry /etc into the layer either.
+    img.absent(&format!("/{tag}-bind/passwd"));
+}
+
+#[test]
+fn run_sees_neither_host_processes_nor_the_host_proc() {
+    let nonce: u32 = rand::random::<u32>() % 900_000 + 100_000;
+    // A host process with an argv no other process has.
+    let mut marker = Command::new("sleep")
+        .arg(format!("{nonce}"))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let marker_pid = marker.id();
+    let test_pid = std::process::id();
+    // Each count is written to a file the test reads back by content.
+    let dockerfile = format!(
+        "FROM {base}\n\
+         RUN for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < \"$f\"; echo; done > /argv.txt; \
+         grep -c '^sleep {nonce} $' /argv.txt > /marker-seen; \
+         ls /proc | grep -cx -e {marker_pid} -e {test_pid} > /host-pids-seen; \
+         ls -d /proc/[0-9]* | wc -l | tr -d ' ' > /process-count; \
+         cat /proc/1/cmdline > /pid1; cat /proc/self/mountinfo > /mountinfo; true\n",
+        base = shared().busybox
+    );
+    let img = build("proc", &dockerfile);
+    let _ = marker.kill();
+    let _ = marker.wait();
+    img.content_is("/marker-seen", "0\n");
+    img.content_is("/host-pids-seen", "0\n");
+    let count = img.file("/process-count");
+    assert!(
+        count.size <= 3,
+        "RUN sees 100 or more processes (the host's): {count:?}"
+    );
+    let host_init = std::fs::read("/proc/1/cmdline").unwrap_or_default();
+    assert_ne!(
+        img.file("/pid1").sha256.as_deref(),
+        Some(&*crate::dockerfiles::sha256_hex(&host_init)),
+        "RUN's pid 1 is the host's init"
+    );
+    let host_mounts = std::fs::read("/proc/self/mountinfo").unwrap_or_default();
+    assert_ne!(
+        img.file("/mountinfo").sha256.as_deref(),
+        Some(&*crate::dockerfiles::sha256_hex(&host_mounts)),
+        "RUN sees the host's mount table"
+    );
+}
+
+/// One raw tar entry: the name is written as given (`..` and `/` included).
+enum Raw<'a> {
+    File(&'a str, &'a str),
+    Dir(&'a str),
+    Symlink(&'a str, &'a str),
+    Hardlink(&'a str, &'a str),
+}
+
+/// A tar of `entries`, written byte by byte (the tar crate and the layer writer both refuse
+/// such names).
+fn raw_tar(entries: &[Raw<'_>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in entries {
+        let (name, kind, link, content, mode) = match entry {
+            Raw::File(name, content) => (*name, tar::EntryType::Regular, "", *content, 0o644),
+            Raw::Dir(name) => (*name, tar::EntryType::Directory, "", "", 0o755),
+            Raw::Symlink(name, link) => (*name, tar::EntryType::Symlink, *link, "", 0o777),
+            Raw::Hardlink(name, link) => (*name, tar::EntryType::Link, *link, "", 0o644),
+        };
+        let mut header = tar::Header::new_ustar();
+        {
+            let raw = header.as_old_mut();
+            raw.name[..name.len()].copy_from_slice(name.as_bytes());
+            raw.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        }
+        header.set_entry_type(kind);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_size(content.len() as u64);
+        header.set_cksum();
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(content.as_bytes());
+        let padding = (512 - content.len() % 512) % 512;
+        out.extend(std::iter::repeat_n(0u8, padding));
+    }
+    out.extend(std::iter::repeat_n(0u8, 1024));
+    out
+}
+
+/// Gzips `tar` into `dir/<n>.tar.gz`; returns the file, its descriptor and diff_id.
+fn gzip_layer(dir: &Path, n: usize, tar: &[u8]) -> (PathBuf, Descriptor, String) {
+    let mut child = Command::new("gzip")
+        .args(["-n", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = tar.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    assert!(out.status.success());
+    let path = dir.join(format!("{n}.tar.gz"));
+    std::fs::write(&path, &out.stdout).unwrap();
+    let hex = |bytes: &[u8]| format!("sha256:{}", crate::dockerfiles::sha256_hex(bytes));
+    let descriptor = Descriptor::new(
+        OciMode::Oci.layer_media_type(kaniko_common::oci::Compression::Gzip),
+        hex(&out.stdout),
+        out.stdout.len() as u64,
+    );
+    (path, descriptor, hex(tar))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn base_layers_cannot_write_outside_the_root_when_unpacked() {
+    let shared = shared();
+    let target = Target::new();
+    let dir = target.dir.to_string_lossy().into_owned();
+    let dir = dir.trim_start_matches('/');
+    let up = "../../../../../../../../../..";
+    let dotdot_file = format!("{up}/{dir}/dotdot");
+    let dotdot_victim = format!("{up}/{dir}/victim");
+    let absolute = format!("/{dir}/absolute");
+    let absolute_victim = format!("/{dir}/victim");
+    let host_dir = format!("/{dir}");
+    let relative_dir = format!("{up}/{dir}");
+    let host_victim = format!("/{dir}/victim");
+    let first = raw_tar(&[
+        Raw::File(&dotdot_file, "pwned\n"),
+        Raw::File(&dotdot_victim, "pwned\n"),
+        Raw::File(&absolute, "pwned\n"),
+        Raw::File(&absolute_victim, "pwned\n"),
+        Raw::Symlink("evil", &host_dir),
+        Raw::File("evil/same-layer", "pwned\n"),
+        Raw::File("evil/victim", "pwned\n"),
+        Raw::Hardlink("hardlink-out", &host_victim),
+        Raw::Hardlink("hardlink-up", &dotdot_victim),
+    ]);
+    let second = raw_tar(&[
+        Raw::File("evil/next-layer", "pwned\n"),
+        Raw::Symlink("evil-relative", &relative_dir),
+        Raw::File("evil-relative/relative", "pwned\n"),
+        Raw::Dir("evil/dir-through-link"),
+        Raw::File("evil-relative/victim", "pwned\n"),
+    ]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (busybox_path, busybox_info, _) =
+        busybox_layer(tmp.path(), kaniko_common::oci::Compression::Gzip).unwrap();
+    let mut layers = vec![(busybox_path.to_path_buf(), busybox_info.descriptor())];
+    let mut diff_ids = vec![busybox_info.diff_id.clone()];
+    for (n, tar) in [first, second].iter().enumerate() {
+        let (path, descriptor, diff_id) = gzip_layer(tmp.path(), n, tar);
+        layers.push((path, descriptor));
+        diff_ids.push(diff_id);
+    }
+    let config = ConfigBuilder::default()
+        .env(vec![format!("PATH={BUSYBOX_PATH}")])
+        .cmd(vec!["sh".to_string()])
+        .build()
+        .unwrap();
+    let config = image_config(&Platform::host(), config, &diff_ids, "crafted layer").unwrap();
+    let client = kaniko_common::registry::RegistryClient::new(
+        kaniko_common::registry::RegistryOptions::insecure(shared.host.clone()),
+    )
+    .unwrap();
+    let crafted = push_image(
+        &client,
+        &shared.host,
+        "escapes/crafted",
+        "1",
+        &layers,
+        &config,
+    )
+    .await
+    .unwrap();
+    // RUN forces an unpack; it also writes through the planted links.
+    let dockerfile = format!(
+        "FROM {}\nRUN echo pwned > /hardlink-out; echo pwned > /evil/run; ls -la / > /listing; true\n",
+        crafted.reference
+    );
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
+    let out = tokio::task::spawn_blocking({
+        let context = context.path().to_path_buf();
+        let destination = format!("{}/escapes/crafted-child:1", shared.host);
+        move || {
+            worker_build_within(
+                &context,
+                &["--destination".to_string(), destination],
+                Duration::from_secs(120),
+                None,
+            )
+        }
+    })
+    .await
+    .unwrap();
+    // Refusing the layer or containing it are both fine; writing on the host is not.
+    target.assert_untouched("unpacking crafted base layers");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
