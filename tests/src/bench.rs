@@ -6,6 +6,8 @@
 //! ones (RUN snapshot, fan-out) add a module and an entry in [`benchmarks`].
 
 pub mod copy_context;
+pub mod run_files;
+pub mod snapshot_scaling;
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -45,7 +47,11 @@ pub trait Benchmark {
 
 /// Every benchmark, in the order they are printed.
 pub fn benchmarks() -> Vec<Box<dyn Benchmark>> {
-    vec![Box::new(copy_context::CopyContext)]
+    vec![
+        Box::new(copy_context::CopyContext),
+        Box::new(run_files::RunFiles),
+        Box::new(snapshot_scaling::SnapshotScaling),
+    ]
 }
 
 /// The printed result of one benchmark.
