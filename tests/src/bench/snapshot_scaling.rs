@@ -342,7 +342,9 @@ fn notes(
              layer; overlay: read the upper directory + layer), {} timed runs after {} warm-up",
             config.runs, config.warmup
         ),
-        "ratio above: overlay / walk, one file changed on debian + 50000 files".to_string(),
+        "ratio above: overlay / walk, one file changed on debian + 50000 files (see the \
+         snapshot medians below for figures under a millisecond)"
+            .to_string(),
     ];
     for snapshotter in [Snapshotter::Overlay, Snapshotter::Walk] {
         let name = if snapshotter == Snapshotter::Walk {
@@ -351,9 +353,7 @@ fn notes(
             "overlay"
         };
         let ratio = |a: Option<Duration>, b: Option<Duration>| match (a, b) {
-            (Some(a), Some(b)) if b > Duration::ZERO => {
-                format!("{:.2}", a.as_secs_f64() / b.as_secs_f64())
-            }
+            (Some(a), Some(b)) if b > Duration::ZERO => ratio_text(a, b),
             _ => "n/a".to_string(),
         };
         let one_large = median(cell(snapshotter, ChangeSize::OneFile, RootSize::Large));
@@ -370,19 +370,44 @@ fn notes(
     for (cell, outcome) in cells.iter().zip(outcomes) {
         if let Ok(samples) = outcome
             && let Some(wall) = Stats::of(&samples.wall)
+            && let Some(snapshot) = Stats::of(&samples.snapshot.times)
         {
             let paths = samples
                 .paths
                 .map_or(String::new(), |p| format!(", {p} paths scanned"));
             notes.push(format!(
-                "{}: build + push median {}, {} changes{paths}",
+                "{}: snapshot median {}, build + push median {}, {} changes{paths}",
                 cell.label(),
+                precise(snapshot.median),
                 seconds(wall.median),
                 samples.changes
             ));
         }
     }
     notes
+}
+
+/// A duration readable below a millisecond: `0.35 ms`, `12.40 ms`, `1.234 s`.
+pub fn precise(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+    } else {
+        seconds(d)
+    }
+}
+
+/// `a / b` as `0.84`, or `1/4043` when it is below 0.1 (two decimals would show 0.00).
+pub fn ratio_text(a: Duration, b: Duration) -> String {
+    let (a, b) = (a.as_secs_f64(), b.as_secs_f64());
+    if b <= 0.0 {
+        return "n/a".to_string();
+    }
+    let r = a / b;
+    if r >= 0.1 || a <= 0.0 {
+        format!("{r:.2}")
+    } else {
+        format!("1/{:.0}", b / a)
+    }
 }
 
 #[cfg(test)]
@@ -405,6 +430,19 @@ mod tests {
         check(cells.first(), "overlay, 1 file, debian + 50000 files");
         check(cells.get(1), "walk, 1 file, debian + 50000 files");
         check(cells.get(2), "overlay, 10000 files, debian");
+    }
+
+    #[test]
+    fn small_figures_stay_readable() {
+        fn check(a_us: u64, b_us: u64, expected_precise: &str, expected_ratio: &str) {
+            let (a, b) = (Duration::from_micros(a_us), Duration::from_micros(b_us));
+            assert_eq!(precise(a), expected_precise);
+            assert_eq!(ratio_text(a, b), expected_ratio);
+        }
+        check(350, 1_415_000, "0.35 ms", "1/4043");
+        check(1_415_000, 393_000, "1.415 s", "3.60");
+        check(0, 1000, "0.00 ms", "0.00");
+        check(1000, 0, "1.00 ms", "n/a");
     }
 
     #[test]
