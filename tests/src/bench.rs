@@ -8,6 +8,8 @@
 
 pub mod copy_context;
 pub mod fan_out;
+pub mod run_files;
+pub mod snapshot_scaling;
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -55,6 +57,8 @@ pub trait Benchmark {
 pub fn benchmarks() -> Vec<Box<dyn Benchmark>> {
     vec![
         Box::new(copy_context::CopyContext),
+        Box::new(run_files::RunFiles),
+        Box::new(snapshot_scaling::SnapshotScaling),
         Box::new(fan_out::FanOut),
     ]
 }

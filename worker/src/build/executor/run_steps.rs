@@ -156,12 +156,14 @@ impl Executor<'_> {
         )?;
         let hash = self.setup.run.hash;
         let excl = run_step::exclusions(state, &self.setup.run.ignore, created.clone());
+        let scan_started = std::time::Instant::now();
         let before = {
             let (dir, excl) = (root_dir.clone(), excl.clone());
             tokio::task::spawn_blocking(move || snapshot_scan(&dir, &excl, hash))
                 .await
                 .map_err(|e| anyhow!("scanning the stage root: {e}"))??
         };
+        let before_seconds = scan_started.elapsed().as_secs_f64();
         let outcome = run_step::execute(&spec).await;
         let started = std::time::Instant::now();
         let after = {
@@ -182,6 +184,7 @@ impl Executor<'_> {
             paths = after.len(),
             changes = changes.len(),
             seconds = started.elapsed().as_secs_f64(),
+            before_seconds,
             "walk snapshot"
         );
         result
