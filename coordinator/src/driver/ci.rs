@@ -430,8 +430,7 @@ fn pairs(names: &[String]) -> Result<Vec<(String, String)>, CiError> {
 
 /// Refuses, before anything is pushed, a digest file that would change without `--force`.
 fn check_files(config: &CiConfig, report: &CiReport) -> Result<(), CiError> {
-    if let Some(path) = &config.digest_file {
-        let content = output::digests(&report.outcome());
+    if let (Some(path), Some(content)) = (&config.digest_file, output::digests(&report.outcome())) {
         outfile::check(
             path,
             content.as_bytes(),
@@ -445,10 +444,10 @@ fn check_files(config: &CiConfig, report: &CiReport) -> Result<(), CiError> {
 
 fn write_files(config: &CiConfig, report: &CiReport) -> Result<(), CiError> {
     let outcome = report.outcome();
-    if let Some(path) = &config.digest_file {
+    if let (Some(path), Some(content)) = (&config.digest_file, output::digests(&outcome)) {
         outfile::write(
             path,
-            output::digests(&outcome).as_bytes(),
+            content.as_bytes(),
             Overwrite::IfUnchanged {
                 force: config.force,
             },

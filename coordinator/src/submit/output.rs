@@ -70,28 +70,31 @@ pub fn write_metadata(
 }
 
 /// The `--digest-file` content: the index digest; without an index, `platform digest` per
-/// line; empty when the build failed.
-pub fn digests(outcome: &Outcome) -> String {
+/// line; `None` when the build failed (nothing was published, so there is nothing to name).
+pub fn digests(outcome: &Outcome) -> Option<String> {
     match outcome {
         Outcome::Finished {
             index: Some(index), ..
-        } => index.digest.clone(),
-        Outcome::Finished { platforms, .. } => platforms
-            .iter()
-            .map(|p| format!("{} {}\n", p.platform, p.descriptor.digest))
-            .collect(),
-        Outcome::Failed { .. } => String::new(),
+        } => Some(index.digest.clone()),
+        Outcome::Finished { platforms, .. } => Some(
+            platforms
+                .iter()
+                .map(|p| format!("{} {}\n", p.platform, p.descriptor.digest))
+                .collect(),
+        ),
+        Outcome::Failed { .. } => None,
     }
 }
 
-/// `--digest-file`: refused when it would change the file's content, unless `force`.
+/// `--digest-file`: refused when it would change the file's content, unless `force`. A
+/// failed build leaves the file as it was (absent, or the digest of an earlier build), as
+/// Kaniko does.
 pub fn write_digests(path: &Path, outcome: &Outcome, force: bool) -> anyhow::Result<()> {
-    outfile::write(
-        path,
-        digests(outcome).as_bytes(),
-        Overwrite::IfUnchanged { force },
-    )
-    .context("--digest-file")
+    let Some(content) = digests(outcome) else {
+        return Ok(());
+    };
+    outfile::write(path, content.as_bytes(), Overwrite::IfUnchanged { force })
+        .context("--digest-file")
 }
 
 #[cfg(test)]
@@ -113,7 +116,7 @@ mod tests {
 
     #[test]
     fn digest_file_content() {
-        fn check(outcome: Outcome, expected: String) {
+        fn check(outcome: Outcome, expected: Option<String>) {
             assert_eq!(digests(&outcome), expected);
         }
         let platforms = vec![
@@ -132,7 +135,7 @@ mod tests {
                 platforms: platforms.clone(),
                 failed: vec![],
             },
-            format!("sha256:{}", "f".repeat(64)),
+            Some(format!("sha256:{}", "f".repeat(64))),
         );
         check(
             Outcome::Finished {
@@ -140,13 +143,13 @@ mod tests {
                 platforms,
                 failed: vec![],
             },
-            format!(
+            Some(format!(
                 "linux/amd64 sha256:{}\nlinux/arm64 sha256:{}\n",
                 "a".repeat(64),
                 "b".repeat(64)
-            ),
+            )),
         );
-        check(Outcome::Failed { errors: vec![] }, String::new());
+        check(Outcome::Failed { errors: vec![] }, None);
     }
 
     #[test]
@@ -184,5 +187,14 @@ mod tests {
             std::fs::read_to_string(&path).unwrap(),
             descriptor('b').digest
         );
+        // A failed build leaves the earlier digest alone and needs no --force.
+        write_digests(&path, &Outcome::Failed { errors: vec![] }, false).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            descriptor('b').digest
+        );
+        let fresh = tmp.path().join("never.digest");
+        write_digests(&fresh, &Outcome::Failed { errors: vec![] }, false).unwrap();
+        assert!(!fresh.exists(), "a failed build creates no digest file");
     }
 }
