@@ -34,6 +34,8 @@ use kaniko_worker::cli::NatsArgs;
 
 use follow::{Outcome, Tracker, Update};
 
+/// How long after `--timeout` a follower still waits for the coordinator's own verdict.
+const VERDICT_GRACE: Duration = Duration::from_secs(15);
 /// How long the API may take to answer a submit.
 const SUBMIT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -391,10 +393,20 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
     }
     eprintln!("build {build_id} submitted");
 
+    // The coordinator enforces the deadline itself and reports which platforms it ended;
+    // the client waits a little longer for that verdict and gives up only when it is lost.
     let outcome = match args.timeout {
-        Some(limit) => tokio::time::timeout(limit, follow_events(&bus, &build_id, args.quiet))
-            .await
-            .map_err(|_| anyhow::anyhow!("build {build_id} did not finish within {limit:?}"))??,
+        Some(limit) => tokio::time::timeout(
+            limit + VERDICT_GRACE,
+            follow_events(&bus, &build_id, args.quiet),
+        )
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "build {build_id} did not finish within {limit:?}, and the coordinator \
+                 reported nothing within {VERDICT_GRACE:?} after the deadline"
+            )
+        })??,
         None => follow_events(&bus, &build_id, args.quiet).await?,
     };
     report(args, &build_id, &outcome)

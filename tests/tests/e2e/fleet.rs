@@ -9,6 +9,8 @@
 //! The binaries are found next to this test executable (`target/debug/worker`,
 //! `target/debug/coordinator`); build them first.
 
+mod policy;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
