@@ -289,12 +289,19 @@ pub async fn run_with_signals(args: &crate::cli::ServeArgs) -> anyhow::Result<()
             shutdown.cancel();
         })
     };
+    let mut build_args = vec![
+        format!("--network={}", args.network),
+        format!("--snapshotter={}", args.snapshotter),
+    ];
+    // Checked now, not at the first build.
+    crate::secrets::parse_all(&args.secret).map_err(anyhow::Error::msg)?;
+    build_args.extend(args.secret.iter().map(|s| format!("--secret={s}")));
+    if let Some(dir) = args.run_cache_dir.as_deref().filter(|d| !d.is_empty()) {
+        build_args.push(format!("--run-cache-dir={dir}"));
+    }
     let executor = BuildExecutor {
         registry,
-        build_args: vec![
-            format!("--network={}", args.network),
-            format!("--snapshotter={}", args.snapshotter),
-        ],
+        build_args,
     };
     let result = run(config, executor, shutdown).await;
     signals.abort();
