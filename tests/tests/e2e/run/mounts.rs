@@ -393,10 +393,14 @@ fn bad_mount_specs_fail_with_clear_messages() {
 }
 
 #[test]
-fn mounts_work_with_a_single_snapshot() {
+fn mounts_work_with_a_single_snapshot_nested_and_a_seeded_cache() {
     run(&Case {
         name: "mount-single-snapshot",
-        dockerfile: "FROM {base}\n\
+        dockerfile: "FROM {base} AS built\n\
+                     RUN mkdir /out && echo seed > /out/s\n\
+                     FROM {base}\n\
+                     RUN --mount=type=cache,id=seeded,target=/seeded,from=built,source=/out \
+                     cat /seeded/s > /from-seed\n\
                      RUN --mount=target=/ctx --mount=type=cache,target=/c \
                      --mount=type=tmpfs,target=/t,size=1m cat /ctx/data.txt > /copied && \
                      echo c > /c/f && echo t > /t/f\n\
@@ -411,6 +415,9 @@ fn mounts_work_with_a_single_snapshot() {
             img.content_is("/copied", "hello\n");
             img.content_is("/from-cache", "c\n");
             img.content_is("/nested", "nested\n");
+            img.content_is("/from-seed", "seed\n");
+            img.absent("/seeded");
+            img.absent("/out");
             img.absent("/ctx");
             img.absent("/c");
             img.absent("/t");
