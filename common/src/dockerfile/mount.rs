@@ -451,6 +451,36 @@ fn csv_fields(text: &str) -> Result<Vec<String>, MountError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text parses or is refused with a message; nothing panics.
+        #[test]
+        fn arbitrary_text_never_panics(text in ".{0,80}") {
+            let _ = Mount::parse(&text).map_err(|e| e.to_string());
+        }
+
+        /// A bind built from fields gives those fields back, quoted or not.
+        #[test]
+        fn bind_fields_come_back(
+            target in "/[a-z0-9,=_/.]{1,20}",
+            source in "[a-z0-9,=_/.]{1,20}",
+            from in "[a-z0-9_]{1,10}",
+            ro in proptest::option::of(any::<bool>()),
+        ) {
+            let quote = |key: &str, value: &str| format!("\"{key}={}\"", value.replace('"', "\"\""));
+            let mut text = format!("{},{},{}", quote("target", &target), quote("src", &source), quote("from", &from));
+            if let Some(ro) = ro {
+                text.push_str(&format!(",ro={ro}"));
+            }
+            let m = Mount::parse(&text).unwrap();
+            prop_assert_eq!(m.kind, MountType::Bind);
+            prop_assert_eq!(m.target.as_deref(), Some(target.as_str()));
+            prop_assert_eq!(m.source.as_deref(), Some(source.as_str()));
+            prop_assert_eq!(m.from.as_deref(), Some(from.as_str()));
+            prop_assert_eq!(m.readonly, ro.unwrap_or(true));
+        }
+    }
 
     fn check(text: &str, expected: Result<Mount, &str>) {
         let got = Mount::parse(text).map_err(|e| e.to_string());

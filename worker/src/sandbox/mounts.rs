@@ -531,3 +531,36 @@ pub fn loopback_up() -> Result<(), SetupError> {
         result
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    use super::*;
+
+    #[test]
+    fn copy_tree_keeps_directories_files_symlinks_and_modes() {
+        let from = tempfile::tempdir().unwrap();
+        let to = tempfile::tempdir().unwrap();
+        let src = from.path();
+        std::fs::create_dir_all(src.join("d/e")).unwrap();
+        std::fs::write(src.join("d/e/f"), "f").unwrap();
+        std::fs::write(src.join("x"), "x").unwrap();
+        std::fs::set_permissions(src.join("x"), std::fs::Permissions::from_mode(0o4751)).unwrap();
+        std::fs::set_permissions(src.join("d"), std::fs::Permissions::from_mode(0o1770)).unwrap();
+        std::os::unix::fs::symlink("../x", src.join("d/link")).unwrap();
+        copy_tree(src, to.path()).unwrap();
+        let dst = to.path();
+        assert_eq!(std::fs::read_to_string(dst.join("d/e/f")).unwrap(), "f");
+        let mode = |p: &str| std::fs::symlink_metadata(dst.join(p)).unwrap().mode() & 0o7777;
+        assert_eq!(mode("x"), 0o4751);
+        assert_eq!(mode("d"), 0o1770);
+        assert_eq!(
+            std::fs::read_link(dst.join("d/link")).unwrap(),
+            Path::new("../x")
+        );
+        // The source is untouched by writes to the copy.
+        std::fs::write(dst.join("x"), "changed").unwrap();
+        assert_eq!(std::fs::read_to_string(src.join("x")).unwrap(), "x");
+    }
+}

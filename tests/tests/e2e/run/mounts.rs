@@ -393,7 +393,7 @@ fn bad_mount_specs_fail_with_clear_messages() {
 }
 
 #[test]
-fn mounts_work_with_a_single_snapshot_nested_and_a_seeded_cache() {
+fn mounts_work_with_a_single_snapshot_nested_from_an_image_and_a_seeded_cache() {
     run(&Case {
         name: "mount-single-snapshot",
         dockerfile: "FROM {base} AS built\n\
@@ -405,6 +405,8 @@ fn mounts_work_with_a_single_snapshot_nested_and_a_seeded_cache() {
                      --mount=type=tmpfs,target=/t,size=1m cat /ctx/data.txt > /copied && \
                      echo c > /c/f && echo t > /t/f\n\
                      RUN --mount=type=cache,target=/c cat /c/f > /from-cache\n\
+                     RUN --mount=from={base},source=/etc/passwd,target=/image-passwd \
+                     cmp /image-passwd /etc/passwd && echo same > /from-image\n\
                      RUN --mount=type=cache,target=/root/.cache,sharing=locked \
                      --mount=type=tmpfs,target=/root/.cache/tmp touch /root/.cache/tmp/x && \
                      echo nested > /nested\n",
@@ -416,6 +418,8 @@ fn mounts_work_with_a_single_snapshot_nested_and_a_seeded_cache() {
             img.content_is("/from-cache", "c\n");
             img.content_is("/nested", "nested\n");
             img.content_is("/from-seed", "seed\n");
+            img.content_is("/from-image", "same\n");
+            img.absent("/image-passwd");
             img.absent("/seeded");
             img.absent("/out");
             img.absent("/ctx");
