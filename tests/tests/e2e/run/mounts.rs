@@ -430,3 +430,26 @@ fn mounts_work_with_a_single_snapshot_nested_from_an_image_and_a_seeded_cache() 
         ..Case::DEFAULT
     });
 }
+
+#[test]
+fn a_bind_source_never_leaves_its_root() {
+    for (name, source) in [
+        ("escape-symlink", "abs/passwd"),
+        ("escape-dotdot", "../../../../../etc/passwd"),
+        ("escape-link-up", "up/etc/passwd"),
+    ] {
+        let dir = context_with(
+            &format!("FROM {{base}}\nRUN --mount=source={source},target=/p cat /p\n"),
+            &[],
+        );
+        let ctx = dir.path().join("ctx");
+        std::os::unix::fs::symlink("/etc", ctx.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../..", ctx.join("up")).unwrap();
+        let (out, destination) = build(dir.path(), name, &[]);
+        assert_refused(
+            &out,
+            &destination,
+            &["dockerfile:2", "is not in the build context"],
+        );
+    }
+}
