@@ -30,6 +30,7 @@ mod args;
 mod expand;
 mod instruction;
 mod lexer;
+mod mount;
 mod parse;
 mod print;
 mod stages;
@@ -42,6 +43,7 @@ pub use instruction::{
     ArgDecl, Command, CopyAdd, Directive, Dockerfile, Healthcheck, Heredoc, Instruction,
     InstructionKind, KeyValue, KeyValues, Run, Stage,
 };
+pub use mount::{Mount, MountError, MountType, Sharing};
 pub use stages::{BaseRef, BuildPlan, NativeRun, PlanError, PlannedStage, StagePlatform};
 
 /// A syntax error, with the 1-based line and column it was found at.

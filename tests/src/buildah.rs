@@ -117,6 +117,8 @@ pub struct BuildahOptions {
     pub format: ImageFormat,
     /// Where to push: `<host>/<repository>:<tag>` (plain HTTP, TLS verification off).
     pub destination: String,
+    /// `--secret` values (`id=NAME,src=PATH`), in order.
+    pub secrets: Vec<String>,
 }
 
 /// A build pushed by buildah.
@@ -232,6 +234,9 @@ impl Buildah {
         }
         if let Some(platform) = &opts.platform {
             bud.args(["--platform", platform]);
+        }
+        for secret in &opts.secrets {
+            bud.arg("--secret").arg(secret);
         }
         bud.arg(context);
         let started = Instant::now();

@@ -159,6 +159,8 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
             ignore: run_ignore_paths(&config.snapshot),
             hash: config.snapshot.mode == crate::config::SnapshotMode::Full,
             single_snapshot: config.snapshot.single_snapshot,
+            secrets: config.run.secrets.clone(),
+            cache_dir: config.run.cache_dir.clone(),
         },
     })?;
     let mut state = executor.build_all().await?;

@@ -105,6 +105,13 @@ pub struct ServeArgs {
     /// How RUN's changes are found: `auto`, `overlay` or `walk` (see `worker build --help`).
     #[arg(long, default_value = "auto", value_parser = ["auto", "overlay", "walk"])]
     pub snapshotter: String,
+    /// A secret for `RUN --mount=type=secret` in every build, as `worker build --secret`
+    /// (worker-local: secrets never travel over NATS). Repeatable.
+    #[arg(long, value_name = "id=NAME,src=PATH|env=VAR")]
+    pub secret: Vec<String>,
+    /// Where `RUN --mount=type=cache` directories persist (see `worker build --help`).
+    #[arg(long, env = "KANIKO_RUN_CACHE_DIR", value_name = "DIR")]
+    pub run_cache_dir: Option<String>,
 }
 
 /// NATS connection flags, shared by `worker serve` and `coordinator`.
@@ -257,6 +264,14 @@ pub struct BuildArgs {
     /// RUN's network: `host` (default) or `none` (loopback only); `RUN --network` overrides.
     #[arg(long, default_value = "host", value_parser = crate::sandbox::Network::parse, value_name = "host|none")]
     pub network: crate::sandbox::Network,
+    /// A secret for `RUN --mount=type=secret` (buildx syntax): `id=NAME,src=PATH` or
+    /// `id=NAME,env=VAR`. Repeatable. Values never reach the image or the logs.
+    #[arg(long, value_name = "id=NAME,src=PATH|env=VAR")]
+    pub secret: Vec<String>,
+    /// Where `RUN --mount=type=cache` directories persist between builds (default
+    /// `~/.cache/kaniko-rs/run-cache`).
+    #[arg(long, env = "KANIKO_RUN_CACHE_DIR", value_name = "DIR")]
+    pub run_cache_dir: Option<String>,
     /// Kaniko's experimental RUN change detection (accepted, no effect here).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub use_new_run: Option<bool>,

@@ -36,8 +36,8 @@ pub use crate::cli::BuildArgs;
 pub use kaniko_common::messages::RequestedOciMode;
 pub use kaniko_common::oci::Compression;
 pub use types::{
-    BuildContext, LogFormat, LogOptions, RegistryMap, RegistryOptions, SnapshotMode,
-    SnapshotOptions, TarSource, Verbosity,
+    BuildContext, LogFormat, LogOptions, RegistryMap, RegistryOptions, RunOptions, SnapshotMode,
+    SnapshotOptions, TarSource, Verbosity, default_run_cache_dir,
 };
 
 /// Why the `worker build` flags do not make a usable configuration.
@@ -130,6 +130,9 @@ pub enum ConfigError {
     /// A relative `--ignore-path`.
     #[error("--ignore-path {0:?} must be an absolute path")]
     RelativeIgnorePath(String),
+    /// A `--secret` that does not parse or names no file (never carries a value).
+    #[error("{0}")]
+    Secret(String),
 }
 
 /// A flag that is parsed but whose feature is not implemented yet. [`NOT_YET_SUPPORTED`] lists
@@ -276,6 +279,8 @@ pub struct BuildConfig {
     pub snapshot: SnapshotOptions,
     /// How registries are reached.
     pub registry: RegistryOptions,
+    /// Secrets and caches of `RUN --mount`.
+    pub run: RunOptions,
     /// `--image-fs-extract-retry`.
     pub image_fs_extract_retry: u32,
     /// `--kaniko-dir` (or `KANIKO_DIR`), default `/kaniko`.
@@ -381,6 +386,12 @@ impl BuildConfig {
                 network: args.network,
             },
             registry: RegistryOptions::from_args(args)?,
+            run: RunOptions {
+                secrets: crate::secrets::parse_all(&args.secret).map_err(ConfigError::Secret)?,
+                cache_dir: non_empty(&args.run_cache_dir)
+                    .map(PathBuf::from)
+                    .unwrap_or_else(default_run_cache_dir),
+            },
             image_fs_extract_retry: args.image_fs_extract_retry,
             kaniko_dir: non_empty(&args.kaniko_dir)
                 .map(PathBuf::from)

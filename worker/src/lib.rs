@@ -25,6 +25,7 @@ pub mod output;
 pub mod progress;
 pub mod rootless;
 pub mod sandbox;
+pub mod secrets;
 pub mod serve;
 pub mod snapshot;
 pub mod stage;

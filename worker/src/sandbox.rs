@@ -10,10 +10,13 @@
 //! directory that ends up holding exactly what the command changed) or the stage root itself
 //! (the full-walk snapshotter). The helper never follows a symlink of the image when it
 //! mounts: mount targets are resolved inside the root by the parent ([`resolve_targets`]) and
-//! opened with `O_NOFOLLOW` by the helper.
+//! opened with `O_NOFOLLOW` by the helper. `RUN --mount`s come prepared ([`Mount`]): host
+//! paths to bind (read-only, or with the writes thrown away) and tmpfs.
 
 pub mod helper;
 mod mounts;
+
+pub use mounts::copy_tree;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -98,6 +101,41 @@ pub struct Target {
     pub dir: bool,
 }
 
+/// A `RUN --mount` in the root.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Mount {
+    /// Where, resolved inside the root (created when missing).
+    pub target: Target,
+    /// What.
+    pub kind: MountKind,
+}
+
+/// What a `RUN --mount` mounts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum MountKind {
+    /// A host file or directory (opened with `O_NOFOLLOW`), read-only when asked.
+    Bind {
+        /// The host path.
+        source: PathBuf,
+        /// Mounted read-only.
+        readonly: bool,
+    },
+    /// A host directory the command may write to without changing it: an overlay with the
+    /// directory as its lower layer and `scratch/upper` as the upper one, or a copy in
+    /// `scratch/upper` where overlay cannot be mounted. Thrown away after the run.
+    Discard {
+        /// The host directory.
+        source: PathBuf,
+        /// An empty directory for the writes.
+        scratch: PathBuf,
+    },
+    /// An empty tmpfs, `size` bytes at most.
+    Tmpfs {
+        /// The size limit.
+        size: Option<u64>,
+    },
+}
+
 /// One command run.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Spec {
@@ -123,6 +161,11 @@ pub struct Spec {
     pub pseudo: Vec<(String, Target)>,
     /// Provided files: (host file, resolved target).
     pub provided: Vec<(PathBuf, Target)>,
+    /// `RUN --mount`s, parents before children.
+    pub mounts: Vec<Mount>,
+    /// Secrets exposed as environment variables: (name, file holding the value). The helper
+    /// reads the files; the values are never written into the spec.
+    pub secret_env: Vec<(String, PathBuf)>,
     /// Where the helper writes the [`Outcome`].
     pub result: PathBuf,
 }

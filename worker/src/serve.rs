@@ -291,14 +291,27 @@ pub async fn run_with_signals(args: &crate::cli::ServeArgs) -> anyhow::Result<()
     };
     let executor = BuildExecutor {
         registry,
-        build_args: vec![
-            format!("--network={}", args.network),
-            format!("--snapshotter={}", args.snapshotter),
-        ],
+        build_args: build_flags(args)?,
     };
     let result = run(config, executor, shutdown).await;
     signals.abort();
     result
+}
+
+/// The `worker build` flags `worker serve` adds to every build: network, snapshotter, the
+/// worker's own secrets (sources only; checked now, not at the first build) and cache
+/// directory.
+pub fn build_flags(args: &crate::cli::ServeArgs) -> anyhow::Result<Vec<String>> {
+    let mut flags = vec![
+        format!("--network={}", args.network),
+        format!("--snapshotter={}", args.snapshotter),
+    ];
+    crate::secrets::parse_all(&args.secret).map_err(anyhow::Error::msg)?;
+    flags.extend(args.secret.iter().map(|s| format!("--secret={s}")));
+    if let Some(dir) = args.run_cache_dir.as_deref().filter(|d| !d.is_empty()) {
+        flags.push(format!("--run-cache-dir={dir}"));
+    }
+    Ok(flags)
 }
 
 /// Runs `worker serve` until `shutdown` is cancelled, building with `executor`.

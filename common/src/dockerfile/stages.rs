@@ -18,6 +18,7 @@ use thiserror::Error;
 use super::args::{ALLOWED_UNDECLARED_ARGS, BuildArgs, Expanded, Scope};
 use super::expand::ExpandError;
 use super::instruction::{Dockerfile, InstructionKind};
+use super::mount::{Mount, MountError};
 use crate::platform::Platform;
 
 /// What a stage is built on.
@@ -120,6 +121,16 @@ pub enum PlanError {
         line: usize,
         /// What went wrong.
         source: ExpandError,
+    },
+    /// A `RUN --mount` value that does not parse.
+    #[error("dockerfile:{line}: RUN --mount={text}: {source}")]
+    Mount {
+        /// Line of the instruction.
+        line: usize,
+        /// The value (expanded).
+        text: String,
+        /// What is wrong.
+        source: MountError,
     },
     /// A dependency loop (impossible for parsed Dockerfiles; guarded anyway).
     #[error("dependency cycle through stage {stage}")]
@@ -344,11 +355,13 @@ impl Dockerfile {
                     if first_run.is_none() {
                         first_run = Some((instruction.line, None));
                     }
-                    for mount in &run.mounts {
-                        let from = mount
-                            .split(',')
-                            .find_map(|kv| kv.trim().strip_prefix("from="));
-                        if let Some(from) = from {
+                    for text in &run.mounts {
+                        let mount = Mount::parse(text).map_err(|source| PlanError::Mount {
+                            line: instruction.line,
+                            text: text.clone(),
+                            source,
+                        })?;
+                        if let Some(from) = mount.from.as_deref().filter(|f| !f.is_empty()) {
                             add_ref(from, instruction.line, self)?;
                         }
                     }

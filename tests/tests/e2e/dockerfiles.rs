@@ -70,6 +70,9 @@ pub(crate) struct Case {
     pub(crate) timeout: Duration,
     /// Paths whose differences between buildah and the worker are known and documented.
     pub(crate) ignore: &'static [&'static str],
+    /// Build secrets (id, value): written next to the context and given to both builders as
+    /// `--secret id=<id>,src=<file>`; no value may appear in the worker's output.
+    pub(crate) secrets: &'static [(&'static str, &'static str)],
 }
 
 impl Case {
@@ -89,6 +92,7 @@ impl Case {
         worker_args: &[],
         timeout: WORKER_TIMEOUT,
         ignore: &[],
+        secrets: &[],
     };
 }
 
@@ -220,7 +224,18 @@ pub(crate) fn worker_build_within(
         .stdout(std::fs::File::create(&stdout_path).unwrap())
         .stderr(std::fs::File::create(&stderr_path).unwrap());
     let started = Instant::now();
-    let mut child = command.spawn().expect("spawn worker");
+    // A binary just copied for the rootless user can be busy for a moment: another test's
+    // fork may still hold the copy's descriptor until it execs (ETXTBSY).
+    let mut attempts = 0;
+    let mut child = loop {
+        match command.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempts < 50 => {
+                attempts += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => break other.expect("spawn worker"),
+        }
+    };
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for worker") {
             break status;
@@ -252,6 +267,13 @@ pub(crate) fn write_context(case: &Case, dir: &Path, base: &str, registry: &str)
         std::fs::write(full, content).unwrap();
     }
     (case.prepare)(dir);
+    if !case.secrets.is_empty() {
+        let secrets = secrets_dir(dir);
+        std::fs::create_dir_all(&secrets).unwrap();
+        for (id, value) in case.secrets {
+            std::fs::write(secrets.join(id), value).unwrap();
+        }
+    }
     std::fs::write(
         dir.join("Dockerfile"),
         case.dockerfile
@@ -259,6 +281,22 @@ pub(crate) fn write_context(case: &Case, dir: &Path, base: &str, registry: &str)
             .replace("{registry}", registry),
     )
     .unwrap();
+}
+
+/// Where [`write_context`] puts the case's secrets: next to the context, never inside it.
+fn secrets_dir(context: &Path) -> PathBuf {
+    context
+        .parent()
+        .unwrap_or(Path::new("/nonexistent"))
+        .join("secrets")
+}
+
+/// `--secret id=<id>,src=<file>` values for the case's secrets.
+fn secret_flags(case: &Case, context: &Path) -> Vec<String> {
+    case.secrets
+        .iter()
+        .map(|(id, _)| format!("id={id},src={}", secrets_dir(context).join(id).display()))
+        .collect()
 }
 
 /// Builds the case with the worker (and buildah when marked for parity) on a fresh registry,
@@ -337,7 +375,16 @@ pub(crate) fn build_with_worker(
     user: Option<&RootlessUser>,
 ) -> Built {
     let reference = format!("{host}/cases/{}:{tag}", case.name);
-    let args = worker_args(case, &reference);
+    let mut args = worker_args(case, &reference);
+    for secret in secret_flags(case, context) {
+        args.push("--secret".into());
+        args.push(secret);
+    }
+    // Every case gets caches of its own, next to its context.
+    if !args.iter().any(|a| a.starts_with("--run-cache-dir")) {
+        args.push("--run-cache-dir".into());
+        args.push(context.with_file_name("run-cache").display().to_string());
+    }
     let out = worker_build_within(context, &args, case.timeout, user);
     assert!(
         out.status.success(),
@@ -345,7 +392,38 @@ pub(crate) fn build_with_worker(
         case.name,
         String::from_utf8_lossy(&out.stderr)
     );
-    Built::read(reference)
+    for (id, value) in case.secrets {
+        for (name, stream) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            assert!(
+                !String::from_utf8_lossy(stream).contains(value),
+                "{}: the value of secret {id} is in the worker's {name}",
+                case.name
+            );
+        }
+    }
+    let built = Built::read(reference);
+    let config = built.raw.to_string();
+    for (id, value) in case.secrets {
+        assert!(
+            !config.contains(value),
+            "{}: the value of secret {id} is in the image config",
+            case.name
+        );
+        let sha = sha256_hex(value.as_bytes());
+        let holders: Vec<&str> = built
+            .tree
+            .entries
+            .iter()
+            .filter(|(_, e)| e.sha256.as_deref() == Some(sha.as_str()))
+            .map(|(p, _)| p.as_str())
+            .collect();
+        assert!(
+            holders.is_empty(),
+            "{}: the value of secret {id} is stored in the image at {holders:?}",
+            case.name
+        );
+    }
+    built
 }
 
 pub(crate) fn build_with_buildah(case: &Case, host: &str, context: &Path) -> String {
@@ -364,6 +442,7 @@ pub(crate) fn build_with_buildah(case: &Case, host: &str, context: &Path) -> Str
             ImageFormat::Oci
         },
         destination: format!("{host}/cases/{}:buildah", case.name),
+        secrets: secret_flags(case, context),
     };
     let result = buildah
         .build(context, &context.join("Dockerfile"), &opts)

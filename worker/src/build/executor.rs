@@ -20,6 +20,7 @@ use kaniko_common::platform::Platform;
 use kaniko_common::registry::RegistryClient;
 use oci_spec::image::{History, HistoryBuilder};
 
+mod run_mounts;
 mod run_steps;
 
 use super::add;
@@ -73,6 +74,10 @@ pub struct RunSettings {
     pub hash: bool,
     /// `--single-snapshot`.
     pub single_snapshot: bool,
+    /// `--secret`s for `RUN --mount=type=secret`.
+    pub secrets: Vec<crate::secrets::Secret>,
+    /// `--run-cache-dir`: where `RUN --mount=type=cache` directories persist.
+    pub cache_dir: PathBuf,
 }
 
 /// Builds the stages of a plan.
@@ -227,7 +232,7 @@ impl<'a> Executor<'a> {
         self.stage_root = None;
         if self.setup.run.single_snapshot {
             let mut root = run_step::new_root(self.setup.tmp, &state, &self.blobs).await?;
-            let excl = run_step::exclusions(&state, &self.setup.run.ignore, Vec::new());
+            let excl = run_step::exclusions(&state, &self.setup.run.ignore, Vec::new(), &[]);
             let base = root.dir.clone();
             let hash = self.setup.run.hash;
             root.single = Some(
@@ -428,8 +433,8 @@ impl<'a> Executor<'a> {
         Ok(Some(self.add_layer(state, &planned, text)?))
     }
 
-    /// The unpacked filesystem of `COPY --from=<from>`: an earlier stage, or an image pulled
-    /// for `platform`.
+    /// The unpacked filesystem of `COPY --from=<from>` and `RUN --mount=from=<from>`: an
+    /// earlier stage, or an image pulled for `platform`.
     async fn source_root(
         &mut self,
         from: &str,
@@ -448,11 +453,11 @@ impl<'a> Executor<'a> {
                 .done
                 .get(&i)
                 .map(|s| s.image.layers.clone())
-                .ok_or_else(|| anyhow!("COPY --from={from}: stage {i} is not built"))?,
+                .ok_or_else(|| anyhow!("--from={from}: stage {i} is not built"))?,
             None => {
                 base::pull(&self.setup.client, from, platform, &self.setup.rewrites)
                     .await
-                    .with_context(|| format!("COPY --from={from}"))?
+                    .with_context(|| format!("--from={from}"))?
                     .image
                     .layers
             }
@@ -460,10 +465,10 @@ impl<'a> Executor<'a> {
         let dir = tempfile::Builder::new()
             .prefix("from-")
             .tempdir_in(self.setup.tmp)
-            .context("temporary directory for COPY --from")?;
+            .context("temporary directory for --from")?;
         unpack::unpack_image(dir.path(), &layers, &self.blobs, &UnpackOptions::default())
             .await
-            .with_context(|| format!("unpacking {from} for COPY --from"))?;
+            .with_context(|| format!("unpacking {from} for --from"))?;
         let dir = Arc::new(dir);
         self.roots.insert(key, Arc::clone(&dir));
         Ok(dir)

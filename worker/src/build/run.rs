@@ -164,7 +164,8 @@ pub fn read_in_root(root: &Path, path: &str) -> Option<String> {
     (bytes.len() <= 1 << 20).then(|| String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// The sandbox spec of one RUN (identity, environment, directory), for `root`.
+/// The sandbox spec of one RUN (identity, environment, directory), for `root`; the caller
+/// adds the `--mount`s.
 pub fn spec_for(
     state: &StageState,
     scope: &Scope,
@@ -202,9 +203,6 @@ pub fn spec_for(
     if let Some(security) = run.security.as_deref().filter(|s| *s != "sandbox") {
         bail!("RUN --security={security} is not supported: commands always run sandboxed");
     }
-    if let Some(mount) = run.mounts.first() {
-        bail!("RUN --mount={mount} is not supported yet");
-    }
     let mut groups = resolved.supplementary_gids.clone();
     if !groups.contains(&resolved.gid) {
         groups.insert(0, resolved.gid);
@@ -222,6 +220,8 @@ pub fn spec_for(
             hostname: sandbox::HOSTNAME.to_string(),
             pseudo,
             provided,
+            mounts: Vec::new(),
+            secret_env: Vec::new(),
             result,
         },
         created,
@@ -253,11 +253,20 @@ fn shell_words(argv: &[String]) -> String {
     argv.join(" ")
 }
 
-/// The exclusions of a RUN snapshot: `ignore` plus the stage's VOLUMEs, and the mount
-/// points the sandbox created.
-pub fn exclusions(state: &StageState, ignore: &[PathBuf], created: Vec<PathBuf>) -> Exclusions {
+/// The exclusions of a RUN snapshot: `ignore` plus the stage's VOLUMEs and the `RUN --mount`
+/// targets (root-relative), and the mount points the sandbox created.
+pub fn exclusions(
+    state: &StageState,
+    ignore: &[PathBuf],
+    created: Vec<PathBuf>,
+    mount_targets: &[PathBuf],
+) -> Exclusions {
     let volumes = state.run_config.volumes.iter().map(PathBuf::from);
-    Exclusions::new(ignore.iter().cloned().chain(volumes), created)
+    let targets = mount_targets.iter().cloned();
+    Exclusions::new(
+        ignore.iter().cloned().chain(volumes).chain(targets),
+        created,
+    )
 }
 
 /// Removes the mount points the sandbox created in a root it ran on directly.

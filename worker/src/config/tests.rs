@@ -119,6 +119,10 @@ fn every_flag_lands_in_the_config() {
         "--cache=false",
         "--cleanup",
         "--force",
+        "--secret",
+        "id=token,env=TOKEN_VAR",
+        "--run-cache-dir",
+        "/var/cache/runs",
         "--kaniko-dir",
         "/tmp/kaniko",
         "-v",
@@ -173,6 +177,13 @@ fn every_flag_lands_in_the_config() {
             ignore_var_run: false,
             snapshotter: crate::snapshot::Snapshotter::Walk,
             network: crate::sandbox::Network::None,
+        },
+        run: RunOptions {
+            secrets: vec![crate::secrets::Secret {
+                id: "token".into(),
+                source: crate::secrets::SecretSource::Env("TOKEN_VAR".into()),
+            }],
+            cache_dir: PathBuf::from("/var/cache/runs"),
         },
         registry: RegistryOptions {
             insecure: true,

@@ -140,6 +140,32 @@ pub struct SnapshotOptions {
     pub network: crate::sandbox::Network,
 }
 
+/// What RUN's mounts draw on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOptions {
+    /// `--secret`s (sources only, never values).
+    pub secrets: Vec<crate::secrets::Secret>,
+    /// `--run-cache-dir`: where `RUN --mount=type=cache` directories persist.
+    pub cache_dir: PathBuf,
+}
+
+/// The default `--run-cache-dir`: `$XDG_CACHE_HOME/kaniko-rs/run-cache`, else
+/// `$HOME/.cache/kaniko-rs/run-cache`, else `kaniko-rs-run-cache` in the temporary directory.
+pub fn default_run_cache_dir() -> PathBuf {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    if let Some(dir) = var("XDG_CACHE_HOME") {
+        return dir.join("kaniko-rs").join("run-cache");
+    }
+    if let Some(home) = var("HOME") {
+        return home.join(".cache").join("kaniko-rs").join("run-cache");
+    }
+    std::env::temp_dir().join("kaniko-rs-run-cache")
+}
+
 /// One `--registry-map FROM=TO` pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegistryMap {

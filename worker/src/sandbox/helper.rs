@@ -8,8 +8,8 @@
 //!    has: root's whole range, or the subordinate range of a rootless worker) and lets it go;
 //!    the child becomes root there, unshares mount, pid, ipc, uts (and network) namespaces
 //!    and forks the namespace's init;
-//! 3. init mounts the root (overlay or bind), `/proc`, a minimal `/dev`, a read-only `/sys` and
-//!    the provided `/etc` files, pivots into the root, forks the command (which drops to the
+//! 3. init mounts the root (overlay or bind), `/proc`, a minimal `/dev`, a read-only `/sys`,
+//!    the provided `/etc` files and the `RUN --mount`s, pivots into the root, forks the command (which drops to the
 //!    RUN user and execs), reaps everything and exits with the command's code when the
 //!    command ends. An init exiting makes the kernel kill every process left in its pid
 //!    namespace, so a daemon the command started in the background dies with it.
@@ -45,6 +45,19 @@ pub fn main(spec_path: &OsStr) -> ! {
             std::process::exit(SETUP_FAILED);
         }
     };
+    let mut spec = spec;
+    for (name, file) in std::mem::take(&mut spec.secret_env) {
+        // The value stays in this process's memory; only the command's environment gets it.
+        match std::fs::read(&file) {
+            Ok(bytes) => spec
+                .env
+                .push(format!("{name}={}", String::from_utf8_lossy(&bytes))),
+            Err(e) => {
+                eprintln!("kaniko sandbox: reading the secret for ${name}: {e}");
+                std::process::exit(SETUP_FAILED);
+            }
+        }
+    }
     let outcome = run(&spec);
     match serde_json::to_vec(&outcome) {
         Ok(bytes) => {
@@ -389,7 +402,17 @@ fn exec_command(spec: &Spec) -> ExecFailure {
         Err(_) => return ExecFailure::Exec(format!("{first:?} contains a NUL byte")),
     };
     let argv: Result<Vec<CString>, ExecFailure> = spec.argv.iter().map(|a| cstring(a)).collect();
-    let env: Result<Vec<CString>, ExecFailure> = spec.env.iter().map(|a| cstring(a)).collect();
+    // Named by its key only: the value may be a secret.
+    let env: Result<Vec<CString>, ExecFailure> = spec
+        .env
+        .iter()
+        .map(|a| {
+            CString::new(a.as_str()).map_err(|_| {
+                let key = a.split('=').next().unwrap_or_default();
+                ExecFailure::Exec(format!("environment variable {key} contains a NUL byte"))
+            })
+        })
+        .collect();
     let (argv, env) = match (argv, env) {
         (Ok(a), Ok(e)) => (a, e),
         (Err(e), _) | (_, Err(e)) => return e,

@@ -370,6 +370,36 @@ mod tests {
     }
 
     #[test]
+    fn serve_secrets_and_cache_dir_reach_every_build() {
+        let cli = Cli::try_parse_from([
+            "worker",
+            "serve",
+            "--secret",
+            "id=token,env=KANIKO_SERVE_TEST_TOKEN",
+            "--run-cache-dir",
+            "/var/cache/kaniko-runs",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        let mut argv =
+            build_argv(&task(), Path::new("/tmp/ctx"), &RegistryFlags::default()).unwrap();
+        argv.extend(crate::serve::build_flags(&args).unwrap());
+        let config = build_config(&argv).unwrap();
+        assert_eq!(config.run.cache_dir, Path::new("/var/cache/kaniko-runs"));
+        assert_eq!(config.run.secrets.len(), 1);
+        assert_eq!(config.run.secrets[0].id, "token");
+        let cli =
+            Cli::try_parse_from(["worker", "serve", "--secret", "id=x,src=/no/such/file"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        let err = crate::serve::build_flags(&args).unwrap_err().to_string();
+        assert!(err.contains("/no/such/file is not a file"), "{err}");
+    }
+
+    #[test]
     fn a_dockerfile_outside_the_context_is_refused() {
         fn check(dockerfile: &str, ok: bool) {
             let mut t = task();

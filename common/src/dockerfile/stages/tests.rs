@@ -108,6 +108,19 @@ fn plan_errors() {
         "dockerfile:2: W: no workdir",
     );
     check("ARG X=${Y:?need-Y}\nFROM a\n", None, "meta ARG: Y: need-Y");
+    check(
+        "FROM a\nRUN true\nRUN --mount=type=nfs,target=/m x\n",
+        None,
+        "dockerfile:3: RUN --mount=type=nfs,target=/m: unsupported mount type \"nfs\" \
+         (expected bind, cache, tmpfs, secret or ssh)",
+    );
+    check(
+        "FROM a\nARG K=colour\nRUN --mount=target=/m,$K=blue x\n",
+        None,
+        "dockerfile:3: RUN --mount=target=/m,colour=blue: unexpected key \"colour\" in \
+         \"colour=blue\" (expected type, target, source, from, readonly, readwrite, id, \
+         sharing, mode, uid, gid, size, required or env)",
+    );
 }
 
 #[test]
@@ -153,7 +166,7 @@ fn copy_from_uses_stage_args() {
 
 #[test]
 fn mount_from_is_a_dependency() {
-    let text = "FROM a AS cache\nFROM b\nRUN --mount=type=bind,from=cache,target=/c make\n";
+    let text = "FROM a AS cache\nFROM b\nRUN --mount=type=cache,\"from=cache\",target=/c make\n";
     let p = plan(text, None, &cross()).unwrap();
     assert_eq!(
         p.stages.iter().map(|s| s.index).collect::<Vec<_>>(),

@@ -1,8 +1,9 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! The executor's RUN steps: the platform and privilege checks, the stage root brought up to
-//! date, the sandbox run on an overlay (or on the root itself for the walk), the snapshot
-//! as the step's layer, and the `--single-snapshot` layer at the end of a stage.
+//! date, its `--mount`s (see [`super::run_mounts`]), the sandbox run on an overlay (or on the
+//! root itself for the walk), the snapshot as the step's layer (nothing below a mount target
+//! in it), and the `--single-snapshot` layer at the end of a stage.
 
 use std::path::{Path, PathBuf};
 
@@ -55,6 +56,12 @@ impl Executor<'_> {
             .map_err(|e| anyhow!("creating {}: {e}", scratch.display()))?;
         let result = scratch.join("result.json");
         let network = self.setup.run.network;
+        let mounts = self.run_mounts(state, run, &root_dir).await?;
+        let with_mounts = |(mut spec, created): (sandbox::Spec, Vec<PathBuf>)| {
+            spec.mounts = mounts.mounts.clone();
+            spec.secret_env = mounts.secret_env.clone();
+            (spec, created)
+        };
         if single {
             let (spec, created) = run_step::spec_for(
                 state,
@@ -66,8 +73,10 @@ impl Executor<'_> {
                 network,
                 &files,
                 result,
-            )?;
+            )
+            .map(with_mounts)?;
             let outcome = run_step::execute(&spec).await;
+            run_step::remove_created(&root_dir, &mounts.created);
             run_step::remove_created(&root_dir, &created);
             let _ = std::fs::remove_dir_all(&scratch);
             if let Some(e) = outcome? {
@@ -96,12 +105,18 @@ impl Executor<'_> {
                 network,
                 &files,
                 result.clone(),
-            )?;
+            )
+            .map(with_mounts)?;
             match run_step::execute(&spec).await {
                 Ok(None) => {
                     self.snapshotter = Snapshotter::Overlay;
                     let started = std::time::Instant::now();
-                    let excl = run_step::exclusions(state, &self.setup.run.ignore, created);
+                    let excl = run_step::exclusions(
+                        state,
+                        &self.setup.run.ignore,
+                        created,
+                        &mounts.targets,
+                    );
                     let changes = {
                         let (upper, lower) = (upper.clone(), root_dir.clone());
                         tokio::task::spawn_blocking(move || {
@@ -153,9 +168,15 @@ impl Executor<'_> {
             network,
             &files,
             result,
-        )?;
+        )
+        .map(with_mounts)?;
         let hash = self.setup.run.hash;
-        let excl = run_step::exclusions(state, &self.setup.run.ignore, created.clone());
+        let excl = run_step::exclusions(
+            state,
+            &self.setup.run.ignore,
+            created.clone(),
+            &mounts.targets,
+        );
         let scan_started = std::time::Instant::now();
         let before = {
             let (dir, excl) = (root_dir.clone(), excl.clone());
@@ -178,6 +199,7 @@ impl Executor<'_> {
             Ok(Some(e)) => Err(anyhow!(e)),
             Err(e) => Err(e),
         };
+        run_step::remove_created(&root_dir, &mounts.created);
         run_step::remove_created(&root_dir, &created);
         let _ = std::fs::remove_dir_all(&scratch);
         tracing::debug!(
@@ -249,7 +271,7 @@ impl Executor<'_> {
             return Ok(());
         };
         let dir = root.dir.clone();
-        let excl = run_step::exclusions(state, &self.setup.run.ignore, Vec::new());
+        let excl = run_step::exclusions(state, &self.setup.run.ignore, Vec::new(), &[]);
         let hash = self.setup.run.hash;
         let after = {
             let (dir, excl) = (dir.clone(), excl.clone());
