@@ -178,6 +178,15 @@ pub struct LocalRegistryArgs {
     /// Retries of a platform whose build failed transiently (`--driver local`).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub retries: u32,
+    /// A secret for `RUN --mount=type=secret`, as `worker build --secret` (buildx syntax:
+    /// `id=NAME,src=PATH` or `id=NAME,env=VAR`). Repeatable (`--driver local`; a fleet's
+    /// secrets are the workers' own `worker serve --secret`, never sent over NATS).
+    #[arg(long, value_name = "id=NAME,src=PATH|env=VAR")]
+    pub secret: Vec<String>,
+    /// Where `RUN --mount=type=cache` directories persist (`--driver local`; default as for
+    /// `worker build`).
+    #[arg(long, env = "KANIKO_RUN_CACHE_DIR", value_name = "DIR")]
+    pub run_cache_dir: Option<String>,
 }
 
 /// The first flag set that only this process's own registry access uses (`--driver local`
@@ -201,6 +210,7 @@ fn first_local_flag(
         (!local.registry_mirror.is_empty(), "--registry-mirror"),
         (!local.registry_map.is_empty(), "--registry-map"),
         (local.retries != 2, "--retries"),
+        (!local.secret.is_empty(), "--secret"),
     ]
     .into_iter()
     .find_map(|(set, name)| set.then_some(name))

@@ -149,6 +149,8 @@ pub struct LocalBuild {
     pub index_registry: RegistryOptions,
     /// Deliveries of a platform at most (transient failures are retried up to this).
     pub max_attempts: u32,
+    /// More `worker build` flags for every platform (`--secret`, `--run-cache-dir`).
+    pub build_args: Vec<String>,
 }
 
 /// Runs `build`: checks placement (an error here means nothing was built), then builds every
@@ -264,7 +266,7 @@ async fn build_platform(
 ) -> TaskResult {
     let executor = BuildExecutor {
         registry: build.registry.clone(),
-        ..BuildExecutor::default()
+        build_args: build.build_args.clone(),
     };
     let max_attempts = build.max_attempts.max(1);
     let mut attempt = 1u32;

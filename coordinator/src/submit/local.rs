@@ -16,6 +16,22 @@ use super::follow::{Tracker, Update};
 use super::{Display, SubmitArgs, build_request, report};
 use crate::driver::local::{self, LocalBuild};
 
+/// The `worker build` flags of every platform's build: the secrets (checked now, before
+/// anything is packed) and the RUN cache directory.
+fn build_flags(flags: &super::LocalRegistryArgs) -> anyhow::Result<Vec<String>> {
+    kaniko_worker::secrets::parse_all(&flags.secret)
+        .map_err(|e| anyhow::anyhow!("--secret: {e}"))?;
+    let mut out: Vec<String> = flags
+        .secret
+        .iter()
+        .map(|s| format!("--secret={s}"))
+        .collect();
+    if let Some(dir) = flags.run_cache_dir.as_deref().filter(|d| !d.is_empty()) {
+        out.push(format!("--run-cache-dir={dir}"));
+    }
+    Ok(out)
+}
+
 /// Runs the build of `args` in this process.
 pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
     if args.detach {
@@ -26,6 +42,7 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
         size: 0,
     };
     build_request(args, placeholder, "Dockerfile".to_string())?;
+    let build_args = build_flags(&args.local)?;
 
     let context_dir = args.context.clone();
     let dockerfile = args.dockerfile.clone();
@@ -64,6 +81,7 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
         },
         index_registry: registry.options(),
         max_attempts: flags.retries.saturating_add(1),
+        build_args,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let driver = tokio::spawn(local::run(build, tx));

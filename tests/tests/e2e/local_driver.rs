@@ -235,3 +235,95 @@ async fn a_bad_dockerfile_fails_with_its_line_and_local_is_the_default_driver() 
     );
     assert!(repository_absent(&registry, "bad"), "nothing was pushed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_and_run_caches_reach_the_local_builds() {
+    let registry = registry().await;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let secret_value = "local-driver-secret-8c1f";
+    let secret_file = tmp.path().join("token");
+    std::fs::write(&secret_file, secret_value).expect("secret file");
+    let cache_dir = tmp.path().join("run-cache");
+    let base = format!("{}/busybox:latest", registry.host());
+    // The first build leaves a file in the cache; the second reads it back. The secret's
+    // length is written outside the mount, its value never.
+    let dockerfile = format!(
+        "FROM {base}\n\
+         RUN --mount=type=secret,id=token,required=true \
+         --mount=type=cache,target=/cache,id=local \
+         echo $(wc -c < /run/secrets/token) > /secret-length && \
+         cat /cache/seen > /seen-before 2>/dev/null; echo seen > /cache/seen\n"
+    );
+    let context = context(tmp.path(), "mounts", &dockerfile);
+    let secret_flag = format!("id=token,src={}", secret_file.display());
+    let cache_flag = cache_dir.to_str().expect("utf-8 path");
+    let mut images = Vec::new();
+    for run in ["first", "second"] {
+        let destination = format!("{}/mounts:{run}", registry.host());
+        let output = submit(
+            &registry,
+            &context,
+            &destination,
+            &["--secret", &secret_flag, "--run-cache-dir", cache_flag],
+        );
+        let text = describe(&output);
+        assert!(output.status.success(), "{run} build\n{text}");
+        assert!(
+            !text.contains(secret_value),
+            "the secret's value is in the output of the {run} build"
+        );
+        let tree = kaniko_tests::tree::FileTree::of_image(&destination, None)
+            .unwrap_or_else(|err| panic!("{destination}: {err}"));
+        images.push(tree);
+    }
+    let holds = |tree: &kaniko_tests::tree::FileTree, path: &str, content: &str| {
+        let entry = tree.get(path).unwrap_or_else(|| panic!("{path} missing"));
+        entry.sha256.as_deref() == Some(&*crate::dockerfiles::sha256_hex(content.as_bytes()))
+    };
+    for tree in &images {
+        let expected = format!("{}\n", secret_value.len());
+        assert!(
+            holds(tree, "/secret-length", &expected),
+            "/secret-length does not hold the secret's length"
+        );
+        assert!(
+            tree.get("/run/secrets/token").is_none(),
+            "the secret is in the image"
+        );
+        assert!(
+            tree.get("/cache/seen").is_none(),
+            "the cache is in the image"
+        );
+    }
+    assert!(
+        images[0].get("/seen-before").is_some_and(|e| e.size == 0),
+        "the first build starts with an empty cache"
+    );
+    assert!(
+        holds(&images[1], "/seen-before", "seen\n"),
+        "the second build sees what the first left in the cache"
+    );
+    // Without the secret the required mount fails the build, naming the id; with the nats
+    // driver the flag is refused (secrets never travel over NATS).
+    let output = submit(
+        &registry,
+        &context,
+        &format!("{}/mounts:none", registry.host()),
+        &[],
+    );
+    let text = describe(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains("token"), "names the secret's id\n{text}");
+    let output = Command::new(kaniko_tests::workspace_binary("coordinator"))
+        .arg("submit")
+        .args(["--driver", "nats", "--nats", "nats://127.0.0.1:1"])
+        .arg("--context")
+        .arg(&context)
+        .args(["--destination", &format!("{}/mounts:nats", registry.host())])
+        .args(["--secret", &secret_flag])
+        .output()
+        .expect("coordinator submit");
+    let text = describe(&output);
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains("--secret"), "names the refused flag\n{text}");
+}
