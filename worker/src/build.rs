@@ -184,7 +184,9 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
         platform = %finished.image.platform,
         "image built"
     );
-    let pushed = outputs::write(&finished, &output_options, &client, executor.blobs()).await?;
+    let pushed = outputs::write(&finished, &output_options, &client, executor.blobs()).await;
+    executor.cleanup().await;
+    let pushed = pushed?;
     Ok(BuildOutcome {
         config_digest: finished.config.digest.clone(),
         manifest: finished.manifest.clone(),

@@ -98,6 +98,8 @@ pub struct Executor<'a> {
     provided: Option<[PathBuf; 3]>,
     /// RUN steps so far (names their scratch directories).
     runs: usize,
+    /// Stage roots being removed in the background ([`Executor::cleanup`] waits for them).
+    removals: Vec<tokio::task::JoinHandle<()>>,
 }
 
 fn history(created_by: &str, empty: bool, reproducible: bool) -> Result<History> {
@@ -140,8 +142,26 @@ impl<'a> Executor<'a> {
             snapshotter: setup.run.snapshotter,
             provided: None,
             runs: 0,
+            removals: Vec::new(),
             setup,
         })
+    }
+
+    /// Waits for the stage roots still being removed. A finished stage's root is removed on
+    /// a blocking thread while the build goes on (a Debian root with a big RUN is tens of
+    /// thousands of files), so the removal overlaps the next stage or the push.
+    pub async fn cleanup(&mut self) {
+        for removal in self.removals.drain(..) {
+            let _ = removal.await;
+        }
+    }
+
+    /// Hands the current stage root, if any, to a background removal.
+    fn discard_stage_root(&mut self) {
+        if let Some(root) = self.stage_root.take() {
+            self.removals
+                .push(tokio::task::spawn_blocking(move || drop(root)));
+        }
     }
 
     /// The blob store (base layers fetched during the build).
@@ -229,7 +249,7 @@ impl<'a> Executor<'a> {
             }
         };
         step.finish(None);
-        self.stage_root = None;
+        self.discard_stage_root();
         if self.setup.run.single_snapshot {
             let mut root = run_step::new_root(self.setup.tmp, &state, &self.blobs).await?;
             let excl = run_step::exclusions(&state, &self.setup.run.ignore, Vec::new(), &[]);
@@ -270,7 +290,7 @@ impl<'a> Executor<'a> {
         if self.setup.run.single_snapshot {
             self.single_snapshot(&mut state, planned.index).await?;
         }
-        self.stage_root = None;
+        self.discard_stage_root();
         Ok(state)
     }
 
