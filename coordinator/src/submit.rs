@@ -405,19 +405,21 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
 
     // The coordinator enforces the deadline itself and reports which platforms it ended;
     // the client waits a little longer for that verdict and gives up only when it is lost.
+    let mut tracker = Tracker::default();
     let outcome = match args.timeout {
         Some(limit) => tokio::time::timeout(
             limit + VERDICT_GRACE,
-            follow_events(&bus, &build_id, args.quiet),
+            follow_events(&bus, &build_id, args.quiet, &mut tracker),
         )
         .await
         .map_err(|_| {
             anyhow::anyhow!(
                 "build {build_id} did not finish within {limit:?}, and the coordinator \
-                 reported nothing within {VERDICT_GRACE:?} after the deadline"
+                 reported nothing within {VERDICT_GRACE:?} after the deadline: {}",
+                tracker.unfinished()
             )
         })??,
-        None => follow_events(&bus, &build_id, args.quiet).await?,
+        None => follow_events(&bus, &build_id, args.quiet, &mut tracker).await?,
     };
     report(args, &build_id, &outcome)
 }
@@ -438,14 +440,18 @@ fn report(args: &SubmitArgs, build_id: &str, outcome: &Outcome) -> anyhow::Resul
 
 /// Replays the build's events from the events stream and follows them to the end, across
 /// NATS server restarts ([`bus::follow`]).
-async fn follow_events(bus: &Bus, build_id: &str, quiet: bool) -> anyhow::Result<Outcome> {
+async fn follow_events(
+    bus: &Bus,
+    build_id: &str,
+    quiet: bool,
+    tracker: &mut Tracker,
+) -> anyhow::Result<Outcome> {
     let mut messages = bus::follow(
         bus.js().clone(),
         bus.names().events_stream(),
         bus.names().events_of(build_id)?,
     );
     let mut display = Display::new(quiet);
-    let mut tracker = Tracker::default();
     while let Some(message) = messages.next().await {
         let event: Event = match decode_json(&message.payload) {
             Ok(event) => event,

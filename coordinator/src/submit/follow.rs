@@ -122,6 +122,19 @@ impl Tracker {
     }
 }
 
+impl Tracker {
+    /// The platforms not done yet with their last state (`linux/arm64 queued`), for a
+    /// timeout's message; empty when every platform is done.
+    pub fn unfinished(&self) -> String {
+        self.platforms
+            .iter()
+            .filter(|(_, state)| !state.starts_with("pushed ") && !state.starts_with("failed: "))
+            .map(|(platform, state)| format!("{platform} {state}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// The final summary, one line each: the index, each platform's digest, each failure.
 pub fn summary(build_id: &str, outcome: &Outcome, destinations: &[String]) -> Vec<String> {
     let mut lines = Vec::new();
@@ -168,6 +181,24 @@ pub fn summary(build_id: &str, outcome: &Outcome, destinations: &[String]) -> Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unfinished_names_the_platforms_not_done_with_their_state() {
+        let mut tracker = Tracker::default();
+        for (platform, state) in [
+            ("linux/amd64", "pushed sha256:aa"),
+            ("linux/arm/v7", "failed: permanent: bad"),
+            ("linux/arm64", "building on w1"),
+            ("linux/s390x", "queued"),
+        ] {
+            tracker.platforms.insert(platform.into(), state.into());
+        }
+        assert_eq!(
+            tracker.unfinished(),
+            "linux/arm64 building on w1, linux/s390x queued"
+        );
+        assert_eq!(Tracker::default().unfinished(), "");
+    }
     use kaniko_common::platform::Platform;
 
     fn p(text: &str) -> Platform {

@@ -86,9 +86,9 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let driver = tokio::spawn(local::run(build, tx));
     eprintln!("build {build_id} running locally");
+    let mut tracker = Tracker::default();
     let follow = async {
         let mut display = Display::new(args.quiet);
-        let mut tracker = Tracker::default();
         while let Some(event) = rx.recv().await {
             for update in tracker.apply(&event) {
                 if let Update::Done(outcome) = update {
@@ -101,10 +101,16 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
         None
     };
     let outcome = match args.timeout {
-        Some(limit) => tokio::time::timeout(limit, follow).await.map_err(|_| {
-            driver.abort();
-            anyhow::anyhow!("build {build_id} did not finish within {limit:?}")
-        })?,
+        Some(limit) => match tokio::time::timeout(limit, follow).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                driver.abort();
+                anyhow::bail!(
+                    "build {build_id} did not finish within {limit:?}: {}",
+                    tracker.unfinished()
+                );
+            }
+        },
         None => follow.await,
     };
     let outcome = match outcome {
