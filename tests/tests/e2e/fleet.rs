@@ -97,6 +97,18 @@ impl Fleet {
         }
     }
 
+    /// A started fleet: `coordinator serve` and the `(id, cross platform)` workers, listed.
+    async fn with_workers(workers: &[(&str, Option<&Platform>)]) -> Fleet {
+        let mut fleet = Fleet::start().await;
+        fleet.coordinator();
+        for (id, cross) in workers {
+            fleet.worker(id, *cross);
+        }
+        let ids: Vec<&str> = workers.iter().map(|(id, _)| *id).collect();
+        fleet.wait_for_workers(&ids);
+        fleet
+    }
+
     fn coordinator(&mut self) {
         let mut command = Command::new(binary("coordinator"));
         command
@@ -245,11 +257,7 @@ fn check_index(reference: &str, platforms: &[&Platform]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_native_and_a_cross_worker_publish_one_index_with_both_platforms() {
     let (native, foreign) = platforms();
-    let mut fleet = Fleet::start().await;
-    fleet.coordinator();
-    fleet.worker("native-1", None);
-    fleet.worker("cross-1", Some(&foreign));
-    fleet.wait_for_workers(&["native-1", "cross-1"]);
+    let fleet = Fleet::with_workers(&[("native-1", None), ("cross-1", Some(&foreign))]).await;
 
     let context = fleet.cross_safe_context();
     let destination = format!("{}/app:v1", fleet.registry.host());
@@ -332,11 +340,7 @@ async fn a_native_and_a_cross_worker_publish_one_index_with_both_platforms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn require_native_nodes_is_refused_before_any_task_when_only_a_cross_worker_serves() {
     let (native, foreign) = platforms();
-    let mut fleet = Fleet::start().await;
-    fleet.coordinator();
-    fleet.worker("native-1", None);
-    fleet.worker("cross-1", Some(&foreign));
-    fleet.wait_for_workers(&["native-1", "cross-1"]);
+    let fleet = Fleet::with_workers(&[("native-1", None), ("cross-1", Some(&foreign))]).await;
 
     let context = fleet.cross_safe_context();
     let destination = format!("{}/app:v1", fleet.registry.host());
@@ -377,10 +381,7 @@ async fn require_native_nodes_is_refused_before_any_task_when_only_a_cross_worke
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_dockerfile_fails_fast_with_its_line_number() {
     let (native, _) = platforms();
-    let mut fleet = Fleet::start().await;
-    fleet.coordinator();
-    fleet.worker("native-1", None);
-    fleet.wait_for_workers(&["native-1"]);
+    let fleet = Fleet::with_workers(&[("native-1", None)]).await;
 
     let context = fleet.dir.path().join("bad");
     std::fs::create_dir_all(&context).expect("context dir");
@@ -430,11 +431,7 @@ fn incompressible(len: usize) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_build_hands_its_task_to_another_worker() {
     let (native, _) = platforms();
-    let mut fleet = Fleet::start().await;
-    fleet.coordinator();
-    fleet.worker("native-1", None);
-    fleet.worker("native-2", None);
-    fleet.wait_for_workers(&["native-1", "native-2"]);
+    let mut fleet = Fleet::with_workers(&[("native-1", None), ("native-2", None)]).await;
 
     // A big COPY keeps the build busy long enough to kill the worker in the middle of it.
     let context = fleet.dir.path().join("big");
@@ -552,10 +549,7 @@ async fn a_worker_killed_mid_build_hands_its_task_to_another_worker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_coordinator_killed_mid_build_and_restarted_finishes_it_without_publishing_twice() {
     let (native, _) = platforms();
-    let mut fleet = Fleet::start().await;
-    fleet.coordinator();
-    fleet.worker("native-1", None);
-    fleet.wait_for_workers(&["native-1"]);
+    let mut fleet = Fleet::with_workers(&[("native-1", None)]).await;
 
     let context = fleet.dir.path().join("big");
     std::fs::create_dir_all(&context).expect("context dir");
@@ -661,10 +655,7 @@ async fn a_coordinator_killed_mid_build_and_restarted_finishes_it_without_publis
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_server_restarted_mid_build_with_its_store_kept_and_the_build_completes() {
     let (native, _) = platforms();
-    let mut fleet = Fleet::start().await;
-    fleet.coordinator();
-    fleet.worker("native-1", None);
-    fleet.wait_for_workers(&["native-1"]);
+    let mut fleet = Fleet::with_workers(&[("native-1", None)]).await;
 
     let context = fleet.dir.path().join("restart");
     std::fs::create_dir_all(&context).expect("context dir");

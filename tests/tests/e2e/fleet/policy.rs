@@ -72,11 +72,7 @@ fn architectures(reference: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_platform_blocks_the_index_unless_allow_partial_publishes_the_rest() {
     let (native, foreign) = platforms();
-    let mut fleet = Fleet::start().await;
-    fleet.coordinator();
-    fleet.worker("native-1", None);
-    fleet.worker("cross-1", Some(&foreign));
-    fleet.wait_for_workers(&["native-1", "cross-1"]);
+    let fleet = Fleet::with_workers(&[("native-1", None), ("cross-1", Some(&foreign))]).await;
     let context = one_platform_fails_context(&fleet, &native);
     let both = format!("{native},{foreign}");
     let missing = format!("only-{}.txt", foreign.architecture);
@@ -136,10 +132,7 @@ async fn a_failed_platform_blocks_the_index_unless_allow_partial_publishes_the_r
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_platform_no_worker_takes_times_out_and_nothing_is_published() {
     let (native, _) = platforms();
-    let mut fleet = Fleet::start().await;
-    fleet.coordinator();
-    fleet.worker("native-1", None);
-    fleet.wait_for_workers(&["native-1"]);
+    let fleet = Fleet::with_workers(&[("native-1", None)]).await;
     let context = fleet.cross_safe_context();
     let destination = format!("{}/app:late", fleet.registry.host());
     // Nobody serves linux/s390x: its task waits on its subject until the deadline.
