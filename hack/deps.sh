@@ -17,6 +17,7 @@ declare -A wanted=(
   [debootstrap]=debootstrap
   [newuidmap]=uidmap
   [dpkg-deb]=dpkg
+  [openssl]=openssl
 )
 
 missing=()

@@ -212,7 +212,7 @@ async fn connect_options(options: &NatsOptions) -> Result<async_nats::ConnectOpt
         _ => {
             return Err(BusError::Connect {
                 url: options.url.clone(),
-                message: "a TLS client certificate needs both --tls-cert and --tls-key".to_string(),
+                message: "a TLS client certificate needs both --nats-tls-cert and --nats-tls-key (NATS_CERT, NATS_KEY)".to_string(),
             });
         }
     }
@@ -261,6 +261,14 @@ pub async fn connect(options: &NatsOptions) -> Result<async_nats::Client, BusErr
         let connect = connect_options(options).await?;
         match connect.connect(url).await {
             Ok(client) => return Ok(client),
+            Err(err) if is_permanent(&err) => {
+                // Retrying cannot help: the server refused these credentials, or the TLS
+                // handshake failed (unknown CA, wrong certificate, TLS required or refused).
+                return Err(BusError::Connect {
+                    url: url.to_string(),
+                    message: describe_connect_error(&err),
+                });
+            }
             Err(err) if attempt < CONNECT_ATTEMPTS => {
                 tracing::warn!(%url, attempt, error = %err, "nats connect failed; retrying");
                 tokio::time::sleep(pause).await;
@@ -274,6 +282,71 @@ pub async fn connect(options: &NatsOptions) -> Result<async_nats::Client, BusErr
                 });
             }
         }
+    }
+}
+
+/// Whether a failed first connection would fail the same way again: the server refused the
+/// credentials, or TLS failed (setting it up, or the handshake: an unknown CA, a refused
+/// client certificate).
+fn is_permanent(err: &async_nats::ConnectError) -> bool {
+    use async_nats::ConnectErrorKind;
+    match err.kind() {
+        ConnectErrorKind::AuthorizationViolation
+        | ConnectErrorKind::Authentication
+        | ConnectErrorKind::Tls => true,
+        _ => tls_failure(err).is_some(),
+    }
+}
+
+/// The TLS error in `err`'s sources: async-nats reports a failed handshake as an IO error
+/// wrapping rustls' error.
+fn tls_failure<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = Some(err);
+    while let Some(error) = current {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(tls) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
+        }
+        current = error.source();
+    }
+    None
+}
+
+/// A connect error with its sources (the TLS reason is in the source), and what to check.
+fn describe_connect_error(err: &async_nats::ConnectError) -> String {
+    use async_nats::ConnectErrorKind;
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(inner) = source {
+        let text = inner.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = inner.source();
+    }
+    let hint = match err.kind() {
+        ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
+            "the server refused these credentials: check --nats-token, --nats-user and \
+             --nats-password, --nats-nkey or --nats-creds (or NATS_TOKEN, NATS_USER, \
+             NATS_PASSWORD, NATS_NKEY, NATS_CREDS)"
+        }
+        _ if err.kind() == ConnectErrorKind::Tls || tls_failure(err).is_some() => {
+            "TLS failed: check --nats-tls-ca (the server certificate's CA), --nats-tls-cert \
+             and --nats-tls-key (or NATS_CA, NATS_CERT, NATS_KEY)"
+        }
+        _ => "",
+    };
+    if hint.is_empty() {
+        message
+    } else {
+        format!("{message} ({hint})")
     }
 }
 
@@ -618,6 +691,30 @@ mod tests {
     }
 
     #[test]
+    fn a_tls_handshake_failure_is_found_under_an_io_error() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        let err = async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::Io, io);
+        assert!(is_permanent(&err));
+        let message = describe_connect_error(&err);
+        assert!(
+            message.contains("UnknownIssuer") && message.contains("--nats-tls-ca"),
+            "{message}"
+        );
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let err = async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::Io, refused);
+        assert!(!is_permanent(&err), "a refused connection is retried");
+        let denied =
+            async_nats::ConnectError::new(async_nats::ConnectErrorKind::AuthorizationViolation);
+        assert!(is_permanent(&denied));
+        assert!(
+            describe_connect_error(&denied).contains("authorization violation"),
+            "{}",
+            describe_connect_error(&denied)
+        );
+    }
+
+    #[test]
     fn task_msg_ids_differ_by_build_platform_and_attempt() {
         fn check(build: &str, platform: &str, attempt: u32, expected: &str) {
             let task = crate::messages::Task {
@@ -660,6 +757,6 @@ mod tests {
         let mut options = NatsOptions::new("nats://127.0.0.1:1");
         options.tls_cert = Some("/nonexistent/cert.pem".into());
         let err = connect(&options).await.unwrap_err();
-        assert!(err.to_string().contains("--tls-key"), "{err}");
+        assert!(err.to_string().contains("--nats-tls-key"), "{err}");
     }
 }

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
+use kaniko_common::bus::NatsOptions;
+use kaniko_worker::cli::NatsAuthArgs;
 
 /// kaniko-rs coordinator: fans one build out per platform to native workers and publishes the multi-arch index.
 #[derive(Debug, Parser)]
@@ -82,7 +84,7 @@ pub enum Command {
 /// How to reach NATS, and the subject prefix.
 #[derive(Debug, Clone, Args)]
 pub struct NatsArgs {
-    /// NATS server URL(s), comma-separated.
+    /// NATS server URL(s), comma-separated (`tls://` for TLS).
     #[arg(
         long = "nats",
         env = "NATS_URL",
@@ -92,30 +94,15 @@ pub struct NatsArgs {
     /// Subject, stream and bucket prefix.
     #[arg(long, env = "KANIKO_PREFIX", default_value = kaniko_common::subjects::DEFAULT_PREFIX)]
     pub prefix: String,
-    /// NATS credentials file.
-    #[arg(long, env = "NATS_CREDS")]
-    pub nats_creds: Option<PathBuf>,
-    /// NATS token.
-    #[arg(long, env = "NATS_TOKEN", hide_env_values = true)]
-    pub nats_token: Option<String>,
-    /// NATS user (with --nats-password).
-    #[arg(long, env = "NATS_USER")]
-    pub nats_user: Option<String>,
-    /// NATS password.
-    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true)]
-    pub nats_password: Option<String>,
+    #[command(flatten)]
+    /// How to authenticate and whether to use TLS (the worker's flags).
+    pub auth: NatsAuthArgs,
 }
 
 impl NatsArgs {
     /// The connection settings.
-    pub fn connect(&self) -> crate::serve::NatsConnect {
-        crate::serve::NatsConnect {
-            url: self.url.clone(),
-            creds_file: self.nats_creds.clone(),
-            token: self.nats_token.clone(),
-            user: self.nats_user.clone(),
-            password: self.nats_password.clone(),
-        }
+    pub fn connect(&self) -> NatsOptions {
+        self.auth.options(&self.url)
     }
 }
 
@@ -446,5 +433,81 @@ mod tests {
         check(&["coordinator", "cancel", "b1", "--reason", "stop"], true);
         check(&["coordinator", "list", "--active", "--limit", "3"], true);
         check(&["coordinator", "workers", "--json"], true);
+    }
+
+    #[test]
+    fn every_command_takes_the_nats_auth_flags_and_debug_hides_the_secrets() {
+        use clap::CommandFactory;
+        let auth = [
+            "--nats-token",
+            "tok-secret",
+            "--nats-user",
+            "alice",
+            "--nats-password",
+            "pw-secret",
+            "--nats-nkey",
+            "SUseed-secret",
+            "--nats-tls-ca",
+            "/etc/nats/ca.pem",
+            "--nats-tls-cert",
+            "/etc/nats/cert.pem",
+            "--nats-tls-key",
+            "/etc/nats/key.pem",
+        ];
+        let serve =
+            Cli::try_parse_from(["coordinator", "serve"].iter().chain(&auth)).expect("serve flags");
+        let Command::Serve(args) = serve.command else {
+            panic!("not serve");
+        };
+        let config = args.config();
+        assert_eq!(config.nats.token.as_deref(), Some("tok-secret"));
+        assert_eq!(config.nats.user.as_deref(), Some("alice"));
+        assert_eq!(config.nats.password.as_deref(), Some("pw-secret"));
+        assert_eq!(config.nats.nkey_seed.as_deref(), Some("SUseed-secret"));
+        assert_eq!(
+            config.nats.tls_key.as_deref(),
+            Some(std::path::Path::new("/etc/nats/key.pem"))
+        );
+        for debug in [format!("{args:?}"), format!("{config:?}")] {
+            for secret in ["tok-secret", "pw-secret", "SUseed-secret"] {
+                assert!(!debug.contains(secret), "{debug}");
+            }
+            assert!(debug.contains("<redacted>"), "{debug}");
+        }
+        for verb in [
+            &["workers"][..],
+            &["status", "b1"],
+            &["logs", "b1"],
+            &["cancel", "b1"],
+            &["list"],
+            &["submit", "--destination", "r/i:t"],
+        ] {
+            let argv = ["coordinator"].iter().chain(verb).chain(&auth);
+            assert!(Cli::try_parse_from(argv).is_ok(), "{verb:?}");
+        }
+        let mut cli = Cli::command();
+        for verb in ["serve", "workers", "submit"] {
+            let help = cli
+                .find_subcommand_mut(verb)
+                .expect("subcommand")
+                .render_long_help()
+                .to_string();
+            for var in [
+                "NATS_URL",
+                "NATS_TOKEN",
+                "NATS_USER",
+                "NATS_PASSWORD",
+                "NATS_NKEY",
+                "NATS_CREDS",
+                "NATS_CA",
+                "NATS_CERT",
+                "NATS_KEY",
+            ] {
+                assert!(
+                    help.contains(&format!("env: {var}")),
+                    "{verb}: {var}\n{help}"
+                );
+            }
+        }
     }
 }

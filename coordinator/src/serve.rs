@@ -12,6 +12,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use anyhow::Context as _;
 use futures::StreamExt;
+use kaniko_common::bus::{self, NatsOptions};
 use kaniko_common::registry::{RegistryClient, RegistryOptions};
 use kaniko_common::subjects::Names;
 use tokio::sync::oneshot;
@@ -22,61 +23,11 @@ use crate::actors::fleet::{FleetActor, decode_presence};
 use crate::actors::index::IndexActor;
 use crate::driver::nats::{NatsDriver, StreamSettings};
 
-/// How to reach NATS.
-#[derive(Debug, Clone, Default)]
-pub struct NatsConnect {
-    /// Server URL(s), comma-separated.
-    pub url: String,
-    /// A credentials file (JWT + nkey seed).
-    pub creds_file: Option<std::path::PathBuf>,
-    /// A token.
-    pub token: Option<String>,
-    /// User name (with `password`).
-    pub user: Option<String>,
-    /// Password.
-    pub password: Option<String>,
-}
-
-impl NatsConnect {
-    /// Connects, retrying the first connection a few times; async-nats reconnects after.
-    pub async fn connect(&self, name: &str) -> anyhow::Result<async_nats::Client> {
-        let mut last = None;
-        for attempt in 0..5u32 {
-            let mut options = async_nats::ConnectOptions::new()
-                .name(name)
-                .retry_on_initial_connect()
-                .max_reconnects(None)
-                .event_callback(|event| async move { info!("nats: {event}") });
-            if let Some(path) = &self.creds_file {
-                options = options
-                    .credentials_file(path)
-                    .await
-                    .with_context(|| format!("reading nats credentials {}", path.display()))?;
-            }
-            if let Some(token) = &self.token {
-                options = options.token(token.clone());
-            }
-            if let (Some(user), Some(password)) = (&self.user, &self.password) {
-                options = options.user_and_password(user.clone(), password.clone());
-            }
-            let connecting = options.connect(self.url.as_str());
-            match tokio::time::timeout(Duration::from_secs(10), connecting).await {
-                Ok(Ok(client)) => return Ok(client),
-                Ok(Err(err)) => last = Some(anyhow::Error::from(err)),
-                Err(_) => last = Some(anyhow::anyhow!("timed out")),
-            }
-            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
-        }
-        Err(last.unwrap_or_else(|| anyhow::anyhow!("no attempt made")))
-            .with_context(|| format!("connecting to nats at {}", self.url))
-    }
-}
-
 /// Everything `coordinator serve` needs.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     /// NATS connection.
-    pub nats: NatsConnect,
+    pub nats: NatsOptions,
     /// Subject and stream prefix.
     pub prefix: String,
     /// Settings for streams created on start.
@@ -91,7 +42,11 @@ pub struct ServeConfig {
 pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let names = Names::new(&config.prefix)?;
     let registry = RegistryClient::new(config.registry.clone()).context("registry client")?;
-    let client = config.nats.connect("kaniko-coordinator").await?;
+    let mut options = config.nats.clone();
+    options
+        .name
+        .get_or_insert_with(|| "kaniko-coordinator".to_string());
+    let client = bus::connect(&options).await?;
     let driver = NatsDriver::open(client.clone(), names.clone(), &config.streams).await?;
 
     let heartbeats = client.subscribe(names.workers_all()).await?;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::DeliverPolicy, consumer::pull};
 use futures::StreamExt;
+use kaniko_common::bus::NatsOptions;
 use kaniko_common::messages::codec::{CONTENT_TYPE_HEADER, PROTOCOL_HEADER};
 use kaniko_common::messages::{
     BuildStatus, CancelReply, CancelRequest, Encoding, Event, EventKind, EventType, ListReply,
@@ -19,7 +20,6 @@ use kaniko_common::messages::{
 use kaniko_common::subjects::{ApiVerb, Names};
 
 use crate::driver::nats::headers;
-use crate::serve::NatsConnect;
 
 /// How long a request waits for a coordinator.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,9 +32,13 @@ pub struct ApiClient {
 
 impl ApiClient {
     /// Connects to NATS.
-    pub async fn connect(nats: &NatsConnect, prefix: &str) -> anyhow::Result<ApiClient> {
+    pub async fn connect(nats: &NatsOptions, prefix: &str) -> anyhow::Result<ApiClient> {
         let names = Names::new(prefix)?;
-        let client = nats.connect("kaniko-coordinator-cli").await?;
+        let mut options = nats.clone();
+        options
+            .name
+            .get_or_insert_with(|| "kaniko-coordinator-cli".to_string());
+        let client = kaniko_common::bus::connect(&options).await?;
         Ok(ApiClient { client, names })
     }
 

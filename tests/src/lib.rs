@@ -10,6 +10,7 @@ pub mod debian;
 mod fault_proxy;
 pub mod fixture;
 mod nats;
+pub mod nats_secure;
 mod process;
 mod registry;
 pub mod rootless;

@@ -1,7 +1,9 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! A real `nats-server -js` on free loopback ports (client and monitoring), with its
-//! JetStream store in a temporary directory kept across restarts.
+//! JetStream store in a temporary directory kept across restarts; optionally with a
+//! configuration file carrying `authorization { ... }` and `tls { ... }` blocks (see
+//! [`crate::nats_secure`] for the TLS material and nkeys).
 //!
 //! Readiness is the monitoring `/healthz` answering ok and the client port greeting with
 //! `INFO`; not JetStream account info, which async-nats 0.51 cannot decode from 2.9 servers.
@@ -27,20 +29,45 @@ pub struct Nats {
     dir: tempfile::TempDir,
     port: u16,
     monitor_port: u16,
+    config: Option<PathBuf>,
+    tls: bool,
 }
 
 impl Nats {
     /// Starts `nats-server -js` on free ports and waits until it is healthy and greets
     /// clients.
     pub fn start() -> anyhow::Result<Nats> {
+        Nats::start_inner(None)
+    }
+
+    /// Starts `nats-server -js -c <file>` with `config` (`authorization { ... }`, `tls { ... }`,
+    /// ...) as the file's content; the ports, the store and JetStream still come from the
+    /// command line, and the monitoring `/healthz` stays plain HTTP. A config with a `tls`
+    /// block makes [`Nats::url`] a `tls://` URL.
+    pub fn start_with_config(config: &str) -> anyhow::Result<Nats> {
+        Nats::start_inner(Some(config))
+    }
+
+    fn start_inner(config: Option<&str>) -> anyhow::Result<Nats> {
         let dir = tempfile::Builder::new()
             .prefix("kaniko-nats-")
             .tempdir()
             .context("creating the nats directory")?;
         let log_path = dir.path().join("nats.log");
+        let config_path = match config {
+            Some(text) => {
+                let path = dir.path().join("nats.conf");
+                std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                Some(path)
+            }
+            None => None,
+        };
         let mut nats = Nats {
             port: 0,
             monitor_port: 0,
+            tls: config.is_some_and(|text| text.contains("tls {") || text.contains("tls:")),
+            config: config_path,
             service: Service::new("nats-server", log_path),
             dir,
         };
@@ -61,6 +88,9 @@ impl Nats {
 
     fn launch(&mut self) -> anyhow::Result<()> {
         let mut command = Command::new("nats-server");
+        if let Some(config) = &self.config {
+            command.arg("-c").arg(config);
+        }
         command
             .arg("-js")
             .args(["-a", "127.0.0.1"])
@@ -83,9 +113,10 @@ impl Nats {
         )
     }
 
-    /// `nats://127.0.0.1:PORT`.
+    /// `nats://127.0.0.1:PORT`, or `tls://127.0.0.1:PORT` when the config has a `tls` block.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "tls" } else { "nats" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The client port.

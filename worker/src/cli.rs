@@ -114,10 +114,10 @@ pub struct ServeArgs {
     pub run_cache_dir: Option<String>,
 }
 
-/// NATS connection flags, shared by `worker serve` and `coordinator`.
+/// NATS connection flags of `worker serve` and `coordinator submit`.
 #[derive(Debug, Clone, Args)]
 pub struct NatsArgs {
-    /// NATS server URL(s), comma-separated.
+    /// NATS server URL(s), comma-separated (`tls://` for TLS).
     #[arg(
         long = "nats",
         env = "NATS_URL",
@@ -127,37 +127,59 @@ pub struct NatsArgs {
     /// Prefix of every NATS subject and stream.
     #[arg(long, env = "KANIKO_NATS_PREFIX", default_value = "kaniko")]
     pub nats_prefix: String,
-    /// Token authentication.
-    #[arg(long, env = "NATS_TOKEN", hide_env_values = true)]
-    pub nats_token: Option<String>,
-    /// User name.
-    #[arg(long, env = "NATS_USER")]
-    pub nats_user: Option<String>,
-    /// Password (with --nats-user).
-    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true)]
-    pub nats_password: Option<String>,
-    /// NKey seed.
-    #[arg(long, env = "NATS_NKEY", hide_env_values = true)]
-    pub nats_nkey: Option<String>,
-    /// Credentials file (JWT and NKey seed).
-    #[arg(long, env = "NATS_CREDS", value_name = "FILE")]
-    pub nats_creds: Option<std::path::PathBuf>,
-    /// CA certificate to verify the server with (PEM).
-    #[arg(long, env = "NATS_CA", value_name = "FILE")]
-    pub nats_tls_ca: Option<std::path::PathBuf>,
-    /// Client certificate (PEM).
-    #[arg(long, env = "NATS_CERT", value_name = "FILE")]
-    pub nats_tls_cert: Option<std::path::PathBuf>,
-    /// Client key (PEM).
-    #[arg(long, env = "NATS_KEY", value_name = "FILE")]
-    pub nats_tls_key: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    /// How to authenticate and whether to use TLS.
+    pub auth: NatsAuthArgs,
 }
 
 impl NatsArgs {
     /// The connection options these flags describe.
     pub fn options(&self) -> kaniko_common::bus::NatsOptions {
+        self.auth.options(&self.url)
+    }
+}
+
+/// NATS authentication and TLS flags, shared by `worker serve` and every `coordinator`
+/// command. Secrets come from flags or, better (a flag shows in `ps`), from the environment;
+/// `--help` never shows their values.
+#[derive(Clone, Args)]
+pub struct NatsAuthArgs {
+    /// Token authentication.
+    #[arg(long, env = "NATS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub nats_token: Option<String>,
+    /// User name (with --nats-password).
+    #[arg(long, env = "NATS_USER", value_name = "USER")]
+    pub nats_user: Option<String>,
+    /// Password (with --nats-user).
+    #[arg(
+        long,
+        env = "NATS_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub nats_password: Option<String>,
+    /// NKey seed (`SU...`) of an nkey user.
+    #[arg(long, env = "NATS_NKEY", hide_env_values = true, value_name = "SEED")]
+    pub nats_nkey: Option<String>,
+    /// Credentials file (JWT and NKey seed), for servers in operator mode.
+    #[arg(long, env = "NATS_CREDS", value_name = "FILE")]
+    pub nats_creds: Option<std::path::PathBuf>,
+    /// CA certificate to verify the server with (PEM); implies TLS.
+    #[arg(long, env = "NATS_CA", value_name = "FILE")]
+    pub nats_tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM), with --nats-tls-key, for servers that verify clients.
+    #[arg(long, env = "NATS_CERT", value_name = "FILE")]
+    pub nats_tls_cert: Option<std::path::PathBuf>,
+    /// Client key (PEM), with --nats-tls-cert.
+    #[arg(long, env = "NATS_KEY", value_name = "FILE")]
+    pub nats_tls_key: Option<std::path::PathBuf>,
+}
+
+impl NatsAuthArgs {
+    /// The connection options for `url` these flags describe.
+    pub fn options(&self, url: &str) -> kaniko_common::bus::NatsOptions {
         kaniko_common::bus::NatsOptions {
-            url: self.url.clone(),
+            url: url.to_string(),
             token: self.nats_token.clone(),
             user: self.nats_user.clone(),
             password: self.nats_password.clone(),
@@ -168,6 +190,13 @@ impl NatsArgs {
             tls_key: self.nats_tls_key.clone(),
             name: None,
         }
+    }
+}
+
+/// Shows the flags as [`kaniko_common::bus::NatsOptions`] does: never a secret.
+impl std::fmt::Debug for NatsAuthArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.options(""), f)
     }
 }
 
@@ -445,5 +474,93 @@ mod tests {
         check(&["--reproducible=maybe"], None);
         // pflag does not take a separate value for a boolean: it is an unexpected argument
         check(&["--reproducible", "false"], None);
+    }
+
+    #[test]
+    fn serve_nats_flags_become_options_and_debug_hides_the_secrets() {
+        let cli = Cli::try_parse_from([
+            "worker",
+            "serve",
+            "--nats",
+            "tls://127.0.0.1:4443",
+            "--nats-token",
+            "tok-secret",
+            "--nats-user",
+            "alice",
+            "--nats-password",
+            "pw-secret",
+            "--nats-nkey",
+            "SUseed-secret",
+            "--nats-creds",
+            "/etc/nats/user.creds",
+            "--nats-tls-ca",
+            "/etc/nats/ca.pem",
+            "--nats-tls-cert",
+            "/etc/nats/cert.pem",
+            "--nats-tls-key",
+            "/etc/nats/key.pem",
+        ])
+        .expect("flags");
+        let Command::Serve(serve) = cli.command else {
+            panic!("not serve");
+        };
+        let options = serve.nats.options();
+        assert_eq!(options.url, "tls://127.0.0.1:4443");
+        assert_eq!(options.token.as_deref(), Some("tok-secret"));
+        assert_eq!(options.user.as_deref(), Some("alice"));
+        assert_eq!(options.password.as_deref(), Some("pw-secret"));
+        assert_eq!(options.nkey_seed.as_deref(), Some("SUseed-secret"));
+        assert_eq!(
+            options.creds_file.as_deref(),
+            Some(std::path::Path::new("/etc/nats/user.creds"))
+        );
+        assert_eq!(
+            options.tls_ca.as_deref(),
+            Some(std::path::Path::new("/etc/nats/ca.pem"))
+        );
+        assert_eq!(
+            options.tls_cert.as_deref(),
+            Some(std::path::Path::new("/etc/nats/cert.pem"))
+        );
+        assert_eq!(
+            options.tls_key.as_deref(),
+            Some(std::path::Path::new("/etc/nats/key.pem"))
+        );
+        let debug = format!("{serve:?}");
+        for secret in ["tok-secret", "pw-secret", "SUseed-secret"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(
+            debug.contains("alice") && debug.contains("<redacted>"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn serve_help_documents_every_nats_environment_variable() {
+        use clap::CommandFactory;
+        let mut cli = Cli::command();
+        let help = cli
+            .find_subcommand_mut("serve")
+            .expect("serve")
+            .render_long_help()
+            .to_string();
+        for (flag, var) in [
+            ("--nats ", "NATS_URL"),
+            ("--nats-token", "NATS_TOKEN"),
+            ("--nats-user", "NATS_USER"),
+            ("--nats-password", "NATS_PASSWORD"),
+            ("--nats-nkey", "NATS_NKEY"),
+            ("--nats-creds", "NATS_CREDS"),
+            ("--nats-tls-ca", "NATS_CA"),
+            ("--nats-tls-cert", "NATS_CERT"),
+            ("--nats-tls-key", "NATS_KEY"),
+        ] {
+            assert!(help.contains(flag), "{flag} missing\n{help}");
+            assert!(
+                help.contains(&format!("env: {var}")),
+                "{var} missing\n{help}"
+            );
+        }
     }
 }

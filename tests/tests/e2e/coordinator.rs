@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
 use futures::StreamExt;
+use kaniko_common::bus::NatsOptions;
 use kaniko_common::messages::codec::{CONTENT_TYPE_HEADER, encode_internal};
 use kaniko_common::messages::{
     ContextRef, Encoding, Event, EventKind, Heartbeat, StatusReply, StatusRequest, Task,
@@ -19,7 +20,7 @@ use kaniko_common::platform::Platform;
 use kaniko_common::registry::RegistryOptions;
 use kaniko_common::subjects::{ApiVerb, Names};
 use kaniko_coordinator::driver::nats::{cross_consumer, cross_subject};
-use kaniko_coordinator::serve::{NatsConnect, ServeConfig, ServeHandle, spawn};
+use kaniko_coordinator::serve::{ServeConfig, ServeHandle, spawn};
 use kaniko_tests::{Nats, Registry, init_test_tracing, skopeo_inspect_raw};
 use serde_json::{Value, json};
 use sha2::Digest;
@@ -37,10 +38,7 @@ impl Setup {
         init_test_tracing();
         let nats = Nats::start().unwrap();
         let config = ServeConfig {
-            nats: NatsConnect {
-                url: nats.url(),
-                ..Default::default()
-            },
+            nats: NatsOptions::new(nats.url()),
             prefix: "kaniko".into(),
             streams: Default::default(),
             registry: RegistryOptions {

@@ -20,19 +20,19 @@ use kaniko_tests::fixture::push_busybox;
 use kaniko_tests::tree::FileTree;
 use kaniko_tests::{Nats, Registry, init_test_tracing, skopeo_inspect_config, skopeo_inspect_raw};
 
-fn binary(name: &str) -> PathBuf {
+pub(crate) fn binary(name: &str) -> PathBuf {
     kaniko_tests::workspace_binary(name)
 }
 
 /// A spawned daemon whose stderr goes to a log file; killed on drop.
-struct Daemon {
+pub(crate) struct Daemon {
     name: String,
     child: Child,
     log: PathBuf,
 }
 
 impl Daemon {
-    fn spawn(name: &str, dir: &Path, mut command: Command) -> Daemon {
+    pub(crate) fn spawn(name: &str, dir: &Path, mut command: Command) -> Daemon {
         let log = dir.join(format!("{name}.log"));
         let child = command
             .env("RUST_LOG", "info")
@@ -47,7 +47,7 @@ impl Daemon {
         }
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         format!(
             "--- {} ---\n{}",
             self.name,
@@ -213,7 +213,7 @@ impl Fleet {
     }
 }
 
-fn describe(output: &Output) -> String {
+pub(crate) fn describe(output: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
         output.status,

@@ -15,6 +15,7 @@ mod harness;
 mod index;
 mod index_options;
 mod local_driver;
+mod nats_auth;
 mod outputs;
 mod parity_tools;
 mod registry_client;
