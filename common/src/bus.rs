@@ -250,6 +250,24 @@ fn check_readable(what: &'static str, path: &std::path::Path) -> Result<(), BusE
 /// Connects to NATS: the first connection is tried [`CONNECT_ATTEMPTS`] times with a growing
 /// pause; once connected the client reconnects forever, logging each disconnect.
 pub async fn connect(options: &NatsOptions) -> Result<async_nats::Client, BusError> {
+    connect_with(options, CONNECT_ATTEMPTS).await
+}
+
+/// Connects like [`connect`] but waits for a server that is not up yet as long as it takes
+/// (a pause of at most [`WAIT_PAUSE_MAX`] between attempts): for the daemons (`worker serve`,
+/// `coordinator serve`), which may start before nats-server. Refused credentials and TLS
+/// failures still end it at once.
+pub async fn connect_waiting(options: &NatsOptions) -> Result<async_nats::Client, BusError> {
+    connect_with(options, u32::MAX).await
+}
+
+/// The longest pause between two attempts of [`connect_waiting`].
+pub const WAIT_PAUSE_MAX: Duration = Duration::from_secs(5);
+
+async fn connect_with(
+    options: &NatsOptions,
+    max_attempts: u32,
+) -> Result<async_nats::Client, BusError> {
     let url = if options.url.is_empty() {
         DEFAULT_NATS_URL
     } else {
@@ -269,10 +287,10 @@ pub async fn connect(options: &NatsOptions) -> Result<async_nats::Client, BusErr
                     message: describe_connect_error(&err),
                 });
             }
-            Err(err) if attempt < CONNECT_ATTEMPTS => {
+            Err(err) if attempt < max_attempts => {
                 tracing::warn!(%url, attempt, error = %err, "nats connect failed; retrying");
                 tokio::time::sleep(pause).await;
-                pause *= 2;
+                pause = (pause * 2).min(WAIT_PAUSE_MAX);
                 attempt += 1;
             }
             Err(err) => {

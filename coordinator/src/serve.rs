@@ -46,7 +46,10 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> any
     options
         .name
         .get_or_insert_with(|| "kaniko-coordinator".to_string());
-    let client = bus::connect(&options).await?;
+    // The coordinator may start before nats-server: it waits. `shutdown` is not polled
+    // until the coordinator serves (it reports readiness when first polled); SIGTERM still
+    // ends the wait, its handler is not installed yet.
+    let client = bus::connect_waiting(&options).await?;
     let driver = NatsDriver::open(client.clone(), names.clone(), &config.streams).await?;
 
     let heartbeats = client.subscribe(names.workers_all()).await?;

@@ -325,7 +325,14 @@ pub async fn run<E: TaskExecutor>(
     if nats.name.is_none() {
         nats.name = Some(format!("kaniko-worker {}", config.id));
     }
-    let client = bus::connect(&nats).await?;
+    // A worker may start before nats-server: it waits (SIGTERM still ends the wait).
+    let client = tokio::select! {
+        client = bus::connect_waiting(&nats) => client?,
+        () = shutdown.cancelled() => {
+            tracing::info!("shut down before NATS was reachable");
+            return Ok(());
+        }
+    };
     let bus = Bus::new(client.clone(), config.names.clone());
     bus.ensure(&config.bus)
         .await

@@ -805,3 +805,42 @@ async fn a_stopped_registry_gives_bounded_transient_retries_then_a_clear_failure
     fleet.registry.start_again().expect("registry back");
     assert!(skopeo_inspect_raw(&destination).is_err(), "no index");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemons_started_before_nats_server_wait_for_it_and_then_build() {
+    let (native, _) = platforms();
+    let mut fleet = Fleet::start().await;
+    // nats-server goes down before anything connects; the daemons start into the void.
+    fleet.nats.stop();
+    fleet.coordinator();
+    fleet.worker("native-1", None);
+    // Longer than the bounded retries of a command (about 4 s): a daemon must still be
+    // waiting, not gone.
+    std::thread::sleep(Duration::from_secs(6));
+    for daemon in &mut fleet.daemons {
+        let status = daemon.child.try_wait().expect("try_wait");
+        assert!(
+            status.is_none(),
+            "{} exited ({status:?}) while nats-server was down\n{}",
+            daemon.name,
+            daemon.logs()
+        );
+    }
+    fleet.nats.restart().expect("nats-server restart");
+    fleet.wait_for_workers(&["native-1"]);
+    let context = fleet.cross_safe_context();
+    let destination = format!("{}/app:late-nats", fleet.registry.host());
+    let output = fleet.submit(&context, &destination, &[&native]);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        describe(&output),
+        fleet.logs()
+    );
+    let index = skopeo_inspect_raw(&destination).expect("skopeo inspect --raw");
+    assert_eq!(
+        index["manifests"].as_array().map(Vec::len),
+        Some(1),
+        "{index:#}"
+    );
+}
