@@ -43,6 +43,10 @@ pub const RESULT_RETRY_LIMIT: Duration = Duration::from_secs(60);
 /// How many times the first connection is tried before giving up.
 pub const CONNECT_ATTEMPTS: u32 = 5;
 
+/// The longest pause between two attempts of a first connection that waits
+/// ([`NatsOptions::connect_wait`]).
+pub const WAIT_PAUSE_MAX: Duration = Duration::from_secs(5);
+
 /// Why a NATS operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
@@ -133,6 +137,10 @@ pub struct NatsOptions {
     pub tls_key: Option<PathBuf>,
     /// Connection name shown by the server (`nats server report connections`).
     pub name: Option<String>,
+    /// How long the first connection may keep trying a server that is not up: `None` for
+    /// [`CONNECT_ATTEMPTS`] attempts (commands), a duration for the daemons, which may start
+    /// before nats-server.
+    pub connect_wait: Option<Duration>,
 }
 
 impl NatsOptions {
@@ -162,6 +170,7 @@ impl fmt::Debug for NatsOptions {
             .field("tls_cert", &self.tls_cert)
             .field("tls_key", &self.tls_key)
             .field("name", &self.name)
+            .field("connect_wait", &self.connect_wait)
             .finish()
     }
 }
@@ -248,26 +257,10 @@ fn check_readable(what: &'static str, path: &std::path::Path) -> Result<(), BusE
 }
 
 /// Connects to NATS: the first connection is tried [`CONNECT_ATTEMPTS`] times with a growing
-/// pause; once connected the client reconnects forever, logging each disconnect.
+/// pause, or, with [`NatsOptions::connect_wait`], until that much time has passed (a pause
+/// of at most [`WAIT_PAUSE_MAX`]); refused credentials and TLS failures end it at once. Once
+/// connected the client reconnects forever, logging each disconnect.
 pub async fn connect(options: &NatsOptions) -> Result<async_nats::Client, BusError> {
-    connect_with(options, CONNECT_ATTEMPTS).await
-}
-
-/// Connects like [`connect`] but waits for a server that is not up yet as long as it takes
-/// (a pause of at most [`WAIT_PAUSE_MAX`] between attempts): for the daemons (`worker serve`,
-/// `coordinator serve`), which may start before nats-server. Refused credentials and TLS
-/// failures still end it at once.
-pub async fn connect_waiting(options: &NatsOptions) -> Result<async_nats::Client, BusError> {
-    connect_with(options, u32::MAX).await
-}
-
-/// The longest pause between two attempts of [`connect_waiting`].
-pub const WAIT_PAUSE_MAX: Duration = Duration::from_secs(5);
-
-async fn connect_with(
-    options: &NatsOptions,
-    max_attempts: u32,
-) -> Result<async_nats::Client, BusError> {
     let url = if options.url.is_empty() {
         DEFAULT_NATS_URL
     } else {
@@ -275,6 +268,11 @@ async fn connect_with(
     };
     let mut pause = Duration::from_millis(250);
     let mut attempt = 1;
+    let started = std::time::Instant::now();
+    let another = |attempt: u32, pause: Duration| match options.connect_wait {
+        None => attempt < CONNECT_ATTEMPTS,
+        Some(wait) => started.elapsed() + pause <= wait,
+    };
     loop {
         let connect = connect_options(options).await?;
         match connect.connect(url).await {
@@ -287,7 +285,7 @@ async fn connect_with(
                     message: describe_connect_error(&err),
                 });
             }
-            Err(err) if attempt < max_attempts => {
+            Err(err) if another(attempt, pause) => {
                 tracing::warn!(%url, attempt, error = %err, "nats connect failed; retrying");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(WAIT_PAUSE_MAX);
@@ -296,7 +294,10 @@ async fn connect_with(
             Err(err) => {
                 return Err(BusError::Connect {
                     url: url.to_string(),
-                    message: format!("{err} (after {attempt} attempts)"),
+                    message: format!(
+                        "{err} (after {attempt} attempts over {:.0?})",
+                        started.elapsed()
+                    ),
                 });
             }
         }

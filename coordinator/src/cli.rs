@@ -280,13 +280,25 @@ pub struct ServeArgs {
     /// Directory of the docker config.json with registry credentials.
     #[arg(long, env = "DOCKER_CONFIG")]
     pub docker_config: Option<PathBuf>,
+    /// How long to keep trying a nats-server that is not up yet at start, seconds (the
+    /// coordinator may start before it); refused credentials end it at once.
+    #[arg(
+        long,
+        env = "KANIKO_NATS_CONNECT_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECS"
+    )]
+    pub nats_connect_timeout: u64,
 }
 
 impl ServeArgs {
     /// The daemon's configuration.
     pub fn config(&self) -> crate::serve::ServeConfig {
         crate::serve::ServeConfig {
-            nats: self.nats.connect(),
+            nats: kaniko_common::bus::NatsOptions {
+                connect_wait: Some(Duration::from_secs(self.nats_connect_timeout)),
+                ..self.nats.connect()
+            },
             prefix: self.nats.prefix.clone(),
             streams: crate::driver::nats::StreamSettings {
                 tasks_max_age: Duration::from_secs(self.tasks_max_age),

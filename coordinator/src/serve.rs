@@ -49,7 +49,7 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> any
     // The coordinator may start before nats-server: it waits. `shutdown` is not polled
     // until the coordinator serves (it reports readiness when first polled); SIGTERM still
     // ends the wait, its handler is not installed yet.
-    let client = bus::connect_waiting(&options).await?;
+    let client = bus::connect(&options).await?;
     let driver = NatsDriver::open(client.clone(), names.clone(), &config.streams).await?;
 
     let heartbeats = client.subscribe(names.workers_all()).await?;

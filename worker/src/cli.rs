@@ -72,6 +72,15 @@ pub struct ServeArgs {
     /// again; doubled for each further delivery, at most 60.
     #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
     pub retry_backoff: f64,
+    /// How long to keep trying a nats-server that is not up yet at start, seconds (a worker
+    /// may start before it); refused credentials end it at once.
+    #[arg(
+        long,
+        env = "KANIKO_NATS_CONNECT_TIMEOUT",
+        default_value_t = 60,
+        value_name = "SECS"
+    )]
+    pub nats_connect_timeout: u64,
     /// Push to and pull from every registry with plain HTTP.
     #[arg(long)]
     pub insecure: bool,
@@ -189,6 +198,7 @@ impl NatsAuthArgs {
             tls_cert: self.nats_tls_cert.clone(),
             tls_key: self.nats_tls_key.clone(),
             name: None,
+            connect_wait: None,
         }
     }
 }

@@ -84,7 +84,10 @@ impl ServeConfig {
         platforms.sort_by_key(|p| *p != native);
         let names = Names::new(&args.nats.nats_prefix)?;
         let config = ServeConfig {
-            nats: args.nats.options(),
+            nats: NatsOptions {
+                connect_wait: Some(Duration::from_secs(args.nats_connect_timeout)),
+                ..args.nats.options()
+            },
             names,
             id: args.id.clone().unwrap_or_else(default_worker_id),
             native,
@@ -327,7 +330,7 @@ pub async fn run<E: TaskExecutor>(
     }
     // A worker may start before nats-server: it waits (SIGTERM still ends the wait).
     let client = tokio::select! {
-        client = bus::connect_waiting(&nats) => client?,
+        client = bus::connect(&nats) => client?,
         () = shutdown.cancelled() => {
             tracing::info!("shut down before NATS was reachable");
             return Ok(());

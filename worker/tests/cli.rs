@@ -97,8 +97,14 @@ fn bad_build_command_lines_fail_naming_the_flag() {
 #[test]
 fn serve_names_what_stops_it_from_starting() {
     check_fails(
-        &["serve", "--nats", "nats://127.0.0.1:1"],
-        &["connecting to NATS at nats://127.0.0.1:1"],
+        &[
+            "serve",
+            "--nats",
+            "nats://127.0.0.1:1",
+            "--nats-connect-timeout",
+            "1",
+        ],
+        &["connecting to NATS at nats://127.0.0.1:1", "attempts over"],
     );
     check_fails(
         &[
