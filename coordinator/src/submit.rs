@@ -559,6 +559,29 @@ mod tests {
     }
 
     #[test]
+    fn the_ci_driver_refuses_flags_that_only_mean_something_when_building() {
+        let base = ["--driver", "ci", "--digests-from", "d", "-d", "r/a:1"];
+        let config = |extra: &[&str]| {
+            let argv: Vec<&str> = base.iter().chain(extra).copied().collect();
+            crate::driver::ci::CiConfig::from_submit_args(&parse(&argv).unwrap())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(config(&[]), Ok(()));
+        for (extra, flag) in [
+            (&["--secret", "id=x,src=/etc/hostname"][..], "--secret"),
+            (&["--timeout", "10m"][..], "--timeout"),
+            (&["--build-arg", "A=1"][..], "--build-arg"),
+        ] {
+            let err = config(extra).unwrap_err();
+            assert!(
+                err.contains(flag) && err.contains("nothing is built"),
+                "{extra:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn flags_become_the_build_request() {
         let args = parse(&[
             "-d",

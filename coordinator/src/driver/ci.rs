@@ -111,6 +111,7 @@ impl CiConfig {
             ("--allow-partial", args.allow_partial),
             ("--detach", args.detach),
             ("--timeout", args.timeout.is_some()),
+            ("--secret", !args.local.secret.is_empty()),
         ];
         if let Some((flag, _)) = build_only.iter().find(|(_, given)| *given) {
             anyhow::bail!("{flag} does not apply to --driver ci: nothing is built");
