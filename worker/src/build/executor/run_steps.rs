@@ -57,24 +57,20 @@ impl Executor<'_> {
         let result = scratch.join("result.json");
         let network = self.setup.run.network;
         let mounts = self.run_mounts(state, run, &root_dir).await?;
-        let with_mounts = |(mut spec, created): (sandbox::Spec, Vec<PathBuf>)| {
-            spec.mounts = mounts.mounts.clone();
-            spec.secret_env = mounts.secret_env.clone();
-            (spec, created)
+        // The spec of this RUN on `root`, with its mounts.
+        let spec_on = |root: Root| {
+            run_step::spec_for(state, scope, run, root, network, &files, result.clone()).map(
+                |(mut spec, created)| {
+                    spec.mounts = mounts.mounts.clone();
+                    spec.secret_env = mounts.secret_env.clone();
+                    (spec, created)
+                },
+            )
         };
         if single {
-            let (spec, created) = run_step::spec_for(
-                state,
-                scope,
-                run,
-                Root::Direct {
-                    dir: root_dir.clone(),
-                },
-                network,
-                &files,
-                result,
-            )
-            .map(with_mounts)?;
+            let (spec, created) = spec_on(Root::Direct {
+                dir: root_dir.clone(),
+            })?;
             let outcome = run_step::execute(&spec).await;
             run_step::remove_created(&root_dir, &mounts.created);
             run_step::remove_created(&root_dir, &created);
@@ -92,21 +88,12 @@ impl Executor<'_> {
             for dir in [&upper, &work, &merged] {
                 std::fs::create_dir(dir).map_err(|e| anyhow!("creating {}: {e}", dir.display()))?;
             }
-            let (spec, created) = run_step::spec_for(
-                state,
-                scope,
-                run,
-                Root::Overlay {
-                    lower: root_dir.clone(),
-                    upper: upper.clone(),
-                    work,
-                    merged,
-                },
-                network,
-                &files,
-                result.clone(),
-            )
-            .map(with_mounts)?;
+            let (spec, created) = spec_on(Root::Overlay {
+                lower: root_dir.clone(),
+                upper: upper.clone(),
+                work,
+                merged,
+            })?;
             match run_step::execute(&spec).await {
                 Ok(None) => {
                     self.snapshotter = Snapshotter::Overlay;
@@ -158,18 +145,9 @@ impl Executor<'_> {
             }
         }
         // The full walk.
-        let (spec, created) = run_step::spec_for(
-            state,
-            scope,
-            run,
-            Root::Direct {
-                dir: root_dir.clone(),
-            },
-            network,
-            &files,
-            result,
-        )
-        .map(with_mounts)?;
+        let (spec, created) = spec_on(Root::Direct {
+            dir: root_dir.clone(),
+        })?;
         let hash = self.setup.run.hash;
         let excl = run_step::exclusions(
             state,
