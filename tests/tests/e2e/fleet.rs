@@ -428,69 +428,154 @@ fn incompressible(len: usize) -> Vec<u8> {
     out
 }
 
+/// A `coordinator submit` running in the background whose live lines (stderr) are kept.
+struct Followed {
+    child: Child,
+    lines: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Followed {
+    /// What submit has printed so far.
+    fn seen(&self) -> String {
+        self.lines.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    /// Waits until submit has printed `text`; fails after `within`, or when submit ended.
+    fn wait_for(&mut self, text: &str, within: Duration, fleet: &Fleet) {
+        let deadline = Instant::now() + within;
+        while !self.seen().contains(text) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "submit ended early: {status:?}\n{}\n{}",
+                    self.seen(),
+                    fleet.logs()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "submit never printed {text:?}\n{}\n{}",
+                self.seen(),
+                fleet.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for submit to end; its status.
+    fn finish(&mut self) -> std::process::ExitStatus {
+        let status = self.child.wait().expect("submit status");
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        status
+    }
+}
+
+impl Fleet {
+    /// A context whose one big incompressible COPY keeps a build busy for a while.
+    fn big_context(&self, name: &str, len: usize) -> PathBuf {
+        let context = self.dir.path().join(name);
+        std::fs::create_dir_all(&context).expect("context dir");
+        std::fs::write(context.join("big.bin"), incompressible(len)).expect("big file");
+        std::fs::write(
+            context.join("Dockerfile"),
+            format!(
+                "FROM {}/busybox:latest\nCOPY big.bin /big.bin\nLABEL fleet=yes\n",
+                self.registry.host()
+            ),
+        )
+        .expect("Dockerfile");
+        context
+    }
+
+    /// Starts `coordinator submit` of `context` for `platform` and follows its live lines.
+    fn spawn_submit(
+        &self,
+        context: &Path,
+        destination: &str,
+        platform: &Platform,
+        timeout_secs: u64,
+    ) -> Followed {
+        let mut child = Command::new(binary("coordinator"))
+            .arg("submit")
+            .args(["--driver", "nats"])
+            .args(["--nats", &self.nats.url()])
+            .arg("--context")
+            .arg(context)
+            .args(["--destination", destination])
+            .args(["--multi-platform", &platform.to_string()])
+            .args(["--timeout", &timeout_secs.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("coordinator submit");
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let reader = {
+            let stderr = child.stderr.take().expect("piped stderr");
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                use std::io::BufRead;
+                for line in std::io::BufReader::new(stderr)
+                    .lines()
+                    .map_while(Result::ok)
+                {
+                    if let Ok(mut text) = lines.lock() {
+                        text.push_str(&line);
+                        text.push('\n');
+                    }
+                }
+            })
+        };
+        Followed {
+            child,
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    /// One task was ever published, and `repository:tag` has only ever held one manifest.
+    async fn published_once(&self, repository: &str, tag: &str) {
+        let client = async_nats::connect(self.nats.url()).await.expect("nats");
+        let js = async_nats::jetstream::new(client);
+        let names = kaniko_common::subjects::Names::default();
+        let mut stream = js
+            .get_stream(names.tasks_stream())
+            .await
+            .expect("tasks stream");
+        let info = stream.info().await.expect("tasks stream info");
+        assert_eq!(info.state.last_sequence, 1, "one task published");
+        let history = self.registry.storage_dir().join(format!(
+            "docker/registry/v2/repositories/{repository}/_manifests/tags/{tag}/index/sha256"
+        ));
+        let pushed = std::fs::read_dir(&history)
+            .unwrap_or_else(|err| panic!("{}: {err}", history.display()))
+            .count();
+        assert_eq!(pushed, 1, "the index was published once\n{}", self.logs());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_build_hands_its_task_to_another_worker() {
     let (native, _) = platforms();
     let mut fleet = Fleet::with_workers(&[("native-1", None), ("native-2", None)]).await;
 
     // A big COPY keeps the build busy long enough to kill the worker in the middle of it.
-    let context = fleet.dir.path().join("big");
-    std::fs::create_dir_all(&context).expect("context dir");
-    std::fs::write(context.join("big.bin"), incompressible(96 << 20)).expect("big file");
-    std::fs::write(
-        context.join("Dockerfile"),
-        format!(
-            "FROM {}/busybox:latest\nCOPY big.bin /big.bin\nLABEL fleet=yes\n",
-            fleet.registry.host()
-        ),
-    )
-    .expect("Dockerfile");
+    let context = fleet.big_context("big", 96 << 20);
     let destination = format!("{}/big:v1", fleet.registry.host());
-    let mut submit = {
-        let mut command = Command::new(binary("coordinator"));
-        command
-            .arg("submit")
-            .args(["--driver", "nats"])
-            .args(["--nats", &fleet.nats.url()])
-            .arg("--context")
-            .arg(&context)
-            .args(["--destination", &destination])
-            .args(["--multi-platform", &native.to_string()])
-            .args(["--timeout", "240"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        command.spawn().expect("coordinator submit")
-    };
+    let mut submit = fleet.spawn_submit(&context, &destination, &native, 240);
 
     // Follow submit's live lines; kill the worker the task was placed on, mid-build.
-    let progress = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let reader = {
-        let stderr = submit.stderr.take().expect("piped stderr");
-        let progress = progress.clone();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Ok(mut text) = progress.lock() {
-                    text.push_str(&line);
-                    text.push('\n');
-                }
-            }
-        })
-    };
-    let seen = || progress.lock().map(|t| t.clone()).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(120);
     let victim = loop {
-        let text = seen();
+        let text = submit.seen();
         if let Some(name) = ["native-1", "native-2"]
             .into_iter()
             .find(|name| text.contains(&format!("building on {name}")))
         {
             break name;
         }
-        if let Ok(Some(status)) = submit.try_wait() {
+        if let Ok(Some(status)) = submit.child.try_wait() {
             panic!("submit ended early: {status:?}\n{text}\n{}", fleet.logs());
         }
         assert!(
@@ -509,9 +594,9 @@ async fn a_worker_killed_mid_build_hands_its_task_to_another_worker() {
     killed.child.kill().expect("SIGKILL");
     let _ = killed.child.wait();
     assert!(
-        !seen().contains("published index"),
+        !submit.seen().contains("published index"),
         "the build was over before the kill: make the context bigger\n{}",
-        seen()
+        submit.seen()
     );
     let survivor = if killed.name == "native-1" {
         "native-2"
@@ -519,19 +604,18 @@ async fn a_worker_killed_mid_build_hands_its_task_to_another_worker() {
         "native-1"
     };
 
-    let status = submit.wait().expect("submit status");
-    let _ = reader.join();
+    let status = submit.finish();
     assert!(
         status.success(),
         "{status:?}\n{}\n{}\n{}",
-        seen(),
+        submit.seen(),
         killed.logs(),
         fleet.logs()
     );
     assert!(
-        seen().contains(&format!("building on {survivor}")),
+        submit.seen().contains(&format!("building on {survivor}")),
         "the task was redelivered to {survivor}\n{}",
-        seen()
+        submit.seen()
     );
     let survivor_log = fleet
         .daemons
@@ -551,59 +635,10 @@ async fn a_coordinator_killed_mid_build_and_restarted_finishes_it_without_publis
     let (native, _) = platforms();
     let mut fleet = Fleet::with_workers(&[("native-1", None)]).await;
 
-    let context = fleet.dir.path().join("big");
-    std::fs::create_dir_all(&context).expect("context dir");
-    std::fs::write(context.join("big.bin"), incompressible(96 << 20)).expect("big file");
-    std::fs::write(
-        context.join("Dockerfile"),
-        format!(
-            "FROM {}/busybox:latest\nCOPY big.bin /big.bin\nLABEL fleet=yes\n",
-            fleet.registry.host()
-        ),
-    )
-    .expect("Dockerfile");
+    let context = fleet.big_context("big", 96 << 20);
     let destination = format!("{}/big:v1", fleet.registry.host());
-    let mut submit = Command::new(binary("coordinator"))
-        .arg("submit")
-        .args(["--driver", "nats"])
-        .args(["--nats", &fleet.nats.url()])
-        .arg("--context")
-        .arg(&context)
-        .args(["--destination", &destination])
-        .args(["--multi-platform", &native.to_string()])
-        .args(["--timeout", "240"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("coordinator submit");
-    let progress = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let reader = {
-        let stderr = submit.stderr.take().expect("piped stderr");
-        let progress = progress.clone();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Ok(mut text) = progress.lock() {
-                    text.push_str(&line);
-                    text.push('\n');
-                }
-            }
-        })
-    };
-    let seen = || progress.lock().map(|t| t.clone()).unwrap_or_default();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !seen().contains("building on native-1") {
-        assert!(
-            Instant::now() < deadline,
-            "the task never started\n{}\n{}",
-            seen(),
-            fleet.logs()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut submit = fleet.spawn_submit(&context, &destination, &native, 240);
+    submit.wait_for("building on native-1", Duration::from_secs(120), &fleet);
     let position = fleet
         .daemons
         .iter()
@@ -622,34 +657,17 @@ async fn a_coordinator_killed_mid_build_and_restarted_finishes_it_without_publis
     let restarted = Daemon::spawn("coordinator-2", fleet.dir.path(), command);
     fleet.daemons.push(restarted);
 
-    let status = submit.wait().expect("submit status");
-    let _ = reader.join();
+    let status = submit.finish();
     assert!(
         status.success(),
         "{status:?}\n{}\n{}\n{}",
-        seen(),
+        submit.seen(),
         killed.logs(),
         fleet.logs()
     );
     check_index(&destination, &[&native]);
     // One task ever published, one manifest ever under the tag.
-    let client = async_nats::connect(fleet.nats.url()).await.expect("nats");
-    let js = async_nats::jetstream::new(client);
-    let names = kaniko_common::subjects::Names::default();
-    let mut stream = js
-        .get_stream(names.tasks_stream())
-        .await
-        .expect("tasks stream");
-    let info = stream.info().await.expect("tasks stream info");
-    assert_eq!(info.state.last_sequence, 1, "one task published");
-    let history = fleet
-        .registry
-        .storage_dir()
-        .join("docker/registry/v2/repositories/big/_manifests/tags/v1/index/sha256");
-    let pushed = std::fs::read_dir(&history)
-        .unwrap_or_else(|err| panic!("{}: {err}", history.display()))
-        .count();
-    assert_eq!(pushed, 1, "the index was published once\n{}", fleet.logs());
+    fleet.published_once("big", "v1").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -657,61 +675,16 @@ async fn nats_server_restarted_mid_build_with_its_store_kept_and_the_build_compl
     let (native, _) = platforms();
     let mut fleet = Fleet::with_workers(&[("native-1", None)]).await;
 
-    let context = fleet.dir.path().join("restart");
-    std::fs::create_dir_all(&context).expect("context dir");
-    std::fs::write(context.join("big.bin"), incompressible(24 << 20)).expect("big file");
-    std::fs::write(
-        context.join("Dockerfile"),
-        format!(
-            "FROM {}/busybox:latest\nCOPY big.bin /big.bin\nLABEL fleet=yes\n",
-            fleet.registry.host()
-        ),
-    )
-    .expect("Dockerfile");
+    let context = fleet.big_context("restart", 24 << 20);
     let destination = format!("{}/restart:v1", fleet.registry.host());
     let started = Instant::now();
-    let mut submit = Command::new(binary("coordinator"))
-        .arg("submit")
-        .args(["--driver", "nats"])
-        .args(["--nats", &fleet.nats.url()])
-        .arg("--context")
-        .arg(&context)
-        .args(["--destination", &destination])
-        .args(["--multi-platform", &native.to_string()])
-        .args(["--timeout", "60"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("coordinator submit");
-    let progress = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let reader = {
-        let stderr = submit.stderr.take().expect("piped stderr");
-        let progress = progress.clone();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Ok(mut text) = progress.lock() {
-                    text.push_str(&line);
-                    text.push('\n');
-                }
-            }
-        })
-    };
-    let seen = || progress.lock().map(|t| t.clone()).unwrap_or_default();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut submit = fleet.spawn_submit(&context, &destination, &native, 60);
     // The worker is building: it has the context and is writing the big layer.
-    while !seen().contains("[2/3] COPY big.bin /big.bin") {
-        assert!(
-            Instant::now() < deadline,
-            "the task never started\n{}\n{}",
-            seen(),
-            fleet.logs()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    submit.wait_for(
+        "[2/3] COPY big.bin /big.bin",
+        Duration::from_secs(30),
+        &fleet,
+    );
     // Down for a moment mid-build (the build finishes while the server is away: its result
     // must still arrive), then back on the same port with the same store.
     fleet.nats.stop();
@@ -719,36 +692,24 @@ async fn nats_server_restarted_mid_build_with_its_store_kept_and_the_build_compl
     let restarted = Instant::now();
     fleet.nats.restart().expect("nats-server restart");
 
-    let status = submit.wait().expect("submit status");
-    let _ = reader.join();
+    let status = submit.finish();
     let recovered = restarted.elapsed();
-    assert!(status.success(), "{status:?}\n{}\n{}", seen(), fleet.logs());
+    assert!(
+        status.success(),
+        "{status:?}\n{}\n{}",
+        submit.seen(),
+        fleet.logs()
+    );
     check_index(&destination, &[&native]);
     assert!(
         recovered < Duration::from_secs(15),
         "the build finished {recovered:?} after the restart (total {:?})\n{}\n{}",
         started.elapsed(),
-        seen(),
+        submit.seen(),
         fleet.logs()
     );
     // One task ever published, one manifest ever under the tag.
-    let client = async_nats::connect(fleet.nats.url()).await.expect("nats");
-    let js = async_nats::jetstream::new(client);
-    let names = kaniko_common::subjects::Names::default();
-    let mut stream = js
-        .get_stream(names.tasks_stream())
-        .await
-        .expect("tasks stream");
-    let info = stream.info().await.expect("tasks stream info");
-    assert_eq!(info.state.last_sequence, 1, "one task published");
-    let history = fleet
-        .registry
-        .storage_dir()
-        .join("docker/registry/v2/repositories/restart/_manifests/tags/v1/index/sha256");
-    let pushed = std::fs::read_dir(&history)
-        .unwrap_or_else(|err| panic!("{}: {err}", history.display()))
-        .count();
-    assert_eq!(pushed, 1, "the index was published once\n{}", fleet.logs());
+    fleet.published_once("restart", "v1").await;
     eprintln!(
         "restart test: total {:?}, {recovered:?} after the restart",
         started.elapsed()
