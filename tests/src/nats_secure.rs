@@ -1,14 +1,19 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! Material for a secured nats-server: a TLS CA with a server certificate for 127.0.0.1 (IP
-//! SAN) and a client certificate, made with the `openssl` CLI, and nkey users made with the
-//! `nkeys` crate; plus the `authorization` and `tls` config blocks that use them (for
-//! [`crate::Nats::start_with_config`]).
+//! SAN) and a client certificate, made with the `openssl` CLI, nkey users made with the
+//! `nkeys` crate, and an operator, its accounts and their users' `.creds` files (JWTs signed
+//! here, as `nsc` would); plus the `authorization`, `tls` and operator-mode config blocks that
+//! use them (for [`crate::Nats::start_with_config`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::json;
+use sha2::Digest;
 
 /// PEM files of a throwaway CA, a server certificate for `127.0.0.1` and a client
 /// certificate, all signed by the CA (P-256 keys, PKCS#8).
@@ -198,4 +203,246 @@ pub fn nkey_block(users: &[&NkeyUser]) -> String {
         "authorization {{\n  users = [\n{}  ]\n}}\n",
         entries.concat()
     )
+}
+
+/// An operator (the root of trust in operator mode): its key, its self-signed JWT, and its
+/// system account (nats-server 2.9 will not start JetStream in operator mode without one).
+#[derive(Debug)]
+pub struct Operator {
+    key: nkeys::KeyPair,
+    /// The operator JWT, what the server's `operator:` setting holds.
+    pub jwt: String,
+    /// The system account (no JetStream), preloaded with every server block.
+    pub system: Account,
+}
+
+impl Operator {
+    /// A new operator named `name`, with its system account `SYS`.
+    pub fn generate(name: &str) -> anyhow::Result<Operator> {
+        let key = nkeys::KeyPair::new_operator();
+        let system = signed_account(&key, "SYS", &json!({}))?;
+        let jwt = sign_jwt(
+            &key,
+            &key.public_key(),
+            name,
+            json!({"system_account": system.public, "type": "operator", "version": 2}),
+        )?;
+        Ok(Operator { key, jwt, system })
+    }
+
+    /// A new account named `name`, signed by this operator, with unlimited connections,
+    /// subscriptions and JetStream (memory and disk storage, streams, consumers: the build
+    /// needs streams, KV buckets and the object store).
+    pub fn account(&self, name: &str) -> anyhow::Result<Account> {
+        signed_account(
+            &self.key,
+            name,
+            &json!({"mem_storage": -1, "disk_storage": -1, "streams": -1, "consumer": -1}),
+        )
+    }
+
+    /// The server config of operator mode: this operator trusted, its system account and
+    /// `accounts` (only those) preloaded into a memory resolver.
+    pub fn server_block(&self, accounts: &[&Account]) -> String {
+        let preload: Vec<String> = std::iter::once(&self.system)
+            .chain(accounts.iter().copied())
+            .map(|account| format!("  {}: {:?}\n", account.public, account.jwt))
+            .collect();
+        format!(
+            "operator: {:?}\nsystem_account: {}\nresolver: MEMORY\n\
+             resolver_preload: {{\n{}}}\n",
+            self.jwt,
+            self.system.public,
+            preload.concat()
+        )
+    }
+}
+
+/// An account named `name` signed by `operator`: unlimited connections, subscriptions,
+/// imports and exports, plus the `jetstream` limits (none: JetStream disabled).
+fn signed_account(
+    operator: &nkeys::KeyPair,
+    name: &str,
+    jetstream: &serde_json::Value,
+) -> anyhow::Result<Account> {
+    let key = nkeys::KeyPair::new_account();
+    let public = key.public_key();
+    let mut limits = json!({
+        "subs": -1, "data": -1, "payload": -1,
+        "imports": -1, "exports": -1, "wildcards": true, "conn": -1, "leaf": -1,
+    });
+    if let (Some(limits), Some(jetstream)) = (limits.as_object_mut(), jetstream.as_object()) {
+        limits.extend(jetstream.clone());
+    }
+    let jwt = sign_jwt(
+        operator,
+        &public,
+        name,
+        json!({"limits": limits, "type": "account", "version": 2}),
+    )?;
+    Ok(Account { key, public, jwt })
+}
+
+/// An account: its key, public key and the JWT its operator signed.
+#[derive(Debug)]
+pub struct Account {
+    key: nkeys::KeyPair,
+    /// The public key (`A...`).
+    pub public: String,
+    /// The account JWT.
+    pub jwt: String,
+}
+
+impl Account {
+    /// A new user named `name` of this account, allowed to publish and subscribe anywhere,
+    /// written as a `.creds` file at `path`.
+    pub fn user_creds(&self, name: &str, path: &Path) -> anyhow::Result<CredsUser> {
+        let key = nkeys::KeyPair::new_user();
+        let seed = key
+            .seed()
+            .map_err(|err| anyhow::anyhow!("nkey seed: {err}"))?;
+        let jwt = sign_jwt(
+            &self.key,
+            &key.public_key(),
+            name,
+            json!({
+                "pub": {}, "sub": {},
+                "subs": -1, "data": -1, "payload": -1,
+                "type": "user", "version": 2,
+            }),
+        )?;
+        let text = format!(
+            "-----BEGIN NATS USER JWT-----\n{jwt}\n------END NATS USER JWT------\n\n\
+             ************************* IMPORTANT *************************\n\
+             NKEY Seed printed below can be used to sign and prove identity.\n\
+             NKEYs are sensitive and should be treated as secrets.\n\n\
+             -----BEGIN USER NKEY SEED-----\n{seed}\n------END USER NKEY SEED------\n\n\
+             *************************************************************\n"
+        );
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
+        Ok(CredsUser {
+            path: path.to_path_buf(),
+            seed,
+        })
+    }
+}
+
+/// A user's `.creds` file and the seed it holds.
+#[derive(Clone)]
+pub struct CredsUser {
+    /// The `.creds` file (user JWT, then seed).
+    pub path: PathBuf,
+    /// The seed (`SU...`), the secret inside the file.
+    pub seed: String,
+}
+
+impl std::fmt::Debug for CredsUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredsUser")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A NATS JWT (`ed25519-nkey`) about `subject`, signed by `issuer`, with `nats` as its
+/// `nats` claims. Its `jti` is the base32 SHA-512/256 of the standard claims, as nats-io/jwt
+/// computes it.
+fn sign_jwt(
+    issuer: &nkeys::KeyPair,
+    subject: &str,
+    name: &str,
+    nats: serde_json::Value,
+) -> anyhow::Result<String> {
+    let iat = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("clock before 1970")?
+        .as_secs();
+    let iss = issuer.public_key();
+    // Field order of nats-io/jwt's ClaimsData: iat, iss, name, sub (the others are empty).
+    let standard = format!(
+        "{{\"iat\":{iat},\"iss\":{},\"name\":{},\"sub\":{}}}",
+        serde_json::to_string(&iss)?,
+        serde_json::to_string(name)?,
+        serde_json::to_string(subject)?,
+    );
+    let jti = base32_no_pad(&sha2::Sha512_256::digest(standard.as_bytes()));
+    let claims = json!({
+        "jti": jti, "iat": iat, "iss": iss, "name": name, "sub": subject, "nats": nats,
+    });
+    let header = URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims)?);
+    let signed = format!("{header}.{payload}");
+    let signature = issuer
+        .sign(signed.as_bytes())
+        .map_err(|err| anyhow::anyhow!("signing a JWT: {err}"))?;
+    Ok(format!("{signed}.{}", URL_SAFE_NO_PAD.encode(signature)))
+}
+
+/// RFC 4648 base32 (upper-case alphabet), without padding.
+fn base32_no_pad(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for &byte in bytes {
+        buffer = (buffer << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base32_matches_rfc4648_vectors() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "MY"),
+            ("fo", "MZXQ"),
+            ("foo", "MZXW6"),
+            ("foob", "MZXW6YQ"),
+            ("fooba", "MZXW6YTB"),
+            ("foobar", "MZXW6YTBOI"),
+        ] {
+            assert_eq!(base32_no_pad(input.as_bytes()), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn a_user_jwt_is_signed_by_its_account() {
+        let operator = Operator::generate("op").expect("operator");
+        let account = operator.account("acct").expect("account");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let user = account
+            .user_creds("u", &dir.path().join("u.creds"))
+            .expect("creds");
+        let text = std::fs::read_to_string(&user.path).expect("creds file");
+        let jwt = text.lines().nth(1).expect("jwt line");
+        let (signed, signature) = jwt.rsplit_once('.').expect("three parts");
+        let claims: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(signed.split('.').nth(1).expect("payload"))
+                .expect("base64url"),
+        )
+        .expect("json");
+        assert_eq!(claims["iss"], account.public.as_str(), "{claims}");
+        assert_eq!(claims["nats"]["type"], "user", "{claims}");
+        assert_eq!(claims["jti"].as_str().expect("jti").len(), 52, "{claims}");
+        let verifier = nkeys::KeyPair::from_public_key(&account.public).expect("public key");
+        verifier
+            .verify(
+                signed.as_bytes(),
+                &URL_SAFE_NO_PAD.decode(signature).expect("sig"),
+            )
+            .expect("the account's signature verifies");
+        assert!(text.contains(&user.seed), "the seed block");
+    }
 }

@@ -1,11 +1,12 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! The spawned binaries against a secured nats-server, one server per way of
-//! authenticating: token, user and password, nkey, and mutual TLS. `coordinator serve`, one
+//! authenticating: token, user and password, nkey, a creds file (operator mode), and mutual
+//! TLS. `coordinator serve`, one
 //! `worker serve` and `coordinator submit --driver nats` connect with the right credentials
 //! (flags, and the environment variable fallbacks) and a trivial build publishes its index.
-//! Wrong credentials (wrong token, wrong password, unknown nkey, no CA, a missing or
-//! malformed creds file) fail fast with an error naming what is wrong, and no secret ever
+//! Wrong credentials (wrong token, wrong password, unknown nkey, a user of an account the
+//! server does not know, no CA, a missing or malformed creds file) fail fast with an error naming what is wrong, and no secret ever
 //! shows in any output or log.
 
 use std::ffi::OsString;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use kaniko_common::platform::Platform;
 use kaniko_tests::fixture::push_busybox;
-use kaniko_tests::nats_secure::{self, NkeyUser, TlsFiles};
+use kaniko_tests::nats_secure::{self, NkeyUser, Operator, TlsFiles};
 use kaniko_tests::{Nats, Registry, init_test_tracing, skopeo_inspect_raw};
 
 use crate::fleet::{Daemon, binary, describe};
@@ -375,6 +376,49 @@ async fn nats_auth_nkey_publishes_and_an_unknown_nkey_is_refused() {
         &Auth::default().flag("--nats-nkey", "SUNOTASEED"),
         &["nkey"],
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_auth_creds_file_publishes_and_a_user_of_another_account_is_refused() {
+    let material = tempfile::tempdir().expect("tempdir");
+    let operator = Operator::generate("kaniko-operator").expect("operator");
+    let account = operator.account("kaniko").expect("account");
+    // Signed by the same operator, but not preloaded: the server does not know it.
+    let unknown = operator.account("unknown").expect("account");
+    let builder = account
+        .user_creds("builder", &material.path().join("builder.creds"))
+        .expect("creds");
+    let stranger = unknown
+        .user_creds("stranger", &material.path().join("stranger.creds"))
+        .expect("creds");
+    let mut secured = Secured::start(
+        &operator.server_block(&[&account]),
+        &[&builder.seed, &stranger.seed],
+    )
+    .await;
+    let by_flag = Auth::default().flag("--nats-creds", &builder.path);
+    let by_env = Auth::default().env("NATS_CREDS", &builder.path);
+    secured.build_publishes(&by_flag, &by_env, &by_flag);
+    // `coordinator submit` with the creds file from the environment builds too.
+    let destination = format!("{}/secured:v2", secured.registry.host());
+    let output = secured.submit(&by_env, &destination);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        describe(&output),
+        secured.logs()
+    );
+    secured.assert_no_secret("submit", &describe(&output));
+    assert!(skopeo_inspect_raw(&destination).is_ok(), "{destination}");
+
+    let other_account = Auth::default().flag("--nats-creds", &stranger.path);
+    secured.submit_refused(&other_account, &["authorization violation", "--nats-creds"]);
+    secured.worker_refused(
+        &Auth::default().env("NATS_CREDS", &stranger.path),
+        &["authorization violation"],
+    );
+    creds_refusals(&secured, material.path());
+    secured.assert_no_secret("the nats-server log", &secured.nats.logs());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
