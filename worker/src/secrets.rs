@@ -95,6 +95,18 @@ impl Secret {
     }
 }
 
+/// The `worker build` flags that hand `secrets` (checked now: each must parse and a file
+/// must exist) and the RUN cache directory to a build another command runs (`worker serve`,
+/// `coordinator submit --driver local`).
+pub fn build_flags(secrets: &[String], run_cache_dir: Option<&str>) -> Result<Vec<String>, String> {
+    parse_all(secrets)?;
+    let mut flags: Vec<String> = secrets.iter().map(|s| format!("--secret={s}")).collect();
+    if let Some(dir) = run_cache_dir.filter(|d| !d.is_empty()) {
+        flags.push(format!("--run-cache-dir={dir}"));
+    }
+    Ok(flags)
+}
+
 /// Parses every `--secret`; a later one with the same id replaces an earlier one, and a file
 /// must exist.
 pub fn parse_all(values: &[String]) -> Result<Vec<Secret>, String> {

@@ -309,11 +309,10 @@ pub fn build_flags(args: &crate::cli::ServeArgs) -> anyhow::Result<Vec<String>> 
         format!("--network={}", args.network),
         format!("--snapshotter={}", args.snapshotter),
     ];
-    crate::secrets::parse_all(&args.secret).map_err(anyhow::Error::msg)?;
-    flags.extend(args.secret.iter().map(|s| format!("--secret={s}")));
-    if let Some(dir) = args.run_cache_dir.as_deref().filter(|d| !d.is_empty()) {
-        flags.push(format!("--run-cache-dir={dir}"));
-    }
+    flags.extend(
+        crate::secrets::build_flags(&args.secret, args.run_cache_dir.as_deref())
+            .map_err(anyhow::Error::msg)?,
+    );
     Ok(flags)
 }
 

@@ -19,17 +19,8 @@ use crate::driver::local::{self, LocalBuild};
 /// The `worker build` flags of every platform's build: the secrets (checked now, before
 /// anything is packed) and the RUN cache directory.
 fn build_flags(flags: &super::LocalRegistryArgs) -> anyhow::Result<Vec<String>> {
-    kaniko_worker::secrets::parse_all(&flags.secret)
-        .map_err(|e| anyhow::anyhow!("--secret: {e}"))?;
-    let mut out: Vec<String> = flags
-        .secret
-        .iter()
-        .map(|s| format!("--secret={s}"))
-        .collect();
-    if let Some(dir) = flags.run_cache_dir.as_deref().filter(|d| !d.is_empty()) {
-        out.push(format!("--run-cache-dir={dir}"));
-    }
-    Ok(out)
+    kaniko_worker::secrets::build_flags(&flags.secret, flags.run_cache_dir.as_deref())
+        .map_err(anyhow::Error::msg)
 }
 
 /// Runs the build of `args` in this process.

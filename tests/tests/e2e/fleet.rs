@@ -363,15 +363,11 @@ async fn require_native_nodes_is_refused_before_any_task_when_only_a_cross_worke
         "the refusal names the platform without a native worker\n{}",
         describe(&output)
     );
-    let client = async_nats::connect(fleet.nats.url()).await.expect("nats");
-    let js = async_nats::jetstream::new(client);
-    let names = kaniko_common::subjects::Names::default();
-    let mut stream = js
-        .get_stream(names.tasks_stream())
-        .await
-        .expect("tasks stream");
-    let info = stream.info().await.expect("tasks stream info");
-    assert_eq!(info.state.last_sequence, 0, "no task was ever published");
+    assert_eq!(
+        fleet.tasks_published().await,
+        0,
+        "no task was ever published"
+    );
     assert!(
         skopeo_inspect_raw(&destination).is_err(),
         "nothing was pushed"
@@ -534,8 +530,8 @@ impl Fleet {
         }
     }
 
-    /// One task was ever published, and `repository:tag` has only ever held one manifest.
-    async fn published_once(&self, repository: &str, tag: &str) {
+    /// How many tasks were ever published on the tasks stream.
+    async fn tasks_published(&self) -> u64 {
         let client = async_nats::connect(self.nats.url()).await.expect("nats");
         let js = async_nats::jetstream::new(client);
         let names = kaniko_common::subjects::Names::default();
@@ -544,7 +540,12 @@ impl Fleet {
             .await
             .expect("tasks stream");
         let info = stream.info().await.expect("tasks stream info");
-        assert_eq!(info.state.last_sequence, 1, "one task published");
+        info.state.last_sequence
+    }
+
+    /// One task was ever published, and `repository:tag` has only ever held one manifest.
+    async fn published_once(&self, repository: &str, tag: &str) {
+        assert_eq!(self.tasks_published().await, 1, "one task published");
         let history = self.registry.storage_dir().join(format!(
             "docker/registry/v2/repositories/{repository}/_manifests/tags/{tag}/index/sha256"
         ));
