@@ -132,15 +132,7 @@ pub fn setup(spec: &Spec) -> Result<(), SetupError> {
             work,
             merged,
         } => {
-            // In a user namespace overlay keeps its metadata (opaque directories) in
-            // `user.overlay.*` xattrs (`userxattr`, Linux 5.11+); without it removing a
-            // directory of the lower layer fails with EIO.
-            let data = format!(
-                "lowerdir={},upperdir={},workdir={},userxattr",
-                lower.display(),
-                upper.display(),
-                work.display()
-            );
+            let data = overlay_data(&[lower], upper, work).map_err(SetupError::Overlay)?;
             mount(
                 Some(Path::new("overlay")),
                 merged,
@@ -265,12 +257,7 @@ fn run_mount(root: &Path, m: &Mount) -> Result<(), String> {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("creating {}: {e}", dir.display()))?;
             }
-            let data = format!(
-                "lowerdir={},upperdir={},workdir={},userxattr",
-                source.display(),
-                upper.display(),
-                work.display()
-            );
+            let data = overlay_data(&[source], &upper, &work)?;
             let overlay = mount(
                 Some(Path::new("overlay")),
                 &pinned.proc_path,
@@ -307,6 +294,38 @@ fn run_mount(root: &Path, m: &Mount) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The mount data of an overlay: `lowers` (top first), `upper` and `work`, with `userxattr`
+/// (in a user namespace overlay keeps its metadata, such as opaque directories, in
+/// `user.overlay.*` xattrs; without it removing a lower directory fails with EIO). Every path
+/// is escaped the way overlayfs's option parser unescapes it (`\`, `:` and `,` preceded by a
+/// backslash), so a directory named `x:` or `a,upperdir=b` stays one path and can never add a
+/// lower directory or an option.
+pub(crate) fn overlay_data(lowers: &[&Path], upper: &Path, work: &Path) -> Result<String, String> {
+    fn escaped(path: &Path) -> Result<String, String> {
+        let text = path
+            .to_str()
+            .ok_or_else(|| format!("{} is not valid UTF-8", path.display()))?;
+        let mut out = String::with_capacity(text.len());
+        for ch in text.chars() {
+            if matches!(ch, '\\' | ':' | ',') {
+                out.push('\\');
+            }
+            out.push(ch);
+        }
+        Ok(out)
+    }
+    let lowers: Vec<String> = lowers
+        .iter()
+        .map(|p| escaped(p))
+        .collect::<Result<_, _>>()?;
+    Ok(format!(
+        "lowerdir={},upperdir={},workdir={},userxattr",
+        lowers.join(":"),
+        escaped(upper)?,
+        escaped(work)?
+    ))
 }
 
 /// Copies a directory tree (directories, files, symlinks; modes and owners) from `from` into
@@ -537,6 +556,31 @@ mod tests {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     use super::*;
+
+    #[test]
+    fn overlay_paths_are_escaped_so_they_stay_one_path() {
+        fn check(lower: &str, expected: &str) {
+            let data = overlay_data(&[Path::new(lower)], Path::new("/u"), Path::new("/w")).unwrap();
+            assert_eq!(
+                data,
+                format!("lowerdir={expected},upperdir=/u,workdir=/w,userxattr")
+            );
+        }
+        check("/ctx/plain", "/ctx/plain");
+        check("/ctx/x:/etc", "/ctx/x\\:/etc");
+        check("/ctx/a,upperdir=/etc", "/ctx/a\\,upperdir=/etc");
+        check("/ctx/back\\slash", "/ctx/back\\\\slash");
+        let two = overlay_data(
+            &[Path::new("/top:1"), Path::new("/bottom")],
+            Path::new("/u,x"),
+            Path::new("/w:y"),
+        )
+        .unwrap();
+        assert_eq!(
+            two,
+            "lowerdir=/top\\:1:/bottom,upperdir=/u\\,x,workdir=/w\\:y,userxattr"
+        );
+    }
 
     #[test]
     fn copy_tree_keeps_directories_files_symlinks_and_modes() {
