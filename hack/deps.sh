@@ -18,6 +18,7 @@ declare -A wanted=(
   [newuidmap]=uidmap
   [dpkg-deb]=dpkg
   [openssl]=openssl
+  [gcc]=gcc
 )
 
 missing=()
@@ -27,6 +28,10 @@ for cmd in "${!wanted[@]}"; do
     missing+=("$pkg")
   fi
 done
+# The static C library: the RUN sandbox tests compile a probe with gcc -static.
+if ! dpkg-query -W -f='${Status}' libc6-dev 2>/dev/null | grep -q 'install ok installed'; then
+  missing+=(libc6-dev)
+fi
 
 # The Python client example in docs/examples runs in the suite: nats-py from PyPI.
 if ! python3 -c 'import nats' >/dev/null 2>&1; then

@@ -108,7 +108,8 @@ pub struct ServeArgs {
     /// Number of retries for a push.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub push_retry: u32,
-    /// RUN's network for every build: `host` (default) or `none`; `RUN --network` overrides.
+    /// RUN's network for every build, the most a Dockerfile may use: `host` (default) or
+    /// `none`; `RUN --network=none` narrows it, `RUN --network=host` under `none` fails.
     #[arg(long, default_value = "host", value_parser = ["host", "none"])]
     pub network: String,
     /// How RUN's changes are found: `auto`, `overlay` or `walk` (see `worker build --help`).
@@ -300,7 +301,8 @@ pub struct BuildArgs {
     /// after), `auto` (overlay where it mounts, else walk).
     #[arg(long, default_value = "auto", value_parser = crate::snapshot::Snapshotter::parse, value_name = "auto|overlay|walk")]
     pub snapshotter: crate::snapshot::Snapshotter,
-    /// RUN's network: `host` (default) or `none` (loopback only); `RUN --network` overrides.
+    /// RUN's network, the most a Dockerfile may use: `host` (default) or `none` (loopback
+    /// only); `RUN --network=none` narrows it, `RUN --network=host` under `none` fails.
     #[arg(long, default_value = "host", value_parser = crate::sandbox::Network::parse, value_name = "host|none")]
     pub network: crate::sandbox::Network,
     /// A secret for `RUN --mount=type=secret` (buildx syntax): `id=NAME,src=PATH` or

@@ -12,9 +12,17 @@
 //! mounts: mount targets are resolved inside the root by the parent ([`resolve_targets`]) and
 //! opened with `O_NOFOLLOW` by the helper. `RUN --mount`s come prepared ([`Mount`]): host
 //! paths to bind (read-only, or with the writes thrown away) and tmpfs.
+//!
+//! The command cannot undo any of it: it runs in a user and mount namespace below the one
+//! that made the mounts (so they are locked), in a session of its own with a new session
+//! keyring, with Docker's default capabilities (`caps`), `no_new_privs` and Docker's default
+//! seccomp profile (`seccomp`, data in `seccomp.json`).
 
+mod caps;
 pub mod helper;
+mod mountinfo;
 mod mounts;
+mod seccomp;
 
 pub use mounts::copy_tree;
 

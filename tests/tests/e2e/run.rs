@@ -4,7 +4,8 @@
 //! bookworm fixtures, each built by `worker build` and by `buildah bud --isolation chroot`
 //! with the same context (the [`Case`] machinery of `dockerfiles.rs`): same file tree, same
 //! config, every difference listed. Plus what has no parity: failures, the foreign platform,
-//! the rootless worker and escape attempts. `RUN --mount` has its own module (`mounts`).
+//! the rootless worker and escape attempts (`escapes`; what the sandbox keeps the command from
+//! undoing: `sandbox`). `RUN --mount` has its own module (`mounts`).
 //!
 //! One registry with both bases pushed is shared by every test of the binary (started on
 //! first use, stopped at exit), so the Debian layer is uploaded once per run; the Debian
@@ -16,6 +17,7 @@ mod escapes;
 mod failures;
 mod mounts;
 mod rootless;
+mod sandbox;
 
 use std::sync::{Mutex, OnceLock};
 

@@ -64,7 +64,7 @@ pub struct Setup<'a> {
 /// How RUN runs and is snapshotted.
 #[derive(Debug, Clone, Default)]
 pub struct RunSettings {
-    /// Worker-wide network (`--network`), `RUN --network` overrides.
+    /// Worker-wide network (`--network`): the ceiling, `RUN --network=none` narrows it.
     pub network: crate::sandbox::Network,
     /// How changes are found.
     pub snapshotter: Snapshotter,

@@ -196,10 +196,7 @@ pub fn spec_for(
         "" => "/".to_string(),
         dir => dir.to_string(),
     };
-    let network = match run.network.as_deref() {
-        Some(text) => Network::parse(text).map_err(|e| anyhow!("RUN --network: {e}"))?,
-        None => network,
-    };
+    let network = run_network(network, run.network.as_deref())?;
     if let Some(security) = run.security.as_deref().filter(|s| *s != "sandbox") {
         bail!("RUN --security={security} is not supported: commands always run sandboxed");
     }
@@ -226,6 +223,25 @@ pub fn spec_for(
         },
         created,
     ))
+}
+
+/// The network of one RUN: the worker's `--network` is the most a build may use (as
+/// BuildKit's `network.host` entitlement); `RUN --network=none` narrows it, and
+/// `RUN --network=host` (or `default`) under a worker with `--network none` fails, naming
+/// the flag that would allow it.
+pub fn run_network(ceiling: Network, requested: Option<&str>) -> Result<Network> {
+    let Some(text) = requested else {
+        return Ok(ceiling);
+    };
+    let wanted = Network::parse(text).map_err(|e| anyhow!("RUN --network: {e}"))?;
+    if ceiling == Network::None && wanted != Network::None {
+        bail!(
+            "RUN --network={text} is not allowed: this worker runs RUN with --network none, \
+             which a Dockerfile may not widen (start the worker with --network host to allow \
+             the host's network)"
+        );
+    }
+    Ok(wanted)
 }
 
 /// Runs a spec, turning the outcome into the build's error when the command failed.
@@ -309,4 +325,44 @@ pub fn layer_of(
         },
         entries,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_network_narrows_the_workers_network_and_never_widens_it() {
+        fn check(ceiling: Network, requested: Option<&str>, expected: Result<Network, &str>) {
+            let got = run_network(ceiling, requested).map_err(|e| e.to_string());
+            match (got, expected) {
+                (Ok(got), Ok(expected)) => assert_eq!(got, expected, "{requested:?}"),
+                (Err(got), Err(needle)) => assert!(got.contains(needle), "{got}"),
+                (got, expected) => panic!("{ceiling:?} {requested:?}: {got:?}, not {expected:?}"),
+            }
+        }
+        check(Network::Host, None, Ok(Network::Host));
+        check(Network::Host, Some("none"), Ok(Network::None));
+        check(Network::Host, Some("host"), Ok(Network::Host));
+        check(Network::Host, Some("default"), Ok(Network::Host));
+        check(Network::None, None, Ok(Network::None));
+        check(Network::None, Some("none"), Ok(Network::None));
+        for widening in ["host", "default", ""] {
+            check(
+                Network::None,
+                Some(widening),
+                Err("this worker runs RUN with --network none"),
+            );
+            check(
+                Network::None,
+                Some(widening),
+                Err("--network host to allow"),
+            );
+        }
+        check(
+            Network::Host,
+            Some("bridge"),
+            Err("unsupported network \"bridge\""),
+        );
+    }
 }

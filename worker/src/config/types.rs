@@ -136,7 +136,7 @@ pub struct SnapshotOptions {
     pub ignore_var_run: bool,
     /// `--snapshotter`: how RUN's changes are found.
     pub snapshotter: crate::snapshot::Snapshotter,
-    /// `--network`: RUN's network unless `RUN --network` says otherwise.
+    /// `--network`: the most network RUN may use (`RUN --network=none` narrows it).
     pub network: crate::sandbox::Network,
 }
 

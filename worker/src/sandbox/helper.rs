@@ -1,22 +1,30 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! The sandbox helper process (`worker __sandbox <spec>`), started fresh so that it is
-//! single-threaded when it forks and unshares. Three generations:
+//! single-threaded when it forks and unshares. Four generations:
 //!
-//! 1. the helper forks a child, which unshares a user namespace and waits;
+//! 1. the helper compiles the seccomp filter, forks a child, which unshares a user namespace
+//!    and waits;
 //! 2. the helper writes the child's uid and gid maps (identity over every id the helper itself
 //!    has: root's whole range, or the subordinate range of a rootless worker) and lets it go;
 //!    the child becomes root there, unshares mount, pid, ipc, uts (and network) namespaces
 //!    and forks the namespace's init;
-//! 3. init mounts the root (overlay or bind), `/proc`, a minimal `/dev`, a read-only `/sys`,
-//!    the provided `/etc` files and the `RUN --mount`s, pivots into the root, forks the command (which drops to the
-//!    RUN user and execs), reaps everything and exits with the command's code when the
-//!    command ends. An init exiting makes the kernel kill every process left in its pid
-//!    namespace, so a daemon the command started in the background dies with it.
+//! 3. init mounts the root (overlay or bind, nodev), `/proc` with read-only and masked parts,
+//!    a minimal `/dev`, a read-only `/sys`, the provided `/etc` files and the `RUN --mount`s,
+//!    pivots into the root, forks the command, maps the command's user namespace, reaps
+//!    everything and exits with the command's code when the command ends. An init exiting
+//!    makes the kernel kill every process left in its pid namespace, so a daemon the command
+//!    started in the background dies with it;
+//! 4. the command starts a new session (no controlling terminal) and enters a user and mount
+//!    namespace of its own below init's (the same identity map): every mount init made is
+//!    locked there, so even a capability the command kept could not unmount or remount it.
+//!    It joins a new session keyring, cuts its capabilities to Docker's default set (none
+//!    for a user other than root), drops to the RUN user, sets `no_new_privs`, installs the
+//!    seccomp filter and execs.
 //!
-//! Every generation dies with its parent (`PR_SET_PDEATHSIG`), so killing the helper stops
-//! the whole tree. Setup failures travel to the helper as JSON [`SetupError`]s on a pipe; the
-//! helper writes the [`Outcome`] to the spec's result file.
+//! Every generation up to init dies with its parent (`PR_SET_PDEATHSIG`), so killing the
+//! helper stops the whole tree. Setup failures travel to the helper as JSON [`SetupError`]s
+//! on a pipe; the helper writes the [`Outcome`] to the spec's result file.
 
 use std::ffi::{CString, OsStr};
 use std::io::{Read, Write};
@@ -24,8 +32,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::mounts;
 use super::{Network, Outcome, SetupError, Spec};
+use super::{caps, mounts, seccomp};
 
 /// Exit code of a process whose setup failed (the error went through the pipe).
 const SETUP_FAILED: i32 = 125;
@@ -125,8 +133,22 @@ fn run(spec: &Spec) -> Outcome {
     }
 }
 
+/// What the command's generation needs from the helper, made before the first fork.
+struct Prepared {
+    /// The identity maps (uid, gid) of both user namespaces.
+    maps: (String, String),
+    /// The seccomp filters, in the order to install them.
+    filters: Vec<seccompiler::BpfProgram>,
+}
+
 fn run_inner(spec: &Spec) -> Result<Outcome, SetupError> {
     let maps = identity_maps()?;
+    let filters =
+        seccomp::filters(&caps::DEFAULT_NAMES).map_err(|e| SetupError::Other(e.to_string()))?;
+    let prepared = Prepared {
+        maps: maps.clone(),
+        filters,
+    };
     let (ready_r, ready_w) = pipe()?;
     let (go_r, go_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
@@ -135,7 +157,7 @@ fn run_inner(spec: &Spec) -> Result<Outcome, SetupError> {
     let child = fork()?;
     if child == 0 {
         drop((ready_r, go_w, err_r));
-        let code = match first_child(spec, helper, ready_w, go_r, &err_w) {
+        let code = match first_child(spec, &prepared, helper, ready_w, go_r, &err_w) {
             Ok(code) => code,
             Err(e) => {
                 report(&err_w, &e);
@@ -223,6 +245,7 @@ fn set_pdeathsig(expected_parent: libc::pid_t) -> Result<(), SetupError> {
 /// Generation 1: the user namespace, then the other namespaces; waits for init.
 fn first_child(
     spec: &Spec,
+    prepared: &Prepared,
     helper: libc::pid_t,
     ready: OwnedFd,
     go: OwnedFd,
@@ -266,7 +289,7 @@ fn first_child(
     }
     let init = fork()?;
     if init == 0 {
-        let code = match init_main(spec, err) {
+        let code = match init_main(spec, prepared, err) {
             Ok(code) => code,
             Err(e) => {
                 report(err, &e);
@@ -284,7 +307,7 @@ fn first_child(
 }
 
 /// Generation 3: pid 1 of the new pid namespace.
-fn init_main(spec: &Spec, err: &OwnedFd) -> Result<i32, SetupError> {
+fn init_main(spec: &Spec, prepared: &Prepared, err: &OwnedFd) -> Result<i32, SetupError> {
     // Our parent is outside the pid namespace (getppid says 0): no check possible; the
     // death signal still comes.
     set_pdeathsig(0)?;
@@ -297,9 +320,12 @@ fn init_main(spec: &Spec, err: &OwnedFd) -> Result<i32, SetupError> {
     if spec.network == Network::None {
         mounts::loopback_up()?;
     }
+    let (ready_r, ready_w) = pipe()?;
+    let (go_r, go_w) = pipe()?;
     let command = fork()?;
     if command == 0 {
-        let e = exec_command(spec);
+        drop((ready_r, go_w));
+        let e = exec_command(spec, &prepared.filters, ready_w, go_r);
         // Reaching here means setup or exec failed.
         match e {
             ExecFailure::Setup(e) => {
@@ -315,6 +341,25 @@ fn init_main(spec: &Spec, err: &OwnedFd) -> Result<i32, SetupError> {
                 unsafe { libc::_exit(127) };
             }
         }
+    }
+    drop((ready_w, go_r));
+    // The command asks for its user namespace's maps once it has made it; when it fails
+    // before that, it reported why and the pipe is closed.
+    let mut byte = [0u8; 1];
+    let got = std::fs::File::from(ready_r).read(&mut byte).unwrap_or(0);
+    if got == 1 && byte[0] == b'U' {
+        match write_maps(command, &prepared.maps) {
+            Ok(()) => {
+                let _ = std::fs::File::from(go_w).write_all(b"G");
+            }
+            Err(e) => {
+                report(err, &e);
+                // SAFETY: killing our own child.
+                unsafe { libc::kill(command, libc::SIGKILL) };
+            }
+        }
+    } else {
+        drop(go_w);
     }
     // Reap everything until the command itself ends.
     loop {
@@ -347,8 +392,64 @@ fn cstring(text: &str) -> Result<CString, ExecFailure> {
     CString::new(text).map_err(|_| ExecFailure::Exec(format!("{text:?} contains a NUL byte")))
 }
 
-/// Generation 4: drops to the RUN user, enters the working directory, execs.
-fn exec_command(spec: &Spec) -> ExecFailure {
+/// `KEYCTL_JOIN_SESSION_KEYRING` (keyctl(2)).
+const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+
+/// The command's own session, user and mount namespaces and session keyring (see the module
+/// documentation); `ready`/`go` hand the user namespace's maps to init.
+fn isolate(ready: OwnedFd, go: OwnedFd) -> Result<(), SetupError> {
+    // SAFETY: plain system calls.
+    if unsafe { libc::setsid() } < 0 {
+        return Err(SetupError::Other(format!(
+            "starting a new session: {}",
+            errno()
+        )));
+    }
+    // SAFETY: unshare with constant flags in a single-threaded process.
+    if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } != 0 {
+        return Err(SetupError::UserNamespace(format!(
+            "the command's user namespace: {}",
+            errno()
+        )));
+    }
+    std::fs::File::from(ready)
+        .write_all(b"U")
+        .map_err(|e| SetupError::Other(format!("signalling the sandbox's init: {e}")))?;
+    let mut byte = [0u8; 1];
+    if std::fs::File::from(go).read(&mut byte).unwrap_or(0) != 1 {
+        return Err(SetupError::Other(
+            "the sandbox's init did not map the command's user namespace".into(),
+        ));
+    }
+    // A new, empty session keyring: the worker's keys stay out of reach.
+    // SAFETY: keyctl with an integer operation and a null name.
+    let joined = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    if joined < 0 && errno().raw_os_error() != Some(libc::ENOSYS) {
+        return Err(SetupError::Other(format!(
+            "joining a new session keyring: {}",
+            errno()
+        )));
+    }
+    caps::limit_bounding_set().map_err(|e| SetupError::Other(e.to_string()))
+}
+
+/// Generation 4: isolates itself, drops to the RUN user with Docker's capabilities, enters
+/// the working directory, installs the seccomp filter, execs.
+fn exec_command(
+    spec: &Spec,
+    filters: &[seccompiler::BpfProgram],
+    ready: OwnedFd,
+    go: OwnedFd,
+) -> ExecFailure {
+    if let Err(e) = isolate(ready, go) {
+        return ExecFailure::Setup(e);
+    }
     let groups: Vec<libc::gid_t> = spec.groups.clone();
     // SAFETY: plain syscalls with valid buffers.
     unsafe {
@@ -373,6 +474,15 @@ fn exec_command(spec: &Spec) -> ExecFailure {
                 errno()
             )));
         }
+    }
+    // Root keeps Docker's set as permitted and effective; any other user has none.
+    let mask = if spec.uid == 0 {
+        caps::default_mask()
+    } else {
+        0
+    };
+    if let Err(e) = caps::set(mask) {
+        return ExecFailure::Setup(SetupError::Other(e.to_string()));
     }
     if let Err(e) = std::env::set_current_dir(&spec.cwd) {
         return ExecFailure::Setup(SetupError::Other(format!(
@@ -421,6 +531,17 @@ fn exec_command(spec: &Spec) -> ExecFailure {
     argv_ptrs.push(std::ptr::null());
     let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).collect();
     env_ptrs.push(std::ptr::null());
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return ExecFailure::Setup(SetupError::Other(format!(
+            "setting no_new_privs: {}",
+            errno()
+        )));
+    }
+    // Last: from here on only what Docker's profile allows (execve included).
+    if let Err(e) = seccomp::install(filters) {
+        return ExecFailure::Setup(SetupError::Other(e.to_string()));
+    }
     // SAFETY: NUL-terminated arrays of valid C strings that outlive the call.
     unsafe { libc::execve(program_c.as_ptr(), argv_ptrs.as_ptr(), env_ptrs.as_ptr()) };
     ExecFailure::Exec(format!("exec {first:?}: {}", errno()))

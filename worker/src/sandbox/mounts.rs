@@ -14,6 +14,7 @@ use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use super::mountinfo;
 use super::{Mount, MountKind, Root, SetupError, Spec, Target};
 
 fn errno() -> std::io::Error {
@@ -133,11 +134,13 @@ pub fn setup(spec: &Spec) -> Result<(), SetupError> {
             merged,
         } => {
             let data = overlay_data(&[lower], upper, work).map_err(SetupError::Overlay)?;
+            // nodev: a device node of the image is a file in its layers, never a device
+            // the command can open.
             mount(
                 Some(Path::new("overlay")),
                 merged,
                 Some("overlay"),
-                0,
+                libc::MS_NODEV,
                 Some(&data),
             )
             .map_err(|e| SetupError::Overlay(format!("{data}: {e}")))?;
@@ -146,6 +149,11 @@ pub fn setup(spec: &Spec) -> Result<(), SetupError> {
         Root::Direct { dir } => {
             mount(Some(dir), dir, None, libc::MS_BIND | libc::MS_REC, None).map_err(|e| {
                 SetupError::Other(format!("binding the root {}: {e}", dir.display()))
+            })?;
+            // A bind keeps the host mount's flags: nodev has to be added.
+            let flags = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_NODEV | locked_flags(dir);
+            mount(None, dir, None, flags, None).map_err(|e| {
+                SetupError::Other(format!("making the root {} nodev: {e}", dir.display()))
             })?;
             dir.clone()
         }
@@ -160,7 +168,7 @@ pub fn setup(spec: &Spec) -> Result<(), SetupError> {
                 libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
                 None,
             ),
-            "/sys" => bind_sys(&pinned.proc_path, &root.join(&target.rel)),
+            "/sys" => mount_sys(&pinned.proc_path),
             "/dev" => mount(
                 Some(Path::new("tmpfs")),
                 &pinned.proc_path,
@@ -419,9 +427,18 @@ fn protect_proc(proc_dir: &Path) -> Result<(), SetupError> {
     Ok(())
 }
 
-/// Binds the host's `/sys` at `pinned` (the mount point's descriptor path), then makes the
-/// new mount (reached again as `target`) read-only.
-fn bind_sys(pinned: &Path, target: &Path) -> std::io::Result<()> {
+/// A read-only `/sys` at `pinned` (the mount point's descriptor path): a fresh sysfs where
+/// the sandbox may mount one (it owns its network namespace: `--network none`, as runc does),
+/// else the host's bound with every mount below it (cgroup, debugfs, tracefs, bpf, efivarfs,
+/// ...) made read-only one by one, since `MS_REC` does not carry `MS_RDONLY` to them. Nothing
+/// at all rather than anything writable.
+fn mount_sys(pinned: &Path) -> std::io::Result<()> {
+    let fixed = libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    if mount(Some(Path::new("sysfs")), pinned, Some("sysfs"), fixed, None).is_ok() {
+        return Ok(());
+    }
+    // Where the mount point is, as mountinfo spells it.
+    let target = std::fs::read_link(pinned)?;
     mount(
         Some(Path::new("/sys")),
         pinned,
@@ -429,23 +446,29 @@ fn bind_sys(pinned: &Path, target: &Path) -> std::io::Result<()> {
         libc::MS_BIND | libc::MS_REC,
         None,
     )?;
-    // Read-only where the kernel lets us (the locked flags of the host's mount are kept).
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    if let Ok(path) = CString::new("/sys") {
-        // SAFETY: valid path and output buffer.
-        unsafe { libc::statvfs(path.as_ptr(), &mut stat) };
-    }
-    let locked = stat.f_flag & (libc::ST_NOSUID | libc::ST_NODEV | libc::ST_NOEXEC);
-    // Read-only or not at all: never the host's /sys writable.
-    if let Err(e) = mount(
-        None,
-        target,
-        None,
-        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | locked,
-        None,
-    ) {
+    let read_only = || -> std::io::Result<()> {
+        let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+        let points = mountinfo::mounts_under(&info, &target);
+        if points.is_empty() {
+            return Err(std::io::Error::other(format!(
+                "{} is not in /proc/self/mountinfo",
+                target.display()
+            )));
+        }
+        for point in points {
+            let flags = libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | locked_flags(&point);
+            mount(None, &point, None, flags, None).map_err(|e| {
+                std::io::Error::new(
+                    e.kind(),
+                    format!("making {} read-only: {e}", point.display()),
+                )
+            })?;
+        }
+        Ok(())
+    };
+    if let Err(e) = read_only() {
         if let Ok(t) = CString::new(target.as_os_str().as_bytes()) {
-            // SAFETY: detaching the mount we just made.
+            // SAFETY: detaching the mount we just made (and everything below it).
             unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) };
         }
         return Err(e);
