@@ -174,6 +174,14 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
             single_snapshot: config.snapshot.single_snapshot,
             secrets: config.run.secrets.clone(),
             cache_dir: config.run.cache_dir.clone(),
+            cache_key: executor::run_cache_key(
+                config.run.cache_scope,
+                &output_options
+                    .destinations
+                    .iter()
+                    .map(|d| format!("{}/{}", d.registry(), d.repository()))
+                    .collect::<Vec<_>>(),
+            ),
         },
     })?;
     let mut state = executor.build_all().await?;

@@ -38,8 +38,8 @@ pub use crate::cli::BuildArgs;
 pub use kaniko_common::messages::RequestedOciMode;
 pub use kaniko_common::oci::Compression;
 pub use types::{
-    BuildContext, LogFormat, LogOptions, RegistryMap, RegistryOptions, RunOptions, SnapshotMode,
-    SnapshotOptions, TarSource, Verbosity, default_run_cache_dir,
+    BuildContext, LogFormat, LogOptions, RegistryMap, RegistryOptions, RunCacheScope, RunOptions,
+    SnapshotMode, SnapshotOptions, TarSource, Verbosity, default_run_cache_dir,
 };
 
 /// Why the `worker build` flags do not make a usable configuration.
@@ -382,6 +382,7 @@ impl BuildConfig {
                 cache_dir: non_empty(&args.run_cache_dir)
                     .map(PathBuf::from)
                     .unwrap_or_else(default_run_cache_dir),
+                cache_scope: args.run_cache_scope,
             },
             image_fs_extract_retry: args.image_fs_extract_retry,
             kaniko_dir: non_empty(&args.kaniko_dir)

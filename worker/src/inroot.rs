@@ -286,22 +286,29 @@ fn not_found(e: io::Error) -> ReadError {
     }
 }
 
-/// Reads what the `O_PATH` descriptor `fd` refers to, when it is a regular file of at most
-/// `limit` bytes: checked before it is opened for reading (through `/proc/self/fd`, so it is
-/// the very file checked), so a FIFO or a device is never opened.
-fn read_opened(fd: OwnedFd, limit: u64) -> Result<Vec<u8>, ReadError> {
+/// Opens for reading what the `O_PATH` descriptor `fd` refers to, when it is a regular file:
+/// checked before it is opened (through `/proc/self/fd`, so it is the very file checked), so
+/// a FIFO or a device is never opened. Returns the file and its size.
+pub fn open_regular(fd: OwnedFd) -> Result<(File, u64), ReadError> {
     let st = stat(fd.as_fd())?;
     let kind = st.st_mode & libc::S_IFMT;
     if kind != libc::S_IFREG {
         return Err(ReadError::NotRegular(kind_name(kind)));
     }
-    if u64::try_from(st.st_size).unwrap_or(u64::MAX) > limit {
-        return Err(ReadError::TooLarge { limit });
-    }
     let c = c_path(&fd_path(fd.as_fd()))?;
     // SAFETY: a valid C string.
     let reopened = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    let file = File::from(owned(reopened.into())?);
+    let size = u64::try_from(st.st_size).unwrap_or(u64::MAX);
+    Ok((File::from(owned(reopened.into())?), size))
+}
+
+/// Reads what the `O_PATH` descriptor `fd` refers to, when it is a regular file (see
+/// [`open_regular`]) of at most `limit` bytes.
+fn read_opened(fd: OwnedFd, limit: u64) -> Result<Vec<u8>, ReadError> {
+    let (file, size) = open_regular(fd)?;
+    if size > limit {
+        return Err(ReadError::TooLarge { limit });
+    }
     let mut content = Vec::new();
     file.take(limit.saturating_add(1))
         .read_to_end(&mut content)?;

@@ -123,6 +123,8 @@ fn every_flag_lands_in_the_config() {
         "id=token,env=TOKEN_VAR",
         "--run-cache-dir",
         "/var/cache/runs",
+        "--run-cache-scope",
+        "worker",
         "--kaniko-dir",
         "/tmp/kaniko",
         "-v",
@@ -184,6 +186,7 @@ fn every_flag_lands_in_the_config() {
                 source: crate::secrets::SecretSource::Env("TOKEN_VAR".into()),
             }],
             cache_dir: PathBuf::from("/var/cache/runs"),
+            cache_scope: crate::config::RunCacheScope::Worker,
         },
         registry: RegistryOptions {
             insecure: true,
