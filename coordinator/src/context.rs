@@ -5,12 +5,14 @@
 //! children), modes and mtimes kept, owners zeroed, streamed to a temporary file while its
 //! sha256 is computed. The Dockerfile and the ignore files are always included, as Docker
 //! always sends them; a Dockerfile outside the context travels inside it as
-//! [`OUTSIDE_DOCKERFILE`].
+//! [`OUTSIDE_DOCKERFILE`]. Both are read with [`kaniko_worker::context_files`]: inside the
+//! context, a symlink never leads them out of it.
 
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
 
+use kaniko_worker::context_files::{ContextFileError, DockerfilePath, read_dockerfile};
 use kaniko_worker::dockerignore::DockerIgnore;
 use sha2::{Digest, Sha256};
 
@@ -23,9 +25,9 @@ pub enum ContextError {
     /// The context directory does not exist or is not a directory.
     #[error("build context {0} is not a directory")]
     NotADirectory(PathBuf),
-    /// The Dockerfile does not exist.
-    #[error("dockerfile {0} does not exist")]
-    NoDockerfile(PathBuf),
+    /// The Dockerfile cannot be read (missing, not in the context, not a small regular file).
+    #[error(transparent)]
+    Dockerfile(#[from] ContextFileError),
     /// `.dockerignore` cannot be read or parsed.
     #[error("{path}: {message}")]
     Ignore {
@@ -88,14 +90,6 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ContextError + '_ {
     }
 }
 
-/// The Dockerfile's path relative to the context, when it is inside it.
-fn relative_inside(context: &Path, dockerfile: &Path) -> Option<PathBuf> {
-    let rel = dockerfile.strip_prefix(context).ok()?;
-    rel.components()
-        .all(|c| matches!(c, Component::Normal(_)))
-        .then(|| rel.to_path_buf())
-}
-
 fn slash_path(path: &Path) -> String {
     path.components()
         .filter_map(|c| match c {
@@ -117,19 +111,20 @@ pub fn pack(
     if !context_dir.is_dir() {
         return Err(ContextError::NotADirectory(context_dir.to_path_buf()));
     }
+    let cwd = std::env::current_dir().map_err(io_err(context_dir))?;
+    let named_context = cwd.join(context_dir);
     let context = fs::canonicalize(context_dir).map_err(io_err(context_dir))?;
-    let dockerfile_path = match dockerfile {
-        Some(path) if path.is_absolute() => path.to_path_buf(),
-        Some(path) => std::env::current_dir().map_err(io_err(path))?.join(path),
-        None => context.join("Dockerfile"),
+    // A path inside the context (the default among them) is read inside it: no symlink of
+    // the context leads the Dockerfile or its ignore file out of it. A path outside was
+    // named on the command line and is read as given, as Docker does.
+    let location = match dockerfile {
+        Some(path) => DockerfilePath::classify(&named_context, &cwd.join(path)),
+        None => DockerfilePath::InContext(PathBuf::from("Dockerfile")),
     };
-    if !dockerfile_path.is_file() {
-        return Err(ContextError::NoDockerfile(dockerfile_path));
-    }
-    let dockerfile_abs = fs::canonicalize(&dockerfile_path).map_err(io_err(&dockerfile_path))?;
-    let inside = relative_inside(&context, &dockerfile_abs);
+    let dockerfile_file = read_dockerfile(&context, &location)?;
+    let inside = dockerfile_file.resolved.clone();
     let ignore =
-        DockerIgnore::load(&context, &dockerfile_abs).map_err(|err| ContextError::Ignore {
+        DockerIgnore::load(&context, &dockerfile_file).map_err(|err| ContextError::Ignore {
             path: context.join(".dockerignore"),
             message: err.to_string(),
         })?;
@@ -169,15 +164,20 @@ pub fn pack(
     let dockerfile_in_tar = match inside {
         Some(rel) => slash_path(&rel),
         None => {
+            let outside = dockerfile_file.outside.clone().unwrap_or_default();
             let mut header = tar::Header::new_gnu();
-            let meta = fs::metadata(&dockerfile_abs).map_err(io_err(&dockerfile_abs))?;
+            let meta = fs::metadata(&outside).map_err(io_err(&outside))?;
             header.set_metadata(&meta);
             header.set_uid(0);
             header.set_gid(0);
-            let mut source = fs::File::open(&dockerfile_abs).map_err(io_err(&dockerfile_abs))?;
+            header.set_size(dockerfile_file.text.len() as u64);
             builder
-                .append_data(&mut header, OUTSIDE_DOCKERFILE, &mut source)
-                .map_err(io_err(&dockerfile_abs))?;
+                .append_data(
+                    &mut header,
+                    OUTSIDE_DOCKERFILE,
+                    dockerfile_file.text.as_bytes(),
+                )
+                .map_err(io_err(&outside))?;
             entries += 1;
             OUTSIDE_DOCKERFILE.to_string()
         }
@@ -369,13 +369,43 @@ mod tests {
     }
 
     #[test]
+    fn links_in_the_context_never_lead_the_dockerfile_or_ignore_file_out() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ctx = tmp.path().join("ctx");
+        write(
+            &ctx,
+            &[("docker/Dockerfile.prod", "FROM scratch\n"), ("a.log", "a")],
+        );
+        write(tmp.path(), &[("host", "LEAKED[\n")]);
+        std::os::unix::fs::symlink("docker/Dockerfile.prod", ctx.join("Dockerfile")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("host"), ctx.join(".dockerignore")).unwrap();
+        // A link inside the context names the file it reaches; the ignore file that links
+        // out is not there (nothing is excluded).
+        let packed = pack(&ctx, None, None).unwrap();
+        assert_eq!(packed.dockerfile, "docker/Dockerfile.prod");
+        assert!(names(&packed).contains(&"a.log".to_string()));
+        std::fs::remove_file(ctx.join("Dockerfile")).unwrap();
+        std::os::unix::fs::symlink(tmp.path().join("host"), ctx.join("Dockerfile")).unwrap();
+        let err = pack(&ctx, None, None).unwrap_err().to_string();
+        assert!(
+            err.starts_with("dockerfile \"Dockerfile\" is not in the build context")
+                && !err.contains("LEAKED"),
+            "{err}"
+        );
+        // Named on the command line outside the context: read as given.
+        let packed = pack(&ctx, Some(&tmp.path().join("host")), None).unwrap();
+        assert_eq!(packed.dockerfile, OUTSIDE_DOCKERFILE);
+    }
+
+    #[test]
     fn missing_inputs_are_named() {
         let tmp = tempfile::tempdir().unwrap();
         let err = pack(&tmp.path().join("nope"), None, None).unwrap_err();
         assert!(err.to_string().contains("nope"), "{err}");
         let err = pack(tmp.path(), None, None).unwrap_err();
         assert!(
-            err.to_string().starts_with("dockerfile ") && err.to_string().contains("Dockerfile"),
+            err.to_string()
+                .starts_with("dockerfile \"Dockerfile\" is not in the build context"),
             "{err}"
         );
     }

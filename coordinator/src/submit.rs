@@ -187,6 +187,10 @@ pub struct LocalRegistryArgs {
     /// `worker build`).
     #[arg(long, env = "KANIKO_RUN_CACHE_DIR", value_name = "DIR")]
     pub run_cache_dir: Option<String>,
+    /// Which builds share those caches (`--driver local`): `destination` (default: builds
+    /// pushing to the same repositories) or `worker` (every build).
+    #[arg(long, default_value = "destination", value_parser = ["destination", "worker"])]
+    pub run_cache_scope: String,
 }
 
 /// The first flag set that only this process's own registry access uses (`--driver local`
@@ -211,6 +215,7 @@ fn first_local_flag(
         (!local.registry_map.is_empty(), "--registry-map"),
         (local.retries != 2, "--retries"),
         (!local.secret.is_empty(), "--secret"),
+        (local.run_cache_scope != "destination", "--run-cache-scope"),
     ]
     .into_iter()
     .find_map(|(set, name)| set.then_some(name))
@@ -572,6 +577,7 @@ mod tests {
             (&["--secret", "id=x,src=/etc/hostname"][..], "--secret"),
             (&["--timeout", "10m"][..], "--timeout"),
             (&["--build-arg", "A=1"][..], "--build-arg"),
+            (&["--run-cache-scope", "worker"][..], "--run-cache-scope"),
         ] {
             let err = config(extra).unwrap_err();
             assert!(
@@ -697,6 +703,10 @@ mod tests {
             Some("--insecure-registry"),
         );
         check(&["-d", "r/a", "--retries", "0"], Some("--retries"));
+        check(
+            &["-d", "r/a", "--run-cache-scope", "worker"],
+            Some("--run-cache-scope"),
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ use kaniko_common::registry::{RegistryClient, RegistryOptions};
 
 use crate::base::PullRewrites;
 use crate::config::BuildConfig;
+use crate::context_files::{DockerfilePath, read_dockerfile};
 use crate::dockerignore::DockerIgnore;
 
 pub use finish::finish;
@@ -98,11 +99,23 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
     output_options.push_by_digest_only = push == Push::ByDigestOnly;
     let tmp = crate::image::temp_dir_in(None)?;
     let context_dir = context::prepare(config, tmp.path()).await?;
-    let dockerfile_path: PathBuf = config.resolve_dockerfile(&context_dir)?;
-    let text = std::fs::read_to_string(&dockerfile_path)
-        .with_context(|| format!("reading {}", dockerfile_path.display()))?;
-    let dockerfile = Dockerfile::parse(&text)
-        .with_context(|| format!("parsing {}", dockerfile_path.display()))?;
+    let dockerfile_path = config
+        .resolve_dockerfile(&context_dir)
+        .context("locating the dockerfile")?;
+    let dockerfile_file = {
+        let (context_dir, path) = (context_dir.clone(), dockerfile_path.clone());
+        tokio::task::spawn_blocking(move || read_dockerfile(&context_dir, &path))
+            .await
+            .context("reading the dockerfile")??
+    };
+    let dockerfile = Dockerfile::parse(&dockerfile_file.text).with_context(|| {
+        format!(
+            "parsing {}",
+            match &dockerfile_path {
+                DockerfilePath::InContext(rel) | DockerfilePath::Outside(rel) => rel.display(),
+            }
+        )
+    })?;
     let args = BuildArgs {
         values: config.build_args.clone(),
         target: config.platform.clone(),
@@ -127,7 +140,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
     for unused in &plan.unused_build_args {
         tracing::warn!(arg = %unused, "build-arg was not consumed by any stage");
     }
-    let ignore = DockerIgnore::load(&context_dir, &dockerfile_path)?;
+    let ignore = DockerIgnore::load(&context_dir, &dockerfile_file)?;
     let client = RegistryClient::new(registry_options(config)).context("registry client")?;
     let rewrites = PullRewrites {
         mirrors: config.registry.mirrors.clone(),
@@ -161,6 +174,14 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
             single_snapshot: config.snapshot.single_snapshot,
             secrets: config.run.secrets.clone(),
             cache_dir: config.run.cache_dir.clone(),
+            cache_key: executor::run_cache_key(
+                config.run.cache_scope,
+                &output_options
+                    .destinations
+                    .iter()
+                    .map(|d| format!("{}/{}", d.registry(), d.repository()))
+                    .collect::<Vec<_>>(),
+            ),
         },
     })?;
     let mut state = executor.build_all().await?;

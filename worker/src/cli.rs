@@ -122,6 +122,10 @@ pub struct ServeArgs {
     /// Where `RUN --mount=type=cache` directories persist (see `worker build --help`).
     #[arg(long, env = "KANIKO_RUN_CACHE_DIR", value_name = "DIR")]
     pub run_cache_dir: Option<String>,
+    /// Which builds share caches: `destination` (default) or `worker` (every build of this
+    /// worker, whatever it pushes to; see `worker build --help`).
+    #[arg(long, default_value = "destination", value_parser = ["destination", "worker"])]
+    pub run_cache_scope: String,
 }
 
 /// NATS connection flags of `worker serve` and `coordinator submit`.
@@ -313,6 +317,10 @@ pub struct BuildArgs {
     /// `~/.cache/kaniko-rs/run-cache`).
     #[arg(long, env = "KANIKO_RUN_CACHE_DIR", value_name = "DIR")]
     pub run_cache_dir: Option<String>,
+    /// Which builds share `RUN --mount=type=cache` directories: `destination` (default: builds
+    /// pushing to the same repositories) or `worker` (every build, as BuildKit does).
+    #[arg(long, default_value = "destination", value_parser = crate::config::RunCacheScope::parse, value_name = "destination|worker")]
+    pub run_cache_scope: crate::config::RunCacheScope,
     /// Kaniko's experimental RUN change detection (accepted, no effect here).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub use_new_run: Option<bool>,

@@ -32,12 +32,14 @@ use std::path::{Path, PathBuf};
 
 use kaniko_common::platform::{Platform, PlatformError};
 
+use crate::context_files::DockerfilePath;
+
 pub use crate::cli::BuildArgs;
 pub use kaniko_common::messages::RequestedOciMode;
 pub use kaniko_common::oci::Compression;
 pub use types::{
-    BuildContext, LogFormat, LogOptions, RegistryMap, RegistryOptions, RunOptions, SnapshotMode,
-    SnapshotOptions, TarSource, Verbosity, default_run_cache_dir,
+    BuildContext, LogFormat, LogOptions, RegistryMap, RegistryOptions, RunCacheScope, RunOptions,
+    SnapshotMode, SnapshotOptions, TarSource, Verbosity, default_run_cache_dir,
 };
 
 /// Why the `worker build` flags do not make a usable configuration.
@@ -71,17 +73,6 @@ pub enum ConfigError {
     /// A Dockerfile given as a URL.
     #[error("--dockerfile {0:?}: fetching the Dockerfile over http(s) is not supported yet")]
     DockerfileUrl(String),
-    /// The Dockerfile was found neither as given nor inside the context.
-    #[error(
-        "dockerfile {} not found (neither as given nor in the context {}): \
-         provide a valid path with --dockerfile", dockerfile.display(), context.display()
-    )]
-    DockerfileNotFound {
-        /// The path as given.
-        dockerfile: PathBuf,
-        /// The context directory searched.
-        context: PathBuf,
-    },
     /// Nowhere to put the image.
     #[error("you must provide --destination, or use --no-push")]
     MissingDestination,
@@ -391,6 +382,7 @@ impl BuildConfig {
                 cache_dir: non_empty(&args.run_cache_dir)
                     .map(PathBuf::from)
                     .unwrap_or_else(default_run_cache_dir),
+                cache_scope: args.run_cache_scope,
             },
             image_fs_extract_retry: args.image_fs_extract_retry,
             kaniko_dir: non_empty(&args.kaniko_dir)
@@ -416,20 +408,22 @@ impl BuildConfig {
         }
     }
 
-    /// Finds the Dockerfile with Kaniko's rule: the path as given if it exists (relative to
-    /// the working directory), else the path inside `context_dir`.
-    pub fn resolve_dockerfile(&self, context_dir: &Path) -> Result<PathBuf, ConfigError> {
-        if self.dockerfile.is_file() {
-            return Ok(self.dockerfile.clone());
+    /// Where the Dockerfile is, Kaniko's way: `--dockerfile` as given (absolute, or relative
+    /// to the current directory) when something is there, else relative to the context. A
+    /// path lexically inside the context is read inside it (a symlink never leads out of it,
+    /// see [`crate::context_files`]); one outside was named by the operator and is read as
+    /// given. Whether the file exists is for the reading to say.
+    pub fn resolve_dockerfile(&self, context_dir: &Path) -> std::io::Result<DockerfilePath> {
+        let cwd = std::env::current_dir()?;
+        let context = cwd.join(context_dir);
+        let as_given = cwd.join(&self.dockerfile);
+        if std::fs::symlink_metadata(&as_given).is_ok() {
+            return Ok(DockerfilePath::classify(&context, &as_given));
         }
-        let inside = context_dir.join(&self.dockerfile);
-        if inside.is_file() {
-            return Ok(inside);
-        }
-        Err(ConfigError::DockerfileNotFound {
-            dockerfile: self.dockerfile.clone(),
-            context: context_dir.to_path_buf(),
-        })
+        Ok(DockerfilePath::classify(
+            &context,
+            &context.join(&self.dockerfile),
+        ))
     }
 }
 

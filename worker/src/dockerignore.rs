@@ -22,10 +22,9 @@
 //! whatever the patterns say, but they obey the patterns like any other file when a COPY or
 //! ADD names them (Docker documents this for the classic builder and BuildKit does the same,
 //! since it sends the Dockerfile through a separate channel). The executor must therefore read
-//! them directly from disk, never through a filtered context walk.
+//! them directly from disk, never through a filtered context walk: both are read with
+//! [`crate::context_files`], inside the context.
 
-use std::fs;
-use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::glob::pattern::{self, Dialect, Pattern};
@@ -49,15 +48,9 @@ pub enum DockerIgnoreError {
         /// 1-based line number.
         line: usize,
     },
-    /// The file exists but could not be read.
-    #[error("cannot read {}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: io::Error,
-    },
+    /// The file exists but could not be read (not a regular file, too large, not text).
+    #[error(transparent)]
+    Read(#[from] crate::context_files::ContextFileError),
     /// The file could be read but has errors (the inner error names the line).
     #[error("{}", path.display())]
     InFile {
@@ -125,23 +118,22 @@ impl DockerIgnore {
     }
 
     /// Reads the ignore file that applies to a build, BuildKit's way: `<dockerfile>.dockerignore`
-    /// next to the Dockerfile if it exists, else `<context>/.dockerignore`, else nothing.
-    pub fn load(context_dir: &Path, dockerfile: &Path) -> Result<DockerIgnore, DockerIgnoreError> {
-        let mut beside = dockerfile.as_os_str().to_owned();
-        beside.push(".dockerignore");
-        for path in [PathBuf::from(beside), context_dir.join(".dockerignore")] {
-            match fs::read_to_string(&path) {
-                Ok(content) => {
-                    return DockerIgnore::parse(&content).map_err(|e| DockerIgnoreError::InFile {
-                        path,
-                        source: Box::new(e),
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(source) => return Err(DockerIgnoreError::Read { path, source }),
+    /// next to the Dockerfile if it exists, else `<context>/.dockerignore`, else nothing; inside
+    /// the context, never through a symlink that leads out of it (see
+    /// [`crate::context_files::read_dockerignore`]).
+    pub fn load(
+        context_dir: &Path,
+        dockerfile: &crate::context_files::DockerfileFile,
+    ) -> Result<DockerIgnore, DockerIgnoreError> {
+        match crate::context_files::read_dockerignore(context_dir, dockerfile)? {
+            Some((path, content)) => {
+                DockerIgnore::parse(&content).map_err(|e| DockerIgnoreError::InFile {
+                    path,
+                    source: Box::new(e),
+                })
             }
+            None => Ok(DockerIgnore::default()),
         }
-        Ok(DockerIgnore::default())
     }
 
     /// Whether there is any pattern at all.
@@ -341,7 +333,12 @@ mod tests {
     #[test]
     fn load_prefers_the_dockerfile_specific_file() {
         let dir = tempfile::tempdir().unwrap();
-        let dockerfile = dir.path().join("app.Dockerfile");
+        std::fs::write(dir.path().join("app.Dockerfile"), "FROM scratch\n").unwrap();
+        let dockerfile = crate::context_files::read_dockerfile(
+            dir.path(),
+            &crate::context_files::DockerfilePath::InContext("app.Dockerfile".into()),
+        )
+        .unwrap();
         std::fs::write(dir.path().join(".dockerignore"), "general\n").unwrap();
         let general = DockerIgnore::load(dir.path(), &dockerfile).unwrap();
         assert!(general.is_excluded(Path::new("general")));

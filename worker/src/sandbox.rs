@@ -10,8 +10,9 @@
 //! directory that ends up holding exactly what the command changed) or the stage root itself
 //! (the full-walk snapshotter). The helper never follows a symlink of the image when it
 //! mounts: mount targets are resolved inside the root by the parent ([`resolve_targets`]) and
-//! opened with `O_NOFOLLOW` by the helper. `RUN --mount`s come prepared ([`Mount`]): host
-//! paths to bind (read-only, or with the writes thrown away) and tmpfs.
+//! opened with `O_NOFOLLOW` by the helper. `RUN --mount`s come prepared ([`Mount`]): sources
+//! to bind (read-only, or with the writes thrown away), each a path resolved inside its own
+//! root and opened there again by the helper ([`Source`]), and tmpfs.
 //!
 //! The command cannot undo any of it: it runs in a user and mount namespace below the one
 //! that made the mounts (so they are locked), in a session of its own with a new session
@@ -23,8 +24,6 @@ pub mod helper;
 mod mountinfo;
 mod mounts;
 mod seccomp;
-
-pub use mounts::copy_tree;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -118,22 +117,39 @@ pub struct Mount {
     pub kind: MountKind,
 }
 
-/// What a `RUN --mount` mounts.
+/// What a mount takes: `rel` inside the directory `root` (the build context, a stage or image
+/// root, a cache directory, the build's scratch directory). `rel` was resolved inside `root`
+/// by the parent; the helper opens it with `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`
+/// relative to `root`, so a symlink swapped in since (another build sharing a cache) still
+/// cannot lead it out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// A directory of the worker.
+    pub root: PathBuf,
+    /// Below it, resolved (empty: the root itself).
+    pub rel: PathBuf,
+}
+
+/// What a `RUN --mount` mounts. Every bind and overlay is `nodev` (a device node of a context
+/// or an image is inert).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum MountKind {
-    /// A host file or directory (opened with `O_NOFOLLOW`), read-only when asked.
+    /// A file or directory, read-only when asked.
     Bind {
-        /// The host path.
-        source: PathBuf,
+        /// What.
+        source: Source,
         /// Mounted read-only.
         readonly: bool,
+        /// Mounted `nosuid` (caches: a setuid file one build leaves never runs setuid in the
+        /// next).
+        nosuid: bool,
     },
-    /// A host directory the command may write to without changing it: an overlay with the
+    /// A directory the command may write to without changing it: an overlay with the
     /// directory as its lower layer and `scratch/upper` as the upper one, or a copy in
     /// `scratch/upper` where overlay cannot be mounted. Thrown away after the run.
     Discard {
-        /// The host directory.
-        source: PathBuf,
+        /// The directory.
+        source: Source,
         /// An empty directory for the writes.
         scratch: PathBuf,
     },

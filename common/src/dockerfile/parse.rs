@@ -67,6 +67,28 @@ pub(crate) fn parse(input: &str) -> Result<Dockerfile, ParseError> {
     })
 }
 
+/// At most this many letters of an unknown instruction are quoted in its error.
+const MAX_QUOTED_KEYWORD: usize = 16;
+
+/// The error message for the unknown instruction whose first word is `word`. Only the word's
+/// leading ASCII letters (an instruction keyword is made of letters), at most
+/// [`MAX_QUOTED_KEYWORD`] of them, are quoted: a file that is not a Dockerfile (a secret, a
+/// process's environment) never travels in an error past its first letters.
+fn unknown_instruction(word: &str) -> String {
+    let letters: String = word
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .take(MAX_QUOTED_KEYWORD)
+        .collect();
+    if letters.is_empty() {
+        "unknown instruction: the line does not start with an instruction keyword".to_string()
+    } else if letters.len() == word.len() {
+        format!("unknown instruction: {letters}")
+    } else {
+        format!("unknown instruction: {letters}...")
+    }
+}
+
 /// The type of a flag's value.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum FlagType {
@@ -279,7 +301,7 @@ impl<'a> Parser<'a> {
             "from" if depth > 0 => {
                 return Err(self.error(kw.0, "FROM isn't allowed as an ONBUILD trigger"));
             }
-            _ => return Err(self.error(kw.0, format!("unknown instruction: {}", kw.1))),
+            _ => return Err(self.error(kw.0, unknown_instruction(kw.1))),
         };
         let (mut flags, rest) = self.flags(&name, rest, allowed)?;
         let need = |ok: bool, what: &str| {
@@ -457,7 +479,7 @@ impl<'a> Parser<'a> {
                     kind: inner,
                 }))
             }
-            _ => return Err(self.error(kw.0, format!("unknown instruction: {}", kw.1))),
+            _ => return Err(self.error(kw.0, unknown_instruction(kw.1))),
         };
         Ok(kind)
     }

@@ -112,6 +112,10 @@ impl CiConfig {
             ("--detach", args.detach),
             ("--timeout", args.timeout.is_some()),
             ("--secret", !args.local.secret.is_empty()),
+            (
+                "--run-cache-scope",
+                args.local.run_cache_scope != "destination",
+            ),
         ];
         if let Some((flag, _)) = build_only.iter().find(|(_, given)| *given) {
             anyhow::bail!("{flag} does not apply to --driver ci: nothing is built");

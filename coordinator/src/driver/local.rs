@@ -21,6 +21,7 @@ use kaniko_common::messages::{
 };
 use kaniko_common::platform::Platform;
 use kaniko_common::registry::{RegistryClient, RegistryOptions};
+use kaniko_worker::context_files::{DockerfilePath, read_dockerfile};
 use kaniko_worker::serve::executor::{BuildExecutor, ExecError, LogSink, TaskExecutor};
 use kaniko_worker::serve::task::{DEFAULT_RETRY_BACKOFF, backoff};
 use tokio::sync::mpsc;
@@ -160,12 +161,13 @@ pub async fn run(
     build: LocalBuild,
     events: mpsc::UnboundedSender<Event>,
 ) -> Result<(), LocalError> {
-    let dockerfile_path = build.context_dir.join(&build.request.dockerfile);
-    let text = std::fs::read_to_string(&dockerfile_path).map_err(|e| LocalError::Dockerfile {
-        path: build.request.dockerfile.clone(),
-        message: format!("reading {}: {e}", dockerfile_path.display()),
-    })?;
-    let placements = place(&text, &build.request, &Platform::host())?;
+    let location = DockerfilePath::InContext(build.request.dockerfile.clone().into());
+    let file =
+        read_dockerfile(&build.context_dir, &location).map_err(|e| LocalError::Dockerfile {
+            path: build.request.dockerfile.clone(),
+            message: e.to_string(),
+        })?;
+    let placements = place(&file.text, &build.request, &Platform::host())?;
     let emit = |kind: EventKind| {
         let _ = events.send(Event {
             build_id: build.build_id.clone(),

@@ -20,6 +20,7 @@ use kaniko_common::messages::codec::{CONTENT_TYPE_HEADER, PROTOCOL_HEADER};
 use kaniko_common::messages::{ContextRef, Encoding, Event, PROTOCOL_VERSION, Task};
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::Names;
+use kaniko_worker::context_files::MAX_DOCKERFILE_BYTES;
 use tokio::io::AsyncWriteExt;
 
 pub use kaniko_common::bus::BusSettings as StreamSettings;
@@ -174,31 +175,71 @@ fn dockerfile_from_tar(
     find_in_tar(reader, wanted, label)
 }
 
-/// The text of entry `wanted` in the tar stream `reader`; at most 4 MiB are read.
+/// The text of entry `wanted` in the tar stream `reader` as extracting the tarball leaves it:
+/// the last entry of that name wins, and it must be a regular file of at most 4 MiB whose
+/// directories no later entry replaces. A symlink is refused: the coordinator never follows a
+/// link of an untrusted tarball (a worker would resolve it inside the context, and plan on
+/// something else than what was checked here).
 pub(crate) fn find_in_tar(reader: impl Read, wanted: &str, label: &str) -> anyhow::Result<String> {
-    const MAX_DOCKERFILE: u64 = 4 * 1024 * 1024;
     let wanted = normalize_entry(wanted);
+    let mut found: Option<Result<String, String>> = None;
     let mut archive = tar::Archive::new(reader);
     for entry in archive
         .entries()
         .with_context(|| format!("context {label} is not a tar archive"))?
     {
         let entry = entry.with_context(|| format!("context {label} is not a valid tar archive"))?;
-        let path = entry.path()?.to_string_lossy().into_owned();
-        if normalize_entry(&path) != wanted || !entry.header().entry_type().is_file() {
+        let path = normalize_entry(&entry.path()?.to_string_lossy());
+        let kind = entry.header().entry_type();
+        let is_parent = wanted
+            .strip_prefix(path.as_str())
+            .is_some_and(|rest| rest.starts_with('/'));
+        if is_parent && found.is_some() && !kind.is_dir() {
+            found = Some(Err(format!(
+                "its directory {path} is replaced by {}",
+                entry_kind(kind)
+            )));
+            continue;
+        }
+        if path != wanted {
+            continue;
+        }
+        if !kind.is_file() {
+            found = Some(Err(format!("not a regular file ({})", entry_kind(kind))));
             continue;
         }
         let mut text = String::new();
-        entry
-            .take(MAX_DOCKERFILE + 1)
-            .read_to_string(&mut text)
-            .with_context(|| format!("dockerfile {wanted} in context {label} is not utf-8 text"))?;
-        if text.len() as u64 > MAX_DOCKERFILE {
-            bail!("dockerfile {wanted} in context {label} is larger than 4 MiB");
-        }
-        return Ok(text);
+        found = Some(
+            match entry
+                .take(MAX_DOCKERFILE_BYTES + 1)
+                .read_to_string(&mut text)
+            {
+                Err(_) => Err("not utf-8 text".to_string()),
+                Ok(_) if text.len() as u64 > MAX_DOCKERFILE_BYTES => Err(format!(
+                    "larger than the limit of 4 MiB ({MAX_DOCKERFILE_BYTES} bytes)"
+                )),
+                Ok(_) => Ok(text),
+            },
+        );
     }
-    bail!("dockerfile {wanted} is not in context {label}")
+    match found {
+        Some(Ok(text)) => Ok(text),
+        Some(Err(why)) => bail!("dockerfile {wanted} in context {label}: {why}"),
+        None => bail!("dockerfile {wanted} is not in context {label}"),
+    }
+}
+
+/// What a tar entry type is called in messages.
+fn entry_kind(kind: tar::EntryType) -> &'static str {
+    match kind {
+        tar::EntryType::Symlink => "a symlink",
+        tar::EntryType::Link => "a hard link",
+        tar::EntryType::Directory => "a directory",
+        tar::EntryType::Fifo => "a fifo",
+        tar::EntryType::Char => "a character device",
+        tar::EntryType::Block => "a block device",
+        _ => "an entry that is not a regular file",
+    }
 }
 
 fn normalize_entry(path: &str) -> String {
@@ -244,6 +285,79 @@ mod tests {
             &[("docker/Dockerfile.prod", "FROM b\n")],
             "docker/Dockerfile.prod",
             Ok("FROM b\n"),
+        );
+    }
+
+    #[test]
+    fn the_last_entry_wins_and_must_be_a_regular_file() {
+        fn tar_with(entries: &[(&str, tar::EntryType, &str)]) -> Vec<u8> {
+            let mut builder = tar::Builder::new(Vec::new());
+            for (path, kind, text) in entries {
+                let mut header = tar::Header::new_gnu();
+                header.set_entry_type(*kind);
+                header.set_mode(0o644);
+                if *kind == tar::EntryType::Symlink {
+                    header.set_size(0);
+                    builder.append_link(&mut header, path, text).unwrap();
+                } else {
+                    header.set_size(text.len() as u64);
+                    header.set_cksum();
+                    builder
+                        .append_data(&mut header, path, text.as_bytes())
+                        .unwrap();
+                }
+            }
+            builder.into_inner().unwrap()
+        }
+        fn check(entries: &[(&str, tar::EntryType, &str)], expected: Result<&str, &str>) {
+            let got = find_in_tar(&tar_with(entries)[..], "sub/Dockerfile", "ctx")
+                .map_err(|e| e.to_string());
+            assert_eq!(got.as_deref(), expected.map_err(str::to_string).as_deref());
+        }
+        use tar::EntryType::{Directory, Fifo, Regular, Symlink};
+        check(
+            &[
+                ("sub/Dockerfile", Regular, "FROM a\n"),
+                ("sub/Dockerfile", Regular, "FROM b\n"),
+            ],
+            Ok("FROM b\n"),
+        );
+        check(
+            &[
+                ("sub/Dockerfile", Regular, "FROM a\n"),
+                ("sub/Dockerfile", Symlink, "/proc/self/environ"),
+            ],
+            Err("dockerfile sub/Dockerfile in context ctx: not a regular file (a symlink)"),
+        );
+        check(
+            &[
+                ("sub/Dockerfile", Fifo, ""),
+                ("./sub/Dockerfile", Regular, "FROM c\n"),
+            ],
+            Ok("FROM c\n"),
+        );
+        check(
+            &[
+                ("sub/Dockerfile", Regular, "FROM a\n"),
+                ("sub", Symlink, "/proc/self"),
+            ],
+            Err(
+                "dockerfile sub/Dockerfile in context ctx: its directory sub is replaced by a symlink",
+            ),
+        );
+        check(
+            &[
+                ("sub/Dockerfile", Regular, "FROM a\n"),
+                ("sub/", Directory, ""),
+            ],
+            Ok("FROM a\n"),
+        );
+        let big = format!("FROM a\n{}", "#".repeat(4 << 20));
+        check(
+            &[("sub/Dockerfile", Regular, &big)],
+            Err(
+                "dockerfile sub/Dockerfile in context ctx: larger than the limit of 4 MiB (4194304 bytes)",
+            ),
         );
     }
 

@@ -17,10 +17,13 @@ use super::{Display, SubmitArgs, build_request, report};
 use crate::driver::local::{self, LocalBuild};
 
 /// The `worker build` flags of every platform's build: the secrets (checked now, before
-/// anything is packed) and the RUN cache directory.
+/// anything is packed), the RUN cache directory and its scope.
 fn build_flags(flags: &super::LocalRegistryArgs) -> anyhow::Result<Vec<String>> {
-    kaniko_worker::secrets::build_flags(&flags.secret, flags.run_cache_dir.as_deref())
-        .map_err(anyhow::Error::msg)
+    let mut out =
+        kaniko_worker::secrets::build_flags(&flags.secret, flags.run_cache_dir.as_deref())
+            .map_err(anyhow::Error::msg)?;
+    out.push(format!("--run-cache-scope={}", flags.run_cache_scope));
+    Ok(out)
 }
 
 /// Runs the build of `args` in this process.
@@ -116,4 +119,44 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
     };
     drop(work);
     report(args, &build_id, &outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: super::super::LocalRegistryArgs,
+    }
+
+    #[test]
+    fn the_run_cache_dir_and_scope_reach_every_build() {
+        let parsed = Wrapper::try_parse_from([
+            "submit",
+            "--run-cache-dir",
+            "/var/cache/runs",
+            "--run-cache-scope",
+            "worker",
+        ])
+        .unwrap();
+        let mut argv: Vec<String> = ["worker", "build", "--no-push", "--context", "/tmp"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        argv.extend(build_flags(&parsed.args).unwrap());
+        let config = kaniko_worker::serve::executor::build_config(&argv).unwrap();
+        assert_eq!(
+            config.run.cache_dir,
+            std::path::Path::new("/var/cache/runs")
+        );
+        assert_eq!(
+            config.run.cache_scope,
+            kaniko_worker::config::RunCacheScope::Worker
+        );
+        assert!(Wrapper::try_parse_from(["submit", "--run-cache-scope", "tenant"]).is_err());
+    }
 }

@@ -7,6 +7,7 @@ mod build;
 mod bus;
 mod ci_driver;
 mod coordinator;
+mod dockerfile_reading;
 mod dockerfiles;
 mod examples;
 mod fixture;

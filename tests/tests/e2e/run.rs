@@ -15,6 +15,7 @@ mod busybox;
 mod debian;
 mod escapes;
 mod failures;
+mod mount_escapes;
 mod mounts;
 mod rootless;
 mod sandbox;

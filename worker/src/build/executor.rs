@@ -23,6 +23,8 @@ use oci_spec::image::{History, HistoryBuilder};
 mod run_mounts;
 mod run_steps;
 
+pub(crate) use run_mounts::cache_key as run_cache_key;
+
 use super::add;
 use super::run::{self as run_step, Snapshotter, StageRoot};
 use crate::base::{self, PullRewrites};
@@ -78,6 +80,8 @@ pub struct RunSettings {
     pub secrets: Vec<crate::secrets::Secret>,
     /// `--run-cache-dir`: where `RUN --mount=type=cache` directories persist.
     pub cache_dir: PathBuf,
+    /// The directory below `cache_dir` holding this build's caches ([`run_cache_key`]).
+    pub cache_key: String,
 }
 
 /// Builds the stages of a plan.

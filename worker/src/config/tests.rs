@@ -123,6 +123,8 @@ fn every_flag_lands_in_the_config() {
         "id=token,env=TOKEN_VAR",
         "--run-cache-dir",
         "/var/cache/runs",
+        "--run-cache-scope",
+        "worker",
         "--kaniko-dir",
         "/tmp/kaniko",
         "-v",
@@ -184,6 +186,7 @@ fn every_flag_lands_in_the_config() {
                 source: crate::secrets::SecretSource::Env("TOKEN_VAR".into()),
             }],
             cache_dir: PathBuf::from("/var/cache/runs"),
+            cache_scope: crate::config::RunCacheScope::Worker,
         },
         registry: RegistryOptions {
             insecure: true,
@@ -415,6 +418,7 @@ fn not_yet_supported_flags_are_refused_by_name() {
 
 #[test]
 fn dockerfile_is_found_as_given_or_in_the_context() {
+    use crate::context_files::DockerfilePath::{InContext, Outside};
     let dir = tempfile::tempdir().unwrap();
     let ctx = dir.path().join("ctx");
     std::fs::create_dir_all(ctx.join("sub")).unwrap();
@@ -424,14 +428,21 @@ fn dockerfile_is_found_as_given_or_in_the_context() {
     let in_context = config(&["--no-push", "-f", "sub/app.Dockerfile"]).unwrap();
     assert_eq!(
         in_context.resolve_dockerfile(&ctx).unwrap(),
-        ctx.join("sub/app.Dockerfile")
+        InContext("sub/app.Dockerfile".into())
     );
     let absolute = config(&["--no-push", "-f", outside.to_str().unwrap()]).unwrap();
-    assert_eq!(absolute.resolve_dockerfile(&ctx).unwrap(), outside);
+    assert_eq!(absolute.resolve_dockerfile(&ctx).unwrap(), Outside(outside));
+    // As `worker serve` names it: absolute, inside the context.
+    let served = ctx.join("sub/app.Dockerfile");
+    let served = config(&["--no-push", "-f", served.to_str().unwrap()]).unwrap();
+    assert_eq!(
+        served.resolve_dockerfile(&ctx).unwrap(),
+        InContext("sub/app.Dockerfile".into())
+    );
+    // Missing: looked for in the context (reading it says it is not there).
     let missing = config(&["--no-push", "-f", "nope/Dockerfile"]).unwrap();
-    let err = missing.resolve_dockerfile(&ctx).unwrap_err().to_string();
-    assert!(
-        err.starts_with("dockerfile nope/Dockerfile not found"),
-        "{err}"
+    assert_eq!(
+        missing.resolve_dockerfile(&ctx).unwrap(),
+        InContext("nope/Dockerfile".into())
     );
 }

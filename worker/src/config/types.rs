@@ -147,6 +147,42 @@ pub struct RunOptions {
     pub secrets: Vec<crate::secrets::Secret>,
     /// `--run-cache-dir`: where `RUN --mount=type=cache` directories persist.
     pub cache_dir: PathBuf,
+    /// `--run-cache-scope`: which builds share a cache.
+    pub cache_scope: RunCacheScope,
+}
+
+/// Which builds share `RUN --mount=type=cache` directories (`--run-cache-scope`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RunCacheScope {
+    /// Builds pushing to the same set of repositories (the default): a build never sees the
+    /// caches of another tenant's repository. Builds with no destination share one set.
+    #[default]
+    Destination,
+    /// Every build of the worker, whatever it pushes to (BuildKit's behaviour): for a worker
+    /// whose builds all trust each other.
+    Worker,
+}
+
+impl RunCacheScope {
+    /// Parses `destination` or `worker`.
+    pub fn parse(text: &str) -> Result<RunCacheScope, String> {
+        match text {
+            "destination" => Ok(RunCacheScope::Destination),
+            "worker" => Ok(RunCacheScope::Worker),
+            other => Err(format!(
+                "unsupported run cache scope {other:?}: expected destination or worker"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for RunCacheScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RunCacheScope::Destination => "destination",
+            RunCacheScope::Worker => "worker",
+        })
+    }
 }
 
 /// The default `--run-cache-dir`: `$XDG_CACHE_HOME/kaniko-rs/run-cache`, else

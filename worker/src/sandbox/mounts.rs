@@ -7,15 +7,19 @@
 //! `RUN --mount`s (binds, read-only or with writes thrown away, and tmpfs). Every
 //! target was resolved inside the root by the parent and is opened here with `O_NOFOLLOW`,
 //! then mounted through `/proc/self/fd`, so no symlink of the image can redirect a mount.
+//! Every mount source is opened inside its own root with `openat2(RESOLVE_IN_ROOT)` and
+//! reached only through its descriptor (also as overlay's lower directory).
 //! All of it happens in the sandbox's own mount namespace (made private first): nothing
 //! reaches the host's.
 
 use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::mountinfo;
-use super::{Mount, MountKind, Root, SetupError, Spec, Target};
+use super::{Mount, MountKind, Root, SetupError, Source, Spec, Target};
+use crate::inroot;
 
 fn errno() -> std::io::Error {
     std::io::Error::last_os_error()
@@ -215,67 +219,69 @@ fn locked_flags(path: &Path) -> libc::c_ulong {
     stat.f_flag & (libc::ST_NOSUID | libc::ST_NODEV | libc::ST_NOEXEC)
 }
 
-/// An `O_PATH` descriptor of a host path that must not be a symlink, and its
-/// `/proc/self/fd` path.
-fn open_source(path: &Path) -> std::io::Result<Pinned> {
-    let c_path = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::other("NUL in the mount source"))?;
-    // SAFETY: c_path is a valid C string.
-    let fd = unsafe {
-        libc::open(
-            c_path.as_ptr(),
-            libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(errno());
-    }
-    Ok(Pinned {
-        fd,
-        proc_path: PathBuf::from(format!("/proc/self/fd/{fd}")),
-    })
+/// An `O_PATH` descriptor of a mount's source, opened inside its root (see [`Source`]).
+fn open_source(source: &Source) -> std::io::Result<OwnedFd> {
+    let root = inroot::open_root(&source.root)?;
+    inroot::open_in(root.as_fd(), &source.rel, libc::O_PATH)
 }
 
-/// Mounts one `RUN --mount` (its target resolved inside `root`).
+/// Remounts the bind at `target` with `flags` added (and the locked flags it must keep).
+fn restrict(target: &Path, flags: libc::c_ulong) -> std::io::Result<()> {
+    let flags = libc::MS_REMOUNT | libc::MS_BIND | flags | locked_flags(target);
+    mount(None, target, None, flags, None)
+}
+
+/// Mounts one `RUN --mount` (its target resolved inside `root`). Sources are reached only
+/// through descriptors opened inside their own roots (`/proc/self/fd/N`), so neither a
+/// symlink swapped in nor a name with overlay's separators can point a mount elsewhere.
 fn run_mount(root: &Path, m: &Mount) -> Result<(), String> {
     let pinned = pin(root, &m.target).map_err(|e| e.to_string())?;
     let target = root.join(&m.target.rel);
     match &m.kind {
-        MountKind::Bind { source, readonly } => {
+        MountKind::Bind {
+            source,
+            readonly,
+            nosuid,
+        } => {
             let src = open_source(source).map_err(|e| format!("opening the source: {e}"))?;
             mount(
-                Some(&src.proc_path),
+                Some(&inroot::fd_path(src.as_fd())),
                 &pinned.proc_path,
                 None,
                 libc::MS_BIND | libc::MS_REC,
                 None,
             )
             .map_err(|e| format!("binding: {e}"))?;
+            let mut flags = libc::MS_NODEV;
             if *readonly {
-                let flags =
-                    libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY | locked_flags(&target);
-                mount(None, &target, None, flags, None)
-                    .map_err(|e| format!("making it read-only: {e}"))?;
+                flags |= libc::MS_RDONLY;
             }
+            if *nosuid {
+                flags |= libc::MS_NOSUID;
+            }
+            restrict(&target, flags).map_err(|e| format!("restricting the bind: {e}"))?;
         }
         MountKind::Discard { source, scratch } => {
+            let src = open_source(source).map_err(|e| format!("opening the source: {e}"))?;
             let upper = scratch.join("upper");
             let work = scratch.join("work");
             for dir in [&upper, &work] {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("creating {}: {e}", dir.display()))?;
             }
-            let data = overlay_data(&[source], &upper, &work)?;
+            let lower = inroot::fd_path(src.as_fd());
+            let data = overlay_data(&[&lower], &upper, &work)?;
             let overlay = mount(
                 Some(Path::new("overlay")),
                 &pinned.proc_path,
                 Some("overlay"),
-                0,
+                libc::MS_NODEV,
                 Some(&data),
             );
             if overlay.is_err() {
                 // No overlay here: a private copy takes the writes instead.
-                copy_tree(source, &upper).map_err(|e| format!("copying the source: {e}"))?;
+                inroot::copy_tree_from(src.as_fd(), &upper)
+                    .map_err(|e| format!("copying the source: {e}"))?;
                 mount(
                     Some(&upper),
                     &pinned.proc_path,
@@ -284,6 +290,8 @@ fn run_mount(root: &Path, m: &Mount) -> Result<(), String> {
                     None,
                 )
                 .map_err(|e| format!("binding the copy: {e}"))?;
+                restrict(&target, libc::MS_NODEV)
+                    .map_err(|e| format!("restricting the copy: {e}"))?;
             }
         }
         MountKind::Tmpfs { size } => {
@@ -334,36 +342,6 @@ pub(crate) fn overlay_data(lowers: &[&Path], upper: &Path, work: &Path) -> Resul
         escaped(upper)?,
         escaped(work)?
     ))
-}
-
-/// Copies a directory tree (directories, files, symlinks; modes and owners) from `from` into
-/// the existing directory `to`. Other file types are left out.
-pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let meta = std::fs::symlink_metadata(from)?;
-    std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()))?;
-    std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        let meta = std::fs::symlink_metadata(&src)?;
-        let kind = meta.file_type();
-        if kind.is_dir() {
-            std::fs::create_dir(&dst)?;
-            copy_tree(&src, &dst)?;
-            continue;
-        }
-        if kind.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
-            std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
-        } else if kind.is_file() {
-            std::fs::copy(&src, &dst)?;
-            // Owner first: chown clears the setuid and setgid bits.
-            std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
-            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
-        }
-    }
-    Ok(())
 }
 
 /// Parts of `/proc` that reach the host's kernel are read-only or hidden, as Docker does:
@@ -576,8 +554,6 @@ pub fn loopback_up() -> Result<(), SetupError> {
 
 #[cfg(test)]
 mod tests {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-
     use super::*;
 
     #[test]
@@ -603,31 +579,5 @@ mod tests {
             two,
             "lowerdir=/top\\:1:/bottom,upperdir=/u\\,x,workdir=/w\\:y,userxattr"
         );
-    }
-
-    #[test]
-    fn copy_tree_keeps_directories_files_symlinks_and_modes() {
-        let from = tempfile::tempdir().unwrap();
-        let to = tempfile::tempdir().unwrap();
-        let src = from.path();
-        std::fs::create_dir_all(src.join("d/e")).unwrap();
-        std::fs::write(src.join("d/e/f"), "f").unwrap();
-        std::fs::write(src.join("x"), "x").unwrap();
-        std::fs::set_permissions(src.join("x"), std::fs::Permissions::from_mode(0o4751)).unwrap();
-        std::fs::set_permissions(src.join("d"), std::fs::Permissions::from_mode(0o1770)).unwrap();
-        std::os::unix::fs::symlink("../x", src.join("d/link")).unwrap();
-        copy_tree(src, to.path()).unwrap();
-        let dst = to.path();
-        assert_eq!(std::fs::read_to_string(dst.join("d/e/f")).unwrap(), "f");
-        let mode = |p: &str| std::fs::symlink_metadata(dst.join(p)).unwrap().mode() & 0o7777;
-        assert_eq!(mode("x"), 0o4751);
-        assert_eq!(mode("d"), 0o1770);
-        assert_eq!(
-            std::fs::read_link(dst.join("d/link")).unwrap(),
-            Path::new("../x")
-        );
-        // The source is untouched by writes to the copy.
-        std::fs::write(dst.join("x"), "changed").unwrap();
-        assert_eq!(std::fs::read_to_string(src.join("x")).unwrap(), "x");
     }
 }

@@ -378,6 +378,8 @@ mod tests {
             "id=token,env=KANIKO_SERVE_TEST_TOKEN",
             "--run-cache-dir",
             "/var/cache/kaniko-runs",
+            "--run-cache-scope",
+            "worker",
         ])
         .unwrap();
         let Command::Serve(args) = cli.command else {
@@ -388,6 +390,7 @@ mod tests {
         argv.extend(crate::serve::build_flags(&args).unwrap());
         let config = build_config(&argv).unwrap();
         assert_eq!(config.run.cache_dir, Path::new("/var/cache/kaniko-runs"));
+        assert_eq!(config.run.cache_scope, crate::config::RunCacheScope::Worker);
         assert_eq!(config.run.secrets.len(), 1);
         assert_eq!(config.run.secrets[0].id, "token");
         let cli =

@@ -357,6 +357,28 @@ fn malformed_inputs_name_line_and_column() {
         "FROM a\n  RUNN x",
         "dockerfile:2:3: unknown instruction: RUNN",
     );
+    // Only the leading letters of an unknown word, 16 at most: a file that is not a
+    // Dockerfile never travels in the error.
+    check(
+        "FROM a\nPATH=/usr/bin\0HOME=/root\0TOKEN=s3cr3t",
+        "dockerfile:2:1: unknown instruction: PATH...",
+    );
+    check(
+        "FROM a\nabcdefghijklmnopqrstuvwxyz",
+        "dockerfile:2:1: unknown instruction: abcdefghijklmnop...",
+    );
+    check(
+        "FROM a\nroot:$6$salt$hash:19000:0:99999:7:::",
+        "dockerfile:2:1: unknown instruction: root...",
+    );
+    check(
+        "FROM a\n0123secret",
+        "dockerfile:2:1: unknown instruction: the line does not start with an instruction keyword",
+    );
+    check(
+        "FROM a\nONBUILD s3cr3t-token",
+        "dockerfile:2:9: unknown instruction: s...",
+    );
     check(
         "FROM",
         "dockerfile:1:1: FROM requires either one or three arguments",

@@ -7,6 +7,7 @@
 //! feature (it has neither `env=` secrets, tmpfs `size=` nor relative targets, and its `rw`
 //! binds write into the context: those cases are checked without it).
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -22,7 +23,7 @@ use crate::dockerfiles::{
 const SECRET: &str = "s3cr3t-value-4b1d";
 
 /// Writes `files` and a Dockerfile (`{base}`: the busybox fixture) into a new context.
-fn context_with(dockerfile: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+pub(super) fn context_with(dockerfile: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let context = dir.path().join("ctx");
     std::fs::create_dir_all(&context).unwrap();
@@ -40,7 +41,7 @@ fn context_with(dockerfile: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
 }
 
 /// `worker build` of `dir/ctx` pushed to `mounts/<name>:1`, with `args`.
-fn build(dir: &Path, name: &str, args: &[&str]) -> (Output, String) {
+pub(super) fn build(dir: &Path, name: &str, args: &[&str]) -> (Output, String) {
     let destination = format!("{}/mounts/{name}:1", shared().host);
     let mut all = vec![
         "--destination".to_string(),
@@ -53,7 +54,7 @@ fn build(dir: &Path, name: &str, args: &[&str]) -> (Output, String) {
     (out, destination)
 }
 
-fn stderr(out: &Output) -> String {
+pub(super) fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -214,8 +215,18 @@ fn a_cache_mount_persists_across_builds_with_both_snapshotters() {
         assert!(out.status.success(), "{snapshotter}: {}", stderr(&out));
         check_cache_image(&Built::read(reference), runs);
     }
-    // One cache directory, holding what both builds wrote, owned and moded as asked.
-    let entries: Vec<_> = std::fs::read_dir(&cache)
+    // One key directory (both builds push to one repository) holding one cache directory,
+    // holding what both builds wrote; only the worker can enter the first two.
+    let keys: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    for private in [Path::new(&cache), &keys[0].path()] {
+        let mode = std::fs::metadata(private).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o700, "{}", private.display());
+    }
+    let entries: Vec<_> = std::fs::read_dir(keys[0].path())
         .unwrap()
         .filter_map(Result::ok)
         .filter(|e| e.path().is_dir() && !e.file_name().to_string_lossy().starts_with('.'))

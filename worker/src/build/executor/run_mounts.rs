@@ -5,11 +5,14 @@
 //!
 //! * `bind`: a file or directory of the build context, of an earlier stage or of an image
 //!   (unpacked as `COPY --from` does, so a stage that never ran a command works too),
-//!   resolved inside that root (symlinks contained). Read-only by default; `rw` writes go to
-//!   an overlay (or a private copy) thrown away after the run.
-//! * `cache`: a directory of `--run-cache-dir` named after the cache's id, created on first
-//!   use with `mode`/`uid`/`gid` (seeded from `from`+`source` when given), kept between
-//!   builds; `sharing=locked` and `private` hold a file lock for the whole run.
+//!   resolved inside that root (symlinks contained) and handed to the sandbox as (root,
+//!   path), which the helper opens again inside the root. Read-only by default; `rw` writes
+//!   go to an overlay (or a private copy) thrown away after the run.
+//! * `cache`: a directory of `--run-cache-dir` under the build's key, named after the cache's
+//!   id (see [`caches`]), created on first use with `mode`/`uid`/`gid` (seeded from
+//!   `from`+`source` when given), kept between builds, mounted `nosuid`; `source` alone is a
+//!   directory of it, resolved and made inside it; `sharing=locked` and `private` hold a file
+//!   lock for the whole run.
 //! * `tmpfs`: an empty tmpfs.
 //! * `secret`: the value of a `--secret`, written for this run only into a private file
 //!   (`mode`, `uid`, `gid`) bound read-only at the target and/or read into an environment
@@ -21,17 +24,23 @@
 //! removed again; parents created for it stay, as buildah leaves them.
 
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use kaniko_common::dockerfile::{Mount, MountType, Run, Sharing};
-use sha2::{Digest, Sha256};
 
 use super::Executor;
-use crate::sandbox::{self, MountKind};
+use crate::inroot;
+use crate::sandbox::{self, MountKind, Source};
 use crate::stage::StageState;
 use crate::unpack;
+use caches::{NewCache, cache_name, ensure_cache, lock};
+
+mod caches;
+
+pub(crate) use caches::cache_key;
 
 /// The mounts of one RUN, ready for the sandbox; temporary files and locks live as long as
 /// this value.
@@ -81,71 +90,18 @@ fn target_path(target: &str, workdir: &str) -> Result<String> {
     Ok(format!("/{}", rel.display()))
 }
 
-/// A directory name for the cache `id`: its readable part and a hash of the whole id.
-fn cache_name(id: &str) -> String {
-    let readable: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(40)
-        .collect();
-    let hash = hex::encode(Sha256::digest(id.as_bytes()));
-    format!("{}-{}", readable.trim_matches('_'), &hash[..16])
-}
-
-/// Takes an exclusive `flock` on `path` (created when missing), waiting for it.
-fn lock(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::fd::AsRawFd;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
+/// Copies the regular file `source` (opened inside its root) into the new file `to`.
+fn copy_file(source: &Source, to: &Path) -> std::io::Result<()> {
+    let root = inroot::open_root(&source.root)?;
+    let fd = inroot::open_in(root.as_fd(), &source.rel, libc::O_PATH)?;
+    let (mut from, _) = inroot::open_regular(fd).map_err(std::io::Error::other)?;
+    let mut file = std::fs::OpenOptions::new()
+        .create_new(true)
         .write(true)
-        .mode(0o600)
-        .open(path)?;
-    loop {
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(file);
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
-/// How a new cache directory starts.
-struct NewCache {
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    /// A directory to copy in.
-    seed: Option<PathBuf>,
-}
-
-/// The cache directory `base/name`, made (under `base/.lock`) on first use.
-fn ensure_cache(base: &Path, name: &str, new: &NewCache) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(base)?;
-    let dir = base.join(name);
-    let _guard = lock(&base.join(".lock"))?;
-    if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
-        return Ok(dir);
-    }
-    let partial = base.join(format!(".{name}.new"));
-    let _ = std::fs::remove_dir_all(&partial);
-    std::fs::create_dir(&partial)?;
-    if let Some(seed) = &new.seed {
-        sandbox::copy_tree(seed, &partial)?;
-    }
-    std::os::unix::fs::lchown(&partial, Some(new.uid), Some(new.gid))?;
-    std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(new.mode))?;
-    std::fs::rename(&partial, &dir)?;
-    Ok(dir)
+        .mode(0o644)
+        .open(to)?;
+    std::io::copy(&mut from, &mut file)?;
+    file.set_permissions(from.metadata()?.permissions())
 }
 
 /// Writes a secret's value into a new file owned by `uid:gid` with `mode`.
@@ -216,6 +172,32 @@ impl Executor<'_> {
         }
     }
 
+    /// The `source` of a bind (or a cache's seed) inside the root `from` names, resolved
+    /// there, and its file type; an error naming the source and the root when it is not
+    /// there.
+    async fn mount_source(
+        &mut self,
+        state: &StageState,
+        mount: &Mount,
+    ) -> Result<(Source, libc::mode_t)> {
+        let root = self.mount_source_root(state, mount.from.as_deref()).await?;
+        let source = mount.source.as_deref().unwrap_or("/");
+        let rel = unpack::resolve_on_disk(&root, Path::new(source), true)
+            .with_context(|| format!("resolving the source {source:?}"))?;
+        let root_fd =
+            inroot::open_root(&root).with_context(|| format!("opening {}", root.display()))?;
+        let kind = inroot::open_in(root_fd.as_fd(), &rel, libc::O_PATH)
+            .and_then(|fd| inroot::kind(fd.as_fd()))
+            .map_err(|_| {
+                let from = match mount.from.as_deref().filter(|f| !f.is_empty()) {
+                    Some(from) => format!("stage or image {from:?}"),
+                    None => "the build context".to_string(),
+                };
+                anyhow!("the source {source:?} is not in {from}")
+            })?;
+        Ok((Source { root, rel }, kind))
+    }
+
     async fn prepare_mount(
         &mut self,
         out: &mut RunMounts,
@@ -236,61 +218,61 @@ impl Executor<'_> {
                 mount.target.clone().unwrap_or_default(),
             ),
             MountType::Bind => {
-                let source_root = self.mount_source_root(state, mount.from.as_deref()).await?;
-                let source = mount.source.as_deref().unwrap_or("/");
-                let rel = unpack::resolve_on_disk(&source_root, Path::new(source), true)
-                    .with_context(|| format!("resolving the source {source:?}"))?;
-                let full = source_root.join(&rel);
-                let meta = std::fs::metadata(&full).map_err(|_| {
-                    let from = match mount.from.as_deref() {
-                        Some(from) => format!("stage or image {from:?}"),
-                        None => "the build context".to_string(),
-                    };
-                    anyhow!("the source {source:?} is not in {from}")
-                })?;
+                let (found, kind) = self.mount_source(state, mount).await?;
+                let is_dir = kind == libc::S_IFDIR;
                 let kind = if mount.readonly {
                     MountKind::Bind {
-                        source: full,
+                        source: found,
                         readonly: true,
+                        nosuid: false,
                     }
-                } else if meta.is_dir() {
+                } else if is_dir {
                     let scratch = self.scratch(out)?.join(format!("bind-{index}"));
                     MountKind::Discard {
-                        source: full,
+                        source: found,
                         scratch,
                     }
                 } else {
-                    let copy = self.scratch(out)?.join(format!("bind-{index}"));
-                    std::fs::copy(&full, &copy)
+                    let source = mount.source.as_deref().unwrap_or("/");
+                    if kind != libc::S_IFREG {
+                        bail!(
+                            "the source {source:?} is {}: only a file or a directory can be \
+                             mounted read-write",
+                            inroot::kind_name(kind)
+                        );
+                    }
+                    let scratch = self.scratch(out)?.to_path_buf();
+                    let name = PathBuf::from(format!("bind-{index}"));
+                    copy_file(&found, &scratch.join(&name))
                         .with_context(|| format!("copying {source:?} for a writable bind"))?;
                     MountKind::Bind {
-                        source: copy,
+                        source: Source {
+                            root: scratch,
+                            rel: name,
+                        },
                         readonly: false,
+                        nosuid: false,
                     }
                 };
-                (
-                    kind,
-                    meta.is_dir(),
-                    mount.target.clone().unwrap_or_default(),
-                )
+                (kind, is_dir, mount.target.clone().unwrap_or_default())
             }
             MountType::Cache => {
-                let seed = match mount.from.as_deref().filter(|f| !f.is_empty()) {
+                let from = mount.from.as_deref().filter(|f| !f.is_empty());
+                let seed = match from {
                     Some(_) => {
-                        let source_root =
-                            self.mount_source_root(state, mount.from.as_deref()).await?;
-                        let source = mount.source.as_deref().unwrap_or("/");
-                        let rel = unpack::resolve_on_disk(&source_root, Path::new(source), true)
-                            .with_context(|| format!("resolving the source {source:?}"))?;
-                        let full = source_root.join(rel);
-                        if !full.is_dir() {
-                            bail!("the source {source:?} of the cache is not a directory");
+                        let (found, kind) = self.mount_source(state, mount).await?;
+                        if kind != libc::S_IFDIR {
+                            bail!(
+                                "the source {:?} of the cache is not a directory",
+                                mount.source.as_deref().unwrap_or("/")
+                            );
                         }
-                        Some(full)
+                        Some(found)
                     }
                     None => None,
                 };
-                let base = self.setup.run.cache_dir.clone();
+                let root = self.setup.run.cache_dir.clone();
+                let key = self.setup.run.cache_key.clone();
                 let name = cache_name(mount.cache_id());
                 let new = NewCache {
                     mode: mount.mode.unwrap_or(0o755),
@@ -298,19 +280,25 @@ impl Executor<'_> {
                     gid: mount.gid.unwrap_or(0),
                     seed,
                 };
-                let mut dir = {
-                    let (base, name) = (base.clone(), name.clone());
-                    tokio::task::spawn_blocking(move || ensure_cache(&base, &name, &new))
+                let (dir, base) = {
+                    let (root, name) = (root.clone(), name.clone());
+                    tokio::task::spawn_blocking(move || ensure_cache(&root, &key, &name, &new))
                         .await
                         .map_err(|e| anyhow!("preparing the cache: {e}"))?
                 }
-                .with_context(|| format!("preparing the cache directory in {}", base.display()))?;
-                if mount.from.is_none()
+                .with_context(|| format!("preparing the cache directory in {}", root.display()))?;
+                // `source` without `from`: a directory of the cache, resolved and made inside
+                // it (a link another RUN left in the cache never leads out of it).
+                let mut rel = PathBuf::new();
+                if from.is_none()
                     && let Some(sub) = mount.source.as_deref()
                 {
-                    dir = dir.join(unpack::clean(Path::new(sub)));
-                    std::fs::create_dir_all(&dir)
-                        .with_context(|| format!("creating {}", dir.display()))?;
+                    rel = unpack::resolve_on_disk(&dir, Path::new(sub), true)
+                        .with_context(|| format!("resolving the source {sub:?} in the cache"))?;
+                    let root = inroot::open_root(&dir)
+                        .with_context(|| format!("opening {}", dir.display()))?;
+                    inroot::mkdirs_in(root.as_fd(), &rel, 0o755)
+                        .with_context(|| format!("creating the directory {sub:?} in the cache"))?;
                 }
                 if matches!(mount.sharing, Sharing::Locked | Sharing::Private) {
                     let path = base.join(format!("{name}.lock"));
@@ -322,8 +310,9 @@ impl Executor<'_> {
                 }
                 (
                     MountKind::Bind {
-                        source: dir,
+                        source: Source { root: dir, rel },
                         readonly: mount.readonly,
+                        nosuid: true,
                     },
                     true,
                     mount.target.clone().unwrap_or_default(),
@@ -363,8 +352,12 @@ impl Executor<'_> {
                 };
                 (
                     MountKind::Bind {
-                        source: file,
+                        source: Source {
+                            root: self.scratch(out)?.to_path_buf(),
+                            rel: PathBuf::from(format!("secret-{index}")),
+                        },
                         readonly: true,
+                        nosuid: false,
                     },
                     false,
                     target,
@@ -414,48 +407,5 @@ mod tests {
         check("../../etc", "/w", Ok("/etc"));
         check("/", "/w", Err("root directory"));
         check(".", "", Err("root directory"));
-    }
-
-    #[test]
-    fn cache_names_are_readable_and_distinct() {
-        let a = cache_name("/root/.cache/pip");
-        assert!(a.starts_with("root_.cache_pip-"), "{a}");
-        assert_ne!(cache_name("a/b"), cache_name("a_b"));
-        assert_eq!(cache_name("x"), cache_name("x"));
-        assert!(!cache_name(&"y".repeat(300)).contains('/'));
-    }
-
-    #[test]
-    fn a_new_cache_gets_its_mode_owner_and_seed_once() {
-        use std::os::unix::fs::MetadataExt;
-        let base = tempfile::tempdir().unwrap();
-        let seed = tempfile::tempdir().unwrap();
-        std::fs::write(seed.path().join("seeded"), "s").unwrap();
-        let uid = unsafe { libc::geteuid() };
-        let gid = unsafe { libc::getegid() };
-        let new = NewCache {
-            mode: 0o710,
-            uid,
-            gid,
-            seed: Some(seed.path().to_path_buf()),
-        };
-        let dir = ensure_cache(base.path(), "c", &new).unwrap();
-        let meta = std::fs::metadata(&dir).unwrap();
-        assert_eq!(meta.mode() & 0o7777, 0o710);
-        assert_eq!(std::fs::read_to_string(dir.join("seeded")).unwrap(), "s");
-        std::fs::write(dir.join("kept"), "k").unwrap();
-        let again = ensure_cache(
-            base.path(),
-            "c",
-            &NewCache {
-                mode: 0o755,
-                seed: None,
-                ..new
-            },
-        )
-        .unwrap();
-        assert_eq!(again, dir);
-        assert!(dir.join("kept").is_file());
-        assert_eq!(std::fs::metadata(&dir).unwrap().mode() & 0o7777, 0o710);
     }
 }
