@@ -307,7 +307,7 @@ pub async fn ensure_child_from(
     for (host, repository) in repositories {
         let reference =
             Reference::with_digest(host.clone(), repository.clone(), child.digest.clone());
-        match registry.pull_manifest_raw(&reference).await {
+        match registry.pull_manifest_sized(&reference, child.size).await {
             Ok(pulled) => present.push((reference, pulled)),
             Err(RegistryError::NotFound { .. }) => missing.push(reference),
             Err(err) => return Err(wire(err)),
@@ -320,7 +320,7 @@ pub async fn ensure_child_from(
             }
             let reference =
                 Reference::with_digest(host.clone(), repository.clone(), child.digest.clone());
-            match registry.pull_manifest_raw(&reference).await {
+            match registry.pull_manifest_sized(&reference, child.size).await {
                 Ok(pulled) => {
                     present.push((reference, pulled));
                     break;
@@ -337,8 +337,8 @@ pub async fn ensure_child_from(
         )));
     };
     for target in missing {
-        for digest in blob_digests(&manifest.bytes)? {
-            copy_blob(registry, source, &target, &digest).await?;
+        for (digest, size) in blob_digests(&manifest.bytes)? {
+            copy_blob(registry, source, &target, &digest, size).await?;
         }
         registry
             .push_manifest_raw(&target, manifest.bytes.clone(), &manifest.media_type)
@@ -348,30 +348,32 @@ pub async fn ensure_child_from(
     Ok(())
 }
 
-/// The config and layer digests of an image manifest.
-fn blob_digests(bytes: &[u8]) -> Result<Vec<String>, WireError> {
+/// The config and layer digests of an image manifest, with their sizes.
+fn blob_digests(bytes: &[u8]) -> Result<Vec<(String, u64)>, WireError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| WireError::permanent(format!("child manifest is not json: {e}")))?;
+    let descriptor = |d: &serde_json::Value| {
+        let digest = d.get("digest").and_then(|v| v.as_str())?;
+        let size = d.get("size").and_then(serde_json::Value::as_u64)?;
+        Some((digest.to_string(), size))
+    };
     let mut out = Vec::new();
-    if let Some(digest) = value.pointer("/config/digest").and_then(|d| d.as_str()) {
-        out.push(digest.to_string());
-    }
+    out.extend(value.get("config").and_then(descriptor));
     if let Some(layers) = value.get("layers").and_then(|l| l.as_array()) {
-        out.extend(
-            layers
-                .iter()
-                .filter_map(|l| l.get("digest").and_then(|d| d.as_str()))
-                .map(str::to_string),
-        );
+        out.extend(layers.iter().filter_map(descriptor));
     }
     Ok(out)
 }
 
+/// Makes blob `digest` (`size` bytes) of `source` present in `target`: already there, mounted
+/// (same registry), else streamed through a temporary file (never held in memory), reading
+/// no more than `size` bytes.
 async fn copy_blob(
     registry: &RegistryClient,
     source: &Reference,
     target: &Reference,
     digest: &str,
+    size: u64,
 ) -> Result<(), WireError> {
     if registry.blob_exists(target, digest).await.map_err(wire)? {
         return Ok(());
@@ -384,13 +386,18 @@ async fn copy_blob(
     {
         return Ok(());
     }
-    let mut bytes = Vec::new();
+    let local = |e: std::io::Error| {
+        WireError::permanent(format!("a temporary file for blob {digest}: {e}"))
+    };
+    let (file, path) = tempfile::NamedTempFile::new().map_err(local)?.into_parts();
+    let mut out = tokio::fs::File::from_std(file);
     registry
-        .pull_blob_to_writer(source, digest, &mut bytes)
+        .pull_blob_sized(source, digest, size, "blob", &mut out)
         .await
         .map_err(wire)?;
+    drop(out);
     registry
-        .push_blob_bytes(target, bytes)
+        .push_blob_file(target, path.to_path_buf(), digest, size)
         .await
         .map_err(wire)?;
     Ok(())
@@ -614,11 +621,10 @@ mod tests {
 
     #[test]
     fn blob_digests_of_a_manifest() {
-        let manifest = br#"{"config":{"digest":"sha256:c"},"layers":[{"digest":"sha256:l1"},{"digest":"sha256:l2"}]}"#;
-        assert_eq!(
-            blob_digests(manifest).unwrap(),
-            ["sha256:c", "sha256:l1", "sha256:l2"]
-        );
+        let manifest = br#"{"config":{"digest":"sha256:c","size":2},"layers":[{"digest":"sha256:l1","size":10},{"digest":"sha256:l2","size":20}]}"#;
+        let got = blob_digests(manifest).unwrap();
+        let got: Vec<(&str, u64)> = got.iter().map(|(d, s)| (d.as_str(), *s)).collect();
+        assert_eq!(got, [("sha256:c", 2), ("sha256:l1", 10), ("sha256:l2", 20)]);
         assert!(blob_digests(b"nope").is_err());
     }
 }
