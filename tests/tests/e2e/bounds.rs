@@ -6,14 +6,17 @@
 //! * a base image from a registry that lies (a manifest that never ends, a config, an index
 //!   child or a layer larger than its descriptor) fails fast naming the limit, the reference
 //!   and the digest, without reading on;
-//! * error responses whose body never ends are read no further than the error message needs.
+//! * error responses whose body never ends are read no further than the error message needs;
+//! * a RUN that prints tens of MiB without a newline reaches the build log as lines of at most
+//!   16 KiB, clipped at 2 MiB per step with BuildKit's message, and the build goes on.
 //!
 //! After each hostile task the same worker builds an ordinary one.
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use kaniko_common::bus::Bus;
-use kaniko_common::messages::TaskOutcome;
+use kaniko_common::messages::{Event, EventKind, TaskOutcome};
 use kaniko_common::registry::{RegistryClient, RegistryOptions, RetryPolicy};
 use kaniko_tests::fixture::push_busybox;
 use kaniko_tests::hostile_registry::{
@@ -187,4 +190,86 @@ async fn endless_error_bodies_are_not_read_to_their_end() {
     ] {
         assert!(served <= READ_AT_MOST, "{what}: read {served} bytes");
     }
+}
+
+/// Every `log` event of `build_id` published within `wait` after the build ended.
+async fn log_lines(events: &mut async_nats::Subscriber, wait: Duration) -> Vec<String> {
+    let mut lines = Vec::new();
+    while let Ok(Some(message)) = tokio::time::timeout(wait, events.next()).await {
+        let event: Event = serde_json::from_slice(&message.payload).unwrap();
+        if let EventKind::Log { line, .. } = event.kind {
+            lines.push(line);
+        }
+    }
+    lines
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_output_without_newlines_is_cut_into_lines_and_clipped_per_step() {
+    init_test_tracing();
+    let nats = Nats::start().unwrap();
+    let registry = Registry::start().unwrap();
+    let base = push_busybox(&registry, "fixtures/busybox").await.unwrap();
+    let bus = setup(&nats).await;
+    let worker = Worker::start_with(&nats, &registry, "bounds-run", &[]);
+    let warm = format!("FROM {}\nRUN echo warm\n", base.reference);
+    assert_built(&build(&bus, &registry, "warm", &warm).await, &worker);
+    let baseline = peak_rss(worker.pid());
+
+    let mut events = bus
+        .client()
+        .subscribe("kaniko.events.flood.log")
+        .await
+        .unwrap();
+    // 64 MiB without a newline, then a line the clip hides; the next step logs again.
+    let flood = format!(
+        "FROM {}\n\
+         RUN yes x | tr -d '\\n' | head -c {}; echo; echo hidden-by-the-clip\n\
+         RUN echo next-step-logs\n",
+        base.reference,
+        64 * MIB
+    );
+    let started = Instant::now();
+    assert_built(&build(&bus, &registry, "flood", &flood).await, &worker);
+    let took = started.elapsed();
+    let lines = log_lines(&mut events, Duration::from_secs(2)).await;
+    let longest = lines.iter().map(String::len).max().unwrap_or(0);
+    assert!(longest <= 16 * 1024, "a log line of {longest} bytes");
+    let output: Vec<&String> = lines.iter().filter(|l| l.starts_with('x')).collect();
+    let forwarded: usize = output.iter().map(|l| l.len()).sum();
+    assert!(
+        forwarded >= MIB as usize && forwarded <= 2 * MIB as usize,
+        "{forwarded} bytes of output forwarded in {} lines",
+        output.len()
+    );
+    let clipped = lines
+        .iter()
+        .filter(|l| l.contains("[output clipped, log limit 2 MiB reached]"))
+        .count();
+    assert_eq!(clipped, 1, "one clip message: {:?}", short(&lines));
+    assert!(
+        !lines.iter().any(|l| l == "hidden-by-the-clip"),
+        "{:?}",
+        short(&lines)
+    );
+    assert!(
+        lines.iter().any(|l| l == "next-step-logs"),
+        "the next step logs again: {:?}",
+        short(&lines)
+    );
+    let peak = peak_rss(worker.pid());
+    assert!(
+        peak <= baseline + PEAK_GROWTH_AT_MOST,
+        "peak resident size grew from {} to {} MiB",
+        baseline / MIB,
+        peak / MIB
+    );
+    assert!(took < Duration::from_secs(60), "the flood took {took:?}");
+    let after = format!("FROM {}\nCOPY hello.txt /hello.txt\n", base.reference);
+    assert_built(&build(&bus, &registry, "after", &after).await, &worker);
+}
+
+/// Lines shortened for a failure message.
+fn short(lines: &[String]) -> Vec<String> {
+    lines.iter().map(|l| l.chars().take(80).collect()).collect()
 }
