@@ -19,6 +19,7 @@ mod local_driver;
 mod nats_auth;
 mod outputs;
 mod parity_tools;
+mod publish_tags;
 mod registry_client;
 mod roundtrip;
 mod run;
