@@ -218,7 +218,9 @@ impl RegistryClient {
 
     /// `GET /v2/<name>/blobs/<digest>`, from `offset` on when it is not 0, with the
     /// registry's authentication. Sent here rather than through oci-client, which reads an
-    /// error response's body whole.
+    /// error response's body whole. A redirect to storage on another host is followed without
+    /// the `Authorization` header (reqwest drops it across hosts), so credentials stay with
+    /// the registry.
     async fn blob_get(
         &self,
         reference: &Reference,
