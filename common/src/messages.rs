@@ -29,5 +29,7 @@ pub use api::{
 };
 pub use codec::{CodecError, Encoding, Message, MessageKind, PROTOCOL_VERSION};
 pub use error::{ErrorKind, WireError};
-pub use event::{Event, EventKind, EventType, FailedPlatform, PlatformDescriptor};
+pub use event::{
+    Event, EventKind, EventType, FailedPlatform, PlatformDescriptor, TagPush, TagState, tags_moved,
+};
 pub use task::{Heartbeat, Task, TaskOutcome, TaskResult};

@@ -5,7 +5,9 @@
 //! (insecure and skip-TLS-verify registries), docker `config.json` credentials, errors a caller
 //! can branch on, a retry policy for transient failures, bounded concurrent uploads that skip
 //! blobs the registry already has, streamed and digest-verified blob pulls, and platform
-//! resolution of image indexes.
+//! resolution of image indexes. Nothing a registry sends is read without a bound: manifests
+//! stop at their descriptor's size (else 8 MiB), configs and layers at their descriptor's,
+//! error bodies at 16 KiB (see `body`).
 //!
 //! Each registry is "pinged" (`GET /v2/`) once, inside the first operation's retry loop: a 200
 //! means no authentication (nothing is stored, so no request carries credentials); a 401 means
@@ -14,6 +16,7 @@
 
 mod auth;
 mod blob;
+mod body;
 mod error;
 mod manifest;
 mod retry;
@@ -28,6 +31,7 @@ use oci_client::secrets::RegistryAuth;
 
 pub use auth::{Credential, CredentialError, DockerConfig, default_config_dir, normalize_registry};
 pub use blob::{BlobPush, BlobSource, PushedBlob};
+pub use body::{MAX_CONFIG_SIZE, MAX_ERROR_BODY, MAX_MANIFEST_SIZE};
 pub use error::RegistryError;
 pub use manifest::{PulledManifest, ResolvedImage};
 pub use oci_client::Reference;
@@ -273,7 +277,7 @@ impl RegistryClient {
                 }
             }
             408 | 429 | 500..=599 => {
-                let body = response.text().await.unwrap_or_default();
+                let body = body::error_text(response).await;
                 return Err(classify_status(
                     &reference.whole(),
                     "registry api",

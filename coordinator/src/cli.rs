@@ -203,7 +203,8 @@ pub struct IndexArgs {
     /// `org.opencontainers.image.created` is the epoch.
     #[arg(long)]
     pub reproducible: bool,
-    /// Write the outcome (index, platforms) as JSON to this file.
+    /// Write the outcome (state, index, platforms, each destination tag's fate) as JSON to
+    /// this file.
     #[arg(long, value_name = "PATH")]
     pub metadata_file: Option<PathBuf>,
     /// Write the index digest (or, without an index, each platform's) to this file.

@@ -8,8 +8,10 @@
 //! `--digest-file` are written atomically.
 //!
 //! Exit codes: 0 when everything asked for was published; 2 when an index was published
-//! without some platforms (`--allow-partial`); 1 otherwise. Progress goes to stderr; the
-//! summary (and the build id with `--detach`) to stdout.
+//! without some platforms (`--allow-partial`); 3 when the index was partially published (a
+//! registry refused a destination tag after others had moved: the summary and the metadata
+//! file say which); 1 otherwise. Progress goes to stderr; the summary (and the build id with
+//! `--detach`) to stdout.
 
 pub mod follow;
 mod local;
@@ -137,7 +139,8 @@ pub struct SubmitArgs {
     /// Hide build logs.
     #[arg(short = 'q', long)]
     pub quiet: bool,
-    /// Write the outcome (index, platforms, failures) as JSON to this file.
+    /// Write the outcome (state, index, platforms, each destination tag's fate, failures) as
+    /// JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub metadata_file: Option<PathBuf>,
     /// Write the index digest (or, without an index, each platform's) to this file.

@@ -119,12 +119,17 @@ pub fn render_status(status: &BuildStatus) -> String {
             json_name(&p.state)
         ));
     }
-    if let Some(index) = &status.index {
-        out.push_str(&format!(
+    match (&status.index, status.tags.is_empty()) {
+        (Some(index), true) => out.push_str(&format!(
             "  index {} -> {}\n",
             index.digest,
             status.destinations.join(", ")
-        ));
+        )),
+        (Some(index), false) => out.push_str(&format!("  index {}\n", index.digest)),
+        (None, _) => {}
+    }
+    for tag in &status.tags {
+        out.push_str(&format!("  {:<10} {}\n", tag.state.words(), tag.tag));
     }
     for error in &status.errors {
         out.push_str(&format!("  error: {error}\n"));
@@ -189,7 +194,8 @@ pub async fn workers(api: &ApiClient, json: bool) -> anyhow::Result<()> {
     }
 }
 
-/// `coordinator status BUILD`: fails when the build failed or is unknown.
+/// `coordinator status BUILD`: fails when the build failed, was cancelled, was only partially
+/// published or is unknown.
 pub async fn status(api: &ApiClient, build_id: &str, json: bool) -> anyhow::Result<bool> {
     let reply: StatusReply = api
         .request(
@@ -217,6 +223,7 @@ pub async fn status(api: &ApiClient, build_id: &str, json: bool) -> anyhow::Resu
         build.state,
         kaniko_common::messages::BuildState::Failed
             | kaniko_common::messages::BuildState::Cancelled
+            | kaniko_common::messages::BuildState::PartiallyPublished
     ))
 }
 
@@ -319,6 +326,7 @@ mod tests {
             index: None,
             destinations: vec!["r/app:1".into()],
             errors: vec![],
+            tags: vec![],
             submitted_at_unix_ms: 0,
             updated_at_unix_ms: 0,
         };

@@ -1,12 +1,16 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! A small TCP proxy that injects HTTP faults in front of a real service: it answers the
-//! first requests itself with an error status, resets the first connections, or refuses
-//! everything, and pipes bytes both ways otherwise. It counts what it faulted so tests can
-//! assert the number of retries.
+//! first requests itself with an error status, resets the first connections, refuses
+//! everything, or refuses the requests of one method whose path ends a given way (a registry
+//! that protects one tag), and pipes bytes both ways otherwise. It counts what it faulted so
+//! tests can assert the number of retries.
 //!
 //! Faults are decided per connection; a faulted connection carries one request and is closed
 //! (`Connection: close` or a reset), so the client's next request comes on a new connection.
+//! With [`FaultPlan::Refuse`] every request is looked at: each one is forwarded on a
+//! connection of its own with `Connection: close`, so none slips through a kept-alive
+//! connection.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -38,6 +42,17 @@ pub enum FaultPlan {
         /// The status to answer.
         status: u16,
     },
+    /// Answer every request whose method is `method` and whose path (without the query)
+    /// ends with `path_suffix` with `status` and a registry error body (`DENIED`); forward
+    /// the others.
+    Refuse {
+        /// `PUT`, `GET`, ...
+        method: &'static str,
+        /// The end of the path, e.g. `/manifests/second`.
+        path_suffix: &'static str,
+        /// The status to answer, e.g. 403.
+        status: u16,
+    },
     /// Forward everything (counts connections only).
     PassThrough,
 }
@@ -53,6 +68,12 @@ pub struct FaultProxy {
 enum Fault {
     Status(u16),
     Reset,
+    /// Decided per request: see [`FaultPlan::Refuse`].
+    Refuse {
+        method: &'static str,
+        path_suffix: &'static str,
+        status: u16,
+    },
 }
 
 /// How long a faulted connection may take to send its request.
@@ -124,7 +145,7 @@ async fn accept_loop(
         };
         connections.fetch_add(1, Ordering::SeqCst);
         let fault = decide(plan, &faulted);
-        tasks.spawn(handle(client, upstream, fault));
+        tasks.spawn(handle(client, upstream, fault, Arc::clone(&faulted)));
         while tasks.try_join_next().is_some() {}
     }
 }
@@ -146,12 +167,70 @@ fn decide(plan: FaultPlan, faulted: &AtomicUsize) -> Option<Fault> {
             faulted.fetch_add(1, Ordering::SeqCst);
             Some(Fault::Status(status))
         }
+        FaultPlan::Refuse {
+            method,
+            path_suffix,
+            status,
+        } => Some(Fault::Refuse {
+            method,
+            path_suffix,
+            status,
+        }),
         FaultPlan::PassThrough => None,
     }
 }
 
-async fn handle(mut client: TcpStream, upstream: SocketAddr, fault: Option<Fault>) {
+async fn handle(
+    mut client: TcpStream,
+    upstream: SocketAddr,
+    fault: Option<Fault>,
+    faulted: Arc<AtomicUsize>,
+) {
     match fault {
+        Some(Fault::Refuse {
+            method,
+            path_suffix,
+            status,
+        }) => {
+            let Ok(Ok(Some((head, rest)))) =
+                tokio::time::timeout(READ_REQUEST_TIMEOUT, read_head(&mut client)).await
+            else {
+                return;
+            };
+            let text = String::from_utf8_lossy(&head).to_string();
+            let mut request_line = text.lines().next().unwrap_or_default().split_whitespace();
+            let matches = request_line.next() == Some(method)
+                && request_line
+                    .next()
+                    .and_then(|target| target.split('?').next())
+                    .is_some_and(|path| path.ends_with(path_suffix));
+            if matches {
+                faulted.fetch_add(1, Ordering::SeqCst);
+                let _ = read_body(&mut client, &text, rest.len()).await;
+                let body =
+                    r#"{"errors":[{"code":"DENIED","message":"refused by the fault proxy"}]}"#;
+                let response = format!(
+                    "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    reason(status),
+                    body.len()
+                );
+                let _ = client.write_all(response.as_bytes()).await;
+                let _ = client.shutdown().await;
+                return;
+            }
+            let Ok(mut server) = TcpStream::connect(upstream).await else {
+                return;
+            };
+            // One request per connection: the upstream answers `Connection: close` and the
+            // client opens a new connection (looked at again) for its next request.
+            let head_end = head.len() - 2;
+            let mut forwarded = head.get(..head_end).unwrap_or_default().to_vec();
+            forwarded.extend_from_slice(b"Connection: close\r\n\r\n");
+            forwarded.extend_from_slice(&rest);
+            if server.write_all(&forwarded).await.is_ok() {
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            }
+        }
         None => {
             if let Ok(mut server) = TcpStream::connect(upstream).await {
                 let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
@@ -184,28 +263,44 @@ async fn handle(mut client: TcpStream, upstream: SocketAddr, fault: Option<Fault
 /// Reads one request head and as much of its body as `Content-Length` announces (so the
 /// client is not cut off while still sending).
 async fn read_request(client: &mut TcpStream) -> std::io::Result<()> {
+    let Some((head, rest)) = read_head(client).await? else {
+        return Ok(());
+    };
+    read_body(client, &String::from_utf8_lossy(&head), rest.len()).await
+}
+
+/// Reads a request head; returns it (up to and with its blank line) and the bytes read past
+/// it. `None` when the connection ends first or the head is too long.
+async fn read_head(client: &mut TcpStream) -> std::io::Result<Option<(Vec<u8>, Vec<u8>)>> {
     let mut head = Vec::new();
     let mut buf = [0u8; 8192];
-    let end = loop {
+    loop {
         let n = client.read(&mut buf).await?;
         if n == 0 {
-            return Ok(());
+            return Ok(None);
         }
         head.extend_from_slice(buf.get(..n).unwrap_or_default());
         if let Some(pos) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-            break pos + 4;
+            let rest = head.split_off(pos + 4);
+            return Ok(Some((head, rest)));
         }
         if head.len() > MAX_HEAD {
-            return Ok(());
+            return Ok(None);
         }
-    };
-    let text = String::from_utf8_lossy(head.get(..end).unwrap_or_default()).to_ascii_lowercase();
-    let length: usize = text
+    }
+}
+
+/// Reads what is left of a body whose `Content-Length` the head announces, `already` bytes
+/// of which came with the head.
+async fn read_body(client: &mut TcpStream, head: &str, already: usize) -> std::io::Result<()> {
+    let length: usize = head
+        .to_ascii_lowercase()
         .lines()
         .find_map(|line| line.strip_prefix("content-length:"))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0);
-    let mut remaining = length.saturating_sub(head.len() - end);
+    let mut remaining = length.saturating_sub(already);
+    let mut buf = [0u8; 8192];
     while remaining > 0 {
         let n = client.read(&mut buf).await?;
         if n == 0 {

@@ -1,14 +1,16 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! The end-to-end harness: real `nats-server -js` and `docker-registry` processes on free
-//! loopback ports, a fault-injecting proxy to put in front of them, helpers around real
-//! clients (skopeo, umoci), and the tracing setup of tests. Every crate's tests may use it.
+//! loopback ports, a fault-injecting proxy to put in front of them, a registry that lies
+//! about sizes, helpers around real clients (skopeo, umoci), and the tracing setup of tests.
+//! Every crate's tests may use it.
 
 pub mod bench;
 pub mod buildah;
 pub mod debian;
 mod fault_proxy;
 pub mod fixture;
+pub mod hostile_registry;
 mod nats;
 pub mod nats_secure;
 mod process;

@@ -130,7 +130,7 @@ impl BlobStore {
                 let mut out = tokio::fs::File::from_std(file);
                 let written = self
                     .client
-                    .pull_blob_to_writer(reference, digest, &mut out)
+                    .pull_blob_sized(reference, digest, layer.descriptor.size, "layer", &mut out)
                     .await
                     .map_err(|source| BlobError::Registry {
                         digest: digest.clone(),

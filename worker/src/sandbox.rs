@@ -4,7 +4,8 @@
 //! helper process (`worker __sandbox <spec>`, the same binary; see [`helper`]) that puts it in
 //! new user, mount, pid, ipc and uts namespaces (and a new network namespace for
 //! `--network=none`), with the stage's root filesystem as its root. Output streams back line
-//! by line; the outcome (exit code, signal, or a setup error) comes back in a result file.
+//! by line, bounded ([`output`]); the outcome (exit code, signal, or a setup error) comes back
+//! in a result file.
 //!
 //! The root is either an overlay (the stage root as the lower directory, an empty upper
 //! directory that ends up holding exactly what the command changed) or the stage root itself
@@ -23,6 +24,7 @@ mod caps;
 pub mod helper;
 mod mountinfo;
 mod mounts;
+pub mod output;
 mod seccomp;
 
 use std::path::{Path, PathBuf};
@@ -314,7 +316,8 @@ pub fn helper_binary() -> std::io::Result<PathBuf> {
     }
 }
 
-/// Runs `spec` in the sandbox; every line the command prints goes to `log`.
+/// Runs `spec` in the sandbox; every line the command prints goes to `log`, cut at 16 KiB
+/// and clipped at 2 MiB per run ([`output`]).
 pub async fn run(
     spec: &Spec,
     log: impl Fn(&str) + Send + Sync + 'static,
@@ -337,12 +340,13 @@ pub async fn run(
         .spawn()
         .map_err(io("starting the sandbox helper"))?;
     let log = std::sync::Arc::new(log);
+    let budget = output::Budget::new(output::MAX_STEP_OUTPUT);
     let mut pumps = Vec::new();
     if let Some(out) = child.stdout.take() {
-        pumps.push(pump(out, std::sync::Arc::clone(&log)));
+        pumps.push(pump(out, &budget, &log));
     }
     if let Some(err) = child.stderr.take() {
-        pumps.push(pump(err, std::sync::Arc::clone(&log)));
+        pumps.push(pump(err, &budget, &log));
     }
     let status = child.wait().await.map_err(io("waiting for the sandbox"))?;
     for pump in pumps {
@@ -362,18 +366,19 @@ pub async fn run(
     Ok(outcome)
 }
 
+/// Reads one of the command's streams to its end on a task of its own, logging its lines
+/// within the step's output budget ([`output`]).
 fn pump<R>(
     reader: R,
-    log: std::sync::Arc<impl Fn(&str) + Send + Sync + 'static>,
+    budget: &std::sync::Arc<output::Budget>,
+    log: &std::sync::Arc<impl Fn(&str) + Send + Sync + 'static>,
 ) -> tokio::task::JoinHandle<()>
 where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
 {
-    tokio::spawn(async move {
-        use tokio::io::AsyncBufReadExt;
-        let mut lines = tokio::io::BufReader::new(reader).split(b'\n');
-        while let Ok(Some(line)) = lines.next_segment().await {
-            log(String::from_utf8_lossy(&line).trim_end_matches('\r'));
-        }
-    })
+    tokio::spawn(output::pump(
+        reader,
+        std::sync::Arc::clone(budget),
+        std::sync::Arc::clone(log),
+    ))
 }

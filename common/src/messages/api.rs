@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::error::WireError;
+use super::event::TagPush;
 use crate::oci::{Compression, Descriptor};
 use crate::platform::Platform;
 
@@ -287,10 +288,14 @@ pub enum BuildState {
     Publishing,
     /// Done. With `allow_partial`, some platforms may have failed: see the errors.
     Succeeded,
-    /// Failed; nothing was published under the destination tags.
+    /// Failed; no destination tag was moved (the status's `tags` say which were tried).
     Failed,
     /// Cancelled.
     Cancelled,
+    /// Publishing failed part-way: some destination tags name the new index, others do not
+    /// (the status's `tags` say which). JSON: `partially_published`.
+    #[serde(rename = "partially_published")]
+    PartiallyPublished,
 }
 
 impl BuildState {
@@ -298,7 +303,10 @@ impl BuildState {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            BuildState::Succeeded | BuildState::Failed | BuildState::Cancelled
+            BuildState::Succeeded
+                | BuildState::Failed
+                | BuildState::Cancelled
+                | BuildState::PartiallyPublished
         )
     }
 }
@@ -352,6 +360,9 @@ pub struct BuildStatus {
     pub destinations: Vec<String>,
     /// Errors of the build (failed platforms, index push failures).
     pub errors: Vec<WireError>,
+    /// What publishing did to each destination tag, once it was tried.
+    #[serde(default)]
+    pub tags: Vec<TagPush>,
     /// When it was submitted, unix milliseconds.
     pub submitted_at_unix_ms: u64,
     /// When it last changed, unix milliseconds.

@@ -78,12 +78,87 @@ pub enum EventKind {
         platforms: Vec<PlatformDescriptor>,
         /// The platforms that failed (only with `allow_partial`).
         failed: Vec<FailedPlatform>,
+        /// Each destination tag: `moved`, or `immutable` (left as it was, by request).
+        #[serde(default)]
+        tags: Vec<TagPush>,
     },
-    /// The build failed; nothing was published under the destination tags.
+    /// The build failed. When publishing failed part-way, `index` is the index (pushed by
+    /// digest to every destination repository) and `tags` says what happened to each
+    /// destination tag: tags that `moved` name the new index (the build is *partially
+    /// published*, see [`tags_moved`]), the others were left as they were. Empty `tags`:
+    /// publishing never started, no tag moved.
     Failed {
         /// Why.
         errors: Vec<WireError>,
+        /// The index pushed by digest, when publishing got that far.
+        #[serde(default)]
+        index: Option<Descriptor>,
+        /// The built platforms, when publishing was tried.
+        #[serde(default)]
+        platforms: Vec<PlatformDescriptor>,
+        /// Each destination tag, in the order given, when publishing was tried.
+        #[serde(default)]
+        tags: Vec<TagPush>,
     },
+}
+
+/// What publishing did to one destination tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TagPush {
+    /// The destination, `registry/repository:tag`, as requested.
+    pub tag: String,
+    /// What happened to it.
+    pub state: TagState,
+    /// Why it did not move (`refused`, `immutable`).
+    pub error: Option<WireError>,
+}
+
+/// What publishing did to a tag. Tags are pushed in the order given, after the index is in
+/// every repository by digest; the first refused tag stops the publishing, as `docker
+/// buildx imagetools create` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TagState {
+    /// The tag names the new index.
+    Moved,
+    /// The registry refused to move it (it names what it named before, if anything).
+    Refused,
+    /// The registry refused to move an immutable tag and the request said to ignore that
+    /// (`push_ignore_immutable_tag_errors`): it names what it named before.
+    Immutable,
+    /// Not tried: publishing stopped at an earlier tag or before the tags. It names what it
+    /// named before, if anything.
+    NotPushed,
+}
+
+impl TagState {
+    /// The name used in JSON and summaries without the underscore: `moved`, `refused`,
+    /// `immutable`, `not pushed`.
+    pub fn words(self) -> &'static str {
+        match self {
+            TagState::Moved => "moved",
+            TagState::Refused => "refused",
+            TagState::Immutable => "immutable",
+            TagState::NotPushed => "not pushed",
+        }
+    }
+}
+
+impl TagPush {
+    /// `tag` in `state`, without an error.
+    pub fn new(tag: impl Into<String>, state: TagState) -> TagPush {
+        TagPush {
+            tag: tag.into(),
+            state,
+            error: None,
+        }
+    }
+}
+
+/// How many of `tags` moved: more than none in a failed build means it is partially
+/// published.
+pub fn tags_moved(tags: &[TagPush]) -> usize {
+    tags.iter().filter(|t| t.state == TagState::Moved).count()
 }
 
 /// A platform and its pushed manifest.
@@ -220,6 +295,45 @@ mod tests {
             "samples cover every type in order"
         );
         assert_eq!(EventType::from_token("nope"), None);
+    }
+
+    #[test]
+    fn a_partial_publish_lists_every_tag_in_json() {
+        let event = Event {
+            build_id: "b1".into(),
+            at_unix_ms: 1,
+            kind: EventKind::Failed {
+                errors: vec![WireError::permanent("publishing the index: refused")],
+                index: None,
+                platforms: Vec::new(),
+                tags: vec![
+                    TagPush::new("r/app:1", TagState::Moved),
+                    TagPush::new("r/app:2", TagState::NotPushed),
+                ],
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&event).unwrap(),
+            serde_json::json!({
+                "build_id": "b1",
+                "at_unix_ms": 1,
+                "type": "failed",
+                "errors": [{"kind": "permanent", "message": "publishing the index: refused"}],
+                "index": null,
+                "platforms": [],
+                "tags": [
+                    {"tag": "r/app:1", "state": "moved", "error": null},
+                    {"tag": "r/app:2", "state": "not_pushed", "error": null},
+                ],
+            })
+        );
+        assert_eq!(tags_moved(&[]), 0);
+        // An event of an older coordinator, without the publishing fields, still reads.
+        let old: Event = serde_json::from_value(serde_json::json!({
+            "build_id": "b1", "at_unix_ms": 1, "type": "failed", "errors": []
+        }))
+        .unwrap();
+        assert!(matches!(old.kind, EventKind::Failed { tags, index: None, .. } if tags.is_empty()));
     }
 
     #[test]

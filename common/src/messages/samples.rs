@@ -96,6 +96,14 @@ fn build_status() -> BuildStatus {
         errors: vec![WireError::permanent(
             "Dockerfile:3: unknown instruction FORM",
         )],
+        tags: vec![
+            TagPush::new("localhost:5000/app:1", TagState::Moved),
+            TagPush {
+                tag: "localhost:5000/app:latest".into(),
+                state: TagState::Refused,
+                error: Some(WireError::new(ErrorKind::Unauthorized, "tag is protected")),
+            },
+        ],
         submitted_at_unix_ms: 1,
         updated_at_unix_ms: 2,
     }
@@ -251,9 +259,21 @@ pub(crate) fn events() -> Vec<Event> {
                 platform: platform("linux/arm/v7"),
                 error: WireError::permanent("base image has no linux/arm/v7"),
             }],
+            tags: vec![TagPush::new("localhost:5000/app:1", TagState::Moved)],
         }),
         event(EventKind::Failed {
             errors: vec![WireError::new(ErrorKind::Cancelled, "cancelled by user")],
+            index: None,
+            platforms: Vec::new(),
+            tags: vec![
+                TagPush::new("localhost:5000/app:1", TagState::Moved),
+                TagPush {
+                    tag: "localhost:5000/app:2".into(),
+                    state: TagState::Refused,
+                    error: Some(WireError::new(ErrorKind::Unauthorized, "tag is protected")),
+                },
+                TagPush::new("localhost:5000/app:3", TagState::NotPushed),
+            ],
         }),
     ]
 }

@@ -1,7 +1,8 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! Blob operations of the registry client: existence checks, streamed pulls verified against
-//! their digest (resumed with a range request after a transient failure), uploads from files
+//! their digest (resumed with a range request after a transient failure) and, when a
+//! descriptor gives the size, never read past it; uploads from files
 //! (streamed, never read whole) or from memory that skip blobs the registry already has,
 //! several uploads at once, and cross-repository mounts.
 
@@ -9,12 +10,13 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use oci_client::client::BlobResponse;
+use oci_client::RegistryOperation;
 use oci_client::errors::OciDistributionError;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::error::{classify, classify_stream_io};
+use super::body::{error_text, limit_text};
+use super::error::{classify, classify_reqwest, classify_status};
 use super::{Reference, RegistryClient, RegistryError};
 
 /// Read size when streaming a file to the registry.
@@ -80,6 +82,20 @@ pub(crate) fn check_digest(reference: &Reference, digest: &str) -> Result<(), Re
     }
 }
 
+/// A blob pull in progress, across its attempts.
+struct BlobPull<'a> {
+    reference: &'a Reference,
+    digest: &'a str,
+    /// `config sha256:...`, for messages.
+    what: &'a str,
+    /// The descriptor's size, when known: nothing past it is read.
+    size: Option<u64>,
+    /// Bytes written to the output so far.
+    written: u64,
+    /// sha256 of those bytes.
+    hasher: Sha256,
+}
+
 /// How one pull attempt ended badly: a registry failure (maybe retried) or a local one.
 enum PullFailure {
     Registry(RegistryError),
@@ -118,24 +134,55 @@ impl RegistryClient {
     /// Streams the blob `digest` of `reference`'s repository into `out`, verifying its sha256;
     /// a mismatch is a [`RegistryError::Protocol`]. After a transient failure mid-way the pull
     /// resumes where it stopped (range request), so `out` receives every byte exactly once.
-    /// Returns the number of bytes written.
+    /// Returns the number of bytes written. Prefer [`RegistryClient::pull_blob_sized`] when a
+    /// descriptor says the size: this one reads as long as the registry sends.
     pub async fn pull_blob_to_writer<W: AsyncWrite + Unpin>(
         &self,
         reference: &Reference,
         digest: &str,
+        out: W,
+    ) -> Result<u64, RegistryError> {
+        self.pull_blob(reference, digest, None, "blob", out).await
+    }
+
+    /// [`RegistryClient::pull_blob_to_writer`] for a blob whose descriptor says it is `size`
+    /// bytes: reading stops as soon as the registry sends more (nothing past `size` reaches
+    /// `out`), and a shorter blob is refused too. `what` names the blob in errors (`config`,
+    /// `layer`).
+    pub async fn pull_blob_sized<W: AsyncWrite + Unpin>(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        size: u64,
+        what: &str,
+        out: W,
+    ) -> Result<u64, RegistryError> {
+        self.pull_blob(reference, digest, Some(size), what, out)
+            .await
+    }
+
+    async fn pull_blob<W: AsyncWrite + Unpin>(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        size: Option<u64>,
+        what: &str,
         mut out: W,
     ) -> Result<u64, RegistryError> {
         check_digest(reference, digest)?;
-        let what = format!("blob {digest}");
+        let what = format!("{what} {digest}");
         let operation = format!("pull {what} from {reference}");
-        let mut written = 0u64;
-        let mut hasher = Sha256::new();
+        let mut pull = BlobPull {
+            reference,
+            digest,
+            what: &what,
+            size,
+            written: 0,
+            hasher: Sha256::new(),
+        };
         let mut attempt = 1;
         loop {
-            let result = self
-                .pull_blob_attempt(reference, digest, &mut out, &mut written, &mut hasher)
-                .await;
-            match result {
+            match self.pull_blob_attempt(&mut pull, &mut out).await {
                 Ok(()) => break,
                 Err(PullFailure::Local(err)) => return Err(err),
                 Err(PullFailure::Registry(err)) => {
@@ -152,7 +199,14 @@ impl RegistryClient {
                 }
             }
         }
-        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        let written = pull.written;
+        if let Some(size) = size.filter(|s| *s != written) {
+            return Err(RegistryError::protocol(
+                reference.whole(),
+                format!("{what} is {written} bytes, not the {size} bytes its descriptor says"),
+            ));
+        }
+        let actual = format!("sha256:{}", hex::encode(pull.hasher.finalize()));
         if actual != digest {
             return Err(RegistryError::protocol(
                 reference.whole(),
@@ -162,39 +216,87 @@ impl RegistryClient {
         Ok(written)
     }
 
-    async fn pull_blob_attempt<W: AsyncWrite + Unpin>(
+    /// `GET /v2/<name>/blobs/<digest>`, from `offset` on when it is not 0, with the
+    /// registry's authentication. Sent here rather than through oci-client, which reads an
+    /// error response's body whole. A redirect to storage on another host is followed without
+    /// the `Authorization` header (reqwest drops it across hosts), so credentials stay with
+    /// the registry.
+    async fn blob_get(
         &self,
         reference: &Reference,
         digest: &str,
+        offset: u64,
+        what: &str,
+    ) -> Result<reqwest::Response, RegistryError> {
+        let (clients, auth) = self.prepare(reference).await?;
+        let url = format!(
+            "{}/v2/{}/blobs/{digest}",
+            self.base_url(reference),
+            reference.repository()
+        );
+        let mut request = clients.http.get(url);
+        if offset > 0 {
+            request = request.header(http::header::RANGE, format!("bytes={offset}-"));
+        }
+        if let Some(header) = self
+            .authorization(clients, &auth, reference, RegistryOperation::Pull)
+            .await?
+        {
+            request = request.header(http::header::AUTHORIZATION, header);
+        }
+        request
+            .send()
+            .await
+            .map_err(|err| classify_reqwest(&reference.whole(), what, &err))
+    }
+
+    /// One attempt of a blob pull: from the start, or from `pull.written` on after a failure.
+    async fn pull_blob_attempt<W: AsyncWrite + Unpin>(
+        &self,
+        pull: &mut BlobPull<'_>,
         out: &mut W,
-        written: &mut u64,
-        hasher: &mut Sha256,
     ) -> Result<(), PullFailure> {
-        let whole = reference.whole();
-        let what = format!("blob {digest}");
-        let (clients, _) = self.prepare(reference).await?;
-        let (mut stream, mut skip) = if *written == 0 {
-            let stream = clients
-                .oci
-                .pull_blob_stream(reference, digest)
-                .await
-                .map_err(|err| classify(&whole, &what, err))?;
-            (stream, 0)
-        } else {
-            tracing::debug!(%digest, offset = *written, "resuming blob pull");
-            match clients
-                .oci
-                .pull_blob_stream_partial(reference, digest, *written, None)
-                .await
-                .map_err(|err| classify(&whole, &what, err))?
-            {
-                BlobResponse::Partial(stream) => (stream, 0),
-                // The registry ignored the range: drop what was already written.
-                BlobResponse::Full(stream) => (stream, *written),
+        let whole = pull.reference.whole();
+        let what = pull.what;
+        if pull.written > 0 {
+            tracing::debug!(digest = %pull.digest, offset = pull.written, "resuming blob pull");
+        }
+        let mut response = self
+            .blob_get(pull.reference, pull.digest, pull.written, what)
+            .await?;
+        let status = response.status().as_u16();
+        let mut skip = match status {
+            206 if pull.written > 0 => 0,
+            // The registry ignored the range (or none was asked for): drop what was already
+            // written.
+            200 => pull.written,
+            _ => {
+                let body = error_text(response).await;
+                return Err(classify_status(&whole, what, status, &body).into());
             }
         };
-        while let Some(chunk) = stream.next().await {
-            let mut chunk = chunk.map_err(|err| classify_stream_io(&whole, &what, &err))?;
+        let too_large = |size: u64| {
+            PullFailure::Local(RegistryError::protocol(
+                &whole,
+                format!(
+                    "{what} is larger than its descriptor's {}",
+                    limit_text(size)
+                ),
+            ))
+        };
+        let announced = response
+            .content_length()
+            .map(|length| pull.written.saturating_add(length).saturating_sub(skip));
+        if let (Some(size), Some(total)) = (pull.size, announced)
+            && total > size
+        {
+            return Err(too_large(size));
+        }
+        while let Some(mut chunk) = response
+            .chunk()
+            .await
+            .map_err(|err| classify_reqwest(&whole, what, &err))?
+        {
             if skip > 0 {
                 let dropped = usize::try_from(skip).unwrap_or(usize::MAX).min(chunk.len());
                 let _ = chunk.split_to(dropped);
@@ -203,14 +305,19 @@ impl RegistryClient {
                     continue;
                 }
             }
-            hasher.update(&chunk);
+            if let Some(size) = pull.size
+                && pull.written + chunk.len() as u64 > size
+            {
+                return Err(too_large(size));
+            }
+            pull.hasher.update(&chunk);
             out.write_all(&chunk).await.map_err(|source| {
                 PullFailure::Local(RegistryError::Io {
                     what: format!("writing {what} of {whole}"),
                     source,
                 })
             })?;
-            *written += chunk.len() as u64;
+            pull.written += chunk.len() as u64;
         }
         if skip > 0 {
             return Err(

@@ -150,25 +150,6 @@ pub(crate) fn classify_reqwest(reference: &str, what: &str, err: &reqwest::Error
     }
 }
 
-/// Classifies an I/O error seen on the network path (a response body stream): resets, broken
-/// pipes, early EOFs and timeouts are transient; a wrapped digest mismatch is a protocol error.
-pub(crate) fn classify_stream_io(
-    reference: &str,
-    what: &str,
-    err: &std::io::Error,
-) -> RegistryError {
-    if let Some(digest) = err.get_ref().and_then(|e| e.downcast_ref::<DigestError>()) {
-        return digest_error(reference, what, digest);
-    }
-    if let Some(req) = err
-        .get_ref()
-        .and_then(|e| e.downcast_ref::<reqwest::Error>())
-    {
-        return classify_reqwest(reference, what, req);
-    }
-    RegistryError::transient(reference, format!("reading {what}: {}", error_chain(err)))
-}
-
 fn digest_error(reference: &str, what: &str, err: &DigestError) -> RegistryError {
     match err {
         DigestError::VerificationError { expected, actual } => RegistryError::protocol(
@@ -392,30 +373,5 @@ mod tests {
         );
         assert!(got.is_transient(), "{got}");
         assert!(got.to_string().contains("127.0.0.1/x"), "{got}");
-    }
-
-    #[test]
-    fn digest_mismatch_inside_a_stream_is_protocol_and_other_stream_errors_transient() {
-        fn check(input: std::io::Error, expected: &str) {
-            assert_eq!(
-                classify_stream_io("r/x", "blob sha256:aa", &input).kind(),
-                expected
-            );
-        }
-        check(
-            std::io::Error::other(DigestError::VerificationError {
-                expected: "sha256:aa".into(),
-                actual: "sha256:bb".into(),
-            }),
-            "protocol",
-        );
-        check(
-            std::io::Error::from(std::io::ErrorKind::ConnectionReset),
-            "transient",
-        );
-        check(
-            std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
-            "transient",
-        );
     }
 }

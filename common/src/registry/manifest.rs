@@ -17,15 +17,13 @@ use oci_client::secrets::RegistryAuth;
 use serde::Deserialize;
 
 use super::blob::{check_digest, sha256_digest};
+use super::body::{
+    Capped, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, error_text, limit_text, read_capped,
+};
 use super::error::{classify, classify_reqwest, classify_status};
 use super::{Clients, Reference, RegistryClient, RegistryError};
 use crate::oci::{self, Descriptor};
 use crate::platform::Platform;
-
-/// Largest manifest or index accepted (containerd's limit is 4 MiB).
-const MAX_MANIFEST_SIZE: usize = 8 * 1024 * 1024;
-/// Largest image config pulled into memory.
-const MAX_CONFIG_SIZE: u64 = 32 * 1024 * 1024;
 
 /// The media types asked for when pulling a manifest.
 const ACCEPTED: [&str; 4] = [
@@ -188,7 +186,7 @@ fn manifest_path(reference: &Reference) -> String {
 
 impl RegistryClient {
     /// The `Authorization` header for a request oci-client does not send itself.
-    async fn authorization(
+    pub(super) async fn authorization(
         &self,
         clients: &Clients,
         auth: &Option<RegistryAuth>,
@@ -237,20 +235,49 @@ impl RegistryClient {
     }
 
     /// Pulls the manifest or index `reference` names (tag or digest) as the registry stored
-    /// it. Pulled by digest, the content must match the digest ([`RegistryError::Protocol`]
-    /// otherwise).
+    /// it, read with a cap of 8 MiB whatever `Content-Length` says (or does not). Pulled by
+    /// digest, the content must match the digest ([`RegistryError::Protocol`] otherwise).
     pub async fn pull_manifest_raw(
         &self,
         reference: &Reference,
     ) -> Result<PulledManifest, RegistryError> {
+        self.pull_manifest(reference, None).await
+    }
+
+    /// Pulls the manifest a descriptor of `size` bytes describes (`reference` names its
+    /// digest): reading stops as soon as the body passes `size`, and a body of another size
+    /// is refused, as is a descriptor saying more than 8 MiB.
+    pub async fn pull_manifest_sized(
+        &self,
+        reference: &Reference,
+        size: u64,
+    ) -> Result<PulledManifest, RegistryError> {
+        self.pull_manifest(reference, Some(size)).await
+    }
+
+    async fn pull_manifest(
+        &self,
+        reference: &Reference,
+        size: Option<u64>,
+    ) -> Result<PulledManifest, RegistryError> {
         if let Some(digest) = reference.digest() {
             check_digest(reference, digest)?;
+        }
+        if let Some(size) = size.filter(|s| *s > MAX_MANIFEST_SIZE) {
+            return Err(RegistryError::protocol(
+                reference.whole(),
+                format!(
+                    "manifest {} is {size} bytes by its descriptor, more than the {} limit for manifests",
+                    reference.digest().unwrap_or_default(),
+                    limit_text(MAX_MANIFEST_SIZE)
+                ),
+            ));
         }
         self.inner
             .options
             .retry
             .run(&format!("pull manifest {reference}"), |_| {
-                self.pull_manifest_once(reference)
+                self.pull_manifest_once(reference, size)
             })
             .await
     }
@@ -258,6 +285,7 @@ impl RegistryClient {
     async fn pull_manifest_once(
         &self,
         reference: &Reference,
+        size: Option<u64>,
     ) -> Result<PulledManifest, RegistryError> {
         let whole = reference.whole();
         let response = self
@@ -268,17 +296,8 @@ impl RegistryClient {
             .await?;
         let status = response.status().as_u16();
         if status != 200 {
-            let body = response.text().await.unwrap_or_default();
+            let body = error_text(response).await;
             return Err(classify_status(&whole, "manifest", status, &body));
-        }
-        if response
-            .content_length()
-            .is_some_and(|len| len > MAX_MANIFEST_SIZE as u64)
-        {
-            return Err(RegistryError::protocol(
-                &whole,
-                "manifest larger than 8 MiB",
-            ));
         }
         let header = |name: &str| {
             response
@@ -289,14 +308,34 @@ impl RegistryClient {
         };
         let content_type = header("content-type");
         let header_digest = header("docker-content-digest").filter(|d| !d.is_empty());
-        let bytes = response
-            .bytes()
+        let bytes = match read_capped(response, size.unwrap_or(MAX_MANIFEST_SIZE))
             .await
-            .map_err(|err| classify_reqwest(&whole, "manifest", &err))?;
-        if bytes.len() > MAX_MANIFEST_SIZE {
+            .map_err(|err| classify_reqwest(&whole, "manifest", &err))?
+        {
+            Capped::Complete(bytes) => bytes,
+            Capped::TooLarge => {
+                let message = match size {
+                    Some(size) => format!(
+                        "manifest {} is larger than its descriptor's {}",
+                        reference.digest().unwrap_or_default(),
+                        limit_text(size)
+                    ),
+                    None => format!(
+                        "manifest is larger than the {} limit for manifests",
+                        limit_text(MAX_MANIFEST_SIZE)
+                    ),
+                };
+                return Err(RegistryError::protocol(&whole, message));
+            }
+        };
+        if let Some(size) = size.filter(|s| *s != bytes.len() as u64) {
             return Err(RegistryError::protocol(
                 &whole,
-                "manifest larger than 8 MiB",
+                format!(
+                    "manifest {} is {} bytes, not the {size} bytes its descriptor says",
+                    reference.digest().unwrap_or_default(),
+                    bytes.len()
+                ),
             ));
         }
         let digest = sha256_digest(&bytes);
@@ -353,7 +392,7 @@ impl RegistryClient {
                     .await?;
                 let status = response.status().as_u16();
                 if !(200..300).contains(&status) {
-                    let body = response.text().await.unwrap_or_default();
+                    let body = error_text(response).await;
                     return Err(classify_status(&whole, "manifest", status, &body));
                 }
                 Ok(())
@@ -384,12 +423,44 @@ impl RegistryClient {
                     .await?;
                 let status = response.status().as_u16();
                 if !(200..300).contains(&status) {
-                    let body = response.text().await.unwrap_or_default();
+                    let body = error_text(response).await;
                     return Err(classify_status(&whole, "manifest", status, &body));
                 }
                 Ok(())
             })
             .await
+    }
+
+    /// Pulls the image config `descriptor` describes from `reference`'s repository into
+    /// memory: refused when the descriptor says more than 32 MiB, read no further than the
+    /// descriptor's size (a longer config is refused as soon as it passes it), and
+    /// digest-verified.
+    pub async fn pull_config(
+        &self,
+        reference: &Reference,
+        descriptor: &Descriptor,
+    ) -> Result<Bytes, RegistryError> {
+        if descriptor.size > MAX_CONFIG_SIZE {
+            return Err(RegistryError::protocol(
+                reference.whole(),
+                format!(
+                    "config {} is {} bytes by its descriptor, more than the {} limit for configs",
+                    descriptor.digest,
+                    descriptor.size,
+                    limit_text(MAX_CONFIG_SIZE)
+                ),
+            ));
+        }
+        let mut config = Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0));
+        self.pull_blob_sized(
+            reference,
+            &descriptor.digest,
+            descriptor.size,
+            "config",
+            &mut config,
+        )
+        .await?;
+        Ok(Bytes::from(config))
     }
 
     /// Resolves `reference` for `platform`: through an index (best match of the entries'
@@ -432,8 +503,14 @@ impl RegistryClient {
                 ));
             };
             check_digest(reference, &entry.digest)?;
+            let size = u64::try_from(entry.size).map_err(|_| {
+                RegistryError::protocol(
+                    &whole,
+                    format!("negative size {} for {}", entry.size, entry.digest),
+                )
+            })?;
             let child_reference = reference.clone_with_digest(entry.digest.clone());
-            let child = self.pull_manifest_raw(&child_reference).await?;
+            let child = self.pull_manifest_sized(&child_reference, size).await?;
             if child.is_index() {
                 return Err(RegistryError::protocol(
                     &whole,
@@ -468,24 +545,13 @@ impl RegistryClient {
             .iter()
             .map(|layer| descriptor(reference, layer))
             .collect::<Result<Vec<_>, _>>()?;
-        if config_descriptor.size > MAX_CONFIG_SIZE {
-            return Err(RegistryError::protocol(
-                &whole,
-                format!(
-                    "config {} is {} bytes, more than 32 MiB",
-                    config_descriptor.digest, config_descriptor.size
-                ),
-            ));
-        }
-        let mut config = Vec::with_capacity(usize::try_from(config_descriptor.size).unwrap_or(0));
-        self.pull_blob_to_writer(reference, &config_descriptor.digest, &mut config)
-            .await?;
+        let config = self.pull_config(reference, &config_descriptor).await?;
         Ok(ResolvedImage {
             manifest_digest: manifest.digest,
             manifest: manifest.bytes,
             media_type: manifest.media_type,
             config_descriptor,
-            config: Bytes::from(config),
+            config,
             layers,
             index_digest,
         })

@@ -27,7 +27,7 @@ use tracing::{debug, error, info, warn};
 
 use self::record::{Applied, BuildRecord, PlatformRecord, Route, Verdict};
 use super::fleet::{FleetActor, LiveWorkers, missing_native, route};
-use super::index::{IndexActor, PublishIndex};
+use super::index::{IndexActor, PublishFailure, PublishIndex};
 use super::now_ms;
 use crate::driver::nats::{NatsDriver, cross_subject};
 
@@ -412,7 +412,15 @@ impl BuildActor {
                 self.record.errors = errors.clone();
                 self.record.updated_at_unix_ms = now_ms();
                 info!(build_id = %self.record.build_id, "build failed");
-                self.persist(ctx, vec![EventKind::Failed { errors }]);
+                self.persist(
+                    ctx,
+                    vec![EventKind::Failed {
+                        errors,
+                        index: None,
+                        platforms: Vec::new(),
+                        tags: Vec::new(),
+                    }],
+                );
             }
             Verdict::NoIndex { children, failed } => {
                 self.record.state = BuildState::Succeeded;
@@ -424,6 +432,7 @@ impl BuildActor {
                         index: None,
                         platforms: children,
                         failed,
+                        tags: Vec::new(),
                     }],
                 );
             }
@@ -439,14 +448,21 @@ impl BuildActor {
                 );
                 ctx.wait(self.index.send(publish).into_actor(self).map(
                     move |outcome, act, ctx| {
+                        let destinations = act.record.request.destinations.clone();
                         let outcome = outcome.unwrap_or_else(|e| {
-                            Err(WireError::transient(format!("index actor unavailable: {e}")))
+                            Err(PublishFailure::before_tags(
+                                WireError::transient(format!("index actor unavailable: {e}")),
+                                &destinations,
+                                None,
+                            ))
                         });
                         act.record.updated_at_unix_ms = now_ms();
                         match outcome {
-                            Ok(index) => {
+                            Ok(published) => {
+                                let index = published.index;
                                 act.record.state = BuildState::Succeeded;
                                 act.record.index = Some(index.clone());
+                                act.record.tags = published.tags.clone();
                                 act.record.errors = failed.iter().map(|f| f.error.clone()).collect();
                                 info!(build_id = %act.record.build_id, digest = %index.digest, "build finished");
                                 act.persist(
@@ -455,17 +471,21 @@ impl BuildActor {
                                         index: Some(index),
                                         platforms: children,
                                         failed,
+                                        tags: published.tags,
                                     }],
                                 );
                             }
-                            Err(error) => {
-                                let error = WireError::new(
-                                    error.kind,
-                                    format!("publishing the index: {}", error.message),
-                                );
-                                act.record.state = BuildState::Failed;
-                                act.record.errors = vec![error.clone()];
-                                act.persist(ctx, vec![EventKind::Failed { errors: vec![error] }]);
+                            Err(failure) => {
+                                act.record.state = if failure.partially_published() {
+                                    BuildState::PartiallyPublished
+                                } else {
+                                    BuildState::Failed
+                                };
+                                act.record.index = failure.index.clone();
+                                act.record.tags = failure.tags.clone();
+                                act.record.errors = vec![failure.build_error()];
+                                warn!(build_id = %act.record.build_id, state = ?act.record.state, "publishing the index failed");
+                                act.persist(ctx, vec![(*failure).into_event(children)]);
                             }
                         }
                     },
@@ -496,7 +516,15 @@ impl BuildActor {
                 format!("build cancelled: {reason}"),
             )];
             self.record.errors = errors.clone();
-            self.persist(ctx, vec![EventKind::Failed { errors }]);
+            self.persist(
+                ctx,
+                vec![EventKind::Failed {
+                    errors,
+                    index: None,
+                    platforms: Vec::new(),
+                    tags: Vec::new(),
+                }],
+            );
             return;
         }
         let events = aborted

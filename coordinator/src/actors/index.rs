@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 use actix::prelude::*;
 use kaniko_common::index::{BuiltIndex, IndexBuilder, IndexFormat};
 use kaniko_common::messages::{
-    BuildRequest, ErrorKind, PlatformDescriptor, RequestedOciMode, WireError,
+    BuildRequest, ErrorKind, EventKind, PlatformDescriptor, RequestedOciMode, TagPush, TagState,
+    WireError, tags_moved,
 };
 use kaniko_common::oci::Descriptor;
 use kaniko_common::registry::{Reference, RegistryClient, RegistryError};
@@ -28,7 +29,7 @@ pub const ANNOTATION_CREATED: &str = "org.opencontainers.image.created";
 
 /// Publish the index of a build.
 #[derive(Debug, Clone, Message)]
-#[rtype(result = "Result<Descriptor, WireError>")]
+#[rtype(result = "Result<Published, Box<PublishFailure>>")]
 pub struct PublishIndex {
     /// The build, for logs.
     pub build_id: String,
@@ -44,6 +45,71 @@ pub struct PublishIndex {
     pub children: Vec<PlatformDescriptor>,
     /// What publishing does beyond the index's content.
     pub options: PublishOptions,
+}
+
+/// A published index: in every destination repository by digest, and what each destination
+/// tag became (`moved`, or `immutable` when a refusal to move an immutable tag was ignored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The index.
+    pub index: Descriptor,
+    /// Every destination tag, in the order given.
+    pub tags: Vec<TagPush>,
+}
+
+/// Why publishing failed, and exactly how far it got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishFailure {
+    /// What failed.
+    pub error: WireError,
+    /// The index, when it was pushed by digest to every destination repository.
+    pub index: Option<Descriptor>,
+    /// Every destination tag, in the order given: the ones that `moved` before the failure,
+    /// the `refused` one, and the ones `not_pushed` (all of them when the failure came before
+    /// the tags).
+    pub tags: Vec<TagPush>,
+}
+
+impl PublishFailure {
+    /// A failure before any tag was pushed: every destination `not_pushed`.
+    pub fn before_tags(
+        error: WireError,
+        destinations: &[String],
+        index: Option<Descriptor>,
+    ) -> Box<Self> {
+        Box::new(PublishFailure {
+            error,
+            index,
+            tags: destinations
+                .iter()
+                .map(|d| TagPush::new(d.clone(), TagState::NotPushed))
+                .collect(),
+        })
+    }
+
+    /// True when some destination tags name the new index and others do not.
+    pub fn partially_published(&self) -> bool {
+        tags_moved(&self.tags) > 0
+    }
+
+    /// The build's error: `publishing the index: <what failed>`.
+    pub fn build_error(&self) -> WireError {
+        WireError::new(
+            self.error.kind,
+            format!("publishing the index: {}", self.error.message),
+        )
+    }
+
+    /// The `failed` event of a build whose publishing failed: the error, the index if it was
+    /// pushed by digest, the built `platforms` and every destination tag's fate.
+    pub fn into_event(self, platforms: Vec<PlatformDescriptor>) -> EventKind {
+        EventKind::Failed {
+            errors: vec![self.build_error()],
+            index: self.index,
+            platforms,
+            tags: self.tags,
+        }
+    }
 }
 
 /// What publishing does beyond the index's content.
@@ -169,7 +235,7 @@ impl Actor for IndexActor {
 }
 
 impl Handler<PublishIndex> for IndexActor {
-    type Result = ResponseFuture<Result<Descriptor, WireError>>;
+    type Result = ResponseFuture<Result<Published, Box<PublishFailure>>>;
 
     fn handle(&mut self, msg: PublishIndex, _ctx: &mut Self::Context) -> Self::Result {
         let registry = self.registry.clone();
@@ -219,20 +285,23 @@ pub fn build_index(msg: &PublishIndex) -> Result<BuiltIndex, WireError> {
         .map_err(|e| WireError::refused(e.to_string()))
 }
 
-/// Publishes the index `msg` describes: see the module documentation for the order.
+/// Publishes the index `msg` describes: see the module documentation for the order. The
+/// tags are pushed in the order given; the first refused one stops the publishing (the tags
+/// before it moved, it and the ones after did not), and the failure says so tag by tag.
 #[instrument(skip_all, fields(build_id = %msg.build_id))]
 pub async fn publish(
     registry: &RegistryClient,
     msg: PublishIndex,
-) -> Result<Descriptor, WireError> {
-    let built = build_index(&msg)?;
+) -> Result<Published, Box<PublishFailure>> {
+    let early = |error: WireError| PublishFailure::before_tags(error, &msg.destinations, None);
+    let built = build_index(&msg).map_err(early)?;
 
     let mut tags = Vec::new();
     for destination in &msg.destinations {
         let reference: Reference = destination.parse().map_err(|e| {
-            WireError::refused(format!(
+            early(WireError::refused(format!(
                 "destination {destination:?} is not a reference: {e}"
-            ))
+            )))
         })?;
         tags.push(reference);
     }
@@ -243,9 +312,11 @@ pub async fn publish(
             repositories.push(repo);
         }
     }
-    let sources = source_repositories(&msg.options.child_sources)?;
+    let sources = source_repositories(&msg.options.child_sources).map_err(early)?;
     for child in &msg.children {
-        ensure_child_from(registry, &sources, &repositories, &child.descriptor).await?;
+        ensure_child_from(registry, &sources, &repositories, &child.descriptor)
+            .await
+            .map_err(early)?;
     }
     for (host, repository) in &repositories {
         let by_digest =
@@ -253,9 +324,11 @@ pub async fn publish(
         registry
             .push_manifest_raw(&by_digest, built.bytes.clone(), &built.media_type)
             .await
-            .map_err(wire)?;
+            .map_err(|err| early(wire(err)))?;
     }
-    for tag in &tags {
+    let index = built.descriptor();
+    let mut pushed: Vec<TagPush> = Vec::new();
+    for (destination, tag) in msg.destinations.iter().zip(&tags) {
         let reference = Reference::with_tag(
             tag.registry().to_string(),
             tag.repository().to_string(),
@@ -265,16 +338,41 @@ pub async fn publish(
             .push_manifest_raw(&reference, built.bytes.clone(), &built.media_type)
             .await
         {
-            Ok(_) => {}
+            Ok(_) => {
+                info!(reference = %reference.whole(), digest = %built.digest, "index pushed");
+                pushed.push(TagPush::new(destination.clone(), TagState::Moved));
+            }
             Err(err) if msg.options.ignore_immutable_tag_errors && is_immutable_tag_error(&err) => {
                 warn!(reference = %reference.whole(), digest = %built.digest, error = %err, "immutable tag not moved");
-                continue;
+                pushed.push(TagPush {
+                    tag: destination.clone(),
+                    state: TagState::Immutable,
+                    error: Some(wire(err)),
+                });
             }
-            Err(err) => return Err(wire(err)),
+            Err(err) => {
+                let error = wire(err);
+                warn!(reference = %reference.whole(), digest = %built.digest, %error, moved = tags_moved(&pushed), "tag refused; publishing stops");
+                pushed.push(TagPush {
+                    tag: destination.clone(),
+                    state: TagState::Refused,
+                    error: Some(error.clone()),
+                });
+                for later in msg.destinations.iter().skip(pushed.len()) {
+                    pushed.push(TagPush::new(later.clone(), TagState::NotPushed));
+                }
+                return Err(Box::new(PublishFailure {
+                    error,
+                    index: Some(index),
+                    tags: pushed,
+                }));
+            }
         }
-        info!(reference = %reference.whole(), digest = %built.digest, "index pushed");
     }
-    Ok(built.descriptor())
+    Ok(Published {
+        index,
+        tags: pushed,
+    })
 }
 
 /// `registry/repository` names as (registry, repository) pairs.
@@ -307,7 +405,7 @@ pub async fn ensure_child_from(
     for (host, repository) in repositories {
         let reference =
             Reference::with_digest(host.clone(), repository.clone(), child.digest.clone());
-        match registry.pull_manifest_raw(&reference).await {
+        match registry.pull_manifest_sized(&reference, child.size).await {
             Ok(pulled) => present.push((reference, pulled)),
             Err(RegistryError::NotFound { .. }) => missing.push(reference),
             Err(err) => return Err(wire(err)),
@@ -320,7 +418,7 @@ pub async fn ensure_child_from(
             }
             let reference =
                 Reference::with_digest(host.clone(), repository.clone(), child.digest.clone());
-            match registry.pull_manifest_raw(&reference).await {
+            match registry.pull_manifest_sized(&reference, child.size).await {
                 Ok(pulled) => {
                     present.push((reference, pulled));
                     break;
@@ -337,8 +435,8 @@ pub async fn ensure_child_from(
         )));
     };
     for target in missing {
-        for digest in blob_digests(&manifest.bytes)? {
-            copy_blob(registry, source, &target, &digest).await?;
+        for (digest, size) in blob_digests(&manifest.bytes)? {
+            copy_blob(registry, source, &target, &digest, size).await?;
         }
         registry
             .push_manifest_raw(&target, manifest.bytes.clone(), &manifest.media_type)
@@ -348,30 +446,32 @@ pub async fn ensure_child_from(
     Ok(())
 }
 
-/// The config and layer digests of an image manifest.
-fn blob_digests(bytes: &[u8]) -> Result<Vec<String>, WireError> {
+/// The config and layer digests of an image manifest, with their sizes.
+fn blob_digests(bytes: &[u8]) -> Result<Vec<(String, u64)>, WireError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| WireError::permanent(format!("child manifest is not json: {e}")))?;
+    let descriptor = |d: &serde_json::Value| {
+        let digest = d.get("digest").and_then(|v| v.as_str())?;
+        let size = d.get("size").and_then(serde_json::Value::as_u64)?;
+        Some((digest.to_string(), size))
+    };
     let mut out = Vec::new();
-    if let Some(digest) = value.pointer("/config/digest").and_then(|d| d.as_str()) {
-        out.push(digest.to_string());
-    }
+    out.extend(value.get("config").and_then(descriptor));
     if let Some(layers) = value.get("layers").and_then(|l| l.as_array()) {
-        out.extend(
-            layers
-                .iter()
-                .filter_map(|l| l.get("digest").and_then(|d| d.as_str()))
-                .map(str::to_string),
-        );
+        out.extend(layers.iter().filter_map(descriptor));
     }
     Ok(out)
 }
 
+/// Makes blob `digest` (`size` bytes) of `source` present in `target`: already there, mounted
+/// (same registry), else streamed through a temporary file (never held in memory), reading
+/// no more than `size` bytes.
 async fn copy_blob(
     registry: &RegistryClient,
     source: &Reference,
     target: &Reference,
     digest: &str,
+    size: u64,
 ) -> Result<(), WireError> {
     if registry.blob_exists(target, digest).await.map_err(wire)? {
         return Ok(());
@@ -384,13 +484,18 @@ async fn copy_blob(
     {
         return Ok(());
     }
-    let mut bytes = Vec::new();
+    let local = |e: std::io::Error| {
+        WireError::permanent(format!("a temporary file for blob {digest}: {e}"))
+    };
+    let (file, path) = tempfile::NamedTempFile::new().map_err(local)?.into_parts();
+    let mut out = tokio::fs::File::from_std(file);
     registry
-        .pull_blob_to_writer(source, digest, &mut bytes)
+        .pull_blob_sized(source, digest, size, "blob", &mut out)
         .await
         .map_err(wire)?;
+    drop(out);
     registry
-        .push_blob_bytes(target, bytes)
+        .push_blob_file(target, path.to_path_buf(), digest, size)
         .await
         .map_err(wire)?;
     Ok(())
@@ -613,12 +718,34 @@ mod tests {
     }
 
     #[test]
-    fn blob_digests_of_a_manifest() {
-        let manifest = br#"{"config":{"digest":"sha256:c"},"layers":[{"digest":"sha256:l1"},{"digest":"sha256:l2"}]}"#;
+    fn a_failure_before_the_tags_lists_every_tag_as_not_pushed() {
+        let destinations = ["r/app:1".to_string(), "r/app:2".to_string()];
+        let failure =
+            PublishFailure::before_tags(WireError::transient("registry down"), &destinations, None);
+        assert!(!failure.partially_published());
         assert_eq!(
-            blob_digests(manifest).unwrap(),
-            ["sha256:c", "sha256:l1", "sha256:l2"]
+            failure.build_error().message,
+            "publishing the index: registry down"
         );
+        let EventKind::Failed { tags, index, .. } = failure.into_event(Vec::new()) else {
+            panic!("not a failed event");
+        };
+        assert_eq!(index, None);
+        assert_eq!(
+            tags,
+            [
+                TagPush::new("r/app:1", TagState::NotPushed),
+                TagPush::new("r/app:2", TagState::NotPushed),
+            ]
+        );
+    }
+
+    #[test]
+    fn blob_digests_of_a_manifest() {
+        let manifest = br#"{"config":{"digest":"sha256:c","size":2},"layers":[{"digest":"sha256:l1","size":10},{"digest":"sha256:l2","size":20}]}"#;
+        let got = blob_digests(manifest).unwrap();
+        let got: Vec<(&str, u64)> = got.iter().map(|(d, s)| (d.as_str(), *s)).collect();
+        assert_eq!(got, [("sha256:c", 2), ("sha256:l1", 10), ("sha256:l2", 20)]);
         assert!(blob_digests(b"nope").is_err());
     }
 }

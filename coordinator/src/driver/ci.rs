@@ -21,13 +21,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use kaniko_common::messages::{PlatformDescriptor, RequestedOciMode, WireError};
+use kaniko_common::messages::{PlatformDescriptor, RequestedOciMode, TagPush, WireError};
 use kaniko_common::oci::Descriptor;
 use kaniko_common::outfile::{self, OutfileError, Overwrite};
 use kaniko_common::platform::Platform;
 use kaniko_common::registry::{Reference, RegistryClient, RegistryError, RegistryOptions};
 
-use crate::actors::index::{PublishIndex, PublishOptions, build_index, ensure_child_from, publish};
+use crate::actors::index::{
+    PublishFailure, PublishIndex, PublishOptions, build_index, ensure_child_from, publish,
+};
 use crate::submit::follow::Outcome;
 use crate::submit::output;
 
@@ -260,9 +262,30 @@ pub enum CiError {
     /// A digest or metadata file could not be written (or would change without `--force`).
     #[error(transparent)]
     Outfile(#[from] OutfileError),
-    /// Publishing failed part-way (children or index pushes).
-    #[error("publishing: {}", .0.message)]
-    Publish(WireError),
+    /// Publishing failed part-way (children, the index by digest, or a tag): the failure
+    /// says which tags moved.
+    #[error("publishing: {}", .failure.error.message)]
+    Publish {
+        /// What failed and how far publishing got.
+        failure: Box<PublishFailure>,
+        /// The children of the index.
+        children: Vec<PlatformDescriptor>,
+    },
+}
+
+impl CiError {
+    /// The outcome a publishing failure leaves (partially published when a tag moved).
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self {
+            CiError::Publish { failure, children } => Some(Outcome::of_failure(
+                vec![failure.build_error()],
+                failure.index.clone(),
+                children.clone(),
+                failure.tags.clone(),
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// What a run published.
@@ -272,6 +295,9 @@ pub struct CiReport {
     pub index: Option<Descriptor>,
     /// Every child, in index order.
     pub children: Vec<PlatformDescriptor>,
+    /// Each destination tag (`moved`, or `immutable` when ignored by request); empty
+    /// without an index.
+    pub tags: Vec<TagPush>,
 }
 
 impl CiReport {
@@ -281,6 +307,7 @@ impl CiReport {
             index: self.index.clone(),
             platforms: self.children.clone(),
             failed: Vec::new(),
+            tags: self.tags.clone(),
         }
     }
 }
@@ -391,30 +418,72 @@ pub async fn run(config: &CiConfig) -> Result<CiReport, CiError> {
         let planned = CiReport {
             index: Some(built.descriptor()),
             children,
+            tags: Vec::new(),
         };
         check_files(config, &planned)?;
-        let index = publish(&client, msg).await.map_err(CiError::Publish)?;
-        CiReport {
-            index: Some(index),
-            ..planned
+        match publish(&client, msg).await {
+            Ok(published) => CiReport {
+                index: Some(published.index),
+                tags: published.tags,
+                ..planned
+            },
+            Err(failure) => {
+                return Err(failed(
+                    config,
+                    CiError::Publish {
+                        failure,
+                        children: planned.children,
+                    },
+                ));
+            }
         }
     } else {
         let report = CiReport {
             index: None,
             children,
+            tags: Vec::new(),
         };
         check_files(config, &report)?;
         let sources = pairs(&sources)?;
         let targets = pairs(&repositories)?;
         for child in &report.children {
-            ensure_child_from(&client, &sources, &targets, &child.descriptor)
-                .await
-                .map_err(CiError::Publish)?;
+            if let Err(error) =
+                ensure_child_from(&client, &sources, &targets, &child.descriptor).await
+            {
+                let failure = Box::new(PublishFailure {
+                    error,
+                    index: None,
+                    tags: Vec::new(),
+                });
+                return Err(failed(
+                    config,
+                    CiError::Publish {
+                        failure,
+                        children: report.children.clone(),
+                    },
+                ));
+            }
         }
         report
     };
     write_files(config, &report)?;
     Ok(report)
+}
+
+/// A publishing failure, after its metadata file (which says which tags moved) is written;
+/// a file that cannot be written is logged, the publishing error stays the one reported.
+fn failed(config: &CiConfig, err: CiError) -> CiError {
+    if let (Some(path), Some(outcome)) = (&config.metadata_file, err.outcome()) {
+        let written = output::metadata_bytes(CI_BUILD_ID, &outcome, &config.destinations)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                outfile::write(path, &bytes, Overwrite::Always).map_err(|e| e.to_string())
+            });
+        if let Err(e) = written {
+            tracing::error!(file = %path.display(), error = %e, "writing --metadata-file");
+        }
+    }
+    err
 }
 
 /// `registry/repository` names as (registry, repository) pairs.
@@ -473,13 +542,23 @@ fn write_files(config: &CiConfig, report: &CiReport) -> Result<(), CiError> {
 }
 
 /// Runs the driver for the command line: the summary on stdout, exit code 0 on success.
+/// A publishing failure prints its summary too (which tags moved), the error on stderr, and
+/// exits 3 when some tags moved (partially published), else 1.
 pub async fn run_cli(config: &CiConfig) -> anyhow::Result<ExitCode> {
-    let report = run(config).await?;
-    for line in crate::submit::follow::summary(CI_BUILD_ID, &report.outcome(), &config.destinations)
-    {
+    let outcome = match run(config).await {
+        Ok(report) => report.outcome(),
+        Err(err) => {
+            let Some(outcome) = err.outcome() else {
+                return Err(err.into());
+            };
+            eprintln!("error: {err}");
+            outcome
+        }
+    };
+    for line in crate::submit::follow::summary(CI_BUILD_ID, &outcome, &config.destinations) {
         println!("{line}");
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(outcome.exit_code()))
 }
 
 #[cfg(test)]

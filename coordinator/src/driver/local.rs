@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use tracing::instrument::WithSubscriber;
 
 use crate::actors::build::record::{BuildRecord, PlatformRecord, Route, Verdict};
-use crate::actors::index::{PublishIndex, publish};
+use crate::actors::index::{PublishFailure, PublishIndex, publish};
 use crate::actors::now_ms;
 
 /// The worker id the local driver reports in its events.
@@ -219,11 +219,17 @@ pub async fn run(
         }
     }
     match record.verdict() {
-        Verdict::Fail(errors) => emit(EventKind::Failed { errors }),
+        Verdict::Fail(errors) => emit(EventKind::Failed {
+            errors,
+            index: None,
+            platforms: Vec::new(),
+            tags: Vec::new(),
+        }),
         Verdict::NoIndex { children, failed } => emit(EventKind::Finished {
             index: None,
             platforms: children,
             failed,
+            tags: Vec::new(),
         }),
         Verdict::Publish { children, failed } => {
             let outcome = match RegistryClient::new(build.index_registry.clone()) {
@@ -239,20 +245,20 @@ pub async fn run(
                     )
                     .await
                 }
-                Err(e) => Err(WireError::permanent(format!("registry client: {e}"))),
+                Err(e) => Err(PublishFailure::before_tags(
+                    WireError::permanent(format!("registry client: {e}")),
+                    &build.request.destinations,
+                    None,
+                )),
             };
             match outcome {
-                Ok(index) => emit(EventKind::Finished {
-                    index: Some(index),
+                Ok(published) => emit(EventKind::Finished {
+                    index: Some(published.index),
                     platforms: children,
                     failed,
+                    tags: published.tags,
                 }),
-                Err(error) => emit(EventKind::Failed {
-                    errors: vec![WireError::new(
-                        error.kind,
-                        format!("publishing the index: {}", error.message),
-                    )],
-                }),
+                Err(failure) => emit((*failure).into_event(children)),
             }
         }
     }

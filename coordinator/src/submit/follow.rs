@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use kaniko_common::messages::{Event, EventKind, FailedPlatform, PlatformDescriptor, WireError};
+use kaniko_common::messages::{
+    Event, EventKind, FailedPlatform, PlatformDescriptor, TagPush, TagState, WireError, tags_moved,
+};
 use kaniko_common::oci::Descriptor;
 
 /// How a build ended.
@@ -21,22 +23,58 @@ pub enum Outcome {
         platforms: Vec<PlatformDescriptor>,
         /// Platforms left out.
         failed: Vec<FailedPlatform>,
+        /// Each destination tag (`moved`, or `immutable` when ignored by request).
+        tags: Vec<TagPush>,
     },
-    /// Nothing was published under the destination tags.
+    /// Publishing failed after some destination tags moved: they name `index`, the others
+    /// do not (`tags` says which).
+    PartiallyPublished {
+        /// The index, in every destination repository by digest.
+        index: Descriptor,
+        /// Built platforms, in index order.
+        platforms: Vec<PlatformDescriptor>,
+        /// Every destination tag, in the order given.
+        tags: Vec<TagPush>,
+        /// Why publishing stopped.
+        errors: Vec<WireError>,
+    },
+    /// No destination tag was moved.
     Failed {
         /// Why.
         errors: Vec<WireError>,
+        /// Each destination tag, when publishing was tried (none `moved`).
+        tags: Vec<TagPush>,
     },
 }
 
 impl Outcome {
     /// 0 when everything asked for was published, 2 when an index was published without
-    /// some platforms (`--allow-partial`), 1 when the build failed.
+    /// some platforms (`--allow-partial`), 3 when some destination tags moved and others did
+    /// not, 1 when the build failed.
     pub fn exit_code(&self) -> u8 {
         match self {
             Outcome::Finished { failed, .. } if failed.is_empty() => 0,
             Outcome::Finished { .. } => 2,
+            Outcome::PartiallyPublished { .. } => 3,
             Outcome::Failed { .. } => 1,
+        }
+    }
+
+    /// The outcome a `failed` event describes: partially published when a tag moved.
+    pub fn of_failure(
+        errors: Vec<WireError>,
+        index: Option<Descriptor>,
+        platforms: Vec<PlatformDescriptor>,
+        tags: Vec<TagPush>,
+    ) -> Outcome {
+        match index {
+            Some(index) if tags_moved(&tags) > 0 => Outcome::PartiallyPublished {
+                index,
+                platforms,
+                tags,
+                errors,
+            },
+            _ => Outcome::Failed { errors, tags },
         }
     }
 }
@@ -102,19 +140,29 @@ impl Tracker {
                 index,
                 platforms,
                 failed,
+                tags,
             } => {
                 let outcome = Outcome::Finished {
                     index: index.clone(),
                     platforms: platforms.clone(),
                     failed: failed.clone(),
+                    tags: tags.clone(),
                 };
                 self.outcome = Some(outcome.clone());
                 vec![Update::Done(outcome)]
             }
-            EventKind::Failed { errors } => {
-                let outcome = Outcome::Failed {
-                    errors: errors.clone(),
-                };
+            EventKind::Failed {
+                errors,
+                index,
+                platforms,
+                tags,
+            } => {
+                let outcome = Outcome::of_failure(
+                    errors.clone(),
+                    index.clone(),
+                    platforms.clone(),
+                    tags.clone(),
+                );
                 self.outcome = Some(outcome.clone());
                 vec![Update::Done(outcome)]
             }
@@ -135,7 +183,22 @@ impl Tracker {
     }
 }
 
-/// The final summary, one line each: the index, each platform's digest, each failure.
+/// One line per destination tag: `  moved       r/app:1`, `  refused     r/app:2: <why>`.
+fn tag_lines(tags: &[TagPush]) -> impl Iterator<Item = String> + '_ {
+    tags.iter().map(|t| match &t.error {
+        Some(error) => format!("  {:<11} {}: {error}", t.state.words(), t.tag),
+        None => format!("  {:<11} {}", t.state.words(), t.tag),
+    })
+}
+
+fn platform_lines(platforms: &[PlatformDescriptor]) -> impl Iterator<Item = String> + '_ {
+    platforms
+        .iter()
+        .map(|p| format!("  {:<16} {}", p.platform.to_string(), p.descriptor.digest))
+}
+
+/// The final summary, one line each: the index, each destination tag, each platform's
+/// digest, each failure.
 pub fn summary(build_id: &str, outcome: &Outcome, destinations: &[String]) -> Vec<String> {
     let mut lines = Vec::new();
     match outcome {
@@ -143,23 +206,27 @@ pub fn summary(build_id: &str, outcome: &Outcome, destinations: &[String]) -> Ve
             index,
             platforms,
             failed,
+            tags,
         } => {
             match index {
                 Some(index) => {
                     lines.push(format!("build {build_id} published index {}", index.digest));
-                    for destination in destinations {
-                        lines.push(format!("  {destination}"));
+                    if tags.is_empty() {
+                        lines.extend(destinations.iter().map(|d| format!("  {d}")));
+                    }
+                    for tag in tags {
+                        lines.push(match (&tag.state, &tag.error) {
+                            (TagState::Moved, _) => format!("  {}", tag.tag),
+                            (_, Some(error)) => {
+                                format!("  {} ({}, not moved: {error})", tag.tag, tag.state.words())
+                            }
+                            (_, None) => format!("  {} ({})", tag.tag, tag.state.words()),
+                        });
                     }
                 }
                 None => lines.push(format!("build {build_id} pushed (no index)")),
             }
-            for p in platforms {
-                lines.push(format!(
-                    "  {:<16} {}",
-                    p.platform.to_string(),
-                    p.descriptor.digest
-                ));
-            }
+            lines.extend(platform_lines(platforms));
             for f in failed {
                 lines.push(format!(
                     "  {:<16} failed: {}",
@@ -168,11 +235,33 @@ pub fn summary(build_id: &str, outcome: &Outcome, destinations: &[String]) -> Ve
                 ));
             }
         }
-        Outcome::Failed { errors } => {
-            lines.push(format!("build {build_id} failed; nothing was published"));
+        Outcome::PartiallyPublished {
+            index,
+            platforms,
+            tags,
+            ..
+        } => {
+            lines.push(format!(
+                "build {build_id} partially published index {}: {} of {} tags moved",
+                index.digest,
+                tags_moved(tags),
+                tags.len()
+            ));
+            lines.extend(tag_lines(tags));
+            lines.extend(platform_lines(platforms));
+        }
+        Outcome::Failed { errors, tags } => {
+            if tags.is_empty() {
+                lines.push(format!("build {build_id} failed; nothing was published"));
+            } else {
+                lines.push(format!(
+                    "build {build_id} failed; no destination tag was moved"
+                ));
+            }
             for error in errors {
                 lines.push(format!("  {error}"));
             }
+            lines.extend(tag_lines(tags));
         }
     }
     lines
@@ -199,6 +288,7 @@ mod tests {
         );
         assert_eq!(Tracker::default().unfinished(), "");
     }
+    use kaniko_common::messages::ErrorKind;
     use kaniko_common::platform::Platform;
 
     fn p(text: &str) -> Platform {
@@ -284,6 +374,7 @@ mod tests {
             index: Some(descriptor('f')),
             platforms: platforms.clone(),
             failed: failed.clone(),
+            tags: vec![],
         };
         check(
             &mut t,
@@ -291,6 +382,7 @@ mod tests {
                 index: Some(descriptor('f')),
                 platforms,
                 failed,
+                tags: vec![],
             },
             vec![Update::Done(outcome.clone())],
         );
@@ -316,6 +408,7 @@ mod tests {
                 index: Some(descriptor('f')),
                 platforms: vec![],
                 failed: vec![],
+                tags: vec![],
             },
             0,
         );
@@ -324,14 +417,150 @@ mod tests {
                 index: None,
                 platforms: vec![],
                 failed: vec![],
+                tags: vec![],
             },
             0,
         );
         check(
             Outcome::Failed {
                 errors: vec![WireError::transient("registry down")],
+                tags: vec![],
             },
             1,
+        );
+        check(
+            Outcome::PartiallyPublished {
+                index: descriptor('f'),
+                platforms: vec![],
+                tags: vec![TagPush::new("r/app:1", TagState::Moved)],
+                errors: vec![],
+            },
+            3,
+        );
+    }
+
+    fn tags(states: &[(&str, TagState)]) -> Vec<TagPush> {
+        states
+            .iter()
+            .map(|(tag, state)| TagPush {
+                tag: tag.to_string(),
+                state: *state,
+                error: (*state == TagState::Refused)
+                    .then(|| WireError::new(ErrorKind::Unauthorized, "http status 403")),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_failed_event_with_moved_tags_is_a_partially_published_build() {
+        fn check(event_tags: Vec<TagPush>, index: Option<Descriptor>, expected: Outcome) {
+            let mut tracker = Tracker::default();
+            let kind = EventKind::Failed {
+                errors: vec![WireError::permanent("publishing the index: refused")],
+                index,
+                platforms: vec![],
+                tags: event_tags,
+            };
+            assert_eq!(tracker.apply(&event(kind)), vec![Update::Done(expected)]);
+        }
+        let errors = vec![WireError::permanent("publishing the index: refused")];
+        let partial = tags(&[
+            ("r/app:1", TagState::Moved),
+            ("r/app:2", TagState::Refused),
+            ("r/app:3", TagState::NotPushed),
+        ]);
+        check(
+            partial.clone(),
+            Some(descriptor('f')),
+            Outcome::PartiallyPublished {
+                index: descriptor('f'),
+                platforms: vec![],
+                tags: partial,
+                errors: errors.clone(),
+            },
+        );
+        let none_moved = tags(&[
+            ("r/app:1", TagState::Refused),
+            ("r/app:2", TagState::NotPushed),
+        ]);
+        check(
+            none_moved.clone(),
+            Some(descriptor('f')),
+            Outcome::Failed {
+                errors: errors.clone(),
+                tags: none_moved,
+            },
+        );
+        check(
+            vec![],
+            None,
+            Outcome::Failed {
+                errors,
+                tags: vec![],
+            },
+        );
+    }
+
+    #[test]
+    fn summaries_say_which_tags_moved() {
+        let partial = Outcome::PartiallyPublished {
+            index: descriptor('f'),
+            platforms: vec![PlatformDescriptor {
+                platform: p("linux/arm64"),
+                descriptor: descriptor('a'),
+            }],
+            tags: tags(&[
+                ("r/app:1", TagState::Moved),
+                ("r/app:2", TagState::Refused),
+                ("r/app:3", TagState::NotPushed),
+            ]),
+            errors: vec![],
+        };
+        assert_eq!(
+            summary("b1", &partial, &[]),
+            vec![
+                format!(
+                    "build b1 partially published index sha256:{}: 1 of 3 tags moved",
+                    "f".repeat(64)
+                ),
+                "  moved       r/app:1".to_string(),
+                "  refused     r/app:2: unauthorized: http status 403".to_string(),
+                "  not pushed  r/app:3".to_string(),
+                format!("  linux/arm64      sha256:{}", "a".repeat(64)),
+            ]
+        );
+        let immutable = Outcome::Finished {
+            index: Some(descriptor('f')),
+            platforms: vec![],
+            failed: vec![],
+            tags: vec![
+                TagPush::new("r/app:1", TagState::Moved),
+                TagPush {
+                    tag: "r/app:latest".into(),
+                    state: TagState::Immutable,
+                    error: Some(WireError::permanent("TAG_INVALID")),
+                },
+            ],
+        };
+        assert_eq!(
+            summary("b1", &immutable, &[]),
+            vec![
+                format!("build b1 published index sha256:{}", "f".repeat(64)),
+                "  r/app:1".to_string(),
+                "  r/app:latest (immutable, not moved: permanent: TAG_INVALID)".to_string(),
+            ]
+        );
+        let failed = Outcome::Failed {
+            errors: vec![WireError::permanent("publishing the index: refused")],
+            tags: tags(&[("r/app:1", TagState::Refused)]),
+        };
+        assert_eq!(
+            summary("b1", &failed, &[]),
+            vec![
+                "build b1 failed; no destination tag was moved".to_string(),
+                "  permanent: publishing the index: refused".to_string(),
+                "  refused     r/app:1: unauthorized: http status 403".to_string(),
+            ]
         );
     }
 }

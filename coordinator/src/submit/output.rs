@@ -21,13 +21,17 @@ pub fn write_atomically(path: &Path, content: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The metadata document of an outcome.
+/// The metadata document of an outcome: `state` is `succeeded`, `partial` (an index without
+/// some platforms, `--allow-partial`), `partially_published` (some destination tags moved,
+/// others did not) or `failed`; `tags` gives each destination tag's fate once publishing
+/// was tried (`moved`, `refused` with its `error`, `not_pushed`, `immutable`).
 pub fn metadata(build_id: &str, outcome: &Outcome, destinations: &[String]) -> serde_json::Value {
     match outcome {
         Outcome::Finished {
             index,
             platforms,
             failed,
+            tags,
         } => json!({
             "build_id": build_id,
             "state": if failed.is_empty() { "succeeded" } else { "partial" },
@@ -35,13 +39,29 @@ pub fn metadata(build_id: &str, outcome: &Outcome, destinations: &[String]) -> s
             "index": index,
             "platforms": platforms,
             "failed": failed,
+            "tags": tags,
         }),
-        Outcome::Failed { errors } => json!({
+        Outcome::PartiallyPublished {
+            index,
+            platforms,
+            tags,
+            errors,
+        } => json!({
+            "build_id": build_id,
+            "state": "partially_published",
+            "destinations": destinations,
+            "index": index,
+            "platforms": platforms,
+            "tags": tags,
+            "errors": errors,
+        }),
+        Outcome::Failed { errors, tags } => json!({
             "build_id": build_id,
             "state": "failed",
             "destinations": destinations,
             "index": null,
             "platforms": [],
+            "tags": tags,
             "errors": errors,
         }),
     }
@@ -70,7 +90,8 @@ pub fn write_metadata(
 }
 
 /// The `--digest-file` content: the index digest; without an index, `platform digest` per
-/// line; `None` when the build failed (nothing was published, so there is nothing to name).
+/// line; `None` when the build failed or was only partially published (the file names what
+/// every destination tag names, or nothing).
 pub fn digests(outcome: &Outcome) -> Option<String> {
     match outcome {
         Outcome::Finished {
@@ -82,7 +103,7 @@ pub fn digests(outcome: &Outcome) -> Option<String> {
                 .map(|p| format!("{} {}\n", p.platform, p.descriptor.digest))
                 .collect(),
         ),
-        Outcome::Failed { .. } => None,
+        Outcome::PartiallyPublished { .. } | Outcome::Failed { .. } => None,
     }
 }
 
@@ -134,6 +155,7 @@ mod tests {
                 index: Some(descriptor('f')),
                 platforms: platforms.clone(),
                 failed: vec![],
+                tags: vec![],
             },
             Some(format!("sha256:{}", "f".repeat(64))),
         );
@@ -142,6 +164,7 @@ mod tests {
                 index: None,
                 platforms,
                 failed: vec![],
+                tags: vec![],
             },
             Some(format!(
                 "linux/amd64 sha256:{}\nlinux/arm64 sha256:{}\n",
@@ -149,7 +172,13 @@ mod tests {
                 "b".repeat(64)
             )),
         );
-        check(Outcome::Failed { errors: vec![] }, None);
+        check(
+            Outcome::Failed {
+                errors: vec![],
+                tags: vec![],
+            },
+            None,
+        );
     }
 
     #[test]
@@ -173,6 +202,7 @@ mod tests {
             index: Some(descriptor(c)),
             platforms: vec![],
             failed: vec![],
+            tags: vec![],
         };
         write_digests(&path, &finished('a'), false).unwrap();
         write_digests(&path, &finished('a'), false).unwrap();
@@ -188,13 +218,29 @@ mod tests {
             descriptor('b').digest
         );
         // A failed build leaves the earlier digest alone and needs no --force.
-        write_digests(&path, &Outcome::Failed { errors: vec![] }, false).unwrap();
+        write_digests(
+            &path,
+            &Outcome::Failed {
+                errors: vec![],
+                tags: vec![],
+            },
+            false,
+        )
+        .unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             descriptor('b').digest
         );
         let fresh = tmp.path().join("never.digest");
-        write_digests(&fresh, &Outcome::Failed { errors: vec![] }, false).unwrap();
+        write_digests(
+            &fresh,
+            &Outcome::Failed {
+                errors: vec![],
+                tags: vec![],
+            },
+            false,
+        )
+        .unwrap();
         assert!(!fresh.exists(), "a failed build creates no digest file");
     }
 }

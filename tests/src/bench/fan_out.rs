@@ -194,7 +194,7 @@ async fn run(config: &BenchConfig, work: &Path) -> anyhow::Result<Section> {
                 match event.kind {
                     EventKind::PlatformDone { .. } => entry.last_done = Some(Instant::now()),
                     EventKind::Finished { .. } => entry.finished = Some(Instant::now()),
-                    EventKind::Failed { errors } => {
+                    EventKind::Failed { errors, .. } => {
                         entry.failed = Some(errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
                     }
                     _ => {}

@@ -480,7 +480,7 @@ async fn coordinator_two_platform_build_publishes_one_index_under_every_tag() {
             seen.push(event.token());
             match event.kind {
                 EventKind::Finished { index, .. } => return (index.unwrap(), seen),
-                EventKind::Failed { errors } => panic!("build failed: {errors:?}"),
+                EventKind::Failed { errors, .. } => panic!("build failed: {errors:?}"),
                 _ => {}
             }
         }

@@ -75,15 +75,15 @@ fn platforms() -> (Platform, Platform) {
 }
 
 /// nats-server, a registry with `busybox:latest`, `coordinator serve`, and the workers.
-struct Fleet {
-    nats: Nats,
-    registry: Registry,
-    dir: tempfile::TempDir,
+pub(crate) struct Fleet {
+    pub(crate) nats: Nats,
+    pub(crate) registry: Registry,
+    pub(crate) dir: tempfile::TempDir,
     daemons: Vec<Daemon>,
 }
 
 impl Fleet {
-    async fn start() -> Fleet {
+    pub(crate) async fn start() -> Fleet {
         init_test_tracing();
         let nats = Nats::start().expect("nats-server");
         let registry = Registry::start().expect("registry");
@@ -110,12 +110,18 @@ impl Fleet {
     }
 
     fn coordinator(&mut self) {
+        self.coordinator_with(&[]);
+    }
+
+    /// `coordinator serve` with `extra` flags after the usual ones.
+    pub(crate) fn coordinator_with(&mut self, extra: &[&str]) {
         let mut command = Command::new(binary("coordinator"));
         command
             .arg("serve")
             .args(["--nats", &self.nats.url()])
             .args(["--heartbeat-interval", "1"])
-            .args(["--insecure-registry", &self.registry.host()]);
+            .args(["--insecure-registry", &self.registry.host()])
+            .args(extra);
         let daemon = Daemon::spawn("coordinator", self.dir.path(), command);
         self.daemons.push(daemon);
     }
@@ -125,7 +131,7 @@ impl Fleet {
     }
 
     /// A worker with `extra` flags after the usual ones.
-    fn worker_with(&mut self, id: &str, cross: Option<&Platform>, extra: &[&str]) {
+    pub(crate) fn worker_with(&mut self, id: &str, cross: Option<&Platform>, extra: &[&str]) {
         let mut command = Command::new(binary("worker"));
         command
             .arg("serve")
@@ -145,7 +151,7 @@ impl Fleet {
     }
 
     /// Waits until `coordinator workers` lists every id.
-    fn wait_for_workers(&self, ids: &[&str]) {
+    pub(crate) fn wait_for_workers(&self, ids: &[&str]) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let out = Command::new(binary("coordinator"))
@@ -206,7 +212,7 @@ impl Fleet {
             .expect("coordinator submit")
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         let mut out: Vec<String> = self.daemons.iter().map(Daemon::logs).collect();
         out.push(format!("--- nats ---\n{}", self.nats.logs()));
         out.join("\n")

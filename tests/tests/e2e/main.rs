@@ -3,6 +3,7 @@
 //! The one end-to-end test binary: every scenario against real services and real clients,
 //! one module per area.
 
+mod bounds;
 mod build;
 mod bus;
 mod ci_driver;
@@ -19,6 +20,7 @@ mod local_driver;
 mod nats_auth;
 mod outputs;
 mod parity_tools;
+mod publish_tags;
 mod registry_client;
 mod roundtrip;
 mod run;

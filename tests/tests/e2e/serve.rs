@@ -33,7 +33,7 @@ fn worker_binary() -> PathBuf {
 }
 
 /// A spawned `worker serve`, killed on drop.
-struct Worker {
+pub(crate) struct Worker {
     child: Child,
     log: PathBuf,
     _dir: tempfile::TempDir,
@@ -41,6 +41,11 @@ struct Worker {
 
 impl Worker {
     fn start(nats: &Nats, registry: &Registry, id: &str) -> Worker {
+        Worker::start_with(nats, registry, id, &[])
+    }
+
+    /// [`Worker::start`] with more `worker serve` flags.
+    pub(crate) fn start_with(nats: &Nats, registry: &Registry, id: &str, extra: &[&str]) -> Worker {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("worker.log");
         let child = Command::new(worker_binary())
@@ -50,6 +55,7 @@ impl Worker {
             .args(["--heartbeat-interval", "1"])
             .args(["--ack-wait", "3"])
             .args(["--insecure-registry", &registry.host()])
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -62,7 +68,12 @@ impl Worker {
         }
     }
 
-    fn logs(&self) -> String {
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub(crate) fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -113,7 +124,7 @@ fn context(files: &[(&str, &str)]) -> (Vec<u8>, String) {
     (bytes, sha)
 }
 
-async fn setup(nats: &Nats) -> Bus {
+pub(crate) async fn setup(nats: &Nats) -> Bus {
     let client = bus::connect(&bus::NatsOptions::new(nats.url()))
         .await
         .unwrap();
@@ -122,7 +133,7 @@ async fn setup(nats: &Nats) -> Bus {
     bus
 }
 
-async fn upload(bus: &Bus, files: &[(&str, &str)]) -> ContextRef {
+pub(crate) async fn upload(bus: &Bus, files: &[(&str, &str)]) -> ContextRef {
     let (bytes, sha) = context(files);
     bus.upload_context(&bytes[..], &sha, bytes.len() as u64)
         .await
@@ -133,7 +144,7 @@ async fn upload(bus: &Bus, files: &[(&str, &str)]) -> ContextRef {
     }
 }
 
-fn task(build: &str, context: ContextRef, destination: String) -> Task {
+pub(crate) fn task(build: &str, context: ContextRef, destination: String) -> Task {
     Task {
         build_id: build.into(),
         task_id: format!("{build}-t"),
@@ -155,7 +166,10 @@ fn task(build: &str, context: ContextRef, destination: String) -> Task {
 }
 
 /// The next task result on `sub`, within `wait`.
-async fn next_result(sub: &mut async_nats::Subscriber, wait: Duration) -> Option<TaskResult> {
+pub(crate) async fn next_result(
+    sub: &mut async_nats::Subscriber,
+    wait: Duration,
+) -> Option<TaskResult> {
     let message = tokio::time::timeout(wait, sub.next()).await.ok()??;
     Some(decode_internal::<TaskResult>(&message.payload).unwrap())
 }

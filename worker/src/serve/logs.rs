@@ -2,8 +2,9 @@
 
 //! Build logs of `worker serve`: a tracing layer that copies every event emitted inside a
 //! build's span (`kaniko_task = <key>`) to that build's [`LogSink`](super::LogSink), and the
-//! forwarder that publishes those lines as `log` events, batched and rate-limited so a chatty
-//! build cannot flood NATS.
+//! forwarder that publishes those lines as `log` events, batched, rate-limited and cut at
+//! 16 KiB so a chatty build cannot flood NATS (RUN output is also clipped at 2 MiB per step
+//! before it gets here: `sandbox::output`).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -22,6 +23,24 @@ use tracing_subscriber::registry::LookupSpan;
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
 /// The most lines published per flush; more are counted and reported as dropped.
 pub const MAX_LINES_PER_FLUSH: usize = 200;
+/// The longest line published; a longer one (a huge instruction in a progress line) is cut
+/// with a note. RUN output comes already cut at this size (`sandbox::output`).
+pub const MAX_EVENT_LINE: usize = crate::sandbox::output::MAX_LINE;
+
+/// `line` cut to [`MAX_EVENT_LINE`] bytes at a character boundary, saying how much was cut.
+fn fit_line(mut line: String) -> String {
+    if line.len() <= MAX_EVENT_LINE {
+        return line;
+    }
+    let mut cut = MAX_EVENT_LINE - 64;
+    while !line.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let dropped = line.len() - cut;
+    line.truncate(cut);
+    line.push_str(&format!("... ({dropped} bytes cut)"));
+    line
+}
 
 /// The key of the build a span belongs to.
 struct TaskKey(u64);
@@ -121,8 +140,8 @@ pub fn install_subscriber() {
 }
 
 /// Publishes the lines of one build as `log` events until the sink's senders are gone:
-/// every [`FLUSH_INTERVAL`], at most [`MAX_LINES_PER_FLUSH`] lines, and a line saying how
-/// many were dropped when there were more.
+/// every [`FLUSH_INTERVAL`], at most [`MAX_LINES_PER_FLUSH`] lines of at most
+/// [`MAX_EVENT_LINE`] bytes, and a line saying how many were dropped when there were more.
 pub async fn forward(
     bus: Bus,
     build_id: String,
@@ -138,7 +157,7 @@ pub async fn forward(
         loop {
             tokio::select! {
                 line = lines.recv() => match line {
-                    Some(line) if buffer.len() < MAX_LINES_PER_FLUSH => buffer.push(line),
+                    Some(line) if buffer.len() < MAX_LINES_PER_FLUSH => buffer.push(fit_line(line)),
                     Some(_) => dropped += 1,
                     None => { open = false; break; }
                 },
@@ -171,6 +190,36 @@ mod tests {
     use super::*;
     use crate::serve::LogSink;
     use tracing_subscriber::prelude::*;
+
+    #[test]
+    fn long_lines_are_cut_before_they_reach_the_bus() {
+        fn check(line: String, len: usize, tail: &str) {
+            let got = fit_line(line);
+            assert_eq!(got.len(), len);
+            assert!(
+                got.ends_with(tail),
+                "{}",
+                &got[got.len().saturating_sub(40)..]
+            );
+        }
+        check("short".into(), 5, "short");
+        check("x".repeat(MAX_EVENT_LINE), MAX_EVENT_LINE, "x");
+        let cut = MAX_EVENT_LINE - 64;
+        check(
+            "x".repeat(100_000),
+            cut + "... (83680 bytes cut)".len(),
+            "... (83680 bytes cut)",
+        );
+        // A character across the cut is kept whole or not at all.
+        let mut line = "a".repeat(cut - 1);
+        line.push_str(&"é".repeat(10_000));
+        let got = fit_line(line);
+        assert!(
+            got.starts_with(&"a".repeat(cut - 1)) && got.contains("... ("),
+            "{}",
+            got.len()
+        );
+    }
 
     #[test]
     fn events_inside_a_build_span_reach_its_sink_and_nothing_else_does() {

@@ -6,7 +6,7 @@
 
 use kaniko_common::messages::{
     BuildRequest, BuildState, BuildStatus, ErrorKind, FailedPlatform, PlatformDescriptor,
-    PlatformState, PlatformStatus, TaskOutcome, TaskResult, WireError,
+    PlatformState, PlatformStatus, TagPush, TaskOutcome, TaskResult, WireError,
 };
 use kaniko_common::oci::Descriptor;
 use kaniko_common::platform::Platform;
@@ -91,6 +91,9 @@ pub struct BuildRecord {
     pub index: Option<Descriptor>,
     /// The build's errors.
     pub errors: Vec<WireError>,
+    /// What publishing did to each destination tag, once it was tried.
+    #[serde(default)]
+    pub tags: Vec<TagPush>,
     /// Submission time, unix ms.
     pub submitted_at_unix_ms: u64,
     /// Last change, unix ms.
@@ -144,6 +147,7 @@ impl BuildRecord {
             platforms,
             index: None,
             errors: Vec::new(),
+            tags: Vec::new(),
             submitted_at_unix_ms: now,
             updated_at_unix_ms: now,
         }
@@ -292,6 +296,7 @@ impl BuildRecord {
             index: self.index.clone(),
             destinations: self.request.destinations.clone(),
             errors: self.errors.clone(),
+            tags: self.tags.clone(),
             submitted_at_unix_ms: self.submitted_at_unix_ms,
             updated_at_unix_ms: self.updated_at_unix_ms,
         }

@@ -121,10 +121,13 @@ async fn image_platform(
     let Manifest::Image(image) = manifest else {
         return Err(Check::Bad("it is an index, not an image manifest".into()));
     };
-    let config_digest = image.config().digest().to_string();
-    let mut config = Vec::new();
-    client
-        .pull_blob_to_writer(reference, &config_digest, &mut config)
+    let config = Descriptor::new(
+        image.config().media_type().to_string(),
+        image.config().digest().to_string(),
+        image.config().size(),
+    );
+    let config = client
+        .pull_config(reference, &config)
         .await
         .map_err(Check::Registry)?;
     config_platform(&config).map_err(Check::Bad)

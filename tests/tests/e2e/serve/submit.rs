@@ -138,6 +138,7 @@ async fn submit_uploads_the_context_follows_the_events_and_writes_the_digests() 
                     },
                 ],
                 failed: vec![],
+                tags: vec![],
             },
         ],
     )
@@ -249,6 +250,9 @@ async fn submit_exits_non_zero_when_refused_or_failed() {
             errors: vec![kaniko_common::messages::WireError::permanent(
                 "linux/amd64: Dockerfile:2: unknown instruction FORM",
             )],
+            index: None,
+            platforms: vec![],
+            tags: vec![],
         }],
     )
     .await;
