@@ -15,6 +15,7 @@
 //! created only as root (skipped with a warning otherwise); extended attributes are best
 //! effort (a warning when the kernel or our privileges refuse one).
 
+pub mod limits;
 pub mod resolve;
 
 use std::collections::HashSet;
