@@ -209,6 +209,7 @@ pub fn extract_archive(
         chown,
         prefix: dest_dir_in_root.to_path_buf(),
         record_paths: true,
+        ..UnpackOptions::default()
     };
     let stats = unpack_layer(dest_root, tar, &opts).map_err(|source| ArchiveError::Extract {
         path: path.to_path_buf(),
