@@ -22,24 +22,40 @@ use super::shared;
 use crate::dockerfiles::{Built, worker_build_within};
 
 /// A host directory holding one file, `victim`, that no build may change, create next to or
-/// remove.
-struct Target {
-    dir: PathBuf,
+/// remove (and decoys: empty files and directories named like what a build creates and
+/// removes again).
+pub(crate) struct Target {
+    pub(crate) dir: PathBuf,
+    names: Vec<String>,
 }
 
 const VICTIM_CONTENT: &str = "untouched\n";
 
 impl Target {
-    fn new() -> Target {
+    pub(crate) fn new() -> Target {
+        Target::with_decoys(&[], &[])
+    }
+
+    /// A target with empty `files` and empty `dirs` next to `victim`.
+    pub(crate) fn with_decoys(files: &[&str], dirs: &[&str]) -> Target {
         let nonce: u64 = rand::random();
         let dir = std::env::temp_dir().join(format!("kaniko-escape-{nonce:016x}"));
         std::fs::create_dir(&dir).unwrap();
         std::fs::write(dir.join("victim"), VICTIM_CONTENT).unwrap();
-        Target { dir }
+        for file in files {
+            std::fs::write(dir.join(file), "").unwrap();
+        }
+        for sub in dirs {
+            std::fs::create_dir(dir.join(sub)).unwrap();
+        }
+        let mut names: Vec<String> = files.iter().chain(dirs).map(|n| n.to_string()).collect();
+        names.push("victim".to_string());
+        names.sort();
+        Target { dir, names }
     }
 
     /// Fails when anything in the directory changed.
-    fn assert_untouched(&self, what: &str) {
+    pub(crate) fn assert_untouched(&self, what: &str) {
         let mut names: Vec<String> = std::fs::read_dir(&self.dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -47,8 +63,8 @@ impl Target {
         names.sort();
         assert_eq!(
             names,
-            ["victim"],
-            "{what}: files appeared in the host directory {}",
+            self.names,
+            "{what}: files appeared in or vanished from the host directory {}",
             self.dir.display()
         );
         assert_eq!(
@@ -68,16 +84,18 @@ impl Drop for Target {
 
 /// Builds `dockerfile` with the worker into `escapes/<name>`; the build must succeed.
 fn build(name: &str, dockerfile: &str) -> Built {
+    build_with(name, dockerfile, &[])
+}
+
+/// [`build`] with more `worker build` flags.
+fn build_with(name: &str, dockerfile: &str, flags: &[&str]) -> Built {
     let shared = shared();
     let context = tempfile::tempdir().unwrap();
     std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
     let reference = format!("{}/escapes/{name}:1", shared.host);
-    let out = worker_build_within(
-        context.path(),
-        &["--destination".to_string(), reference.clone()],
-        Duration::from_secs(120),
-        None,
-    );
+    let mut args = vec!["--destination".to_string(), reference.clone()];
+    args.extend(flags.iter().map(|f| f.to_string()));
+    let out = worker_build_within(context.path(), &args, Duration::from_secs(120), None);
     assert!(
         out.status.success(),
         "{name}: worker build failed: {}",
@@ -100,6 +118,29 @@ fn run_cannot_write_outside_the_root() {
     );
     build("write", &dockerfile);
     target.assert_untouched("RUN writing outside its root");
+}
+
+#[test]
+fn walk_clean_up_removes_no_host_file_through_a_parent_the_command_replaced() {
+    // The sandbox creates /etc/hosts, /etc/resolv.conf, /etc/hostname (busybox has none)
+    // and the tmpfs target /m/x as mount points, and removes them after the command. The
+    // command moves /etc and /m away and puts symlinks to a host directory in their place,
+    // where empty files and an empty directory of those names wait.
+    let target = Target::with_decoys(&["hosts", "resolv.conf", "hostname"], &["x"]);
+    let dir = target.dir.display();
+    let dockerfile = format!(
+        "FROM {base}\n\
+         RUN --mount=type=tmpfs,target=/m/x mv /etc /etc.moved && ln -s {dir} /etc && \
+         mv /m /m.moved && ln -s {dir} /m\n",
+        base = shared().busybox
+    );
+    let img = build_with("walk-clean-up", &dockerfile, &["--snapshotter=walk"]);
+    target.assert_untouched("removing the walk snapshot's mount points");
+    assert_eq!(
+        img.file("/etc").target.as_deref(),
+        Some(target.dir.as_path()),
+        "the command's symlink is in the image"
+    );
 }
 
 #[test]
