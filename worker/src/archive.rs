@@ -24,11 +24,12 @@ pub use download::{Downloaded, download, file_name_for};
 
 use crate::unpack::{UnpackError, UnpackOptions, is_root, unpack_layer};
 
-/// What can go wrong with an ADD source.
+/// What can go wrong with an ADD source. A variant with a cause reports it as its `source()`,
+/// not in its own message.
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     /// The archive file could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -37,7 +38,7 @@ pub enum ArchiveError {
         source: io::Error,
     },
     /// Extraction failed (the error names the entry).
-    #[error("extracting {}: {source}", path.display())]
+    #[error("extracting {}", path.display())]
     Extract {
         /// The archive.
         path: PathBuf,

@@ -19,11 +19,12 @@ use tokio::sync::OnceCell;
 
 use crate::image::{BlobLocation, Layer};
 
-/// What can go wrong getting a layer's bytes.
+/// What can go wrong getting a layer's bytes. A variant with a cause reports it as its
+/// `source()`, not in its own message.
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
     /// The registry failed (the error names the reference and digest).
-    #[error("fetching layer {digest}: {source}")]
+    #[error("fetching layer {digest}")]
     Registry {
         /// The layer's digest.
         digest: String,
@@ -32,7 +33,7 @@ pub enum BlobError {
         source: RegistryError,
     },
     /// A local file could not be read or written.
-    #[error("layer {digest}: {}: {source}", path.display())]
+    #[error("layer {digest}: {}", path.display())]
     Io {
         /// The layer's digest.
         digest: String,

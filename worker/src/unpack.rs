@@ -48,14 +48,15 @@ pub const WHITEOUT_OPAQUE: &str = ".wh..wh..opq";
 /// Prefix of AUFS metadata entries (`.wh..wh.plnk` and the like), never written.
 const WHITEOUT_META_PREFIX: &str = ".wh..wh.";
 
-/// What can go wrong while unpacking.
+/// What can go wrong while unpacking. A variant with a cause reports it as its `source()`
+/// (print the chain, e.g. `{:#}` of an `anyhow::Error`), not in its own message.
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
     /// The tar stream itself could not be read (corrupt, truncated, bad compression).
-    #[error("reading tar: {0}")]
+    #[error("reading tar")]
     Tar(#[source] io::Error),
     /// The root directory could not be opened.
-    #[error("opening {}: {source}", path.display())]
+    #[error("opening {}", path.display())]
     Root {
         /// The root.
         path: PathBuf,
@@ -64,7 +65,7 @@ pub enum UnpackError {
         source: io::Error,
     },
     /// One entry could not be written.
-    #[error("tar entry {path}: {source}", path = path.display())]
+    #[error("tar entry {path}", path = path.display())]
     Entry {
         /// The entry's path as the tar names it.
         path: PathBuf,
@@ -81,7 +82,7 @@ pub enum UnpackError {
         target: PathBuf,
     },
     /// A bound of the build was reached (the message names the limit and its flag).
-    #[error("tar entry {path}: {source}", path = path.display())]
+    #[error("tar entry {path}", path = path.display())]
     EntryLimit {
         /// The entry being written.
         path: PathBuf,
@@ -636,7 +637,9 @@ impl Unpacker<'_> {
                 }
                 Ok(_) | Err(_) => {
                     return Err(err(io::Error::other(format!(
-                        "the hard link waited for its target {} until the end of the layer,                          but its parent directory {} was replaced later in the tar (by a                          symlink or another entry); refused",
+                        "the hard link waited for its target {} until the end of the layer, \
+                         but its parent directory {} was replaced later in the tar (by a \
+                         symlink or another entry); refused",
                         link.target.display(),
                         link.parent.display()
                     ))));

@@ -11,6 +11,18 @@ use std::os::unix::fs::MetadataExt;
 
 use super::*;
 
+/// An error and its causes on one line, as the binaries print them.
+fn chain(err: &UnpackError) -> String {
+    let mut out = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
 /// One entry of a test tar.
 enum E<'a> {
     File(&'a str, &'a str, u32),
@@ -230,7 +242,11 @@ fn symlink_loops_are_an_error_not_a_hang() {
         let err = sandbox
             .apply(&[tar_of(&[E::Symlink("l", "l"), E::File("l/x", "x", 0o644)])])
             .unwrap_err();
-        assert!(err.to_string().contains("symlinks"), "{resolver:?}: {err}");
+        assert!(
+            chain(&err).contains("symlinks"),
+            "{resolver:?}: {}",
+            chain(&err)
+        );
     }
 }
 
@@ -488,7 +504,7 @@ fn a_deferred_hard_link_is_not_made_through_a_symlink_planted_over_its_parent() 
             ])])
             .unwrap_err();
         assert_eq!(sandbox.outside(), outside_names(), "{resolver:?}");
-        let message = err.to_string();
+        let message = chain(&err);
         assert!(message.contains("p/outside"), "{message}");
         assert!(message.contains("replaced"), "{message}");
     }

@@ -2,19 +2,24 @@
 
 //! Escape attempts the worker must contain: RUN writing outside the root (through `..`,
 //! /proc/1/root, a symlink to a host path), mounting, looking at host processes and the host's
-//! /proc; and base images whose layers carry `../` entries, absolute paths, hardlinks to host
-//! files and symlinks written through in the same and the next layer. Each attempt aims at a
-//! fresh host directory the test then checks is untouched.
+//! /proc; the walk snapshot's clean-up after a command replaced a mount point's parent with a
+//! symlink to the host; base images whose layers carry `../` entries, absolute paths,
+//! hardlinks to host files and symlinks written through in the same and the next layer; and
+//! the deferred hard link of issue 10 (`Hardlink p/victim -> payload`, `Symlink p -> <host
+//! dir>`, `File payload`) through every caller of the unpacker: a base layer under RUN,
+//! `COPY --from`, `RUN --mount from=`, an ADD archive (root and rootless) and a `tar://`
+//! context. Each attempt aims at a fresh host directory the test then checks is untouched.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use kaniko_common::oci::{Descriptor, OciMode};
 use kaniko_common::platform::Platform;
 use kaniko_tests::debian::{image_config, push_image};
 use kaniko_tests::fixture::{BUSYBOX_PATH, busybox_layer};
+use kaniko_tests::rootless::RootlessUser;
 use kaniko_tests::tree::remove_dir_all_force;
 use oci_spec::image::ConfigBuilder;
 
@@ -229,6 +234,7 @@ fn run_sees_neither_host_processes_nor_the_host_proc() {
 }
 
 /// One raw tar entry: the name is written as given (`..` and `/` included).
+#[derive(Clone, Copy)]
 enum Raw<'a> {
     File(&'a str, &'a str),
     Dir(&'a str),
@@ -326,36 +332,7 @@ async fn base_layers_cannot_write_outside_the_root_when_unpacked() {
         Raw::Dir("evil/dir-through-link"),
         Raw::File("evil-relative/victim", "pwned\n"),
     ]);
-    let tmp = tempfile::tempdir().unwrap();
-    let (busybox_path, busybox_info, _) =
-        busybox_layer(tmp.path(), kaniko_common::oci::Compression::Gzip).unwrap();
-    let mut layers = vec![(busybox_path.to_path_buf(), busybox_info.descriptor())];
-    let mut diff_ids = vec![busybox_info.diff_id.clone()];
-    for (n, tar) in [first, second].iter().enumerate() {
-        let (path, descriptor, diff_id) = gzip_layer(tmp.path(), n, tar);
-        layers.push((path, descriptor));
-        diff_ids.push(diff_id);
-    }
-    let config = ConfigBuilder::default()
-        .env(vec![format!("PATH={BUSYBOX_PATH}")])
-        .cmd(vec!["sh".to_string()])
-        .build()
-        .unwrap();
-    let config = image_config(&Platform::host(), config, &diff_ids, "crafted layer").unwrap();
-    let client = kaniko_common::registry::RegistryClient::new(
-        kaniko_common::registry::RegistryOptions::insecure(shared.host.clone()),
-    )
-    .unwrap();
-    let crafted = push_image(
-        &client,
-        &shared.host,
-        "escapes/crafted",
-        "1",
-        &layers,
-        &config,
-    )
-    .await
-    .unwrap();
+    let crafted = push_crafted("escapes/crafted", &[first, second]).await;
     // RUN forces an unpack of the crafted base and writes through the planted links; COPY
     // --from extracts the crafted image's whole tree into another stage.
     let dockerfiles = [
@@ -364,14 +341,14 @@ async fn base_layers_cannot_write_outside_the_root_when_unpacked() {
             format!(
                 "FROM {}\nRUN echo pwned > /hardlink-out; echo pwned > /evil/run; \
                  ls -la / > /listing; true\n",
-                crafted.reference
+                crafted
             ),
         ),
         (
             "crafted-copy",
             format!(
                 "FROM {}\nCOPY --from={} / /copied/\n",
-                shared.busybox, crafted.reference
+                shared.busybox, crafted
             ),
         ),
     ];
@@ -397,4 +374,178 @@ async fn base_layers_cannot_write_outside_the_root_when_unpacked() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "{name}: {stderr}");
     }
+}
+
+/// Pushes an image of the busybox layer and `tars` (gzipped, in order) to the shared
+/// registry as `<repository>:1`; returns its reference.
+pub(crate) async fn push_crafted(repository: &str, tars: &[Vec<u8>]) -> String {
+    let shared = shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let (busybox_path, busybox_info, _) =
+        busybox_layer(tmp.path(), kaniko_common::oci::Compression::Gzip).unwrap();
+    let mut layers = vec![(busybox_path.to_path_buf(), busybox_info.descriptor())];
+    let mut diff_ids = vec![busybox_info.diff_id.clone()];
+    for (n, tar) in tars.iter().enumerate() {
+        let (path, descriptor, diff_id) = gzip_layer(tmp.path(), n, tar);
+        layers.push((path, descriptor));
+        diff_ids.push(diff_id);
+    }
+    let config = ConfigBuilder::default()
+        .env(vec![format!("PATH={BUSYBOX_PATH}")])
+        .cmd(vec!["sh".to_string()])
+        .build()
+        .unwrap();
+    let config = image_config(&Platform::host(), config, &diff_ids, "crafted layer").unwrap();
+    let client = kaniko_common::registry::RegistryClient::new(
+        kaniko_common::registry::RegistryOptions::insecure(shared.host.clone()),
+    )
+    .unwrap();
+    push_image(&client, &shared.host, repository, "1", &layers, &config)
+        .await
+        .unwrap()
+        .reference
+}
+
+/// The hostile order of the issue: a hard link that waits for its target (listed later)
+/// while a later entry turns its parent `p` into a symlink to the host directory `host`.
+fn deferred_link_tar(host: &Path, extra: &[Raw<'_>]) -> Vec<u8> {
+    let host = host.to_str().unwrap();
+    let mut entries = vec![
+        Raw::Hardlink("p/victim", "payload"),
+        Raw::Symlink("p", host),
+        Raw::File("payload", "pwned\n"),
+    ];
+    entries.extend_from_slice(extra);
+    raw_tar(&entries)
+}
+
+/// The build failed, naming the deferred link and why, with no panic; the host directory is
+/// as it was.
+fn refused_deferred_link(name: &str, out: &std::process::Output, target: &Target) {
+    target.assert_untouched(name);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "{name}: the build succeeded:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    assert!(
+        stderr.contains("p/victim") && stderr.contains("replaced later in the tar"),
+        "{name}: the error does not name the entry and the reason:\n{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deferred_hard_link_cannot_follow_a_later_symlink_out_of_a_base_layer() {
+    let shared = shared();
+    let target = Target::new();
+    let crafted = push_crafted(
+        "escapes/deferred-link",
+        &[deferred_link_tar(&target.dir, &[])],
+    )
+    .await;
+    // A RUN unpacks the base; COPY --from and RUN --mount from= unpack the image elsewhere.
+    let dockerfiles = [
+        ("deferred-run", format!("FROM {crafted}\nRUN true\n")),
+        (
+            "deferred-copy-from",
+            format!(
+                "FROM {}\nCOPY --from={crafted} /payload /copied\n",
+                shared.busybox
+            ),
+        ),
+        (
+            "deferred-mount-from",
+            format!(
+                "FROM {}\nRUN --mount=from={crafted},target=/m cat /m/payload\n",
+                shared.busybox
+            ),
+        ),
+    ];
+    for (name, dockerfile) in dockerfiles {
+        let context = tempfile::tempdir().unwrap();
+        std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
+        let out = tokio::task::spawn_blocking({
+            let context = context.path().to_path_buf();
+            let destination = format!("{}/escapes/{name}:1", shared.host);
+            move || {
+                worker_build_within(
+                    &context,
+                    &["--destination".to_string(), destination],
+                    Duration::from_secs(120),
+                    None,
+                )
+            }
+        })
+        .await
+        .unwrap();
+        refused_deferred_link(name, &out, &target);
+    }
+}
+
+/// `ADD evil.tar /x/` into scratch, from a context in `context` (built as `user` when
+/// given).
+fn add_local_archive(context: &Path, target: &Target, user: Option<&RootlessUser>) -> Output {
+    std::fs::create_dir_all(context).unwrap();
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM scratch\nADD evil.tar /x/\n",
+    )
+    .unwrap();
+    std::fs::write(
+        context.join("evil.tar"),
+        deferred_link_tar(&target.dir, &[]),
+    )
+    .unwrap();
+    if let Some(user) = user {
+        user.chown_tree(context).unwrap();
+    }
+    worker_build_within(
+        context,
+        &["--no-push".to_string()],
+        Duration::from_secs(60),
+        user,
+    )
+}
+
+#[test]
+fn a_deferred_hard_link_cannot_follow_a_later_symlink_out_of_an_add_archive() {
+    let target = Target::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let out = add_local_archive(&scratch.path().join("ctx"), &target, None);
+    refused_deferred_link("add-archive", &out, &target);
+}
+
+#[test]
+fn a_deferred_hard_link_cannot_follow_a_later_symlink_out_of_an_add_archive_rootless() {
+    // The rootless worker owns the host directory: the kernel would let it write there.
+    let user = RootlessUser::lookup().unwrap();
+    let target = Target::new();
+    user.chown_tree(&target.dir).unwrap();
+    let scratch = user.scratch_dir().unwrap();
+    let out = add_local_archive(&scratch.path().join("ctx"), &target, Some(&user));
+    refused_deferred_link("add-archive-rootless", &out, &target);
+}
+
+#[test]
+fn a_deferred_hard_link_cannot_follow_a_later_symlink_out_of_a_tar_context() {
+    let target = Target::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let tarball = scratch.path().join("context.tar");
+    std::fs::write(
+        &tarball,
+        deferred_link_tar(
+            &target.dir,
+            &[Raw::File("Dockerfile", "FROM scratch\nCOPY payload /\n")],
+        ),
+    )
+    .unwrap();
+    let context = PathBuf::from(format!("tar://{}", tarball.display()));
+    let out = worker_build_within(
+        &context,
+        &["--no-push".to_string()],
+        Duration::from_secs(60),
+        None,
+    );
+    refused_deferred_link("tar-context", &out, &target);
 }
