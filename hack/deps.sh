@@ -18,6 +18,7 @@ declare -A wanted=(
   [newuidmap]=uidmap
   [dpkg-deb]=dpkg
   [openssl]=openssl
+  [zstd]=zstd
 )
 
 missing=()

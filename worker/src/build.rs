@@ -97,7 +97,8 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
     )?;
     output_options.push_by_digest_only = push == Push::ByDigestOnly;
     let tmp = crate::image::temp_dir_in(None)?;
-    let context_dir = context::prepare(config, tmp.path()).await?;
+    let limits = config.limits.for_build(tmp.path());
+    let context_dir = context::prepare(config, tmp.path(), &limits).await?;
     let dockerfile_path: PathBuf = config.resolve_dockerfile(&context_dir)?;
     let text = std::fs::read_to_string(&dockerfile_path)
         .with_context(|| format!("reading {}", dockerfile_path.display()))?;
@@ -146,6 +147,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
         ignore: &ignore,
         client: client.clone(),
         tmp: tmp.path(),
+        limits,
         rewrites,
         layer: kaniko_common::layer::LayerOptions {
             compression: config.image.compression,

@@ -302,8 +302,8 @@ pub async fn run_with_signals(args: &crate::cli::ServeArgs) -> anyhow::Result<()
 }
 
 /// The `worker build` flags `worker serve` adds to every build: network, snapshotter, the
-/// worker's own secrets (sources only; checked now, not at the first build) and cache
-/// directory.
+/// worker's own secrets (sources only; checked now, not at the first build), cache
+/// directory and limits.
 pub fn build_flags(args: &crate::cli::ServeArgs) -> anyhow::Result<Vec<String>> {
     let mut flags = vec![
         format!("--network={}", args.network),
@@ -313,6 +313,7 @@ pub fn build_flags(args: &crate::cli::ServeArgs) -> anyhow::Result<Vec<String>> 
         crate::secrets::build_flags(&args.secret, args.run_cache_dir.as_deref())
             .map_err(anyhow::Error::msg)?,
     );
+    flags.extend(args.limits.build_flags());
     Ok(flags)
 }
 

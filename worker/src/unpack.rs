@@ -48,30 +48,37 @@ pub const WHITEOUT_OPAQUE: &str = ".wh..wh..opq";
 /// Prefix of AUFS metadata entries (`.wh..wh.plnk` and the like), never written.
 const WHITEOUT_META_PREFIX: &str = ".wh..wh.";
 
-/// What can go wrong while unpacking. A variant with a cause reports it as its `source()`
-/// (print the chain, e.g. `{:#}` of an `anyhow::Error`), not in its own message.
+/// What can go wrong while unpacking. Messages carry their cause (the variants added for
+/// issue 10 do not also return it as `source()`, so a printed chain shows it once).
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
     /// The tar stream itself could not be read (corrupt, truncated, bad compression).
-    #[error("reading tar")]
+    #[error("reading tar: {0}")]
     Tar(#[source] io::Error),
     /// The root directory could not be opened.
-    #[error("opening {}", path.display())]
+    #[error("opening {}: {error}", path.display())]
     Root {
         /// The root.
         path: PathBuf,
         /// What failed.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// One entry could not be written.
-    #[error("tar entry {path}", path = path.display())]
+    #[error("tar entry {path}: {source}", path = path.display())]
     Entry {
         /// The entry's path as the tar names it.
         path: PathBuf,
         /// What failed.
         #[source]
         source: io::Error,
+    },
+    /// An entry refused for what the tar does with it (the reason says what).
+    #[error("tar entry {path}: {reason}", path = path.display())]
+    Refused {
+        /// The entry's path as the tar names it.
+        path: PathBuf,
+        /// Why.
+        reason: String,
     },
     /// A hard link whose target is not in the root, even at the end of the layer.
     #[error("tar entry {path}: hardlink target {target} not found in the root", path = path.display(), target = target.display())]
@@ -81,18 +88,18 @@ pub enum UnpackError {
         /// Its target.
         target: PathBuf,
     },
-    /// A bound of the build was reached (the message names the limit and its flag).
-    #[error("tar entry {path}", path = path.display())]
-    EntryLimit {
-        /// The entry being written.
-        path: PathBuf,
-        /// The limit.
-        #[source]
-        source: LimitExceeded,
-    },
-    /// A bound of the build was reached while reading the stream (the decompression ratio).
+    /// A bound of the build was reached: an entry past the disk budget (the message names
+    /// the entry), or a stream past the decompression ratio.
     #[error(transparent)]
     Limit(LimitExceeded),
+    /// Something failed in one layer of an image.
+    #[error("layer {digest}: {error}")]
+    InLayer {
+        /// The layer's digest.
+        digest: String,
+        /// What failed.
+        error: Box<UnpackError>,
+    },
     /// A layer's blob could not be fetched or opened.
     #[error(transparent)]
     Blob(#[from] BlobError),
@@ -101,7 +108,13 @@ pub enum UnpackError {
 impl UnpackError {
     /// The limit this error reports, if it is one.
     pub fn limit(&self) -> Option<&LimitExceeded> {
-        LimitExceeded::find(self)
+        match self {
+            UnpackError::Limit(limit) => Some(limit),
+            UnpackError::InLayer { error, .. } => error.limit(),
+            UnpackError::Blob(BlobError::Limit { error, .. }) => Some(error),
+            UnpackError::Tar(e) | UnpackError::Entry { source: e, .. } => LimitExceeded::find(e),
+            _ => None,
+        }
     }
 
     /// A read error of the tar stream: a limit when a guard below said so.
@@ -197,7 +210,11 @@ pub async fn unpack_image(
         let digest = layer.descriptor.digest.clone();
         let one = tokio::task::spawn_blocking(move || unpack_layer(&root, reader, &opts))
             .await
-            .map_err(|e| UnpackError::Tar(io::Error::other(format!("layer {digest}: {e}"))))??;
+            .map_err(|e| UnpackError::Tar(io::Error::other(format!("layer {digest}: {e}"))))?
+            .map_err(|error| UnpackError::InLayer {
+                digest: layer.descriptor.digest.clone(),
+                error: Box::new(error),
+            })?;
         tracing::debug!(digest = %layer.descriptor.digest, entries = one.entries, "layer unpacked");
         stats.add(one);
     }
@@ -224,9 +241,9 @@ pub fn unpack_layer(
     tar: impl Read,
     opts: &UnpackOptions,
 ) -> Result<UnpackStats, UnpackError> {
-    let dir = RootDir::open_with(root, opts.resolver).map_err(|source| UnpackError::Root {
+    let dir = RootDir::open_with(root, opts.resolver).map_err(|error| UnpackError::Root {
         path: root.to_path_buf(),
-        source,
+        error,
     })?;
     let mut state = Unpacker {
         root: &dir,
@@ -349,10 +366,7 @@ impl Unpacker<'_> {
         self.opts
             .budget
             .charge(bytes, || format!("writing {}", raw.display()))
-            .map_err(|source| UnpackError::EntryLimit {
-                path: raw.to_path_buf(),
-                source,
-            })
+            .map_err(UnpackError::Limit)
     }
 
     fn apply(&mut self, raw: &Path, meta: Meta, content: &mut dyn Read) -> Result<(), UnpackError> {
@@ -626,7 +640,6 @@ impl Unpacker<'_> {
     fn finish(&mut self) -> Result<(), UnpackError> {
         for link in std::mem::take(&mut self.deferred_links) {
             let raw = link.raw.clone();
-            let err = Self::entry_err(&raw);
             // The parent is looked up again: it must still be the directory the entry was
             // placed in.
             let dir = match self.root.dir(&link.parent) {
@@ -636,13 +649,16 @@ impl Unpacker<'_> {
                     dir
                 }
                 Ok(_) | Err(_) => {
-                    return Err(err(io::Error::other(format!(
-                        "the hard link waited for its target {} until the end of the layer, \
-                         but its parent directory {} was replaced later in the tar (by a \
-                         symlink or another entry); refused",
-                        link.target.display(),
-                        link.parent.display()
-                    ))));
+                    return Err(UnpackError::Refused {
+                        path: raw,
+                        reason: format!(
+                            "the hard link waited for its target {} until the end of the \
+                             layer, but its parent directory {} was replaced later in the tar \
+                             (by a symlink or another entry); refused",
+                            link.target.display(),
+                            link.parent.display()
+                        ),
+                    });
                 }
             };
             let Some((target_dir, target_name)) = self.find_target(&link.raw, &link.target)? else {

@@ -12,7 +12,7 @@
 
 mod busybox;
 mod debian;
-mod escapes;
+pub(crate) mod escapes;
 mod failures;
 mod mounts;
 mod rootless;

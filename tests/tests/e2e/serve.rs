@@ -26,6 +26,7 @@ use kaniko_tests::{Nats, Registry, init_test_tracing};
 use sha2::{Digest, Sha256};
 
 mod in_process;
+mod limits;
 mod submit;
 
 fn worker_binary() -> PathBuf {
@@ -41,6 +42,11 @@ struct Worker {
 
 impl Worker {
     fn start(nats: &Nats, registry: &Registry, id: &str) -> Worker {
+        Worker::start_with(nats, registry, id, &[])
+    }
+
+    /// [`Worker::start`] with more `worker serve` flags.
+    fn start_with(nats: &Nats, registry: &Registry, id: &str, flags: &[&str]) -> Worker {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("worker.log");
         let child = Command::new(worker_binary())
@@ -50,6 +56,7 @@ impl Worker {
             .args(["--heartbeat-interval", "1"])
             .args(["--ack-wait", "3"])
             .args(["--insecure-registry", &registry.host()])
+            .args(flags)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

@@ -105,6 +105,7 @@ pub async fn catch_up(
     }
     let opts = UnpackOptions {
         preserve_owners: true,
+        budget: blobs.limits().disk.clone(),
         ..UnpackOptions::default()
     };
     let started = std::time::Instant::now();

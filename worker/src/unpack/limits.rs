@@ -103,12 +103,12 @@ impl fmt::Display for ByteSize {
         while unit + 1 < UNITS.len() && self.0 >= 1u64 << (10 * (unit + 1)) {
             unit += 1;
         }
+        // One decimal at most, none when it would be `.0` (a limit of 1 MiB and an entry of
+        // 5 MiB plus its 512-byte entry cost both read as whole numbers).
         let scale = 1u64 << (10 * unit);
-        if self.0.is_multiple_of(scale) {
-            write!(f, "{} {}", self.0 / scale, UNITS[unit])
-        } else {
-            write!(f, "{:.1} {}", self.0 as f64 / scale as f64, UNITS[unit])
-        }
+        let shown = format!("{:.1}", self.0 as f64 / scale as f64);
+        let shown = shown.strip_suffix(".0").unwrap_or(&shown);
+        write!(f, "{shown} {}", UNITS[unit])
     }
 }
 
@@ -444,6 +444,7 @@ mod tests {
             (1 << 20, "1 MiB"),
             (5 << 20, "5 MiB"),
             (3 << 29, "1.5 GiB"),
+            ((5 << 20) + 512, "5 MiB"),
             (1 << 40, "1 TiB"),
         ] {
             assert_eq!(ByteSize(bytes).to_string(), shown);

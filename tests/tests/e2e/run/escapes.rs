@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use kaniko_common::oci::{Descriptor, OciMode};
+use kaniko_common::oci::{Compression, Descriptor, OciMode};
 use kaniko_common::platform::Platform;
 use kaniko_tests::debian::{image_config, push_image};
 use kaniko_tests::fixture::{BUSYBOX_PATH, busybox_layer};
@@ -275,29 +275,45 @@ fn raw_tar(entries: &[Raw<'_>]) -> Vec<u8> {
     out
 }
 
-/// Gzips `tar` into `dir/<n>.tar.gz`; returns the file, its descriptor and diff_id.
-fn gzip_layer(dir: &Path, n: usize, tar: &[u8]) -> (PathBuf, Descriptor, String) {
-    let mut child = Command::new("gzip")
-        .args(["-n", "-c"])
+/// Compresses `tar` with `compression` (the gzip or zstd command) into `dir/<n>.tar.*`;
+/// returns the file, its descriptor and diff_id.
+fn compressed_layer(
+    dir: &Path,
+    n: usize,
+    tar: &[u8],
+    compression: Compression,
+) -> (PathBuf, Descriptor, String) {
+    let (program, args, ext): (&str, &[&str], &str) = match compression {
+        Compression::Zstd => ("zstd", &["-q", "-c"], "zst"),
+        _ => ("gzip", &["-n", "-c"], "gz"),
+    };
+    let compressed = pipe_through(program, args, tar);
+    let path = dir.join(format!("{n}.tar.{ext}"));
+    std::fs::write(&path, &compressed).unwrap();
+    let hex = |bytes: &[u8]| format!("sha256:{}", crate::dockerfiles::sha256_hex(bytes));
+    let descriptor = Descriptor::new(
+        OciMode::Oci.layer_media_type(compression),
+        hex(&compressed),
+        compressed.len() as u64,
+    );
+    (path, descriptor, hex(tar))
+}
+
+/// What `program args` writes to stdout for `input` on stdin.
+pub(crate) fn pipe_through(program: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
+    let mut child = Command::new(program)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
     let mut stdin = child.stdin.take().unwrap();
-    let input = tar.to_vec();
+    let input = input.to_vec();
     let writer = std::thread::spawn(move || stdin.write_all(&input));
     let out = child.wait_with_output().unwrap();
     writer.join().unwrap().unwrap();
-    assert!(out.status.success());
-    let path = dir.join(format!("{n}.tar.gz"));
-    std::fs::write(&path, &out.stdout).unwrap();
-    let hex = |bytes: &[u8]| format!("sha256:{}", crate::dockerfiles::sha256_hex(bytes));
-    let descriptor = Descriptor::new(
-        OciMode::Oci.layer_media_type(kaniko_common::oci::Compression::Gzip),
-        hex(&out.stdout),
-        out.stdout.len() as u64,
-    );
-    (path, descriptor, hex(tar))
+    assert!(out.status.success(), "{program} {args:?} failed");
+    out.stdout
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -379,14 +395,20 @@ async fn base_layers_cannot_write_outside_the_root_when_unpacked() {
 /// Pushes an image of the busybox layer and `tars` (gzipped, in order) to the shared
 /// registry as `<repository>:1`; returns its reference.
 pub(crate) async fn push_crafted(repository: &str, tars: &[Vec<u8>]) -> String {
+    let layers: Vec<(&[u8], Compression)> =
+        tars.iter().map(|t| (&t[..], Compression::Gzip)).collect();
+    push_crafted_with(repository, &layers).await
+}
+
+/// [`push_crafted`] with each layer's compression.
+pub(crate) async fn push_crafted_with(repository: &str, tars: &[(&[u8], Compression)]) -> String {
     let shared = shared();
     let tmp = tempfile::tempdir().unwrap();
-    let (busybox_path, busybox_info, _) =
-        busybox_layer(tmp.path(), kaniko_common::oci::Compression::Gzip).unwrap();
+    let (busybox_path, busybox_info, _) = busybox_layer(tmp.path(), Compression::Gzip).unwrap();
     let mut layers = vec![(busybox_path.to_path_buf(), busybox_info.descriptor())];
     let mut diff_ids = vec![busybox_info.diff_id.clone()];
-    for (n, tar) in tars.iter().enumerate() {
-        let (path, descriptor, diff_id) = gzip_layer(tmp.path(), n, tar);
+    for (n, (tar, compression)) in tars.iter().enumerate() {
+        let (path, descriptor, diff_id) = compressed_layer(tmp.path(), n, tar, *compression);
         layers.push((path, descriptor));
         diff_ids.push(diff_id);
     }
