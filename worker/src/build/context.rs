@@ -4,7 +4,8 @@
 //! (`tar://<file>`, `tar://stdin`; plain, gzip, bzip2, xz or zstd, detected by content)
 //! extracted into the build's temporary directory first, with the containment of
 //! [`crate::unpack`], charged to the build's disk budget and held to its ratio limit.
-//! `--context-sub-path` applies inside either.
+//! `--context-sub-path` applies inside either, resolved inside the context as if it were
+//! `/`: a symlink in the context cannot make a host directory the build context.
 
 use std::path::{Path, PathBuf};
 
@@ -62,7 +63,19 @@ fn prepare_blocking(
         }
     };
     let dir = match sub {
-        Some(sub) => root.join(sub),
+        Some(sub) => {
+            // Every symlink on the way is resolved, so the path joined has none left.
+            let inside = crate::unpack::resolve_on_disk(&root, sub, true)
+                .with_context(|| format!("--context-sub-path {}", sub.display()))?;
+            let dir = root.join(inside);
+            if !dir.is_dir() {
+                bail!(
+                    "--context-sub-path {}: not a directory inside the build context",
+                    sub.display()
+                );
+            }
+            dir
+        }
         None => root,
     };
     if !dir.is_dir() {

@@ -8,7 +8,8 @@
 //! the deferred hard link of issue 10 (`Hardlink p/victim -> payload`, `Symlink p -> <host
 //! dir>`, `File payload`) through every caller of the unpacker: a base layer under RUN,
 //! `COPY --from`, `RUN --mount from=`, an ADD archive (root and rootless) and a `tar://`
-//! context. Each attempt aims at a fresh host directory the test then checks is untouched.
+//! context; and a `tar://` context whose `--context-sub-path` is a symlink to the host. Each
+//! attempt aims at a fresh host directory the test then checks is untouched.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -570,4 +571,44 @@ fn a_deferred_hard_link_cannot_follow_a_later_symlink_out_of_a_tar_context() {
         None,
     );
     refused_deferred_link("tar-context", &out, &target);
+}
+
+#[test]
+fn a_tar_context_cannot_make_its_sub_path_a_host_directory() {
+    // The context holds `app`, a symlink to the host directory; --context-sub-path app must
+    // not make that directory the build context (COPY would read the host's files).
+    let target = Target::new();
+    let scratch = tempfile::tempdir().unwrap();
+    let tarball = scratch.path().join("context.tar");
+    std::fs::write(
+        &tarball,
+        raw_tar(&[Raw::Symlink("app", target.dir.to_str().unwrap())]),
+    )
+    .unwrap();
+    let dockerfile = scratch.path().join("Dockerfile");
+    std::fs::write(&dockerfile, "FROM scratch\nCOPY victim /stolen\n").unwrap();
+    let layout = scratch.path().join("layout");
+    let context = PathBuf::from(format!("tar://{}", tarball.display()));
+    let out = worker_build_within(
+        &context,
+        &[
+            "--no-push".to_string(),
+            "--context-sub-path=app".to_string(),
+            format!("--dockerfile={}", dockerfile.display()),
+            format!("--oci-layout-path={}", layout.display()),
+        ],
+        Duration::from_secs(60),
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the build read the host directory through the context's symlink:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains("--context-sub-path app"),
+        "the error does not name the flag:\n{stderr}"
+    );
+    target.assert_untouched("context sub path");
 }
