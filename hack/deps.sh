@@ -19,6 +19,7 @@ declare -A wanted=(
   [dpkg-deb]=dpkg
   [openssl]=openssl
   [gcc]=gcc
+  [zstd]=zstd
 )
 
 missing=()

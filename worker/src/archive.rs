@@ -22,28 +22,28 @@ use std::path::{Path, PathBuf};
 
 pub use download::{Downloaded, download, file_name_for};
 
-use crate::unpack::{UnpackError, UnpackOptions, is_root, unpack_layer};
+use crate::unpack::limits::{Counted, RatioGuard};
+use crate::unpack::{LimitExceeded, Limits, UnpackError, UnpackOptions, is_root, unpack_layer};
 
-/// What can go wrong with an ADD source.
+/// What can go wrong with an ADD source. Messages carry their cause, which is not also
+/// returned as `source()` (a printed chain shows it once).
 #[derive(Debug, thiserror::Error)]
 pub enum ArchiveError {
     /// The archive file could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// Extraction failed (the error names the entry).
-    #[error("extracting {}: {source}", path.display())]
+    #[error("extracting {}: {error}", path.display())]
     Extract {
         /// The archive.
         path: PathBuf,
         /// The error.
-        #[source]
-        source: UnpackError,
+        error: UnpackError,
     },
     /// The URL could not be fetched (connection, invalid URL, body).
     #[error("downloading {url}: {message}")]
@@ -70,6 +70,32 @@ pub enum ArchiveError {
         expected: String,
         /// The digest of what was downloaded.
         actual: String,
+    },
+    /// A bound of the build was reached (the message names the limit and its flag).
+    #[error("{what}: {error}")]
+    Limit {
+        /// The archive or URL.
+        what: String,
+        /// The limit.
+        error: LimitExceeded,
+    },
+    /// A download larger than `--add-url-max-size`.
+    #[error("downloading {url}: {size} is more than --add-url-max-size {limit}")]
+    TooLarge {
+        /// The URL.
+        url: String,
+        /// What the server announced, or what had arrived when the limit was passed.
+        size: crate::unpack::limits::ByteSize,
+        /// The limit.
+        limit: crate::unpack::limits::ByteSize,
+    },
+    /// A download that did not finish in time.
+    #[error("downloading {url}: {what}")]
+    Timeout {
+        /// The URL.
+        url: String,
+        /// Which timeout, and its flag or value.
+        what: String,
     },
     /// A `--checksum` that is not `sha256:<64 hex>`.
     #[error("invalid checksum {0:?} (want sha256:<64 hex>)")]
@@ -148,6 +174,26 @@ pub fn open_archive(
     })
 }
 
+/// [`open_archive`] with the ratio check of `max_ratio` (0: none) on a compressed stream;
+/// `what` names it in the error.
+pub fn open_guarded(
+    input: impl Read + Send + 'static,
+    kind: ArchiveKind,
+    max_ratio: u64,
+    what: String,
+) -> io::Result<Box<dyn Read + Send>> {
+    if kind == ArchiveKind::Tar {
+        return open_archive(input, kind);
+    }
+    let (input, count) = Counted::new(input);
+    Ok(RatioGuard::wrap(
+        open_archive(input, kind)?,
+        count,
+        max_ratio,
+        what,
+    ))
+}
+
 /// Reads up to `buf.len()` bytes (fewer only at the end of the stream).
 fn read_up_to(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
@@ -184,17 +230,19 @@ pub fn detect_archive(path: &Path) -> io::Result<Option<ArchiveKind>> {
 /// Extracts the archive at `path` into `dest_dir_in_root` (a path inside the image root
 /// `dest_root`, symlinks resolved inside it), with the containment of [`crate::unpack`] and
 /// `.wh.` entries kept as files. With `chown`, every entry gets those ids (applied when we
-/// are root; the caller records them in the layer either way). Returns the root-relative
-/// paths written, in archive order.
+/// are root; the caller records them in the layer either way). Entries are charged to
+/// `limits`' disk budget and a compressed archive is held to its ratio limit. Returns the
+/// root-relative paths written, in archive order.
 pub fn extract_archive(
     path: &Path,
     dest_root: &Path,
     dest_dir_in_root: &Path,
     chown: Option<(u32, u32)>,
+    limits: &Limits,
 ) -> Result<Vec<PathBuf>, ArchiveError> {
-    let io_err = |source| ArchiveError::Io {
+    let io_err = |error| ArchiveError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let kind = detect_archive(path).map_err(io_err)?.ok_or_else(|| {
         io_err(io::Error::new(
@@ -202,17 +250,47 @@ pub fn extract_archive(
             "not a tar archive",
         ))
     })?;
-    let tar = open_archive(File::open(path).map_err(io_err)?, kind).map_err(io_err)?;
+    extract_archive_as(path, kind, dest_root, dest_dir_in_root, chown, limits)
+}
+
+/// [`extract_archive`] of an archive already known to be of `kind`.
+pub fn extract_archive_as(
+    path: &Path,
+    kind: ArchiveKind,
+    dest_root: &Path,
+    dest_dir_in_root: &Path,
+    chown: Option<(u32, u32)>,
+    limits: &Limits,
+) -> Result<Vec<PathBuf>, ArchiveError> {
+    let io_err = |error| ArchiveError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let tar = open_guarded(
+        File::open(path).map_err(io_err)?,
+        kind,
+        limits.max_ratio,
+        format!("archive {}", path.display()),
+    )
+    .map_err(io_err)?;
     let opts = UnpackOptions {
         whiteouts: false,
         preserve_owners: is_root(),
         chown,
         prefix: dest_dir_in_root.to_path_buf(),
         record_paths: true,
+        budget: limits.disk.clone(),
+        ..UnpackOptions::default()
     };
-    let stats = unpack_layer(dest_root, tar, &opts).map_err(|source| ArchiveError::Extract {
-        path: path.to_path_buf(),
-        source,
+    let stats = unpack_layer(dest_root, tar, &opts).map_err(|error| match error.limit() {
+        Some(limit) => ArchiveError::Limit {
+            what: format!("extracting {}", path.display()),
+            error: limit.clone(),
+        },
+        None => ArchiveError::Extract {
+            path: path.to_path_buf(),
+            error,
+        },
     })?;
     Ok(stats.written)
 }
@@ -311,7 +389,14 @@ mod tests {
         std::os::unix::fs::symlink("/opt/real", root.join("app")).unwrap();
         let archive = dir.path().join("a.tar.xz");
         fs_write(&archive, &compress(ArchiveKind::Xz, &sample_tar()));
-        let written = extract_archive(&archive, &root, Path::new("/app"), Some((7, 8))).unwrap();
+        let written = extract_archive(
+            &archive,
+            &root,
+            Path::new("/app"),
+            Some((7, 8)),
+            &Limits::default(),
+        )
+        .unwrap();
         assert_eq!(
             written,
             [
@@ -333,7 +418,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plain.txt");
         fs_write(&path, b"hello");
-        let err = extract_archive(&path, dir.path(), Path::new("/"), None).unwrap_err();
+        let err = extract_archive(&path, dir.path(), Path::new("/"), None, &Limits::default())
+            .unwrap_err();
         assert!(err.to_string().contains("plain.txt"), "{err}");
     }
 }

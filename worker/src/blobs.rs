@@ -6,6 +6,10 @@
 //! and reused afterwards. Concurrent callers asking for the same digest wait for one download.
 //! [`BlobStore::open_tar`] gives the uncompressed tar of a layer, decompressing by media type,
 //! or by magic bytes when the media type says nothing.
+//!
+//! A store carries its build's [`Limits`]: a pulled layer is charged to the disk budget (its
+//! descriptor's size, before the pull) and every compressed layer stream is held to the
+//! ratio limit.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -18,8 +22,10 @@ use kaniko_common::registry::{RegistryClient, RegistryError};
 use tokio::sync::OnceCell;
 
 use crate::image::{BlobLocation, Layer};
+use crate::unpack::limits::{Counted, LimitExceeded, Limits, RatioGuard};
 
-/// What can go wrong getting a layer's bytes.
+/// What can go wrong getting a layer's bytes. Messages carry their cause; only the
+/// registry's is also returned as `source()` (the retry policy looks for it).
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
     /// The registry failed (the error names the reference and digest).
@@ -32,15 +38,14 @@ pub enum BlobError {
         source: RegistryError,
     },
     /// A local file could not be read or written.
-    #[error("layer {digest}: {}: {source}", path.display())]
+    #[error("layer {digest}: {}: {error}", path.display())]
     Io {
         /// The layer's digest.
         digest: String,
         /// The file at fault.
         path: PathBuf,
         /// The error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// The pulled blob is not the size its descriptor says.
     #[error("layer {digest}: pulled {actual} bytes, the descriptor says {expected}")]
@@ -55,6 +60,14 @@ pub enum BlobError {
     /// A digest that cannot name a file.
     #[error("layer digest {0:?} is not sha256:<64 hex>")]
     BadDigest(String),
+    /// Pulling the layer would pass the build's disk budget.
+    #[error("pulling layer {digest}: {error}")]
+    Limit {
+        /// The layer's digest.
+        digest: String,
+        /// The limit.
+        error: LimitExceeded,
+    },
 }
 
 /// The layer blobs of one build. Cheap to share behind an `Arc`; safe to use from many tasks.
@@ -62,6 +75,7 @@ pub struct BlobStore {
     dir: PathBuf,
     client: RegistryClient,
     cells: Mutex<HashMap<String, Arc<OnceCell<PathBuf>>>>,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -81,13 +95,26 @@ pub(crate) fn digest_hex(digest: &str) -> Option<&str> {
 }
 
 impl BlobStore {
-    /// A store keeping pulled blobs in `<build_tmp>/blobs/`, pulling with `client`.
+    /// A store keeping pulled blobs in `<build_tmp>/blobs/`, pulling with `client`, with no
+    /// disk limit (see [`BlobStore::with_limits`]).
     pub fn new(build_tmp: impl AsRef<Path>, client: RegistryClient) -> Self {
         BlobStore {
             dir: build_tmp.as_ref().join("blobs"),
             client,
             cells: Mutex::new(HashMap::new()),
+            limits: Limits::default(),
         }
+    }
+
+    /// The store under a build's limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits of the build the store belongs to.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// The registry client blobs are pulled with.
@@ -113,12 +140,19 @@ impl BlobStore {
                 let target = self.dir.join(hex);
                 let io_err = |path: &Path| {
                     let path = path.to_path_buf();
-                    move |source| BlobError::Io {
+                    move |error| BlobError::Io {
                         digest: digest.clone(),
                         path,
-                        source,
+                        error,
                     }
                 };
+                self.limits
+                    .disk
+                    .charge(layer.descriptor.size, || format!("layer {digest}"))
+                    .map_err(|error| BlobError::Limit {
+                        digest: digest.clone(),
+                        error,
+                    })?;
                 tokio::fs::create_dir_all(&self.dir)
                     .await
                     .map_err(io_err(&self.dir))?;
@@ -154,17 +188,29 @@ impl BlobStore {
         Ok(path.clone())
     }
 
-    /// The uncompressed tar of `layer` (fetched first when remote), as a blocking reader.
+    /// The uncompressed tar of `layer` (fetched first when remote), as a blocking reader
+    /// held to the build's ratio limit when the layer is compressed.
     pub async fn open_tar(&self, layer: &Layer) -> Result<Box<dyn Read + Send>, BlobError> {
         let path = self.fetch(layer).await?;
-        let io_err = |source| BlobError::Io {
+        let io_err = |error| BlobError::Io {
             digest: layer.descriptor.digest.clone(),
             path: path.clone(),
-            source,
+            error,
         };
         let file = File::open(&path).map_err(io_err)?;
         let compression = Compression::from_layer_media_type(&layer.descriptor.media_type);
-        decompressing_reader(file, compression).map_err(io_err)
+        let (file, count) = Counted::new(file);
+        let (reader, compressed) = decompressing_reader_of(file, compression).map_err(io_err)?;
+        Ok(if compressed {
+            RatioGuard::wrap(
+                reader,
+                count,
+                self.limits.max_ratio,
+                format!("layer {}", layer.descriptor.digest),
+            )
+        } else {
+            reader
+        })
     }
 }
 
@@ -179,6 +225,14 @@ pub fn decompressing_reader(
     input: impl Read + Send + 'static,
     compression: Option<Compression>,
 ) -> io::Result<Box<dyn Read + Send>> {
+    decompressing_reader_of(input, compression).map(|(reader, _)| reader)
+}
+
+/// [`decompressing_reader`], and whether the input is compressed.
+fn decompressing_reader_of(
+    input: impl Read + Send + 'static,
+    compression: Option<Compression>,
+) -> io::Result<(Box<dyn Read + Send>, bool)> {
     let mut input = BufReader::with_capacity(64 * 1024, input);
     let compression = match compression {
         Some(c) => c,
@@ -194,9 +248,12 @@ pub fn decompressing_reader(
         }
     };
     Ok(match compression {
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
-        Compression::Uncompressed => Box::new(input),
+        Compression::Gzip => (Box::new(flate2::bufread::MultiGzDecoder::new(input)), true),
+        Compression::Zstd => (
+            Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+            true,
+        ),
+        Compression::Uncompressed => (Box::new(input), false),
     })
 }
 

@@ -98,7 +98,8 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
     )?;
     output_options.push_by_digest_only = push == Push::ByDigestOnly;
     let tmp = crate::image::temp_dir_in(None)?;
-    let context_dir = context::prepare(config, tmp.path()).await?;
+    let limits = config.limits.for_build(tmp.path());
+    let context_dir = context::prepare(config, tmp.path(), &limits).await?;
     let dockerfile_path = config
         .resolve_dockerfile(&context_dir)
         .context("locating the dockerfile")?;
@@ -159,6 +160,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
         ignore: &ignore,
         client: client.clone(),
         tmp: tmp.path(),
+        limits,
         rewrites,
         layer: kaniko_common::layer::LayerOptions {
             compression: config.image.compression,

@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use crate::config::{Compression, LogFormat, RequestedOciMode, SnapshotMode, Verbosity};
+use crate::unpack::limits::{ByteSize, DEFAULT_ADD_URL_TIMEOUT, DEFAULT_MAX_RATIO};
 
 /// kaniko-rs worker: builds one Dockerfile for one platform, daemonless and unprivileged.
 #[derive(Debug, Parser)]
@@ -126,6 +127,50 @@ pub struct ServeArgs {
     /// worker, whatever it pushes to; see `worker build --help`).
     #[arg(long, default_value = "destination", value_parser = ["destination", "worker"])]
     pub run_cache_scope: String,
+    /// Bounds of every build (see `worker build --help`).
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Bounds on what one build may write and fetch, for `worker build` and every build of
+/// `worker serve`. Sizes are bytes, or a number with K, M, G or T (powers of 1024).
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Disk one build may fill from what it unpacks, pulls and downloads (base layers,
+    /// ADD archives and URLs, COPY --from images, build contexts); a build that needs more
+    /// fails naming this flag. Default: 32 GiB, or 90% of the free space of the build's
+    /// temporary directory when that is less.
+    #[arg(long, value_name = "SIZE", value_parser = ByteSize::parse)]
+    pub max_build_disk: Option<ByteSize>,
+    /// A compressed layer, archive or context may not decompress to more than N times the
+    /// bytes read from it, once it has produced 64 MiB (gzip stays under about 1032:1, so
+    /// the default only stops zstd, xz and bzip2 bombs); 0 turns the check off.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_RATIO)]
+    pub max_compression_ratio: u64,
+    /// Largest download of an ADD <url>.
+    #[arg(long, value_name = "SIZE", default_value = "8GiB", value_parser = ByteSize::parse)]
+    pub add_url_max_size: ByteSize,
+    /// Seconds an ADD <url> download may take in all (connecting takes at most 30 s and a
+    /// pause with nothing received at most 60 s, within this).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_ADD_URL_TIMEOUT)]
+    pub add_url_timeout: u64,
+}
+
+impl LimitArgs {
+    /// The `worker build` flags that give a build these limits (`worker serve`).
+    pub fn build_flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        if let Some(size) = self.max_build_disk {
+            flags.push(format!("--max-build-disk={}", size.0));
+        }
+        flags.push(format!(
+            "--max-compression-ratio={}",
+            self.max_compression_ratio
+        ));
+        flags.push(format!("--add-url-max-size={}", self.add_url_max_size.0));
+        flags.push(format!("--add-url-timeout={}", self.add_url_timeout));
+        flags
+    }
 }
 
 /// NATS connection flags of `worker serve` and `coordinator submit`.
@@ -321,6 +366,9 @@ pub struct BuildArgs {
     /// pushing to the same repositories) or `worker` (every build, as BuildKit does).
     #[arg(long, default_value = "destination", value_parser = crate::config::RunCacheScope::parse, value_name = "destination|worker")]
     pub run_cache_scope: crate::config::RunCacheScope,
+    /// Bounds on what the build writes and fetches.
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Kaniko's experimental RUN change detection (accepted, no effect here).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub use_new_run: Option<bool>,

@@ -38,8 +38,8 @@ pub use crate::cli::BuildArgs;
 pub use kaniko_common::messages::RequestedOciMode;
 pub use kaniko_common::oci::Compression;
 pub use types::{
-    BuildContext, LogFormat, LogOptions, RegistryMap, RegistryOptions, RunCacheScope, RunOptions,
-    SnapshotMode, SnapshotOptions, TarSource, Verbosity, default_run_cache_dir,
+    BuildContext, LimitOptions, LogFormat, LogOptions, RegistryMap, RegistryOptions, RunCacheScope,
+    RunOptions, SnapshotMode, SnapshotOptions, TarSource, Verbosity, default_run_cache_dir,
 };
 
 /// Why the `worker build` flags do not make a usable configuration.
@@ -124,6 +124,16 @@ pub enum ConfigError {
     /// A `--secret` that does not parse or names no file (never carries a value).
     #[error("{0}")]
     Secret(String),
+    /// A limit flag (`--max-build-disk`, `--add-url-timeout`, ...) with an unusable value.
+    #[error("{flag} {value}: {reason}")]
+    Limit {
+        /// The flag.
+        flag: &'static str,
+        /// The value as given.
+        value: String,
+        /// Why it cannot be used.
+        reason: &'static str,
+    },
 }
 
 /// A flag that is parsed but whose feature is not implemented yet. [`NOT_YET_SUPPORTED`] lists
@@ -272,6 +282,8 @@ pub struct BuildConfig {
     pub registry: RegistryOptions,
     /// Secrets and caches of `RUN --mount`.
     pub run: RunOptions,
+    /// Bounds on what the build writes and fetches.
+    pub limits: LimitOptions,
     /// `--image-fs-extract-retry`.
     pub image_fs_extract_retry: u32,
     /// `--kaniko-dir` (or `KANIKO_DIR`), default `/kaniko`.
@@ -384,6 +396,7 @@ impl BuildConfig {
                     .unwrap_or_else(default_run_cache_dir),
                 cache_scope: args.run_cache_scope,
             },
+            limits: limit_options(&args.limits)?,
             image_fs_extract_retry: args.image_fs_extract_retry,
             kaniko_dir: non_empty(&args.kaniko_dir)
                 .map(PathBuf::from)
@@ -477,6 +490,38 @@ fn outputs(args: &BuildArgs) -> Result<Outputs, ConfigError> {
         }
     }
     Ok(outputs)
+}
+
+fn limit_options(args: &crate::cli::LimitArgs) -> Result<LimitOptions, ConfigError> {
+    if let Some(size) = args.max_build_disk
+        && size.0 == 0
+    {
+        return Err(ConfigError::Limit {
+            flag: "--max-build-disk",
+            value: size.to_string(),
+            reason: "a build needs some disk (give a size such as 20GiB)",
+        });
+    }
+    if args.add_url_max_size.0 == 0 {
+        return Err(ConfigError::Limit {
+            flag: "--add-url-max-size",
+            value: args.add_url_max_size.to_string(),
+            reason: "must be more than 0",
+        });
+    }
+    if args.add_url_timeout == 0 {
+        return Err(ConfigError::Limit {
+            flag: "--add-url-timeout",
+            value: "0".to_string(),
+            reason: "must be at least 1 second",
+        });
+    }
+    Ok(LimitOptions {
+        max_build_disk: args.max_build_disk.map(|size| size.0),
+        max_compression_ratio: args.max_compression_ratio,
+        add_url_max_size: args.add_url_max_size.0,
+        add_url_timeout: std::time::Duration::from_secs(args.add_url_timeout),
+    })
 }
 
 fn compression_level(compression: Compression, level: i32) -> Result<Option<i32>, ConfigError> {

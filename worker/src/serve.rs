@@ -303,7 +303,7 @@ pub async fn run_with_signals(args: &crate::cli::ServeArgs) -> anyhow::Result<()
 
 /// The `worker build` flags `worker serve` adds to every build: network, snapshotter, the
 /// worker's own secrets (sources only; checked now, not at the first build), cache
-/// directory and cache scope.
+/// directory, cache scope and limits.
 pub fn build_flags(args: &crate::cli::ServeArgs) -> anyhow::Result<Vec<String>> {
     let mut flags = vec![
         format!("--network={}", args.network),
@@ -314,6 +314,7 @@ pub fn build_flags(args: &crate::cli::ServeArgs) -> anyhow::Result<Vec<String>> 
             .map_err(anyhow::Error::msg)?,
     );
     flags.push(format!("--run-cache-scope={}", args.run_cache_scope));
+    flags.extend(args.limits.build_flags());
     Ok(flags)
 }
 

@@ -1,13 +1,23 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! Applies layer tars to a root directory (a stage's filesystem) and extracts ADD archives,
-//! never writing outside the root. Every entry's path is cleaned (no leading `/`, `..` stops
-//! at the root) and its parent directories are resolved inside the root the way securejoin
-//! does (see [`resolve`]); the final component is never followed, so a symlink already at
-//! the path is replaced rather than written through. Whiteouts (`.wh.<name>`) and opaque
-//! markers (`.wh..wh..opq`) apply to what lower layers left; hard links are made after their
-//! target exists; ownership is applied before the mode (chown clears setuid); directory
-//! mtimes are set after their content.
+//! Applies layer tars to a root directory (a stage's filesystem) and extracts ADD archives
+//! and build contexts, never writing outside the root. Every entry's path is cleaned (no
+//! leading `/`, `..` stops at the root); its parent directory is opened inside the root at
+//! the moment the entry is written, symlinks followed as if the root were `/` (see
+//! [`root`]), and the entry is made with `*at` calls on that directory's descriptor. The
+//! final component is never followed, so a symlink already at the path is replaced rather
+//! than written through.
+//!
+//! Whiteouts (`.wh.<name>`) and opaque markers (`.wh..wh..opq`) apply to what lower layers
+//! left; ownership is applied before the mode (chown clears setuid). Two things wait for the
+//! end of the layer, and both are looked up again inside the root then, never through a path
+//! kept from earlier: a hard link whose target is not there yet (made once the target exists;
+//! refused, naming the entry, when its parent directory is no longer the directory it was
+//! placed in, e.g. a later entry turned it into a symlink), and directory mtimes (set only on
+//! the same directory, by device and inode, else skipped).
+//!
+//! Every entry is charged to the build's disk budget before it is written (see [`limits`]):
+//! its declared size (a sparse entry's apparent size) plus [`limits::ENTRY_COST`].
 //!
 //! Ownership: as root, every entry gets the uid and gid of its header (`lchown`). As an
 //! ordinary user the files stay owned by us and nothing is recorded: mapping the image's ids
@@ -15,21 +25,21 @@
 //! created only as root (skipped with a warning otherwise); extended attributes are best
 //! effort (a warning when the kernel or our privileges refuse one).
 
+pub mod limits;
 pub mod resolve;
+pub mod root;
 
 use std::collections::HashSet;
-use std::ffi::CString;
-use std::fs::{self, OpenOptions};
+use std::ffi::{CString, OsStr, OsString};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-use filetime::FileTime;
 
 use crate::blobs::{BlobError, BlobStore};
 use crate::image::Layer;
+pub use limits::{DiskBudget, LimitExceeded, Limits};
 pub use resolve::{MAX_SYMLINKS, clean, resolve_on_disk, resolve_with};
+pub use root::{Dir, FileId, Resolver, RootDir};
 
 /// Name prefix of a whiteout entry.
 pub const WHITEOUT_PREFIX: &str = ".wh.";
@@ -38,12 +48,21 @@ pub const WHITEOUT_OPAQUE: &str = ".wh..wh..opq";
 /// Prefix of AUFS metadata entries (`.wh..wh.plnk` and the like), never written.
 const WHITEOUT_META_PREFIX: &str = ".wh..wh.";
 
-/// What can go wrong while unpacking.
+/// What can go wrong while unpacking. Messages carry their cause (the variants added for
+/// issue 10 do not also return it as `source()`, so a printed chain shows it once).
 #[derive(Debug, thiserror::Error)]
 pub enum UnpackError {
     /// The tar stream itself could not be read (corrupt, truncated, bad compression).
     #[error("reading tar: {0}")]
     Tar(#[source] io::Error),
+    /// The root directory could not be opened.
+    #[error("opening {}: {error}", path.display())]
+    Root {
+        /// The root.
+        path: PathBuf,
+        /// What failed.
+        error: io::Error,
+    },
     /// One entry could not be written.
     #[error("tar entry {path}: {source}", path = path.display())]
     Entry {
@@ -53,6 +72,14 @@ pub enum UnpackError {
         #[source]
         source: io::Error,
     },
+    /// An entry refused for what the tar does with it (the reason says what).
+    #[error("tar entry {path}: {reason}", path = path.display())]
+    Refused {
+        /// The entry's path as the tar names it.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A hard link whose target is not in the root, even at the end of the layer.
     #[error("tar entry {path}: hardlink target {target} not found in the root", path = path.display(), target = target.display())]
     MissingLinkTarget {
@@ -61,9 +88,42 @@ pub enum UnpackError {
         /// Its target.
         target: PathBuf,
     },
+    /// A bound of the build was reached: an entry past the disk budget (the message names
+    /// the entry), or a stream past the decompression ratio.
+    #[error(transparent)]
+    Limit(LimitExceeded),
+    /// Something failed in one layer of an image.
+    #[error("layer {digest}: {error}")]
+    InLayer {
+        /// The layer's digest.
+        digest: String,
+        /// What failed.
+        error: Box<UnpackError>,
+    },
     /// A layer's blob could not be fetched or opened.
     #[error(transparent)]
     Blob(#[from] BlobError),
+}
+
+impl UnpackError {
+    /// The limit this error reports, if it is one.
+    pub fn limit(&self) -> Option<&LimitExceeded> {
+        match self {
+            UnpackError::Limit(limit) => Some(limit),
+            UnpackError::InLayer { error, .. } => error.limit(),
+            UnpackError::Blob(BlobError::Limit { error, .. }) => Some(error),
+            UnpackError::Tar(e) | UnpackError::Entry { source: e, .. } => LimitExceeded::find(e),
+            _ => None,
+        }
+    }
+
+    /// A read error of the tar stream: a limit when a guard below said so.
+    fn reading(err: io::Error) -> UnpackError {
+        match LimitExceeded::find(&err) {
+            Some(limit) => UnpackError::Limit(limit.clone()),
+            None => UnpackError::Tar(err),
+        }
+    }
 }
 
 /// How entries are applied.
@@ -82,6 +142,10 @@ pub struct UnpackOptions {
     pub prefix: PathBuf,
     /// Keep the root-relative path of every entry written in [`UnpackStats::written`].
     pub record_paths: bool,
+    /// The build's disk budget every entry is charged to (unlimited by default).
+    pub budget: DiskBudget,
+    /// How directories are resolved inside the root.
+    pub resolver: Resolver,
 }
 
 impl Default for UnpackOptions {
@@ -92,6 +156,8 @@ impl Default for UnpackOptions {
             chown: None,
             prefix: PathBuf::new(),
             record_paths: false,
+            budget: DiskBudget::unlimited(),
+            resolver: Resolver::Auto,
         }
     }
 }
@@ -127,7 +193,9 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Applies every layer, bottom first, to `root`, fetching blobs through `blobs`.
+/// Applies every layer, bottom first, to `root`, fetching blobs through `blobs` (whose
+/// streams are checked against the build's ratio limit); entries are charged to
+/// `opts.budget`.
 pub async fn unpack_image(
     root: &Path,
     layers: &[Layer],
@@ -142,7 +210,11 @@ pub async fn unpack_image(
         let digest = layer.descriptor.digest.clone();
         let one = tokio::task::spawn_blocking(move || unpack_layer(&root, reader, &opts))
             .await
-            .map_err(|e| UnpackError::Tar(io::Error::other(format!("layer {digest}: {e}"))))??;
+            .map_err(|e| UnpackError::Tar(io::Error::other(format!("layer {digest}: {e}"))))?
+            .map_err(|error| UnpackError::InLayer {
+                digest: layer.descriptor.digest.clone(),
+                error: Box::new(error),
+            })?;
         tracing::debug!(digest = %layer.descriptor.digest, entries = one.entries, "layer unpacked");
         stats.add(one);
     }
@@ -156,6 +228,8 @@ struct Meta {
     uid: u64,
     gid: u64,
     mtime: u64,
+    /// Content size (a sparse entry's apparent size).
+    size: u64,
     device: (u32, u32),
     link: Option<PathBuf>,
     xattrs: Vec<(Vec<u8>, Vec<u8>)>,
@@ -167,8 +241,13 @@ pub fn unpack_layer(
     tar: impl Read,
     opts: &UnpackOptions,
 ) -> Result<UnpackStats, UnpackError> {
+    let dir = RootDir::open_with(root, opts.resolver).map_err(|error| UnpackError::Root {
+        path: root.to_path_buf(),
+        error,
+    })?;
     let mut state = Unpacker {
-        root,
+        root: &dir,
+        root_path: root,
         opts,
         stats: UnpackStats::default(),
         this_layer: HashSet::new(),
@@ -176,9 +255,9 @@ pub fn unpack_layer(
         deferred_links: Vec::new(),
     };
     let mut archive = tar::Archive::new(tar);
-    for entry in archive.entries().map_err(UnpackError::Tar)? {
-        let mut entry = entry.map_err(UnpackError::Tar)?;
-        let raw_path = entry.path().map_err(UnpackError::Tar)?.into_owned();
+    for entry in archive.entries().map_err(UnpackError::reading)? {
+        let mut entry = entry.map_err(UnpackError::reading)?;
+        let raw_path = entry.path().map_err(UnpackError::reading)?.into_owned();
         let meta = read_meta(&mut entry).map_err(|source| UnpackError::Entry {
             path: raw_path.clone(),
             source,
@@ -190,6 +269,7 @@ pub fn unpack_layer(
 }
 
 fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
+    let size = entry.size();
     let header = entry.header();
     let kind = header.entry_type();
     // Empty numeric fields read as 0, as Go's archive/tar does (some writers leave them so).
@@ -221,22 +301,51 @@ fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<Meta> {
         uid,
         gid,
         mtime,
+        size,
         device,
         link,
         xattrs,
     })
 }
 
+/// A hard link waiting for its target until the end of the layer.
+struct DeferredLink {
+    /// The entry's path as the tar names it.
+    raw: PathBuf,
+    /// The link's parent, root-relative as placed (not resolved).
+    parent: PathBuf,
+    /// The directory that parent resolved to when the entry was read.
+    parent_id: FileId,
+    name: OsString,
+    /// The target, root-relative as placed (not resolved).
+    target: PathBuf,
+}
+
+/// A directory whose mtime is set at the end of the layer.
+struct DeferredTime {
+    parent: PathBuf,
+    name: OsString,
+    /// The directory written, by device and inode.
+    id: FileId,
+    mtime: u64,
+}
+
 struct Unpacker<'a> {
-    root: &'a Path,
+    root: &'a RootDir,
+    root_path: &'a Path,
     opts: &'a UnpackOptions,
     stats: UnpackStats,
-    /// Root-relative paths this layer wrote: an opaque marker keeps them.
-    this_layer: HashSet<PathBuf>,
+    /// What this layer wrote (parent directory, name): an opaque marker keeps them and a
+    /// whiteout does not remove them.
+    this_layer: HashSet<(FileId, OsString)>,
     /// Directories and their mtimes, set once the layer is done.
-    dirs: Vec<(PathBuf, u64)>,
-    /// Hard links whose target did not exist yet: (raw path, link path, target).
-    deferred_links: Vec<(PathBuf, PathBuf, PathBuf)>,
+    dirs: Vec<DeferredTime>,
+    /// Hard links whose target did not exist yet.
+    deferred_links: Vec<DeferredLink>,
+}
+
+fn mtime_of(seconds: u64) -> i64 {
+    i64::try_from(seconds).unwrap_or(0)
 }
 
 impl Unpacker<'_> {
@@ -252,6 +361,14 @@ impl Unpacker<'_> {
         clean(&self.opts.prefix.join(clean(path)))
     }
 
+    /// Charges `bytes` for the entry `raw` to the build's disk budget.
+    fn charge(&self, raw: &Path, bytes: u64) -> Result<(), UnpackError> {
+        self.opts
+            .budget
+            .charge(bytes, || format!("writing {}", raw.display()))
+            .map_err(UnpackError::Limit)
+    }
+
     fn apply(&mut self, raw: &Path, meta: Meta, content: &mut dyn Read) -> Result<(), UnpackError> {
         let rel = self.place(raw);
         let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
@@ -262,8 +379,13 @@ impl Unpacker<'_> {
         if self.opts.whiteouts && name_bytes.starts_with(WHITEOUT_PREFIX.as_bytes()) {
             return self.whiteout(raw, parent, name_bytes);
         }
-        let parent = self.make_parents(parent).map_err(Self::entry_err(raw))?;
-        let rel = parent.join(name);
+        let size = if meta.kind.is_file() || meta.kind == tar::EntryType::GNUSparse {
+            meta.size
+        } else {
+            0
+        };
+        self.charge(raw, limits::ENTRY_COST.saturating_add(size))?;
+        let dir = self.make_parents(parent).map_err(Self::entry_err(raw))?;
         if meta.kind.is_hard_link() {
             let target = match &meta.link {
                 Some(target) => self.place(target),
@@ -273,118 +395,140 @@ impl Unpacker<'_> {
                     )));
                 }
             };
-            let target =
-                resolve_on_disk(self.root, &target, false).map_err(Self::entry_err(raw))?;
-            if fs::symlink_metadata(self.root.join(&target)).is_err() {
-                self.deferred_links.push((raw.to_path_buf(), rel, target));
-                return Ok(());
-            }
-            return self.hard_link(raw, &rel, &target);
+            return match self.find_target(raw, &target)? {
+                Some((target_dir, target_name)) => {
+                    self.hard_link(raw, parent, &dir, name, &target_dir, &target_name)
+                }
+                None => {
+                    let parent_id = dir.stat_self().map_err(Self::entry_err(raw))?.id();
+                    self.deferred_links.push(DeferredLink {
+                        raw: raw.to_path_buf(),
+                        parent: parent.to_path_buf(),
+                        parent_id,
+                        name: name.to_os_string(),
+                        target,
+                    });
+                    Ok(())
+                }
+            };
         }
-        self.write(raw, &rel, meta, content)
+        self.write(raw, parent, &dir, name, meta, content)
+    }
+
+    /// The directory and name of a hard link's target, `None` when it is not there (yet).
+    fn find_target(
+        &self,
+        raw: &Path,
+        target: &Path,
+    ) -> Result<Option<(Dir, OsString)>, UnpackError> {
+        let (Some(parent), Some(name)) = (target.parent(), target.file_name()) else {
+            return Err(Self::entry_err(raw)(io::Error::other(
+                "hardlink target is the root directory",
+            )));
+        };
+        let dir = match self.root.dir(parent) {
+            Ok(dir) => dir,
+            Err(e) if is_absent(&e) => return Ok(None),
+            Err(e) => return Err(Self::entry_err(raw)(e)),
+        };
+        match dir.stat(name).map_err(Self::entry_err(raw))? {
+            Some(_) => Ok(Some((dir, name.to_os_string()))),
+            None => Ok(None),
+        }
     }
 
     fn whiteout(&mut self, raw: &Path, parent: &Path, name: &[u8]) -> Result<(), UnpackError> {
-        let parent = resolve_on_disk(self.root, parent, true).map_err(Self::entry_err(raw))?;
-        if name == WHITEOUT_OPAQUE.as_bytes() {
-            self.stats.whiteouts += 1;
-            return self.make_opaque(&parent).map_err(Self::entry_err(raw));
-        }
-        if name.starts_with(WHITEOUT_META_PREFIX.as_bytes()) {
+        let opaque = name == WHITEOUT_OPAQUE.as_bytes();
+        if !opaque && name.starts_with(WHITEOUT_META_PREFIX.as_bytes()) {
             return Ok(());
         }
-        let hidden = std::ffi::OsStr::from_bytes(&name[WHITEOUT_PREFIX.len()..]);
-        if hidden.is_empty() || hidden == "." || hidden == ".." {
+        let hidden = OsStr::from_bytes(&name[WHITEOUT_PREFIX.len()..]);
+        if !opaque && (hidden.is_empty() || hidden == "." || hidden == "..") {
             return Ok(());
         }
         self.stats.whiteouts += 1;
-        let rel = parent.join(hidden);
-        if self.this_layer.contains(&rel) {
+        let dir = match self.root.dir(parent) {
+            Ok(dir) => dir,
+            // Nothing to hide below a missing directory or a file.
+            Err(e) if is_absent(&e) => return Ok(()),
+            Err(e) => return Err(Self::entry_err(raw)(e)),
+        };
+        if opaque {
+            return self.make_opaque(&dir).map_err(Self::entry_err(raw));
+        }
+        let id = dir.stat_self().map_err(Self::entry_err(raw))?.id();
+        if self.this_layer.contains(&(id, hidden.to_os_string())) {
             return Ok(());
         }
-        remove_any(&self.root.join(&rel)).map_err(Self::entry_err(raw))
+        dir.remove_all(hidden).map_err(Self::entry_err(raw))
     }
 
-    /// Removes from `dir` (root-relative, resolved) what this layer did not write.
-    fn make_opaque(&self, dir: &Path) -> io::Result<()> {
-        let full = self.root.join(dir);
-        let entries = match fs::read_dir(&full) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        for child in entries {
-            let child = child?;
-            let rel = dir.join(child.file_name());
-            if !self.this_layer.contains(&rel) {
-                remove_any(&child.path())?;
-            } else if child.file_type()?.is_dir() {
-                self.make_opaque(&rel)?;
+    /// Removes from `dir` what this layer did not write.
+    fn make_opaque(&self, dir: &Dir) -> io::Result<()> {
+        let id = dir.stat_self()?.id();
+        for child in dir.names()? {
+            if !self.this_layer.contains(&(id, child.clone())) {
+                dir.remove_all(&child)?;
+            } else if dir.stat(&child)?.is_some_and(|s| s.is_dir()) {
+                self.make_opaque(&dir.open_dir(&child)?)?;
             }
         }
         Ok(())
     }
 
-    /// Resolves `parent` inside the root and creates what is missing of it; returns the
-    /// resolved root-relative path.
-    fn make_parents(&self, parent: &Path) -> io::Result<PathBuf> {
-        let resolved = resolve_on_disk(self.root, parent, true)?;
-        let full = self.root.join(&resolved);
-        match fs::symlink_metadata(&full) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(io::Error::other(format!(
-                    "parent {} is not a directory",
-                    resolved.display()
-                )));
+    /// Opens `parent` inside the root, creating what is missing of it.
+    fn make_parents(&self, parent: &Path) -> io::Result<Dir> {
+        self.root.make_dir_all(parent).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ENOTDIR) {
+                io::Error::other(format!("parent {} is not a directory", parent.display()))
+            } else {
+                e
             }
-            Err(_) => fs::create_dir_all(&full)?,
-        }
-        Ok(resolved)
+        })
     }
 
-    fn record(&mut self, rel: &Path) {
-        self.this_layer.insert(rel.to_path_buf());
+    fn record(&mut self, parent: &Path, dir: &Dir, name: &OsStr) -> io::Result<()> {
+        let id = dir.stat_self()?.id();
+        self.this_layer.insert((id, name.to_os_string()));
         self.stats.entries += 1;
         if self.opts.record_paths {
-            self.stats.written.push(rel.to_path_buf());
+            let resolved = resolve_on_disk(self.root_path, parent, true)?;
+            self.stats.written.push(resolved.join(name));
         }
+        Ok(())
     }
 
     fn write(
         &mut self,
         raw: &Path,
-        rel: &Path,
+        parent: &Path,
+        dir: &Dir,
+        name: &OsStr,
         meta: Meta,
         content: &mut dyn Read,
     ) -> Result<(), UnpackError> {
         use tar::EntryType as T;
-        let full = self.root.join(rel);
         let err = Self::entry_err(raw);
         let is_dir = meta.kind == T::Directory;
-        let existing = fs::symlink_metadata(&full).ok();
-        match existing {
-            Some(m) if m.is_dir() && is_dir => {}
-            Some(m) if m.is_dir() => fs::remove_dir_all(&full).map_err(err)?,
-            Some(_) => fs::remove_file(&full).map_err(Self::entry_err(raw))?,
+        match dir.stat(name).map_err(Self::entry_err(raw))? {
+            Some(existing) if existing.is_dir() && is_dir => {}
+            Some(_) => dir.remove_all(name).map_err(err)?,
             None => {}
         }
         let err = Self::entry_err(raw);
         match meta.kind {
             T::Regular | T::Continuous | T::GNUSparse => {
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&full)
-                    .map_err(err)?;
-                let written = io::copy(content, &mut file).map_err(Self::entry_err(raw))?;
+                let mut file = dir.create_file(name, 0o600).map_err(err)?;
+                let written =
+                    io::copy(content, &mut file).map_err(|e| match LimitExceeded::find(&e) {
+                        Some(limit) => UnpackError::Limit(limit.clone()),
+                        None => Self::entry_err(raw)(e),
+                    })?;
                 self.stats.bytes += written;
             }
             T::Directory => {
-                if !full.is_dir() {
-                    fs::create_dir(&full).map_err(err)?;
+                if dir.stat(name).map_err(Self::entry_err(raw))?.is_none() {
+                    dir.mkdir(name, 0o700).map_err(err)?;
                 }
             }
             T::Symlink => {
@@ -393,7 +537,7 @@ impl Unpacker<'_> {
                     .clone()
                     .ok_or_else(|| io::Error::other("symlink without a target"))
                     .map_err(Self::entry_err(raw))?;
-                std::os::unix::fs::symlink(&target, &full).map_err(err)?;
+                dir.symlink(&target, name).map_err(err)?;
             }
             T::Char | T::Block | T::Fifo => {
                 if meta.kind != T::Fifo && !is_root() {
@@ -407,11 +551,7 @@ impl Unpacker<'_> {
                     _ => libc::S_IFIFO,
                 };
                 let device = libc::makedev(meta.device.0, meta.device.1);
-                let path = c_path(&full).map_err(Self::entry_err(raw))?;
-                // SAFETY: `path` is a valid NUL-terminated string for the call's duration.
-                let rc = unsafe { libc::mknod(path.as_ptr(), kind | (meta.mode & 0o777), device) };
-                if rc != 0 {
-                    let e = io::Error::last_os_error();
+                if let Err(e) = dir.mknod(name, kind | (meta.mode & 0o777), device) {
                     tracing::warn!(path = %raw.display(), error = %e, "special file skipped");
                     self.stats.skipped += 1;
                     return Ok(());
@@ -423,26 +563,33 @@ impl Unpacker<'_> {
                 return Ok(());
             }
         }
-        self.finish_entry(raw, rel, &meta)
+        self.finish_entry(raw, parent, dir, name, &meta)
     }
 
-    fn hard_link(&mut self, raw: &Path, rel: &Path, target: &Path) -> Result<(), UnpackError> {
-        let full = self.root.join(rel);
-        if let Ok(m) = fs::symlink_metadata(&full) {
-            if m.is_dir() {
-                fs::remove_dir_all(&full).map_err(Self::entry_err(raw))?;
-            } else {
-                fs::remove_file(&full).map_err(Self::entry_err(raw))?;
-            }
-        }
-        fs::hard_link(self.root.join(target), &full).map_err(Self::entry_err(raw))?;
-        self.record(rel);
-        Ok(())
+    fn hard_link(
+        &mut self,
+        raw: &Path,
+        parent: &Path,
+        dir: &Dir,
+        name: &OsStr,
+        target_dir: &Dir,
+        target_name: &OsStr,
+    ) -> Result<(), UnpackError> {
+        dir.remove_all(name).map_err(Self::entry_err(raw))?;
+        dir.hard_link(target_dir, target_name, name)
+            .map_err(Self::entry_err(raw))?;
+        self.record(parent, dir, name).map_err(Self::entry_err(raw))
     }
 
     /// Ownership, then mode, xattrs and mtime.
-    fn finish_entry(&mut self, raw: &Path, rel: &Path, meta: &Meta) -> Result<(), UnpackError> {
-        let full = self.root.join(rel);
+    fn finish_entry(
+        &mut self,
+        raw: &Path,
+        parent: &Path,
+        dir: &Dir,
+        name: &OsStr,
+        meta: &Meta,
+    ) -> Result<(), UnpackError> {
         let is_symlink = meta.kind == tar::EntryType::Symlink;
         if self.opts.preserve_owners {
             let (uid, gid) = match self.opts.chown {
@@ -452,60 +599,112 @@ impl Unpacker<'_> {
                     u32::try_from(meta.gid).unwrap_or(u32::MAX),
                 ),
             };
-            if let Err(e) = std::os::unix::fs::lchown(&full, Some(uid), Some(gid)) {
+            if let Err(e) = dir.chown(name, uid, gid) {
                 tracing::warn!(path = %raw.display(), uid, gid, error = %e, "ownership not applied");
             }
         }
         if !is_symlink {
-            fs::set_permissions(&full, fs::Permissions::from_mode(meta.mode & 0o7777))
+            // Just made (or checked) here, not a symlink: chmod cannot be redirected.
+            dir.chmod(name, meta.mode & 0o7777)
                 .map_err(Self::entry_err(raw))?;
         }
-        for (name, value) in &meta.xattrs {
-            set_xattr(&full, name, value).unwrap_or_else(|e| {
+        for (key, value) in &meta.xattrs {
+            dir.set_xattr(name, key, value).unwrap_or_else(|e| {
                 tracing::warn!(
                     path = %raw.display(),
-                    xattr = %String::from_utf8_lossy(name),
+                    xattr = %String::from_utf8_lossy(key),
                     error = %e,
                     "extended attribute not applied"
                 );
             });
         }
         if meta.kind == tar::EntryType::Directory {
-            self.dirs.push((full, meta.mtime));
+            let id = dir
+                .stat(name)
+                .map_err(Self::entry_err(raw))?
+                .map(|s| s.id())
+                .ok_or_else(|| Self::entry_err(raw)(io::Error::from(io::ErrorKind::NotFound)))?;
+            self.dirs.push(DeferredTime {
+                parent: parent.to_path_buf(),
+                name: name.to_os_string(),
+                id,
+                mtime: meta.mtime,
+            });
         } else {
-            let time = FileTime::from_unix_time(i64::try_from(meta.mtime).unwrap_or(0), 0);
-            filetime::set_symlink_file_times(&full, time, time).map_err(Self::entry_err(raw))?;
+            dir.set_times(name, mtime_of(meta.mtime))
+                .map_err(Self::entry_err(raw))?;
         }
-        self.record(rel);
-        Ok(())
+        self.record(parent, dir, name).map_err(Self::entry_err(raw))
     }
 
     fn finish(&mut self) -> Result<(), UnpackError> {
-        for (raw, rel, target) in std::mem::take(&mut self.deferred_links) {
-            if fs::symlink_metadata(self.root.join(&target)).is_err() {
-                return Err(UnpackError::MissingLinkTarget { path: raw, target });
-            }
-            self.hard_link(&raw, &rel, &target)?;
+        for link in std::mem::take(&mut self.deferred_links) {
+            let raw = link.raw.clone();
+            // The parent is looked up again: it must still be the directory the entry was
+            // placed in.
+            let dir = match self.root.dir(&link.parent) {
+                Ok(dir)
+                    if dir.stat_self().map_err(Self::entry_err(&raw))?.id() == link.parent_id =>
+                {
+                    dir
+                }
+                Ok(_) | Err(_) => {
+                    return Err(UnpackError::Refused {
+                        path: raw,
+                        reason: format!(
+                            "the hard link waited for its target {} until the end of the \
+                             layer, but its parent directory {} was replaced later in the tar \
+                             (by a symlink or another entry); refused",
+                            link.target.display(),
+                            link.parent.display()
+                        ),
+                    });
+                }
+            };
+            let Some((target_dir, target_name)) = self.find_target(&link.raw, &link.target)? else {
+                return Err(UnpackError::MissingLinkTarget {
+                    path: link.raw,
+                    target: link.target,
+                });
+            };
+            self.hard_link(
+                &link.raw,
+                &link.parent,
+                &dir,
+                &link.name,
+                &target_dir,
+                &target_name,
+            )?;
         }
-        // Deeper directories come later in a tar: set their times first.
-        for (dir, mtime) in self.dirs.iter().rev() {
-            let time = FileTime::from_unix_time(i64::try_from(*mtime).unwrap_or(0), 0);
-            if let Err(e) = filetime::set_symlink_file_times(dir, time, time) {
-                tracing::warn!(path = %dir.display(), error = %e, "directory mtime not applied");
+        // Deeper directories come later in a tar: set their times first. Each is looked up
+        // again and must still be the directory written.
+        for time in self.dirs.iter().rev() {
+            let dir = match self.root.dir(&time.parent) {
+                Ok(dir) => dir,
+                Err(e) => {
+                    tracing::debug!(path = %time.parent.display(), error = %e, "directory mtime skipped: its parent is gone");
+                    continue;
+                }
+            };
+            match dir.stat(&time.name) {
+                Ok(Some(stat)) if stat.is_dir() && stat.id() == time.id => {
+                    if let Err(e) = dir.set_times(&time.name, mtime_of(time.mtime)) {
+                        tracing::warn!(path = %time.parent.join(&time.name).display(), error = %e, "directory mtime not applied");
+                    }
+                }
+                _ => {
+                    tracing::debug!(path = %time.parent.join(&time.name).display(), "directory mtime skipped: replaced later in the tar");
+                }
             }
         }
         Ok(())
     }
 }
 
-/// Removes a file, symlink or directory tree; a missing path is fine.
-fn remove_any(path: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
+/// Whether an error opening a directory means there is nothing there (missing, or a file
+/// where a directory would be).
+fn is_absent(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::NotFound || err.raw_os_error() == Some(libc::ENOTDIR)
 }
 
 fn c_path(path: &Path) -> io::Result<CString> {

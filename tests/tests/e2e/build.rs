@@ -7,6 +7,7 @@
 //! (`cargo build -p kaniko-worker`).
 
 mod add;
+mod bombs;
 mod dockerfiles;
 
 use std::path::{Path, PathBuf};

@@ -13,7 +13,7 @@
 
 mod busybox;
 mod debian;
-mod escapes;
+pub(crate) mod escapes;
 mod failures;
 mod mount_escapes;
 mod mounts;

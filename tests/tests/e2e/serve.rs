@@ -26,6 +26,7 @@ use kaniko_tests::{Nats, Registry, init_test_tracing};
 use sha2::{Digest, Sha256};
 
 mod in_process;
+mod limits;
 mod submit;
 
 fn worker_binary() -> PathBuf {

@@ -5,6 +5,12 @@
 //! BuildKit (`source/http`): the `filename` of `Content-Disposition` when there is one, else
 //! the last segment of the URL's path, else `download`. The mtime comes from `Last-Modified`,
 //! as Docker and BuildKit do. A URL download is never extracted.
+//!
+//! Bounds: a body larger than `--add-url-max-size` (announced by `Content-Length` or found
+//! while streaming) fails at once; the whole download must finish within `--add-url-timeout`
+//! (connecting within [`ADD_URL_CONNECT_TIMEOUT`], and no pause longer than
+//! [`ADD_URL_IDLE_TIMEOUT`], each capped by it); every byte is charged to the build's disk
+//! budget. Nothing is left behind when one of them stops a download.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -13,6 +19,9 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use super::ArchiveError;
+use crate::unpack::limits::{
+    ADD_URL_CONNECT_TIMEOUT, ADD_URL_IDLE_TIMEOUT, ByteSize, DownloadLimits, Limits,
+};
 
 /// A downloaded file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,33 +119,81 @@ fn checksum_hex(checksum: &str) -> Result<String, ArchiveError> {
 }
 
 /// Downloads `url` into a new file in `into_dir`, verifying `checksum` (`sha256:<hex>`)
-/// when given. A non-2xx answer, a failed transfer or a checksum mismatch is an error naming
-/// the URL (and the expected and actual digests); nothing is left behind then.
+/// when given, within `limits` (see the module documentation). A non-2xx answer, a failed
+/// transfer, a checksum mismatch or a limit reached is an error naming the URL (and the
+/// expected and actual digests, or the limit and its flag); nothing is left behind then.
 pub async fn download(
     url: &str,
     checksum: Option<&str>,
     into_dir: &Path,
+    limits: &Limits,
 ) -> Result<Downloaded, ArchiveError> {
     let expected = checksum.map(checksum_hex).transpose()?;
+    let timeout = limits.download.timeout;
+    match tokio::time::timeout(timeout, fetch(url, expected, into_dir, limits)).await {
+        Ok(result) => result,
+        Err(_) => Err(ArchiveError::Timeout {
+            url: url.to_string(),
+            what: format!(
+                "not complete within --add-url-timeout {}s",
+                timeout.as_secs_f64()
+            ),
+        }),
+    }
+}
+
+/// [`download`] without the overall timeout.
+async fn fetch(
+    url: &str,
+    expected: Option<String>,
+    into_dir: &Path,
+    limits: &Limits,
+) -> Result<Downloaded, ArchiveError> {
+    let DownloadLimits { max_size, timeout } = limits.download;
     let fail = |message: String| ArchiveError::Download {
         url: url.to_string(),
         message,
     };
+    let connect = ADD_URL_CONNECT_TIMEOUT.min(timeout);
+    let idle = ADD_URL_IDLE_TIMEOUT.min(timeout);
+    let transfer = |e: reqwest::Error| {
+        if e.is_timeout() {
+            let (what, limit) = if e.is_connect() {
+                ("connecting", connect)
+            } else {
+                ("nothing received", idle)
+            };
+            ArchiveError::Timeout {
+                url: url.to_string(),
+                what: format!("{what} for {}s", limit.as_secs_f64()),
+            }
+        } else {
+            fail(error_chain(&e))
+        }
+    };
+    let too_large = |size: u64| ArchiveError::TooLarge {
+        url: url.to_string(),
+        size: ByteSize(size),
+        limit: ByteSize(max_size),
+    };
     let client = reqwest::Client::builder()
         .user_agent(concat!("kaniko-rs/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(connect)
+        .read_timeout(idle)
         .build()
         .map_err(|e| fail(e.to_string()))?;
-    let mut response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| fail(error_chain(&e)))?;
+    let mut response = client.get(url).send().await.map_err(transfer)?;
     let status = response.status();
     if !status.is_success() {
         return Err(ArchiveError::Status {
             url: url.to_string(),
             status: status.as_u16(),
         });
+    }
+    if let Some(announced) = response.content_length()
+        && announced > max_size
+    {
+        return Err(too_large(announced));
     }
     let header = |name: reqwest::header::HeaderName| {
         response
@@ -158,7 +215,18 @@ pub async fn download(
     let mut out = tokio::fs::File::from_std(file);
     let mut hasher = Sha256::new();
     let mut size = 0u64;
-    while let Some(chunk) = response.chunk().await.map_err(|e| fail(error_chain(&e)))? {
+    while let Some(chunk) = response.chunk().await.map_err(transfer)? {
+        let len = chunk.len() as u64;
+        if size + len > max_size {
+            return Err(too_large(size + len));
+        }
+        limits
+            .disk
+            .charge(len, || format!("downloading {url}"))
+            .map_err(|error| ArchiveError::Limit {
+                what: format!("ADD {url}"),
+                error,
+            })?;
         hasher.update(&chunk);
         out.write_all(&chunk).await.map_err(io_fail)?;
         size += chunk.len() as u64;
@@ -295,7 +363,7 @@ mod tests {
         ))
         .await;
         let url = format!("{base}/files/tool.sh");
-        let got = download(&url, Some(&sha256(&body)), dir.path())
+        let got = download(&url, Some(&sha256(&body)), dir.path(), &Limits::default())
             .await
             .unwrap();
         assert_eq!(got.file_name, "tool.sh");
@@ -310,7 +378,7 @@ mod tests {
             "Content-Disposition: attachment; filename=\"y.txt\"\r\n",
         ))
         .await;
-        let got = download(&format!("{base}/dl"), None, dir.path())
+        let got = download(&format!("{base}/dl"), None, dir.path(), &Limits::default())
             .await
             .unwrap();
         assert_eq!((got.file_name.as_str(), got.mtime), ("y.txt", None));
@@ -322,7 +390,9 @@ mod tests {
         let base = serve(ok_response(b"actual content", "")).await;
         let url = format!("{base}/f");
         let wanted = sha256(b"other content");
-        let err = download(&url, Some(&wanted), dir.path()).await.unwrap_err();
+        let err = download(&url, Some(&wanted), dir.path(), &Limits::default())
+            .await
+            .unwrap_err();
         let message = err.to_string();
         assert!(message.contains(&url), "{message}");
         assert!(message.contains(&wanted), "{message}");
@@ -338,13 +408,15 @@ mod tests {
         )
         .await;
         let url = format!("{base}/missing.tgz");
-        let err = download(&url, None, dir.path()).await.unwrap_err();
+        let err = download(&url, None, dir.path(), &Limits::default())
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, ArchiveError::Status { status: 404, .. }),
             "{err}"
         );
         assert!(err.to_string().contains(&url), "{err}");
-        let err = download(&url, Some("md5:abc"), dir.path())
+        let err = download(&url, Some("md5:abc"), dir.path(), &Limits::default())
             .await
             .unwrap_err();
         assert!(matches!(err, ArchiveError::BadChecksum(_)), "{err}");
@@ -353,7 +425,9 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         drop(listener);
         let url = format!("http://127.0.0.1:{port}/x");
-        let err = download(&url, None, dir.path()).await.unwrap_err();
+        let err = download(&url, None, dir.path(), &Limits::default())
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains(&url), "{err}");
     }
 }

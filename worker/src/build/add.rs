@@ -7,6 +7,9 @@
 //! whose *contents* then land in the destination directory with the archive's ownership
 //! (unless `--chown`). Everything else is copied like COPY does.
 //!
+//! Both are bounded by the build's [`Limits`]: extraction is charged to the disk budget and
+//! held to the ratio limit, downloads to `--add-url-max-size` and `--add-url-timeout`.
+//!
 //! Ownership of extracted entries is read back from disk, so it is exact when the worker
 //! runs as root (extraction applies the headers' ids); as an ordinary user the entries get
 //! the worker's ids.
@@ -18,6 +21,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::archive;
 use crate::copy::Source;
+use crate::unpack::Limits;
 
 /// Whether an ADD source is an http(s) URL (downloaded, never extracted).
 pub fn is_url(source: &str) -> bool {
@@ -38,14 +42,17 @@ pub struct Staging {
     dirs: Vec<tempfile::TempDir>,
     /// The staging tree archives are extracted into, once one was.
     tree: Option<PathBuf>,
+    /// The build's limits.
+    limits: Limits,
 }
 
 impl Staging {
-    /// An empty staging area.
-    pub fn new() -> Staging {
+    /// An empty staging area under the build's `limits`.
+    pub fn new(limits: Limits) -> Staging {
         Staging {
             dirs: Vec::new(),
             tree: None,
+            limits,
         }
     }
 
@@ -61,7 +68,7 @@ impl Staging {
             .prefix("add-url-")
             .tempdir_in(tmp)
             .with_context(|| format!("ADD {url}: temporary directory in {}", tmp.display()))?;
-        let got = archive::download(url, checksum, dir.path()).await?;
+        let got = archive::download(url, checksum, dir.path(), &self.limits).await?;
         let name = if got.file_name.is_empty() || got.file_name.contains('/') {
             "download".to_string()
         } else {
@@ -108,7 +115,7 @@ impl Staging {
             }
         };
         tracing::debug!(archive = %rel.display(), ?kind, "extracting");
-        archive::extract_archive(path, &tree, Path::new(""), None)
+        archive::extract_archive(path, &tree, Path::new(""), None, &self.limits)
             .with_context(|| format!("ADD {}", rel.display()))?;
         Ok(true)
     }
@@ -120,12 +127,6 @@ impl Staging {
             root: root.clone(),
             rel: PathBuf::new(),
         })
-    }
-}
-
-impl Default for Staging {
-    fn default() -> Self {
-        Staging::new()
     }
 }
 

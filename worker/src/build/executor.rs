@@ -55,6 +55,8 @@ pub struct Setup<'a> {
     pub client: RegistryClient,
     /// The build's temporary directory.
     pub tmp: &'a Path,
+    /// The build's bounds: every unpack, pull and download is charged to its disk budget.
+    pub limits: unpack::Limits,
     /// Pull rewrites.
     pub rewrites: PullRewrites,
     /// How layers are written.
@@ -128,7 +130,8 @@ impl<'a> Executor<'a> {
     /// An executor for `setup`.
     pub fn new(setup: Setup<'a>) -> Result<Executor<'a>> {
         let global = setup.dockerfile.global_scope(setup.args)?;
-        let blobs = BlobStore::new(setup.tmp.join("blobs"), setup.client.clone());
+        let blobs = BlobStore::new(setup.tmp.join("blobs"), setup.client.clone())
+            .with_limits(setup.limits.clone());
         let total = setup
             .plan
             .stages
@@ -372,6 +375,7 @@ impl<'a> Executor<'a> {
                 )?;
                 let opts = UnpackOptions {
                     preserve_owners: true,
+                    budget: self.setup.limits.disk.clone(),
                     ..UnpackOptions::default()
                 };
                 unpack::unpack_layer(&root.dir, reader, &opts)
@@ -490,7 +494,11 @@ impl<'a> Executor<'a> {
             .prefix("from-")
             .tempdir_in(self.setup.tmp)
             .context("temporary directory for --from")?;
-        unpack::unpack_image(dir.path(), &layers, &self.blobs, &UnpackOptions::default())
+        let opts = UnpackOptions {
+            budget: self.setup.limits.disk.clone(),
+            ..UnpackOptions::default()
+        };
+        unpack::unpack_image(dir.path(), &layers, &self.blobs, &opts)
             .await
             .with_context(|| format!("unpacking {from} for --from"))?;
         let dir = Arc::new(dir);
@@ -550,7 +558,7 @@ impl<'a> Executor<'a> {
             ),
         };
         // ADD's downloads and extracted archives live here until the layer is written.
-        let mut staging = add::Staging::new();
+        let mut staging = add::Staging::new(self.setup.limits.clone());
         let mut sources = Vec::new();
         let (urls, paths): (Vec<String>, Vec<String>) = c
             .sources

@@ -105,6 +105,7 @@ pub async fn catch_up(
     }
     let opts = UnpackOptions {
         preserve_owners: true,
+        budget: blobs.limits().disk.clone(),
         ..UnpackOptions::default()
     };
     let started = std::time::Instant::now();
@@ -285,16 +286,35 @@ pub fn exclusions(
     )
 }
 
-/// Removes the mount points the sandbox created in a root it ran on directly.
+/// Removes the mount points the sandbox created in a root it ran on directly: an empty
+/// directory or empty file still at its place, reached without following any symlink. The
+/// command may have replaced a parent with a symlink to anywhere (a host path, or another
+/// place in the root); then that mount point is not there any more and nothing is removed.
 pub fn remove_created(root: &Path, created: &[PathBuf]) {
+    let dir = match unpack::RootDir::open(root) {
+        Ok(dir) => dir,
+        Err(e) => {
+            tracing::warn!(root = %root.display(), error = %e, "mount points not removed");
+            return;
+        }
+    };
     for rel in created.iter().rev() {
-        let path = root.join(rel);
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.is_dir() => {
-                let _ = std::fs::remove_dir(&path);
+        let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
+            continue;
+        };
+        let parent = match dir.dir_no_symlinks(parent) {
+            Ok(parent) => parent,
+            Err(e) => {
+                tracing::debug!(path = %rel.display(), error = %e, "mount point left: its parent moved");
+                continue;
             }
-            Ok(m) if m.len() == 0 => {
-                let _ = std::fs::remove_file(&path);
+        };
+        match parent.stat(name) {
+            Ok(Some(stat)) if stat.is_dir() => {
+                let _ = parent.unlink(name, true);
+            }
+            Ok(Some(stat)) if stat.is_file() && stat.size() == 0 => {
+                let _ = parent.unlink(name, false);
             }
             _ => {}
         }

@@ -125,6 +125,14 @@ fn every_flag_lands_in_the_config() {
         "/var/cache/runs",
         "--run-cache-scope",
         "worker",
+        "--max-build-disk",
+        "20GiB",
+        "--max-compression-ratio",
+        "500",
+        "--add-url-max-size",
+        "1.5G",
+        "--add-url-timeout",
+        "90",
         "--kaniko-dir",
         "/tmp/kaniko",
         "-v",
@@ -188,6 +196,12 @@ fn every_flag_lands_in_the_config() {
             cache_dir: PathBuf::from("/var/cache/runs"),
             cache_scope: crate::config::RunCacheScope::Worker,
         },
+        limits: LimitOptions {
+            max_build_disk: Some(20 << 30),
+            max_compression_ratio: 500,
+            add_url_max_size: 3 << 29,
+            add_url_timeout: std::time::Duration::from_secs(90),
+        },
         registry: RegistryOptions {
             insecure: true,
             insecure_pull: true,
@@ -240,6 +254,7 @@ fn kaniko_defaults() {
     assert_eq!(got.kaniko_dir, PathBuf::from("/kaniko"));
     assert_eq!(got.log.verbosity, Verbosity::Info);
     assert_eq!(got.log.format, LogFormat::Color);
+    assert_eq!(got.limits, LimitOptions::default());
     // empty path flags mean "not set", like Kaniko's "" defaults
     let empty = config(&["--no-push", "--tar-path=", "--digest-file="]).unwrap();
     assert_eq!(empty.outputs.tar_path, None);
@@ -444,5 +459,35 @@ fn dockerfile_is_found_as_given_or_in_the_context() {
     assert_eq!(
         missing.resolve_dockerfile(&ctx).unwrap(),
         InContext("nope/Dockerfile".into())
+    );
+}
+
+#[test]
+fn limit_flags_refuse_values_that_cannot_work() {
+    #[track_caller]
+    fn check(args: &[&str], expected: &str) {
+        let mut all = vec!["--no-push"];
+        all.extend(args);
+        let err = config(&all).map(|_| ()).unwrap_err();
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    check(
+        &["--max-build-disk", "0"],
+        "--max-build-disk 0 B: a build needs some disk",
+    );
+    check(
+        &["--add-url-max-size", "0k"],
+        "--add-url-max-size 0 B: must be more than 0",
+    );
+    check(
+        &["--add-url-timeout", "0"],
+        "--add-url-timeout 0: must be at least 1 second",
+    );
+    // Clap refuses what is not a size, naming the flag.
+    let argv = ["worker", "build", "--no-push", "--max-build-disk", "lots"];
+    let err = Cli::try_parse_from(argv).unwrap_err().to_string();
+    assert!(
+        err.contains("--max-build-disk") && err.contains("not a size"),
+        "{err}"
     );
 }

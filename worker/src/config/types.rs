@@ -1,11 +1,12 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! The typed pieces of a [`super::BuildConfig`]: the build context, the enums behind
-//! `--snapshot-mode`, `--verbosity` and `--log-format`, and the registry, snapshot and logging
-//! option groups. `--compression` and `--oci-mode` use the shared types of `kaniko-common`
+//! `--snapshot-mode`, `--verbosity` and `--log-format`, and the registry, snapshot, logging
+//! and limit option groups. `--compression` and `--oci-mode` use the shared types of `kaniko-common`
 //! (`oci::Compression`, `messages::api::RequestedOciMode`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::ValueEnum;
 
@@ -182,6 +183,47 @@ impl std::fmt::Display for RunCacheScope {
             RunCacheScope::Destination => "destination",
             RunCacheScope::Worker => "worker",
         })
+    }
+}
+
+/// The bounds of one build (`--max-build-disk`, `--max-compression-ratio`,
+/// `--add-url-max-size`, `--add-url-timeout`); see [`crate::unpack::limits`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitOptions {
+    /// `--max-build-disk`; `None`: the default for the build's disk.
+    pub max_build_disk: Option<u64>,
+    /// `--max-compression-ratio` (0: no check).
+    pub max_compression_ratio: u64,
+    /// `--add-url-max-size`.
+    pub add_url_max_size: u64,
+    /// `--add-url-timeout`.
+    pub add_url_timeout: Duration,
+}
+
+impl Default for LimitOptions {
+    fn default() -> Self {
+        use crate::unpack::limits as l;
+        LimitOptions {
+            max_build_disk: None,
+            max_compression_ratio: l::DEFAULT_MAX_RATIO,
+            add_url_max_size: l::DEFAULT_ADD_URL_MAX_SIZE,
+            add_url_timeout: Duration::from_secs(l::DEFAULT_ADD_URL_TIMEOUT),
+        }
+    }
+}
+
+impl LimitOptions {
+    /// The limits of one build whose scratch files live in `dir` (a fresh disk budget).
+    pub fn for_build(&self, dir: &Path) -> crate::unpack::Limits {
+        crate::unpack::Limits::for_build(
+            self.max_build_disk,
+            self.max_compression_ratio,
+            crate::unpack::limits::DownloadLimits {
+                max_size: self.add_url_max_size,
+                timeout: self.add_url_timeout,
+            },
+            dir,
+        )
     }
 }
 

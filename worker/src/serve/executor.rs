@@ -97,6 +97,12 @@ pub trait TaskExecutor: Send + Sync + 'static {
         context_dir: &'a Path,
         log: LogSink,
     ) -> BoxFuture<'a, Result<Built, ExecError>>;
+
+    /// The limits a task's context is unpacked under, in `dir` (a fresh disk budget): the
+    /// defaults, unless the executor knows its builds' own.
+    fn context_limits(&self, dir: &Path) -> crate::unpack::Limits {
+        crate::config::LimitOptions::default().for_build(dir)
+    }
 }
 
 /// Registry flags of `worker build` that apply to the builds of `worker serve`.
@@ -274,7 +280,27 @@ impl Drop for SinkGuard {
     }
 }
 
+impl BuildExecutor {
+    /// The limits of the flags every build gets (`--max-build-disk` and the others of
+    /// `worker serve`), as a build validates them.
+    pub fn limit_options(&self) -> Result<crate::config::LimitOptions, ExecError> {
+        let mut argv: Vec<String> = vec!["worker".into(), "build".into(), "--no-push".into()];
+        argv.extend(self.build_args.iter().cloned());
+        Ok(build_config(&argv)?.limits)
+    }
+}
+
 impl TaskExecutor for BuildExecutor {
+    fn context_limits(&self, dir: &Path) -> crate::unpack::Limits {
+        match self.limit_options() {
+            Ok(options) => options.for_build(dir),
+            Err(err) => {
+                tracing::warn!(error = %err, "the builds' limits do not parse; the context is unpacked under the defaults");
+                crate::config::LimitOptions::default().for_build(dir)
+            }
+        }
+    }
+
     fn execute<'a>(
         &'a self,
         task: &'a Task,
@@ -400,6 +426,51 @@ mod tests {
         };
         let err = crate::serve::build_flags(&args).unwrap_err().to_string();
         assert!(err.contains("/no/such/file is not a file"), "{err}");
+    }
+
+    #[test]
+    fn serve_limits_reach_every_build_and_the_context_unpack() {
+        let cli = Cli::try_parse_from([
+            "worker",
+            "serve",
+            "--max-build-disk",
+            "1MiB",
+            "--max-compression-ratio",
+            "0",
+            "--add-url-max-size",
+            "2k",
+            "--add-url-timeout",
+            "7",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        let executor = BuildExecutor {
+            registry: RegistryFlags::default(),
+            build_args: crate::serve::build_flags(&args).unwrap(),
+        };
+        let expected = crate::config::LimitOptions {
+            max_build_disk: Some(1 << 20),
+            max_compression_ratio: 0,
+            add_url_max_size: 2 << 10,
+            add_url_timeout: std::time::Duration::from_secs(7),
+        };
+        let mut argv =
+            build_argv(&task(), Path::new("/tmp/ctx"), &RegistryFlags::default()).unwrap();
+        argv.extend(executor.build_args.iter().cloned());
+        assert_eq!(build_config(&argv).unwrap().limits, expected);
+        assert_eq!(executor.limit_options().unwrap(), expected);
+        let dir = tempfile::tempdir().unwrap();
+        let limits = executor.context_limits(dir.path());
+        assert_eq!(limits.disk.limit(), 1 << 20);
+        assert_eq!(limits.max_ratio, 0);
+        // Without the flag, the default follows the free space of the directory.
+        let defaults = BuildExecutor::default().context_limits(dir.path());
+        assert_eq!(
+            defaults.disk.limit(),
+            crate::unpack::limits::default_disk_limit(dir.path())
+        );
     }
 
     #[test]

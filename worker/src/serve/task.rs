@@ -20,6 +20,7 @@ use kaniko_common::subjects::validate_token;
 
 use super::executor::{Built, ExecError, LogSink, TaskExecutor};
 use super::{Shared, now_ms};
+use crate::unpack::Limits;
 
 /// How long the final ack of a built task is tried again while the server is away.
 const ACK_RETRY_LIMIT: Duration = Duration::from_secs(30);
@@ -311,7 +312,8 @@ async fn run_task<E: TaskExecutor>(
     let tarball = dir.path().join("context.tar");
     fetch_context(&shared.bus, task, &tarball).await?;
     let context_dir = dir.path().join("context");
-    unpack(&tarball, &context_dir).await?;
+    let limits = shared.executor.context_limits(dir.path());
+    unpack_within(&tarball, &context_dir, limits).await?;
     log.line(format!(
         "context sha256:{} ({} bytes) unpacked",
         task.context.sha256, task.context.size
@@ -367,30 +369,36 @@ async fn fetch_context(bus: &Bus, task: &Task, path: &Path) -> Result<(), ExecEr
     }
 }
 
-/// Unpacks a context tarball (plain or gzip) into `dest`; entries may not leave it. Also
-/// used by the coordinator's local driver.
+/// Unpacks a context tarball into `dest` under the default limits (see [`unpack_within`]).
+/// Also used by the coordinator's local driver.
 pub async fn unpack(tarball: &Path, dest: &Path) -> Result<(), ExecError> {
+    let parent = dest.parent().unwrap_or(dest).to_path_buf();
+    unpack_within(
+        tarball,
+        dest,
+        crate::config::LimitOptions::default().for_build(&parent),
+    )
+    .await
+}
+
+/// Unpacks a context tarball (plain, gzip, bzip2, xz or zstd, detected by content) into
+/// `dest` with the containment of [`crate::unpack`]: entries may not leave it, and they are
+/// charged to `limits` (the disk budget and the ratio check of the builds), so a context
+/// that expands past them fails naming the limit.
+pub async fn unpack_within(tarball: &Path, dest: &Path, limits: Limits) -> Result<(), ExecError> {
     let (tarball, dest): (PathBuf, PathBuf) = (tarball.to_path_buf(), dest.to_path_buf());
     tokio::task::spawn_blocking(move || -> Result<(), ExecError> {
-        use std::io::{Read, Seek};
-        let bad = |err: std::io::Error| {
+        let bad = |err: &dyn std::fmt::Display| {
             ExecError::permanent(format!("unpacking context {}: {err}", tarball.display()))
         };
-        let mut file = std::fs::File::open(&tarball).map_err(bad)?;
-        let mut magic = [0u8; 2];
-        let gz = file.read(&mut magic).map_err(bad)? == 2 && magic == [0x1f, 0x8b];
-        file.rewind().map_err(bad)?;
-        std::fs::create_dir_all(&dest).map_err(bad)?;
-        let reader: Box<dyn Read> = if gz {
-            Box::new(flate2::read::GzDecoder::new(file))
-        } else {
-            Box::new(file)
-        };
-        let mut archive = tar::Archive::new(reader);
-        archive.set_preserve_mtime(true);
-        archive.set_preserve_permissions(true);
-        archive.set_overwrite(true);
-        archive.unpack(&dest).map_err(bad)
+        std::fs::create_dir_all(&dest).map_err(|e| bad(&e))?;
+        // An empty context (only end-of-archive blocks) is a plain tar too.
+        let kind = crate::archive::detect_archive(&tarball)
+            .map_err(|e| bad(&e))?
+            .unwrap_or(crate::archive::ArchiveKind::Tar);
+        crate::archive::extract_archive_as(&tarball, kind, &dest, Path::new(""), None, &limits)
+            .map(drop)
+            .map_err(|e| bad(&format!("{:#}", anyhow::Error::new(e))))
     })
     .await
     .map_err(|err| ExecError::permanent(format!("unpacking the context: {err}")))?

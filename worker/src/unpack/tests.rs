@@ -6,9 +6,22 @@
 //! produce them.
 
 use std::collections::BTreeSet;
+use std::fs;
 use std::os::unix::fs::MetadataExt;
 
 use super::*;
+
+/// An error and its causes on one line, as the binaries print them.
+fn chain(err: &UnpackError) -> String {
+    let mut out = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
 
 /// One entry of a test tar.
 enum E<'a> {
@@ -50,17 +63,26 @@ fn tar_of(entries: &[E<'_>]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
+/// Both ways directories are resolved: `openat2` (this kernel) and the component walk
+/// (kernels without it). Hostile orders are checked with each.
+const RESOLVERS: [Resolver; 2] = [Resolver::Auto, Resolver::Walk];
+
 /// A base directory holding `root/` and a sentinel file `outside` next to it.
 struct Sandbox {
     base: tempfile::TempDir,
+    resolver: Resolver,
 }
 
 impl Sandbox {
     fn new() -> Self {
+        Sandbox::with(Resolver::Auto)
+    }
+
+    fn with(resolver: Resolver) -> Self {
         let base = tempfile::tempdir().unwrap();
         fs::create_dir(base.path().join("root")).unwrap();
         fs::write(base.path().join("outside"), "sentinel").unwrap();
-        Sandbox { base }
+        Sandbox { base, resolver }
     }
 
     fn root(&self) -> PathBuf {
@@ -70,11 +92,11 @@ impl Sandbox {
     fn apply(&self, layers: &[Vec<u8>]) -> Result<UnpackStats, UnpackError> {
         let mut total = UnpackStats::default();
         for layer in layers {
-            total.add(unpack_layer(
-                &self.root(),
-                &layer[..],
-                &UnpackOptions::default(),
-            )?);
+            let opts = UnpackOptions {
+                resolver: self.resolver,
+                ..UnpackOptions::default()
+            };
+            total.add(unpack_layer(&self.root(), &layer[..], &opts)?);
         }
         Ok(total)
     }
@@ -129,11 +151,13 @@ fn outside_names() -> BTreeSet<String> {
 #[test]
 fn hostile_tars_stay_inside_the_root() {
     fn check(layers: &[&[E<'_>]], expected: &[&str]) {
-        let sandbox = Sandbox::new();
-        let layers: Vec<Vec<u8>> = layers.iter().map(|l| tar_of(l)).collect();
-        sandbox.apply(&layers).unwrap();
-        assert_eq!(sandbox.outside(), outside_names());
-        assert_eq!(sandbox.tree(), expected);
+        for resolver in RESOLVERS {
+            let sandbox = Sandbox::with(resolver);
+            let layers: Vec<Vec<u8>> = layers.iter().map(|l| tar_of(l)).collect();
+            sandbox.apply(&layers).unwrap();
+            assert_eq!(sandbox.outside(), outside_names(), "{resolver:?}");
+            assert_eq!(sandbox.tree(), expected, "{resolver:?}");
+        }
     }
     // `..` climbs no higher than the root.
     check(
@@ -184,19 +208,21 @@ fn hostile_tars_stay_inside_the_root() {
 
 #[test]
 fn an_absolute_symlink_to_the_host_path_of_the_base_stays_inside() {
-    let sandbox = Sandbox::new();
-    let base = sandbox.base.path().to_str().unwrap().to_string();
-    let layers = vec![
-        tar_of(&[E::Symlink("evil", &base)]),
-        tar_of(&[E::File("evil/outside", "through", 0o644)]),
-    ];
-    sandbox.apply(&layers).unwrap();
-    assert_eq!(sandbox.outside(), outside_names());
-    let inner = sandbox
-        .root()
-        .join(base.trim_start_matches('/'))
-        .join("outside");
-    assert_eq!(fs::read_to_string(inner).unwrap(), "through");
+    for resolver in RESOLVERS {
+        let sandbox = Sandbox::with(resolver);
+        let base = sandbox.base.path().to_str().unwrap().to_string();
+        let layers = vec![
+            tar_of(&[E::Symlink("evil", &base)]),
+            tar_of(&[E::File("evil/outside", "through", 0o644)]),
+        ];
+        sandbox.apply(&layers).unwrap();
+        assert_eq!(sandbox.outside(), outside_names());
+        let inner = sandbox
+            .root()
+            .join(base.trim_start_matches('/'))
+            .join("outside");
+        assert_eq!(fs::read_to_string(inner).unwrap(), "through");
+    }
 }
 
 #[test]
@@ -211,11 +237,17 @@ fn a_hardlink_to_a_missing_target_fails_naming_it_and_writes_nothing_outside() {
 
 #[test]
 fn symlink_loops_are_an_error_not_a_hang() {
-    let sandbox = Sandbox::new();
-    let err = sandbox
-        .apply(&[tar_of(&[E::Symlink("l", "l"), E::File("l/x", "x", 0o644)])])
-        .unwrap_err();
-    assert!(err.to_string().contains("symlinks"), "{err}");
+    for resolver in RESOLVERS {
+        let sandbox = Sandbox::with(resolver);
+        let err = sandbox
+            .apply(&[tar_of(&[E::Symlink("l", "l"), E::File("l/x", "x", 0o644)])])
+            .unwrap_err();
+        assert!(
+            chain(&err).contains("symlinks"),
+            "{resolver:?}: {}",
+            chain(&err)
+        );
+    }
 }
 
 #[test]
@@ -442,4 +474,131 @@ fn a_corrupt_tar_is_an_error() {
     let mut tar = tar_of(&[E::File("a", "hello", 0o644)]);
     tar[148] ^= 0x55; // break the header checksum
     assert!(sandbox.apply(&[tar]).is_err());
+}
+
+/// The sentinel's mtime, to see whether anything touched it.
+fn outside_mtime(sandbox: &Sandbox) -> i64 {
+    fs::symlink_metadata(sandbox.base.path().join("outside"))
+        .unwrap()
+        .mtime()
+}
+
+/// The base directory as an absolute symlink target: a host path, which inside the root
+/// names `<root>/<base>`.
+fn host_dir(sandbox: &Sandbox) -> String {
+    sandbox.base.path().to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_deferred_hard_link_is_not_made_through_a_symlink_planted_over_its_parent() {
+    for resolver in RESOLVERS {
+        let sandbox = Sandbox::with(resolver);
+        let host = host_dir(&sandbox);
+        // The link comes before its target, so it waits for the end of the layer; meanwhile
+        // its parent `p` becomes a symlink to the host directory holding `outside`.
+        let err = sandbox
+            .apply(&[tar_of(&[
+                E::Hardlink("p/outside", "payload"),
+                E::Symlink("p", &host),
+                E::File("payload", "pwned", 0o644),
+            ])])
+            .unwrap_err();
+        assert_eq!(sandbox.outside(), outside_names(), "{resolver:?}");
+        let message = chain(&err);
+        assert!(message.contains("p/outside"), "{message}");
+        assert!(message.contains("replaced"), "{message}");
+    }
+}
+
+#[test]
+fn a_deferred_hard_link_target_is_not_found_through_a_symlink_planted_later() {
+    for resolver in RESOLVERS {
+        let sandbox = Sandbox::with(resolver);
+        let host = host_dir(&sandbox);
+        // `d/outside` does not exist when the link is read; `d` then points at the host
+        // directory, where a file of that name does exist.
+        let err = sandbox
+            .apply(&[tar_of(&[
+                E::Hardlink("link", "d/outside"),
+                E::Symlink("d", &host),
+            ])])
+            .unwrap_err();
+        assert!(
+            matches!(err, UnpackError::MissingLinkTarget { .. }),
+            "{resolver:?}: {err}"
+        );
+        assert!(err.to_string().contains("d/outside"), "{err}");
+        assert!(
+            fs::symlink_metadata(sandbox.root().join("link")).is_err(),
+            "the host file was linked into the root"
+        );
+        let host_file = fs::metadata(sandbox.base.path().join("outside")).unwrap();
+        assert_eq!(host_file.nlink(), 1, "the host file gained a link");
+    }
+}
+
+#[test]
+fn directory_mtimes_are_not_set_through_a_symlink_planted_later() {
+    for resolver in RESOLVERS {
+        let sandbox = Sandbox::with(resolver);
+        let host = host_dir(&sandbox);
+        let before = outside_mtime(&sandbox);
+        assert_ne!(before, 1_000_000);
+        // `p/outside` is a directory whose mtime is set at the end of the layer; by then
+        // `p` is a symlink to the host directory, whose `outside` is the sentinel.
+        sandbox
+            .apply(&[tar_of(&[
+                E::Dir("p", 0o755),
+                E::Dir("p/outside", 0o755),
+                E::Symlink("p", &host),
+            ])])
+            .unwrap();
+        assert_eq!(sandbox.outside(), outside_names());
+        assert_eq!(
+            outside_mtime(&sandbox),
+            before,
+            "{resolver:?}: the host file's mtime was set"
+        );
+        assert_eq!(sandbox.tree(), [format!("p -> {host}")]);
+    }
+}
+
+#[test]
+fn whiteouts_resolve_their_parent_inside_the_root_whatever_the_order() {
+    fn check(layers: &[Vec<u8>], sandbox: &Sandbox) {
+        let before = outside_mtime(sandbox);
+        sandbox.apply(layers).unwrap();
+        assert_eq!(sandbox.outside(), outside_names());
+        assert_eq!(outside_mtime(sandbox), before);
+    }
+    for resolver in RESOLVERS {
+        // A whiteout under a directory that a later entry of the same layer turns into a
+        // symlink to the host; then a whiteout and an opaque marker under that symlink in
+        // the next layers.
+        let sandbox = Sandbox::with(resolver);
+        let host = host_dir(&sandbox);
+        check(
+            &[
+                tar_of(&[E::Dir("p", 0o755), E::File("p/outside", "inner", 0o644)]),
+                tar_of(&[E::File("p/.wh.outside", "", 0), E::Symlink("p", &host)]),
+                tar_of(&[E::File("p/.wh.outside", "", 0)]),
+                tar_of(&[E::File("p/.wh..wh..opq", "", 0)]),
+            ],
+            &sandbox,
+        );
+        assert_eq!(sandbox.tree(), [format!("p -> {host}")]);
+        // The same through a relative symlink climbing out, and a whiteout naming `..`.
+        let sandbox = Sandbox::with(resolver);
+        check(
+            &[
+                tar_of(&[E::Symlink("up", "../../..")]),
+                tar_of(&[
+                    E::File("up/.wh.outside", "", 0),
+                    E::File("up/.wh..wh..opq", "", 0),
+                    E::File("up/x/.wh...", "", 0),
+                ]),
+            ],
+            &sandbox,
+        );
+    }
 }
