@@ -253,12 +253,18 @@ pub fn worker_build_available(worker: &Path) -> Result<(), String> {
 pub struct Measured {
     /// From spawn to reaping.
     pub elapsed: Duration,
-    /// `ru_maxrss` of the child (its own peak, not its children's), in KiB.
+    /// The child's own peak RSS (`VmHWM`, sampled while it runs), in KiB.
     pub peak_rss_kib: u64,
 }
 
-/// Runs `command` with stdout and stderr in `log`, reaping it with `wait4` for its peak RSS; a
+/// Runs `command` with stdout and stderr in `log` and samples its peak RSS while it runs; a
 /// non-zero exit is an error carrying the log's last lines.
+///
+/// The peak is the child's `VmHWM`, read every few milliseconds through a descriptor of its
+/// `/proc` directory (which can never name a later process with a reused pid). Not
+/// `ru_maxrss`: `posix_spawn` execs from the parent's address space, and the kernel carries
+/// that address space's peak into the child's `ru_maxrss`, so a test binary that is itself
+/// large would be charged to the worker.
 pub fn run_measured(mut command: Command, log: &Path) -> anyhow::Result<Measured> {
     let shown = format!("{command:?}");
     // The program and its first argument (`worker build`), for the one-line table.
@@ -277,8 +283,10 @@ pub fn run_measured(mut command: Command, log: &Path) -> anyhow::Result<Measured
         .spawn()
         .with_context(|| format!("starting {shown}"))?;
     let pid = libc::pid_t::try_from(child.id()).context("child pid out of range")?;
-    let (status, usage) = wait4(pid).with_context(|| format!("waiting for {shown}"))?;
+    let sampler = PeakSampler::start(pid).with_context(|| format!("watching {shown}"))?;
+    let status = wait(pid).with_context(|| format!("waiting for {shown}"))?;
     let elapsed = started.elapsed();
+    let peak_rss_kib = sampler.stop();
     drop(child);
     if !status.success() {
         tracing::warn!("{shown} failed ({status}), output in {}", log.display());
@@ -290,21 +298,80 @@ pub fn run_measured(mut command: Command, log: &Path) -> anyhow::Result<Measured
     }
     Ok(Measured {
         elapsed,
-        peak_rss_kib: u64::try_from(usage.ru_maxrss).unwrap_or(0),
+        peak_rss_kib,
     })
 }
 
-/// Reaps `pid`, returning its exit status and resource usage.
-fn wait4(pid: libc::pid_t) -> std::io::Result<(ExitStatus, libc::rusage)> {
+/// Samples a running child's `VmHWM` (its peak RSS, which only grows) until stopped.
+struct PeakSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl PeakSampler {
+    /// Opens `/proc/<pid>` now (the child is ours and unreaped, so the pid is still its own)
+    /// and reads `status` below that descriptor until [`PeakSampler::stop`].
+    fn start(pid: libc::pid_t) -> std::io::Result<PeakSampler> {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = File::open(format!("/proc/{pid}"))?;
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0;
+            loop {
+                // Checked before the read, so one last sample follows the stop request.
+                let stopping = flag.load(Ordering::Acquire);
+                if let Some(kib) = read_vm_hwm(&dir) {
+                    peak = peak.max(kib);
+                }
+                if stopping {
+                    return peak;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Ok(PeakSampler { stop, thread })
+    }
+
+    /// The highest `VmHWM` seen, in KiB.
+    fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        self.thread.join().unwrap_or(0)
+    }
+}
+
+/// `VmHWM` of the process whose `/proc` directory `dir` is; `None` once it has exited.
+fn read_vm_hwm(dir: &File) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    let name = c"status";
+    // SAFETY: `dir` is an open directory descriptor and `name` a NUL-terminated string.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` was just opened and is owned by nothing else.
+    let file = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    let text = std::io::read_to_string(file).ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Reaps `pid`, returning its exit status.
+fn wait(pid: libc::pid_t) -> std::io::Result<ExitStatus> {
     let mut status: libc::c_int = 0;
-    // SAFETY: rusage is plain old data; all-zero is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
-        // SAFETY: both pointers are valid for writes for the duration of the call; `pid` is
-        // our own unreaped child.
-        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        // SAFETY: `status` is valid for writes for the duration of the call; `pid` is our own
+        // unreaped child.
+        let reaped = unsafe { libc::waitpid(pid, &mut status, 0) };
         if reaped == pid {
-            return Ok((ExitStatus::from_raw(status), usage));
+            return Ok(ExitStatus::from_raw(status));
         }
         let err = std::io::Error::last_os_error();
         if err.kind() != std::io::ErrorKind::Interrupted {
@@ -319,6 +386,32 @@ mod tests {
 
     fn ms(v: &[u64]) -> Vec<Duration> {
         v.iter().map(|&m| Duration::from_millis(m)).collect()
+    }
+
+    #[test]
+    fn the_peak_is_the_childs_own_not_the_spawning_process() {
+        // The spawning process is large (as the e2e binary is while other tests run) ...
+        let ballast = vec![1u8; 300 << 20];
+        let dir = tempfile::tempdir().unwrap();
+        let small = run_measured(Command::new("true"), &dir.path().join("true.log")).unwrap();
+        assert!(
+            small.peak_rss_kib < 64 << 10,
+            "`true` charged with {} KiB",
+            small.peak_rss_kib
+        );
+        // ... and a child that really grows is still measured.
+        let mut python = Command::new("python3");
+        python.args([
+            "-c",
+            "import time; b = bytearray(160 << 20); b[::4096] = b'x' * len(b[::4096]); time.sleep(0.3)",
+        ]);
+        let big = run_measured(python, &dir.path().join("python.log")).unwrap();
+        assert!(
+            big.peak_rss_kib > 150 << 10,
+            "a child holding 160 MiB measured at {} KiB",
+            big.peak_rss_kib
+        );
+        assert_eq!(ballast.len(), 300 << 20);
     }
 
     #[test]
