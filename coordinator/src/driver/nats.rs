@@ -3,9 +3,9 @@
 //! The `nats` driver: the coordinator's side of the NATS layout. It opens the streams, the
 //! KV buckets and the contexts object store (created by `kaniko_common::bus::Bus::ensure`
 //! when missing), publishes tasks with `Nats-Msg-Id` de-duplication, events (JSON, through JetStream
-//! so they replay), cancel broadcasts, and reads one Dockerfile out of a stored context,
-//! checking on the way that the context hashes to its name: an object that does not is
-//! deleted.
+//! so they replay; an identity's builds' events to its own stream), cancel broadcasts, and
+//! reads one Dockerfile out of a stored context (the owner's store), checking on the way that
+//! the context hashes to its name: an object that does not is deleted.
 //!
 //! Routing of cross-safe tasks (see `actors/fleet.rs`): a task a native worker should build
 //! goes to `Names::tasks(platform)`; a cross-safe task placed on an `--allow-cross` worker
@@ -18,6 +18,7 @@ use std::io::Read;
 use anyhow::{Context as _, bail};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, kv, object_store};
+use kaniko_common::bus::Bus;
 use kaniko_common::messages::codec::{CONTENT_TYPE_HEADER, PROTOCOL_HEADER};
 use kaniko_common::messages::{ContextRef, Encoding, Event, PROTOCOL_VERSION, Task};
 use kaniko_common::platform::Platform;
@@ -51,8 +52,10 @@ pub struct NatsDriver {
     pub names: Names,
     /// The BUILDS bucket (build state).
     pub builds: kv::Store,
-    /// The contexts object store.
+    /// The contexts object store of anonymous builds.
     pub contexts: object_store::ObjectStore,
+    /// The bus on the same connection, for the stores and streams of identities.
+    pub bus: Bus,
 }
 
 impl std::fmt::Debug for NatsDriver {
@@ -81,7 +84,19 @@ impl NatsDriver {
             names,
             builds,
             contexts,
+            bus,
         })
+    }
+
+    /// The contexts object store of `owner`'s builds (the shared one when anonymous).
+    pub async fn contexts_for(
+        &self,
+        owner: Option<&str>,
+    ) -> anyhow::Result<object_store::ObjectStore> {
+        match owner {
+            None => Ok(self.contexts.clone()),
+            Some(_) => Ok(self.bus.for_owner(owner)?.contexts().await?),
+        }
     }
 
     /// Publishes `task` on `subject` through JetStream, de-duplicated by its task id.
@@ -98,11 +113,12 @@ impl NatsDriver {
         Ok(())
     }
 
-    /// Publishes `event` (JSON) on `<prefix>.events.<build>.<type>` through JetStream.
-    pub async fn publish_event(&self, event: &Event) -> anyhow::Result<()> {
+    /// Publishes `event` (JSON) through JetStream on `<prefix>.events.<build>.<type>`, or
+    /// `<prefix>.user.<owner>.events.<build>.<type>` for a build of identity `owner`.
+    pub async fn publish_event(&self, event: &Event, owner: Option<&str>) -> anyhow::Result<()> {
         let subject = self
             .names
-            .events(&event.build_id, event.kind.event_type())?;
+            .events_for(owner, &event.build_id, event.kind.event_type())?;
         let payload = serde_json::to_vec(event)?;
         self.js
             .publish_with_headers(subject.clone(), headers(Encoding::Json), payload.into())
@@ -124,18 +140,19 @@ impl NatsDriver {
         Ok(())
     }
 
-    /// Reads the Dockerfile at `path` out of the stored context tarball (plain or gzip),
-    /// without unpacking anything else. The tarball is spooled to a
+    /// Reads the Dockerfile at `path` out of the stored context tarball (plain or gzip) in
+    /// `owner`'s store, without unpacking anything else. The tarball is spooled to a
     /// temporary file and hashed on the way: one that does not hash to its name (planted by
     /// another writer of the store) is deleted from the store and refused, so the next
     /// upload stores the real one.
     pub async fn read_dockerfile(
         &self,
+        owner: Option<&str>,
         context: &ContextRef,
         path: &str,
     ) -> anyhow::Result<String> {
         let name = context.object_name();
-        let store = &self.contexts;
+        let store = self.contexts_for(owner).await?;
         let mut object = store
             .get(&name)
             .await

@@ -151,6 +151,7 @@ fn task(build: &str, context: ContextRef, destination: String) -> Task {
         reproducible: false,
         cross_safe: true,
         deadline_unix_ms: None,
+        owner: None,
     }
 }
 

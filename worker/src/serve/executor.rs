@@ -343,6 +343,7 @@ mod tests {
             reproducible: true,
             cross_safe: true,
             deadline_unix_ms: None,
+            owner: None,
         }
     }
 

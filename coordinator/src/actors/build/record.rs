@@ -95,6 +95,10 @@ pub struct BuildRecord {
     pub submitted_at_unix_ms: u64,
     /// Last change, unix ms.
     pub updated_at_unix_ms: u64,
+    /// The identity that submitted it (from the subject of its request), `None` for an
+    /// anonymous build of a coordinator without a policy.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// What the failure policy decides once every platform is done.
@@ -146,6 +150,7 @@ impl BuildRecord {
             errors: Vec::new(),
             submitted_at_unix_ms: now,
             updated_at_unix_ms: now,
+            owner: None,
         }
     }
 
@@ -294,6 +299,7 @@ impl BuildRecord {
             errors: self.errors.clone(),
             submitted_at_unix_ms: self.submitted_at_unix_ms,
             updated_at_unix_ms: self.updated_at_unix_ms,
+            owner: self.owner.clone(),
         }
     }
 }
