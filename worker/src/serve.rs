@@ -302,13 +302,14 @@ pub async fn run_with_signals(args: &crate::cli::ServeArgs) -> anyhow::Result<()
 }
 
 /// The `worker build` flags `worker serve` adds to every build: network, snapshotter, the
-/// worker's own secrets (sources only; checked now, not at the first build) and cache
-/// directory.
+/// worker's own secrets (sources only; checked now, not at the first build; each must carry a
+/// scope) and cache directory.
 pub fn build_flags(args: &crate::cli::ServeArgs) -> anyhow::Result<Vec<String>> {
     let mut flags = vec![
         format!("--network={}", args.network),
         format!("--snapshotter={}", args.snapshotter),
     ];
+    crate::secrets::require_scopes(&args.secret).map_err(anyhow::Error::msg)?;
     flags.extend(
         crate::secrets::build_flags(&args.secret, args.run_cache_dir.as_deref())
             .map_err(anyhow::Error::msg)?,

@@ -12,10 +12,12 @@
 //! * `policy`: two submitters, each allowed its own repositories: refusals naming the
 //!   identity and the destination or base image, and each one's builds invisible and
 //!   uncancellable to the other;
+//! * `secrets`: a worker secret's scope, and its value masked in every log line and event;
 //! * `contexts`: an object planted under someone's context digest is replaced by their upload.
 
 mod contexts;
 mod policy;
+mod secrets;
 mod server;
 
 use std::path::{Path, PathBuf};
