@@ -112,6 +112,8 @@ impl Tenants {
     pub(crate) async fn serving(worker_flags: &[&str]) -> Tenants {
         let mut tenants = Tenants::start().await;
         tenants.coordinator();
+        // The coordinator creates the streams; a worker of the layout may not.
+        tenants.wait_for_coordinator();
         tenants.worker("tenant-worker", worker_flags);
         tenants.wait_for_worker("tenant-worker");
         tenants

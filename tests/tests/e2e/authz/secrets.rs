@@ -45,6 +45,7 @@ async fn a_scoped_worker_secret_reaches_only_its_destinations_and_is_masked_in_e
     let mut tenants = Tenants::start().await;
     let host = tenants.registry.host();
     tenants.coordinator();
+    tenants.wait_for_coordinator();
     let secret = format!("id=tok,src={},scope={host}/team-a/*", file.display());
     tenants.worker("secret-worker", &["--secret", &secret]);
     tenants.wait_for_worker("secret-worker");

@@ -380,3 +380,20 @@ async fn an_identity_s_answers_go_only_to_its_own_inbox() {
 fn init() {
     kaniko_tests::init_test_tracing();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_may_not_create_the_streams_and_serves_once_the_coordinator_has() {
+    let mut tenants = Tenants::start().await;
+    tenants.worker("early-worker", &[]);
+    std::thread::sleep(Duration::from_secs(1));
+    tenants.coordinator();
+    tenants.wait_for_worker("early-worker");
+    // It was refused creating the stream itself, and served once the coordinator had.
+    let logs = tenants.daemon_logs();
+    assert!(
+        logs.contains(
+            "Permissions Violation for Publish to \"$JS.API.STREAM.CREATE.KANIKO_TASKS\""
+        ),
+        "the worker may not create the streams\n{logs}"
+    );
+}
