@@ -232,6 +232,9 @@ impl Names {
         if !prefix.chars().all(token_char) {
             return invalid("use only letters, digits, '_' and '-'");
         }
+        if prefix == INBOX_ROOT {
+            return invalid("it is the reply inboxes' root");
+        }
         let upper = prefix
             .chars()
             .map(|c| {

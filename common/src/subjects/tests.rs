@@ -120,6 +120,7 @@ fn prefix_is_validated() {
     check("a b", Some("use only letters, digits, '_' and '-'"));
     check("ka\tniko", Some("use only letters, digits, '_' and '-'"));
     check(&"k".repeat(33), Some("it is longer than 32 bytes"));
+    check("_INBOX", Some("it is the reply inboxes' root"));
     assert_eq!(
         Names::new("a.b").unwrap_err().to_string(),
         "invalid NATS prefix \"a.b\": use only letters, digits, '_' and '-'"
