@@ -390,9 +390,15 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("opening {}", packed.file.path().display()))?;
     bus.upload_context(file, &packed.sha256, packed.size)
         .await
-        .context(
-            "uploading the context (is the coordinator running? it creates the object store)",
-        )?;
+        .with_context(|| match identity {
+            None => "uploading the context (is the coordinator running? it creates the object \
+                     store)"
+                .to_string(),
+            Some(identity) => format!(
+                "uploading the context to identity {identity}'s store (is the coordinator \
+                 running with a policy that names {identity}? it creates the store)"
+            ),
+        })?;
 
     let context = ContextRef {
         sha256: packed.sha256.clone(),
