@@ -12,6 +12,7 @@
 
 mod contexts;
 mod follow;
+mod identity;
 mod settings;
 
 use std::fmt;
@@ -141,6 +142,10 @@ pub struct NatsOptions {
     /// [`CONNECT_ATTEMPTS`] attempts (commands), a duration for the daemons, which may start
     /// before nats-server.
     pub connect_wait: Option<Duration>,
+    /// The prefix of this connection's reply inboxes (`_INBOX` when `None`): each role and
+    /// identity has its own ([`Names::identity_inbox`], [`Names::role_inbox`]), so a server
+    /// can let a connection subscribe to its own replies only.
+    pub inbox_prefix: Option<String>,
 }
 
 impl NatsOptions {
@@ -171,6 +176,7 @@ impl fmt::Debug for NatsOptions {
             .field("tls_key", &self.tls_key)
             .field("name", &self.name)
             .field("connect_wait", &self.connect_wait)
+            .field("inbox_prefix", &self.inbox_prefix)
             .finish()
     }
 }
@@ -227,6 +233,9 @@ async fn connect_options(options: &NatsOptions) -> Result<async_nats::ConnectOpt
     }
     if let Some(name) = &options.name {
         connect = connect.name(name);
+    }
+    if let Some(prefix) = &options.inbox_prefix {
+        connect = connect.custom_inbox_prefix(prefix);
     }
     let url = options.url.clone();
     Ok(connect
@@ -397,12 +406,15 @@ pub fn task_msg_id(task: &Task) -> String {
 }
 
 /// A NATS connection with its JetStream context and the names under one prefix. Cheap to
-/// clone; the KV and object store handles are opened once and shared.
+/// clone; the KV and object store handles are opened once and shared. A bus may act for the
+/// builds of one identity ([`Bus::for_owner`]): contexts then go to and come from that
+/// identity's object store, and events to its events stream.
 #[derive(Clone)]
 pub struct Bus {
     client: async_nats::Client,
     js: jetstream::Context,
     names: Names,
+    owner: Option<String>,
     builds: Arc<OnceCell<kv::Store>>,
     workers: Arc<OnceCell<kv::Store>>,
     contexts: Arc<OnceCell<object_store::ObjectStore>>,
@@ -424,6 +436,7 @@ impl Bus {
             client,
             js,
             names,
+            owner: None,
             builds: Arc::default(),
             workers: Arc::default(),
             contexts: Arc::default(),
@@ -461,12 +474,13 @@ impl Bus {
             .await?;
         self.ensure_stream(settings::workers_bucket(names, settings))
             .await?;
-        self.ensure_object_store(settings).await?;
+        self.ensure_object_store(&self.names.contexts_store(), settings)
+            .await?;
         Ok(())
     }
 
     /// Creates `wanted` unless a stream of that name exists; warns when it differs.
-    async fn ensure_stream(&self, wanted: stream::Config) -> Result<(), BusError> {
+    pub(crate) async fn ensure_stream(&self, wanted: stream::Config) -> Result<(), BusError> {
         let name = wanted.name.clone();
         match self.existing_stream(&name).await? {
             Some(existing) => warn_stream_differences(&existing, &wanted),
@@ -499,9 +513,13 @@ impl Bus {
         }
     }
 
-    async fn ensure_object_store(&self, settings: &BusSettings) -> Result<(), BusError> {
-        let bucket = self.names.contexts_store();
-        let stream_name = format!("OBJ_{bucket}");
+    pub(crate) async fn ensure_object_store(
+        &self,
+        bucket: &str,
+        settings: &BusSettings,
+    ) -> Result<(), BusError> {
+        let bucket = bucket.to_string();
+        let stream_name = crate::subjects::object_stream(&bucket);
         if self.existing_stream(&stream_name).await?.is_some() {
             return Ok(());
         }
@@ -553,9 +571,10 @@ impl Bus {
             .cloned()
     }
 
-    /// The contexts object store (tarballs named `sha256:<hex>`).
+    /// The contexts object store (tarballs named `sha256:<hex>`) of this bus's owner
+    /// ([`Bus::for_owner`]; the shared `KANIKO_CONTEXTS` when anonymous).
     pub async fn contexts(&self) -> Result<object_store::ObjectStore, BusError> {
-        let bucket = self.names.contexts_store();
+        let bucket = self.names.contexts_store_for(self.owner.as_deref())?;
         self.contexts
             .get_or_try_init(|| async {
                 self.js
@@ -628,15 +647,18 @@ impl Bus {
         .await
     }
 
-    /// Publishes `event` as JSON on `events.<build>.<type>` through JetStream, so it reaches
-    /// live subscribers and stays replayable from the events stream.
+    /// Publishes `event` as JSON on `events.<build>.<type>` (the owner's
+    /// `user.<owner>.events.<build>.<type>` for an identity's build, see [`Bus::for_owner`])
+    /// through JetStream, so it reaches live subscribers and stays replayable.
     pub async fn publish_event(
         &self,
         event: &Event,
     ) -> Result<jetstream::publish::PublishAck, BusError> {
-        let subject = self
-            .names
-            .events(&event.build_id, event.kind.event_type())?;
+        let subject = self.names.events_for(
+            self.owner.as_deref(),
+            &event.build_id,
+            event.kind.event_type(),
+        )?;
         let payload = encode_json(event)?;
         self.js_publish(subject, json_headers(), payload).await
     }
@@ -686,96 +708,4 @@ fn warn_stream_differences(existing: &stream::Config, wanted: &stream::Config) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn debug_never_shows_secrets() {
-        let options = NatsOptions {
-            url: "nats://example:4222".into(),
-            token: Some("tok-secret".into()),
-            user: Some("alice".into()),
-            password: Some("pw-secret".into()),
-            nkey_seed: Some("SUseed-secret".into()),
-            ..NatsOptions::default()
-        };
-        let debug = format!("{options:?}");
-        for secret in ["tok-secret", "pw-secret", "SUseed-secret"] {
-            assert!(!debug.contains(secret), "{debug}");
-        }
-        assert!(
-            debug.contains("alice") && debug.contains("<redacted>"),
-            "{debug}"
-        );
-    }
-
-    #[test]
-    fn a_tls_handshake_failure_is_found_under_an_io_error() {
-        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
-        let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
-        let err = async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::Io, io);
-        assert!(is_permanent(&err));
-        let message = describe_connect_error(&err);
-        assert!(
-            message.contains("UnknownIssuer") && message.contains("--nats-tls-ca"),
-            "{message}"
-        );
-        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
-        let err = async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::Io, refused);
-        assert!(!is_permanent(&err), "a refused connection is retried");
-        let denied =
-            async_nats::ConnectError::new(async_nats::ConnectErrorKind::AuthorizationViolation);
-        assert!(is_permanent(&denied));
-        assert!(
-            describe_connect_error(&denied).contains("authorization violation"),
-            "{}",
-            describe_connect_error(&denied)
-        );
-    }
-
-    #[test]
-    fn task_msg_ids_differ_by_build_platform_and_attempt() {
-        fn check(build: &str, platform: &str, attempt: u32, expected: &str) {
-            let task = crate::messages::Task {
-                build_id: build.into(),
-                task_id: "t".into(),
-                platform: Platform::parse(platform).unwrap(),
-                attempt,
-                context: crate::messages::ContextRef {
-                    sha256: "0".repeat(64),
-                    size: 0,
-                },
-                dockerfile: "Dockerfile".into(),
-                build_args: Default::default(),
-                target: None,
-                labels: Default::default(),
-                destinations: vec![],
-                compression: Default::default(),
-                compression_level: None,
-                oci_mode: Default::default(),
-                reproducible: false,
-                cross_safe: false,
-                deadline_unix_ms: None,
-            };
-            assert_eq!(task_msg_id(&task), expected);
-        }
-        check("b1", "linux/amd64", 1, "b1-linux-amd64-1");
-        check("b1", "linux/arm/v7", 2, "b1-linux-arm-v7-2");
-        check("b2", "linux/arm64", 1, "b2-linux-arm64-1");
-    }
-
-    #[tokio::test]
-    async fn half_given_credentials_are_refused_before_connecting() {
-        let mut options = NatsOptions::new("nats://127.0.0.1:1");
-        options.password = Some("pw".into());
-        let err = connect(&options).await.unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "connecting to NATS at nats://127.0.0.1:1: a NATS password was given without a user"
-        );
-        let mut options = NatsOptions::new("nats://127.0.0.1:1");
-        options.tls_cert = Some("/nonexistent/cert.pem".into());
-        let err = connect(&options).await.unwrap_err();
-        assert!(err.to_string().contains("--nats-tls-key"), "{err}");
-    }
-}
+mod tests;

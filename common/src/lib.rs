@@ -14,6 +14,7 @@ pub mod oci;
 pub mod outfile;
 pub mod platform;
 pub mod registry;
+pub mod scope;
 pub mod subjects;
 pub mod version;
 

@@ -6,14 +6,23 @@
 //! | name | example |
 //! |---|---|
 //! | API | `kaniko.api.submit` (`status`, `cancel`, `list`, `workers`) |
+//! | API as an identity | `kaniko.api.<identity>.submit` |
+//! | reply inboxes | `_INBOX.kaniko.user.<identity>.…`, `_INBOX.kaniko.coordinator.…`, `_INBOX.kaniko.worker.…` |
 //! | tasks | `kaniko.tasks.linux.arm.v7`, `kaniko.tasks.linux.amd64._` |
 //! | results | `kaniko.results.<build>` |
 //! | events | `kaniko.events.<build>.<type>` |
+//! | events of an identity's build | `kaniko.user.<identity>.events.<build>.<type>` |
 //! | heartbeats | `kaniko.workers.<worker>` |
 //! | cancel broadcast | `kaniko.cancel.<build>` |
 //! | streams | `KANIKO_TASKS`, `KANIKO_RESULTS`, `KANIKO_EVENTS` |
 //! | consumers | `KANIKO_TASKS_linux-amd64` |
 //! | KV / object store | `KANIKO_BUILDS`, `KANIKO_WORKERS` / `KANIKO_CONTEXTS` |
+//! | an identity's streams | `KANIKO_EVENTS_<identity>`, object store `KANIKO_CONTEXTS_<identity>` |
+//!
+//! An *identity* is a submitter the coordinator's policy names. Its requests arrive on
+//! subjects carrying it (`api.<identity>.<verb>`), which the server lets only that submitter
+//! publish on; its contexts and its builds' events live in streams of its own, so the
+//! server's permissions can keep every other submitter out of them (see docs/security.md).
 //!
 //! Anything from outside that becomes a subject token (build ids, worker ids) is checked by
 //! [`validate_token`]: `[A-Za-z0-9_-]`, at most [`MAX_TOKEN_LEN`] bytes, so it is also a valid
@@ -30,6 +39,10 @@ pub const DEFAULT_PREFIX: &str = "kaniko";
 pub const MAX_PREFIX_LEN: usize = 32;
 /// The longest build or worker id accepted, in bytes.
 pub const MAX_TOKEN_LEN: usize = 128;
+/// The longest identity accepted, in bytes (it is part of stream names).
+pub const MAX_IDENTITY_LEN: usize = 64;
+/// The section of the reply inboxes (`_INBOX.<prefix>.…`).
+pub const INBOX_ROOT: &str = "_INBOX";
 
 /// Why a name could not be built or a subject could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,6 +123,40 @@ impl fmt::Display for ApiVerb {
     }
 }
 
+/// The daemons' roles, each with its own reply inbox (`_INBOX.<prefix>.<role>`), so the
+/// server can give every connection only its own replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// `coordinator serve` and the coordinator's commands run by an operator.
+    Coordinator,
+    /// `worker serve`.
+    Worker,
+}
+
+impl Role {
+    /// `coordinator` or `worker`.
+    pub fn token(self) -> &'static str {
+        match self {
+            Role::Coordinator => "coordinator",
+            Role::Worker => "worker",
+        }
+    }
+}
+
+/// Checks that `value` can be an identity: a token ([`validate_token`]) of at most
+/// [`MAX_IDENTITY_LEN`] bytes.
+pub fn validate_identity(value: &str) -> Result<(), NameError> {
+    validate_token("identity", value)?;
+    if value.len() > MAX_IDENTITY_LEN {
+        return Err(NameError::InvalidToken {
+            what: "identity",
+            value: value.to_string(),
+            reason: "it is longer than 64 bytes",
+        });
+    }
+    Ok(())
+}
+
 /// Checks that `value` can be one subject token (and a KV key): non-empty, at most
 /// [`MAX_TOKEN_LEN`] bytes, only `[A-Za-z0-9_-]`. `what` names it in the error.
 pub fn validate_token(what: &'static str, value: &str) -> Result<(), NameError> {
@@ -185,6 +232,9 @@ impl Names {
         if !prefix.chars().all(token_char) {
             return invalid("use only letters, digits, '_' and '-'");
         }
+        if prefix == INBOX_ROOT {
+            return invalid("it is the reply inboxes' root");
+        }
         let upper = prefix
             .chars()
             .map(|c| {
@@ -216,11 +266,54 @@ impl Names {
         format!("{}.api.*", self.prefix)
     }
 
-    /// The verb of an API subject.
+    /// The verb of an anonymous API subject ([`Names::api`]).
     pub fn parse_api(&self, subject: &str) -> Result<ApiVerb, NameError> {
         self.rest(subject, "api")
             .and_then(ApiVerb::from_token)
             .ok_or_else(|| unexpected(subject, "api"))
+    }
+
+    /// `kaniko.api.<identity>.<verb>`: a request of `identity`.
+    pub fn api_as(&self, identity: &str, verb: ApiVerb) -> Result<String, NameError> {
+        validate_identity(identity)?;
+        Ok(format!("{}.api.{identity}.{}", self.prefix, verb.token()))
+    }
+
+    /// `kaniko.api.*.<verb>`: `verb` requested by any identity.
+    pub fn api_identified(&self, verb: ApiVerb) -> String {
+        format!("{}.api.*.{}", self.prefix, verb.token())
+    }
+
+    /// The verb of a request subject and the identity it carries: `None` for an anonymous
+    /// request ([`Names::api`]), `Some` for [`Names::api_as`].
+    pub fn parse_api_request<'s>(
+        &self,
+        subject: &'s str,
+    ) -> Result<(ApiVerb, Option<&'s str>), NameError> {
+        let rest = self
+            .rest(subject, "api")
+            .ok_or_else(|| unexpected(subject, "api"))?;
+        let (identity, verb) = match rest.split_once('.') {
+            None => (None, rest),
+            Some((identity, verb)) => (Some(identity), verb),
+        };
+        let verb = ApiVerb::from_token(verb).ok_or_else(|| unexpected(subject, "api"))?;
+        if let Some(identity) = identity {
+            validate_identity(identity).map_err(|_| unexpected(subject, "api"))?;
+        }
+        Ok((verb, identity))
+    }
+
+    /// `_INBOX.kaniko.user.<identity>`: the inbox prefix of `identity`'s connections; the
+    /// coordinator answers an identity's request only on a reply subject below it.
+    pub fn identity_inbox(&self, identity: &str) -> Result<String, NameError> {
+        validate_identity(identity)?;
+        Ok(format!("{INBOX_ROOT}.{}.user.{identity}", self.prefix))
+    }
+
+    /// `_INBOX.kaniko.coordinator` or `_INBOX.kaniko.worker`: the inbox prefix of a daemon.
+    pub fn role_inbox(&self, role: Role) -> String {
+        format!("{INBOX_ROOT}.{}.{}", self.prefix, role.token())
     }
 
     /// `kaniko.tasks.<os>.<arch>.<variant>` (see [`Platform::to_subject_tokens`]). The
@@ -301,6 +394,46 @@ impl Names {
         format!("{}.events.>", self.prefix)
     }
 
+    /// The subject of an event of a build `owner` submitted: [`Names::events`] for an
+    /// anonymous build, `kaniko.user.<owner>.events.<build>.<type>` for an identity's.
+    pub fn events_for(
+        &self,
+        owner: Option<&str>,
+        build_id: &str,
+        event: EventType,
+    ) -> Result<String, NameError> {
+        match owner {
+            None => self.events(build_id, event),
+            Some(owner) => {
+                validate_identity(owner)?;
+                validate_token("build id", build_id)?;
+                Ok(format!(
+                    "{}.user.{owner}.events.{build_id}.{}",
+                    self.prefix,
+                    event.token()
+                ))
+            }
+        }
+    }
+
+    /// Every event of one build of `owner` ([`Names::events_of`] when anonymous).
+    pub fn events_of_for(&self, owner: Option<&str>, build_id: &str) -> Result<String, NameError> {
+        match owner {
+            None => self.events_of(build_id),
+            Some(owner) => {
+                validate_identity(owner)?;
+                validate_token("build id", build_id)?;
+                Ok(format!("{}.user.{owner}.events.{build_id}.*", self.prefix))
+            }
+        }
+    }
+
+    /// `kaniko.user.<owner>.events.>`: the subjects of `owner`'s events stream.
+    pub fn owner_events_all(&self, owner: &str) -> Result<String, NameError> {
+        validate_identity(owner)?;
+        Ok(format!("{}.user.{owner}.events.>", self.prefix))
+    }
+
     /// The build id and event type of an events subject.
     pub fn parse_events<'s>(&self, subject: &'s str) -> Result<(&'s str, EventType), NameError> {
         let (build_id, token) = self
@@ -359,6 +492,18 @@ impl Names {
         format!("{}_EVENTS", self.upper)
     }
 
+    /// The events stream of `owner`'s builds, `KANIKO_EVENTS_<owner>`
+    /// ([`Names::events_stream`] when anonymous).
+    pub fn events_stream_for(&self, owner: Option<&str>) -> Result<String, NameError> {
+        match owner {
+            None => Ok(self.events_stream()),
+            Some(owner) => {
+                validate_identity(owner)?;
+                Ok(format!("{}_EVENTS_{owner}", self.upper))
+            }
+        }
+    }
+
     /// `KANIKO_TASKS_linux-amd64`: the durable pull consumer shared by one platform's workers.
     pub fn tasks_consumer(&self, platform: &Platform) -> Result<String, NameError> {
         let platform = valid_platform(platform)?;
@@ -395,6 +540,18 @@ impl Names {
         format!("{}_CONTEXTS", self.upper)
     }
 
+    /// The object store of `owner`'s contexts, `KANIKO_CONTEXTS_<owner>`
+    /// ([`Names::contexts_store`] when anonymous). Its stream is `OBJ_<store>`.
+    pub fn contexts_store_for(&self, owner: Option<&str>) -> Result<String, NameError> {
+        match owner {
+            None => Ok(self.contexts_store()),
+            Some(owner) => {
+                validate_identity(owner)?;
+                Ok(format!("{}_CONTEXTS_{owner}", self.upper))
+            }
+        }
+    }
+
     /// The `rest` of `<prefix>.<section>.<rest>`.
     fn rest<'s>(&self, subject: &'s str, section: &str) -> Option<&'s str> {
         subject
@@ -423,6 +580,16 @@ pub fn kv_stream_subjects(bucket: &str) -> String {
     format!("$KV.{bucket}.>")
 }
 
+/// The stream behind an object store (`OBJ_<store>`).
+pub fn object_stream(store: &str) -> String {
+    format!("OBJ_{store}")
+}
+
+/// The subjects of the stream behind an object store (`$O.<store>.>`).
+pub fn object_stream_subjects(store: &str) -> String {
+    format!("$O.{store}.>")
+}
+
 fn valid_platform(platform: &Platform) -> Result<Platform, NameError> {
     platform
         .normalized()
@@ -441,316 +608,4 @@ fn unexpected(subject: &str, expected: &'static str) -> NameError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(text: &str) -> Platform {
-        Platform::parse(text).unwrap()
-    }
-
-    #[test]
-    fn every_name_under_the_default_prefix() {
-        fn check(got: Result<String, NameError>, expected: &str) {
-            assert_eq!(got.as_deref(), Ok(expected));
-        }
-        let n = Names::default();
-        check(Ok(n.api(ApiVerb::Submit)), "kaniko.api.submit");
-        check(Ok(n.api(ApiVerb::Status)), "kaniko.api.status");
-        check(Ok(n.api(ApiVerb::Cancel)), "kaniko.api.cancel");
-        check(Ok(n.api(ApiVerb::List)), "kaniko.api.list");
-        check(Ok(n.api(ApiVerb::Workers)), "kaniko.api.workers");
-        check(Ok(n.api_all()), "kaniko.api.*");
-        check(n.tasks(&p("linux/amd64")), "kaniko.tasks.linux.amd64._");
-        check(n.tasks(&p("linux/arm/v7")), "kaniko.tasks.linux.arm.v7");
-        check(Ok(n.tasks_all()), "kaniko.tasks.>");
-        check(n.results("b1"), "kaniko.results.b1");
-        check(Ok(n.results_all()), "kaniko.results.*");
-        check(n.events("b1", EventType::Log), "kaniko.events.b1.log");
-        check(
-            n.events("b1", EventType::PlatformDone),
-            "kaniko.events.b1.platform_done",
-        );
-        check(n.events_of("b1"), "kaniko.events.b1.*");
-        check(Ok(n.events_all()), "kaniko.events.>");
-        check(n.worker_heartbeat("w-1"), "kaniko.workers.w-1");
-        check(Ok(n.workers_all()), "kaniko.workers.*");
-        check(n.cancel("b1"), "kaniko.cancel.b1");
-        check(Ok(n.cancel_all()), "kaniko.cancel.*");
-        check(Ok(n.tasks_stream()), "KANIKO_TASKS");
-        check(Ok(n.results_stream()), "KANIKO_RESULTS");
-        check(Ok(n.events_stream()), "KANIKO_EVENTS");
-        check(
-            n.tasks_consumer(&p("linux/amd64")),
-            "KANIKO_TASKS_linux-amd64",
-        );
-        check(
-            n.tasks_consumer(&p("linux/arm/v7")),
-            "KANIKO_TASKS_linux-arm-v7",
-        );
-        check(
-            n.tasks_cross(&p("linux/arm64")),
-            "kaniko.tasks.cross.linux.arm64._",
-        );
-        check(
-            n.tasks_cross(&p("linux/arm/v7")),
-            "kaniko.tasks.cross.linux.arm.v7",
-        );
-        check(
-            n.tasks_cross_consumer(&p("linux/arm64")),
-            "KANIKO_TASKS_CROSS_linux-arm64",
-        );
-        check(
-            n.tasks_cross_consumer(&p("linux/arm/v7")),
-            "KANIKO_TASKS_CROSS_linux-arm-v7",
-        );
-        check(Ok(n.builds_bucket()), "KANIKO_BUILDS");
-        check(Ok(n.workers_bucket()), "KANIKO_WORKERS");
-        check(Ok(n.contexts_store()), "KANIKO_CONTEXTS");
-        check(Ok(kv_stream(&n.builds_bucket())), "KV_KANIKO_BUILDS");
-        check(
-            Ok(kv_stream_subjects(&n.builds_bucket())),
-            "$KV.KANIKO_BUILDS.>",
-        );
-    }
-
-    #[test]
-    fn a_custom_prefix_changes_every_name() {
-        let n = Names::new("ci-2_x").unwrap();
-        assert_eq!(n.prefix(), "ci-2_x");
-        assert_eq!(n.api(ApiVerb::Submit), "ci-2_x.api.submit");
-        assert_eq!(
-            n.tasks(&p("linux/arm64")).unwrap(),
-            "ci-2_x.tasks.linux.arm64._"
-        );
-        assert_eq!(n.tasks_stream(), "CI_2_X_TASKS");
-        assert_eq!(
-            n.tasks_consumer(&p("linux/arm64")).unwrap(),
-            "CI_2_X_TASKS_linux-arm64"
-        );
-        assert_eq!(
-            n.tasks_cross(&p("linux/arm64")).unwrap(),
-            "ci-2_x.tasks.cross.linux.arm64._"
-        );
-        assert_eq!(
-            n.tasks_cross_consumer(&p("linux/arm64")).unwrap(),
-            "CI_2_X_TASKS_CROSS_linux-arm64"
-        );
-        assert_eq!(n.builds_bucket(), "CI_2_X_BUILDS");
-        assert_eq!(n.contexts_store(), "CI_2_X_CONTEXTS");
-        assert_eq!(Names::new(DEFAULT_PREFIX), Ok(Names::default()));
-    }
-
-    #[test]
-    fn prefix_is_validated() {
-        fn check(prefix: &str, expected: Option<&'static str>) {
-            let got = Names::new(prefix).err();
-            let expected = expected.map(|reason| NameError::InvalidPrefix {
-                prefix: prefix.into(),
-                reason,
-            });
-            assert_eq!(got, expected, "prefix {prefix:?}");
-        }
-        check("kaniko", None);
-        check("Kaniko-Prod_1", None);
-        check("", Some("it is empty"));
-        check("a.b", Some("use only letters, digits, '_' and '-'"));
-        check("a*", Some("use only letters, digits, '_' and '-'"));
-        check(">", Some("use only letters, digits, '_' and '-'"));
-        check("a b", Some("use only letters, digits, '_' and '-'"));
-        check("ka\tniko", Some("use only letters, digits, '_' and '-'"));
-        check(&"k".repeat(33), Some("it is longer than 32 bytes"));
-        assert_eq!(
-            Names::new("a.b").unwrap_err().to_string(),
-            "invalid NATS prefix \"a.b\": use only letters, digits, '_' and '-'"
-        );
-    }
-
-    #[test]
-    fn ids_used_as_tokens_are_validated() {
-        fn check(id: &str, expected: Option<&'static str>) {
-            let n = Names::default();
-            let expected_err = expected.map(|reason| NameError::InvalidToken {
-                what: "build id",
-                value: id.into(),
-                reason,
-            });
-            assert_eq!(n.results(id).err(), expected_err, "results {id:?}");
-            assert_eq!(n.cancel(id).err(), expected_err, "cancel {id:?}");
-            assert_eq!(n.events_of(id).err(), expected_err, "events_of {id:?}");
-            assert_eq!(
-                n.events(id, EventType::Accepted).err(),
-                expected_err,
-                "events {id:?}"
-            );
-            let worker_err = expected.map(|reason| NameError::InvalidToken {
-                what: "worker id",
-                value: id.into(),
-                reason,
-            });
-            assert_eq!(n.worker_heartbeat(id).err(), worker_err, "worker {id:?}");
-        }
-        check("b1", None);
-        check("01HZX-abc_DEF", None);
-        check("", Some("it is empty"));
-        check("a.b", Some("use only letters, digits, '_' and '-'"));
-        check("*", Some("use only letters, digits, '_' and '-'"));
-        check(">", Some("use only letters, digits, '_' and '-'"));
-        check("a b", Some("use only letters, digits, '_' and '-'"));
-        check("a\n", Some("use only letters, digits, '_' and '-'"));
-        check(&"x".repeat(129), Some("it is longer than 128 bytes"));
-        assert_eq!(
-            Names::default().results("a.b").unwrap_err().to_string(),
-            "invalid build id \"a.b\": use only letters, digits, '_' and '-'"
-        );
-    }
-
-    #[test]
-    fn an_unnormalised_platform_gives_the_normal_subject_and_junk_is_refused() {
-        let n = Names::default();
-        let raw = Platform {
-            os: "linux".into(),
-            architecture: "aarch64".into(),
-            variant: Some("v8".into()),
-        };
-        assert_eq!(n.tasks(&raw).unwrap(), "kaniko.tasks.linux.arm64._");
-        let junk = Platform {
-            os: "linux".into(),
-            architecture: "*".into(),
-            variant: None,
-        };
-        assert!(matches!(
-            n.tasks(&junk),
-            Err(NameError::InvalidToken {
-                what: "platform",
-                ..
-            })
-        ));
-        assert!(n.tasks_consumer(&junk).is_err());
-        assert!(n.tasks_cross(&junk).is_err());
-        assert!(n.tasks_cross_consumer(&junk).is_err());
-    }
-
-    #[test]
-    fn subjects_parse_back() {
-        let n = Names::default();
-        assert_eq!(n.parse_api("kaniko.api.status"), Ok(ApiVerb::Status));
-        assert_eq!(
-            n.parse_tasks("kaniko.tasks.linux.arm.v7"),
-            Ok(p("linux/arm/v7"))
-        );
-        assert_eq!(
-            n.parse_tasks("kaniko.tasks.cross.linux.arm64._"),
-            Ok(p("linux/arm64"))
-        );
-        assert_eq!(n.parse_results("kaniko.results.b1"), Ok("b1"));
-        assert_eq!(
-            n.parse_events("kaniko.events.b1.platform_failed"),
-            Ok(("b1", EventType::PlatformFailed))
-        );
-        assert_eq!(n.parse_worker_heartbeat("kaniko.workers.w-1"), Ok("w-1"));
-        assert_eq!(n.parse_cancel("kaniko.cancel.b1"), Ok("b1"));
-        for verb in ApiVerb::ALL {
-            assert_eq!(n.parse_api(&n.api(verb)), Ok(verb));
-        }
-        for event in EventType::ALL {
-            assert_eq!(
-                n.parse_events(&n.events("b2", event).unwrap()),
-                Ok(("b2", event))
-            );
-        }
-
-        fn refused(got: Result<impl std::fmt::Debug, NameError>, subject: &str, expected: &str) {
-            match got {
-                Err(NameError::UnexpectedSubject {
-                    subject: s,
-                    expected: e,
-                }) => {
-                    assert_eq!((s.as_str(), e), (subject, expected));
-                }
-                other => panic!("{subject:?} gave {other:?}"),
-            }
-        }
-        refused(n.parse_api("kaniko.api.delete"), "kaniko.api.delete", "api");
-        refused(n.parse_api("other.api.submit"), "other.api.submit", "api");
-        refused(
-            n.parse_api("kanikox.api.submit"),
-            "kanikox.api.submit",
-            "api",
-        );
-        refused(
-            n.parse_tasks("kaniko.tasks.linux.amd64"),
-            "kaniko.tasks.linux.amd64",
-            "tasks",
-        );
-        refused(
-            n.parse_tasks("kaniko.tasks.cross.linux"),
-            "kaniko.tasks.cross.linux",
-            "tasks",
-        );
-        refused(
-            n.parse_results("kaniko.results.b1.x"),
-            "kaniko.results.b1.x",
-            "results",
-        );
-        refused(
-            n.parse_results("kaniko.results."),
-            "kaniko.results.",
-            "results",
-        );
-        refused(
-            n.parse_events("kaniko.events.b1.nope"),
-            "kaniko.events.b1.nope",
-            "events",
-        );
-        refused(
-            n.parse_events("kaniko.events.b1"),
-            "kaniko.events.b1",
-            "events",
-        );
-        refused(
-            n.parse_cancel("kaniko.workers.b1"),
-            "kaniko.workers.b1",
-            "cancel",
-        );
-    }
-
-    #[test]
-    fn sanitize_makes_valid_tokens() {
-        fn check(raw: &str, expected: &str) {
-            let token = sanitize_token(raw);
-            assert_eq!(token, expected);
-            assert_eq!(validate_token("worker id", &token), Ok(()));
-        }
-        check("node-1.example.com", "node-1-example-com");
-        check("", "-");
-        check("a b*c>", "a-b-c-");
-        check("ünï", "-n-");
-        check(&"x".repeat(200), &"x".repeat(128));
-    }
-
-    proptest::proptest! {
-        /// Work-queue streams refuse overlapping consumer filters: the native and the cross
-        /// subject (and consumer) of any two platforms never coincide, and each parses back
-        /// to its own platform.
-        #[test]
-        fn native_and_cross_names_never_collide(
-            os in "[a-z][a-z0-9]{0,7}",
-            arch in "[a-z][a-z0-9]{0,7}",
-            variant in proptest::option::of("v[0-9]"),
-            other_os in "[a-z][a-z0-9]{0,7}",
-            other_arch in "[a-z][a-z0-9]{0,7}",
-        ) {
-            let n = Names::default();
-            let a = Platform { os, architecture: arch, variant };
-            let b = Platform { os: other_os, architecture: other_arch, variant: None };
-            if let (Ok(native), Ok(cross)) = (n.tasks(&a), n.tasks_cross(&b)) {
-                proptest::prop_assert_ne!(&native, &cross);
-                proptest::prop_assert_eq!(n.parse_tasks(&native), valid_platform(&a));
-                proptest::prop_assert_eq!(n.parse_tasks(&cross), valid_platform(&b));
-            }
-            if let (Ok(native), Ok(cross)) = (n.tasks_consumer(&a), n.tasks_cross_consumer(&b)) {
-                proptest::prop_assert_ne!(native, cross);
-            }
-        }
-    }
-}
+mod tests;

@@ -30,10 +30,16 @@ pub enum Command {
     Index(Box<IndexArgs>),
     /// Run the coordinator daemon: the request API, the fleet, the builds and index publishing.
     Serve(ServeArgs),
+    /// Write the nats-server authorization block of the least-privilege layout: a
+    /// coordinator, a worker and one submitter per identity of the policy, nkey users with
+    /// exact subject permissions (seeds generated when missing).
+    NatsConfig(crate::nats_config::NatsConfigArgs),
     /// List the live workers.
     Workers {
         #[command(flatten)]
         nats: NatsArgs,
+        #[command(flatten)]
+        who: IdentityArgs,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -42,6 +48,8 @@ pub enum Command {
     Status {
         #[command(flatten)]
         nats: NatsArgs,
+        #[command(flatten)]
+        who: IdentityArgs,
         /// The build id.
         build: String,
         /// Print JSON.
@@ -52,6 +60,8 @@ pub enum Command {
     Logs {
         #[command(flatten)]
         nats: NatsArgs,
+        #[command(flatten)]
+        who: IdentityArgs,
         /// The build id.
         build: String,
     },
@@ -59,6 +69,8 @@ pub enum Command {
     Cancel {
         #[command(flatten)]
         nats: NatsArgs,
+        #[command(flatten)]
+        who: IdentityArgs,
         /// The build id.
         build: String,
         /// Why, recorded in the build's errors.
@@ -69,6 +81,8 @@ pub enum Command {
     List {
         #[command(flatten)]
         nats: NatsArgs,
+        #[command(flatten)]
+        who: IdentityArgs,
         /// Only builds not finished yet.
         #[arg(long)]
         active: bool,
@@ -103,6 +117,28 @@ impl NatsArgs {
     /// The connection settings.
     pub fn connect(&self) -> NatsOptions {
         self.auth.options(&self.url)
+    }
+}
+
+/// Who a client command speaks as.
+#[derive(Debug, Clone, Default, Args)]
+pub struct IdentityArgs {
+    /// Send requests as this identity, for a coordinator with a policy (`serve --policy`):
+    /// on `<prefix>.api.<identity>.<verb>`, with replies on the identity's own inbox and its
+    /// contexts and build events in its own streams. The NATS credentials must be that
+    /// identity's (`coordinator nats-config`).
+    #[arg(long, env = "KANIKO_IDENTITY", value_name = "NAME")]
+    pub identity: Option<String>,
+}
+
+impl IdentityArgs {
+    /// The identity, checked.
+    pub fn identity(&self) -> anyhow::Result<Option<&str>> {
+        if let Some(identity) = &self.identity {
+            kaniko_common::subjects::validate_identity(identity)
+                .map_err(|err| anyhow::anyhow!("--identity: {err}"))?;
+        }
+        Ok(self.identity.as_deref())
     }
 }
 
@@ -290,6 +326,12 @@ pub struct ServeArgs {
         value_name = "SECS"
     )]
     pub nats_connect_timeout: u64,
+    /// The authorization policy (JSON): each identity's allowed push and pull repositories
+    /// and whether it is an admin. With it, only identities' requests
+    /// (`<prefix>.api.<identity>.<verb>`) are served; without it the API is open and
+    /// anonymous (see docs/security.md).
+    #[arg(long, env = "KANIKO_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -317,6 +359,7 @@ impl ServeArgs {
                 ..Default::default()
             },
             heartbeat_interval: Duration::from_secs(self.heartbeat_interval.max(1)),
+            policy: self.policy.clone(),
         }
     }
 }
@@ -338,12 +381,18 @@ mod tests {
             "127.0.0.1:5000",
             "--heartbeat-interval",
             "2",
+            "--policy",
+            "/etc/kaniko/policy.json",
         ])
         .unwrap();
         let Command::Serve(args) = cli.command else {
             panic!("not serve");
         };
         let config = args.config();
+        assert_eq!(
+            config.policy.as_deref(),
+            Some(std::path::Path::new("/etc/kaniko/policy.json"))
+        );
         assert_eq!(config.nats.url, "nats://127.0.0.1:9");
         assert_eq!(config.prefix, "ci");
         assert_eq!(config.registry.insecure_registries, ["127.0.0.1:5000"]);
@@ -446,6 +495,16 @@ mod tests {
         check(&["coordinator", "cancel", "b1", "--reason", "stop"], true);
         check(&["coordinator", "list", "--active", "--limit", "3"], true);
         check(&["coordinator", "workers", "--json"], true);
+        check(
+            &["coordinator", "status", "b1", "--identity", "alice"],
+            true,
+        );
+        check(&["coordinator", "serve", "--identity", "alice"], false);
+        check(&["coordinator", "nats-config", "--keys", "k"], false);
+        check(
+            &["coordinator", "nats-config", "--policy", "p", "--keys", "k"],
+            true,
+        );
     }
 
     #[test]

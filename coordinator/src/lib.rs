@@ -5,9 +5,11 @@
 use std::process::ExitCode;
 
 pub mod actors;
+pub mod authz;
 pub mod cli;
 pub mod context;
 pub mod driver;
+pub mod nats_config;
 pub mod serve;
 pub mod submit;
 pub mod verbs;
@@ -17,18 +19,23 @@ use cli::Command;
 /// Runs one invocation of the `coordinator` command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     if let Command::Serve(args) = &cli.command {
+        install_subscriber("info");
         serve::run_blocking(args.config())?;
         return Ok(ExitCode::SUCCESS);
     }
+    if let Command::NatsConfig(args) = &cli.command {
+        nats_config::run(args)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Command::Submit(args) = cli.command {
-        install_cli_subscriber();
+        install_subscriber("warn");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
         return runtime.block_on(submit::run(&args));
     }
     if let Command::Index(args) = cli.command {
-        install_cli_subscriber();
+        install_subscriber("warn");
         let config = driver::ci::CiConfig::from_index_args(&args)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -44,13 +51,22 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
 async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
     let ok = |_: ()| ExitCode::SUCCESS;
     match command {
-        Command::Serve(_) | Command::Submit(_) | Command::Index(_) => Ok(ExitCode::SUCCESS),
-        Command::Workers { nats, json } => {
-            let api = verbs::ApiClient::connect(&nats.connect(), &nats.prefix).await?;
+        Command::Serve(_) | Command::Submit(_) | Command::Index(_) | Command::NatsConfig(_) => {
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Workers { nats, who, json } => {
+            let api =
+                verbs::ApiClient::connect(&nats.connect(), &nats.prefix, who.identity()?).await?;
             verbs::workers(&api, json).await.map(ok)
         }
-        Command::Status { nats, build, json } => {
-            let api = verbs::ApiClient::connect(&nats.connect(), &nats.prefix).await?;
+        Command::Status {
+            nats,
+            who,
+            build,
+            json,
+        } => {
+            let api =
+                verbs::ApiClient::connect(&nats.connect(), &nats.prefix, who.identity()?).await?;
             let fine = verbs::status(&api, &build, json).await?;
             Ok(if fine {
                 ExitCode::SUCCESS
@@ -58,25 +74,30 @@ async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Logs { nats, build } => {
-            let api = verbs::ApiClient::connect(&nats.connect(), &nats.prefix).await?;
+        Command::Logs { nats, who, build } => {
+            let api =
+                verbs::ApiClient::connect(&nats.connect(), &nats.prefix, who.identity()?).await?;
             verbs::logs(&api, &build).await.map(ok)
         }
         Command::Cancel {
             nats,
+            who,
             build,
             reason,
         } => {
-            let api = verbs::ApiClient::connect(&nats.connect(), &nats.prefix).await?;
+            let api =
+                verbs::ApiClient::connect(&nats.connect(), &nats.prefix, who.identity()?).await?;
             verbs::cancel(&api, &build, reason).await.map(ok)
         }
         Command::List {
             nats,
+            who,
             active,
             limit,
             json,
         } => {
-            let api = verbs::ApiClient::connect(&nats.connect(), &nats.prefix).await?;
+            let api =
+                verbs::ApiClient::connect(&nats.connect(), &nats.prefix, who.identity()?).await?;
             let request = kaniko_common::messages::ListRequest {
                 active_only: active,
                 limit,
@@ -86,11 +107,11 @@ async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// The tracing subscriber of short-lived CLI commands: warnings and errors on stderr unless
-/// `RUST_LOG` says otherwise.
-fn install_cli_subscriber() {
+/// The tracing subscriber on stderr, filtered by `RUST_LOG` or else `default`: `warn` for
+/// short-lived commands, `info` for the daemon.
+fn install_subscriber(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,12 +1,14 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! `coordinator serve`: connects to NATS, makes sure the streams, buckets and object store
-//! exist, starts the actors under an actix `System`, resumes the builds left unfinished in
+//! `coordinator serve`: loads the policy (`--policy`), connects to NATS, makes sure the
+//! streams, buckets and object stores exist (each policy identity's too), starts the actors under an actix `System`, resumes the builds left unfinished in
 //! the BUILDS bucket, and serves until shut down. [`run`] is the daemon inside a running
 //! system; [`run_blocking`] is the CLI's entry; [`spawn`] runs it on its own thread for
 //! tests and embedding.
 
 use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -14,13 +16,14 @@ use anyhow::Context as _;
 use futures::StreamExt;
 use kaniko_common::bus::{self, NatsOptions};
 use kaniko_common::registry::{RegistryClient, RegistryOptions};
-use kaniko_common::subjects::Names;
+use kaniko_common::subjects::{Names, Role};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use crate::actors::api::{Adopt, ApiActor, load_all};
 use crate::actors::fleet::{FleetActor, decode_presence};
 use crate::actors::index::IndexActor;
+use crate::authz::Policy;
 use crate::driver::nats::{NatsDriver, StreamSettings};
 
 /// Everything `coordinator serve` needs.
@@ -36,21 +39,38 @@ pub struct ServeConfig {
     pub registry: RegistryOptions,
     /// Workers' heartbeat interval; a worker is forgotten after 3 of them.
     pub heartbeat_interval: Duration,
+    /// The authorization policy (`--policy`); `None` serves the open, anonymous API.
+    pub policy: Option<PathBuf>,
 }
 
 /// Runs the coordinator inside the current actix system until `shutdown` completes.
 pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     let names = Names::new(&config.prefix)?;
+    let policy = match &config.policy {
+        Some(path) => Some(Arc::new(Policy::load(path)?)),
+        None => None,
+    };
     let registry = RegistryClient::new(config.registry.clone()).context("registry client")?;
     let mut options = config.nats.clone();
     options
         .name
         .get_or_insert_with(|| "kaniko-coordinator".to_string());
+    options
+        .inbox_prefix
+        .get_or_insert_with(|| names.role_inbox(Role::Coordinator));
     // The coordinator may start before nats-server: it waits. `shutdown` is not polled
     // until the coordinator serves (it reports readiness when first polled); SIGTERM still
     // ends the wait, its handler is not installed yet.
     let client = bus::connect(&options).await?;
     let driver = NatsDriver::open(client.clone(), names.clone(), &config.streams).await?;
+    // Each identity's contexts store and events stream, which its permissions name.
+    for (identity, _) in policy.iter().flat_map(|policy| policy.identities()) {
+        driver
+            .bus
+            .ensure_identity(identity, &config.streams)
+            .await
+            .with_context(|| format!("creating the streams of identity {identity}"))?;
+    }
 
     let heartbeats = client.subscribe(names.workers_all()).await?;
     let mut known = Vec::new();
@@ -67,7 +87,10 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> any
     }
     let fleet = FleetActor::new(heartbeats, known, config.heartbeat_interval * 3).start();
     let index = IndexActor::new(registry).start();
-    let api = ApiActor::subscribe(driver.clone(), fleet, index)
+    let identities = policy
+        .as_ref()
+        .map_or(0, |policy| policy.identities().count());
+    let api = ApiActor::subscribe(driver.clone(), fleet, index, policy)
         .await?
         .start();
 
@@ -83,7 +106,7 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> any
         Err(err) => warn!("cannot list stored builds to resume: {err}"),
     }
     client.flush().await.context("flushing subscriptions")?;
-    info!(prefix = %names.prefix(), "coordinator serving");
+    info!(prefix = %names.prefix(), identities, "coordinator serving");
     shutdown.await;
     info!("coordinator shutting down");
     Ok(())

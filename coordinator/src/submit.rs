@@ -1,8 +1,10 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! `coordinator submit`: pack the context (honouring `.dockerignore`), upload it once per
-//! sha256, submit the build over the NATS request API (`kaniko.api.submit`, JSON), then
-//! follow the build's events from the start of the events stream, so nothing is missed: a
+//! sha256 (an object already stored under it is verified, and replaced when it does not hash
+//! to it), submit the build over the NATS request API (`kaniko.api.submit`, JSON; with
+//! `--identity`, `kaniko.api.<identity>.submit`, the context in the identity's own store),
+//! then follow the build's events from the start of the events stream, so nothing is missed: a
 //! line (or progress bar on a terminal) per platform state change, build logs unless
 //! `--quiet`, and a summary with the index and each platform's digest. `--metadata-file` and
 //! `--digest-file` are written atomically.
@@ -162,6 +164,9 @@ pub struct SubmitArgs {
     #[command(flatten)]
     /// How to reach NATS.
     pub nats: NatsArgs,
+    #[command(flatten)]
+    /// Who submits (`--driver nats`).
+    pub who: crate::cli::IdentityArgs,
     #[command(flatten)]
     /// Registry flags of the in-process worker (`--driver local` only).
     pub local: LocalRegistryArgs,
@@ -329,6 +334,13 @@ pub fn build_request(
 
 /// Runs `coordinator submit`.
 pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
+    let identity = args.who.identity()?;
+    if identity.is_some() && args.driver.is_some_and(|driver| driver != Driver::Nats) {
+        bail!(
+            "--identity (KANIKO_IDENTITY) applies to --driver nats only: it names who submits to \
+             a coordinator"
+        );
+    }
     if args.driver == Some(Driver::Ci) {
         let config = crate::driver::ci::CiConfig::from_submit_args(args)?;
         return crate::driver::ci::run_cli(&config).await;
@@ -342,6 +354,12 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
         std::env::var_os("NATS_URL").is_some(),
     );
     if driver == Driver::Local {
+        if identity.is_some() {
+            bail!(
+                "--identity (KANIKO_IDENTITY) applies to --driver nats only: name the NATS \
+                 server with --nats or NATS_URL"
+            );
+        }
         return local::run(args).await;
     }
     if let Some(flag) = first_local_flag(&args.registry, &args.local) {
@@ -369,16 +387,26 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
 
     let mut options = args.nats.options();
     options.name = Some("kaniko coordinator submit".to_string());
+    if let Some(identity) = identity {
+        options.inbox_prefix = Some(names.identity_inbox(identity)?);
+    }
     let client = bus::connect(&options).await?;
-    let bus = Bus::new(client.clone(), names.clone());
+    // An identity's context goes to its own store, and its events come from its own stream.
+    let bus = Bus::new(client.clone(), names.clone()).for_owner(identity)?;
     let file = tokio::fs::File::open(packed.file.path())
         .await
         .with_context(|| format!("opening {}", packed.file.path().display()))?;
     bus.upload_context(file, &packed.sha256, packed.size)
         .await
-        .context(
-            "uploading the context (is the coordinator running? it creates the object store)",
-        )?;
+        .with_context(|| match identity {
+            None => "uploading the context (is the coordinator running? it creates the object \
+                     store)"
+                .to_string(),
+            Some(identity) => format!(
+                "uploading the context to identity {identity}'s store (is the coordinator \
+                 running with a policy that names {identity}? it creates the store)"
+            ),
+        })?;
 
     let context = ContextRef {
         sha256: packed.sha256.clone(),
@@ -387,7 +415,10 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
     let mut request = build_request(args, context, packed.dockerfile.clone())?;
     request.standard_annotations = crate::driver::ci::git::standard_annotations(&args.context);
     let payload = encode_json(&request)?;
-    let subject = names.api(ApiVerb::Submit);
+    let subject = match identity {
+        None => names.api(ApiVerb::Submit),
+        Some(identity) => names.api_as(identity, ApiVerb::Submit)?,
+    };
     let reply = tokio::time::timeout(
         SUBMIT_TIMEOUT,
         client.request_with_headers(subject.clone(), bus::json_headers(), payload.into()),
@@ -454,10 +485,11 @@ async fn follow_events(
     quiet: bool,
     tracker: &mut Tracker,
 ) -> anyhow::Result<Outcome> {
+    let owner = bus.owner();
     let mut messages = bus::follow(
         bus.js().clone(),
-        bus.names().events_stream(),
-        bus.names().events_of(build_id)?,
+        bus.names().events_stream_for(owner)?,
+        bus.names().events_of_for(owner, build_id)?,
     );
     let mut display = Display::new(quiet);
     while let Some(message) = messages.next().await {
@@ -667,6 +699,40 @@ mod tests {
             "index annotations need an OCI index",
         );
         check(&["-d", "r/a", "--timeout", "soon"], "not a duration");
+    }
+
+    #[test]
+    fn an_identity_is_checked_and_refused_where_nobody_submits() {
+        fn check(argv: &[&str], needle: &str) {
+            let args = parse(argv).unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let err = runtime.block_on(run(&args)).unwrap_err();
+            assert!(format!("{err:#}").contains(needle), "{argv:?}: {err:#}");
+        }
+        check(
+            &["-d", "r/a", "--driver", "local", "--identity", "alice"],
+            "--identity (KANIKO_IDENTITY) applies to --driver nats only",
+        );
+        check(
+            &[
+                "-d",
+                "r/a",
+                "--driver",
+                "ci",
+                "--digests-from",
+                "d",
+                "--identity",
+                "alice",
+            ],
+            "--identity (KANIKO_IDENTITY) applies to --driver nats only",
+        );
+        check(
+            &["-d", "r/a", "--driver", "nats", "--identity", "a.b"],
+            "--identity: invalid identity \"a.b\"",
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! The client verbs `coordinator workers|status|logs|cancel|list`: requests on the API
-//! subjects (bincode, our own CLI), printed as tables or JSON; `logs` replays a build's log
-//! events from the EVENTS stream.
+//! subjects (bincode, our own CLI; an identity's own subjects with `--identity`), printed as
+//! tables or JSON; `logs` replays a build's log events from the events stream of its owner.
 
 use std::io::Write;
 use std::time::Duration;
@@ -24,22 +24,43 @@ use crate::driver::nats::headers;
 /// How long a request waits for a coordinator.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A client of the request API.
+/// A client of the request API, anonymous or speaking as an identity.
 pub struct ApiClient {
     client: async_nats::Client,
     names: Names,
+    identity: Option<String>,
 }
 
 impl ApiClient {
-    /// Connects to NATS.
-    pub async fn connect(nats: &NatsOptions, prefix: &str) -> anyhow::Result<ApiClient> {
+    /// Connects to NATS; with `identity`, requests go on that identity's subjects and replies
+    /// come to its own inbox.
+    pub async fn connect(
+        nats: &NatsOptions,
+        prefix: &str,
+        identity: Option<&str>,
+    ) -> anyhow::Result<ApiClient> {
         let names = Names::new(prefix)?;
         let mut options = nats.clone();
         options
             .name
             .get_or_insert_with(|| "kaniko-coordinator-cli".to_string());
+        if let Some(identity) = identity {
+            options.inbox_prefix = Some(names.identity_inbox(identity)?);
+        }
         let client = kaniko_common::bus::connect(&options).await?;
-        Ok(ApiClient { client, names })
+        Ok(ApiClient {
+            client,
+            names,
+            identity: identity.map(str::to_string),
+        })
+    }
+
+    /// The subject of `verb` for this client: anonymous or its identity's.
+    fn subject(&self, verb: ApiVerb) -> anyhow::Result<String> {
+        Ok(match &self.identity {
+            None => self.names.api(verb),
+            Some(identity) => self.names.api_as(identity, verb)?,
+        })
     }
 
     /// Sends `request` on the `verb` subject and decodes the reply.
@@ -48,7 +69,7 @@ impl ApiClient {
         verb: ApiVerb,
         request: &Q,
     ) -> anyhow::Result<A> {
-        let subject = self.names.api(verb);
+        let subject = self.subject(verb)?;
         let payload = Encoding::Bincode.encode(request)?;
         let call = self.client.request_with_headers(
             subject.clone(),
@@ -258,15 +279,32 @@ pub async fn list(api: &ApiClient, request: ListRequest, json: bool) -> anyhow::
     }
 }
 
-/// `coordinator logs BUILD`: replays the build's log events stored in the EVENTS stream.
+/// `coordinator logs BUILD`: asks for the build's status (so the coordinator's policy decides
+/// who may see it, and names its owner), then replays its log events from the events stream
+/// (its owner's, for an identity's build).
 pub async fn logs(api: &ApiClient, build_id: &str) -> anyhow::Result<()> {
+    let reply: StatusReply = api
+        .request(
+            ApiVerb::Status,
+            &StatusRequest {
+                build_id: build_id.to_string(),
+            },
+        )
+        .await?;
+    let build = match (reply.build, reply.error) {
+        (_, Some(error)) => bail!("{error}"),
+        (Some(build), None) => build,
+        (None, None) => bail!("build {build_id}: no status"),
+    };
     let names = &api.names;
-    let subject = names.events(build_id, EventType::Log)?;
+    let owner = build.owner.as_deref();
+    let subject = names.events_for(owner, build_id, EventType::Log)?;
+    let stream_name = names.events_stream_for(owner)?;
     let js = jetstream::new(api.client.clone());
     let stream = js
-        .get_stream(names.events_stream())
+        .get_stream(&stream_name)
         .await
-        .with_context(|| format!("opening stream {}", names.events_stream()))?;
+        .with_context(|| format!("opening stream {stream_name}"))?;
     let mut consumer = stream
         .create_consumer(pull::Config {
             filter_subject: subject.clone(),
@@ -329,6 +367,7 @@ mod tests {
             tags: vec![],
             submitted_at_unix_ms: 0,
             updated_at_unix_ms: 0,
+            owner: None,
         };
         assert_eq!(
             render_status(&status),

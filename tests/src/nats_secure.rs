@@ -4,10 +4,14 @@
 //! SAN) and a client certificate, made with the `openssl` CLI, nkey users made with the
 //! `nkeys` crate, and an operator, its accounts and their users' `.creds` files (JWTs signed
 //! here, as `nsc` would); plus the `authorization`, `tls` and operator-mode config blocks that
-//! use them (for [`crate::Nats::start_with_config`]).
+//! use them (for [`crate::Nats::start_with_config`]). For the permission layout of
+//! `coordinator nats-config`: the seeds it writes ([`read_seed`]) and a client that records
+//! the errors the server sends it ([`Watched`]: a permissions violation is one).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use base64::Engine;
@@ -178,6 +182,83 @@ impl std::fmt::Debug for NkeyUser {
         f.debug_struct("NkeyUser")
             .field("public", &self.public)
             .finish_non_exhaustive()
+    }
+}
+
+/// The seed in an nkey seed file (`coordinator nats-config --keys DIR` writes them).
+pub fn read_seed(path: &Path) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let seed = text.trim().to_string();
+    anyhow::ensure!(
+        seed.starts_with("SU"),
+        "{} holds no user seed",
+        path.display()
+    );
+    Ok(seed)
+}
+
+/// A client authenticated with an nkey seed that records every error the server sends it
+/// (`permissions violation for publish to ...`, `... for subscription to ...`).
+pub struct Watched {
+    /// The connection.
+    pub client: async_nats::Client,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+impl Watched {
+    /// Connects to `url` as the nkey user of `seed`, with reply inboxes under `inbox` when
+    /// given (the layout gives each user its own).
+    pub async fn connect(url: &str, seed: &str, inbox: Option<&str>) -> anyhow::Result<Watched> {
+        let errors: Arc<Mutex<Vec<String>>> = Arc::default();
+        let recorded = errors.clone();
+        let mut options = async_nats::ConnectOptions::with_nkey(seed.to_string())
+            .request_timeout(Some(Duration::from_secs(3)))
+            .event_callback(move |event| {
+                let recorded = recorded.clone();
+                async move {
+                    if let async_nats::Event::ServerError(err) = event
+                        && let Ok(mut list) = recorded.lock()
+                    {
+                        list.push(err.to_string());
+                    }
+                }
+            });
+        if let Some(inbox) = inbox {
+            options = options.custom_inbox_prefix(inbox);
+        }
+        let client = options
+            .connect(url)
+            .await
+            .with_context(|| format!("connecting to {url} with an nkey"))?;
+        Ok(Watched { client, errors })
+    }
+
+    /// Every server error so far.
+    pub fn errors(&self) -> Vec<String> {
+        self.errors
+            .lock()
+            .map(|list| list.clone())
+            .unwrap_or_default()
+    }
+
+    /// The first server error containing `needle` (case-insensitive) within `within`.
+    pub async fn error_containing(&self, needle: &str, within: Duration) -> Option<String> {
+        let needle = needle.to_lowercase();
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(found) = self
+                .errors()
+                .into_iter()
+                .find(|e| e.to_lowercase().contains(&needle))
+            {
+                return Some(found);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 

@@ -152,6 +152,10 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
             .map(|m| (m.from.clone(), m.to.clone()))
             .collect(),
     };
+    // The secrets this build's destinations may use; their values are masked in its output.
+    let (usable_secrets, withheld_secrets) =
+        crate::secrets::for_destinations(&config.run.secrets, &config.outputs.destinations);
+    let masker = crate::secrets::Masker::of(&usable_secrets).map_err(anyhow::Error::msg)?;
     let mut executor = executor::Executor::new(executor::Setup {
         dockerfile: &dockerfile,
         plan: &plan,
@@ -174,7 +178,9 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
             ignore: run_ignore_paths(&config.snapshot),
             hash: config.snapshot.mode == crate::config::SnapshotMode::Full,
             single_snapshot: config.snapshot.single_snapshot,
-            secrets: config.run.secrets.clone(),
+            secrets: usable_secrets,
+            withheld_secrets,
+            masker,
             cache_dir: config.run.cache_dir.clone(),
             cache_key: executor::run_cache_key(
                 config.run.cache_scope,

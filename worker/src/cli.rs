@@ -249,6 +249,7 @@ impl NatsAuthArgs {
             tls_key: self.nats_tls_key.clone(),
             name: None,
             connect_wait: None,
+            inbox_prefix: None,
         }
     }
 }

@@ -8,8 +8,23 @@
 //! `id=NAME,src=PATH` (or `source=`), `id=NAME,env=VAR`, with an optional `type=file|env`
 //! (`type=env,src=VAR` names the variable). `id=NAME` alone reads the environment variable
 //! `NAME` when it is set, else the file `NAME`, as buildx does.
+//!
+//! `scope=PATTERN[,PATTERN...]` (repository patterns, see [`kaniko_common::scope`]) limits a
+//! secret to builds whose destinations all match: any other build gets it treated as not
+//! given (a `required` mount fails naming the scope), never its value. `worker serve`, where
+//! builds of different submitters meet, refuses a secret without a scope (`scope=*` shares it
+//! with every build); `worker build` and the local driver, one operator's own builds, take
+//! unscoped ones.
+//!
+//! Every value a build may use is masked (`****`) in every line a RUN prints, before it
+//! reaches a log or an event ([`Masker`]); values out of scope are not masked, so a build
+//! cannot use the masking to test guesses of a secret it may not have.
 
+use std::borrow::Cow;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use kaniko_common::scope::{RepoPattern, describe};
 
 /// Where a secret's value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +42,8 @@ pub struct Secret {
     pub id: String,
     /// Where the value is.
     pub source: SecretSource,
+    /// The destinations it may be used for (`scope=`); `None`: every build.
+    pub scope: Option<Vec<RepoPattern>>,
 }
 
 impl Secret {
@@ -34,11 +51,24 @@ impl Secret {
     /// (for `id=NAME` alone).
     pub fn parse(text: &str, env_set: impl Fn(&str) -> bool) -> Result<Secret, String> {
         let (mut id, mut src, mut env, mut kind) = (None, None, None, None);
+        let mut scope: Option<Vec<RepoPattern>> = None;
+        // Whether the previous field was `scope=`: a field without `=` is one more pattern.
+        let mut in_scope = false;
         for field in text.split(',').filter(|f| !f.is_empty()) {
             let Some((key, value)) = field.split_once('=') else {
+                if let (true, Some(patterns)) = (in_scope, scope.as_mut()) {
+                    patterns.push(field.parse().map_err(|e| format!("scope: {e}"))?);
+                    continue;
+                }
                 return Err(format!("{field:?} must be a key=value pair"));
             };
+            in_scope = false;
             match key.trim().to_ascii_lowercase().as_str() {
+                "scope" => {
+                    let pattern = value.parse().map_err(|e| format!("scope: {e}"))?;
+                    scope.get_or_insert_with(Vec::new).push(pattern);
+                    in_scope = true;
+                }
                 "id" => id = Some(value.to_string()),
                 "src" | "source" => src = Some(value.to_string()),
                 "env" => env = Some(value.to_string()),
@@ -52,7 +82,7 @@ impl Secret {
                 },
                 other => {
                     return Err(format!(
-                        "unexpected key {other:?} (expected id, src, env or type)"
+                        "unexpected key {other:?} (expected id, src, env, type or scope)"
                     ));
                 }
             }
@@ -77,7 +107,33 @@ impl Secret {
         {
             return Err("src is empty".into());
         }
-        Ok(Secret { id, source })
+        Ok(Secret { id, source, scope })
+    }
+
+    /// Whether a build pushing to `destinations` may use this secret: an unscoped one
+    /// always; a scoped one when there is a destination and every one matches the scope.
+    /// The refusal names the scope and the destination it does not cover (never a value).
+    pub fn usable_for(&self, destinations: &[String]) -> Result<(), String> {
+        let Some(scope) = &self.scope else {
+            return Ok(());
+        };
+        let id = &self.id;
+        if destinations.is_empty() {
+            return Err(format!(
+                "the secret {id:?} is scoped to {} and this build pushes nowhere",
+                describe(scope)
+            ));
+        }
+        match destinations
+            .iter()
+            .find(|d| !kaniko_common::scope::any_matches(scope, d))
+        {
+            None => Ok(()),
+            Some(outside) => Err(format!(
+                "the secret {id:?} is scoped to {}, which does not cover the destination {outside}",
+                describe(scope)
+            )),
+        }
     }
 
     /// The value: `Ok(None)` when the environment variable is not set; an error (naming the
@@ -92,6 +148,112 @@ impl Secret {
                 v.into_vec()
             })),
         }
+    }
+}
+
+/// The secrets a build pushing to `destinations` may use, and why each other one is
+/// withheld (`(id, reason)`), see [`Secret::usable_for`].
+pub fn for_destinations(
+    secrets: &[Secret],
+    destinations: &[String],
+) -> (Vec<Secret>, Vec<(String, String)>) {
+    let mut usable = Vec::new();
+    let mut withheld = Vec::new();
+    for secret in secrets {
+        match secret.usable_for(destinations) {
+            Ok(()) => usable.push(secret.clone()),
+            Err(reason) => withheld.push((secret.id.clone(), reason)),
+        }
+    }
+    (usable, withheld)
+}
+
+/// The `--secret` values of `worker serve` must each carry a scope: its builds come from
+/// every submitter.
+pub fn require_scopes(values: &[String]) -> Result<(), String> {
+    for (text, secret) in values.iter().zip(parse_all_unchecked(values)?) {
+        if secret.scope.is_none() {
+            return Err(format!(
+                "--secret {text:?}: worker serve needs a scope: add scope=REPOSITORY \
+                 (registry/repo, registry/path/* or * for every build), the destinations whose \
+                 builds may use it"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn parse_all_unchecked(values: &[String]) -> Result<Vec<Secret>, String> {
+    values
+        .iter()
+        .map(|text| {
+            Secret::parse(text, |name| std::env::var_os(name).is_some())
+                .map_err(|e| format!("--secret {text:?}: {e}"))
+        })
+        .collect()
+}
+
+/// Replaces every value of a build's secrets with `****` in a line of RUN output: each
+/// non-blank line of each value (trimmed), longest first, every whole occurrence in the line.
+/// A value cut by a line break or by the line-length cap is not recognised. `Debug` shows
+/// how many values it masks, never one.
+#[derive(Clone, Default)]
+pub struct Masker {
+    needles: Arc<Vec<String>>,
+}
+
+/// What a masked value is replaced with.
+pub const MASK: &str = "****";
+
+impl Masker {
+    /// A masker of `values`.
+    pub fn new(values: impl IntoIterator<Item = Vec<u8>>) -> Masker {
+        let mut needles: Vec<String> = Vec::new();
+        for value in values {
+            let text = String::from_utf8_lossy(&value).into_owned();
+            for line in text.lines() {
+                let line = line.trim();
+                if !line.is_empty() && !needles.iter().any(|n| n == line) {
+                    needles.push(line.to_string());
+                }
+            }
+        }
+        needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        Masker {
+            needles: Arc::new(needles),
+        }
+    }
+
+    /// A masker of the values of `secrets` that can be read now (an unset environment
+    /// variable has none); a file that cannot be read is an error naming the secret and the
+    /// file.
+    pub fn of(secrets: &[Secret]) -> Result<Masker, String> {
+        let mut values = Vec::new();
+        for secret in secrets {
+            if let Some(value) = secret.read()? {
+                values.push(value);
+            }
+        }
+        Ok(Masker::new(values))
+    }
+
+    /// `line` with every value replaced by [`MASK`].
+    pub fn mask<'a>(&self, line: &'a str) -> Cow<'a, str> {
+        let mut out = Cow::Borrowed(line);
+        for needle in self.needles.iter() {
+            if out.contains(needle.as_str()) {
+                out = Cow::Owned(out.replace(needle.as_str(), MASK));
+            }
+        }
+        out
+    }
+}
+
+impl std::fmt::Debug for Masker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Masker")
+            .field("values", &self.needles.len())
+            .finish()
     }
 }
 
@@ -139,7 +301,8 @@ mod tests {
                 got,
                 Ok(Secret {
                     id: id.into(),
-                    source
+                    source,
+                    scope: None,
                 }),
                 "{text}"
             ),
@@ -165,6 +328,11 @@ mod tests {
         check("id=a,src=/s,env=B", Err("either src or env"));
         check("id=a,type=ssh", Err("unsupported secret type \"ssh\""));
         check("id=a,colour=red", Err("unexpected key \"colour\""));
+        check(
+            "id=a,src=/s,scope=team-a/*",
+            Err("scope: repository pattern \"team-a/*\""),
+        );
+        check("id=a,src=/s,scope=", Err("scope: repository pattern \"\""));
         check("id=a,src", Err("must be a key=value pair"));
         check("id=a,src=", Err("src is empty"));
     }
@@ -191,7 +359,110 @@ mod tests {
         let file = Secret {
             id: "a".into(),
             source: SecretSource::File(path),
+            scope: None,
         };
         assert_eq!(file.read(), Ok(Some(b"v".to_vec())));
+    }
+
+    #[test]
+    fn a_scope_lists_patterns_and_decides_which_builds_may_use_the_secret() {
+        let secret = Secret::parse(
+            "id=tok,src=/s,scope=127.0.0.1:5000/team-a/*,127.0.0.1:5000/shared/app,type=file",
+            |_| false,
+        )
+        .unwrap();
+        assert_eq!(
+            secret
+                .scope
+                .as_ref()
+                .map(|s| kaniko_common::scope::describe(s)),
+            Some("127.0.0.1:5000/team-a/*, 127.0.0.1:5000/shared/app".to_string())
+        );
+        fn check(secret: &Secret, destinations: &[&str], refused: Option<&str>) {
+            let destinations: Vec<String> = destinations.iter().map(|d| d.to_string()).collect();
+            let got = secret.usable_for(&destinations);
+            match refused {
+                None => assert_eq!(got, Ok(()), "{destinations:?}"),
+                Some(needle) => {
+                    let err = got.unwrap_err();
+                    assert!(err.contains(needle), "{destinations:?}: {err}");
+                    assert!(err.contains("scoped to 127.0.0.1:5000/team-a/*"), "{err}");
+                }
+            }
+        }
+        check(&secret, &["127.0.0.1:5000/team-a/app:1"], None);
+        check(
+            &secret,
+            &["127.0.0.1:5000/team-a/app", "127.0.0.1:5000/shared/app:2"],
+            None,
+        );
+        check(
+            &secret,
+            &["127.0.0.1:5000/team-a/app", "127.0.0.1:5000/team-b/app"],
+            Some("does not cover the destination 127.0.0.1:5000/team-b/app"),
+        );
+        check(
+            &secret,
+            &["127.0.0.1:5000/team-ab/app"],
+            Some("team-ab/app"),
+        );
+        check(
+            &secret,
+            &["127.0.0.1:5000/team-a/../team-b/app"],
+            Some("team-b"),
+        );
+        check(&secret, &[], Some("this build pushes nowhere"));
+        let unscoped = Secret::parse("id=tok,src=/s", |_| false).unwrap();
+        assert_eq!(unscoped.usable_for(&[]), Ok(()));
+        let (usable, withheld) = for_destinations(
+            &[secret.clone(), unscoped.clone()],
+            &["127.0.0.1:5000/team-b/app".to_string()],
+        );
+        assert_eq!(usable, [unscoped]);
+        assert_eq!(withheld.len(), 1);
+        assert_eq!(withheld[0].0, "tok");
+    }
+
+    #[test]
+    fn worker_serve_secrets_need_a_scope() {
+        assert_eq!(require_scopes(&["id=a,env=X,scope=*".to_string()]), Ok(()));
+        let err = require_scopes(&["id=a,env=X".to_string()]).unwrap_err();
+        assert!(
+            err.contains("--secret \"id=a,env=X\": worker serve needs a scope"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_masker_hides_every_line_of_every_value_anywhere_in_a_line() {
+        let masker = Masker::new([
+            b"s3cr3t-token\n".to_vec(),
+            b"-----BEGIN KEY-----\r\nAAAABBBB\n-----END KEY-----\n".to_vec(),
+            b"s3cr3t".to_vec(),
+            b"   \n".to_vec(),
+        ]);
+        fn check(masker: &Masker, line: &str, expected: &str) {
+            assert_eq!(masker.mask(line), expected, "{line:?}");
+        }
+        check(&masker, "token=s3cr3t-token", "token=****");
+        check(&masker, "s3cr3t-tokens3cr3t", "********");
+        check(
+            &masker,
+            "prefix s3cr3t suffix s3cr3t",
+            "prefix **** suffix ****",
+        );
+        check(&masker, "AAAABBBB", "****");
+        check(
+            &masker,
+            "key: -----BEGIN KEY----- AAAABBBB",
+            "key: **** ****",
+        );
+        check(&masker, "nothing to hide   here", "nothing to hide   here");
+        assert!(matches!(masker.mask("plain"), Cow::Borrowed(_)));
+        let debug = format!("{masker:?}");
+        assert!(
+            !debug.contains("s3cr3t") && debug.contains("values: 5"),
+            "{debug}"
+        );
     }
 }

@@ -302,13 +302,14 @@ pub async fn run_with_signals(args: &crate::cli::ServeArgs) -> anyhow::Result<()
 }
 
 /// The `worker build` flags `worker serve` adds to every build: network, snapshotter, the
-/// worker's own secrets (sources only; checked now, not at the first build), cache
-/// directory, cache scope and limits.
+/// worker's own secrets (sources only; checked now, not at the first build; each must carry a
+/// scope), cache directory, cache scope and limits.
 pub fn build_flags(args: &crate::cli::ServeArgs) -> anyhow::Result<Vec<String>> {
     let mut flags = vec![
         format!("--network={}", args.network),
         format!("--snapshotter={}", args.snapshotter),
     ];
+    crate::secrets::require_scopes(&args.secret).map_err(anyhow::Error::msg)?;
     flags.extend(
         crate::secrets::build_flags(&args.secret, args.run_cache_dir.as_deref())
             .map_err(anyhow::Error::msg)?,
@@ -316,6 +317,34 @@ pub fn build_flags(args: &crate::cli::ServeArgs) -> anyhow::Result<Vec<String>> 
     flags.push(format!("--run-cache-scope={}", args.run_cache_scope));
     flags.extend(args.limits.build_flags());
     Ok(flags)
+}
+
+/// Makes sure the streams exist. A worker of the secured layout (`coordinator nats-config`)
+/// may not create them: until the coordinator has, it tries again for as long as it waits
+/// for the server (`--nats-connect-timeout`). False when shut down while waiting.
+async fn ensure_streams(
+    bus: &Bus,
+    config: &ServeConfig,
+    nats: &NatsOptions,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<bool> {
+    let started = std::time::Instant::now();
+    let wait = nats.connect_wait.unwrap_or_default();
+    let mut pause = Duration::from_millis(250);
+    loop {
+        match bus.ensure(&config.bus).await {
+            Ok(()) => return Ok(true),
+            Err(err) if started.elapsed() + pause < wait => {
+                tracing::warn!(error = %err, "the NATS streams are not there yet (the coordinator creates them when this worker may not); trying again in {pause:?}");
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    () = shutdown.cancelled() => return Ok(false),
+                }
+                pause = (pause * 2).min(bus::WAIT_PAUSE_MAX);
+            }
+            Err(err) => return Err(anyhow::Error::new(err).context("creating the NATS streams")),
+        }
+    }
 }
 
 /// Runs `worker serve` until `shutdown` is cancelled, building with `executor`.
@@ -329,6 +358,11 @@ pub async fn run<E: TaskExecutor>(
     if nats.name.is_none() {
         nats.name = Some(format!("kaniko-worker {}", config.id));
     }
+    nats.inbox_prefix.get_or_insert_with(|| {
+        config
+            .names
+            .role_inbox(kaniko_common::subjects::Role::Worker)
+    });
     // A worker may start before nats-server: it waits (SIGTERM still ends the wait).
     let client = tokio::select! {
         client = bus::connect(&nats) => client?,
@@ -338,9 +372,10 @@ pub async fn run<E: TaskExecutor>(
         }
     };
     let bus = Bus::new(client.clone(), config.names.clone());
-    bus.ensure(&config.bus)
-        .await
-        .context("creating the NATS streams")?;
+    if !ensure_streams(&bus, &config, &nats, &shutdown).await? {
+        tracing::info!("shut down before the NATS streams were there");
+        return Ok(());
+    }
 
     let mut consumers = Vec::new();
     for platform in &config.platforms {

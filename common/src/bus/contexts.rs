@@ -1,9 +1,11 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! Build contexts in the contexts object store: a tarball is uploaded once under
-//! `sha256:<hex>` (skipped when already there) with its digest checked while it streams, and
-//! downloaded with its digest checked again, so a worker never builds a context that is not
-//! the one submitted.
+//! `sha256:<hex>` with its digest checked while it streams, and downloaded with its digest
+//! checked again, so a worker never builds a context that is not the one submitted. An
+//! object already stored under that name is read back and hashed before the upload is
+//! skipped: one whose bytes do not hash to its name (planted by whoever else can write the
+//! store) is replaced, so it cannot make someone's upload skip and their builds fail.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -67,8 +69,12 @@ pub enum ContextError {
 pub enum Upload {
     /// The context was stored.
     Stored,
-    /// An object of that digest was already stored; nothing was read.
+    /// An object of that digest was already stored and its bytes hash to it; nothing was
+    /// read from the source.
     AlreadyPresent,
+    /// An object stored under that digest did not hash to it (or could not be read back):
+    /// it was replaced by the uploaded bytes.
+    Replaced,
 }
 
 /// An [`AsyncRead`] that hashes and counts what passes through it.
@@ -107,11 +113,38 @@ fn check_digest(sha256: &str) -> Result<ContextRef, ContextError> {
     Ok(context)
 }
 
+/// The sha256 (hex) of the object `name` as stored, read back in full; a size other than
+/// `expected_size` is reported without reading. An error says why it could not be read.
+async fn stored_digest(
+    store: &async_nats::jetstream::object_store::ObjectStore,
+    name: &str,
+    stored_size: usize,
+    expected_size: u64,
+) -> Result<String, String> {
+    if stored_size as u64 != expected_size {
+        return Ok(format!(
+            "unknown (it is {stored_size} bytes, not {expected_size})"
+        ));
+    }
+    let mut object = store.get(name).await.map_err(|err| err.to_string())?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 128 * 1024];
+    loop {
+        let n = object.read(&mut buf).await.map_err(|err| err.to_string())?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(buf.get(..n).unwrap_or_default());
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
 impl Bus {
-    /// Stores the tarball read from `reader` as `sha256:<sha256>`, unless an object of that
-    /// name is already stored. The bytes are hashed as they stream; when they do not hash to
-    /// `sha256` or are not `size` bytes long, the stored object is deleted again and the
-    /// upload fails.
+    /// Stores the tarball read from `reader` as `sha256:<sha256>` in this bus's contexts
+    /// store ([`Bus::contexts`]), unless an object of that name whose bytes hash to it is
+    /// already stored; one that does not is replaced. The bytes are hashed as they stream;
+    /// when they do not hash to `sha256` or are not `size` bytes long, the stored object is
+    /// deleted again and the upload fails.
     pub async fn upload_context<R: AsyncRead + Unpin>(
         &self,
         reader: R,
@@ -125,10 +158,23 @@ impl Bus {
             sha256: sha256.to_string(),
             message,
         };
+        let mut replaced = false;
         match store.info(&name).await {
             Ok(info) if !info.deleted => {
-                tracing::debug!(context = %name, "context already stored");
-                return Ok(Upload::AlreadyPresent);
+                match stored_digest(&store, &name, info.size, size).await {
+                    Ok(actual) if actual == sha256 => {
+                        tracing::debug!(context = %name, "context already stored and verified");
+                        return Ok(Upload::AlreadyPresent);
+                    }
+                    Ok(actual) => {
+                        tracing::warn!(context = %name, actual = %actual, "the stored object does not hash to its name: replacing it");
+                        replaced = true;
+                    }
+                    Err(reason) => {
+                        tracing::warn!(context = %name, %reason, "the stored object cannot be verified: replacing it");
+                        replaced = true;
+                    }
+                }
             }
             Ok(_) => {}
             Err(err)
@@ -165,8 +211,12 @@ impl Bus {
             }
             return Err(failure.into());
         }
-        tracing::info!(context = %name, size, "context uploaded");
-        Ok(Upload::Stored)
+        tracing::info!(context = %name, size, replaced, "context uploaded");
+        Ok(if replaced {
+            Upload::Replaced
+        } else {
+            Upload::Stored
+        })
     }
 
     /// Writes the context `sha256:<sha256>` to `writer` and checks that the bytes hash to

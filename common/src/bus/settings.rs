@@ -127,6 +127,21 @@ pub fn events_stream(names: &Names, settings: &BusSettings) -> stream::Config {
     }
 }
 
+/// The events stream of one identity's builds (`KANIKO_EVENTS_<identity>`): the same
+/// settings as [`events_stream`], on that identity's subjects only.
+pub fn owner_events_stream(
+    names: &Names,
+    owner: &str,
+    settings: &BusSettings,
+) -> Result<stream::Config, crate::subjects::NameError> {
+    Ok(stream::Config {
+        name: names.events_stream_for(Some(owner))?,
+        description: Some(format!("kaniko-rs build events of identity {owner}")),
+        subjects: vec![names.owner_events_all(owner)?],
+        ..events_stream(names, settings)
+    })
+}
+
 /// The stream behind a KV bucket, as nats.go and async-nats would create it, without the
 /// account query nats-server 2.9 cannot answer for async-nats 0.51.
 pub fn kv_bucket_stream(

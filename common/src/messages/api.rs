@@ -367,6 +367,10 @@ pub struct BuildStatus {
     pub submitted_at_unix_ms: u64,
     /// When it last changed, unix milliseconds.
     pub updated_at_unix_ms: u64,
+    /// The identity that submitted it (`None`: anonymous); its events are in that
+    /// identity's events stream.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// Asks for one build's status (`kaniko.api.status`).

@@ -5,9 +5,11 @@
 //! * Internal (bincode): a 7-byte envelope — the magic `KNKO`, the protocol version as a
 //!   big-endian `u16`, one byte of [`MessageKind`] — then the `bincode::serde` body (standard
 //!   configuration, at most [`MAX_MESSAGE_BYTES`]). Content type
-//!   [`CONTENT_TYPE_BINCODE`].
-//! * Public (JSON): one object carrying `"protocol": 1` next to the message's own fields. A
-//!   missing `protocol` means the current version. Content type [`CONTENT_TYPE_JSON`].
+//!   [`CONTENT_TYPE_BINCODE`]. Only versions from [`MIN_INTERNAL_VERSION`] up are read: a
+//!   bincode body of another layout cannot be.
+//! * Public (JSON): one object carrying `"protocol": 2` next to the message's own fields. A
+//!   missing `protocol` means the current version; any earlier version is read (fields added
+//!   since are optional). Content type [`CONTENT_TYPE_JSON`].
 //!
 //! Decoding never panics and never trusts a length: every failure is a [`CodecError`], which
 //! a receiver answers as an [`ErrorKind::Protocol`] error and terminates (never redelivers).
@@ -25,7 +27,13 @@ use super::error::{ErrorKind, WireError};
 use super::task::{Heartbeat, Task, TaskResult};
 
 /// The protocol version this build speaks. Bumped when a message changes incompatibly.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// 2: a task's and a build status's `owner` (the identity that submitted the build), the
+/// tags a publication moved.
+pub const PROTOCOL_VERSION: u16 = 2;
+/// The oldest version whose internal (bincode) messages this build decodes: a bincode body
+/// has no optional fields, so one of another layout cannot be read. Public (JSON) messages of
+/// any version up to [`PROTOCOL_VERSION`] are read.
+pub const MIN_INTERNAL_VERSION: u16 = 2;
 /// The NATS header carrying the protocol version of a message.
 pub const PROTOCOL_HEADER: &str = "Kaniko-Protocol";
 /// The NATS header carrying the encoding of a message.
@@ -65,6 +73,17 @@ pub enum CodecError {
         found: u64,
         /// [`PROTOCOL_VERSION`].
         supported: u16,
+    },
+    /// An internal message of a version older than this build reads; upgrade the sender.
+    #[error(
+        "message speaks protocol version {found}, this build needs at least {needed}: upgrade \
+         the sender (coordinator and workers of one fleet speak one version)"
+    )]
+    PastVersion {
+        /// The version in the message.
+        found: u64,
+        /// [`MIN_INTERNAL_VERSION`].
+        needed: u16,
     },
     /// A well-formed message of another kind than the one expected.
     #[error("expected a {expected} message, got a {found} message")]
@@ -272,7 +291,14 @@ fn envelope(payload: &[u8]) -> Result<(MessageKind, &[u8]), CodecError> {
             payload.len()
         )));
     };
-    check_version(u64::from(u16::from_be_bytes([v0, v1])))?;
+    let version = u16::from_be_bytes([v0, v1]);
+    check_version(u64::from(version))?;
+    if version < MIN_INTERNAL_VERSION {
+        return Err(CodecError::PastVersion {
+            found: u64::from(version),
+            needed: MIN_INTERNAL_VERSION,
+        });
+    }
     let kind = MessageKind::from_byte(kind)
         .ok_or_else(|| CodecError::Garbage(format!("unknown message kind {kind}")))?;
     Ok((kind, body))

@@ -18,7 +18,8 @@ pub enum ErrorKind {
     Transient,
     /// A message could not be decoded or speaks a newer protocol.
     Protocol,
-    /// A registry refused the credentials (401/403).
+    /// A registry refused the credentials (401/403), or the coordinator's policy does not
+    /// allow the identity what it asked.
     Unauthorized,
     /// The build, image, blob or context named does not exist.
     NotFound,

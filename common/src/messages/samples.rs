@@ -106,6 +106,7 @@ fn build_status() -> BuildStatus {
         ],
         submitted_at_unix_ms: 1,
         updated_at_unix_ms: 2,
+        owner: Some("alice".into()),
     }
 }
 
@@ -127,6 +128,7 @@ pub(crate) fn task() -> Task {
         reproducible: false,
         cross_safe: true,
         deadline_unix_ms: Some(u64::MAX),
+        owner: Some("alice".into()),
     }
 }
 

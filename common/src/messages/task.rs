@@ -49,6 +49,9 @@ pub struct Task {
     pub cross_safe: bool,
     /// Give up after this time, unix milliseconds.
     pub deadline_unix_ms: Option<u64>,
+    /// The identity that submitted the build, `None` for an anonymous build: the context is
+    /// in that identity's object store and the events go to its events stream.
+    pub owner: Option<String>,
 }
 
 /// What became of a [`Task`] (`kaniko.results.<build>`).

@@ -1,13 +1,17 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! The ApiActor: serves `<prefix>.api.{submit,status,cancel,list,workers}` in the queue group
-//! [`QUEUE_GROUP`], so several coordinators share the load. A request is decoded by its
-//! `Content-Type` (JSON, the default, or bincode) and answered in the same encoding; one that
-//! does not decode is answered with a `protocol` error in the verb's reply type, never a
-//! crash. A submit is prepared (see `build.rs`), stored in the BUILDS bucket, answered with
-//! its build id, and handed to a new BuildActor.
+//! The ApiActor: serves `<prefix>.api.{submit,status,cancel,list,workers}` and the same verbs
+//! per identity (`<prefix>.api.<identity>.<verb>`) in the queue group [`QUEUE_GROUP`], so
+//! several coordinators share the load. A request is answered only on a reply subject of the
+//! caller's own ([`authz::reply_allowed`]), admitted by the policy ([`authz::admit`]), decoded
+//! by its `Content-Type` (JSON, the default, or bincode) and answered in the same encoding;
+//! one that does not decode is answered with a `protocol` error in the verb's reply type,
+//! never a crash. A submit is prepared (see `build.rs`: the policy's push and pull checks),
+//! stored in the BUILDS bucket with its owner, answered with its build id, and handed to a new
+//! BuildActor; `status`, `cancel` and `list` show an identity its own builds only (admins all).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use actix::prelude::*;
 use futures::StreamExt;
@@ -27,6 +31,7 @@ use super::build::{BuildActor, Cancel, GetStatus, prepare};
 use super::fleet::{FleetActor, LiveWorkers};
 use super::index::IndexActor;
 use super::now_ms;
+use crate::authz::{self, Access, Caller, Policy};
 use crate::driver::nats::{NatsDriver, headers};
 
 /// The queue group every coordinator's API subscriptions join.
@@ -35,6 +40,7 @@ pub const QUEUE_GROUP: &str = "kaniko-coordinator";
 /// Serves the request API.
 pub struct ApiActor {
     driver: NatsDriver,
+    policy: Option<Arc<Policy>>,
     fleet: Addr<FleetActor>,
     index: Addr<IndexActor>,
     builds: HashMap<String, Addr<BuildActor>>,
@@ -42,25 +48,29 @@ pub struct ApiActor {
 }
 
 impl ApiActor {
-    /// Subscribes to every API verb (queue group [`QUEUE_GROUP`]); the actor serves them
-    /// once started.
+    /// Subscribes to every API verb, anonymous and per identity (queue group
+    /// [`QUEUE_GROUP`]); the actor serves them once started, by `policy` (see
+    /// [`crate::authz`]).
     pub async fn subscribe(
         driver: NatsDriver,
         fleet: Addr<FleetActor>,
         index: Addr<IndexActor>,
+        policy: Option<Arc<Policy>>,
     ) -> anyhow::Result<ApiActor> {
         let mut subscriptions = Vec::new();
         for verb in ApiVerb::ALL {
-            let subject = driver.names.api(verb);
-            subscriptions.push(
-                driver
-                    .client
-                    .queue_subscribe(subject, QUEUE_GROUP.to_string())
-                    .await?,
-            );
+            for subject in [driver.names.api(verb), driver.names.api_identified(verb)] {
+                subscriptions.push(
+                    driver
+                        .client
+                        .queue_subscribe(subject, QUEUE_GROUP.to_string())
+                        .await?,
+                );
+            }
         }
         Ok(ApiActor {
             driver,
+            policy,
             fleet,
             index,
             builds: HashMap::new(),
@@ -214,16 +224,84 @@ async fn status_of(
     }
 }
 
+/// The caller a request's identity makes.
+fn caller_of(identity: Option<&str>) -> Caller<'_> {
+    identity.map_or(Caller::Anonymous, Caller::Identity)
+}
+
+/// Answers a request of `verb` with `error` in that verb's reply.
+async fn refuse(
+    driver: &NatsDriver,
+    message: &async_nats::Message,
+    verb: ApiVerb,
+    error: WireError,
+) {
+    match verb {
+        ApiVerb::Submit => reply(driver, message, &SubmitReply::refused(error)).await,
+        ApiVerb::Status => {
+            let answer = StatusReply {
+                build: None,
+                error: Some(error),
+            };
+            reply(driver, message, &answer).await;
+        }
+        ApiVerb::Cancel => {
+            let answer = CancelReply {
+                build_id: String::new(),
+                state: None,
+                error: Some(error),
+            };
+            reply(driver, message, &answer).await;
+        }
+        ApiVerb::List => {
+            let answer = ListReply {
+                builds: Vec::new(),
+                error: Some(error),
+            };
+            reply(driver, message, &answer).await;
+        }
+        ApiVerb::Workers => {
+            let answer = WorkersReply {
+                workers: Vec::new(),
+                error: Some(error),
+            };
+            reply(driver, message, &answer).await;
+        }
+    }
+}
+
 impl StreamHandler<async_nats::Message> for ApiActor {
     fn handle(&mut self, message: async_nats::Message, ctx: &mut Self::Context) {
         let driver = self.driver.clone();
-        let Ok(verb) = driver.names.parse_api(&message.subject) else {
+        let Ok((verb, identity)) = driver.names.parse_api_request(&message.subject) else {
             return;
         };
+        let identity = identity.map(str::to_string);
+        let caller = caller_of(identity.as_deref());
+        // The reply subject is the requester's choice and the coordinator's permissions are
+        // wider than its: an answer never goes anywhere but the caller's own inbox.
+        match message.reply.as_deref() {
+            Some(reply) if authz::reply_allowed(&driver.names, caller, reply) => {}
+            reply => {
+                warn!(
+                    subject = %message.subject,
+                    reply = reply.unwrap_or(""),
+                    "api request not answered: its reply subject is not the caller's inbox"
+                );
+                return;
+            }
+        }
+        let policy = self.policy.clone();
+        if let Err(error) = authz::admit(policy.as_deref(), &driver.names, caller) {
+            info!(subject = %message.subject, "request refused: {error}");
+            ctx.spawn(async move { refuse(&driver, &message, verb, error).await }.into_actor(self));
+            return;
+        }
         match verb {
             ApiVerb::Submit => {
                 let fleet = self.fleet.clone();
                 let work = async move {
+                    let caller = caller_of(identity.as_deref());
                     let request = match decode::<BuildRequest>(&message) {
                         Ok(request) => request,
                         Err(err) => {
@@ -233,7 +311,15 @@ impl StreamHandler<async_nats::Message> for ApiActor {
                     };
                     let build_id = new_build_id();
                     let stored = async {
-                        let record = prepare(&driver, &fleet, &build_id, request).await?;
+                        let record = prepare(
+                            &driver,
+                            &fleet,
+                            &build_id,
+                            request,
+                            caller,
+                            policy.as_deref(),
+                        )
+                        .await?;
                         let bytes = serde_json::to_vec(&record)
                             .map_err(|e| WireError::permanent(e.to_string()))?;
                         let revision = driver
@@ -246,14 +332,15 @@ impl StreamHandler<async_nats::Message> for ApiActor {
                         Ok::<_, WireError>((record, revision))
                     }
                     .await;
+                    let who = identity.as_deref().unwrap_or("");
                     match stored {
                         Ok((record, revision)) => {
-                            info!(%build_id, "build accepted");
+                            info!(%build_id, identity = who, "build accepted");
                             reply(&driver, &message, &SubmitReply::accepted(&build_id)).await;
                             Some(Adopt { record, revision })
                         }
                         Err(error) => {
-                            info!(%build_id, "build refused: {error}");
+                            info!(%build_id, identity = who, "build refused: {error}");
                             reply(&driver, &message, &SubmitReply::refused(error)).await;
                             None
                         }
@@ -269,6 +356,7 @@ impl StreamHandler<async_nats::Message> for ApiActor {
                 let builds = self.builds.clone();
                 ctx.spawn(
                     async move {
+                        let caller = caller_of(identity.as_deref());
                         let answer = match decode::<StatusRequest>(&message) {
                             Err(err) => StatusReply {
                                 build: None,
@@ -279,7 +367,19 @@ impl StreamHandler<async_nats::Message> for ApiActor {
                                     .get(&request.build_id)
                                     .filter(|a| a.connected())
                                     .cloned();
-                                match status_of(&driver, live, &request.build_id).await {
+                                let status = status_of(&driver, live, &request.build_id)
+                                    .await
+                                    .and_then(|build| {
+                                        authz::may_access(
+                                            policy.as_deref(),
+                                            caller,
+                                            &build.build_id,
+                                            build.owner.as_deref(),
+                                            Access::Read,
+                                        )
+                                        .map(|()| build)
+                                    });
+                                match status {
                                     Ok(build) => StatusReply {
                                         build: Some(build),
                                         error: None,
@@ -304,13 +404,35 @@ impl StreamHandler<async_nats::Message> for ApiActor {
                     .and_then(|r| self.live_build(&r.build_id));
                 ctx.spawn(
                     async move {
+                        let caller = caller_of(identity.as_deref());
                         let answer = match decoded {
                             Err(err) => CancelReply {
                                 build_id: String::new(),
                                 state: None,
                                 error: Some(err.into()),
                             },
-                            Ok(request) => cancel(&driver, live, request).await,
+                            Ok(request) => {
+                                // Whose build it is, before anything is cancelled.
+                                let allowed = status_of(&driver, live.clone(), &request.build_id)
+                                    .await
+                                    .and_then(|build| {
+                                        authz::may_access(
+                                            policy.as_deref(),
+                                            caller,
+                                            &build.build_id,
+                                            build.owner.as_deref(),
+                                            Access::Cancel,
+                                        )
+                                    });
+                                match allowed {
+                                    Ok(()) => cancel(&driver, live, request).await,
+                                    Err(error) => CancelReply {
+                                        build_id: request.build_id,
+                                        state: None,
+                                        error: Some(error),
+                                    },
+                                }
+                            }
                         };
                         reply(&driver, &message, &answer).await;
                     }
@@ -320,6 +442,7 @@ impl StreamHandler<async_nats::Message> for ApiActor {
             ApiVerb::List => {
                 ctx.spawn(
                     async move {
+                        let caller = caller_of(identity.as_deref());
                         let answer = match decode::<ListRequest>(&message) {
                             Err(err) => ListReply {
                                 builds: Vec::new(),
@@ -328,7 +451,17 @@ impl StreamHandler<async_nats::Message> for ApiActor {
                             Ok(request) => match load_all(&driver).await {
                                 Ok(records) => ListReply {
                                     builds: list(
-                                        records.into_iter().map(|(r, _)| r).collect(),
+                                        records
+                                            .into_iter()
+                                            .map(|(r, _)| r)
+                                            .filter(|r| {
+                                                authz::lists(
+                                                    policy.as_deref(),
+                                                    caller,
+                                                    r.owner.as_deref(),
+                                                )
+                                            })
+                                            .collect(),
                                         &request,
                                     ),
                                     error: None,

@@ -29,6 +29,7 @@ use self::record::{Applied, BuildRecord, PlatformRecord, Route, Verdict};
 use super::fleet::{FleetActor, LiveWorkers, missing_native, route};
 use super::index::{IndexActor, PublishFailure, PublishIndex};
 use super::now_ms;
+use crate::authz::{Caller, Policy};
 use crate::driver::nats::{NatsDriver, cross_subject};
 
 /// The builder platform cross-safety is computed against: a platform no Dockerfile names,
@@ -56,12 +57,17 @@ pub fn cross_safe(
         .map_err(|e| WireError::refused(format!("{}: {e}", request.dockerfile)))
 }
 
-/// Checks a request and decides each platform's route; nothing is published here.
+/// Checks a request of `caller` and decides each platform's route; nothing is published
+/// here. With a policy, the caller's identity must be allowed to push to every destination
+/// (checked before the context is read) and to pull every image the Dockerfile names; the
+/// context is read from the caller's own store.
 pub async fn prepare(
     driver: &NatsDriver,
     fleet: &Addr<FleetActor>,
     build_id: &str,
     request: BuildRequest,
+    caller: Caller<'_>,
+    policy: Option<&Policy>,
 ) -> Result<BuildRecord, WireError> {
     request.validate()?;
     for destination in &request.destinations {
@@ -71,12 +77,20 @@ pub async fn prepare(
             ))
         })?;
     }
+    let owner = caller.identity();
+    let checks = owner.zip(policy);
+    if let Some((identity, policy)) = checks {
+        policy.authorize_push(identity, &request)?;
+    }
     let text = driver
-        .read_dockerfile(&request.context, &request.dockerfile)
+        .read_dockerfile(owner, &request.context, &request.dockerfile)
         .await
         .map_err(|e| WireError::not_found(format!("{e:#}")))?;
     let dockerfile = Dockerfile::parse(&text)
         .map_err(|e| WireError::refused(format!("{}: {e}", request.dockerfile)))?;
+    if let Some((identity, policy)) = checks {
+        policy.authorize_pull(identity, &request, &dockerfile)?;
+    }
     let workers = fleet
         .send(LiveWorkers)
         .await
@@ -100,12 +114,9 @@ pub async fn prepare(
         }
         platforms.push(PlatformRecord::new(platform.clone(), safe, route));
     }
-    Ok(BuildRecord::new(
-        build_id.to_string(),
-        request,
-        platforms,
-        now_ms(),
-    ))
+    let mut record = BuildRecord::new(build_id.to_string(), request, platforms, now_ms());
+    record.owner = owner.map(str::to_string);
+    Ok(record)
 }
 
 /// How long a save of the build's state or an event is tried again while NATS is away.
@@ -186,6 +197,7 @@ pub fn task_for(record: &BuildRecord, platform: &PlatformRecord) -> Task {
                 .submitted_at_unix_ms
                 .saturating_add(s.saturating_mul(1000))
         }),
+        owner: record.owner.clone(),
     }
 }
 
@@ -269,6 +281,7 @@ impl BuildActor {
         self.outbox = Some(outbox);
         let driver = self.driver.clone();
         let key = self.record.build_id.clone();
+        let owner = self.record.owner.clone();
         let mut revision = self.revision;
         let actor = ctx.address();
         actix::spawn(async move {
@@ -285,7 +298,7 @@ impl BuildActor {
                     let published = kaniko_common::bus::retry(
                         "publishing a build event",
                         STATE_RETRY_LIMIT,
-                        || driver.publish_event(event),
+                        || driver.publish_event(event, owner.as_deref()),
                     )
                     .await;
                     if let Err(err) = published {
@@ -364,6 +377,7 @@ impl BuildActor {
     fn subscribe(&mut self, ctx: &mut Context<Self>) {
         let driver = self.driver.clone();
         let build_id = self.record.build_id.clone();
+        let owner = self.record.owner.clone();
         ctx.wait(
             async move {
                 // Followed across NATS server restarts, from the first result on.
@@ -375,7 +389,8 @@ impl BuildActor {
                     )
                 });
                 let started = async {
-                    let subject = driver.names.events(
+                    let subject = driver.names.events_for(
+                        owner.as_deref(),
                         &build_id,
                         kaniko_common::messages::EventType::PlatformStarted,
                     )?;
@@ -619,6 +634,11 @@ impl StreamHandler<StartedMessage> for BuildActor {
         let Ok(event) = serde_json::from_slice::<Event>(&item.0.payload) else {
             return;
         };
+        // Only this build's: a push consumer of some other stream may be pointed at this
+        // subject (nats-server 2.9 checks no permission on a consumer's deliver subject).
+        if event.build_id != self.record.build_id {
+            return;
+        }
         if let EventKind::PlatformStarted {
             platform,
             worker_id,

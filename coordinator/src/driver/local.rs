@@ -387,6 +387,7 @@ fn task_for(build: &LocalBuild, platform: &Platform, attempt: u32) -> Task {
         reproducible: request.reproducible,
         cross_safe: platform != &Platform::host(),
         deadline_unix_ms: None,
+        owner: None,
     }
 }
 

@@ -3,7 +3,9 @@
 //! The `nats` driver: the coordinator's side of the NATS layout. It opens the streams, the
 //! KV buckets and the contexts object store (created by `kaniko_common::bus::Bus::ensure`
 //! when missing), publishes tasks with `Nats-Msg-Id` de-duplication, events (JSON, through JetStream
-//! so they replay), cancel broadcasts, and reads one Dockerfile out of a stored context.
+//! so they replay; an identity's builds' events to its own stream), cancel broadcasts, and
+//! reads one Dockerfile out of a stored context (the owner's store), checking on the way that
+//! the context hashes to its name: an object that does not is deleted.
 //!
 //! Routing of cross-safe tasks (see `actors/fleet.rs`): a task a native worker should build
 //! goes to `Names::tasks(platform)`; a cross-safe task placed on an `--allow-cross` worker
@@ -16,12 +18,15 @@ use std::io::Read;
 use anyhow::{Context as _, bail};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, kv, object_store};
+use kaniko_common::bus::Bus;
 use kaniko_common::messages::codec::{CONTENT_TYPE_HEADER, PROTOCOL_HEADER};
 use kaniko_common::messages::{ContextRef, Encoding, Event, PROTOCOL_VERSION, Task};
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::Names;
 use kaniko_worker::context_files::MAX_DOCKERFILE_BYTES;
-use tokio::io::AsyncWriteExt;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tracing::warn;
 
 pub use kaniko_common::bus::BusSettings as StreamSettings;
 
@@ -48,8 +53,10 @@ pub struct NatsDriver {
     pub names: Names,
     /// The BUILDS bucket (build state).
     pub builds: kv::Store,
-    /// The contexts object store.
+    /// The contexts object store of anonymous builds.
     pub contexts: object_store::ObjectStore,
+    /// The bus on the same connection, for the stores and streams of identities.
+    pub bus: Bus,
 }
 
 impl std::fmt::Debug for NatsDriver {
@@ -78,7 +85,19 @@ impl NatsDriver {
             names,
             builds,
             contexts,
+            bus,
         })
+    }
+
+    /// The contexts object store of `owner`'s builds (the shared one when anonymous).
+    pub async fn contexts_for(
+        &self,
+        owner: Option<&str>,
+    ) -> anyhow::Result<object_store::ObjectStore> {
+        match owner {
+            None => Ok(self.contexts.clone()),
+            Some(_) => Ok(self.bus.for_owner(owner)?.contexts().await?),
+        }
     }
 
     /// Publishes `task` on `subject` through JetStream, de-duplicated by its task id.
@@ -95,11 +114,12 @@ impl NatsDriver {
         Ok(())
     }
 
-    /// Publishes `event` (JSON) on `<prefix>.events.<build>.<type>` through JetStream.
-    pub async fn publish_event(&self, event: &Event) -> anyhow::Result<()> {
+    /// Publishes `event` (JSON) through JetStream on `<prefix>.events.<build>.<type>`, or
+    /// `<prefix>.user.<owner>.events.<build>.<type>` for a build of identity `owner`.
+    pub async fn publish_event(&self, event: &Event, owner: Option<&str>) -> anyhow::Result<()> {
         let subject = self
             .names
-            .events(&event.build_id, event.kind.event_type())?;
+            .events_for(owner, &event.build_id, event.kind.event_type())?;
         let payload = serde_json::to_vec(event)?;
         self.js
             .publish_with_headers(subject.clone(), headers(Encoding::Json), payload.into())
@@ -121,25 +141,59 @@ impl NatsDriver {
         Ok(())
     }
 
-    /// Reads the Dockerfile at `path` out of the stored context tarball (plain or gzip),
-    /// without unpacking anything else. The tarball is spooled to a temporary file.
+    /// Reads the Dockerfile at `path` out of the stored context tarball (plain or gzip) in
+    /// `owner`'s store, without unpacking anything else. The tarball is spooled to a
+    /// temporary file and hashed on the way: one that does not hash to its name (planted by
+    /// another writer of the store) is deleted from the store and refused, so the next
+    /// upload stores the real one.
     pub async fn read_dockerfile(
         &self,
+        owner: Option<&str>,
         context: &ContextRef,
         path: &str,
     ) -> anyhow::Result<String> {
         let name = context.object_name();
-        let mut object = self
-            .contexts
+        let store = self.contexts_for(owner).await?;
+        let mut object = store
             .get(&name)
             .await
             .with_context(|| format!("context {name} is not in the object store"))?;
         let spool = tempfile::tempfile().context("creating a temporary file for the context")?;
         let mut file = tokio::fs::File::from_std(spool);
-        tokio::io::copy(&mut object, &mut file)
-            .await
-            .with_context(|| format!("downloading context {name}"))?;
-        file.flush().await?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 128 * 1024];
+        let read = async {
+            loop {
+                let n = object.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                let chunk = buf.get(..n).unwrap_or_default();
+                hasher.update(chunk);
+                file.write_all(chunk).await?;
+            }
+            file.flush().await
+        }
+        .await;
+        let actual = hex::encode(hasher.finalize());
+        let mismatch = match read {
+            // The client checks the object's own digest at the end: a tampered object.
+            Err(err) if err.to_string().contains("digest") => Some(format!("is corrupt ({err})")),
+            Err(err) => {
+                return Err(anyhow::Error::new(err).context(format!("downloading context {name}")));
+            }
+            Ok(()) if actual != context.sha256 => Some(format!("has sha256:{actual}")),
+            Ok(()) => None,
+        };
+        if let Some(why) = mismatch {
+            if let Err(err) = store.delete(&name).await {
+                warn!(context = %name, error = %err, "deleting a context that does not hash to its name");
+            }
+            bail!(
+                "context {name} in the object store {why}: it was deleted; submit again to \
+                 upload it"
+            );
+        }
         let spool = file.into_std().await;
         let wanted = path.to_string();
         let label = name.clone();

@@ -48,6 +48,7 @@ fn task(build: &str, platform: &str, attempt: u32) -> Task {
         reproducible: false,
         cross_safe: false,
         deadline_unix_ms: None,
+        owner: None,
     }
 }
 

@@ -46,6 +46,7 @@ impl Setup {
                 ..Default::default()
             },
             heartbeat_interval: Duration::from_secs(5),
+            policy: None,
         };
         let coordinator = tokio::task::spawn_blocking(move || spawn(config))
             .await

@@ -283,6 +283,7 @@ async fn the_coordinator_refuses_a_dockerfile_replaced_by_a_symlink() {
         streams: Default::default(),
         registry: RegistryOptions::default(),
         heartbeat_interval: Duration::from_secs(5),
+        policy: None,
     };
     let coordinator = tokio::task::spawn_blocking(move || spawn(config))
         .await

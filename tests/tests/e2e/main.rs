@@ -3,6 +3,7 @@
 //! The one end-to-end test binary: every scenario against real services and real clients,
 //! one module per area.
 
+mod authz;
 mod bounds;
 mod build;
 mod bus;

@@ -163,6 +163,7 @@ pub(crate) fn task(build: &str, context: ContextRef, destination: String) -> Tas
         reproducible: false,
         cross_safe: true,
         deadline_unix_ms: None,
+        owner: None,
     }
 }
 

@@ -78,8 +78,14 @@ pub struct RunSettings {
     pub hash: bool,
     /// `--single-snapshot`.
     pub single_snapshot: bool,
-    /// `--secret`s for `RUN --mount=type=secret`.
+    /// `--secret`s for `RUN --mount=type=secret`: the ones this build's destinations may
+    /// use.
     pub secrets: Vec<crate::secrets::Secret>,
+    /// The `--secret`s withheld from this build (out of scope), with the reason: a required
+    /// mount of one fails naming it.
+    pub withheld_secrets: Vec<(String, String)>,
+    /// Masks the values of `secrets` in every line a RUN prints.
+    pub masker: crate::secrets::Masker,
     /// `--run-cache-dir`: where `RUN --mount=type=cache` directories persist.
     pub cache_dir: PathBuf,
     /// The directory below `cache_dir` holding this build's caches ([`run_cache_key`]).

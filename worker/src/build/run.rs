@@ -16,6 +16,7 @@ use kaniko_common::platform::Platform;
 
 use crate::image::{BlobLocation, Layer};
 use crate::sandbox::{self, Network, Outcome, Root, SetupError, Spec};
+use crate::secrets::Masker;
 pub use crate::snapshot::Snapshotter;
 use crate::snapshot::{self, Change, Exclusions, walk::Scan};
 use crate::stage::StageState;
@@ -245,10 +246,13 @@ pub fn run_network(ceiling: Network, requested: Option<&str>) -> Result<Network>
     Ok(wanted)
 }
 
-/// Runs a spec, turning the outcome into the build's error when the command failed.
-pub async fn execute(spec: &Spec) -> Result<Option<SetupError>> {
+/// Runs a spec, turning the outcome into the build's error when the command failed. Every
+/// line the command prints is logged with the build's secrets masked (`masker`).
+pub async fn execute(spec: &Spec, masker: &Masker) -> Result<Option<SetupError>> {
     let span = tracing::Span::current();
+    let masker = masker.clone();
     let log = move |line: &str| {
+        let line = masker.mask(line);
         span.in_scope(|| tracing::info!(target: "kaniko::run", "{line}"));
     };
     let outcome = sandbox::run(spec, log).await?;

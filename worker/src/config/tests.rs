@@ -192,6 +192,7 @@ fn every_flag_lands_in_the_config() {
             secrets: vec![crate::secrets::Secret {
                 id: "token".into(),
                 source: crate::secrets::SecretSource::Env("TOKEN_VAR".into()),
+                scope: None,
             }],
             cache_dir: PathBuf::from("/var/cache/runs"),
             cache_scope: crate::config::RunCacheScope::Worker,

@@ -369,6 +369,7 @@ mod tests {
             reproducible: true,
             cross_safe: true,
             deadline_unix_ms: None,
+            owner: None,
         }
     }
 
@@ -401,7 +402,7 @@ mod tests {
             "worker",
             "serve",
             "--secret",
-            "id=token,env=KANIKO_SERVE_TEST_TOKEN",
+            "id=token,env=KANIKO_SERVE_TEST_TOKEN,scope=127.0.0.1:5000/*",
             "--run-cache-dir",
             "/var/cache/kaniko-runs",
             "--run-cache-scope",
@@ -419,8 +420,24 @@ mod tests {
         assert_eq!(config.run.cache_scope, crate::config::RunCacheScope::Worker);
         assert_eq!(config.run.secrets.len(), 1);
         assert_eq!(config.run.secrets[0].id, "token");
+        assert!(
+            config.run.secrets[0].scope.is_some(),
+            "the scope reaches the build"
+        );
         let cli =
             Cli::try_parse_from(["worker", "serve", "--secret", "id=x,src=/no/such/file"]).unwrap();
+        let Command::Serve(args) = cli.command else {
+            panic!("not serve")
+        };
+        let err = crate::serve::build_flags(&args).unwrap_err().to_string();
+        assert!(err.contains("worker serve needs a scope"), "{err}");
+        let cli = Cli::try_parse_from([
+            "worker",
+            "serve",
+            "--secret",
+            "id=x,src=/no/such/file,scope=*",
+        ])
+        .unwrap();
         let Command::Serve(args) = cli.command else {
             panic!("not serve")
         };

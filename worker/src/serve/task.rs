@@ -162,6 +162,17 @@ pub(crate) async fn handle<E: TaskExecutor>(
         return;
     }
 
+    // The bus of the build's owner: its context store and events stream.
+    let owned = match shared.bus.for_owner(task.owner.as_deref()) {
+        Ok(bus) => bus,
+        Err(err) => {
+            let error = WireError::refused(format!("task of build {}: {err}", task.build_id));
+            publish_result(&shared.bus, &fail(error)).await;
+            ack(&message, AckKind::Term, "term").await;
+            return;
+        }
+    };
+
     let cancel = shared.cancels.register(&task.build_id);
     let started_event = Event {
         build_id: task.build_id.clone(),
@@ -172,18 +183,18 @@ pub(crate) async fn handle<E: TaskExecutor>(
             attempt: task.attempt,
         },
     };
-    if let Err(err) = shared.bus.publish_event(&started_event).await {
+    if let Err(err) = owned.publish_event(&started_event).await {
         tracing::warn!(build_id = %task.build_id, error = %err, "publishing platform_started");
     }
 
     let (sink, lines) = LogSink::new();
     let forwarder = tokio::spawn(super::logs::forward(
-        shared.bus.clone(),
+        owned.clone(),
         task.build_id.clone(),
         task.platform.clone(),
         lines,
     ));
-    let run = run_task(&shared, &task, sink);
+    let run = run_task(&shared, &owned, &task, sink);
     let progress_every = shared.ack_wait / 3;
     let mut ticker = tokio::time::interval_at(
         tokio::time::Instant::now() + progress_every,
@@ -299,9 +310,11 @@ async fn publish_result(bus: &Bus, result: &TaskResult) -> bool {
     }
 }
 
-/// Fetches, verifies and unpacks the context, then builds.
+/// Fetches (from the owner's store, through `owned`), verifies and unpacks the context,
+/// then builds.
 async fn run_task<E: TaskExecutor>(
     shared: &Shared<E>,
+    owned: &Bus,
     task: &Task,
     log: LogSink,
 ) -> Result<Built, ExecError> {
@@ -310,7 +323,7 @@ async fn run_task<E: TaskExecutor>(
         .tempdir()
         .map_err(|err| ExecError::transient(format!("creating a temporary directory: {err}")))?;
     let tarball = dir.path().join("context.tar");
-    fetch_context(&shared.bus, task, &tarball).await?;
+    fetch_context(owned, task, &tarball).await?;
     let context_dir = dir.path().join("context");
     let limits = shared.executor.context_limits(dir.path());
     unpack_within(&tarball, &context_dir, limits).await?;

@@ -139,7 +139,7 @@ fn every_event_round_trips_as_json() {
 #[test]
 fn envelope_layout_is_magic_version_kind() {
     let bytes = encode_internal(&ListRequest::default()).unwrap();
-    assert_eq!(bytes.get(..ENVELOPE_LEN), Some(&b"KNKO\x00\x01\x16"[..]));
+    assert_eq!(bytes.get(..ENVELOPE_LEN), Some(&b"KNKO\x00\x02\x16"[..]));
 }
 
 #[test]
@@ -187,26 +187,35 @@ fn bad_internal_payloads_give_typed_errors() {
         garbage("payload does not start with the kaniko envelope"),
     );
     check(
-        &with_header(b"KNKX\x00\x01\x01"),
+        &with_header(b"KNKX\x00\x02\x01"),
         garbage("payload does not start with the kaniko envelope"),
     );
     check(
-        &with_header(b"KNKO\x00\x01\x63"),
+        &with_header(b"KNKO\x00\x02\x63"),
         garbage("unknown message kind 99"),
     );
     check(&trailing, garbage("1 trailing bytes after the task body"));
     check(
-        &with_header(b"KNKO\x00\x02\x01"),
+        &with_header(b"KNKO\x00\x03\x01"),
         CodecError::FutureVersion {
-            found: 2,
-            supported: 1,
+            found: 3,
+            supported: 2,
+        },
+    );
+    // A task of protocol 1 (no owner) cannot be read as one of 2: refused by version, never
+    // misread.
+    check(
+        &with_header(b"KNKO\x00\x01\x01"),
+        CodecError::PastVersion {
+            found: 1,
+            needed: 2,
         },
     );
     check(
         &with_header(b"KNKO\xff\xff\x01"),
         CodecError::FutureVersion {
             found: 65535,
-            supported: 1,
+            supported: 2,
         },
     );
     check(
@@ -266,11 +275,12 @@ fn bad_json_payloads_give_typed_errors() {
     let invalid = |s: &str| Err(CodecError::Invalid(s.to_string()));
     check("{}", Ok(()));
     check("{\"protocol\": 1, \"active_only\": true}", Ok(()));
+    check("{\"protocol\": 2, \"active_only\": true}", Ok(()));
     check(
-        "{\"protocol\": 2}",
+        "{\"protocol\": 3}",
         Err(CodecError::FutureVersion {
-            found: 2,
-            supported: 1,
+            found: 3,
+            supported: 2,
         }),
     );
     check(
@@ -361,7 +371,7 @@ fn json_field_names_are_stable() {
     let json: serde_json::Value =
         serde_json::from_slice(&encode_json(&samples::build_request()).unwrap()).unwrap();
     let expected = serde_json::json!({
-        "protocol": 1,
+        "protocol": 2,
         "context": {"sha256": "a".repeat(64), "size": 12345},
         "dockerfile": "Dockerfile",
         "platforms": ["linux/amd64", "linux/arm64", "linux/arm/v7"],
@@ -389,7 +399,7 @@ fn json_field_names_are_stable() {
     assert_eq!(
         reply,
         serde_json::json!({
-            "protocol": 1,
+            "protocol": 2,
             "error": null,
             "workers": [{
                 "id": "worker-1",
@@ -424,10 +434,10 @@ fn headers_choose_the_decoder() {
     let bytes = encode_internal(&samples::cancel_request()).unwrap();
     let json = encode_json(&samples::cancel_request()).unwrap();
     assert_eq!(
-        decode_by_content_type::<CancelRequest>(Some(CONTENT_TYPE_JSON), Some("2"), &json),
+        decode_by_content_type::<CancelRequest>(Some(CONTENT_TYPE_JSON), Some("3"), &json),
         Err(CodecError::FutureVersion {
-            found: 2,
-            supported: 1
+            found: 3,
+            supported: 2
         })
     );
     assert_eq!(
@@ -453,10 +463,18 @@ fn error_messages_read_well() {
     }
     check(
         CodecError::FutureVersion {
-            found: 2,
-            supported: 1,
+            found: 3,
+            supported: 2,
         },
-        "message speaks protocol version 2, this build speaks up to 1",
+        "message speaks protocol version 3, this build speaks up to 2",
+    );
+    check(
+        CodecError::PastVersion {
+            found: 1,
+            needed: 2,
+        },
+        "message speaks protocol version 1, this build needs at least 2: upgrade the sender \
+         (coordinator and workers of one fleet speak one version)",
     );
     check(
         CodecError::WrongKind {

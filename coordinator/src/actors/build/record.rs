@@ -98,6 +98,10 @@ pub struct BuildRecord {
     pub submitted_at_unix_ms: u64,
     /// Last change, unix ms.
     pub updated_at_unix_ms: u64,
+    /// The identity that submitted it (from the subject of its request), `None` for an
+    /// anonymous build of a coordinator without a policy.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// What the failure policy decides once every platform is done.
@@ -150,6 +154,7 @@ impl BuildRecord {
             tags: Vec::new(),
             submitted_at_unix_ms: now,
             updated_at_unix_ms: now,
+            owner: None,
         }
     }
 
@@ -299,6 +304,7 @@ impl BuildRecord {
             tags: self.tags.clone(),
             submitted_at_unix_ms: self.submitted_at_unix_ms,
             updated_at_unix_ms: self.updated_at_unix_ms,
+            owner: self.owner.clone(),
         }
     }
 }

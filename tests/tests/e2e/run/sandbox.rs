@@ -745,6 +745,7 @@ async fn worker_serve_network_none_is_a_ceiling_for_every_build() {
         reproducible: false,
         cross_safe: false,
         deadline_unix_ms: None,
+        owner: None,
     };
     bus.publish_task(&task).await.unwrap();
     let message = tokio::time::timeout(

@@ -16,7 +16,8 @@
 //! * `tmpfs`: an empty tmpfs.
 //! * `secret`: the value of a `--secret`, written for this run only into a private file
 //!   (`mode`, `uid`, `gid`) bound read-only at the target and/or read into an environment
-//!   variable by the sandbox helper; a missing secret is skipped unless `required`.
+//!   variable by the sandbox helper; a missing secret, or one whose `scope=` does not cover
+//!   the build's destinations, is skipped unless `required` (then the error names the scope).
 //! * `ssh`: refused.
 //!
 //! Targets (relative ones are relative to `WORKDIR`) are resolved inside the stage root;
@@ -326,6 +327,19 @@ impl Executor<'_> {
                     None => None,
                 };
                 let Some(value) = value else {
+                    let withheld = self
+                        .setup
+                        .run
+                        .withheld_secrets
+                        .iter()
+                        .find(|(withheld, _)| *withheld == id);
+                    if let Some((_, reason)) = withheld {
+                        if mount.required {
+                            bail!("the secret {id:?} is required but not available: {reason}");
+                        }
+                        tracing::info!(id = %id, "secret out of scope: not mounted ({reason})");
+                        return Ok(());
+                    }
                     if mount.required {
                         bail!(
                             "the secret {id:?} is required but was not given (worker build \

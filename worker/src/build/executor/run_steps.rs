@@ -71,7 +71,7 @@ impl Executor<'_> {
             let (spec, created) = spec_on(Root::Direct {
                 dir: root_dir.clone(),
             })?;
-            let outcome = run_step::execute(&spec).await;
+            let outcome = run_step::execute(&spec, &self.setup.run.masker).await;
             run_step::remove_created(&root_dir, &mounts.created);
             run_step::remove_created(&root_dir, &created);
             let _ = std::fs::remove_dir_all(&scratch);
@@ -94,7 +94,7 @@ impl Executor<'_> {
                 work,
                 merged,
             })?;
-            match run_step::execute(&spec).await {
+            match run_step::execute(&spec, &self.setup.run.masker).await {
                 Ok(None) => {
                     self.snapshotter = Snapshotter::Overlay;
                     let started = std::time::Instant::now();
@@ -163,7 +163,7 @@ impl Executor<'_> {
                 .map_err(|e| anyhow!("scanning the stage root: {e}"))??
         };
         let before_seconds = scan_started.elapsed().as_secs_f64();
-        let outcome = run_step::execute(&spec).await;
+        let outcome = run_step::execute(&spec, &self.setup.run.masker).await;
         let started = std::time::Instant::now();
         let after = {
             let (dir, excl) = (root_dir.clone(), excl.clone());

@@ -1,0 +1,97 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! Tests of the bus that need no server: secrets kept out of `Debug`, connect errors
+//! classified and described, task message ids, half-given credentials refused.
+
+use super::*;
+
+#[test]
+fn debug_never_shows_secrets() {
+    let options = NatsOptions {
+        url: "nats://example:4222".into(),
+        token: Some("tok-secret".into()),
+        user: Some("alice".into()),
+        password: Some("pw-secret".into()),
+        nkey_seed: Some("SUseed-secret".into()),
+        ..NatsOptions::default()
+    };
+    let debug = format!("{options:?}");
+    for secret in ["tok-secret", "pw-secret", "SUseed-secret"] {
+        assert!(!debug.contains(secret), "{debug}");
+    }
+    assert!(
+        debug.contains("alice") && debug.contains("<redacted>"),
+        "{debug}"
+    );
+}
+
+#[test]
+fn a_tls_handshake_failure_is_found_under_an_io_error() {
+    let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+    let io = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+    let err = async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::Io, io);
+    assert!(is_permanent(&err));
+    let message = describe_connect_error(&err);
+    assert!(
+        message.contains("UnknownIssuer") && message.contains("--nats-tls-ca"),
+        "{message}"
+    );
+    let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+    let err = async_nats::ConnectError::with_source(async_nats::ConnectErrorKind::Io, refused);
+    assert!(!is_permanent(&err), "a refused connection is retried");
+    let denied =
+        async_nats::ConnectError::new(async_nats::ConnectErrorKind::AuthorizationViolation);
+    assert!(is_permanent(&denied));
+    assert!(
+        describe_connect_error(&denied).contains("authorization violation"),
+        "{}",
+        describe_connect_error(&denied)
+    );
+}
+
+#[test]
+fn task_msg_ids_differ_by_build_platform_and_attempt() {
+    fn check(build: &str, platform: &str, attempt: u32, expected: &str) {
+        let task = crate::messages::Task {
+            build_id: build.into(),
+            task_id: "t".into(),
+            platform: Platform::parse(platform).unwrap(),
+            attempt,
+            context: crate::messages::ContextRef {
+                sha256: "0".repeat(64),
+                size: 0,
+            },
+            dockerfile: "Dockerfile".into(),
+            build_args: Default::default(),
+            target: None,
+            labels: Default::default(),
+            destinations: vec![],
+            compression: Default::default(),
+            compression_level: None,
+            oci_mode: Default::default(),
+            reproducible: false,
+            cross_safe: false,
+            deadline_unix_ms: None,
+            owner: None,
+        };
+        assert_eq!(task_msg_id(&task), expected);
+    }
+    check("b1", "linux/amd64", 1, "b1-linux-amd64-1");
+    check("b1", "linux/arm/v7", 2, "b1-linux-arm-v7-2");
+    check("b2", "linux/arm64", 1, "b2-linux-arm64-1");
+}
+
+#[tokio::test]
+async fn half_given_credentials_are_refused_before_connecting() {
+    let mut options = NatsOptions::new("nats://127.0.0.1:1");
+    options.password = Some("pw".into());
+    let err = connect(&options).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "connecting to NATS at nats://127.0.0.1:1: a NATS password was given without a user"
+    );
+    let mut options = NatsOptions::new("nats://127.0.0.1:1");
+    options.tls_cert = Some("/nonexistent/cert.pem".into());
+    let err = connect(&options).await.unwrap_err();
+    assert!(err.to_string().contains("--nats-tls-key"), "{err}");
+}
