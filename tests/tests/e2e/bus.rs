@@ -14,7 +14,7 @@ use kaniko_common::bus::{
     self, Bus, BusError, BusSettings, ConsumerSettings, ContextError, Upload,
 };
 use kaniko_common::messages::codec::decode_internal;
-use kaniko_common::messages::{ContextRef, Task};
+use kaniko_common::messages::{ContextRef, PROTOCOL_VERSION, Task};
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::Names;
 use kaniko_tests::{Nats, init_test_tracing};
@@ -162,7 +162,7 @@ async fn a_task_published_twice_is_delivered_once() {
     let headers = messages[0].headers.as_ref().unwrap();
     assert_eq!(
         headers.get("Kaniko-Protocol").map(|v| v.as_str()),
-        Some("1")
+        Some(PROTOCOL_VERSION.to_string().as_str())
     );
     assert_eq!(
         headers.get("Content-Type").map(|v| v.as_str()),
