@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
-use kaniko_common::bus::NatsOptions;
+use kaniko_nats::NatsOptions;
 use kaniko_worker::cli::NatsAuthArgs;
 
 /// kaniko-rs coordinator: fans one build out per platform to native workers and publishes the multi-arch index.
@@ -186,8 +186,8 @@ pub struct RegistryFlags {
 
 impl RegistryFlags {
     /// The registry client options.
-    pub fn options(&self) -> kaniko_common::registry::RegistryOptions {
-        kaniko_common::registry::RegistryOptions {
+    pub fn options(&self) -> kaniko_registry::RegistryOptions {
+        kaniko_registry::RegistryOptions {
             insecure_registries: self.insecure_registry.clone(),
             insecure_all: self.insecure,
             skip_tls_verify_registries: self.skip_tls_verify_registry.clone(),
@@ -338,7 +338,7 @@ impl ServeArgs {
     /// The daemon's configuration.
     pub fn config(&self) -> crate::serve::ServeConfig {
         crate::serve::ServeConfig {
-            nats: kaniko_common::bus::NatsOptions {
+            nats: kaniko_nats::NatsOptions {
                 connect_wait: Some(Duration::from_secs(self.nats_connect_timeout)),
                 ..self.nats.connect()
             },
@@ -350,7 +350,7 @@ impl ServeArgs {
                 replicas: self.replicas.max(1),
                 ..Default::default()
             },
-            registry: kaniko_common::registry::RegistryOptions {
+            registry: kaniko_registry::RegistryOptions {
                 insecure_registries: self.insecure_registry.clone(),
                 insecure_all: self.insecure,
                 skip_tls_verify_registries: self.skip_tls_verify_registry.clone(),

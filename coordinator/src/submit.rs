@@ -28,12 +28,12 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{ArgAction, Args, ValueEnum};
 use futures::StreamExt;
-use kaniko_common::bus::{self, Bus};
 use kaniko_common::messages::codec::{decode_json, encode_json};
 use kaniko_common::messages::{BuildRequest, ContextRef, Event, RequestedOciMode, SubmitReply};
 use kaniko_common::oci::Compression;
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::{ApiVerb, Names};
+use kaniko_nats::{self as bus, Bus};
 use kaniko_worker::cli::NatsArgs;
 
 use follow::{Outcome, Tracker, Update};

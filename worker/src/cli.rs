@@ -193,7 +193,7 @@ pub struct NatsArgs {
 
 impl NatsArgs {
     /// The connection options these flags describe.
-    pub fn options(&self) -> kaniko_common::bus::NatsOptions {
+    pub fn options(&self) -> kaniko_nats::NatsOptions {
         self.auth.options(&self.url)
     }
 }
@@ -236,8 +236,8 @@ pub struct NatsAuthArgs {
 
 impl NatsAuthArgs {
     /// The connection options for `url` these flags describe.
-    pub fn options(&self, url: &str) -> kaniko_common::bus::NatsOptions {
-        kaniko_common::bus::NatsOptions {
+    pub fn options(&self, url: &str) -> kaniko_nats::NatsOptions {
+        kaniko_nats::NatsOptions {
             url: url.to_string(),
             token: self.nats_token.clone(),
             user: self.nats_user.clone(),
@@ -254,7 +254,7 @@ impl NatsAuthArgs {
     }
 }
 
-/// Shows the flags as [`kaniko_common::bus::NatsOptions`] does: never a secret.
+/// Shows the flags as [`kaniko_nats::NatsOptions`] does: never a secret.
 impl std::fmt::Debug for NatsAuthArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Debug::fmt(&self.options(""), f)

@@ -22,10 +22,10 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use futures::StreamExt;
-use kaniko_common::bus::{self, Bus, BusSettings, ConsumerSettings, NatsOptions};
 use kaniko_common::messages::{Heartbeat, WorkerInfo};
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::{Names, sanitize_token, validate_token};
+use kaniko_nats::{self as bus, Bus, BusSettings, ConsumerSettings, NatsOptions};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 

@@ -27,7 +27,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use kaniko_common::layer::{EntryKind, LayerEntry, LayerWriter};
+use kaniko_image::layer::{EntryKind, LayerEntry, LayerWriter};
 
 use crate::unpack::{WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
 
@@ -331,7 +331,7 @@ pub fn apply_upper(upper: &Path, lower: &Path, changes: &[Change]) -> io::Result
                         &to,
                         std::os::unix::fs::PermissionsExt::from_mode(meta.mode() & 0o7777),
                     )?;
-                    for (name, value) in kaniko_common::layer::read_xattrs(&from) {
+                    for (name, value) in kaniko_image::layer::read_xattrs(&from) {
                         if let Err(e) = crate::unpack::set_xattr(&to, name.as_bytes(), &value) {
                             tracing::warn!(path = %to.display(), name, "cannot set extended attribute: {e}");
                         }

@@ -22,7 +22,7 @@ use kaniko_common::messages::{
     BuildRequest, BuildState, BuildStatus, ErrorKind, Event, EventKind, Task, TaskResult, WireError,
 };
 use kaniko_common::platform::Platform;
-use kaniko_common::registry::Reference;
+use kaniko_registry::Reference;
 use tracing::{debug, error, info, warn};
 
 use self::record::{Applied, BuildRecord, PlatformRecord, Route, Verdict};
@@ -295,12 +295,11 @@ impl BuildActor {
                     }
                 }
                 for event in &save.events {
-                    let published = kaniko_common::bus::retry(
-                        "publishing a build event",
-                        STATE_RETRY_LIMIT,
-                        || driver.publish_event(event, owner.as_deref()),
-                    )
-                    .await;
+                    let published =
+                        kaniko_nats::retry("publishing a build event", STATE_RETRY_LIMIT, || {
+                            driver.publish_event(event, owner.as_deref())
+                        })
+                        .await;
                     if let Err(err) = published {
                         warn!(build_id = %key, "publishing a {} event: {err:#}", event.token());
                     }
@@ -382,11 +381,7 @@ impl BuildActor {
             async move {
                 // Followed across NATS server restarts, from the first result on.
                 let results = driver.names.results(&build_id).map(|subject| {
-                    kaniko_common::bus::follow(
-                        driver.js.clone(),
-                        driver.names.results_stream(),
-                        subject,
-                    )
+                    kaniko_nats::follow(driver.js.clone(), driver.names.results_stream(), subject)
                 });
                 let started = async {
                     let subject = driver.names.events_for(

@@ -23,9 +23,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use kaniko_common::messages::{PlatformDescriptor, RequestedOciMode, TagPush, WireError};
 use kaniko_common::oci::Descriptor;
-use kaniko_common::outfile::{self, OutfileError, Overwrite};
 use kaniko_common::platform::Platform;
-use kaniko_common::registry::{Reference, RegistryClient, RegistryError, RegistryOptions};
+use kaniko_image::outfile::{self, OutfileError, Overwrite};
+use kaniko_registry::{Reference, RegistryClient, RegistryError, RegistryOptions};
 
 use crate::actors::index::{
     PublishFailure, PublishIndex, PublishOptions, build_index, ensure_child_from, publish,

@@ -20,7 +20,7 @@ use kaniko_common::messages::{
     BuildRequest, ContextRef, Event, EventKind, Task, TaskOutcome, TaskResult, WireError,
 };
 use kaniko_common::platform::Platform;
-use kaniko_common::registry::{RegistryClient, RegistryOptions};
+use kaniko_registry::{RegistryClient, RegistryOptions};
 use kaniko_worker::context_files::{DockerfilePath, read_dockerfile};
 use kaniko_worker::serve::executor::{BuildExecutor, ExecError, LogSink, TaskExecutor};
 use kaniko_worker::serve::task::{DEFAULT_RETRY_BACKOFF, backoff};

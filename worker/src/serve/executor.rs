@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use clap::Parser;
 use kaniko_common::messages::{ErrorKind, Task, WireError};
 use kaniko_common::oci::{Compression, Descriptor};
-use kaniko_common::registry::RegistryError;
+use kaniko_registry::RegistryError;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 

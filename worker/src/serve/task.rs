@@ -10,13 +10,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, AckKind};
-use kaniko_common::bus::Bus;
 use kaniko_common::messages::codec::decode_internal;
 use kaniko_common::messages::{
     ErrorKind, Event, EventKind, Task, TaskOutcome, TaskResult, WireError,
 };
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::validate_token;
+use kaniko_nats::Bus;
 
 use super::executor::{Built, ExecError, LogSink, TaskExecutor};
 use super::{Shared, now_ms};
@@ -259,7 +259,7 @@ pub(crate) async fn handle<E: TaskExecutor>(
                 if publish_result(&shared.bus, &result).await {
                     // Confirmed, and tried again through a reconnect: a lost ack would have
                     // the task built a second time after the ack wait.
-                    let acked = kaniko_common::bus::retry("acking a task", ACK_RETRY_LIMIT, || {
+                    let acked = kaniko_nats::retry("acking a task", ACK_RETRY_LIMIT, || {
                         message.double_ack()
                     })
                     .await;
@@ -344,7 +344,7 @@ const FETCH_NOT_FOUND_GRACE: Duration = Duration::from_secs(3);
 /// object store's consumer is gone with the old server) starts again at once, and one that
 /// fails is tried again shortly, instead of waiting for missed heartbeats and a redelivery.
 async fn fetch_context(bus: &Bus, task: &Task, path: &Path) -> Result<(), ExecError> {
-    use kaniko_common::bus::{BusError, ContextError, connects, reconnected};
+    use kaniko_nats::{BusError, ContextError, connects, reconnected};
     let started = Instant::now();
     let mut pause = Duration::from_millis(100);
     loop {

@@ -39,6 +39,13 @@ pub use retry::RetryPolicy;
 
 use error::{classify_reqwest, classify_status};
 
+/// Installs the one rustls crypto provider (aws-lc-rs) every TLS client in the process uses
+/// (the registry's HTTPS clients and the NATS connections). Binaries call it first thing;
+/// calling it twice is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// How the client reaches registries; the fields mirror Kaniko's flags.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {

@@ -17,7 +17,7 @@ use oci_spec::image::{Descriptor as SpecDescriptor, ImageIndex, ImageIndexBuilde
 use sha2::{Digest as _, Sha256, Sha512};
 use tempfile::NamedTempFile;
 
-use crate::oci::{
+use kaniko_common::oci::{
     ANNOTATION_REF_NAME, Descriptor, DigestAlgorithm, OCI_INDEX, OciError, is_index, is_manifest,
     parse_digest, to_canonical_json,
 };

@@ -28,13 +28,13 @@ pub use contexts::{ContextError, Upload};
 pub use follow::{connects, follow, reconnected, retry};
 pub use settings::{BusSettings, ConsumerSettings, DUPLICATE_WINDOW};
 
-use crate::messages::codec::{
+use kaniko_common::messages::codec::{
     CONTENT_TYPE_BINCODE, CONTENT_TYPE_HEADER, CONTENT_TYPE_JSON, PROTOCOL_HEADER, encode_internal,
     encode_json,
 };
-use crate::messages::{CodecError, Event, Heartbeat, PROTOCOL_VERSION, Task, TaskResult};
-use crate::platform::Platform;
-use crate::subjects::{NameError, Names};
+use kaniko_common::messages::{CodecError, Event, Heartbeat, PROTOCOL_VERSION, Task, TaskResult};
+use kaniko_common::platform::Platform;
+use kaniko_common::subjects::{NameError, Names};
 
 /// The default server when neither `--nats` nor `NATS_URL` is given.
 pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
@@ -519,7 +519,7 @@ impl Bus {
         settings: &BusSettings,
     ) -> Result<(), BusError> {
         let bucket = bucket.to_string();
-        let stream_name = crate::subjects::object_stream(&bucket);
+        let stream_name = kaniko_common::subjects::object_stream(&bucket);
         if self.existing_stream(&stream_name).await?.is_some() {
             return Ok(());
         }
