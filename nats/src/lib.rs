@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, consumer::PullConsumer, kv, object_store, stream};
+use kaniko_retry::RetryPolicy;
 use tokio::sync::OnceCell;
 
 pub use contexts::{ContextError, Upload};
@@ -275,13 +276,9 @@ pub async fn connect(options: &NatsOptions) -> Result<async_nats::Client, BusErr
     } else {
         options.url.as_str()
     };
-    let mut pause = Duration::from_millis(250);
-    let mut attempt = 1;
-    let started = std::time::Instant::now();
-    let another = |attempt: u32, pause: Duration| match options.connect_wait {
-        None => attempt < CONNECT_ATTEMPTS,
-        Some(wait) => started.elapsed() + pause <= wait,
-    };
+    let policy = connect_policy(options);
+    let what = format!("connecting to NATS at {url}");
+    let mut retrying = policy.start(&what);
     loop {
         let connect = connect_options(options).await?;
         match connect.connect(url).await {
@@ -294,23 +291,30 @@ pub async fn connect(options: &NatsOptions) -> Result<async_nats::Client, BusErr
                     message: describe_connect_error(&err),
                 });
             }
-            Err(err) if another(attempt, pause) => {
-                tracing::warn!(%url, attempt, error = %err, "nats connect failed; retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(WAIT_PAUSE_MAX);
-                attempt += 1;
-            }
             Err(err) => {
-                return Err(BusError::Connect {
-                    url: url.to_string(),
-                    message: format!(
-                        "{err} (after {attempt} attempts over {:.0?})",
-                        started.elapsed()
-                    ),
-                });
+                let attempt = retrying.attempt();
+                if !retrying.again(&err).await {
+                    return Err(BusError::Connect {
+                        url: url.to_string(),
+                        message: format!(
+                            "{err} (after {attempt} attempts over {:.0?})",
+                            retrying.elapsed()
+                        ),
+                    });
+                }
             }
         }
     }
+}
+
+/// How the first connection is tried: [`CONNECT_ATTEMPTS`] times, or for
+/// [`NatsOptions::connect_wait`]; pauses from 250 ms up to [`WAIT_PAUSE_MAX`].
+fn connect_policy(options: &NatsOptions) -> RetryPolicy {
+    let policy = match options.connect_wait {
+        None => RetryPolicy::forever().with_attempts(CONNECT_ATTEMPTS),
+        Some(wait) => RetryPolicy::within(wait),
+    };
+    policy.with_backoff(Duration::from_millis(250), WAIT_PAUSE_MAX)
 }
 
 /// Whether a failed first connection would fail the same way again: the server refused the

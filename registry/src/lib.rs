@@ -33,9 +33,9 @@ pub use auth::{Credential, CredentialError, DockerConfig, default_config_dir, no
 pub use blob::{BlobPush, BlobSource, PushedBlob};
 pub use body::{MAX_CONFIG_SIZE, MAX_ERROR_BODY, MAX_MANIFEST_SIZE};
 pub use error::RegistryError;
+pub use kaniko_retry::RetryPolicy;
 pub use manifest::{PulledManifest, ResolvedImage};
 pub use oci_client::Reference;
-pub use retry::RetryPolicy;
 
 use error::{classify_reqwest, classify_status};
 

@@ -1,122 +1,15 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! The retry policy of registry operations: a bounded number of attempts, exponential backoff
-//! with full jitter, and only transient failures retried.
+//! Which registry failures are retried: only [`RegistryError::Transient`] ones (connection,
+//! reset, timeout, 408, 429, 5xx), under the client's [`kaniko_retry::RetryPolicy`].
 
-use std::future::Future;
-use std::time::Duration;
-
-use rand::Rng;
+use kaniko_retry::Retryable;
 
 use super::error::RegistryError;
 
-/// How often and how patiently a registry operation is retried. Only
-/// [`RegistryError::Transient`] failures are retried; the wait before attempt `n + 1` is drawn
-/// uniformly from `0..=min(max_backoff, initial_backoff * 2^(n-1))` ("full jitter").
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in all, the first included; 0 counts as 1.
-    pub max_attempts: u32,
-    /// The backoff ceiling after the first failure.
-    pub initial_backoff: Duration,
-    /// The largest backoff ceiling.
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// 5 attempts, from 200 ms up to 10 s.
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 5,
-            initial_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(10),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// No retries: one attempt.
-    pub fn none() -> Self {
-        RetryPolicy {
-            max_attempts: 1,
-            ..RetryPolicy::default()
-        }
-    }
-
-    /// `max_attempts` attempts with millisecond backoffs, so that test suites stay fast.
-    pub fn fast(max_attempts: u32) -> Self {
-        RetryPolicy {
-            max_attempts,
-            initial_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(50),
-        }
-    }
-
-    /// The backoff ceiling after the `failed_attempt`-th failure (1-based), before jitter.
-    pub fn backoff_ceiling(&self, failed_attempt: u32) -> Duration {
-        let doublings = failed_attempt.saturating_sub(1).min(31);
-        self.initial_backoff
-            .saturating_mul(1u32 << doublings)
-            .min(self.max_backoff)
-    }
-
-    /// A jittered wait after the `failed_attempt`-th failure: uniform in `0..=ceiling`.
-    pub fn backoff(&self, failed_attempt: u32) -> Duration {
-        let ceiling = self.backoff_ceiling(failed_attempt);
-        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rand::rng().random_range(0..=nanos))
-    }
-
-    /// Runs `op` (given the 1-based attempt number) until it succeeds, fails with a
-    /// non-transient error, or `max_attempts` attempts have failed. Each retry is logged at
-    /// `warn` with `what`, the attempt number and the reason.
-    pub async fn run<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, RegistryError>
-    where
-        F: FnMut(u32) -> Fut,
-        Fut: Future<Output = Result<T, RegistryError>>,
-    {
-        let mut attempt = 1;
-        loop {
-            match op(attempt).await {
-                Ok(value) => return Ok(value),
-                Err(err) => {
-                    if !self.pause_before_retry(what, attempt, &err).await {
-                        return Err(err);
-                    }
-                    attempt += 1;
-                }
-            }
-        }
-    }
-
-    /// After attempt `attempt` of `what` failed with `err`: whether to try again. When yes,
-    /// logs the retry at `warn` and sleeps the jittered backoff first.
-    pub async fn pause_before_retry(&self, what: &str, attempt: u32, err: &RegistryError) -> bool {
-        let max_attempts = self.max_attempts.max(1);
-        if !err.is_transient() {
-            return false;
-        }
-        if attempt >= max_attempts {
-            tracing::warn!(
-                operation = what,
-                attempt,
-                max_attempts,
-                reason = %err,
-                "registry operation failed, giving up"
-            );
-            return false;
-        }
-        let wait = self.backoff(attempt);
-        tracing::warn!(
-            operation = what,
-            attempt,
-            max_attempts,
-            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-            reason = %err,
-            "registry operation failed, retrying"
-        );
-        tokio::time::sleep(wait).await;
-        true
+impl Retryable for RegistryError {
+    fn is_retryable(&self) -> bool {
+        self.is_transient()
     }
 }
 
@@ -124,45 +17,9 @@ impl RetryPolicy {
 mod tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    use proptest::prelude::*;
+    use kaniko_retry::RetryPolicy;
 
     use super::*;
-
-    fn policy(initial_ms: u64, max_ms: u64) -> RetryPolicy {
-        RetryPolicy {
-            max_attempts: 5,
-            initial_backoff: Duration::from_millis(initial_ms),
-            max_backoff: Duration::from_millis(max_ms),
-        }
-    }
-
-    #[test]
-    fn ceilings_double_from_the_initial_backoff_up_to_the_maximum() {
-        fn check(failed_attempt: u32, expected_ms: u64) {
-            assert_eq!(
-                policy(200, 10_000).backoff_ceiling(failed_attempt),
-                Duration::from_millis(expected_ms),
-                "after failure {failed_attempt}"
-            );
-        }
-        check(1, 200);
-        check(2, 400);
-        check(3, 800);
-        check(6, 6400);
-        check(7, 10_000);
-        check(40, 10_000);
-        check(u32::MAX, 10_000);
-    }
-
-    proptest! {
-        #[test]
-        fn jittered_backoff_stays_within_the_ceiling(initial in 0u64..5_000, max in 0u64..60_000, n in 1u32..100) {
-            let p = policy(initial, max);
-            let wait = p.backoff(n);
-            prop_assert!(wait <= p.backoff_ceiling(n));
-            prop_assert!(p.backoff_ceiling(n) <= Duration::from_millis(max));
-        }
-    }
 
     fn transient() -> RegistryError {
         RegistryError::transient("r/x", "503")

@@ -26,6 +26,7 @@ use kaniko_common::messages::{Heartbeat, WorkerInfo};
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::{Names, sanitize_token, validate_token};
 use kaniko_nats::{self as bus, Bus, BusSettings, ConsumerSettings, NatsOptions};
+use kaniko_retry::RetryPolicy;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
@@ -328,21 +329,20 @@ async fn ensure_streams(
     nats: &NatsOptions,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<bool> {
-    let started = std::time::Instant::now();
-    let wait = nats.connect_wait.unwrap_or_default();
-    let mut pause = Duration::from_millis(250);
+    let policy = RetryPolicy::within(nats.connect_wait.unwrap_or_default())
+        .with_backoff(Duration::from_millis(250), bus::WAIT_PAUSE_MAX);
+    let mut retrying = policy
+        .start("creating the NATS streams (the coordinator creates them when this worker may not)");
     loop {
-        match bus.ensure(&config.bus).await {
+        let err = match bus.ensure(&config.bus).await {
             Ok(()) => return Ok(true),
-            Err(err) if started.elapsed() + pause < wait => {
-                tracing::warn!(error = %err, "the NATS streams are not there yet (the coordinator creates them when this worker may not); trying again in {pause:?}");
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    () = shutdown.cancelled() => return Ok(false),
-                }
-                pause = (pause * 2).min(bus::WAIT_PAUSE_MAX);
-            }
-            Err(err) => return Err(anyhow::Error::new(err).context("creating the NATS streams")),
+            Err(err) => err,
+        };
+        tokio::select! {
+            again = retrying.again(&err) => if !again {
+                return Err(anyhow::Error::new(err).context("creating the NATS streams"));
+            },
+            () = shutdown.cancelled() => return Ok(false),
         }
     }
 }

@@ -23,6 +23,7 @@ use kaniko_common::messages::{
 };
 use kaniko_common::platform::Platform;
 use kaniko_registry::Reference;
+use kaniko_retry::RetryPolicy;
 use tracing::{debug, error, info, warn};
 
 use self::record::{Applied, BuildRecord, PlatformRecord, Route, Verdict};
@@ -131,31 +132,25 @@ async fn save_record(
     bytes: &[u8],
     revision: u64,
 ) -> Result<u64, async_nats::jetstream::kv::UpdateError> {
-    use async_nats::jetstream::kv::UpdateErrorKind;
-    let started = std::time::Instant::now();
-    let mut pause = Duration::from_millis(100);
-    loop {
-        match driver
-            .builds
-            .update(key, bytes.to_vec().into(), revision)
-            .await
-        {
-            Ok(next) => return Ok(next),
-            Err(err) if err.kind() == UpdateErrorKind::WrongLastRevision => {
-                if let Ok(Some(entry)) = driver.builds.entry(key).await
-                    && entry.value.as_ref() == bytes
-                {
-                    return Ok(entry.revision);
-                }
-                return Err(err);
+    use async_nats::jetstream::kv::{UpdateError, UpdateErrorKind};
+    let conflict = |err: &UpdateError| err.kind() == UpdateErrorKind::WrongLastRevision;
+    let saved = RetryPolicy::within(STATE_RETRY_LIMIT)
+        .run_if(
+            &format!("saving the state of build {key}"),
+            |err| !conflict(err),
+            |_| driver.builds.update(key, bytes.to_vec().into(), revision),
+        )
+        .await;
+    match saved {
+        Err(err) if conflict(&err) => {
+            if let Ok(Some(entry)) = driver.builds.entry(key).await
+                && entry.value.as_ref() == bytes
+            {
+                return Ok(entry.revision);
             }
-            Err(err) if started.elapsed() + pause < STATE_RETRY_LIMIT => {
-                warn!(build_id = %key, "saving build state: {err}; trying again in {pause:?}");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
-            }
-            Err(err) => return Err(err),
+            Err(err)
         }
+        saved => saved,
     }
 }
 
