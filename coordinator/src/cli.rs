@@ -8,8 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
-use kaniko_nats::NatsOptions;
-use kaniko_worker::cli::NatsAuthArgs;
+use kaniko_nats::NatsArgs;
 
 /// kaniko-rs coordinator: fans one build out per platform to native workers and publishes the multi-arch index.
 #[derive(Debug, Parser)]
@@ -93,31 +92,6 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// How to reach NATS, and the subject prefix.
-#[derive(Debug, Clone, Args)]
-pub struct NatsArgs {
-    /// NATS server URL(s), comma-separated (`tls://` for TLS).
-    #[arg(
-        long = "nats",
-        env = "NATS_URL",
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    pub url: String,
-    /// Subject, stream and bucket prefix.
-    #[arg(long, env = "KANIKO_PREFIX", default_value = kaniko_common::subjects::DEFAULT_PREFIX)]
-    pub prefix: String,
-    #[command(flatten)]
-    /// How to authenticate and whether to use TLS (the worker's flags).
-    pub auth: NatsAuthArgs,
-}
-
-impl NatsArgs {
-    /// The connection settings.
-    pub fn connect(&self) -> NatsOptions {
-        self.auth.options(&self.url)
-    }
 }
 
 /// Who a client command speaks as.
@@ -336,13 +310,13 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     /// The daemon's configuration.
-    pub fn config(&self) -> crate::serve::ServeConfig {
-        crate::serve::ServeConfig {
+    pub fn config(&self) -> Result<crate::serve::ServeConfig, kaniko_nats::PrefixConflict> {
+        Ok(crate::serve::ServeConfig {
             nats: kaniko_nats::NatsOptions {
                 connect_wait: Some(Duration::from_secs(self.nats_connect_timeout)),
-                ..self.nats.connect()
+                ..self.nats.options()
             },
-            prefix: self.nats.prefix.clone(),
+            prefix: self.nats.prefix()?.to_string(),
             streams: crate::driver::nats::StreamSettings {
                 tasks_max_age: Duration::from_secs(self.tasks_max_age),
                 results_max_age: Duration::from_secs(self.history_max_age),
@@ -360,7 +334,7 @@ impl ServeArgs {
             },
             heartbeat_interval: Duration::from_secs(self.heartbeat_interval.max(1)),
             policy: self.policy.clone(),
-        }
+        })
     }
 }
 
@@ -388,7 +362,7 @@ mod tests {
         let Command::Serve(args) = cli.command else {
             panic!("not serve");
         };
-        let config = args.config();
+        let config = args.config().unwrap();
         assert_eq!(
             config.policy.as_deref(),
             Some(std::path::Path::new("/etc/kaniko/policy.json"))
@@ -531,7 +505,7 @@ mod tests {
         let Command::Serve(args) = serve.command else {
             panic!("not serve");
         };
-        let config = args.config();
+        let config = args.config().unwrap();
         assert_eq!(config.nats.token.as_deref(), Some("tok-secret"));
         assert_eq!(config.nats.user.as_deref(), Some("alice"));
         assert_eq!(config.nats.password.as_deref(), Some("pw-secret"));

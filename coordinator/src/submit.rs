@@ -33,8 +33,8 @@ use kaniko_common::messages::{BuildRequest, ContextRef, Event, RequestedOciMode,
 use kaniko_common::oci::Compression;
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::{ApiVerb, Names};
+use kaniko_nats::NatsArgs;
 use kaniko_nats::{self as bus, Bus};
-use kaniko_worker::cli::NatsArgs;
 
 use follow::{Outcome, Tracker, Update};
 
@@ -368,7 +368,7 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
              coordinator use their own registry flags"
         );
     }
-    let names = Names::new(&args.nats.nats_prefix)?;
+    let names = Names::new(args.nats.prefix()?)?;
     // Validate the flags before touching the context or the network.
     let placeholder = ContextRef {
         sha256: "0".repeat(64),

@@ -4,12 +4,14 @@
 //! password, nkey, creds file, TLS; retried at start, reconnected forever after), creating
 //! the JetStream streams, KV buckets and object store when missing (never changing existing
 //! ones, only warning), binding a platform's durable pull consumer, and publishing tasks,
-//! results, events and heartbeats with the right headers.
+//! results, events and heartbeats with the right headers; and the NATS command-line flags
+//! both binaries take ([`NatsArgs`]).
 //!
 //! Works with the nats-server 2.9 that Debian ships: KV buckets are created as their
 //! `KV_<bucket>` streams directly (async-nats 0.51's `create_key_value` needs an account
 //! query 2.9 cannot answer), and no 2.10-only stream field is ever set.
 
+mod args;
 mod contexts;
 mod follow;
 mod identity;
@@ -25,6 +27,7 @@ use async_nats::jetstream::{self, consumer::PullConsumer, kv, object_store, stre
 use kaniko_retry::RetryPolicy;
 use tokio::sync::OnceCell;
 
+pub use args::{DEPRECATED_PREFIX, NatsArgs, NatsAuthArgs, PrefixConflict};
 pub use contexts::{ContextError, Upload};
 pub use follow::{connects, follow, reconnected, retry};
 pub use settings::{BusSettings, ConsumerSettings, DUPLICATE_WINDOW};

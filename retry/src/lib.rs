@@ -260,9 +260,9 @@ impl Retrying<'_> {
 
     fn log(&self, message: std::fmt::Arguments<'_>) {
         if self.policy.quiet {
-            tracing::debug!(operation = self.what, attempt = self.attempt, "{message}");
+            tracing::debug!("{message}");
         } else {
-            tracing::warn!(operation = self.what, attempt = self.attempt, "{message}");
+            tracing::warn!("{message}");
         }
     }
 }

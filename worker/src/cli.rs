@@ -14,6 +14,7 @@
 use clap::{Args, Parser, Subcommand};
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
+use kaniko_nats::NatsArgs;
 
 use crate::config::{Compression, LogFormat, RequestedOciMode, SnapshotMode, Verbosity};
 use crate::unpack::limits::{ByteSize, DEFAULT_ADD_URL_TIMEOUT, DEFAULT_MAX_RATIO};
@@ -170,94 +171,6 @@ impl LimitArgs {
         flags.push(format!("--add-url-max-size={}", self.add_url_max_size.0));
         flags.push(format!("--add-url-timeout={}", self.add_url_timeout));
         flags
-    }
-}
-
-/// NATS connection flags of `worker serve` and `coordinator submit`.
-#[derive(Debug, Clone, Args)]
-pub struct NatsArgs {
-    /// NATS server URL(s), comma-separated (`tls://` for TLS).
-    #[arg(
-        long = "nats",
-        env = "NATS_URL",
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    pub url: String,
-    /// Prefix of every NATS subject and stream.
-    #[arg(long, env = "KANIKO_NATS_PREFIX", default_value = "kaniko")]
-    pub nats_prefix: String,
-    #[command(flatten)]
-    /// How to authenticate and whether to use TLS.
-    pub auth: NatsAuthArgs,
-}
-
-impl NatsArgs {
-    /// The connection options these flags describe.
-    pub fn options(&self) -> kaniko_nats::NatsOptions {
-        self.auth.options(&self.url)
-    }
-}
-
-/// NATS authentication and TLS flags, shared by `worker serve` and every `coordinator`
-/// command. Secrets come from flags or, better (a flag shows in `ps`), from the environment;
-/// `--help` never shows their values.
-#[derive(Clone, Args)]
-pub struct NatsAuthArgs {
-    /// Token authentication.
-    #[arg(long, env = "NATS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
-    pub nats_token: Option<String>,
-    /// User name (with --nats-password).
-    #[arg(long, env = "NATS_USER", value_name = "USER")]
-    pub nats_user: Option<String>,
-    /// Password (with --nats-user).
-    #[arg(
-        long,
-        env = "NATS_PASSWORD",
-        hide_env_values = true,
-        value_name = "PASSWORD"
-    )]
-    pub nats_password: Option<String>,
-    /// NKey seed (`SU...`) of an nkey user.
-    #[arg(long, env = "NATS_NKEY", hide_env_values = true, value_name = "SEED")]
-    pub nats_nkey: Option<String>,
-    /// Credentials file (JWT and NKey seed), for servers in operator mode.
-    #[arg(long, env = "NATS_CREDS", value_name = "FILE")]
-    pub nats_creds: Option<std::path::PathBuf>,
-    /// CA certificate to verify the server with (PEM); implies TLS.
-    #[arg(long, env = "NATS_CA", value_name = "FILE")]
-    pub nats_tls_ca: Option<std::path::PathBuf>,
-    /// Client certificate (PEM), with --nats-tls-key, for servers that verify clients.
-    #[arg(long, env = "NATS_CERT", value_name = "FILE")]
-    pub nats_tls_cert: Option<std::path::PathBuf>,
-    /// Client key (PEM), with --nats-tls-cert.
-    #[arg(long, env = "NATS_KEY", value_name = "FILE")]
-    pub nats_tls_key: Option<std::path::PathBuf>,
-}
-
-impl NatsAuthArgs {
-    /// The connection options for `url` these flags describe.
-    pub fn options(&self, url: &str) -> kaniko_nats::NatsOptions {
-        kaniko_nats::NatsOptions {
-            url: url.to_string(),
-            token: self.nats_token.clone(),
-            user: self.nats_user.clone(),
-            password: self.nats_password.clone(),
-            nkey_seed: self.nats_nkey.clone(),
-            creds_file: self.nats_creds.clone(),
-            tls_ca: self.nats_tls_ca.clone(),
-            tls_cert: self.nats_tls_cert.clone(),
-            tls_key: self.nats_tls_key.clone(),
-            name: None,
-            connect_wait: None,
-            inbox_prefix: None,
-        }
-    }
-}
-
-/// Shows the flags as [`kaniko_nats::NatsOptions`] does: never a secret.
-impl std::fmt::Debug for NatsAuthArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(&self.options(""), f)
     }
 }
 

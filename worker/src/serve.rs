@@ -83,7 +83,7 @@ impl ServeConfig {
         }
         // Native first.
         platforms.sort_by_key(|p| *p != native);
-        let names = Names::new(&args.nats.nats_prefix)?;
+        let names = Names::new(args.nats.prefix()?)?;
         let config = ServeConfig {
             nats: NatsOptions {
                 connect_wait: Some(Duration::from_secs(args.nats_connect_timeout)),

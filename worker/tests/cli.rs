@@ -121,3 +121,47 @@ fn serve_names_what_stops_it_from_starting() {
         &["invalid worker id \"a.b\""],
     );
 }
+
+#[test]
+fn the_prefix_keeps_its_deprecated_spelling_with_a_warning() {
+    // A prefix Names refuses makes `worker serve` stop before it connects, naming the prefix
+    // it was given: which spelling reached it, and whether it warned.
+    #[track_caller]
+    fn check(args: &[&str], env: &[(&str, &str)], deprecated: bool) {
+        let out = Command::new(env!("CARGO_BIN_EXE_worker"))
+            .args(["serve", "--nats", "nats://127.0.0.1:1"])
+            .args(args)
+            .env_remove("KANIKO_PREFIX")
+            .env_remove("KANIKO_NATS_PREFIX")
+            .env_remove("NATS_URL")
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} {env:?}: {stderr}");
+        assert!(
+            stderr.contains("\"bad.prefix\""),
+            "{args:?} {env:?}: the prefix did not arrive: {stderr}"
+        );
+        assert_eq!(
+            stderr.contains(kaniko_nats::DEPRECATED_PREFIX),
+            deprecated,
+            "{args:?} {env:?}: {stderr}"
+        );
+    }
+    check(&["--prefix", "bad.prefix"], &[], false);
+    check(&[], &[("KANIKO_PREFIX", "bad.prefix")], false);
+    check(&["--nats-prefix", "bad.prefix"], &[], true);
+    check(&[], &[("KANIKO_NATS_PREFIX", "bad.prefix")], true);
+    let (ok, stderr) = worker(&[
+        "serve",
+        "--nats",
+        "nats://127.0.0.1:1",
+        "--prefix",
+        "a",
+        "--nats-prefix",
+        "b",
+    ]);
+    assert!(!ok && stderr.contains("disagree"), "{stderr}");
+}
