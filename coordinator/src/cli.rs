@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use kaniko_nats::NatsArgs;
+use kaniko_worker::cli::RegistryFlags;
 
 /// kaniko-rs coordinator: fans one build out per platform to native workers and publishes the multi-arch index.
 #[derive(Debug, Parser)]
@@ -138,36 +139,25 @@ pub struct PublishFlags {
     pub force: bool,
 }
 
-/// How the coordinator itself reaches registries (the `ci` driver pushes from this process).
+/// How the coordinator itself reaches registries (`serve` publishes indexes, the `ci` and
+/// `local` drivers push from this process): the shared [`RegistryFlags`] and the directory
+/// of the docker `config.json`.
 #[derive(Debug, Clone, Default, Args)]
-pub struct RegistryFlags {
-    /// Registries reached over plain HTTP. Repeatable.
-    #[arg(long, value_name = "REGISTRY")]
-    pub insecure_registry: Vec<String>,
-    /// Every registry over plain HTTP.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Registries whose TLS certificate is not verified. Repeatable.
-    #[arg(long, value_name = "REGISTRY")]
-    pub skip_tls_verify_registry: Vec<String>,
-    /// Verify no TLS certificate.
-    #[arg(long)]
-    pub skip_tls_verify: bool,
+pub struct RegistryArgs {
+    /// Plain HTTP and TLS verification.
+    #[command(flatten)]
+    pub flags: RegistryFlags,
     /// Directory of the docker config.json with registry credentials.
     #[arg(long, env = "DOCKER_CONFIG", value_name = "DIR")]
     pub docker_config: Option<PathBuf>,
 }
 
-impl RegistryFlags {
+impl RegistryArgs {
     /// The registry client options.
     pub fn options(&self) -> kaniko_registry::RegistryOptions {
         kaniko_registry::RegistryOptions {
-            insecure_registries: self.insecure_registry.clone(),
-            insecure_all: self.insecure,
-            skip_tls_verify_registries: self.skip_tls_verify_registry.clone(),
-            skip_tls_verify_all: self.skip_tls_verify,
             docker_config_dir: self.docker_config.clone(),
-            ..Default::default()
+            ..self.flags.options()
         }
     }
 }
@@ -225,7 +215,7 @@ pub struct IndexArgs {
     pub publish: PublishFlags,
     #[command(flatten)]
     /// Registry access.
-    pub registry: RegistryFlags,
+    pub registry: RegistryArgs,
 }
 
 /// Parses `--index-annotations` values: each is `KEY=VALUE[,KEY=VALUE...]`; a comma-separated
@@ -276,21 +266,9 @@ pub struct ServeArgs {
     /// Stream replicas.
     #[arg(long, default_value_t = 1)]
     pub replicas: usize,
-    /// Registries reached over plain HTTP. Repeatable.
-    #[arg(long)]
-    pub insecure_registry: Vec<String>,
-    /// Every registry over plain HTTP.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Registries whose TLS certificate is not verified. Repeatable.
-    #[arg(long)]
-    pub skip_tls_verify_registry: Vec<String>,
-    /// Verify no TLS certificate.
-    #[arg(long)]
-    pub skip_tls_verify: bool,
-    /// Directory of the docker config.json with registry credentials.
-    #[arg(long, env = "DOCKER_CONFIG")]
-    pub docker_config: Option<PathBuf>,
+    /// How index publishing reaches registries.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// How long to keep trying a nats-server that is not up yet at start, seconds (the
     /// coordinator may start before it); refused credentials end it at once.
     #[arg(
@@ -324,14 +302,7 @@ impl ServeArgs {
                 replicas: self.replicas.max(1),
                 ..Default::default()
             },
-            registry: kaniko_registry::RegistryOptions {
-                insecure_registries: self.insecure_registry.clone(),
-                insecure_all: self.insecure,
-                skip_tls_verify_registries: self.skip_tls_verify_registry.clone(),
-                skip_tls_verify_all: self.skip_tls_verify,
-                docker_config_dir: self.docker_config.clone(),
-                ..Default::default()
-            },
+            registry: self.registry.options(),
             heartbeat_interval: Duration::from_secs(self.heartbeat_interval.max(1)),
             policy: self.policy.clone(),
         })
@@ -555,5 +526,69 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn every_command_reads_the_shared_registry_flags_the_same_way() {
+        let flags = [
+            "--insecure",
+            "--insecure-registry",
+            "r1:5000",
+            "--skip-tls-verify=true",
+            "--skip-tls-verify-registry",
+            "r2",
+        ];
+        let want = RegistryFlags {
+            insecure: true,
+            insecure_registry: vec!["r1:5000".into()],
+            skip_tls_verify: true,
+            skip_tls_verify_registry: vec!["r2".into()],
+        };
+        let coordinator = |command: &[&str]| {
+            let argv = ["coordinator"].iter().chain(command).chain(&flags);
+            match Cli::try_parse_from(argv)
+                .expect("coordinator flags")
+                .command
+            {
+                Command::Serve(args) => args.registry.flags,
+                Command::Index(args) => args.registry.flags,
+                Command::Submit(args) => args.registry.flags,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(coordinator(&["serve"]), want);
+        assert_eq!(
+            coordinator(&["index", "--digests-from", "d", "-d", "r/a"]),
+            want
+        );
+        assert_eq!(coordinator(&["submit", "-d", "r/a"]), want);
+        let worker = |command: &[&str]| {
+            use kaniko_worker::cli::{Cli, Command};
+            let argv = ["worker"].iter().chain(command).chain(&flags);
+            match Cli::try_parse_from(argv).expect("worker flags").command {
+                Command::Build(args) => args.registry.access,
+                Command::Serve(args) => args.registry.access,
+            }
+        };
+        assert_eq!(worker(&["build"]), want);
+        assert_eq!(worker(&["serve"]), want);
+        // Kaniko's boolean forms everywhere, `--insecure` alone included.
+        let off = Cli::try_parse_from(["coordinator", "serve", "--insecure=false"]).unwrap();
+        let Command::Serve(off) = off.command else {
+            panic!("not serve");
+        };
+        assert!(!off.registry.flags.insecure);
+        let options = RegistryArgs {
+            flags: want,
+            docker_config: Some("/etc/docker".into()),
+        }
+        .options();
+        assert!(options.insecure_all && options.skip_tls_verify_all);
+        assert_eq!(options.insecure_registries, ["r1:5000"]);
+        assert_eq!(options.skip_tls_verify_registries, ["r2"]);
+        assert_eq!(
+            options.docker_config_dir.as_deref(),
+            Some(std::path::Path::new("/etc/docker"))
+        );
     }
 }

@@ -160,7 +160,7 @@ pub struct SubmitArgs {
     pub publish: crate::cli::PublishFlags,
     #[command(flatten)]
     /// Registry access of this process (`--driver ci` pushes from here).
-    pub registry: crate::cli::RegistryFlags,
+    pub registry: crate::cli::RegistryArgs,
     #[command(flatten)]
     /// How to reach NATS.
     pub nats: NatsArgs,
@@ -173,7 +173,7 @@ pub struct SubmitArgs {
 }
 
 /// More flags for `--driver local`, where this process pulls and pushes itself (with
-/// [`crate::cli::RegistryFlags`]). With `--driver nats` the workers and the coordinator use
+/// [`crate::cli::RegistryArgs`]). With `--driver nats` the workers and the coordinator use
 /// their own flags, so these are refused.
 #[derive(Debug, Clone, Default, Args)]
 pub struct LocalRegistryArgs {
@@ -205,18 +205,18 @@ pub struct LocalRegistryArgs {
 /// and `ci`), as the user wrote it; `--docker-config` comes from the environment too and is
 /// never refused.
 fn first_local_flag(
-    registry: &crate::cli::RegistryFlags,
+    registry: &crate::cli::RegistryArgs,
     local: &LocalRegistryArgs,
 ) -> Option<&'static str> {
     [
-        (registry.insecure, "--insecure"),
+        (registry.flags.insecure, "--insecure"),
         (
-            !registry.insecure_registry.is_empty(),
+            !registry.flags.insecure_registry.is_empty(),
             "--insecure-registry",
         ),
-        (registry.skip_tls_verify, "--skip-tls-verify"),
+        (registry.flags.skip_tls_verify, "--skip-tls-verify"),
         (
-            !registry.skip_tls_verify_registry.is_empty(),
+            !registry.flags.skip_tls_verify_registry.is_empty(),
             "--skip-tls-verify-registry",
         ),
         (!local.registry_mirror.is_empty(), "--registry-mirror"),

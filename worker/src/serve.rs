@@ -30,7 +30,9 @@ use kaniko_retry::RetryPolicy;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-pub use executor::{BuildExecutor, Built, ExecError, LogSink, RegistryFlags, TaskExecutor};
+use crate::cli::BuildRegistryFlags;
+
+pub use executor::{BuildExecutor, Built, ExecError, LogSink, TaskExecutor};
 /// The shutdown signal [`run`] takes.
 pub use tokio_util::sync::CancellationToken;
 
@@ -69,7 +71,9 @@ pub struct ServeConfig {
 
 impl ServeConfig {
     /// The configuration of `worker serve` flags, validated.
-    pub fn from_args(args: &crate::cli::ServeArgs) -> anyhow::Result<(ServeConfig, RegistryFlags)> {
+    pub fn from_args(
+        args: &crate::cli::ServeArgs,
+    ) -> anyhow::Result<(ServeConfig, BuildRegistryFlags)> {
         let native = Platform::host();
         let mut platforms = vec![];
         for text in &args.platform {
@@ -110,18 +114,7 @@ impl ServeConfig {
             })?,
         };
         config.validate()?;
-        let registry = RegistryFlags {
-            insecure: args.insecure,
-            insecure_pull: args.insecure_pull,
-            insecure_registries: args.insecure_registry.clone(),
-            skip_tls_verify: args.skip_tls_verify,
-            skip_tls_verify_pull: args.skip_tls_verify_pull,
-            skip_tls_verify_registries: args.skip_tls_verify_registry.clone(),
-            registry_mirrors: args.registry_mirror.clone(),
-            registry_maps: args.registry_map.clone(),
-            push_retry: args.push_retry,
-        };
-        Ok((config, registry))
+        Ok((config, args.registry.clone()))
     }
 
     /// Checks what flags cannot: platforms served without `--allow-cross`, ids, counts.

@@ -149,7 +149,7 @@ pub struct LocalBuild {
     /// The unpacked context.
     pub context_dir: PathBuf,
     /// Registry flags for the per-platform builds.
-    pub registry: kaniko_worker::serve::RegistryFlags,
+    pub registry: kaniko_worker::cli::BuildRegistryFlags,
     /// Registry options for publishing the index.
     pub index_registry: RegistryOptions,
     /// Deliveries of a platform at most (transient failures are retried up to this).
