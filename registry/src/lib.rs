@@ -32,7 +32,7 @@ use oci_client::secrets::RegistryAuth;
 pub use auth::{Credential, CredentialError, DockerConfig, default_config_dir, normalize_registry};
 pub use blob::{BlobPush, BlobSource, PushedBlob};
 pub use body::{MAX_CONFIG_SIZE, MAX_ERROR_BODY, MAX_MANIFEST_SIZE};
-pub use error::RegistryError;
+pub use error::{RegistryError, error_chain};
 pub use kaniko_retry::RetryPolicy;
 pub use manifest::{PulledManifest, ResolvedImage};
 pub use oci_client::Reference;

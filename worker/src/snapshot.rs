@@ -297,20 +297,12 @@ fn recorded(source: &Path, rel: &Path) -> io::Result<LayerEntry> {
     })
 }
 
-fn remove_any(path: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
 /// Moves the (filtered) changes of `upper` into the stage root `lower`, after the layer was
 /// written. Parents come before children in `changes`, and every ancestor of an upper entry
 /// is an upper directory, so each path's parents in `lower` are real directories by the
 /// time it is moved (nothing is followed).
 pub fn apply_upper(upper: &Path, lower: &Path, changes: &[Change]) -> io::Result<()> {
+    use crate::unpack::remove_any;
     let mut dirs = Vec::new();
     for change in changes {
         match change {
