@@ -265,9 +265,8 @@ impl RootDir {
                 OPENAT2.store(1, Ordering::Relaxed);
                 let fd = RawFd::try_from(rc).map_err(|_| io::Error::other("openat2 result"))?;
                 // SAFETY: `fd` was just returned by openat2 and is owned by nobody else.
-                return Ok(Some(Dir {
-                    fd: unsafe { OwnedFd::from_raw_fd(fd) },
-                }));
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                return Ok(Some(Dir { fd }));
             }
             let err = io::Error::last_os_error();
             match err.raw_os_error() {
