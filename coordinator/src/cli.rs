@@ -591,4 +591,48 @@ mod tests {
             Some(std::path::Path::new("/etc/docker"))
         );
     }
+
+    #[test]
+    fn the_mirror_flags_are_shared_but_submit_reads_no_variable_for_them() {
+        use clap::CommandFactory;
+        let env_of = |command: &clap::Command, id: &str| {
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .unwrap_or_else(|| panic!("{} has no {id}", command.get_name()));
+            arg.get_env().map(|e| e.to_string_lossy().into_owned())
+        };
+        let coordinator = Cli::command();
+        let submit = coordinator.find_subcommand("submit").unwrap();
+        let worker = kaniko_worker::cli::Cli::command();
+        for (id, variable) in [
+            ("registry_mirror", "KANIKO_REGISTRY_MIRROR"),
+            ("registry_map", "KANIKO_REGISTRY_MAP"),
+        ] {
+            assert_eq!(env_of(submit, id), None, "submit {id}");
+            for name in ["build", "serve"] {
+                let command = worker.find_subcommand(name).unwrap();
+                assert_eq!(
+                    env_of(command, id).as_deref(),
+                    Some(variable),
+                    "{name} {id}"
+                );
+            }
+        }
+        let argv = [
+            "coordinator",
+            "submit",
+            "-d",
+            "r/a",
+            "--registry-mirror",
+            "m",
+            "--registry-map",
+            "a=b",
+        ];
+        let Command::Submit(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not submit");
+        };
+        assert_eq!(args.local.mirrors.registry_mirror, ["m"]);
+        assert_eq!(args.local.mirrors.registry_map, ["a=b"]);
+    }
 }

@@ -77,6 +77,15 @@ pub enum OciModeArg {
 
 /// `coordinator submit` flags.
 #[derive(Debug, Clone, Args)]
+// The local driver's mirrors read no environment variable (see `MirrorFlags`).
+#[command(
+    mut_arg("registry_mirror", |arg| arg
+        .env(None)
+        .help("Mirror used instead of docker.io. Repeatable (`--driver local`)")),
+    mut_arg("registry_map", |arg| arg
+        .env(None)
+        .help("Registry remapping FROM=TO (several separated by ';'). Repeatable (`--driver local`)")),
+)]
 pub struct SubmitArgs {
     /// The build context directory.
     #[arg(short = 'c', long, default_value = ".")]
@@ -177,12 +186,9 @@ pub struct SubmitArgs {
 /// their own flags, so these are refused.
 #[derive(Debug, Clone, Default, Args)]
 pub struct LocalRegistryArgs {
-    /// Mirror used instead of docker.io. Repeatable (`--driver local`).
-    #[arg(long, value_name = "REGISTRY")]
-    pub registry_mirror: Vec<String>,
-    /// Registry remapping FROM=TO. Repeatable (`--driver local`).
-    #[arg(long, value_name = "FROM=TO")]
-    pub registry_map: Vec<String>,
+    /// `--registry-mirror` and `--registry-map` (`--driver local`; no environment variable).
+    #[command(flatten)]
+    pub mirrors: kaniko_worker::cli::MirrorFlags,
     /// Retries of a platform whose build failed transiently (`--driver local`).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub retries: u32,
@@ -219,8 +225,11 @@ fn first_local_flag(
             !registry.flags.skip_tls_verify_registry.is_empty(),
             "--skip-tls-verify-registry",
         ),
-        (!local.registry_mirror.is_empty(), "--registry-mirror"),
-        (!local.registry_map.is_empty(), "--registry-map"),
+        (
+            !local.mirrors.registry_mirror.is_empty(),
+            "--registry-mirror",
+        ),
+        (!local.mirrors.registry_map.is_empty(), "--registry-map"),
         (local.retries != 2, "--retries"),
         (!local.secret.is_empty(), "--secret"),
         (local.run_cache_scope != "destination", "--run-cache-scope"),

@@ -183,6 +183,20 @@ impl RegistryFlags {
     }
 }
 
+/// Where images are pulled from instead of the registry a reference names: docker.io
+/// mirrors and registry remapping. Flattened by [`BuildRegistryFlags`] and by `coordinator
+/// submit` (for `--driver local`, which reads no environment variable for them: a fleet
+/// submit refuses them, and must not be refused for a worker's environment).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct MirrorFlags {
+    /// Mirror used instead of docker.io. Repeatable.
+    #[arg(long, env = "KANIKO_REGISTRY_MIRROR", value_name = "REGISTRY")]
+    pub registry_mirror: Vec<String>,
+    /// Registry remapping FROM=TO (several separated by ';'). Repeatable.
+    #[arg(long, env = "KANIKO_REGISTRY_MAP", value_name = "FROM=TO")]
+    pub registry_map: Vec<String>,
+}
+
 /// The registry flags of a build: [`RegistryFlags`] and what Kaniko adds for pulls, mirrors,
 /// maps and push retries. `worker build` and `worker serve` flatten it; `worker serve` hands
 /// it to every build ([`crate::serve::BuildExecutor`]).
@@ -197,12 +211,9 @@ pub struct BuildRegistryFlags {
     /// Pull from every registry without verifying TLS certificates.
     #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub skip_tls_verify_pull: bool,
-    /// Mirror used instead of docker.io. Repeatable.
-    #[arg(long, env = "KANIKO_REGISTRY_MIRROR", value_name = "REGISTRY")]
-    pub registry_mirror: Vec<String>,
-    /// Registry remapping FROM=TO (several separated by ';'). Repeatable.
-    #[arg(long, env = "KANIKO_REGISTRY_MAP", value_name = "FROM=TO")]
-    pub registry_map: Vec<String>,
+    /// docker.io mirrors and registry remapping.
+    #[command(flatten)]
+    pub mirrors: MirrorFlags,
     /// Number of retries for a push.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub push_retry: u32,

@@ -66,8 +66,7 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
         context_dir: unpacked,
         registry: BuildRegistryFlags {
             access: registry.flags.clone(),
-            registry_mirror: flags.registry_mirror.clone(),
-            registry_map: flags.registry_map.clone(),
+            mirrors: flags.mirrors.clone(),
             ..BuildRegistryFlags::default()
         },
         index_registry: registry.options(),

@@ -289,7 +289,7 @@ impl RegistryOptions {
     pub(super) fn from_args(args: &BuildArgs) -> Result<RegistryOptions, ConfigError> {
         let mut maps = Vec::new();
         let registry = &args.registry;
-        for raw in &registry.registry_map {
+        for raw in &registry.mirrors.registry_map {
             // Kaniko: an empty value is nothing; `a=b;c=d` is two pairs.
             if raw.is_empty() {
                 continue;
@@ -321,7 +321,7 @@ impl RegistryOptions {
             skip_tls_verify: registry.access.skip_tls_verify,
             skip_tls_verify_pull: registry.skip_tls_verify_pull,
             skip_tls_verify_registries: list(&registry.access.skip_tls_verify_registry),
-            mirrors: list(&registry.registry_mirror),
+            mirrors: list(&registry.mirrors.registry_mirror),
             maps,
             skip_default_registry_fallback: args.skip_default_registry_fallback.unwrap_or(false),
             push_retry: registry.push_retry,

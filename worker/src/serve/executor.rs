@@ -191,10 +191,10 @@ pub fn build_argv(
     for r in &registry.access.skip_tls_verify_registry {
         flag("skip-tls-verify-registry", r.clone());
     }
-    for r in &registry.registry_mirror {
+    for r in &registry.mirrors.registry_mirror {
         flag("registry-mirror", r.clone());
     }
-    for r in &registry.registry_map {
+    for r in &registry.mirrors.registry_map {
         flag("registry-map", r.clone());
     }
     flag("push-retry", registry.push_retry.to_string());
