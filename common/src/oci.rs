@@ -16,7 +16,10 @@ use crate::platform::Platform;
 mod digest;
 mod manifest;
 
-pub use digest::{DigestAlgorithm, parse_digest, sha256_digest, sha256_digest_of_reader};
+pub use digest::{
+    CopyError, DigestAlgorithm, DigestHasher, hash_copy, parse_digest, sha256_digest,
+    sha256_digest_of_reader,
+};
 pub use manifest::{Manifest, config_bytes, manifest_bytes, to_canonical_json};
 
 /// OCI image index.

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
-use kaniko_common::bus::NatsOptions;
-use kaniko_worker::cli::NatsAuthArgs;
+use kaniko_nats::NatsArgs;
+use kaniko_worker::cli::RegistryFlags;
 
 /// kaniko-rs coordinator: fans one build out per platform to native workers and publishes the multi-arch index.
 #[derive(Debug, Parser)]
@@ -95,31 +95,6 @@ pub enum Command {
     },
 }
 
-/// How to reach NATS, and the subject prefix.
-#[derive(Debug, Clone, Args)]
-pub struct NatsArgs {
-    /// NATS server URL(s), comma-separated (`tls://` for TLS).
-    #[arg(
-        long = "nats",
-        env = "NATS_URL",
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    pub url: String,
-    /// Subject, stream and bucket prefix.
-    #[arg(long, env = "KANIKO_PREFIX", default_value = kaniko_common::subjects::DEFAULT_PREFIX)]
-    pub prefix: String,
-    #[command(flatten)]
-    /// How to authenticate and whether to use TLS (the worker's flags).
-    pub auth: NatsAuthArgs,
-}
-
-impl NatsArgs {
-    /// The connection settings.
-    pub fn connect(&self) -> NatsOptions {
-        self.auth.options(&self.url)
-    }
-}
-
 /// Who a client command speaks as.
 #[derive(Debug, Clone, Default, Args)]
 pub struct IdentityArgs {
@@ -164,36 +139,25 @@ pub struct PublishFlags {
     pub force: bool,
 }
 
-/// How the coordinator itself reaches registries (the `ci` driver pushes from this process).
+/// How the coordinator itself reaches registries (`serve` publishes indexes, the `ci` and
+/// `local` drivers push from this process): the shared [`RegistryFlags`] and the directory
+/// of the docker `config.json`.
 #[derive(Debug, Clone, Default, Args)]
-pub struct RegistryFlags {
-    /// Registries reached over plain HTTP. Repeatable.
-    #[arg(long, value_name = "REGISTRY")]
-    pub insecure_registry: Vec<String>,
-    /// Every registry over plain HTTP.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Registries whose TLS certificate is not verified. Repeatable.
-    #[arg(long, value_name = "REGISTRY")]
-    pub skip_tls_verify_registry: Vec<String>,
-    /// Verify no TLS certificate.
-    #[arg(long)]
-    pub skip_tls_verify: bool,
+pub struct RegistryArgs {
+    /// Plain HTTP and TLS verification.
+    #[command(flatten)]
+    pub flags: RegistryFlags,
     /// Directory of the docker config.json with registry credentials.
     #[arg(long, env = "DOCKER_CONFIG", value_name = "DIR")]
     pub docker_config: Option<PathBuf>,
 }
 
-impl RegistryFlags {
+impl RegistryArgs {
     /// The registry client options.
-    pub fn options(&self) -> kaniko_common::registry::RegistryOptions {
-        kaniko_common::registry::RegistryOptions {
-            insecure_registries: self.insecure_registry.clone(),
-            insecure_all: self.insecure,
-            skip_tls_verify_registries: self.skip_tls_verify_registry.clone(),
-            skip_tls_verify_all: self.skip_tls_verify,
+    pub fn options(&self) -> kaniko_registry::RegistryOptions {
+        kaniko_registry::RegistryOptions {
             docker_config_dir: self.docker_config.clone(),
-            ..Default::default()
+            ..self.flags.options()
         }
     }
 }
@@ -251,7 +215,7 @@ pub struct IndexArgs {
     pub publish: PublishFlags,
     #[command(flatten)]
     /// Registry access.
-    pub registry: RegistryFlags,
+    pub registry: RegistryArgs,
 }
 
 /// Parses `--index-annotations` values: each is `KEY=VALUE[,KEY=VALUE...]`; a comma-separated
@@ -302,21 +266,9 @@ pub struct ServeArgs {
     /// Stream replicas.
     #[arg(long, default_value_t = 1)]
     pub replicas: usize,
-    /// Registries reached over plain HTTP. Repeatable.
-    #[arg(long)]
-    pub insecure_registry: Vec<String>,
-    /// Every registry over plain HTTP.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Registries whose TLS certificate is not verified. Repeatable.
-    #[arg(long)]
-    pub skip_tls_verify_registry: Vec<String>,
-    /// Verify no TLS certificate.
-    #[arg(long)]
-    pub skip_tls_verify: bool,
-    /// Directory of the docker config.json with registry credentials.
-    #[arg(long, env = "DOCKER_CONFIG")]
-    pub docker_config: Option<PathBuf>,
+    /// How index publishing reaches registries.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// How long to keep trying a nats-server that is not up yet at start, seconds (the
     /// coordinator may start before it); refused credentials end it at once.
     #[arg(
@@ -336,13 +288,13 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     /// The daemon's configuration.
-    pub fn config(&self) -> crate::serve::ServeConfig {
-        crate::serve::ServeConfig {
-            nats: kaniko_common::bus::NatsOptions {
+    pub fn config(&self) -> Result<crate::serve::ServeConfig, kaniko_nats::PrefixConflict> {
+        Ok(crate::serve::ServeConfig {
+            nats: kaniko_nats::NatsOptions {
                 connect_wait: Some(Duration::from_secs(self.nats_connect_timeout)),
-                ..self.nats.connect()
+                ..self.nats.options()
             },
-            prefix: self.nats.prefix.clone(),
+            prefix: self.nats.prefix()?.to_string(),
             streams: crate::driver::nats::StreamSettings {
                 tasks_max_age: Duration::from_secs(self.tasks_max_age),
                 results_max_age: Duration::from_secs(self.history_max_age),
@@ -350,17 +302,10 @@ impl ServeArgs {
                 replicas: self.replicas.max(1),
                 ..Default::default()
             },
-            registry: kaniko_common::registry::RegistryOptions {
-                insecure_registries: self.insecure_registry.clone(),
-                insecure_all: self.insecure,
-                skip_tls_verify_registries: self.skip_tls_verify_registry.clone(),
-                skip_tls_verify_all: self.skip_tls_verify,
-                docker_config_dir: self.docker_config.clone(),
-                ..Default::default()
-            },
+            registry: self.registry.options(),
             heartbeat_interval: Duration::from_secs(self.heartbeat_interval.max(1)),
             policy: self.policy.clone(),
-        }
+        })
     }
 }
 
@@ -388,7 +333,7 @@ mod tests {
         let Command::Serve(args) = cli.command else {
             panic!("not serve");
         };
-        let config = args.config();
+        let config = args.config().unwrap();
         assert_eq!(
             config.policy.as_deref(),
             Some(std::path::Path::new("/etc/kaniko/policy.json"))
@@ -531,7 +476,7 @@ mod tests {
         let Command::Serve(args) = serve.command else {
             panic!("not serve");
         };
-        let config = args.config();
+        let config = args.config().unwrap();
         assert_eq!(config.nats.token.as_deref(), Some("tok-secret"));
         assert_eq!(config.nats.user.as_deref(), Some("alice"));
         assert_eq!(config.nats.password.as_deref(), Some("pw-secret"));
@@ -581,5 +526,113 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn every_command_reads_the_shared_registry_flags_the_same_way() {
+        let flags = [
+            "--insecure",
+            "--insecure-registry",
+            "r1:5000",
+            "--skip-tls-verify=true",
+            "--skip-tls-verify-registry",
+            "r2",
+        ];
+        let want = RegistryFlags {
+            insecure: true,
+            insecure_registry: vec!["r1:5000".into()],
+            skip_tls_verify: true,
+            skip_tls_verify_registry: vec!["r2".into()],
+        };
+        let coordinator = |command: &[&str]| {
+            let argv = ["coordinator"].iter().chain(command).chain(&flags);
+            match Cli::try_parse_from(argv)
+                .expect("coordinator flags")
+                .command
+            {
+                Command::Serve(args) => args.registry.flags,
+                Command::Index(args) => args.registry.flags,
+                Command::Submit(args) => args.registry.flags,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(coordinator(&["serve"]), want);
+        assert_eq!(
+            coordinator(&["index", "--digests-from", "d", "-d", "r/a"]),
+            want
+        );
+        assert_eq!(coordinator(&["submit", "-d", "r/a"]), want);
+        let worker = |command: &[&str]| {
+            use kaniko_worker::cli::{Cli, Command};
+            let argv = ["worker"].iter().chain(command).chain(&flags);
+            match Cli::try_parse_from(argv).expect("worker flags").command {
+                Command::Build(args) => args.registry.access,
+                Command::Serve(args) => args.registry.access,
+            }
+        };
+        assert_eq!(worker(&["build"]), want);
+        assert_eq!(worker(&["serve"]), want);
+        // Kaniko's boolean forms everywhere, `--insecure` alone included.
+        let off = Cli::try_parse_from(["coordinator", "serve", "--insecure=false"]).unwrap();
+        let Command::Serve(off) = off.command else {
+            panic!("not serve");
+        };
+        assert!(!off.registry.flags.insecure);
+        let options = RegistryArgs {
+            flags: want,
+            docker_config: Some("/etc/docker".into()),
+        }
+        .options();
+        assert!(options.insecure_all && options.skip_tls_verify_all);
+        assert_eq!(options.insecure_registries, ["r1:5000"]);
+        assert_eq!(options.skip_tls_verify_registries, ["r2"]);
+        assert_eq!(
+            options.docker_config_dir.as_deref(),
+            Some(std::path::Path::new("/etc/docker"))
+        );
+    }
+
+    #[test]
+    fn the_mirror_flags_are_shared_but_submit_reads_no_variable_for_them() {
+        use clap::CommandFactory;
+        let env_of = |command: &clap::Command, id: &str| {
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_id() == id)
+                .unwrap_or_else(|| panic!("{} has no {id}", command.get_name()));
+            arg.get_env().map(|e| e.to_string_lossy().into_owned())
+        };
+        let coordinator = Cli::command();
+        let submit = coordinator.find_subcommand("submit").unwrap();
+        let worker = kaniko_worker::cli::Cli::command();
+        for (id, variable) in [
+            ("registry_mirror", "KANIKO_REGISTRY_MIRROR"),
+            ("registry_map", "KANIKO_REGISTRY_MAP"),
+        ] {
+            assert_eq!(env_of(submit, id), None, "submit {id}");
+            for name in ["build", "serve"] {
+                let command = worker.find_subcommand(name).unwrap();
+                assert_eq!(
+                    env_of(command, id).as_deref(),
+                    Some(variable),
+                    "{name} {id}"
+                );
+            }
+        }
+        let argv = [
+            "coordinator",
+            "submit",
+            "-d",
+            "r/a",
+            "--registry-mirror",
+            "m",
+            "--registry-map",
+            "a=b",
+        ];
+        let Command::Submit(args) = Cli::try_parse_from(argv).unwrap().command else {
+            panic!("not submit");
+        };
+        assert_eq!(args.local.mirrors.registry_mirror, ["m"]);
+        assert_eq!(args.local.mirrors.registry_map, ["a=b"]);
     }
 }

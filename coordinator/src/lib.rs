@@ -20,7 +20,7 @@ use cli::Command;
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     if let Command::Serve(args) = &cli.command {
         install_subscriber("info");
-        serve::run_blocking(args.config())?;
+        serve::run_blocking(args.config()?)?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::NatsConfig(args) = &cli.command {
@@ -56,7 +56,7 @@ async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Workers { nats, who, json } => {
             let api =
-                verbs::ApiClient::connect(&nats.connect(), &nats.prefix, who.identity()?).await?;
+                verbs::ApiClient::connect(&nats.options(), nats.prefix()?, who.identity()?).await?;
             verbs::workers(&api, json).await.map(ok)
         }
         Command::Status {
@@ -66,7 +66,7 @@ async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let api =
-                verbs::ApiClient::connect(&nats.connect(), &nats.prefix, who.identity()?).await?;
+                verbs::ApiClient::connect(&nats.options(), nats.prefix()?, who.identity()?).await?;
             let fine = verbs::status(&api, &build, json).await?;
             Ok(if fine {
                 ExitCode::SUCCESS
@@ -76,7 +76,7 @@ async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Logs { nats, who, build } => {
             let api =
-                verbs::ApiClient::connect(&nats.connect(), &nats.prefix, who.identity()?).await?;
+                verbs::ApiClient::connect(&nats.options(), nats.prefix()?, who.identity()?).await?;
             verbs::logs(&api, &build).await.map(ok)
         }
         Command::Cancel {
@@ -86,7 +86,7 @@ async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
             reason,
         } => {
             let api =
-                verbs::ApiClient::connect(&nats.connect(), &nats.prefix, who.identity()?).await?;
+                verbs::ApiClient::connect(&nats.options(), nats.prefix()?, who.identity()?).await?;
             verbs::cancel(&api, &build, reason).await.map(ok)
         }
         Command::List {
@@ -97,7 +97,7 @@ async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
             json,
         } => {
             let api =
-                verbs::ApiClient::connect(&nats.connect(), &nats.prefix, who.identity()?).await?;
+                verbs::ApiClient::connect(&nats.options(), nats.prefix()?, who.identity()?).await?;
             let request = kaniko_common::messages::ListRequest {
                 active_only: active,
                 limit,

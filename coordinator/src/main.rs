@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     {
         kaniko_worker::sandbox::helper::main(&spec);
     }
-    kaniko_common::install_crypto_provider();
+    kaniko_registry::install_crypto_provider();
     let cli = kaniko_coordinator::cli::Cli::parse();
     // `submit` may build in-process (the local driver): an ordinary user with a subordinate
     // id range works as root of a user namespace, as `worker build` does.

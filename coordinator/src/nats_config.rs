@@ -343,10 +343,10 @@ pub fn run(args: &NatsConfigArgs) -> anyhow::Result<()> {
     let policy = Policy::load(&args.policy)?;
     let text = render(&names, &policy, &args.policy, &args.keys)?;
     match &args.output {
-        Some(path) => kaniko_common::outfile::write(
+        Some(path) => kaniko_image::outfile::write(
             path,
             text.as_bytes(),
-            kaniko_common::outfile::Overwrite::Always,
+            kaniko_image::outfile::Overwrite::Always,
         )
         .with_context(|| format!("writing {}", path.display())),
         None => {

@@ -14,9 +14,9 @@ use std::time::Duration;
 use actix::prelude::*;
 use anyhow::Context as _;
 use futures::StreamExt;
-use kaniko_common::bus::{self, NatsOptions};
-use kaniko_common::registry::{RegistryClient, RegistryOptions};
 use kaniko_common::subjects::{Names, Role};
+use kaniko_nats::{self as bus, NatsOptions};
+use kaniko_registry::{RegistryClient, RegistryOptions};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 

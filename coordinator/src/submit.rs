@@ -28,13 +28,13 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{ArgAction, Args, ValueEnum};
 use futures::StreamExt;
-use kaniko_common::bus::{self, Bus};
 use kaniko_common::messages::codec::{decode_json, encode_json};
 use kaniko_common::messages::{BuildRequest, ContextRef, Event, RequestedOciMode, SubmitReply};
 use kaniko_common::oci::Compression;
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::{ApiVerb, Names};
-use kaniko_worker::cli::NatsArgs;
+use kaniko_nats::NatsArgs;
+use kaniko_nats::{self as bus, Bus};
 
 use follow::{Outcome, Tracker, Update};
 
@@ -77,6 +77,15 @@ pub enum OciModeArg {
 
 /// `coordinator submit` flags.
 #[derive(Debug, Clone, Args)]
+// The local driver's mirrors read no environment variable (see `MirrorFlags`).
+#[command(
+    mut_arg("registry_mirror", |arg| arg
+        .env(None)
+        .help("Mirror used instead of docker.io. Repeatable (`--driver local`)")),
+    mut_arg("registry_map", |arg| arg
+        .env(None)
+        .help("Registry remapping FROM=TO (several separated by ';'). Repeatable (`--driver local`)")),
+)]
 pub struct SubmitArgs {
     /// The build context directory.
     #[arg(short = 'c', long, default_value = ".")]
@@ -160,7 +169,7 @@ pub struct SubmitArgs {
     pub publish: crate::cli::PublishFlags,
     #[command(flatten)]
     /// Registry access of this process (`--driver ci` pushes from here).
-    pub registry: crate::cli::RegistryFlags,
+    pub registry: crate::cli::RegistryArgs,
     #[command(flatten)]
     /// How to reach NATS.
     pub nats: NatsArgs,
@@ -173,16 +182,13 @@ pub struct SubmitArgs {
 }
 
 /// More flags for `--driver local`, where this process pulls and pushes itself (with
-/// [`crate::cli::RegistryFlags`]). With `--driver nats` the workers and the coordinator use
+/// [`crate::cli::RegistryArgs`]). With `--driver nats` the workers and the coordinator use
 /// their own flags, so these are refused.
 #[derive(Debug, Clone, Default, Args)]
 pub struct LocalRegistryArgs {
-    /// Mirror used instead of docker.io. Repeatable (`--driver local`).
-    #[arg(long, value_name = "REGISTRY")]
-    pub registry_mirror: Vec<String>,
-    /// Registry remapping FROM=TO. Repeatable (`--driver local`).
-    #[arg(long, value_name = "FROM=TO")]
-    pub registry_map: Vec<String>,
+    /// `--registry-mirror` and `--registry-map` (`--driver local`; no environment variable).
+    #[command(flatten)]
+    pub mirrors: kaniko_worker::cli::MirrorFlags,
     /// Retries of a platform whose build failed transiently (`--driver local`).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub retries: u32,
@@ -205,22 +211,25 @@ pub struct LocalRegistryArgs {
 /// and `ci`), as the user wrote it; `--docker-config` comes from the environment too and is
 /// never refused.
 fn first_local_flag(
-    registry: &crate::cli::RegistryFlags,
+    registry: &crate::cli::RegistryArgs,
     local: &LocalRegistryArgs,
 ) -> Option<&'static str> {
     [
-        (registry.insecure, "--insecure"),
+        (registry.flags.insecure, "--insecure"),
         (
-            !registry.insecure_registry.is_empty(),
+            !registry.flags.insecure_registry.is_empty(),
             "--insecure-registry",
         ),
-        (registry.skip_tls_verify, "--skip-tls-verify"),
+        (registry.flags.skip_tls_verify, "--skip-tls-verify"),
         (
-            !registry.skip_tls_verify_registry.is_empty(),
+            !registry.flags.skip_tls_verify_registry.is_empty(),
             "--skip-tls-verify-registry",
         ),
-        (!local.registry_mirror.is_empty(), "--registry-mirror"),
-        (!local.registry_map.is_empty(), "--registry-map"),
+        (
+            !local.mirrors.registry_mirror.is_empty(),
+            "--registry-mirror",
+        ),
+        (!local.mirrors.registry_map.is_empty(), "--registry-map"),
         (local.retries != 2, "--retries"),
         (!local.secret.is_empty(), "--secret"),
         (local.run_cache_scope != "destination", "--run-cache-scope"),
@@ -368,7 +377,7 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
              coordinator use their own registry flags"
         );
     }
-    let names = Names::new(&args.nats.nats_prefix)?;
+    let names = Names::new(args.nats.prefix()?)?;
     // Validate the flags before touching the context or the network.
     let placeholder = ContextRef {
         sha256: "0".repeat(64),

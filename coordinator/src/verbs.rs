@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use async_nats::jetstream::{self, consumer::AckPolicy, consumer::DeliverPolicy, consumer::pull};
 use futures::StreamExt;
-use kaniko_common::bus::NatsOptions;
 use kaniko_common::messages::codec::{CONTENT_TYPE_HEADER, PROTOCOL_HEADER};
 use kaniko_common::messages::{
     BuildStatus, CancelReply, CancelRequest, Encoding, Event, EventKind, EventType, ListReply,
@@ -18,6 +17,7 @@ use kaniko_common::messages::{
     WorkersRequest,
 };
 use kaniko_common::subjects::{ApiVerb, Names};
+use kaniko_nats::NatsOptions;
 
 use crate::driver::nats::headers;
 
@@ -47,7 +47,7 @@ impl ApiClient {
         if let Some(identity) = identity {
             options.inbox_prefix = Some(names.identity_inbox(identity)?);
         }
-        let client = kaniko_common::bus::connect(&options).await?;
+        let client = kaniko_nats::connect(&options).await?;
         Ok(ApiClient {
             client,
             names,

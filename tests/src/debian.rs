@@ -14,10 +14,10 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use kaniko_common::layer::{LayerOptions, LayerWriter};
 use kaniko_common::oci::{self, Compression, Descriptor, OciMode};
 use kaniko_common::platform::Platform;
-use kaniko_common::registry::{BlobSource, Reference, RegistryClient};
+use kaniko_image::layer::{LayerOptions, LayerWriter};
+use kaniko_registry::{BlobSource, Reference, RegistryClient};
 use oci_spec::image::{
     ConfigBuilder, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, RootFsBuilder,
 };

@@ -11,10 +11,10 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use kaniko_common::index::{IndexBuilder, IndexFormat};
-use kaniko_common::layer::{EntryKind, LayerEntry, LayerInfo, LayerOptions, LayerWriter};
 use kaniko_common::oci::{self, Compression, Descriptor, OciMode};
 use kaniko_common::platform::Platform;
-use kaniko_common::registry::{BlobSource, RegistryClient};
+use kaniko_image::layer::{EntryKind, LayerEntry, LayerInfo, LayerOptions, LayerWriter};
+use kaniko_registry::{BlobSource, RegistryClient};
 use oci_spec::image::{
     ConfigBuilder, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, RootFsBuilder,
 };
@@ -207,8 +207,7 @@ pub async fn push_busybox_with(
 ) -> Result<BusyboxImage> {
     let tmp = tempfile::tempdir()?;
     let (layer_path, info, applets) = busybox_layer(tmp.path(), Compression::Gzip)?;
-    let reference: kaniko_common::registry::Reference =
-        format!("{host}/{repository}:latest").parse()?;
+    let reference: kaniko_registry::Reference = format!("{host}/{repository}:latest").parse()?;
     let layer = info.descriptor();
     client
         .push_blob_file(
@@ -238,7 +237,7 @@ pub async fn push_busybox_with(
             &BTreeMap::new(),
         )?;
         let manifest_desc = Descriptor::for_bytes(oci::OCI_MANIFEST, &manifest);
-        let by_digest: kaniko_common::registry::Reference =
+        let by_digest: kaniko_registry::Reference =
             format!("{host}/{repository}@{}", manifest_desc.digest).parse()?;
         client
             .push_manifest_raw(&by_digest, manifest, oci::OCI_MANIFEST)

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
-use kaniko_common::registry::{Reference, RegistryClient, RegistryOptions, RetryPolicy};
+use kaniko_registry::{Reference, RegistryClient, RegistryOptions, RetryPolicy};
 
 use crate::process::{Service, free_port, http_get};
 

@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use kaniko_common::oci::{self, Descriptor};
 use kaniko_common::platform::Platform;
-use kaniko_common::registry::{Reference, RegistryClient, RegistryError, ResolvedImage};
+use kaniko_registry::{Reference, RegistryClient, RegistryError, ResolvedImage};
 use oci_spec::image::{Arch, ImageConfiguration, ImageConfigurationBuilder, Os, RootFs};
 use serde_json::Value;
 

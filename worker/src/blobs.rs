@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use kaniko_common::oci::Compression;
-use kaniko_common::registry::{RegistryClient, RegistryError};
+use kaniko_registry::{RegistryClient, RegistryError};
 use tokio::sync::OnceCell;
 
 use crate::image::{BlobLocation, Layer};

@@ -23,7 +23,7 @@ use kaniko_common::dockerfile::{BuildArgs, Dockerfile};
 use kaniko_common::messages::RequestedOciMode;
 use kaniko_common::oci::{Descriptor, OciMode};
 use kaniko_common::platform::Platform;
-use kaniko_common::registry::{RegistryClient, RegistryOptions};
+use kaniko_registry::{RegistryClient, RegistryOptions};
 
 use crate::base::PullRewrites;
 use crate::config::BuildConfig;
@@ -166,7 +166,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
         tmp: tmp.path(),
         limits,
         rewrites,
-        layer: kaniko_common::layer::LayerOptions {
+        layer: kaniko_image::layer::LayerOptions {
             compression: config.image.compression,
             level: config.image.compression_level,
             reproducible: config.image.reproducible,

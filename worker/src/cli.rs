@@ -11,9 +11,10 @@
 //! is not a boolean value, as in Kaniko. They are `Option<bool>` so that "not given" stays
 //! distinguishable from "given as false".
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand};
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
+use kaniko_nats::NatsArgs;
 
 use crate::config::{Compression, LogFormat, RequestedOciMode, SnapshotMode, Verbosity};
 use crate::unpack::limits::{ByteSize, DEFAULT_ADD_URL_TIMEOUT, DEFAULT_MAX_RATIO};
@@ -82,33 +83,9 @@ pub struct ServeArgs {
         value_name = "SECS"
     )]
     pub nats_connect_timeout: u64,
-    /// Push to and pull from every registry with plain HTTP.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Pull from every registry with plain HTTP.
-    #[arg(long)]
-    pub insecure_pull: bool,
-    /// Registry to push to and pull from with plain HTTP. Repeatable.
-    #[arg(long, value_name = "REGISTRY")]
-    pub insecure_registry: Vec<String>,
-    /// Push without verifying TLS certificates.
-    #[arg(long)]
-    pub skip_tls_verify: bool,
-    /// Pull without verifying TLS certificates.
-    #[arg(long)]
-    pub skip_tls_verify_pull: bool,
-    /// Registry to push to and pull from without verifying TLS. Repeatable.
-    #[arg(long, value_name = "REGISTRY")]
-    pub skip_tls_verify_registry: Vec<String>,
-    /// Mirror used instead of docker.io. Repeatable.
-    #[arg(long, env = "KANIKO_REGISTRY_MIRROR", value_name = "REGISTRY")]
-    pub registry_mirror: Vec<String>,
-    /// Registry remapping FROM=TO. Repeatable.
-    #[arg(long, env = "KANIKO_REGISTRY_MAP", value_name = "FROM=TO")]
-    pub registry_map: Vec<String>,
-    /// Number of retries for a push.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub push_retry: u32,
+    /// How every build reaches registries (`worker build`'s registry flags).
+    #[command(flatten)]
+    pub registry: BuildRegistryFlags,
     /// RUN's network for every build, the most a Dockerfile may use: `host` (default) or
     /// `none`; `RUN --network=none` narrows it, `RUN --network=host` under `none` fails.
     #[arg(long, default_value = "host", value_parser = ["host", "none"])]
@@ -173,92 +150,73 @@ impl LimitArgs {
     }
 }
 
-/// NATS connection flags of `worker serve` and `coordinator submit`.
-#[derive(Debug, Clone, Args)]
-pub struct NatsArgs {
-    /// NATS server URL(s), comma-separated (`tls://` for TLS).
-    #[arg(
-        long = "nats",
-        env = "NATS_URL",
-        default_value = "nats://127.0.0.1:4222"
-    )]
-    pub url: String,
-    /// Prefix of every NATS subject and stream.
-    #[arg(long, env = "KANIKO_NATS_PREFIX", default_value = "kaniko")]
-    pub nats_prefix: String,
-    #[command(flatten)]
-    /// How to authenticate and whether to use TLS.
-    pub auth: NatsAuthArgs,
+/// How a process reaches registries: plain HTTP and TLS verification, for every registry
+/// or per registry. The one declaration of these flags: `worker build` and `worker serve`
+/// flatten it (through [`BuildRegistryFlags`]), and so do `coordinator submit`, `index` and
+/// `serve`. Booleans take Kaniko's forms (`--insecure`, `--insecure=false`, ...).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct RegistryFlags {
+    /// Push to and pull from every registry with plain HTTP.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub insecure: bool,
+    /// Registry to push to and pull from with plain HTTP. Repeatable.
+    #[arg(long, value_name = "REGISTRY")]
+    pub insecure_registry: Vec<String>,
+    /// Push to and pull from every registry without verifying TLS certificates.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub skip_tls_verify: bool,
+    /// Registry to push to and pull from without verifying TLS. Repeatable.
+    #[arg(long, value_name = "REGISTRY")]
+    pub skip_tls_verify_registry: Vec<String>,
 }
 
-impl NatsArgs {
-    /// The connection options these flags describe.
-    pub fn options(&self) -> kaniko_common::bus::NatsOptions {
-        self.auth.options(&self.url)
-    }
-}
-
-/// NATS authentication and TLS flags, shared by `worker serve` and every `coordinator`
-/// command. Secrets come from flags or, better (a flag shows in `ps`), from the environment;
-/// `--help` never shows their values.
-#[derive(Clone, Args)]
-pub struct NatsAuthArgs {
-    /// Token authentication.
-    #[arg(long, env = "NATS_TOKEN", hide_env_values = true, value_name = "TOKEN")]
-    pub nats_token: Option<String>,
-    /// User name (with --nats-password).
-    #[arg(long, env = "NATS_USER", value_name = "USER")]
-    pub nats_user: Option<String>,
-    /// Password (with --nats-user).
-    #[arg(
-        long,
-        env = "NATS_PASSWORD",
-        hide_env_values = true,
-        value_name = "PASSWORD"
-    )]
-    pub nats_password: Option<String>,
-    /// NKey seed (`SU...`) of an nkey user.
-    #[arg(long, env = "NATS_NKEY", hide_env_values = true, value_name = "SEED")]
-    pub nats_nkey: Option<String>,
-    /// Credentials file (JWT and NKey seed), for servers in operator mode.
-    #[arg(long, env = "NATS_CREDS", value_name = "FILE")]
-    pub nats_creds: Option<std::path::PathBuf>,
-    /// CA certificate to verify the server with (PEM); implies TLS.
-    #[arg(long, env = "NATS_CA", value_name = "FILE")]
-    pub nats_tls_ca: Option<std::path::PathBuf>,
-    /// Client certificate (PEM), with --nats-tls-key, for servers that verify clients.
-    #[arg(long, env = "NATS_CERT", value_name = "FILE")]
-    pub nats_tls_cert: Option<std::path::PathBuf>,
-    /// Client key (PEM), with --nats-tls-cert.
-    #[arg(long, env = "NATS_KEY", value_name = "FILE")]
-    pub nats_tls_key: Option<std::path::PathBuf>,
-}
-
-impl NatsAuthArgs {
-    /// The connection options for `url` these flags describe.
-    pub fn options(&self, url: &str) -> kaniko_common::bus::NatsOptions {
-        kaniko_common::bus::NatsOptions {
-            url: url.to_string(),
-            token: self.nats_token.clone(),
-            user: self.nats_user.clone(),
-            password: self.nats_password.clone(),
-            nkey_seed: self.nats_nkey.clone(),
-            creds_file: self.nats_creds.clone(),
-            tls_ca: self.nats_tls_ca.clone(),
-            tls_cert: self.nats_tls_cert.clone(),
-            tls_key: self.nats_tls_key.clone(),
-            name: None,
-            connect_wait: None,
-            inbox_prefix: None,
+impl RegistryFlags {
+    /// The registry client options these flags describe (the rest at their defaults).
+    pub fn options(&self) -> kaniko_registry::RegistryOptions {
+        kaniko_registry::RegistryOptions {
+            insecure_registries: self.insecure_registry.clone(),
+            insecure_all: self.insecure,
+            skip_tls_verify_registries: self.skip_tls_verify_registry.clone(),
+            skip_tls_verify_all: self.skip_tls_verify,
+            ..Default::default()
         }
     }
 }
 
-/// Shows the flags as [`kaniko_common::bus::NatsOptions`] does: never a secret.
-impl std::fmt::Debug for NatsAuthArgs {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(&self.options(""), f)
-    }
+/// Where images are pulled from instead of the registry a reference names: docker.io
+/// mirrors and registry remapping. Flattened by [`BuildRegistryFlags`] and by `coordinator
+/// submit` (for `--driver local`, which reads no environment variable for them: a fleet
+/// submit refuses them, and must not be refused for a worker's environment).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct MirrorFlags {
+    /// Mirror used instead of docker.io. Repeatable.
+    #[arg(long, env = "KANIKO_REGISTRY_MIRROR", value_name = "REGISTRY")]
+    pub registry_mirror: Vec<String>,
+    /// Registry remapping FROM=TO (several separated by ';'). Repeatable.
+    #[arg(long, env = "KANIKO_REGISTRY_MAP", value_name = "FROM=TO")]
+    pub registry_map: Vec<String>,
+}
+
+/// The registry flags of a build: [`RegistryFlags`] and what Kaniko adds for pulls, mirrors,
+/// maps and push retries. `worker build` and `worker serve` flatten it; `worker serve` hands
+/// it to every build ([`crate::serve::BuildExecutor`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct BuildRegistryFlags {
+    /// Plain HTTP and TLS verification.
+    #[command(flatten)]
+    pub access: RegistryFlags,
+    /// Pull from every registry with plain HTTP.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub insecure_pull: bool,
+    /// Pull from every registry without verifying TLS certificates.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    pub skip_tls_verify_pull: bool,
+    /// docker.io mirrors and registry remapping.
+    #[command(flatten)]
+    pub mirrors: MirrorFlags,
+    /// Number of retries for a push.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub push_retry: u32,
 }
 
 /// `worker build` flags: every flag of Kaniko's executor, plus `--oci-mode` and
@@ -384,42 +342,18 @@ pub struct BuildArgs {
     pub force_build_metadata: Option<bool>,
 
     // ---- registries ----
-    /// Push to insecure registries using plain HTTP.
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
-    pub insecure: Option<bool>,
-    /// Pull from insecure registries using plain HTTP.
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
-    pub insecure_pull: Option<bool>,
-    /// Registry to push to and pull from with plain HTTP. Repeatable.
-    #[arg(long, value_name = "REGISTRY")]
-    pub insecure_registry: Vec<String>,
-    /// Push without verifying TLS certificates.
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
-    pub skip_tls_verify: Option<bool>,
-    /// Pull without verifying TLS certificates.
-    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
-    pub skip_tls_verify_pull: Option<bool>,
-    /// Registry to push to and pull from without verifying TLS. Repeatable.
-    #[arg(long, value_name = "REGISTRY")]
-    pub skip_tls_verify_registry: Vec<String>,
+    /// How registries are reached, shared with `worker serve`.
+    #[command(flatten)]
+    pub registry: BuildRegistryFlags,
     /// Server certificate for a registry, REGISTRY=PATH. Repeatable.
     #[arg(long, value_name = "REGISTRY=PATH")]
     pub registry_certificate: Vec<String>,
     /// Client certificate for a registry, REGISTRY=CERT,KEY. Repeatable.
     #[arg(long, value_name = "REGISTRY=CERT,KEY")]
     pub registry_client_cert: Vec<String>,
-    /// Mirror used instead of docker.io. Repeatable.
-    #[arg(long, env = "KANIKO_REGISTRY_MIRROR", value_name = "REGISTRY")]
-    pub registry_mirror: Vec<String>,
-    /// Registry remapping FROM=TO (several separated by ';'). Repeatable.
-    #[arg(long, env = "KANIKO_REGISTRY_MAP", value_name = "FROM=TO")]
-    pub registry_map: Vec<String>,
     /// Do not fall back to the original registry when no mirror has the image.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub skip_default_registry_fallback: Option<bool>,
-    /// Number of retries for the push.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub push_retry: u32,
     /// Treat known tag-immutability errors on push as success.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub push_ignore_immutable_tag_errors: Option<bool>,

@@ -24,7 +24,7 @@ use std::io::{self, Cursor, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use kaniko_common::layer::{EntryKind, LayerEntry, LayerInfo, LayerWriter};
+use kaniko_image::layer::{EntryKind, LayerEntry, LayerInfo, LayerWriter};
 
 use crate::dockerignore::DockerIgnore;
 

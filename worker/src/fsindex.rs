@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use kaniko_common::layer::{EntryKind, LayerEntry};
+use kaniko_image::layer::{EntryKind, LayerEntry};
 
 use crate::blobs::BlobStore;
 use crate::image::Layer;

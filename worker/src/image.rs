@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use kaniko_common::oci::{self, Compression, Descriptor, OciMode};
 use kaniko_common::platform::Platform;
-use kaniko_common::registry::Reference;
+use kaniko_registry::Reference;
 use oci_spec::image::ImageConfiguration;
 
 /// Where a layer's compressed bytes are.

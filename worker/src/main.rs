@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     {
         kaniko_worker::sandbox::helper::main(&spec);
     }
-    kaniko_common::install_crypto_provider();
+    kaniko_registry::install_crypto_provider();
     let cli = kaniko_worker::cli::Cli::parse();
     match kaniko_worker::run(cli) {
         Ok(code) => code,

@@ -15,9 +15,9 @@ mod push;
 
 use std::path::{Path, PathBuf};
 
-use kaniko_common::layout::{LayoutError, OciLayout};
 use kaniko_common::oci::Descriptor;
-use kaniko_common::registry::{Reference, RegistryClient, RegistryError};
+use kaniko_image::layout::{LayoutError, OciLayout};
+use kaniko_registry::{Reference, RegistryClient, RegistryError};
 
 pub use docker_archive::write_docker_archive;
 pub use files::{metadata_json, name_digest_lines, write_atomic};

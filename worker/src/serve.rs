@@ -22,14 +22,17 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use futures::StreamExt;
-use kaniko_common::bus::{self, Bus, BusSettings, ConsumerSettings, NatsOptions};
 use kaniko_common::messages::{Heartbeat, WorkerInfo};
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::{Names, sanitize_token, validate_token};
+use kaniko_nats::{self as bus, Bus, BusSettings, ConsumerSettings, NatsOptions};
+use kaniko_retry::RetryPolicy;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-pub use executor::{BuildExecutor, Built, ExecError, LogSink, RegistryFlags, TaskExecutor};
+use crate::cli::BuildRegistryFlags;
+
+pub use executor::{BuildExecutor, Built, ExecError, LogSink, TaskExecutor};
 /// The shutdown signal [`run`] takes.
 pub use tokio_util::sync::CancellationToken;
 
@@ -68,7 +71,9 @@ pub struct ServeConfig {
 
 impl ServeConfig {
     /// The configuration of `worker serve` flags, validated.
-    pub fn from_args(args: &crate::cli::ServeArgs) -> anyhow::Result<(ServeConfig, RegistryFlags)> {
+    pub fn from_args(
+        args: &crate::cli::ServeArgs,
+    ) -> anyhow::Result<(ServeConfig, BuildRegistryFlags)> {
         let native = Platform::host();
         let mut platforms = vec![];
         for text in &args.platform {
@@ -82,7 +87,7 @@ impl ServeConfig {
         }
         // Native first.
         platforms.sort_by_key(|p| *p != native);
-        let names = Names::new(&args.nats.nats_prefix)?;
+        let names = Names::new(args.nats.prefix()?)?;
         let config = ServeConfig {
             nats: NatsOptions {
                 connect_wait: Some(Duration::from_secs(args.nats_connect_timeout)),
@@ -109,18 +114,7 @@ impl ServeConfig {
             })?,
         };
         config.validate()?;
-        let registry = RegistryFlags {
-            insecure: args.insecure,
-            insecure_pull: args.insecure_pull,
-            insecure_registries: args.insecure_registry.clone(),
-            skip_tls_verify: args.skip_tls_verify,
-            skip_tls_verify_pull: args.skip_tls_verify_pull,
-            skip_tls_verify_registries: args.skip_tls_verify_registry.clone(),
-            registry_mirrors: args.registry_mirror.clone(),
-            registry_maps: args.registry_map.clone(),
-            push_retry: args.push_retry,
-        };
-        Ok((config, registry))
+        Ok((config, args.registry.clone()))
     }
 
     /// Checks what flags cannot: platforms served without `--allow-cross`, ids, counts.
@@ -328,21 +322,20 @@ async fn ensure_streams(
     nats: &NatsOptions,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<bool> {
-    let started = std::time::Instant::now();
-    let wait = nats.connect_wait.unwrap_or_default();
-    let mut pause = Duration::from_millis(250);
+    let policy = RetryPolicy::within(nats.connect_wait.unwrap_or_default())
+        .with_backoff(Duration::from_millis(250), bus::WAIT_PAUSE_MAX);
+    let mut retrying = policy
+        .start("creating the NATS streams (the coordinator creates them when this worker may not)");
     loop {
-        match bus.ensure(&config.bus).await {
+        let err = match bus.ensure(&config.bus).await {
             Ok(()) => return Ok(true),
-            Err(err) if started.elapsed() + pause < wait => {
-                tracing::warn!(error = %err, "the NATS streams are not there yet (the coordinator creates them when this worker may not); trying again in {pause:?}");
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    () = shutdown.cancelled() => return Ok(false),
-                }
-                pause = (pause * 2).min(bus::WAIT_PAUSE_MAX);
-            }
-            Err(err) => return Err(anyhow::Error::new(err).context("creating the NATS streams")),
+            Err(err) => err,
+        };
+        tokio::select! {
+            again = retrying.again(&err) => if !again {
+                return Err(anyhow::Error::new(err).context("creating the NATS streams"));
+            },
+            () = shutdown.cancelled() => return Ok(false),
         }
     }
 }

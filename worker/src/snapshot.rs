@@ -27,7 +27,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use kaniko_common::layer::{EntryKind, LayerEntry, LayerWriter};
+use kaniko_image::layer::{EntryKind, LayerEntry, LayerWriter};
 
 use crate::unpack::{WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
 
@@ -297,20 +297,12 @@ fn recorded(source: &Path, rel: &Path) -> io::Result<LayerEntry> {
     })
 }
 
-fn remove_any(path: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
-        Ok(_) => fs::remove_file(path),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
 /// Moves the (filtered) changes of `upper` into the stage root `lower`, after the layer was
 /// written. Parents come before children in `changes`, and every ancestor of an upper entry
 /// is an upper directory, so each path's parents in `lower` are real directories by the
 /// time it is moved (nothing is followed).
 pub fn apply_upper(upper: &Path, lower: &Path, changes: &[Change]) -> io::Result<()> {
+    use crate::unpack::remove_any;
     let mut dirs = Vec::new();
     for change in changes {
         match change {
@@ -331,7 +323,7 @@ pub fn apply_upper(upper: &Path, lower: &Path, changes: &[Change]) -> io::Result
                         &to,
                         std::os::unix::fs::PermissionsExt::from_mode(meta.mode() & 0o7777),
                     )?;
-                    for (name, value) in kaniko_common::layer::read_xattrs(&from) {
+                    for (name, value) in kaniko_image::layer::read_xattrs(&from) {
                         if let Err(e) = crate::unpack::set_xattr(&to, name.as_bytes(), &value) {
                             tracing::warn!(path = %to.display(), name, "cannot set extended attribute: {e}");
                         }

@@ -13,7 +13,7 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use kaniko_common::layer::{EntryKind, LayerEntry};
+use kaniko_image::layer::{EntryKind, LayerEntry};
 
 use crate::blobs::BlobStore;
 use crate::copy::{Known, PathInfo};

@@ -39,7 +39,7 @@ use crate::blobs::{BlobError, BlobStore};
 use crate::image::Layer;
 pub use limits::{DiskBudget, LimitExceeded, Limits};
 pub use resolve::{MAX_SYMLINKS, clean, resolve_on_disk, resolve_with};
-pub use root::{Dir, FileId, Resolver, RootDir};
+pub use root::{Dir, FileId, Resolver, RootDir, remove_any};
 
 /// Name prefix of a whiteout entry.
 pub const WHITEOUT_PREFIX: &str = ".wh.";

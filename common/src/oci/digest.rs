@@ -4,9 +4,9 @@
 //! outside (registries, layouts, task results) before they are used as file names or URLs.
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha512};
 
 use super::OciError;
 
@@ -48,10 +48,70 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-/// `sha256:<hex>` and byte count of everything `reader` yields, read with a fixed 64 KiB
-/// buffer.
-pub fn sha256_digest_of_reader(mut reader: impl Read) -> io::Result<(String, u64)> {
-    let mut hasher = Sha256::new();
+/// A running sha256 or sha512, whichever a digest names.
+pub enum DigestHasher {
+    /// SHA-256.
+    Sha256(Sha256),
+    /// SHA-512.
+    Sha512(Sha512),
+}
+
+impl DigestHasher {
+    /// A fresh hasher for `algorithm`.
+    pub fn new(algorithm: DigestAlgorithm) -> Self {
+        match algorithm {
+            DigestAlgorithm::Sha256 => DigestHasher::Sha256(Sha256::new()),
+            DigestAlgorithm::Sha512 => DigestHasher::Sha512(Sha512::new()),
+        }
+    }
+
+    /// Adds `bytes`.
+    pub fn update(&mut self, bytes: &[u8]) {
+        match self {
+            DigestHasher::Sha256(h) => h.update(bytes),
+            DigestHasher::Sha512(h) => h.update(bytes),
+        }
+    }
+
+    /// `<algorithm>:<lowercase hex>` of everything added.
+    pub fn finish(self) -> String {
+        match self {
+            DigestHasher::Sha256(h) => format!("sha256:{}", hex::encode(h.finalize())),
+            DigestHasher::Sha512(h) => format!("sha512:{}", hex::encode(h.finalize())),
+        }
+    }
+}
+
+/// Which side of a [`hash_copy`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// Reading the source.
+    #[error("reading: {0}")]
+    Read(#[source] io::Error),
+    /// Writing the copy.
+    #[error("writing: {0}")]
+    Write(#[source] io::Error),
+}
+
+impl CopyError {
+    /// The IO error, whichever side it came from.
+    pub fn into_io(self) -> io::Error {
+        match self {
+            CopyError::Read(e) | CopyError::Write(e) => e,
+        }
+    }
+}
+
+/// Copies everything `reader` yields into `out` with a fixed 64 KiB buffer, hashing it with
+/// `algorithm` on the way: the digest (`<algorithm>:<hex>`) and the byte count. The one
+/// streaming read loop behind every digest computed from a reader (`io::sink()` when only
+/// the digest is wanted); nothing is ever held whole.
+pub fn hash_copy(
+    mut reader: impl Read,
+    mut out: impl Write,
+    algorithm: DigestAlgorithm,
+) -> Result<(String, u64), CopyError> {
+    let mut hasher = DigestHasher::new(algorithm);
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
@@ -59,13 +119,19 @@ pub fn sha256_digest_of_reader(mut reader: impl Read) -> io::Result<(String, u64
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(CopyError::Read(e)),
         };
         let chunk = buf.get(..n).unwrap_or_default();
         hasher.update(chunk);
+        out.write_all(chunk).map_err(CopyError::Write)?;
         total += n as u64;
     }
-    Ok((format!("sha256:{}", hex::encode(hasher.finalize())), total))
+    Ok((hasher.finish(), total))
+}
+
+/// `sha256:<hex>` and byte count of everything `reader` yields ([`hash_copy`] into nothing).
+pub fn sha256_digest_of_reader(reader: impl Read) -> io::Result<(String, u64)> {
+    hash_copy(reader, io::sink(), DigestAlgorithm::Sha256).map_err(CopyError::into_io)
 }
 
 /// Splits and validates a digest: only `sha256:` with 64 and `sha512:` with 128 lowercase hex
@@ -114,6 +180,40 @@ mod tests {
             b"{}",
             "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
         );
+    }
+
+    #[test]
+    fn hash_copy_copies_hashes_and_says_which_side_failed() {
+        let input = vec![7u8; 200 * 1024];
+        let mut out = Vec::new();
+        let (digest, size) = hash_copy(&input[..], &mut out, DigestAlgorithm::Sha256).unwrap();
+        assert_eq!((digest, size), (sha256_digest(&input), input.len() as u64));
+        assert_eq!(out, input);
+        let (digest, _) = hash_copy(&b""[..], io::sink(), DigestAlgorithm::Sha512).unwrap();
+        assert_eq!(
+            digest,
+            format!("sha512:{}", hex::encode(Sha512::digest(b"")))
+        );
+
+        struct Failing;
+        impl Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::other("source gone"))
+            }
+        }
+        impl Write for Failing {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::other("disk full"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let read = hash_copy(Failing, io::sink(), DigestAlgorithm::Sha256).unwrap_err();
+        assert!(matches!(read, CopyError::Read(_)), "{read}");
+        let write = hash_copy(&b"x"[..], Failing, DigestAlgorithm::Sha256).unwrap_err();
+        assert!(matches!(write, CopyError::Write(_)), "{write}");
+        assert_eq!(write.into_io().to_string(), "disk full");
     }
 
     #[test]

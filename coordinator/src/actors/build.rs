@@ -22,7 +22,8 @@ use kaniko_common::messages::{
     BuildRequest, BuildState, BuildStatus, ErrorKind, Event, EventKind, Task, TaskResult, WireError,
 };
 use kaniko_common::platform::Platform;
-use kaniko_common::registry::Reference;
+use kaniko_registry::Reference;
+use kaniko_retry::RetryPolicy;
 use tracing::{debug, error, info, warn};
 
 use self::record::{Applied, BuildRecord, PlatformRecord, Route, Verdict};
@@ -131,31 +132,25 @@ async fn save_record(
     bytes: &[u8],
     revision: u64,
 ) -> Result<u64, async_nats::jetstream::kv::UpdateError> {
-    use async_nats::jetstream::kv::UpdateErrorKind;
-    let started = std::time::Instant::now();
-    let mut pause = Duration::from_millis(100);
-    loop {
-        match driver
-            .builds
-            .update(key, bytes.to_vec().into(), revision)
-            .await
-        {
-            Ok(next) => return Ok(next),
-            Err(err) if err.kind() == UpdateErrorKind::WrongLastRevision => {
-                if let Ok(Some(entry)) = driver.builds.entry(key).await
-                    && entry.value.as_ref() == bytes
-                {
-                    return Ok(entry.revision);
-                }
-                return Err(err);
+    use async_nats::jetstream::kv::{UpdateError, UpdateErrorKind};
+    let conflict = |err: &UpdateError| err.kind() == UpdateErrorKind::WrongLastRevision;
+    let saved = RetryPolicy::within(STATE_RETRY_LIMIT)
+        .run_if(
+            &format!("saving the state of build {key}"),
+            |err| !conflict(err),
+            |_| driver.builds.update(key, bytes.to_vec().into(), revision),
+        )
+        .await;
+    match saved {
+        Err(err) if conflict(&err) => {
+            if let Ok(Some(entry)) = driver.builds.entry(key).await
+                && entry.value.as_ref() == bytes
+            {
+                return Ok(entry.revision);
             }
-            Err(err) if started.elapsed() + pause < STATE_RETRY_LIMIT => {
-                warn!(build_id = %key, "saving build state: {err}; trying again in {pause:?}");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
-            }
-            Err(err) => return Err(err),
+            Err(err)
         }
+        saved => saved,
     }
 }
 
@@ -295,12 +290,11 @@ impl BuildActor {
                     }
                 }
                 for event in &save.events {
-                    let published = kaniko_common::bus::retry(
-                        "publishing a build event",
-                        STATE_RETRY_LIMIT,
-                        || driver.publish_event(event, owner.as_deref()),
-                    )
-                    .await;
+                    let published =
+                        kaniko_nats::retry("publishing a build event", STATE_RETRY_LIMIT, || {
+                            driver.publish_event(event, owner.as_deref())
+                        })
+                        .await;
                     if let Err(err) = published {
                         warn!(build_id = %key, "publishing a {} event: {err:#}", event.token());
                     }
@@ -382,11 +376,7 @@ impl BuildActor {
             async move {
                 // Followed across NATS server restarts, from the first result on.
                 let results = driver.names.results(&build_id).map(|subject| {
-                    kaniko_common::bus::follow(
-                        driver.js.clone(),
-                        driver.names.results_stream(),
-                        subject,
-                    )
+                    kaniko_nats::follow(driver.js.clone(), driver.names.results_stream(), subject)
                 });
                 let started = async {
                     let subject = driver.names.events_for(

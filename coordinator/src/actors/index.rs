@@ -21,7 +21,7 @@ use kaniko_common::messages::{
     WireError, tags_moved,
 };
 use kaniko_common::oci::Descriptor;
-use kaniko_common::registry::{Reference, RegistryClient, RegistryError};
+use kaniko_registry::{Reference, RegistryClient, RegistryError};
 use tracing::{info, instrument, warn};
 
 /// The standard creation-time annotation.

@@ -23,9 +23,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use kaniko_common::messages::{PlatformDescriptor, RequestedOciMode, TagPush, WireError};
 use kaniko_common::oci::Descriptor;
-use kaniko_common::outfile::{self, OutfileError, Overwrite};
 use kaniko_common::platform::Platform;
-use kaniko_common::registry::{Reference, RegistryClient, RegistryError, RegistryOptions};
+use kaniko_image::outfile::{self, OutfileError, Overwrite};
+use kaniko_registry::{Reference, RegistryClient, RegistryError, RegistryOptions};
 
 use crate::actors::index::{
     PublishFailure, PublishIndex, PublishOptions, build_index, ensure_child_from, publish,
@@ -122,27 +122,21 @@ impl CiConfig {
         if let Some((flag, _)) = build_only.iter().find(|(_, given)| *given) {
             anyhow::bail!("{flag} does not apply to --driver ci: nothing is built");
         }
-        let oci_mode = if args.publish.legacy_manifest_list {
-            RequestedOciMode::Docker
-        } else {
-            mode(args.oci_mode)
-        };
-        Ok(CiConfig {
+        // The same flags as `coordinator index`, so the same configuration.
+        CiConfig::from_index_args(&crate::cli::IndexArgs {
             digests_from,
-            destinations: args.destination.clone(),
-            source_repositories: args.source_repo.clone(),
-            expected_platforms: parse_platforms(&args.multi_platform)?,
-            oci_mode,
-            annotations: crate::cli::parse_annotations(&args.index_annotation)
-                .map_err(anyhow::Error::msg)?,
-            standard_annotations: git::standard_annotations(&args.context),
+            destination: args.destination.clone(),
+            source_repo: args.source_repo.clone(),
+            multi_platform: args.multi_platform.clone(),
+            oci_mode: args.oci_mode,
+            index_annotation: args.index_annotation.clone(),
             publish_index: args.publish_index,
+            context: args.context.clone(),
             reproducible: args.reproducible,
-            ignore_immutable_tag_errors: args.publish.push_ignore_immutable_tag_errors,
-            digest_file: args.digest_file.clone(),
             metadata_file: args.metadata_file.clone(),
-            force: args.publish.force,
-            registry: args.registry.options(),
+            digest_file: args.digest_file.clone(),
+            publish: args.publish.clone(),
+            registry: args.registry.clone(),
         })
     }
 }
@@ -564,6 +558,54 @@ pub async fn run_cli(config: &CiConfig) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn submit_driver_ci_and_index_make_the_same_configuration() {
+        use clap::Parser;
+        let flags = [
+            "--digests-from",
+            "digests",
+            "-d",
+            "r.example/app:1",
+            "-d",
+            "r.example/mirror:1",
+            "--source-repo",
+            "r.example/build",
+            "--multi-platform",
+            "linux/amd64,linux/arm64",
+            "--oci-mode",
+            "auto",
+            "--index-annotations",
+            "a=1,b=2",
+            "--publish-index=false",
+            "--context",
+            "/nonexistent-checkout",
+            "--reproducible",
+            "--metadata-file",
+            "m.json",
+            "--digest-file",
+            "d.txt",
+            "--force",
+            "--insecure",
+            "--docker-config",
+            "/etc/docker",
+        ];
+        let config = |command: &[&str]| {
+            let argv = ["coordinator"].iter().chain(command).chain(&flags);
+            let config = match crate::cli::Cli::try_parse_from(argv).unwrap().command {
+                crate::cli::Command::Index(args) => CiConfig::from_index_args(&args),
+                crate::cli::Command::Submit(args) => CiConfig::from_submit_args(&args),
+                other => panic!("{other:?}"),
+            };
+            format!("{:?}", config.unwrap())
+        };
+        let index = config(&["index"]);
+        assert_eq!(config(&["submit", "--driver", "ci"]), index);
+        assert!(
+            index.contains("r.example/mirror:1") && index.contains("/etc/docker"),
+            "{index}"
+        );
+    }
 
     fn file(name: &str, platform: &str) -> inputs::ChildFile {
         inputs::ChildFile {

@@ -20,10 +20,11 @@ use kaniko_common::messages::{
     BuildRequest, ContextRef, Event, EventKind, Task, TaskOutcome, TaskResult, WireError,
 };
 use kaniko_common::platform::Platform;
-use kaniko_common::registry::{RegistryClient, RegistryOptions};
+use kaniko_registry::{RegistryClient, RegistryOptions};
+use kaniko_retry::RetryPolicy;
 use kaniko_worker::context_files::{DockerfilePath, read_dockerfile};
 use kaniko_worker::serve::executor::{BuildExecutor, ExecError, LogSink, TaskExecutor};
-use kaniko_worker::serve::task::{DEFAULT_RETRY_BACKOFF, backoff};
+use kaniko_worker::serve::task::DEFAULT_RETRY_BACKOFF;
 use tokio::sync::mpsc;
 use tracing::instrument::WithSubscriber;
 
@@ -33,6 +34,9 @@ use crate::actors::now_ms;
 
 /// The worker id the local driver reports in its events.
 pub const LOCAL_WORKER: &str = "local";
+/// The longest pause before a local build's next attempt (the fleet's redelivery delay, from
+/// [`DEFAULT_RETRY_BACKOFF`] doubled, capped lower: the user is waiting at the terminal).
+const LOCAL_MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// Why the local driver will not build a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,7 +149,7 @@ pub struct LocalBuild {
     /// The unpacked context.
     pub context_dir: PathBuf,
     /// Registry flags for the per-platform builds.
-    pub registry: kaniko_worker::serve::RegistryFlags,
+    pub registry: kaniko_worker::cli::BuildRegistryFlags,
     /// Registry options for publishing the index.
     pub index_registry: RegistryOptions,
     /// Deliveries of a platform at most (transient failures are retried up to this).
@@ -276,9 +280,13 @@ async fn build_platform(
         registry: build.registry.clone(),
         build_args: build.build_args.clone(),
     };
-    let max_attempts = build.max_attempts.max(1);
-    let mut attempt = 1u32;
+    let policy = RetryPolicy::forever()
+        .with_attempts(build.max_attempts)
+        .with_backoff(DEFAULT_RETRY_BACKOFF, LOCAL_MAX_BACKOFF);
+    let what = format!("building {platform}");
+    let mut retrying = policy.start(&what);
     loop {
+        let attempt = retrying.attempt();
         let task = task_for(build, platform, attempt);
         let _ = events.send(Event {
             build_id: build.build_id.clone(),
@@ -298,23 +306,30 @@ async fn build_platform(
                 config_digest: built.config_digest,
                 duration_ms,
             },
-            Err(err) if err.kind.is_retryable() && attempt < max_attempts => {
-                let delay =
-                    backoff(DEFAULT_RETRY_BACKOFF, i64::from(attempt)).min(Duration::from_secs(8));
-                tracing::warn!(%platform, attempt, error = %err, "transient failure, retrying in {delay:?}");
-                let _ = events.send(Event {
-                    build_id: build.build_id.clone(),
-                    at_unix_ms: now_ms(),
-                    kind: EventKind::Log {
-                        platform: platform.clone(),
-                        line: format!("attempt {attempt} failed ({err}); retrying in {delay:?}"),
-                    },
-                });
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-                continue;
+            Err(err) => {
+                let delay = if err.kind.is_retryable() {
+                    retrying.next_pause(&err)
+                } else {
+                    None
+                };
+                match delay {
+                    None => TaskOutcome::Failed(WireError::from(err)),
+                    Some(delay) => {
+                        let _ = events.send(Event {
+                            build_id: build.build_id.clone(),
+                            at_unix_ms: now_ms(),
+                            kind: EventKind::Log {
+                                platform: platform.clone(),
+                                line: format!(
+                                    "attempt {attempt} failed ({err}); retrying in {delay:?}"
+                                ),
+                            },
+                        });
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                }
             }
-            Err(err) => TaskOutcome::Failed(WireError::from(err)),
         };
         return TaskResult {
             build_id: build.build_id.clone(),

@@ -1,7 +1,7 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! The `nats` driver: the coordinator's side of the NATS layout. It opens the streams, the
-//! KV buckets and the contexts object store (created by `kaniko_common::bus::Bus::ensure`
+//! KV buckets and the contexts object store (created by `kaniko_nats::Bus::ensure`
 //! when missing), publishes tasks with `Nats-Msg-Id` de-duplication, events (JSON, through JetStream
 //! so they replay; an identity's builds' events to its own stream), cancel broadcasts, and
 //! reads one Dockerfile out of a stored context (the owner's store), checking on the way that
@@ -18,17 +18,17 @@ use std::io::Read;
 use anyhow::{Context as _, bail};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, kv, object_store};
-use kaniko_common::bus::Bus;
 use kaniko_common::messages::codec::{CONTENT_TYPE_HEADER, PROTOCOL_HEADER};
 use kaniko_common::messages::{ContextRef, Encoding, Event, PROTOCOL_VERSION, Task};
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::Names;
+use kaniko_nats::Bus;
 use kaniko_worker::context_files::MAX_DOCKERFILE_BYTES;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::warn;
 
-pub use kaniko_common::bus::BusSettings as StreamSettings;
+pub use kaniko_nats::BusSettings as StreamSettings;
 
 /// `<prefix>.tasks.cross.<os>.<arch>.<variant>`: cross-safe tasks for `--allow-cross` workers.
 /// The name lives in [`Names::tasks_cross`], shared with `worker serve`.
@@ -74,7 +74,7 @@ impl NatsDriver {
         names: Names,
         settings: &StreamSettings,
     ) -> anyhow::Result<NatsDriver> {
-        let bus = kaniko_common::bus::Bus::new(client.clone(), names.clone());
+        let bus = kaniko_nats::Bus::new(client.clone(), names.clone());
         bus.ensure(settings).await?;
         let js = bus.js().clone();
         let builds = bus.builds_kv().await?;

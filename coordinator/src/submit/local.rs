@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use kaniko_common::messages::ContextRef;
-use kaniko_worker::serve::RegistryFlags;
+use kaniko_worker::cli::BuildRegistryFlags;
 use tokio::sync::mpsc;
 
 use super::follow::{Tracker, Update};
@@ -64,14 +64,10 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
         build_id: build_id.clone(),
         request,
         context_dir: unpacked,
-        registry: RegistryFlags {
-            insecure: registry.insecure,
-            insecure_registries: registry.insecure_registry.clone(),
-            skip_tls_verify: registry.skip_tls_verify,
-            skip_tls_verify_registries: registry.skip_tls_verify_registry.clone(),
-            registry_mirrors: flags.registry_mirror.clone(),
-            registry_maps: flags.registry_map.clone(),
-            ..RegistryFlags::default()
+        registry: BuildRegistryFlags {
+            access: registry.flags.clone(),
+            mirrors: flags.mirrors.clone(),
+            ..BuildRegistryFlags::default()
         },
         index_registry: registry.options(),
         max_attempts: flags.retries.saturating_add(1),

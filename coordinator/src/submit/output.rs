@@ -2,13 +2,13 @@
 
 //! The files `coordinator submit` writes for scripts: `--metadata-file` (the outcome as
 //! JSON) and `--digest-file` (the index digest, or each platform's without an index). Both
-//! are written through [`kaniko_common::outfile`] (a temporary file next to the target,
+//! are written through [`kaniko_image::outfile`] (a temporary file next to the target,
 //! synced, renamed over it), so a reader never sees half a file; a digest file whose content
 //! would change is refused unless `--force`. The `ci` driver writes the same documents.
 
 use std::path::Path;
 
-use kaniko_common::outfile::{self, Overwrite};
+use kaniko_image::outfile::{self, Overwrite};
 
 use anyhow::Context as _;
 use serde_json::json;

@@ -21,13 +21,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
-use kaniko_common::bus::{self, Bus};
 use kaniko_common::messages::codec::{decode_internal, decode_json, encode_json};
 use kaniko_common::messages::{
     BuildRequest, ContextRef, Event, EventKind, SubmitReply, TaskOutcome, TaskResult,
 };
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::{ApiVerb, Names};
+use kaniko_nats::{self as bus, Bus};
 use sha2::{Digest, Sha256};
 
 use super::{BenchConfig, Benchmark, Row, Samples, Section, Stats, seconds};

@@ -50,7 +50,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    kaniko_common::install_crypto_provider();
+    kaniko_registry::install_crypto_provider();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kaniko_common::registry::{RegistryClient, RegistryOptions};
+use kaniko_registry::{RegistryClient, RegistryOptions};
 use kaniko_tests::fixture::push_busybox_with;
 
 /// Pushes the busybox fixture to a registry reached over plain HTTP.

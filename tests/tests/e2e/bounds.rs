@@ -15,9 +15,9 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use kaniko_common::bus::Bus;
 use kaniko_common::messages::{Event, EventKind, TaskOutcome};
-use kaniko_common::registry::{RegistryClient, RegistryOptions, RetryPolicy};
+use kaniko_nats::Bus;
+use kaniko_registry::{RegistryClient, RegistryOptions, RetryPolicy};
 use kaniko_tests::fixture::push_busybox;
 use kaniko_tests::hostile_registry::{
     BIG_CHILD_DESCRIPTOR_SIZE, BIG_CONFIG_DESCRIPTOR_SIZE, BIG_LAYER_DESCRIPTOR_SIZE,

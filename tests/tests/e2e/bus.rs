@@ -1,6 +1,6 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! The NATS plumbing (`kaniko_common::bus`) against a real nats-server 2.9: streams, KV
+//! The NATS plumbing (`kaniko_nats`) against a real nats-server 2.9: streams, KV
 //! buckets and the object store are created once and left alone, tasks are de-duplicated and
 //! shared between the workers of a platform, build state supports compare-and-swap, and a
 //! context only comes back when its sha256 matches.
@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream::RetentionPolicy};
 use futures::StreamExt;
-use kaniko_common::bus::{
-    self, Bus, BusError, BusSettings, ConsumerSettings, ContextError, Upload,
-};
 use kaniko_common::messages::codec::decode_internal;
 use kaniko_common::messages::{ContextRef, PROTOCOL_VERSION, Task};
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::Names;
+use kaniko_nats::{
+    self as bus, Bus, BusError, BusSettings, ConsumerSettings, ContextError, Upload,
+};
 use kaniko_tests::{Nats, init_test_tracing};
 use sha2::{Digest, Sha256};
 

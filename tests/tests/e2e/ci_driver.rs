@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kaniko_common::registry::{RegistryClient, RegistryError};
+use kaniko_registry::{RegistryClient, RegistryError};
 use kaniko_tests::fixture::{BusyboxImage, push_busybox};
 use kaniko_tests::{Registry, init_test_tracing, skopeo_inspect_raw};
 

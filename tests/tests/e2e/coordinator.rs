@@ -10,17 +10,17 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
 use futures::StreamExt;
-use kaniko_common::bus::NatsOptions;
 use kaniko_common::messages::codec::{CONTENT_TYPE_HEADER, encode_internal};
 use kaniko_common::messages::{
     ContextRef, Encoding, Event, EventKind, Heartbeat, StatusReply, StatusRequest, Task,
     TaskOutcome, TaskResult, WorkerInfo,
 };
 use kaniko_common::platform::Platform;
-use kaniko_common::registry::RegistryOptions;
 use kaniko_common::subjects::{ApiVerb, Names};
 use kaniko_coordinator::driver::nats::{cross_consumer, cross_subject};
 use kaniko_coordinator::serve::{ServeConfig, ServeHandle, spawn};
+use kaniko_nats::NatsOptions;
+use kaniko_registry::RegistryOptions;
 use kaniko_tests::{Nats, Registry, init_test_tracing, skopeo_inspect_raw};
 use serde_json::{Value, json};
 use sha2::Digest;

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use kaniko_common::bus::NatsOptions;
 use kaniko_common::messages::ContextRef;
-use kaniko_common::registry::RegistryOptions;
 use kaniko_common::subjects::{ApiVerb, Names};
 use kaniko_coordinator::serve::{ServeConfig, spawn};
+use kaniko_nats::NatsOptions;
+use kaniko_registry::RegistryOptions;
 use kaniko_tests::{Nats, Registry, init_test_tracing};
 use serde_json::{Value, json};
 use sha2::Digest;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream;
-use kaniko_common::registry::BlobPush;
+use kaniko_registry::BlobPush;
 use kaniko_tests::{Nats, Registry, init_test_tracing};
 
 async fn v2_status(registry: &Registry) -> Result<u16, reqwest::Error> {

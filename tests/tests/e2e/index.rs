@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 
 use kaniko_common::index::{IndexBuilder, IndexError, IndexFormat};
-use kaniko_common::layer::{LayerOptions, LayerWriter};
 use kaniko_common::oci::{self, Compression, Descriptor, OciMode};
 use kaniko_common::platform::Platform;
-use kaniko_common::registry::{BlobSource, RegistryClient, RegistryError};
+use kaniko_image::layer::{LayerOptions, LayerWriter};
+use kaniko_registry::{BlobSource, RegistryClient, RegistryError};
 use kaniko_tests::{Registry, init_test_tracing, skopeo_inspect_config, skopeo_inspect_raw};
 use oci_spec::image::{ConfigBuilder, ImageConfigurationBuilder, RootFsBuilder};
 

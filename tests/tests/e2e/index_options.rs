@@ -13,10 +13,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures::StreamExt;
-use kaniko_common::bus::{self, Bus, BusSettings};
 use kaniko_common::messages::{BuildRequest, RequestedOciMode, SubmitReply, WireError};
 use kaniko_common::oci;
 use kaniko_common::subjects::Names;
+use kaniko_nats::{self as bus, Bus, BusSettings};
 use kaniko_tests::{Nats, Registry, init_test_tracing, skopeo_inspect_raw};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -19,6 +19,7 @@ mod index;
 mod index_options;
 mod local_driver;
 mod nats_auth;
+mod nats_prefix;
 mod outputs;
 mod parity_tools;
 mod publish_tags;

@@ -10,9 +10,9 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use kaniko_common::layer::{EntryKind, LayerEntry, LayerOptions, LayerWriter};
 use kaniko_common::oci::{self, OciMode};
 use kaniko_common::platform::Platform;
+use kaniko_image::layer::{EntryKind, LayerEntry, LayerOptions, LayerWriter};
 use kaniko_tests::{Registry, init_test_tracing, skopeo_inspect_raw, umoci_unpack};
 use kaniko_worker::blobs::BlobStore;
 use kaniko_worker::image::{BlobLocation, Image, Layer};

@@ -7,7 +7,7 @@
 
 use kaniko_common::oci;
 use kaniko_common::platform::Platform;
-use kaniko_common::registry::{
+use kaniko_registry::{
     BlobPush, BlobSource, RegistryClient, RegistryError, RegistryOptions, RetryPolicy,
 };
 use kaniko_tests::{FaultPlan, FaultProxy, Registry, init_test_tracing, skopeo_inspect_raw};
@@ -404,8 +404,7 @@ async fn three_503s_are_retried_and_the_push_succeeds() {
         .unwrap();
     let client = client_through(&registry, &proxy, 5);
     let reference =
-        kaniko_common::registry::Reference::try_from(format!("{}/retry/fail:1", proxy.host()))
-            .unwrap();
+        kaniko_registry::Reference::try_from(format!("{}/retry/fail:1", proxy.host())).unwrap();
     let pushed = client
         .push_blob_bytes(&reference, content(10_000, 4))
         .await
@@ -430,8 +429,7 @@ async fn reset_connections_are_retried_and_the_push_succeeds() {
         .unwrap();
     let client = client_through(&registry, &proxy, 5);
     let reference =
-        kaniko_common::registry::Reference::try_from(format!("{}/retry/reset:1", proxy.host()))
-            .unwrap();
+        kaniko_registry::Reference::try_from(format!("{}/retry/reset:1", proxy.host())).unwrap();
     let pushed = client
         .push_blob_bytes(&reference, content(10_000, 5))
         .await
@@ -455,8 +453,7 @@ async fn more_failures_than_attempts_give_a_transient_error_after_exactly_max_at
     .unwrap();
     let client = client_through(&registry, &proxy, 4);
     let reference =
-        kaniko_common::registry::Reference::try_from(format!("{}/retry/exhaust:1", proxy.host()))
-            .unwrap();
+        kaniko_registry::Reference::try_from(format!("{}/retry/exhaust:1", proxy.host())).unwrap();
     let err = client
         .push_blob_bytes(&reference, content(100, 6))
         .await
@@ -475,8 +472,7 @@ async fn unauthorized_fails_at_once_without_retries() {
         .unwrap();
     let client = client_through(&registry, &proxy, 5);
     let reference =
-        kaniko_common::registry::Reference::try_from(format!("{}/retry/denied:1", proxy.host()))
-            .unwrap();
+        kaniko_registry::Reference::try_from(format!("{}/retry/denied:1", proxy.host())).unwrap();
     let err = client
         .push_blob_bytes(&reference, content(100, 8))
         .await

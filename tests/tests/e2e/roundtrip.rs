@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use kaniko_common::layer::{
+use kaniko_common::oci::{self, Compression, Descriptor, Manifest, OciMode};
+use kaniko_image::layer::{
     EntryKind, LayerEntry, LayerInfo, LayerOptions, LayerWriter, diff_id_of_layer,
 };
-use kaniko_common::oci::{self, Compression, Descriptor, Manifest, OciMode};
-use kaniko_common::registry::{BlobSource, Reference};
+use kaniko_registry::{BlobSource, Reference};
 use kaniko_tests::{
     Registry, init_test_tracing, skopeo_copy_image, skopeo_inspect_raw, umoci_unpack,
 };

@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use futures::StreamExt;
-use kaniko_common::bus::{self, Bus, BusSettings};
 use kaniko_common::messages::codec::decode_internal;
 use kaniko_common::messages::{
     ContextRef, ErrorKind, Event, EventKind, Heartbeat, Task, TaskOutcome, TaskResult,
 };
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::Names;
+use kaniko_nats::{self as bus, Bus, BusSettings};
 use kaniko_tests::fixture::push_busybox;
 use kaniko_tests::{Nats, Registry, init_test_tracing};
 use sha2::{Digest, Sha256};

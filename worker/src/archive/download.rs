@@ -168,7 +168,7 @@ async fn fetch(
                 what: format!("{what} for {}s", limit.as_secs_f64()),
             }
         } else {
-            fail(error_chain(&e))
+            fail(kaniko_registry::error_chain(&e))
         }
     };
     let too_large = |size: u64| ArchiveError::TooLarge {
@@ -252,21 +252,6 @@ async fn fetch(
         digest: format!("sha256:{actual}"),
         size,
     })
-}
-
-/// An error and its causes on one line.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
 }
 
 #[cfg(test)]

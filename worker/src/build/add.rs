@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn merged_plans_keep_parents_first_and_the_later_entry() {
-        use kaniko_common::layer::{EntryKind, LayerEntry};
+        use kaniko_image::layer::{EntryKind, LayerEntry};
         let entry = |path: &str, mode: u32| crate::copy::Planned {
             entry: LayerEntry {
                 mode,

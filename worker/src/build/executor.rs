@@ -15,9 +15,9 @@ use kaniko_common::dockerfile::{
     BaseRef, BuildArgs, BuildPlan, Dockerfile, Expanded, ExpandedCopyAdd, Instruction,
     PlannedStage, Scope, StagePlatform,
 };
-use kaniko_common::layer::{EntryKind, LayerEntry, LayerOptions, LayerWriter};
 use kaniko_common::platform::Platform;
-use kaniko_common::registry::RegistryClient;
+use kaniko_image::layer::{EntryKind, LayerEntry, LayerOptions, LayerWriter};
+use kaniko_registry::RegistryClient;
 use oci_spec::image::{History, HistoryBuilder};
 
 mod run_mounts;

@@ -5,7 +5,7 @@
 //! layout, the docker-archive, the pushes and the digest and metadata files, in that order.
 
 use anyhow::{Context, Result};
-use kaniko_common::registry::RegistryClient;
+use kaniko_registry::RegistryClient;
 
 use crate::base::parse_reference;
 use crate::blobs::BlobStore;

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
 use kaniko_common::dockerfile::{Command, Run, Scope};
-use kaniko_common::layer::LayerWriter;
 use kaniko_common::platform::Platform;
+use kaniko_image::layer::LayerWriter;
 
 use crate::image::{BlobLocation, Layer};
 use crate::sandbox::{self, Network, Outcome, Root, SetupError, Spec};
@@ -328,10 +328,10 @@ pub fn remove_created(root: &Path, created: &[PathBuf]) {
 /// Writes `changes` (read from `source`) as a layer file; `None` when there are none.
 pub fn layer_of(
     tmp: &Path,
-    opts: kaniko_common::layer::LayerOptions,
+    opts: kaniko_image::layer::LayerOptions,
     source: &Path,
     changes: &[Change],
-) -> Result<Option<(Layer, Vec<kaniko_common::layer::LayerEntry>)>> {
+) -> Result<Option<(Layer, Vec<kaniko_image::layer::LayerEntry>)>> {
     if changes.is_empty() {
         return Ok(None);
     }

@@ -288,7 +288,8 @@ pub struct RegistryOptions {
 impl RegistryOptions {
     pub(super) fn from_args(args: &BuildArgs) -> Result<RegistryOptions, ConfigError> {
         let mut maps = Vec::new();
-        for raw in &args.registry_map {
+        let registry = &args.registry;
+        for raw in &registry.mirrors.registry_map {
             // Kaniko: an empty value is nothing; `a=b;c=d` is two pairs.
             if raw.is_empty() {
                 continue;
@@ -314,16 +315,16 @@ impl RegistryOptions {
             values.iter().filter(|v| !v.is_empty()).cloned().collect()
         };
         Ok(RegistryOptions {
-            insecure: args.insecure.unwrap_or(false),
-            insecure_pull: args.insecure_pull.unwrap_or(false),
-            insecure_registries: list(&args.insecure_registry),
-            skip_tls_verify: args.skip_tls_verify.unwrap_or(false),
-            skip_tls_verify_pull: args.skip_tls_verify_pull.unwrap_or(false),
-            skip_tls_verify_registries: list(&args.skip_tls_verify_registry),
-            mirrors: list(&args.registry_mirror),
+            insecure: registry.access.insecure,
+            insecure_pull: registry.insecure_pull,
+            insecure_registries: list(&registry.access.insecure_registry),
+            skip_tls_verify: registry.access.skip_tls_verify,
+            skip_tls_verify_pull: registry.skip_tls_verify_pull,
+            skip_tls_verify_registries: list(&registry.access.skip_tls_verify_registry),
+            mirrors: list(&registry.mirrors.registry_mirror),
             maps,
             skip_default_registry_fallback: args.skip_default_registry_fallback.unwrap_or(false),
-            push_retry: args.push_retry,
+            push_retry: registry.push_retry,
             push_ignore_immutable_tag_errors: args
                 .push_ignore_immutable_tag_errors
                 .unwrap_or(false),

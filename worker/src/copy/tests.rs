@@ -256,7 +256,7 @@ fn written_layer_holds_the_files() {
     .unwrap();
     let writer = LayerWriter::new(
         Vec::new(),
-        kaniko_common::layer::LayerOptions {
+        kaniko_image::layer::LayerOptions {
             compression: kaniko_common::oci::Compression::Gzip,
             level: None,
             reproducible: true,

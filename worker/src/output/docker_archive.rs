@@ -16,8 +16,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use kaniko_common::oci::Compression;
-use sha2::{Digest, Sha256};
+use kaniko_common::oci::{Compression, CopyError, DigestAlgorithm, hash_copy};
 
 use super::OutputError;
 use crate::blobs::{BlobStore, decompressing_reader};
@@ -180,31 +179,18 @@ fn append_bytes(out: &mut impl Write, name: &str, data: &[u8]) -> io::Result<()>
 fn append_stream<W: Write + Seek>(
     out: &mut W,
     name: &str,
-    mut reader: impl Read,
+    reader: impl Read,
 ) -> io::Result<String> {
     let header_at = out.stream_position()?;
     out.write_all(header(name, tar::EntryType::Regular, 0, 0o644)?.as_bytes())?;
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let chunk = buf.get(..n).unwrap_or_default();
-        hasher.update(chunk);
-        out.write_all(chunk)?;
-        size += n as u64;
-    }
+    let (digest, size) =
+        hash_copy(reader, &mut *out, DigestAlgorithm::Sha256).map_err(CopyError::into_io)?;
     out.write_all(&[0u8; BLOCK as usize][..padding(size)])?;
     let end = out.stream_position()?;
     out.seek(SeekFrom::Start(header_at))?;
     out.write_all(header(name, tar::EntryType::Regular, size, 0o644)?.as_bytes())?;
     out.seek(SeekFrom::Start(end))?;
-    Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
+    Ok(digest)
 }
 
 #[cfg(test)]
@@ -218,10 +204,7 @@ mod tests {
         let digest = append_stream(&mut out, "x/layer.tar", &data[..]).unwrap();
         append_bytes(&mut out, "after", b"tail").unwrap();
         out.write_all(&[0u8; 1024]).unwrap();
-        assert_eq!(
-            digest,
-            format!("sha256:{}", hex::encode(Sha256::digest(&data)))
-        );
+        assert_eq!(digest, kaniko_common::oci::sha256_digest(&data));
         let bytes = out.into_inner();
         let mut archive = tar::Archive::new(&bytes[..]);
         let mut seen = Vec::new();

@@ -5,7 +5,7 @@
 //! `--image-name-with-digest-file` one `<registry>/<repo>@<digest>` line per destination;
 //! `--image-name-tag-with-digest-file` one `<registry>/<repo>:<tag>@<digest>` line per
 //! destination (the tag defaults to `latest`, as Kaniko's `name.NewTag` does). Every file is
-//! written through [`kaniko_common::outfile`]: a temporary file in the same directory, synced,
+//! written through [`kaniko_image::outfile`]: a temporary file in the same directory, synced,
 //! then renamed. The three digest files are checked first, all of them: when one exists with
 //! other content and `--force` is not given, the build fails and no file changes.
 //!
@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use kaniko_common::outfile::{self, OutfileError, Overwrite};
+use kaniko_image::outfile::{self, OutfileError, Overwrite};
 
 use super::{OutputError, OutputOptions, repository_name, tag_of};
 use crate::image::FinishedImage;
@@ -37,7 +37,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
 /// The lines of `--image-name-with-digest-file` (`with_tag` false) or
 /// `--image-name-tag-with-digest-file` (`with_tag` true), each ending in a newline.
 pub fn name_digest_lines(
-    destinations: &[kaniko_common::registry::Reference],
+    destinations: &[kaniko_registry::Reference],
     digest: &str,
     with_tag: bool,
 ) -> String {
@@ -57,7 +57,7 @@ pub fn name_digest_lines(
 /// The `--metadata-file` document.
 pub fn metadata_json(
     finished: &FinishedImage,
-    destinations: &[kaniko_common::registry::Reference],
+    destinations: &[kaniko_registry::Reference],
 ) -> serde_json::Value {
     let layers: Vec<serde_json::Value> = finished
         .image
@@ -135,7 +135,7 @@ pub(super) fn write_digest_files(
 
 #[cfg(test)]
 mod tests {
-    use kaniko_common::registry::Reference;
+    use kaniko_registry::Reference;
 
     use super::*;
 

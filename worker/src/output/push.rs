@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use futures::{StreamExt, TryStreamExt};
-use kaniko_common::registry::{Reference, RegistryClient, RegistryError};
+use kaniko_registry::{Reference, RegistryClient, RegistryError};
 
 use super::{OutputError, repository_name, tag_of};
 use crate::blobs::BlobStore;

@@ -209,6 +209,7 @@ pub fn setup(spec: &Spec) -> Result<(), SetupError> {
 /// The locked flags (nosuid, nodev, noexec) of the mount `path` is on: a remount in a user
 /// namespace must keep them.
 fn locked_flags(path: &Path) -> libc::c_ulong {
+    // SAFETY: statvfs is plain integers: all zeroes is a valid value of it.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     if let Ok(p) = CString::new(path.as_os_str().as_bytes()) {
         // SAFETY: valid path and output buffer.

@@ -16,11 +16,11 @@ use std::sync::{Arc, Mutex};
 use clap::Parser;
 use kaniko_common::messages::{ErrorKind, Task, WireError};
 use kaniko_common::oci::{Compression, Descriptor};
-use kaniko_common::registry::RegistryError;
+use kaniko_registry::RegistryError;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{BuildRegistryFlags, Cli, Command};
 use crate::config::BuildConfig;
 
 /// Where a build's log lines go: the run loop forwards them as `log` events.
@@ -105,34 +105,11 @@ pub trait TaskExecutor: Send + Sync + 'static {
     }
 }
 
-/// Registry flags of `worker build` that apply to the builds of `worker serve`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RegistryFlags {
-    /// `--insecure`.
-    pub insecure: bool,
-    /// `--insecure-pull`.
-    pub insecure_pull: bool,
-    /// `--insecure-registry`, repeatable.
-    pub insecure_registries: Vec<String>,
-    /// `--skip-tls-verify`.
-    pub skip_tls_verify: bool,
-    /// `--skip-tls-verify-pull`.
-    pub skip_tls_verify_pull: bool,
-    /// `--skip-tls-verify-registry`, repeatable.
-    pub skip_tls_verify_registries: Vec<String>,
-    /// `--registry-mirror`, repeatable.
-    pub registry_mirrors: Vec<String>,
-    /// `--registry-map`, repeatable.
-    pub registry_maps: Vec<String>,
-    /// `--push-retry`.
-    pub push_retry: u32,
-}
-
 /// The real executor: `worker build` in-process.
 #[derive(Debug, Clone, Default)]
 pub struct BuildExecutor {
     /// Registry flags passed to every build.
-    pub registry: RegistryFlags,
+    pub registry: BuildRegistryFlags,
     /// More `worker build` flags for every build (`--network`, `--snapshotter`).
     pub build_args: Vec<String>,
 }
@@ -157,7 +134,7 @@ fn dockerfile_in(context_dir: &Path, dockerfile: &str) -> Result<std::path::Path
 pub fn build_argv(
     task: &Task,
     context_dir: &Path,
-    registry: &RegistryFlags,
+    registry: &BuildRegistryFlags,
 ) -> Result<Vec<String>, ExecError> {
     let dockerfile = dockerfile_in(context_dir, &task.dockerfile)?;
     let mut argv: Vec<String> = vec!["worker".into(), "build".into()];
@@ -198,23 +175,26 @@ pub fn build_argv(
             .unwrap_or_else(|| "oci".to_string()),
     );
     flag("reproducible", task.reproducible.to_string());
-    flag("insecure", registry.insecure.to_string());
+    flag("insecure", registry.access.insecure.to_string());
     flag("insecure-pull", registry.insecure_pull.to_string());
-    flag("skip-tls-verify", registry.skip_tls_verify.to_string());
+    flag(
+        "skip-tls-verify",
+        registry.access.skip_tls_verify.to_string(),
+    );
     flag(
         "skip-tls-verify-pull",
         registry.skip_tls_verify_pull.to_string(),
     );
-    for r in &registry.insecure_registries {
+    for r in &registry.access.insecure_registry {
         flag("insecure-registry", r.clone());
     }
-    for r in &registry.skip_tls_verify_registries {
+    for r in &registry.access.skip_tls_verify_registry {
         flag("skip-tls-verify-registry", r.clone());
     }
-    for r in &registry.registry_mirrors {
+    for r in &registry.mirrors.registry_mirror {
         flag("registry-mirror", r.clone());
     }
-    for r in &registry.registry_maps {
+    for r in &registry.mirrors.registry_map {
         flag("registry-map", r.clone());
     }
     flag("push-retry", registry.push_retry.to_string());
@@ -375,9 +355,12 @@ mod tests {
 
     #[test]
     fn a_task_becomes_the_build_configuration_the_cli_would_make() {
-        let registry = RegistryFlags {
-            insecure_registries: vec!["127.0.0.1:5000".into()],
-            ..RegistryFlags::default()
+        let registry = BuildRegistryFlags {
+            access: crate::cli::RegistryFlags {
+                insecure_registry: vec!["127.0.0.1:5000".into()],
+                ..Default::default()
+            },
+            ..BuildRegistryFlags::default()
         };
         let argv = build_argv(&task(), Path::new("/tmp/ctx"), &registry).unwrap();
         let config = build_config(&argv).unwrap();
@@ -412,8 +395,12 @@ mod tests {
         let Command::Serve(args) = cli.command else {
             panic!("not serve")
         };
-        let mut argv =
-            build_argv(&task(), Path::new("/tmp/ctx"), &RegistryFlags::default()).unwrap();
+        let mut argv = build_argv(
+            &task(),
+            Path::new("/tmp/ctx"),
+            &BuildRegistryFlags::default(),
+        )
+        .unwrap();
         argv.extend(crate::serve::build_flags(&args).unwrap());
         let config = build_config(&argv).unwrap();
         assert_eq!(config.run.cache_dir, Path::new("/var/cache/kaniko-runs"));
@@ -464,7 +451,7 @@ mod tests {
             panic!("not serve")
         };
         let executor = BuildExecutor {
-            registry: RegistryFlags::default(),
+            registry: BuildRegistryFlags::default(),
             build_args: crate::serve::build_flags(&args).unwrap(),
         };
         let expected = crate::config::LimitOptions {
@@ -473,8 +460,12 @@ mod tests {
             add_url_max_size: 2 << 10,
             add_url_timeout: std::time::Duration::from_secs(7),
         };
-        let mut argv =
-            build_argv(&task(), Path::new("/tmp/ctx"), &RegistryFlags::default()).unwrap();
+        let mut argv = build_argv(
+            &task(),
+            Path::new("/tmp/ctx"),
+            &BuildRegistryFlags::default(),
+        )
+        .unwrap();
         argv.extend(executor.build_args.iter().cloned());
         assert_eq!(build_config(&argv).unwrap().limits, expected);
         assert_eq!(executor.limit_options().unwrap(), expected);
@@ -495,7 +486,7 @@ mod tests {
         fn check(dockerfile: &str, ok: bool) {
             let mut t = task();
             t.dockerfile = dockerfile.into();
-            let got = build_argv(&t, Path::new("/ctx"), &RegistryFlags::default());
+            let got = build_argv(&t, Path::new("/ctx"), &BuildRegistryFlags::default());
             assert_eq!(got.is_ok(), ok, "{dockerfile:?}");
             if let Err(err) = got {
                 assert_eq!(err.kind, ErrorKind::Refused);

@@ -9,9 +9,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use kaniko_common::bus::Bus;
 use kaniko_common::messages::{Event, EventKind};
 use kaniko_common::platform::Platform;
+use kaniko_nats::Bus;
 use tokio::sync::mpsc;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, AckKind};
-use kaniko_common::bus::Bus;
 use kaniko_common::messages::codec::decode_internal;
 use kaniko_common::messages::{
     ErrorKind, Event, EventKind, Task, TaskOutcome, TaskResult, WireError,
 };
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::validate_token;
+use kaniko_nats::Bus;
+use kaniko_retry::RetryPolicy;
 
 use super::executor::{Built, ExecError, LogSink, TaskExecutor};
 use super::{Shared, now_ms};
@@ -42,12 +43,12 @@ pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(2);
 pub const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(60);
 
 /// The delay before the redelivery that follows delivery number `delivered`: `first`, then
-/// doubled each delivery (2 s, 4 s, 8 s, ... by default), at most [`MAX_RETRY_BACKOFF`].
+/// doubled each delivery (2 s, 4 s, 8 s, ... by default), at most [`MAX_RETRY_BACKOFF`]
+/// (the [`RetryPolicy`] backoff, without jitter).
 pub fn backoff(first: Duration, delivered: i64) -> Duration {
-    let exponent = u32::try_from(delivered.clamp(1, 16) - 1).unwrap_or(0);
-    first
-        .saturating_mul(2u32.saturating_pow(exponent))
-        .min(MAX_RETRY_BACKOFF)
+    RetryPolicy::forever()
+        .with_backoff(first, MAX_RETRY_BACKOFF)
+        .backoff(u32::try_from(delivered.max(0)).unwrap_or(u32::MAX))
 }
 
 /// The policy: success is acked; a transient failure is nak'ed with [`backoff`] from `first`
@@ -259,7 +260,7 @@ pub(crate) async fn handle<E: TaskExecutor>(
                 if publish_result(&shared.bus, &result).await {
                     // Confirmed, and tried again through a reconnect: a lost ack would have
                     // the task built a second time after the ack wait.
-                    let acked = kaniko_common::bus::retry("acking a task", ACK_RETRY_LIMIT, || {
+                    let acked = kaniko_nats::retry("acking a task", ACK_RETRY_LIMIT, || {
                         message.double_ack()
                     })
                     .await;
@@ -344,9 +345,10 @@ const FETCH_NOT_FOUND_GRACE: Duration = Duration::from_secs(3);
 /// object store's consumer is gone with the old server) starts again at once, and one that
 /// fails is tried again shortly, instead of waiting for missed heartbeats and a redelivery.
 async fn fetch_context(bus: &Bus, task: &Task, path: &Path) -> Result<(), ExecError> {
-    use kaniko_common::bus::{BusError, ContextError, connects, reconnected};
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(100);
+    use kaniko_nats::{BusError, ContextError, connects, reconnected};
+    let policy = RetryPolicy::within(FETCH_RETRY_LIMIT);
+    let what = format!("fetching the context of build {}", task.build_id);
+    let mut retrying = policy.start(&what);
     loop {
         let file = tokio::fs::File::create(path)
             .await
@@ -359,7 +361,7 @@ async fn fetch_context(bus: &Bus, task: &Task, path: &Path) -> Result<(), ExecEr
         let failure = match outcome {
             Some(Ok(_)) => return Ok(()),
             Some(Err(BusError::Context(err @ ContextError::NotFound { .. })))
-                if started.elapsed() >= FETCH_NOT_FOUND_GRACE =>
+                if retrying.elapsed() >= FETCH_NOT_FOUND_GRACE =>
             {
                 return Err(ExecError {
                     kind: ErrorKind::NotFound,
@@ -373,12 +375,9 @@ async fn fetch_context(bus: &Bus, task: &Task, path: &Path) -> Result<(), ExecEr
             Some(Err(err)) => err.to_string(),
             None => "nats reconnected during the download".to_string(),
         };
-        if started.elapsed() + pause >= FETCH_RETRY_LIMIT {
+        if !retrying.again(&failure).await {
             return Err(ExecError::transient(failure));
         }
-        tracing::warn!(build_id = %task.build_id, error = %failure, "fetching the context again in {pause:?}");
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(2));
     }
 }
 

@@ -151,6 +151,29 @@ enum Walk {
     NoSymlinks,
 }
 
+/// Removes whatever is at `path` (a file, symlink, node, or a directory with everything in
+/// it) with [`Dir::remove_all`], never following its last component; nothing there is fine.
+/// For callers that hold paths rather than a root (the snapshot moving an overlay's change
+/// into the stage root).
+pub fn remove_any(path: &Path) -> io::Result<()> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(io::Error::other(format!(
+            "{}: not a path to remove",
+            path.display()
+        )));
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    match RootDir::open(parent) {
+        Ok(dir) => dir.dir_root().remove_all(name),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl RootDir {
     /// Opens `path` as a root, resolving with [`Resolver::Auto`].
     pub fn open(path: &Path) -> io::Result<RootDir> {
@@ -242,9 +265,8 @@ impl RootDir {
                 OPENAT2.store(1, Ordering::Relaxed);
                 let fd = RawFd::try_from(rc).map_err(|_| io::Error::other("openat2 result"))?;
                 // SAFETY: `fd` was just returned by openat2 and is owned by nobody else.
-                return Ok(Some(Dir {
-                    fd: unsafe { OwnedFd::from_raw_fd(fd) },
-                }));
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                return Ok(Some(Dir { fd }));
             }
             let err = io::Error::last_os_error();
             match err.raw_os_error() {
@@ -589,6 +611,29 @@ mod tests {
             symlink(target, root.join(name)).unwrap();
         }
         (base, root)
+    }
+
+    #[test]
+    fn remove_any_removes_what_is_there_and_never_follows_the_last_link() {
+        let (base, root) = fixture();
+        let outside = base.path().join("outside");
+        std::fs::write(outside.join("kept"), "").unwrap();
+        for name in ["file", "host", "real", "dangling", "missing"] {
+            remove_any(&root.join(name)).unwrap();
+            assert!(
+                std::fs::symlink_metadata(root.join(name)).is_err(),
+                "{name} is gone"
+            );
+        }
+        assert!(
+            outside.join("kept").exists(),
+            "a link's target is left alone"
+        );
+        remove_any(&root.join("no-such-dir/x")).unwrap();
+        assert!(
+            remove_any(&root.join("abs/..")).is_err(),
+            "not a path to remove"
+        );
     }
 
     fn id_of(path: &Path) -> FileId {

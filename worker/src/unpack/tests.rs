@@ -435,7 +435,9 @@ fn modes_owners_and_mtimes_are_applied() {
         assert_eq!(owned.mode() & 0o7777, 0o4755);
         assert_eq!((owned.uid(), owned.gid()), (1234, 5678));
     } else {
-        assert_eq!(owned.uid(), unsafe { libc::geteuid() });
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let euid = unsafe { libc::geteuid() };
+        assert_eq!(owned.uid(), euid);
     }
 }
 

@@ -8,7 +8,7 @@
 use kaniko_common::messages::PlatformDescriptor;
 use kaniko_common::oci::{Descriptor, Manifest, is_manifest};
 use kaniko_common::platform::Platform;
-use kaniko_common::registry::{PulledManifest, Reference, RegistryClient, RegistryError};
+use kaniko_registry::{PulledManifest, Reference, RegistryClient, RegistryError};
 
 use super::CiError;
 use super::inputs::ChildFile;

@@ -8,11 +8,11 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kaniko_common::bus::{Bus, BusSettings, Upload};
 use kaniko_common::messages::codec::{decode_json, encode_json};
 use kaniko_common::messages::{BuildRequest, ContextRef, SubmitReply};
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::{ApiVerb, Names};
+use kaniko_nats::{Bus, BusSettings, Upload};
 use kaniko_tests::fixture::push_busybox;
 use kaniko_tests::{Nats, Registry, init_test_tracing, skopeo_inspect_raw};
 

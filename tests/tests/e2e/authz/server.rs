@@ -262,7 +262,7 @@ async fn the_coordinator_answers_only_on_the_caller_s_own_inbox() {
         coordinator_key.public, client_key.public
     );
     let nats = Nats::start_with_config(&config).expect("nats-server");
-    let mut options = kaniko_common::bus::NatsOptions::new(nats.url());
+    let mut options = kaniko_nats::NatsOptions::new(nats.url());
     options.nkey_seed = Some(coordinator_key.seed.clone());
     let serve = kaniko_coordinator::serve::ServeConfig {
         nats: options,

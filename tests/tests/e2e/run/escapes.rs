@@ -419,9 +419,9 @@ pub(crate) async fn push_crafted_with(repository: &str, tars: &[(&[u8], Compress
         .build()
         .unwrap();
     let config = image_config(&Platform::host(), config, &diff_ids, "crafted layer").unwrap();
-    let client = kaniko_common::registry::RegistryClient::new(
-        kaniko_common::registry::RegistryOptions::insecure(shared.host.clone()),
-    )
+    let client = kaniko_registry::RegistryClient::new(kaniko_registry::RegistryOptions::insecure(
+        shared.host.clone(),
+    ))
     .unwrap();
     push_image(&client, &shared.host, repository, "1", &layers, &config)
         .await

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kaniko_common::layer::{EntryKind, LayerEntry, LayerOptions, LayerWriter};
 use kaniko_common::oci::{Compression, OciMode};
 use kaniko_common::platform::Platform;
+use kaniko_image::layer::{EntryKind, LayerEntry, LayerOptions, LayerWriter};
 use kaniko_tests::debian::{image_config, push_image};
 use kaniko_tests::fixture::{BUSYBOX_PATH, busybox_layer};
 use kaniko_tests::rootless::RootlessUser;
@@ -544,9 +544,9 @@ async fn push_base_with_a_device() -> String {
         .build()
         .unwrap();
     let config = image_config(&Platform::host(), config, &diff_ids, "a device node").unwrap();
-    let client = kaniko_common::registry::RegistryClient::new(
-        kaniko_common::registry::RegistryOptions::insecure(shared.host.clone()),
-    )
+    let client = kaniko_registry::RegistryClient::new(kaniko_registry::RegistryOptions::insecure(
+        shared.host.clone(),
+    ))
     .unwrap();
     push_image(
         &client,
@@ -680,10 +680,10 @@ fn context_tarball(dockerfile: &str) -> (Vec<u8>, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn worker_serve_network_none_is_a_ceiling_for_every_build() {
-    use kaniko_common::bus::{self, Bus, BusSettings};
     use kaniko_common::messages::codec::decode_internal;
     use kaniko_common::messages::{ContextRef, Task, TaskOutcome, TaskResult};
     use kaniko_common::subjects::Names;
+    use kaniko_nats::{self as bus, Bus, BusSettings};
 
     let shared = tokio::task::spawn_blocking(shared).await.unwrap();
     let nats = kaniko_tests::Nats::start().unwrap();

@@ -26,7 +26,7 @@ fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     builder.into_inner().unwrap()
 }
 
-async fn upload(bus: &kaniko_common::bus::Bus, bytes: &[u8]) -> ContextRef {
+async fn upload(bus: &kaniko_nats::Bus, bytes: &[u8]) -> ContextRef {
     let sha = hex(&Sha256::digest(bytes));
     bus.upload_context(bytes, &sha, bytes.len() as u64)
         .await

@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use futures::StreamExt;
-use kaniko_common::bus::{self, Bus};
 use kaniko_common::messages::{Event, EventKind};
 use kaniko_common::platform::Platform;
+use kaniko_nats::{self as bus, Bus};
 use kaniko_tests::{Nats, init_test_tracing};
 
 use super::setup;

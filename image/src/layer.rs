@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
-use crate::oci::{Compression, Descriptor, OciMode, sha256_digest_of_reader};
+use kaniko_common::oci::{Compression, Descriptor, OciMode, sha256_digest_of_reader};
 
 mod disk;
 

@@ -4,12 +4,14 @@
 //! password, nkey, creds file, TLS; retried at start, reconnected forever after), creating
 //! the JetStream streams, KV buckets and object store when missing (never changing existing
 //! ones, only warning), binding a platform's durable pull consumer, and publishing tasks,
-//! results, events and heartbeats with the right headers.
+//! results, events and heartbeats with the right headers; and the NATS command-line flags
+//! both binaries take ([`NatsArgs`]).
 //!
 //! Works with the nats-server 2.9 that Debian ships: KV buckets are created as their
 //! `KV_<bucket>` streams directly (async-nats 0.51's `create_key_value` needs an account
 //! query 2.9 cannot answer), and no 2.10-only stream field is ever set.
 
+mod args;
 mod contexts;
 mod follow;
 mod identity;
@@ -22,19 +24,21 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, consumer::PullConsumer, kv, object_store, stream};
+use kaniko_retry::RetryPolicy;
 use tokio::sync::OnceCell;
 
+pub use args::{DEPRECATED_PREFIX, NatsArgs, NatsAuthArgs, PrefixConflict};
 pub use contexts::{ContextError, Upload};
 pub use follow::{connects, follow, reconnected, retry};
 pub use settings::{BusSettings, ConsumerSettings, DUPLICATE_WINDOW};
 
-use crate::messages::codec::{
+use kaniko_common::messages::codec::{
     CONTENT_TYPE_BINCODE, CONTENT_TYPE_HEADER, CONTENT_TYPE_JSON, PROTOCOL_HEADER, encode_internal,
     encode_json,
 };
-use crate::messages::{CodecError, Event, Heartbeat, PROTOCOL_VERSION, Task, TaskResult};
-use crate::platform::Platform;
-use crate::subjects::{NameError, Names};
+use kaniko_common::messages::{CodecError, Event, Heartbeat, PROTOCOL_VERSION, Task, TaskResult};
+use kaniko_common::platform::Platform;
+use kaniko_common::subjects::{NameError, Names};
 
 /// The default server when neither `--nats` nor `NATS_URL` is given.
 pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
@@ -275,13 +279,9 @@ pub async fn connect(options: &NatsOptions) -> Result<async_nats::Client, BusErr
     } else {
         options.url.as_str()
     };
-    let mut pause = Duration::from_millis(250);
-    let mut attempt = 1;
-    let started = std::time::Instant::now();
-    let another = |attempt: u32, pause: Duration| match options.connect_wait {
-        None => attempt < CONNECT_ATTEMPTS,
-        Some(wait) => started.elapsed() + pause <= wait,
-    };
+    let policy = connect_policy(options);
+    let what = format!("connecting to NATS at {url}");
+    let mut retrying = policy.start(&what);
     loop {
         let connect = connect_options(options).await?;
         match connect.connect(url).await {
@@ -294,23 +294,30 @@ pub async fn connect(options: &NatsOptions) -> Result<async_nats::Client, BusErr
                     message: describe_connect_error(&err),
                 });
             }
-            Err(err) if another(attempt, pause) => {
-                tracing::warn!(%url, attempt, error = %err, "nats connect failed; retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(WAIT_PAUSE_MAX);
-                attempt += 1;
-            }
             Err(err) => {
-                return Err(BusError::Connect {
-                    url: url.to_string(),
-                    message: format!(
-                        "{err} (after {attempt} attempts over {:.0?})",
-                        started.elapsed()
-                    ),
-                });
+                let attempt = retrying.attempt();
+                if !retrying.again(&err).await {
+                    return Err(BusError::Connect {
+                        url: url.to_string(),
+                        message: format!(
+                            "{err} (after {attempt} attempts over {:.0?})",
+                            retrying.elapsed()
+                        ),
+                    });
+                }
             }
         }
     }
+}
+
+/// How the first connection is tried: [`CONNECT_ATTEMPTS`] times, or for
+/// [`NatsOptions::connect_wait`]; pauses from 250 ms up to [`WAIT_PAUSE_MAX`].
+fn connect_policy(options: &NatsOptions) -> RetryPolicy {
+    let policy = match options.connect_wait {
+        None => RetryPolicy::forever().with_attempts(CONNECT_ATTEMPTS),
+        Some(wait) => RetryPolicy::within(wait),
+    };
+    policy.with_backoff(Duration::from_millis(250), WAIT_PAUSE_MAX)
 }
 
 /// Whether a failed first connection would fail the same way again: the server refused the
@@ -519,7 +526,7 @@ impl Bus {
         settings: &BusSettings,
     ) -> Result<(), BusError> {
         let bucket = bucket.to_string();
-        let stream_name = crate::subjects::object_stream(&bucket);
+        let stream_name = kaniko_common::subjects::object_stream(&bucket);
         if self.existing_stream(&stream_name).await?.is_some() {
             return Ok(());
         }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
 
-use crate::platform::Platform;
-use crate::subjects::{NameError, Names, kv_stream, kv_stream_subjects};
+use kaniko_common::platform::Platform;
+use kaniko_common::subjects::{NameError, Names, kv_stream, kv_stream_subjects};
 
 /// The window in which a second publish with the same `Nats-Msg-Id` is dropped.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -133,7 +133,7 @@ pub fn owner_events_stream(
     names: &Names,
     owner: &str,
     settings: &BusSettings,
-) -> Result<stream::Config, crate::subjects::NameError> {
+) -> Result<stream::Config, kaniko_common::subjects::NameError> {
     Ok(stream::Config {
         name: names.events_stream_for(Some(owner))?,
         description: Some(format!("kaniko-rs build events of identity {owner}")),

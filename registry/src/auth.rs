@@ -12,8 +12,10 @@ use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use base64::Engine;
+use kaniko_retry::RetryPolicy;
 use oci_client::secrets::RegistryAuth;
 use serde::Deserialize;
 
@@ -322,13 +324,21 @@ impl DockerConfig {
         }
         // A helper written just now may still be open for writing in a child another thread
         // forked (ETXTBSY): that passes in a moment, so retry a few times.
-        let mut attempt = 0;
+        let busy = RetryPolicy {
+            max_attempts: 6,
+            limit: None,
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(100),
+            jitter: false,
+            quiet: true,
+        };
+        let what = format!("running {program}");
+        let mut retrying = busy.start(&what);
         let mut child = loop {
             match command.spawn() {
-                Err(err) if err.kind() == std::io::ErrorKind::ExecutableFileBusy && attempt < 5 => {
-                    attempt += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
-                }
+                Err(err)
+                    if err.kind() == std::io::ErrorKind::ExecutableFileBusy
+                        && retrying.again_blocking(&err) => {}
                 other => {
                     break other.map_err(|err| fail(format!("cannot run {program}: {err}")))?;
                 }

@@ -225,9 +225,10 @@ fn code_name(code: &OciErrorCode) -> String {
     }
 }
 
-/// An error and its sources on one line: reqwest's top-level messages ("error sending
-/// request") say little without the cause underneath.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+/// An error and its sources on one line, each cause once: HTTP clients' top-level messages
+/// (reqwest's "error sending request") say little without the cause underneath. The
+/// registry client's errors and the worker's `ADD <url>` downloads both use it.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
     let mut message = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -246,6 +247,46 @@ mod tests {
     use oci_client::errors::{OciEnvelope, OciError};
 
     use super::*;
+
+    #[test]
+    fn an_error_chain_names_each_cause_once() {
+        #[derive(Debug)]
+        struct Layer(&'static str, Option<Box<Layer>>);
+        impl std::fmt::Display for Layer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Layer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|e| e as _)
+            }
+        }
+        fn chain(messages: &[&'static str]) -> Layer {
+            let mut layer: Option<Box<Layer>> = None;
+            for message in messages.iter().rev() {
+                layer = Some(Box::new(Layer(message, layer)));
+            }
+            *layer.unwrap()
+        }
+        #[track_caller]
+        fn check(messages: &[&'static str], expected: &str) {
+            assert_eq!(error_chain(&chain(messages)), expected);
+        }
+        check(&["error sending request"], "error sending request");
+        check(
+            &["error sending request", "connection refused"],
+            "error sending request: connection refused",
+        );
+        // A cause its parent already quotes is not repeated.
+        check(
+            &[
+                "tls: invalid peer certificate: UnknownIssuer",
+                "UnknownIssuer",
+            ],
+            "tls: invalid peer certificate: UnknownIssuer",
+        );
+    }
 
     fn envelope(code: OciErrorCode) -> OciDistributionError {
         OciDistributionError::RegistryError {

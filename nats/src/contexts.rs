@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::{Bus, BusError};
-use crate::messages::ContextRef;
+use kaniko_common::messages::ContextRef;
 
 /// Why a context could not be uploaded or downloaded.
 #[derive(Debug, thiserror::Error)]

@@ -22,8 +22,8 @@ use super::body::{
 };
 use super::error::{classify, classify_reqwest, classify_status};
 use super::{Clients, Reference, RegistryClient, RegistryError};
-use crate::oci::{self, Descriptor};
-use crate::platform::Platform;
+use kaniko_common::oci::{self, Descriptor};
+use kaniko_common::platform::Platform;
 
 /// The media types asked for when pulling a manifest.
 const ACCEPTED: [&str; 4] = [

@@ -9,7 +9,7 @@ use std::io::{self, BufWriter, Write};
 use flate2::GzBuilder;
 use sha2::{Digest as _, Sha256};
 
-use crate::oci::Compression;
+use kaniko_common::oci::Compression;
 
 /// gzip level when none is given (zlib's default).
 pub const DEFAULT_GZIP_LEVEL: i32 = 6;
@@ -239,7 +239,7 @@ mod tests {
         let (inner, digest, count) = h.finish();
         assert_eq!(inner, b"hello world");
         assert_eq!(count, 11);
-        assert_eq!(digest, crate::oci::sha256_digest(b"hello world"));
+        assert_eq!(digest, kaniko_common::oci::sha256_digest(b"hello world"));
     }
 
     #[test]

@@ -14,12 +14,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{Descriptor as SpecDescriptor, ImageIndex, ImageIndexBuilder, MediaType};
-use sha2::{Digest as _, Sha256, Sha512};
 use tempfile::NamedTempFile;
 
-use crate::oci::{
-    ANNOTATION_REF_NAME, Descriptor, DigestAlgorithm, OCI_INDEX, OciError, is_index, is_manifest,
-    parse_digest, to_canonical_json,
+use kaniko_common::oci::{
+    ANNOTATION_REF_NAME, CopyError, Descriptor, DigestHasher, OCI_INDEX, OciError, hash_copy,
+    is_index, is_manifest, parse_digest, to_canonical_json,
 };
 
 /// The `imageLayoutVersion` written.
@@ -106,35 +105,6 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> LayoutError + '_ {
 #[derive(Debug, Clone)]
 pub struct OciLayout {
     root: PathBuf,
-}
-
-/// sha256 or sha512, whichever a digest names.
-enum Hasher {
-    Sha256(Sha256),
-    Sha512(Sha512),
-}
-
-impl Hasher {
-    fn new(algorithm: DigestAlgorithm) -> Self {
-        match algorithm {
-            DigestAlgorithm::Sha256 => Hasher::Sha256(Sha256::new()),
-            DigestAlgorithm::Sha512 => Hasher::Sha512(Sha512::new()),
-        }
-    }
-
-    fn update(&mut self, bytes: &[u8]) {
-        match self {
-            Hasher::Sha256(h) => h.update(bytes),
-            Hasher::Sha512(h) => h.update(bytes),
-        }
-    }
-
-    fn finish(self) -> String {
-        match self {
-            Hasher::Sha256(h) => format!("sha256:{}", hex::encode(h.finalize())),
-            Hasher::Sha512(h) => format!("sha512:{}", hex::encode(h.finalize())),
-        }
-    }
 }
 
 impl OciLayout {
@@ -225,29 +195,17 @@ impl OciLayout {
     /// left behind.
     pub fn write_blob_from_reader(
         &self,
-        mut reader: impl Read,
+        reader: impl Read,
         digest: &str,
         size: Option<u64>,
     ) -> Result<u64, LayoutError> {
         let (algorithm, _) = parse_digest(digest)?;
         let path = self.blob_path(digest)?;
         let mut tmp = self.temp_file()?;
-        let mut hasher = Hasher::new(algorithm);
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut total = 0u64;
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_err(&path)(e)),
-            };
-            let chunk = buf.get(..n).unwrap_or_default();
-            hasher.update(chunk);
-            tmp.write_all(chunk).map_err(io_err(tmp.path()))?;
-            total += n as u64;
-        }
-        let actual = hasher.finish();
+        let (actual, total) = hash_copy(reader, &mut tmp, algorithm).map_err(|err| match err {
+            CopyError::Read(e) => io_err(&path)(e),
+            CopyError::Write(e) => io_err(tmp.path())(e),
+        })?;
         if actual != digest {
             return Err(LayoutError::DigestMismatch {
                 expected: digest.to_owned(),
@@ -334,7 +292,7 @@ impl OciLayout {
         self.open_blob(digest)?
             .read_to_end(&mut bytes)
             .map_err(io_err(&path))?;
-        let mut hasher = Hasher::new(algorithm);
+        let mut hasher = DigestHasher::new(algorithm);
         hasher.update(&bytes);
         let actual = hasher.finish();
         if actual != digest {

@@ -32,12 +32,19 @@ use oci_client::secrets::RegistryAuth;
 pub use auth::{Credential, CredentialError, DockerConfig, default_config_dir, normalize_registry};
 pub use blob::{BlobPush, BlobSource, PushedBlob};
 pub use body::{MAX_CONFIG_SIZE, MAX_ERROR_BODY, MAX_MANIFEST_SIZE};
-pub use error::RegistryError;
+pub use error::{RegistryError, error_chain};
+pub use kaniko_retry::RetryPolicy;
 pub use manifest::{PulledManifest, ResolvedImage};
 pub use oci_client::Reference;
-pub use retry::RetryPolicy;
 
 use error::{classify_reqwest, classify_status};
+
+/// Installs the one rustls crypto provider (aws-lc-rs) every TLS client in the process uses
+/// (the registry's HTTPS clients and the NATS connections). Binaries call it first thing;
+/// calling it twice is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
 
 /// How the client reaches registries; the fields mirror Kaniko's flags.
 #[derive(Debug, Clone)]

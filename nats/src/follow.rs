@@ -17,19 +17,15 @@
 
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull};
 use futures::{Stream, StreamExt};
+use kaniko_retry::RetryPolicy;
 use tokio::sync::mpsc;
 
 /// How often a follower checks whether the client reconnected.
 pub const RECONNECT_CHECK: Duration = Duration::from_millis(200);
-/// The first pause before recreating a consumer that could not be created; doubled up to
-/// [`MAX_PAUSE`].
-const FIRST_PAUSE: Duration = Duration::from_millis(100);
-/// The longest pause between two attempts.
-pub const MAX_PAUSE: Duration = Duration::from_secs(2);
 
 /// The messages of `stream_name` matching `filter_subject`, from the first on, in order,
 /// each once, following new ones forever and surviving server restarts and reconnects.
@@ -44,7 +40,9 @@ pub fn follow(
         let client = js.client();
         let connects = || connects(&client);
         let mut next_sequence: u64 = 1;
-        let mut pause = FIRST_PAUSE;
+        let what = format!("following {stream_name} ({filter_subject}): creating the consumer");
+        let recreate = RetryPolicy::forever().quiet();
+        let mut retrying = recreate.start(&what);
         loop {
             let seen_connects = connects();
             let messages = async {
@@ -64,18 +62,16 @@ pub fn follow(
                 messages = messages => match messages {
                     Ok(messages) => messages,
                     Err(err) => {
-                        tracing::debug!(stream = %stream_name, subject = %filter_subject, error = %err, "following: consumer not created yet");
                         tokio::select! {
-                            _ = tokio::time::sleep(pause) => {}
+                            _ = retrying.again(&err) => {}
                             _ = tx.closed() => return,
                         }
-                        pause = (pause * 2).min(MAX_PAUSE);
                         continue;
                     }
                 },
                 _ = tx.closed() => return,
             };
-            pause = FIRST_PAUSE;
+            retrying = recreate.start(&what);
             let mut check = tokio::time::interval(RECONNECT_CHECK);
             loop {
                 tokio::select! {
@@ -131,55 +127,15 @@ pub async fn reconnected(client: &async_nats::Client, since: u64) {
 }
 
 /// Runs `operation` until it succeeds or `limit` has passed since the first try, pausing
-/// 100 ms, 200 ms, ... at most [`MAX_PAUSE`] between tries; the last error when it never
-/// succeeded. `what` names the operation in the logs.
+/// 100 ms, 200 ms, ... at most 2 s between tries ([`RetryPolicy::within`]); the last error
+/// when it never succeeded. `what` names the operation in the logs.
 pub async fn retry<T, E, F, Fut>(what: &str, limit: Duration, mut operation: F) -> Result<T, E>
 where
     E: std::fmt::Display,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    let started = Instant::now();
-    let mut pause = FIRST_PAUSE;
-    let mut attempt = 1u32;
-    loop {
-        match operation().await {
-            Ok(value) => return Ok(value),
-            Err(err) if started.elapsed() + pause < limit => {
-                tracing::warn!(attempt, error = %err, "{what} failed; trying again in {pause:?}");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(MAX_PAUSE);
-                attempt += 1;
-            }
-            Err(err) => return Err(err),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::AtomicU32;
-
-    #[tokio::test]
-    async fn retry_stops_at_the_first_success_or_at_the_limit() {
-        async fn check(fail_first: u32, limit: Duration, expected: Result<u32, String>) {
-            let calls = AtomicU32::new(0);
-            let got = retry("op", limit, || async {
-                let n = calls.fetch_add(1, Ordering::Relaxed) + 1;
-                if n <= fail_first {
-                    Err(format!("failure {n}"))
-                } else {
-                    Ok(n)
-                }
-            })
-            .await;
-            assert_eq!(got, expected, "fail_first {fail_first}, limit {limit:?}");
-        }
-        check(0, Duration::from_secs(1), Ok(1)).await;
-        check(3, Duration::from_secs(10), Ok(4)).await;
-        // 100 + 200 + 400 ms of pauses fit in 1 s; the fourth failure is final.
-        check(10, Duration::from_secs(1), Err("failure 4".to_string())).await;
-        check(10, Duration::ZERO, Err("failure 1".to_string())).await;
-    }
+    RetryPolicy::within(limit)
+        .run_if(what, |_| true, |_| operation())
+        .await
 }

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use super::{Bus, BusError, BusSettings, settings};
-use crate::subjects::validate_identity;
+use kaniko_common::subjects::validate_identity;
 
 impl Bus {
     /// This bus acting for the builds of `owner` (`None`: anonymous builds): contexts go to

@@ -52,12 +52,12 @@ fn a_tls_handshake_failure_is_found_under_an_io_error() {
 #[test]
 fn task_msg_ids_differ_by_build_platform_and_attempt() {
     fn check(build: &str, platform: &str, attempt: u32, expected: &str) {
-        let task = crate::messages::Task {
+        let task = kaniko_common::messages::Task {
             build_id: build.into(),
             task_id: "t".into(),
             platform: Platform::parse(platform).unwrap(),
             attempt,
-            context: crate::messages::ContextRef {
+            context: kaniko_common::messages::ContextRef {
                 sha256: "0".repeat(64),
                 size: 0,
             },

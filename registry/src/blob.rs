@@ -180,22 +180,15 @@ impl RegistryClient {
             written: 0,
             hasher: Sha256::new(),
         };
-        let mut attempt = 1;
+        let mut retrying = self.inner.options.retry.start(&operation);
         loop {
             match self.pull_blob_attempt(&mut pull, &mut out).await {
                 Ok(()) => break,
                 Err(PullFailure::Local(err)) => return Err(err),
                 Err(PullFailure::Registry(err)) => {
-                    if !self
-                        .inner
-                        .options
-                        .retry
-                        .pause_before_retry(&operation, attempt, &err)
-                        .await
-                    {
+                    if !(err.is_transient() && retrying.again(&err).await) {
                         return Err(err);
                     }
-                    attempt += 1;
                 }
             }
         }

@@ -11,7 +11,7 @@ use std::path::Path;
 use tar::{Archive, EntryType};
 
 use super::*;
-use crate::oci::{OCI_LAYER_GZIP, sha256_digest};
+use kaniko_common::oci::{OCI_LAYER_GZIP, sha256_digest};
 
 const MTIME: i64 = 1_700_000_000;
 
@@ -218,21 +218,25 @@ fn every_compression_reports_true_hashes_and_sizes() {
         );
     }
     check(Compression::Gzip, OciMode::Oci, OCI_LAYER_GZIP);
-    check(Compression::Zstd, OciMode::Oci, crate::oci::OCI_LAYER_ZSTD);
+    check(
+        Compression::Zstd,
+        OciMode::Oci,
+        kaniko_common::oci::OCI_LAYER_ZSTD,
+    );
     check(
         Compression::Uncompressed,
         OciMode::Oci,
-        crate::oci::OCI_LAYER_TAR,
+        kaniko_common::oci::OCI_LAYER_TAR,
     );
     check(
         Compression::Gzip,
         OciMode::Docker,
-        crate::oci::DOCKER_LAYER_GZIP,
+        kaniko_common::oci::DOCKER_LAYER_GZIP,
     );
     check(
         Compression::Zstd,
         OciMode::Docker,
-        crate::oci::DOCKER_LAYER_ZSTD,
+        kaniko_common::oci::DOCKER_LAYER_ZSTD,
     );
 }
 

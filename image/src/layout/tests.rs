@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::*;
 use crate::layer::{EntryKind, LayerEntry, LayerOptions, LayerWriter};
-use crate::oci::{
+use kaniko_common::oci::{
     OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, OciMode, manifest_bytes, sha256_digest,
 };
 
