@@ -255,7 +255,7 @@ fn heredoc_markers(text: &str, escape: char) -> Vec<(usize, Heredoc)> {
     if let Some((offset, _)) = first_arg
         && text
             .get(*offset..)
-            .is_some_and(|t| parse_json_array(t).is_some())
+            .is_some_and(|t| matches!(parse_json_array(t), Ok(Some(_))))
     {
         return Vec::new();
     }
@@ -404,14 +404,40 @@ pub(crate) fn extract_flags(text: &str, base: usize) -> (Vec<FlagWord>, usize) {
     }
 }
 
-/// Parses text as a JSON array of strings (BuildKit's exec form test); `None` when it is not
-/// one, in which case the text is shell form.
-pub(crate) fn parse_json_array(text: &str) -> Option<Vec<String>> {
-    let trimmed = text.trim();
-    if !trimmed.starts_with('[') || !trimmed.ends_with(']') {
-        return None;
+/// Parses text as a JSON array of strings, BuildKit's exec-form test: after leading white
+/// space the text must open with `[`; the first JSON value is decoded and whatever follows it
+/// is ignored (`["x"] # note` is `["x"]`, as Docker's and buildah's parsers read it). `Ok(None)`
+/// when the text is not a JSON array (it is shell form, or a word list); an array holding
+/// anything but strings is an error, not shell form.
+pub(crate) fn parse_json_array(text: &str) -> Result<Option<Vec<String>>, NotStringArray> {
+    use serde::Deserialize;
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('[') {
+        return Ok(None);
     }
-    serde_json::from_str::<Vec<String>>(trimmed).ok()
+    let mut first_value = serde_json::Deserializer::from_str(trimmed);
+    let Ok(items) = Vec::<serde_json::Value>::deserialize(&mut first_value) else {
+        return Ok(None);
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            serde_json::Value::String(s) => Ok(s),
+            _ => Err(NotStringArray),
+        })
+        .collect::<Result<Vec<String>, NotStringArray>>()
+        .map(Some)
+}
+
+/// A JSON array with an element that is not a string, where an exec form or a JSON list
+/// is expected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NotStringArray;
+
+impl NotStringArray {
+    /// BuildKit's message for it.
+    pub(crate) const MESSAGE: &'static str =
+        "when using JSON array syntax, arrays must be comprised of strings only";
 }
 
 #[cfg(test)]

@@ -143,6 +143,22 @@ impl<'a> Parser<'a> {
         self.line.error(offset, message)
     }
 
+    /// The argument at `text` as a JSON string array (see [`lexer::parse_json_array`]):
+    /// `None` when it is not JSON, an error naming the line when the array holds a
+    /// non-string.
+    fn json_array(&self, text: Span<'_>) -> Result<Option<Vec<String>>, ParseError> {
+        lexer::parse_json_array(text.1)
+            .map_err(|_| self.error(text.0, lexer::NotStringArray::MESSAGE))
+    }
+
+    /// Exec form when the text is a JSON string array, shell form otherwise.
+    fn command(&self, text: Span<'_>) -> Result<Command, ParseError> {
+        Ok(match self.json_array(text)? {
+            Some(items) => Command::Exec(items),
+            None => Command::Shell(text.1.to_string()),
+        })
+    }
+
     fn text(&self) -> &'a str {
         self.line.text.as_str()
     }
@@ -360,20 +376,20 @@ impl<'a> Parser<'a> {
                     mounts: flags.strings("mount"),
                     network,
                     security,
-                    command: command(rest.1),
+                    command: self.command(rest)?,
                     heredocs: self.line.heredocs.clone(),
                 })
             }
             "cmd" | "entrypoint" => {
                 need(!rest.1.is_empty(), "at least one argument")?;
                 if name == "cmd" {
-                    InstructionKind::Cmd(command(rest.1))
+                    InstructionKind::Cmd(self.command(rest)?)
                 } else {
-                    InstructionKind::Entrypoint(command(rest.1))
+                    InstructionKind::Entrypoint(self.command(rest)?)
                 }
             }
             "copy" | "add" => {
-                let (args, json) = match lexer::parse_json_array(rest.1) {
+                let (args, json) = match self.json_array(rest)? {
                     Some(items) => (items, true),
                     None => (self.words(rest)?.into_iter().map(|w| w.1).collect(), false),
                 };
@@ -438,7 +454,7 @@ impl<'a> Parser<'a> {
                 InstructionKind::Expose(words.into_iter().map(|w| w.1).collect())
             }
             "volume" => {
-                let (paths, json) = match lexer::parse_json_array(rest.1) {
+                let (paths, json) = match self.json_array(rest)? {
                     Some(items) => (items, true),
                     None => (self.words(rest)?.into_iter().map(|w| w.1).collect(), false),
                 };
@@ -448,7 +464,7 @@ impl<'a> Parser<'a> {
                 }
                 InstructionKind::Volume { paths, json }
             }
-            "shell" => match lexer::parse_json_array(rest.1) {
+            "shell" => match self.json_array(rest)? {
                 Some(items) if !items.is_empty() => InstructionKind::Shell(items),
                 Some(_) => return Err(self.error(rest.0, "SHELL requires at least one argument")),
                 None => {
@@ -575,7 +591,7 @@ impl<'a> Parser<'a> {
                     start_period,
                     start_interval,
                     retries,
-                    command: command(cmd.1),
+                    command: self.command(cmd)?,
                 }))
             }
             other => Err(self.error(
@@ -583,14 +599,6 @@ impl<'a> Parser<'a> {
                 format!("unknown type {other:?} in HEALTHCHECK (try CMD or NONE)"),
             )),
         }
-    }
-}
-
-/// Exec form when the text is a JSON string array, shell form otherwise.
-fn command(text: &str) -> Command {
-    match lexer::parse_json_array(text) {
-        Some(items) => Command::Exec(items),
-        None => Command::Shell(text.to_string()),
     }
 }
 

@@ -115,11 +115,15 @@ fn instruction_forms() {
         "RUN [\"a\", \"b c\"]",
         K::Run(run(Command::Exec(strings(&["a", "b c"])))),
     );
-    check(
-        "RUN [\"a\", 1]",
-        K::Run(run(Command::Shell(s("[\"a\", 1]")))),
-    );
     check("RUN [not json", K::Run(run(Command::Shell(s("[not json")))));
+    check(
+        "RUN [\"a\"] && b",
+        K::Run(run(Command::Exec(strings(&["a"])))),
+    );
+    check(
+        "RUN [\"a\", \"b\",] x",
+        K::Run(run(Command::Shell(s("[\"a\", \"b\",] x")))),
+    );
     check(
         "RUN --mount=type=cache,target=/c --mount=type=secret,id=x --network=none --security=insecure make",
         K::Run(Run {
@@ -222,6 +226,66 @@ fn instruction_forms() {
             start_interval: Some(Duration::from_secs(2)),
             retries: Some(3),
             command: Command::Shell(s("curl -f x")),
+        }),
+    );
+    // BuildKit's exec-form rule: the first JSON value decides, what follows is ignored;
+    // text that does not decode as a JSON array is shell form (or a word list).
+    check(
+        "CMD [\"x\", \"y\"] # the default",
+        K::Cmd(Command::Exec(strings(&["x", "y"]))),
+    );
+    check(
+        "ENTRYPOINT [\"/bin/app\"]]",
+        K::Entrypoint(Command::Exec(strings(&["/bin/app"]))),
+    );
+    check(
+        "ENTRYPOINT [\"/bin/app\"][\"x\"]",
+        K::Entrypoint(Command::Exec(strings(&["/bin/app"]))),
+    );
+    check(
+        "ENTRYPOINT ['/bin/app']",
+        K::Entrypoint(Command::Shell(s("['/bin/app']"))),
+    );
+    check(
+        "CMD [\"unterminated\"",
+        K::Cmd(Command::Shell(s("[\"unterminated\""))),
+    );
+    check(
+        "SHELL [\"/bin/bash\", \"-c\"] trailing",
+        K::Shell(strings(&["/bin/bash", "-c"])),
+    );
+    check(
+        "VOLUME [\"/a\", \"/b\"] /c",
+        K::Volume {
+            paths: strings(&["/a", "/b"]),
+            json: true,
+        },
+    );
+    check(
+        "VOLUME [/a] /b",
+        K::Volume {
+            paths: strings(&["[/a]", "/b"]),
+            json: false,
+        },
+    );
+    check(
+        "COPY [\"a b\", \"/d\"] ignored",
+        K::Copy(CopyAdd {
+            sources: strings(&["a b"]),
+            dest: s("/d"),
+            json: true,
+            ..copy()
+        }),
+    );
+    check(
+        "HEALTHCHECK CMD [\"probe\", \"-q\"] --later",
+        K::Healthcheck(Healthcheck::Cmd {
+            interval: None,
+            timeout: None,
+            start_period: None,
+            start_interval: None,
+            retries: None,
+            command: Command::Exec(strings(&["probe", "-q"])),
         }),
     );
     check(
@@ -391,6 +455,23 @@ fn malformed_inputs_name_line_and_column() {
         "FROM a\nCOPY onlyone",
         "dockerfile:2:1: COPY requires at least two arguments: one or more sources and a destination",
     );
+    // A JSON array holding anything but strings is an error, never shell form.
+    for (line, column) in [
+        ("RUN [\"a\", 1]", 5),
+        ("CMD [\"a\", null]", 5),
+        ("ENTRYPOINT [[\"a\"]] x", 12),
+        ("COPY --chown=1 [\"a\", {}] ", 16),
+        ("VOLUME [true]", 8),
+        ("SHELL [\"sh\", 2]", 7),
+        ("HEALTHCHECK CMD [1]", 17),
+    ] {
+        check(
+            &format!("FROM a\n{line}"),
+            &format!(
+                "dockerfile:2:{column}: when using JSON array syntax, arrays must be comprised of strings only"
+            ),
+        );
+    }
     check(
         "FROM a\nSHELL /bin/sh -c",
         "dockerfile:2:7: SHELL requires the arguments to be in JSON form, e.g. [\"/bin/sh\", \"-c\"]",
