@@ -2,7 +2,8 @@
 
 //! RUN on the busybox fixture: deletions and their whiteouts, type changes, hardlinks,
 //! special mode bits, chmod/chown, a background daemon, the command's environment, VOLUME,
-//! `--network=none`, multi-stage ownership, ONBUILD, exec form and `--single-snapshot`.
+//! `--network=none`, multi-stage ownership, ONBUILD, exec form (and the text after its JSON
+//! array, ignored) and `--single-snapshot`.
 
 use std::time::Duration;
 
@@ -319,6 +320,28 @@ fn exec_form_runs_without_a_shell() {
             // No shell: `$WHO` reaches touch unexpanded.
             img.file("/touched-$WHO");
             img.absent("/touched-nobody");
+        },
+        ..Case::DEFAULT
+    });
+}
+
+#[test]
+fn exec_form_is_the_first_json_value_and_ignores_trailing_text() {
+    run(&Case {
+        name: "run-exec-trailing",
+        dockerfile: "FROM {base}\n\
+                     RUN [\"/bin/touch\", \"/exec-only\"] && touch /by-a-shell\n\
+                     RUN [/bin/touch, /not-json] || touch /shell-form\n\
+                     ENTRYPOINT [\"/bin/echo\", \"entry\"] # the program\n\
+                     CMD [\"default\"]]\n",
+        check: |img| {
+            // Exec form: touch got one argument, no shell ran `&& touch`.
+            img.file("/exec-only");
+            img.absent("/by-a-shell");
+            // Not a JSON array: shell form, so the shell's `||` ran.
+            img.file("/shell-form");
+            assert_eq!(img.config.entrypoint, ["/bin/echo", "entry"]);
+            assert_eq!(img.config.cmd, ["default"]);
         },
         ..Case::DEFAULT
     });
