@@ -2,7 +2,7 @@
 #
 # The one entry point for building, testing and releasing kaniko-rs.
 
-.PHONY: all build test lint fmt deps release bench demo
+.PHONY: all build test lint fmt deps release bench demo fidelity
 
 all: build
 
@@ -23,6 +23,9 @@ deps:
 
 bench:
 	hack/bench.sh $(BENCH_ARGS)
+
+fidelity:
+	hack/fidelity.sh
 
 release:
 	hack/release.sh

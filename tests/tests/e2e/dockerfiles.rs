@@ -73,6 +73,9 @@ pub(crate) struct Case {
     /// Build secrets (id, value): written next to the context and given to both builders as
     /// `--secret id=<id>,src=<file>`; no value may appear in the worker's output.
     pub(crate) secrets: &'static [(&'static str, &'static str)],
+    /// A directory copied as it is (links, modes, any name) into the context before
+    /// [`Case::files`] are written.
+    pub(crate) context_dir: Option<&'static Path>,
 }
 
 impl Case {
@@ -93,6 +96,7 @@ impl Case {
         timeout: WORKER_TIMEOUT,
         ignore: &[],
         secrets: &[],
+        context_dir: None,
     };
 }
 
@@ -261,6 +265,19 @@ pub(crate) fn worker_build_within(
 /// `{registry}`.
 pub(crate) fn write_context(case: &Case, dir: &Path, base: &str, registry: &str) {
     std::fs::create_dir_all(dir).unwrap();
+    if let Some(source) = case.context_dir {
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(source.join("."))
+            .arg(dir)
+            .status()
+            .expect("spawn cp");
+        assert!(
+            copied.success(),
+            "copying {} into the context",
+            source.display()
+        );
+    }
     for (path, content) in case.files {
         let full = dir.join(path);
         std::fs::create_dir_all(full.parent().unwrap()).unwrap();
@@ -427,7 +444,14 @@ pub(crate) fn build_with_worker(
 }
 
 pub(crate) fn build_with_buildah(case: &Case, host: &str, context: &Path) -> String {
-    let buildah = Buildah::new().unwrap();
+    buildah_build(case, host, context)
+        .unwrap_or_else(|err| panic!("{}: buildah build failed: {err}", case.name))
+}
+
+/// Builds `case` in `context` with `buildah bud` and pushes it as `cases/<name>:buildah`:
+/// the pushed image by digest, or buildah's error.
+pub(crate) fn buildah_build(case: &Case, host: &str, context: &Path) -> Result<String, String> {
+    let buildah = Buildah::new().map_err(|err| err.to_string())?;
     let opts = BuildahOptions {
         build_args: case
             .build_args
@@ -446,8 +470,8 @@ pub(crate) fn build_with_buildah(case: &Case, host: &str, context: &Path) -> Str
     };
     let result = buildah
         .build(context, &context.join("Dockerfile"), &opts)
-        .unwrap_or_else(|err| panic!("{}: buildah build failed: {err}", case.name));
-    result.by_digest()
+        .map_err(|err| err.to_string())?;
+    Ok(result.by_digest())
 }
 
 /// Files buildah 1.28 (chroot isolation) bind-mounts over during RUN and then leaves in the

@@ -12,6 +12,7 @@ mod coordinator;
 mod dockerfile_reading;
 mod dockerfiles;
 mod examples;
+mod fidelity;
 mod fixture;
 mod fleet;
 mod harness;
