@@ -3,7 +3,7 @@
 //! The `ci` driver (`coordinator index`, `coordinator submit --driver ci`): nothing is built;
 //! per-architecture CI jobs already pushed their images by digest and left one file each
 //! ([`inputs`]). The driver checks every child against the registry ([`verify`]), then
-//! publishes the index through the IndexActor's own path ([`crate::actors::index::publish`]),
+//! publishes the index through the one publishing path ([`crate::policy::publish::publish`]),
 //! with every index option: OCI index or Docker list, annotations, the standard `created`,
 //! `source` and `revision` annotations ([`git`]), several destinations in several
 //! repositories, immutable tags, digest and metadata files. No NATS.
@@ -27,7 +27,7 @@ use kaniko_common::platform::Platform;
 use kaniko_image::outfile::{self, OutfileError, Overwrite};
 use kaniko_registry::{Reference, RegistryClient, RegistryError, RegistryOptions};
 
-use crate::actors::index::{
+use crate::policy::publish::{
     PublishFailure, PublishIndex, PublishOptions, build_index, ensure_child_from, publish,
 };
 use crate::submit::follow::Outcome;

@@ -7,8 +7,8 @@
 //! the platform. Each platform is built by the worker library exactly as `worker serve` builds
 //! a task ([`BuildExecutor`]: per-platform images pushed by digest only), transient failures
 //! are retried with the worker's backoff a bounded number of times, the failure policy is the
-//! BuildActor's ([`BuildRecord::verdict`]), and the index is published by the IndexActor's
-//! [`publish`]. Progress and log lines come out as the same [`Event`]s the fleet publishes, so
+//! fleet's ([`BuildRecord::verdict`]), and the index is published by the one publishing path
+//! ([`publish`]). Progress and log lines come out as the same [`Event`]s the fleet publishes, so
 //! `coordinator submit` shows and summarises both drivers alike.
 
 use std::path::{Path, PathBuf};
@@ -28,9 +28,9 @@ use kaniko_worker::serve::task::DEFAULT_RETRY_BACKOFF;
 use tokio::sync::mpsc;
 use tracing::instrument::WithSubscriber;
 
-use crate::actors::build::record::{BuildRecord, PlatformRecord, Route, Verdict};
-use crate::actors::index::{PublishFailure, PublishIndex, publish};
-use crate::actors::now_ms;
+use crate::policy::now_ms;
+use crate::policy::publish::{PublishFailure, PublishIndex, publish};
+use crate::policy::record::{Applied, BuildRecord, PlatformRecord, Route, Verdict};
 
 /// The worker id the local driver reports in its events.
 pub const LOCAL_WORKER: &str = "local";
@@ -210,16 +210,12 @@ pub async fn run(
         let attempt = result.attempt;
         record.started(&platform, LOCAL_WORKER, attempt, now_ms());
         match record.apply(&result, now_ms()) {
-            crate::actors::build::record::Applied::Done(descriptor) => {
-                emit(EventKind::PlatformDone {
-                    platform,
-                    descriptor,
-                })
-            }
-            crate::actors::build::record::Applied::Failed(error) => {
-                emit(EventKind::PlatformFailed { platform, error })
-            }
-            crate::actors::build::record::Applied::Ignored => {}
+            Applied::Done(descriptor) => emit(EventKind::PlatformDone {
+                platform,
+                descriptor,
+            }),
+            Applied::Failed(error) => emit(EventKind::PlatformFailed { platform, error }),
+            Applied::Ignored => {}
         }
     }
     match record.verdict() {
