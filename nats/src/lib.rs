@@ -401,15 +401,10 @@ pub fn json_headers() -> HeaderMap {
     headers
 }
 
-/// The `Nats-Msg-Id` of a task: `<build>-<os-arch[-variant]>-<attempt>`, so publishing the
-/// same attempt twice within the duplicate window stores it once.
+/// The `Nats-Msg-Id` of a task: [`kaniko_common::messages::task_id`] of its build, platform
+/// and attempt, so publishing the same attempt twice within the duplicate window stores it once.
 pub fn task_msg_id(task: &Task) -> String {
-    format!(
-        "{}-{}-{}",
-        task.build_id,
-        task.platform.consumer_name(),
-        task.attempt
-    )
+    kaniko_common::messages::task_id(&task.build_id, &task.platform, task.attempt)
 }
 
 /// A NATS connection with its JetStream context and the names under one prefix. Cheap to

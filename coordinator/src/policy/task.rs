@@ -3,9 +3,10 @@
 //! Task construction: the one [`Task`] a platform of a build becomes at an attempt, for the
 //! fleet (the BuildActor publishes it) and the local driver (its in-process worker builds it)
 //! alike. Destinations become their repositories (`registry/repo`), each once, since a
-//! per-platform image is pushed by digest only. Pure.
+//! per-platform image is pushed by digest only; the task id is
+//! [`kaniko_common::messages::task_id`]. Pure.
 
-use kaniko_common::messages::Task;
+use kaniko_common::messages::{Task, task_id};
 use kaniko_registry::Reference;
 
 use super::record::{BuildRecord, PlatformRecord};
@@ -29,7 +30,7 @@ pub fn task_for(record: &BuildRecord, platform: &PlatformRecord) -> Task {
     let request = &record.request;
     Task {
         build_id: record.build_id.clone(),
-        task_id: platform.task_id(&record.build_id, platform.attempt),
+        task_id: task_id(&record.build_id, &platform.platform, platform.attempt),
         platform: platform.platform.clone(),
         attempt: platform.attempt,
         context: request.context.clone(),
