@@ -4,7 +4,7 @@
 //! streams, the KV buckets and the contexts object store (created by `kaniko_nats::Bus::ensure`
 //! when missing), publishes tasks (on the subject [`crate::policy::routing`] chose, with
 //! `Nats-Msg-Id` de-duplication) and events (JSON, through JetStream so they replay; an
-//! identity's builds' events to its own stream), saves build
+//! identity's builds' events to its own stream) through `kaniko_nats::Bus`, saves build
 //! records with compare-and-swap, broadcasts cancels, and reads one Dockerfile out of a stored
 //! context (the owner's store), checking on the way that the context hashes to its name: an
 //! object that does not is deleted.
@@ -91,33 +91,21 @@ impl FleetBus {
         }
     }
 
-    /// Publishes `task` on `subject` through JetStream, de-duplicated by its task id.
+    /// Publishes `task` on `subject` (its route's, [`crate::policy::routing::task_subject`])
+    /// through the bus, de-duplicated by its task id.
     pub async fn publish_task(&self, subject: &str, task: &Task) -> anyhow::Result<()> {
-        let payload = Encoding::Bincode.encode(task)?;
-        let mut headers = headers(Encoding::Bincode);
-        headers.insert(async_nats::header::NATS_MESSAGE_ID, task.task_id.as_str());
-        self.js
-            .publish_with_headers(subject.to_string(), headers, payload.into())
+        self.bus
+            .publish_task_on(subject.to_string(), task)
             .await
-            .with_context(|| format!("publishing task {} on {subject}", task.task_id))?
-            .await
-            .with_context(|| format!("storing task {} on {subject}", task.task_id))?;
+            .with_context(|| format!("publishing task {}", task.task_id))?;
         Ok(())
     }
 
-    /// Publishes `event` (JSON) through JetStream on `<prefix>.events.<build>.<type>`, or
-    /// `<prefix>.user.<owner>.events.<build>.<type>` for a build of identity `owner`.
+    /// Publishes `event` through the bus (JSON, through JetStream) on
+    /// `<prefix>.events.<build>.<type>`, or `<prefix>.user.<owner>.events.<build>.<type>` for a
+    /// build of identity `owner`.
     pub async fn publish_event(&self, event: &Event, owner: Option<&str>) -> anyhow::Result<()> {
-        let subject = self
-            .names
-            .events_for(owner, &event.build_id, event.kind.event_type())?;
-        let payload = serde_json::to_vec(event)?;
-        self.js
-            .publish_with_headers(subject.clone(), headers(Encoding::Json), payload.into())
-            .await
-            .with_context(|| format!("publishing event on {subject}"))?
-            .await
-            .with_context(|| format!("storing event on {subject}"))?;
+        self.bus.for_owner(owner)?.publish_event(event).await?;
         Ok(())
     }
 

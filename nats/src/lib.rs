@@ -626,6 +626,16 @@ impl Bus {
         task: &Task,
     ) -> Result<jetstream::publish::PublishAck, BusError> {
         let subject = self.names.tasks(&task.platform)?;
+        self.publish_task_on(subject, task).await
+    }
+
+    /// Publishes `task` as [`Bus::publish_task`] does, on `subject`: the coordinator routes a
+    /// cross-safe task to `Names::tasks_cross` instead of its platform's own subject.
+    pub async fn publish_task_on(
+        &self,
+        subject: String,
+        task: &Task,
+    ) -> Result<jetstream::publish::PublishAck, BusError> {
         let payload = encode_internal(task)?;
         let mut headers = internal_headers();
         headers.insert("Nats-Msg-Id", task_msg_id(task).as_str());
