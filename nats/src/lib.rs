@@ -27,7 +27,7 @@ use async_nats::jetstream::{self, consumer::PullConsumer, kv, object_store, stre
 use kaniko_retry::RetryPolicy;
 use tokio::sync::OnceCell;
 
-pub use args::{DEPRECATED_PREFIX, NatsArgs, NatsAuthArgs, PrefixConflict};
+pub use args::{DEPRECATED_PREFIX, NatsArgs, NatsAuthArgs, PrefixArgs, PrefixConflict};
 pub use contexts::{ContextError, Upload};
 pub use follow::{connects, follow, reconnected, retry};
 pub use settings::{BusSettings, ConsumerSettings, DUPLICATE_WINDOW};
