@@ -142,23 +142,7 @@ impl Handler<Beat> for FleetActor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kaniko_common::platform::Platform;
-
-    fn worker(id: &str, native: &str, cross: &[&str]) -> WorkerInfo {
-        let native = Platform::parse(native).unwrap();
-        let mut platforms = vec![native.clone()];
-        platforms.extend(cross.iter().map(|p| Platform::parse(p).unwrap()));
-        WorkerInfo {
-            id: id.into(),
-            native,
-            platforms,
-            allow_cross: !cross.is_empty(),
-            capacity: 1,
-            busy: 0,
-            version: "0".into(),
-            last_seen_unix_ms: 0,
-        }
-    }
+    use crate::policy::routing::tests::worker;
 
     #[test]
     fn presence_decodes_bincode_or_json_and_refuses_garbage() {

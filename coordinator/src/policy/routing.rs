@@ -93,11 +93,12 @@ pub fn task_subject(names: &Names, platform: &Platform, route: Route) -> anyhow:
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use kaniko_common::messages::ContextRef;
 
-    fn worker(id: &str, native: &str, cross: &[&str]) -> WorkerInfo {
+    /// A worker `id` native on `native`, building `cross` too (with `--allow-cross`).
+    pub(crate) fn worker(id: &str, native: &str, cross: &[&str]) -> WorkerInfo {
         let native = Platform::parse(native).unwrap();
         let mut platforms = vec![native.clone()];
         platforms.extend(cross.iter().map(|p| Platform::parse(p).unwrap()));
@@ -113,7 +114,8 @@ mod tests {
         }
     }
 
-    fn request(dockerfile_target: Option<&str>) -> BuildRequest {
+    /// A linux/arm64 request pushing to two repositories (one of them under two tags).
+    pub(crate) fn request(dockerfile_target: Option<&str>) -> BuildRequest {
         let mut r = BuildRequest::new(
             ContextRef {
                 sha256: "a".repeat(64),

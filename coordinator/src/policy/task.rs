@@ -57,25 +57,8 @@ pub fn task_for(record: &BuildRecord, platform: &PlatformRecord) -> Task {
 mod tests {
     use super::*;
     use crate::policy::record::Route;
-    use kaniko_common::messages::{BuildRequest, ContextRef};
+    use crate::policy::routing::tests::request;
     use kaniko_common::platform::Platform;
-
-    fn request(dockerfile_target: Option<&str>) -> BuildRequest {
-        let mut r = BuildRequest::new(
-            ContextRef {
-                sha256: "a".repeat(64),
-                size: 1,
-            },
-            vec![Platform::parse("linux/arm64").unwrap()],
-            vec![
-                "127.0.0.1:5000/app:1".into(),
-                "127.0.0.1:5000/app:2".into(),
-                "127.0.0.1:5000/other:1".into(),
-            ],
-        );
-        r.target = dockerfile_target.map(str::to_string);
-        r
-    }
 
     #[test]
     fn tasks_carry_repositories_and_deadline() {
