@@ -32,4 +32,4 @@ pub use error::{ErrorKind, WireError};
 pub use event::{
     Event, EventKind, EventType, FailedPlatform, PlatformDescriptor, TagPush, TagState, tags_moved,
 };
-pub use task::{Heartbeat, Task, TaskOutcome, TaskResult};
+pub use task::{Heartbeat, Task, TaskOutcome, TaskResult, task_id};

@@ -295,7 +295,7 @@ impl ServeArgs {
                 ..self.nats.options()
             },
             prefix: self.nats.prefix()?.to_string(),
-            streams: crate::driver::nats::StreamSettings {
+            streams: crate::bus::StreamSettings {
                 tasks_max_age: Duration::from_secs(self.tasks_max_age),
                 results_max_age: Duration::from_secs(self.history_max_age),
                 events_max_age: Duration::from_secs(self.history_max_age),

@@ -1,12 +1,13 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! Drivers decide where a platform's build runs: `nats` (the worker fleet, through the
-//! TASKS stream), `local` (an in-process worker, host platform only, no NATS) and `ci` (no
-//! build: per-platform images pushed by CI jobs, published as one index).
+//! TASKS stream: `coordinator serve`'s actors over [`crate::bus`]), `local` (an in-process
+//! worker, host platform only, no NATS) and `ci` (no build: per-platform images pushed by CI
+//! jobs, published as one index). Every driver applies [`crate::policy`]; none imports an
+//! actor.
 
 pub mod ci;
 pub mod local;
-pub mod nats;
 
 use std::fmt;
 use std::str::FromStr;

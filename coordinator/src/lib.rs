@@ -6,10 +6,12 @@ use std::process::ExitCode;
 
 pub mod actors;
 pub mod authz;
+pub mod bus;
 pub mod cli;
 pub mod context;
 pub mod driver;
 pub mod nats_config;
+pub mod policy;
 pub mod serve;
 pub mod submit;
 pub mod verbs;

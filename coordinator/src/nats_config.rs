@@ -42,9 +42,10 @@ pub struct NatsConfigArgs {
     /// `identity-<name>.nk`); missing ones are generated (mode 0600), existing ones kept.
     #[arg(long, value_name = "DIR")]
     pub keys: PathBuf,
-    /// Subject, stream and bucket prefix.
-    #[arg(long, env = "KANIKO_PREFIX", default_value = kaniko_common::subjects::DEFAULT_PREFIX)]
-    pub prefix: String,
+    /// Subject, stream and bucket prefix: `--prefix` (`KANIKO_PREFIX`), the same flag as
+    /// every command that talks to NATS.
+    #[command(flatten)]
+    pub prefix: kaniko_nats::PrefixArgs,
     /// Write the configuration here (atomically) instead of to stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -339,7 +340,7 @@ pub fn render(
 
 /// Runs `coordinator nats-config`.
 pub fn run(args: &NatsConfigArgs) -> anyhow::Result<()> {
-    let names = Names::new(&args.prefix)?;
+    let names = Names::new(args.prefix.prefix()?)?;
     let policy = Policy::load(&args.policy)?;
     let text = render(&names, &policy, &args.policy, &args.keys)?;
     match &args.output {

@@ -20,11 +20,11 @@ use kaniko_registry::{RegistryClient, RegistryOptions};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
-use crate::actors::api::{Adopt, ApiActor, load_all};
+use crate::actors::api::{Adopt, ApiActor};
 use crate::actors::fleet::{FleetActor, decode_presence};
 use crate::actors::index::IndexActor;
 use crate::authz::Policy;
-use crate::driver::nats::{NatsDriver, StreamSettings};
+use crate::bus::{FleetBus, StreamSettings};
 
 /// Everything `coordinator serve` needs.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> any
     // until the coordinator serves (it reports readiness when first polled); SIGTERM still
     // ends the wait, its handler is not installed yet.
     let client = bus::connect(&options).await?;
-    let driver = NatsDriver::open(client.clone(), names.clone(), &config.streams).await?;
+    let driver = FleetBus::open(client.clone(), names.clone(), &config.streams).await?;
     // Each identity's contexts store and events stream, which its permissions name.
     for (identity, _) in policy.iter().flat_map(|policy| policy.identities()) {
         driver
@@ -94,7 +94,7 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> any
         .await?
         .start();
 
-    match load_all(&driver).await {
+    match driver.load_all().await {
         Ok(records) => {
             for (record, revision) in records {
                 if !record.state.is_terminal() {

@@ -7,7 +7,8 @@
 //! then follow the build's events from the start of the events stream, so nothing is missed: a
 //! line (or progress bar on a terminal) per platform state change, build logs unless
 //! `--quiet`, and a summary with the index and each platform's digest. `--metadata-file` and
-//! `--digest-file` are written atomically.
+//! `--digest-file` are written atomically. The NATS path is `submit/nats.rs`, the local one
+//! `submit/local.rs`; `--driver ci` runs [`crate::driver::ci`].
 //!
 //! Exit codes: 0 when everything asked for was published; 2 when an index was published
 //! without some platforms (`--allow-partial`); 3 when the index was partially published (a
@@ -17,6 +18,7 @@
 
 pub mod follow;
 mod local;
+mod nats;
 pub mod output;
 
 use std::collections::BTreeMap;
@@ -27,21 +29,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{ArgAction, Args, ValueEnum};
-use futures::StreamExt;
-use kaniko_common::messages::codec::{decode_json, encode_json};
-use kaniko_common::messages::{BuildRequest, ContextRef, Event, RequestedOciMode, SubmitReply};
+use kaniko_common::messages::{BuildRequest, ContextRef, RequestedOciMode};
 use kaniko_common::oci::Compression;
 use kaniko_common::platform::Platform;
-use kaniko_common::subjects::{ApiVerb, Names};
 use kaniko_nats::NatsArgs;
-use kaniko_nats::{self as bus, Bus};
 
-use follow::{Outcome, Tracker, Update};
-
-/// How long after `--timeout` a follower still waits for the coordinator's own verdict.
-const VERDICT_GRACE: Duration = Duration::from_secs(15);
-/// How long the API may take to answer a submit.
-const SUBMIT_TIMEOUT: Duration = Duration::from_secs(30);
+use follow::{Outcome, Update};
 
 /// Where the platforms of a build run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -377,99 +370,7 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
              coordinator use their own registry flags"
         );
     }
-    let names = Names::new(args.nats.prefix()?)?;
-    // Validate the flags before touching the context or the network.
-    let placeholder = ContextRef {
-        sha256: "0".repeat(64),
-        size: 0,
-    };
-    build_request(args, placeholder, "Dockerfile".to_string())?;
-
-    let context_dir = args.context.clone();
-    let dockerfile = args.dockerfile.clone();
-    let packed = tokio::task::spawn_blocking(move || {
-        crate::context::pack(&context_dir, dockerfile.as_deref(), None)
-    })
-    .await
-    .context("packing the context")??;
-    tracing::info!(sha256 = %packed.sha256, size = packed.size, entries = packed.entries, "context packed");
-
-    let mut options = args.nats.options();
-    options.name = Some("kaniko coordinator submit".to_string());
-    if let Some(identity) = identity {
-        options.inbox_prefix = Some(names.identity_inbox(identity)?);
-    }
-    let client = bus::connect(&options).await?;
-    // An identity's context goes to its own store, and its events come from its own stream.
-    let bus = Bus::new(client.clone(), names.clone()).for_owner(identity)?;
-    let file = tokio::fs::File::open(packed.file.path())
-        .await
-        .with_context(|| format!("opening {}", packed.file.path().display()))?;
-    bus.upload_context(file, &packed.sha256, packed.size)
-        .await
-        .with_context(|| match identity {
-            None => "uploading the context (is the coordinator running? it creates the object \
-                     store)"
-                .to_string(),
-            Some(identity) => format!(
-                "uploading the context to identity {identity}'s store (is the coordinator \
-                 running with a policy that names {identity}? it creates the store)"
-            ),
-        })?;
-
-    let context = ContextRef {
-        sha256: packed.sha256.clone(),
-        size: packed.size,
-    };
-    let mut request = build_request(args, context, packed.dockerfile.clone())?;
-    request.standard_annotations = crate::driver::ci::git::standard_annotations(&args.context);
-    let payload = encode_json(&request)?;
-    let subject = match identity {
-        None => names.api(ApiVerb::Submit),
-        Some(identity) => names.api_as(identity, ApiVerb::Submit)?,
-    };
-    let reply = tokio::time::timeout(
-        SUBMIT_TIMEOUT,
-        client.request_with_headers(subject.clone(), bus::json_headers(), payload.into()),
-    )
-    .await
-    .map_err(|_| {
-        anyhow::anyhow!(
-            "no answer on {subject} within {SUBMIT_TIMEOUT:?}: is the coordinator running?"
-        )
-    })?
-    .with_context(|| format!("submitting on {subject}"))?;
-    let reply: SubmitReply = decode_json(&reply.payload).context("decoding the submit reply")?;
-    let build_id = match (reply.build_id, reply.error) {
-        (_, Some(error)) => bail!("build refused: {error}"),
-        (Some(id), None) => id,
-        (None, None) => bail!("the submit reply carries neither a build id nor an error"),
-    };
-    if args.detach {
-        println!("{build_id}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    eprintln!("build {build_id} submitted");
-
-    // The coordinator enforces the deadline itself and reports which platforms it ended;
-    // the client waits a little longer for that verdict and gives up only when it is lost.
-    let mut tracker = Tracker::default();
-    let outcome = match args.timeout {
-        Some(limit) => tokio::time::timeout(
-            limit + VERDICT_GRACE,
-            follow_events(&bus, &build_id, args.quiet, &mut tracker),
-        )
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!(
-                "build {build_id} did not finish within {limit:?}, and the coordinator \
-                 reported nothing within {VERDICT_GRACE:?} after the deadline: {}",
-                tracker.unfinished()
-            )
-        })??,
-        None => follow_events(&bus, &build_id, args.quiet, &mut tracker).await?,
-    };
-    report(args, &build_id, &outcome)
+    nats::run(args, identity).await
 }
 
 /// Prints the summary, writes `--metadata-file`/`--digest-file`, and gives the exit code.
@@ -484,40 +385,6 @@ fn report(args: &SubmitArgs, build_id: &str, outcome: &Outcome) -> anyhow::Resul
         output::write_digests(path, outcome, args.publish.force)?;
     }
     Ok(ExitCode::from(outcome.exit_code()))
-}
-
-/// Replays the build's events from the events stream and follows them to the end, across
-/// NATS server restarts ([`bus::follow`]).
-async fn follow_events(
-    bus: &Bus,
-    build_id: &str,
-    quiet: bool,
-    tracker: &mut Tracker,
-) -> anyhow::Result<Outcome> {
-    let owner = bus.owner();
-    let mut messages = bus::follow(
-        bus.js().clone(),
-        bus.names().events_stream_for(owner)?,
-        bus.names().events_of_for(owner, build_id)?,
-    );
-    let mut display = Display::new(quiet);
-    while let Some(message) = messages.next().await {
-        let event: Event = match decode_json(&message.payload) {
-            Ok(event) => event,
-            Err(err) => {
-                tracing::warn!(subject = %message.subject, error = %err, "undecodable event skipped");
-                continue;
-            }
-        };
-        for update in tracker.apply(&event) {
-            if let Update::Done(outcome) = update {
-                display.finish();
-                return Ok(outcome);
-            }
-            display.show(update);
-        }
-    }
-    bail!("the events of build {build_id} ended before the build finished")
 }
 
 /// Progress output on stderr: bars on a terminal, plain lines otherwise.

@@ -19,7 +19,7 @@ use kaniko_common::messages::{
 use kaniko_common::subjects::{ApiVerb, Names};
 use kaniko_nats::NatsOptions;
 
-use crate::driver::nats::headers;
+use crate::bus::headers;
 
 /// How long a request waits for a coordinator.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

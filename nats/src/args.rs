@@ -23,6 +23,19 @@ pub struct NatsArgs {
     /// NATS server URL(s), comma-separated (`tls://` for TLS).
     #[arg(long = "nats", env = "NATS_URL", default_value = DEFAULT_NATS_URL)]
     pub url: String,
+    #[command(flatten)]
+    /// The subject prefix.
+    pub subject_prefix: PrefixArgs,
+    #[command(flatten)]
+    /// How to authenticate and whether to use TLS.
+    pub auth: NatsAuthArgs,
+}
+
+/// The subject prefix flag alone, `--prefix` (`KANIKO_PREFIX`) and its deprecated spelling:
+/// flattened by [`NatsArgs`] and by a command that names subjects without connecting
+/// (`coordinator nats-config`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PrefixArgs {
     /// Prefix of every NATS subject, stream, bucket and object store [default: kaniko].
     #[arg(long = "prefix", env = "KANIKO_PREFIX", value_name = "PREFIX")]
     pub prefix: Option<String>,
@@ -34,9 +47,6 @@ pub struct NatsArgs {
         hide = true
     )]
     pub deprecated_prefix: Option<String>,
-    #[command(flatten)]
-    /// How to authenticate and whether to use TLS.
-    pub auth: NatsAuthArgs,
 }
 
 /// The warning the deprecated spelling of the prefix gives.
@@ -62,6 +72,13 @@ impl NatsArgs {
         self.auth.options(&self.url)
     }
 
+    /// The subject prefix ([`PrefixArgs::prefix`]).
+    pub fn prefix(&self) -> Result<&str, PrefixConflict> {
+        self.subject_prefix.prefix()
+    }
+}
+
+impl PrefixArgs {
     /// The subject prefix: `--prefix`, else the deprecated `--nats-prefix` (with a warning),
     /// else `kaniko`. Both given with different values is an error.
     pub fn prefix(&self) -> Result<&str, PrefixConflict> {

@@ -27,7 +27,7 @@ use async_nats::jetstream::{self, consumer::PullConsumer, kv, object_store, stre
 use kaniko_retry::RetryPolicy;
 use tokio::sync::OnceCell;
 
-pub use args::{DEPRECATED_PREFIX, NatsArgs, NatsAuthArgs, PrefixConflict};
+pub use args::{DEPRECATED_PREFIX, NatsArgs, NatsAuthArgs, PrefixArgs, PrefixConflict};
 pub use contexts::{ContextError, Upload};
 pub use follow::{connects, follow, reconnected, retry};
 pub use settings::{BusSettings, ConsumerSettings, DUPLICATE_WINDOW};
@@ -401,15 +401,10 @@ pub fn json_headers() -> HeaderMap {
     headers
 }
 
-/// The `Nats-Msg-Id` of a task: `<build>-<os-arch[-variant]>-<attempt>`, so publishing the
-/// same attempt twice within the duplicate window stores it once.
+/// The `Nats-Msg-Id` of a task: [`kaniko_common::messages::task_id`] of its build, platform
+/// and attempt, so publishing the same attempt twice within the duplicate window stores it once.
 pub fn task_msg_id(task: &Task) -> String {
-    format!(
-        "{}-{}-{}",
-        task.build_id,
-        task.platform.consumer_name(),
-        task.attempt
-    )
+    kaniko_common::messages::task_id(&task.build_id, &task.platform, task.attempt)
 }
 
 /// A NATS connection with its JetStream context and the names under one prefix. Cheap to
@@ -631,6 +626,16 @@ impl Bus {
         task: &Task,
     ) -> Result<jetstream::publish::PublishAck, BusError> {
         let subject = self.names.tasks(&task.platform)?;
+        self.publish_task_on(subject, task).await
+    }
+
+    /// Publishes `task` as [`Bus::publish_task`] does, on `subject`: the coordinator routes a
+    /// cross-safe task to `Names::tasks_cross` instead of its platform's own subject.
+    pub async fn publish_task_on(
+        &self,
+        subject: String,
+        task: &Task,
+    ) -> Result<jetstream::publish::PublishAck, BusError> {
         let payload = encode_internal(task)?;
         let mut headers = internal_headers();
         headers.insert("Nats-Msg-Id", task_msg_id(task).as_str());

@@ -13,6 +13,13 @@ use super::error::WireError;
 use crate::oci::{Compression, Descriptor};
 use crate::platform::Platform;
 
+/// The id of `attempt` of `platform`'s task of `build_id`: `<build>-<os-arch[-variant]>-<attempt>`,
+/// also the task's `Nats-Msg-Id`, so publishing the same attempt twice within the duplicate
+/// window stores it once. The one place the formula is written.
+pub fn task_id(build_id: &str, platform: &Platform, attempt: u32) -> String {
+    format!("{build_id}-{}-{attempt}", platform.consumer_name())
+}
+
 /// Build one platform of a build (`kaniko.tasks.<os>.<arch>.<variant>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Task {

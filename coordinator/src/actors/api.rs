@@ -6,40 +6,46 @@
 //! caller's own ([`authz::reply_allowed`]), admitted by the policy ([`authz::admit`]), decoded
 //! by its `Content-Type` (JSON, the default, or bincode) and answered in the same encoding;
 //! one that does not decode is answered with a `protocol` error in the verb's reply type,
-//! never a crash. A submit is prepared (see `build.rs`: the policy's push and pull checks),
-//! stored in the BUILDS bucket with its owner, answered with its build id, and handed to a new
-//! BuildActor; `status`, `cancel` and `list` show an identity its own builds only (admins all).
+//! never a crash. Each verb with logic of its own has its file under `api/` (`submit`,
+//! `status`, `cancel`, `list`); `status`, `cancel` and `list` show an identity its own builds
+//! only (admins all).
+
+mod cancel;
+mod list;
+mod status;
+mod submit;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix::prelude::*;
-use futures::StreamExt;
 use kaniko_common::messages::codec::{
     CONTENT_TYPE_HEADER, PROTOCOL_HEADER, decode_by_content_type,
 };
 use kaniko_common::messages::{
-    BuildRequest, BuildState, BuildStatus, CancelReply, CancelRequest, CodecError, Encoding,
-    ListReply, ListRequest, Message as WireMessage, StatusReply, StatusRequest, SubmitReply,
-    WireError, WorkersReply, WorkersRequest,
+    CancelReply, CancelRequest, CodecError, Encoding, ListReply, Message as WireMessage,
+    StatusReply, SubmitReply, WireError, WorkersReply, WorkersRequest,
 };
-use kaniko_common::subjects::{ApiVerb, validate_token};
+use kaniko_common::subjects::ApiVerb;
 use tracing::{info, warn};
 
-use super::build::record::BuildRecord;
-use super::build::{BuildActor, Cancel, GetStatus, prepare};
+pub use self::cancel::cancellable;
+pub use self::list::list;
+pub use self::submit::prepare;
+use super::build_actor::BuildActor;
 use super::fleet::{FleetActor, LiveWorkers};
 use super::index::IndexActor;
-use super::now_ms;
-use crate::authz::{self, Access, Caller, Policy};
-use crate::driver::nats::{NatsDriver, headers};
+use crate::authz::{self, Caller, Policy};
+use crate::bus::{FleetBus, headers};
+use crate::policy::now_ms;
+use crate::policy::record::BuildRecord;
 
 /// The queue group every coordinator's API subscriptions join.
 pub const QUEUE_GROUP: &str = "kaniko-coordinator";
 
 /// Serves the request API.
 pub struct ApiActor {
-    driver: NatsDriver,
+    bus: FleetBus,
     policy: Option<Arc<Policy>>,
     fleet: Addr<FleetActor>,
     index: Addr<IndexActor>,
@@ -52,24 +58,23 @@ impl ApiActor {
     /// [`QUEUE_GROUP`]); the actor serves them once started, by `policy` (see
     /// [`crate::authz`]).
     pub async fn subscribe(
-        driver: NatsDriver,
+        bus: FleetBus,
         fleet: Addr<FleetActor>,
         index: Addr<IndexActor>,
         policy: Option<Arc<Policy>>,
     ) -> anyhow::Result<ApiActor> {
         let mut subscriptions = Vec::new();
         for verb in ApiVerb::ALL {
-            for subject in [driver.names.api(verb), driver.names.api_identified(verb)] {
+            for subject in [bus.names.api(verb), bus.names.api_identified(verb)] {
                 subscriptions.push(
-                    driver
-                        .client
+                    bus.client
                         .queue_subscribe(subject, QUEUE_GROUP.to_string())
                         .await?,
                 );
             }
         }
         Ok(ApiActor {
-            driver,
+            bus,
             policy,
             fleet,
             index,
@@ -111,7 +116,7 @@ impl Handler<Adopt> for ApiActor {
         let actor = BuildActor::new(
             msg.record,
             msg.revision,
-            self.driver.clone(),
+            self.bus.clone(),
             self.index.clone(),
         );
         self.builds.retain(|_, addr| addr.connected());
@@ -150,7 +155,7 @@ fn reply_encoding(message: &async_nats::Message) -> Encoding {
     Encoding::from_content_type(content_type.as_deref()).unwrap_or(Encoding::Json)
 }
 
-async fn reply<T: WireMessage>(driver: &NatsDriver, request: &async_nats::Message, answer: &T) {
+async fn reply<T: WireMessage>(bus: &FleetBus, request: &async_nats::Message, answer: &T) {
     let Some(reply) = request.reply.clone() else {
         warn!(subject = %request.subject, "api request without a reply subject");
         return;
@@ -163,64 +168,12 @@ async fn reply<T: WireMessage>(driver: &NatsDriver, request: &async_nats::Messag
             return;
         }
     };
-    if let Err(err) = driver
+    if let Err(err) = bus
         .client
         .publish_with_headers(reply, headers(encoding), payload.into())
         .await
     {
         warn!("sending a reply: {err}");
-    }
-}
-
-async fn load(driver: &NatsDriver, build_id: &str) -> Result<Option<BuildRecord>, WireError> {
-    validate_token("build id", build_id).map_err(|e| WireError::refused(e.to_string()))?;
-    let Some(bytes) = driver
-        .builds
-        .get(build_id)
-        .await
-        .map_err(|e| WireError::transient(format!("reading build {build_id}: {e}")))?
-    else {
-        return Ok(None);
-    };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| WireError::permanent(format!("stored build {build_id} does not decode: {e}")))
-}
-
-/// Every stored build.
-pub async fn load_all(driver: &NatsDriver) -> Result<Vec<(BuildRecord, u64)>, WireError> {
-    let failed = |e: &dyn std::fmt::Display| WireError::transient(format!("listing builds: {e}"));
-    let mut keys = match driver.builds.keys().await {
-        Ok(keys) => keys,
-        Err(err) => return Err(failed(&err)),
-    };
-    let mut out = Vec::new();
-    while let Some(key) = keys.next().await {
-        let key = key.map_err(|e| failed(&e))?;
-        let Ok(Some(entry)) = driver.builds.entry(&key).await else {
-            continue;
-        };
-        match serde_json::from_slice::<BuildRecord>(&entry.value) {
-            Ok(record) => out.push((record, entry.revision)),
-            Err(err) => warn!(build_id = %key, "stored build does not decode: {err}"),
-        }
-    }
-    Ok(out)
-}
-
-async fn status_of(
-    driver: &NatsDriver,
-    live: Option<Addr<BuildActor>>,
-    build_id: &str,
-) -> Result<BuildStatus, WireError> {
-    if let Some(actor) = live
-        && let Ok(status) = actor.send(GetStatus).await
-    {
-        return Ok(status);
-    }
-    match load(driver, build_id).await? {
-        Some(record) => Ok(record.status()),
-        None => Err(WireError::not_found(format!("build {build_id} not found"))),
     }
 }
 
@@ -230,20 +183,15 @@ fn caller_of(identity: Option<&str>) -> Caller<'_> {
 }
 
 /// Answers a request of `verb` with `error` in that verb's reply.
-async fn refuse(
-    driver: &NatsDriver,
-    message: &async_nats::Message,
-    verb: ApiVerb,
-    error: WireError,
-) {
+async fn refuse(bus: &FleetBus, message: &async_nats::Message, verb: ApiVerb, error: WireError) {
     match verb {
-        ApiVerb::Submit => reply(driver, message, &SubmitReply::refused(error)).await,
+        ApiVerb::Submit => reply(bus, message, &SubmitReply::refused(error)).await,
         ApiVerb::Status => {
             let answer = StatusReply {
                 build: None,
                 error: Some(error),
             };
-            reply(driver, message, &answer).await;
+            reply(bus, message, &answer).await;
         }
         ApiVerb::Cancel => {
             let answer = CancelReply {
@@ -251,29 +199,29 @@ async fn refuse(
                 state: None,
                 error: Some(error),
             };
-            reply(driver, message, &answer).await;
+            reply(bus, message, &answer).await;
         }
         ApiVerb::List => {
             let answer = ListReply {
                 builds: Vec::new(),
                 error: Some(error),
             };
-            reply(driver, message, &answer).await;
+            reply(bus, message, &answer).await;
         }
         ApiVerb::Workers => {
             let answer = WorkersReply {
                 workers: Vec::new(),
                 error: Some(error),
             };
-            reply(driver, message, &answer).await;
+            reply(bus, message, &answer).await;
         }
     }
 }
 
 impl StreamHandler<async_nats::Message> for ApiActor {
     fn handle(&mut self, message: async_nats::Message, ctx: &mut Self::Context) {
-        let driver = self.driver.clone();
-        let Ok((verb, identity)) = driver.names.parse_api_request(&message.subject) else {
+        let bus = self.bus.clone();
+        let Ok((verb, identity)) = bus.names.parse_api_request(&message.subject) else {
             return;
         };
         let identity = identity.map(str::to_string);
@@ -281,7 +229,7 @@ impl StreamHandler<async_nats::Message> for ApiActor {
         // The reply subject is the requester's choice and the coordinator's permissions are
         // wider than its: an answer never goes anywhere but the caller's own inbox.
         match message.reply.as_deref() {
-            Some(reply) if authz::reply_allowed(&driver.names, caller, reply) => {}
+            Some(reply) if authz::reply_allowed(&bus.names, caller, reply) => {}
             reply => {
                 warn!(
                     subject = %message.subject,
@@ -292,60 +240,14 @@ impl StreamHandler<async_nats::Message> for ApiActor {
             }
         }
         let policy = self.policy.clone();
-        if let Err(error) = authz::admit(policy.as_deref(), &driver.names, caller) {
+        if let Err(error) = authz::admit(policy.as_deref(), &bus.names, caller) {
             info!(subject = %message.subject, "request refused: {error}");
-            ctx.spawn(async move { refuse(&driver, &message, verb, error).await }.into_actor(self));
+            ctx.spawn(async move { refuse(&bus, &message, verb, error).await }.into_actor(self));
             return;
         }
         match verb {
             ApiVerb::Submit => {
-                let fleet = self.fleet.clone();
-                let work = async move {
-                    let caller = caller_of(identity.as_deref());
-                    let request = match decode::<BuildRequest>(&message) {
-                        Ok(request) => request,
-                        Err(err) => {
-                            reply(&driver, &message, &SubmitReply::refused(err.into())).await;
-                            return None;
-                        }
-                    };
-                    let build_id = new_build_id();
-                    let stored = async {
-                        let record = prepare(
-                            &driver,
-                            &fleet,
-                            &build_id,
-                            request,
-                            caller,
-                            policy.as_deref(),
-                        )
-                        .await?;
-                        let bytes = serde_json::to_vec(&record)
-                            .map_err(|e| WireError::permanent(e.to_string()))?;
-                        let revision = driver
-                            .builds
-                            .create(&build_id, bytes.into())
-                            .await
-                            .map_err(|e| {
-                                WireError::transient(format!("storing build {build_id}: {e}"))
-                            })?;
-                        Ok::<_, WireError>((record, revision))
-                    }
-                    .await;
-                    let who = identity.as_deref().unwrap_or("");
-                    match stored {
-                        Ok((record, revision)) => {
-                            info!(%build_id, identity = who, "build accepted");
-                            reply(&driver, &message, &SubmitReply::accepted(&build_id)).await;
-                            Some(Adopt { record, revision })
-                        }
-                        Err(error) => {
-                            info!(%build_id, identity = who, "build refused: {error}");
-                            reply(&driver, &message, &SubmitReply::refused(error)).await;
-                            None
-                        }
-                    }
-                };
+                let work = submit::answer(bus, self.fleet.clone(), message, identity, policy);
                 ctx.spawn(work.into_actor(self).map(|adopt, act, ctx| {
                     if let Some(adopt) = adopt {
                         <Self as Handler<Adopt>>::handle(act, adopt, ctx);
@@ -353,48 +255,8 @@ impl StreamHandler<async_nats::Message> for ApiActor {
                 }));
             }
             ApiVerb::Status => {
-                let builds = self.builds.clone();
-                ctx.spawn(
-                    async move {
-                        let caller = caller_of(identity.as_deref());
-                        let answer = match decode::<StatusRequest>(&message) {
-                            Err(err) => StatusReply {
-                                build: None,
-                                error: Some(err.into()),
-                            },
-                            Ok(request) => {
-                                let live = builds
-                                    .get(&request.build_id)
-                                    .filter(|a| a.connected())
-                                    .cloned();
-                                let status = status_of(&driver, live, &request.build_id)
-                                    .await
-                                    .and_then(|build| {
-                                        authz::may_access(
-                                            policy.as_deref(),
-                                            caller,
-                                            &build.build_id,
-                                            build.owner.as_deref(),
-                                            Access::Read,
-                                        )
-                                        .map(|()| build)
-                                    });
-                                match status {
-                                    Ok(build) => StatusReply {
-                                        build: Some(build),
-                                        error: None,
-                                    },
-                                    Err(error) => StatusReply {
-                                        build: None,
-                                        error: Some(error),
-                                    },
-                                }
-                            }
-                        };
-                        reply(&driver, &message, &answer).await;
-                    }
-                    .into_actor(self),
-                );
+                let work = status::answer(bus, self.builds.clone(), message, identity, policy);
+                ctx.spawn(work.into_actor(self));
             }
             ApiVerb::Cancel => {
                 let decoded = decode::<CancelRequest>(&message);
@@ -402,107 +264,14 @@ impl StreamHandler<async_nats::Message> for ApiActor {
                     .as_ref()
                     .ok()
                     .and_then(|r| self.live_build(&r.build_id));
-                ctx.spawn(
-                    async move {
-                        let caller = caller_of(identity.as_deref());
-                        let answer = match decoded {
-                            Err(err) => CancelReply {
-                                build_id: String::new(),
-                                state: None,
-                                error: Some(err.into()),
-                            },
-                            Ok(request) => {
-                                // Whose build it is, before anything is cancelled.
-                                let allowed = status_of(&driver, live.clone(), &request.build_id)
-                                    .await
-                                    .and_then(|build| {
-                                        authz::may_access(
-                                            policy.as_deref(),
-                                            caller,
-                                            &build.build_id,
-                                            build.owner.as_deref(),
-                                            Access::Cancel,
-                                        )
-                                    });
-                                match allowed {
-                                    Ok(()) => cancel(&driver, live, request).await,
-                                    Err(error) => CancelReply {
-                                        build_id: request.build_id,
-                                        state: None,
-                                        error: Some(error),
-                                    },
-                                }
-                            }
-                        };
-                        reply(&driver, &message, &answer).await;
-                    }
-                    .into_actor(self),
-                );
+                let work = cancel::answer(bus, live, decoded, message, identity, policy);
+                ctx.spawn(work.into_actor(self));
             }
             ApiVerb::List => {
-                ctx.spawn(
-                    async move {
-                        let caller = caller_of(identity.as_deref());
-                        let answer = match decode::<ListRequest>(&message) {
-                            Err(err) => ListReply {
-                                builds: Vec::new(),
-                                error: Some(err.into()),
-                            },
-                            Ok(request) => match load_all(&driver).await {
-                                Ok(records) => ListReply {
-                                    builds: list(
-                                        records
-                                            .into_iter()
-                                            .map(|(r, _)| r)
-                                            .filter(|r| {
-                                                authz::lists(
-                                                    policy.as_deref(),
-                                                    caller,
-                                                    r.owner.as_deref(),
-                                                )
-                                            })
-                                            .collect(),
-                                        &request,
-                                    ),
-                                    error: None,
-                                },
-                                Err(error) => ListReply {
-                                    builds: Vec::new(),
-                                    error: Some(error),
-                                },
-                            },
-                        };
-                        reply(&driver, &message, &answer).await;
-                    }
-                    .into_actor(self),
-                );
+                ctx.spawn(list::answer(bus, message, identity, policy).into_actor(self));
             }
             ApiVerb::Workers => {
-                let fleet = self.fleet.clone();
-                ctx.spawn(
-                    async move {
-                        let answer = match decode::<WorkersRequest>(&message) {
-                            Err(err) => WorkersReply {
-                                workers: Vec::new(),
-                                error: Some(err.into()),
-                            },
-                            Ok(_) => match fleet.send(LiveWorkers).await {
-                                Ok(workers) => WorkersReply {
-                                    workers,
-                                    error: None,
-                                },
-                                Err(err) => WorkersReply {
-                                    workers: Vec::new(),
-                                    error: Some(WireError::transient(format!(
-                                        "fleet unavailable: {err}"
-                                    ))),
-                                },
-                            },
-                        };
-                        reply(&driver, &message, &answer).await;
-                    }
-                    .into_actor(self),
-                );
+                ctx.spawn(workers(bus, self.fleet.clone(), message).into_actor(self));
             }
         }
     }
@@ -512,74 +281,33 @@ impl StreamHandler<async_nats::Message> for ApiActor {
     }
 }
 
-async fn cancel(
-    driver: &NatsDriver,
-    live: Option<Addr<BuildActor>>,
-    request: CancelRequest,
-) -> CancelReply {
-    let build_id = request.build_id.clone();
-    let reason = request
-        .reason
-        .unwrap_or_else(|| "cancelled on request".to_string());
-    if let Some(actor) = live
-        && let Ok(state) = actor.send(Cancel { reason }).await
-    {
-        return CancelReply {
-            build_id,
-            state: Some(state),
-            error: None,
-        };
-    }
-    match load(driver, &build_id).await {
-        Ok(Some(record)) => CancelReply {
-            build_id,
-            state: Some(record.state),
-            error: (!record.state.is_terminal()).then(|| {
-                WireError::transient(format!(
-                    "build {} is not owned by this coordinator",
-                    record.build_id
-                ))
-            }),
+/// Answers a workers request: the live workers, from the FleetActor.
+async fn workers(bus: FleetBus, fleet: Addr<FleetActor>, message: async_nats::Message) {
+    let answer = match decode::<WorkersRequest>(&message) {
+        Err(err) => WorkersReply {
+            workers: Vec::new(),
+            error: Some(err.into()),
         },
-        Ok(None) => CancelReply {
-            error: Some(WireError::not_found(format!("build {build_id} not found"))),
-            build_id,
-            state: None,
+        Ok(_) => match fleet.send(LiveWorkers).await {
+            Ok(workers) => WorkersReply {
+                workers,
+                error: None,
+            },
+            Err(err) => WorkersReply {
+                workers: Vec::new(),
+                error: Some(WireError::transient(format!("fleet unavailable: {err}"))),
+            },
         },
-        Err(error) => CancelReply {
-            build_id,
-            state: None,
-            error: Some(error),
-        },
-    }
-}
-
-/// The builds a list request asks for: newest first, unfinished only when asked, at most
-/// `limit`.
-pub fn list(mut records: Vec<BuildRecord>, request: &ListRequest) -> Vec<BuildStatus> {
-    records.sort_by(|a, b| {
-        b.submitted_at_unix_ms
-            .cmp(&a.submitted_at_unix_ms)
-            .then_with(|| b.build_id.cmp(&a.build_id))
-    });
-    records
-        .iter()
-        .filter(|r| !request.active_only || !r.state.is_terminal())
-        .take(request.limit.map_or(usize::MAX, |l| l as usize))
-        .map(BuildRecord::status)
-        .collect()
-}
-
-/// True for a state a `cancel` may still change.
-pub fn cancellable(state: BuildState) -> bool {
-    !state.is_terminal()
+    };
+    reply(&bus, &message, &answer).await;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kaniko_common::messages::ContextRef;
+    use kaniko_common::messages::{BuildRequest, BuildState, ContextRef, ListRequest};
     use kaniko_common::platform::Platform;
+    use kaniko_common::subjects::validate_token;
 
     fn record(id: &str, at: u64, state: BuildState) -> BuildRecord {
         let request = BuildRequest::new(

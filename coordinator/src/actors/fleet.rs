@@ -3,13 +3,8 @@
 //! The FleetActor: the live workers, from their heartbeats on `<prefix>.workers.*` (and the
 //! WORKERS bucket at start). A worker is alive while its last heartbeat is younger than the
 //! liveness timeout (3 × the heartbeat interval); a `leaving` heartbeat removes it at once.
-//! It answers "who serves platform P natively / cross", which decides where a task goes:
-//!
-//! * a live native worker of P → P's own subject (native workers only);
-//! * none, the task cross-safe and a live `--allow-cross` worker serving P → the cross
-//!   subject, which only cross workers consume;
-//! * otherwise P's own subject: the task waits for a native worker (`--require-native-nodes`
-//!   refuses the build instead).
+//! It answers "who is alive", from which [`crate::policy::routing`] decides where each task
+//! goes.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -17,35 +12,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use kaniko_common::messages::codec::decode_internal;
 use kaniko_common::messages::{Heartbeat, WorkerInfo};
-use kaniko_common::platform::Platform;
 use tracing::{debug, warn};
-
-use super::build::record::Route;
-
-/// Where a platform's task goes, given the live workers.
-pub fn route(workers: &[WorkerInfo], platform: &Platform, cross_safe: bool) -> Route {
-    if workers.iter().any(|w| &w.native == platform) {
-        return Route::Native;
-    }
-    if cross_safe
-        && workers
-            .iter()
-            .any(|w| &w.native != platform && w.can_build(platform, true))
-    {
-        return Route::Cross;
-    }
-    Route::Native
-}
-
-/// The requested platforms with no live native worker (`--require-native-nodes` refuses
-/// the build naming them).
-pub fn missing_native(workers: &[WorkerInfo], platforms: &[Platform]) -> Vec<Platform> {
-    platforms
-        .iter()
-        .filter(|p| !workers.iter().any(|w| &w.native == *p))
-        .cloned()
-        .collect()
-}
 
 /// Decodes a heartbeat or presence entry: the bincode envelope, else JSON (a heartbeat or a
 /// bare worker info).
@@ -175,92 +142,7 @@ impl Handler<Beat> for FleetActor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn worker(id: &str, native: &str, cross: &[&str]) -> WorkerInfo {
-        let native = Platform::parse(native).unwrap();
-        let mut platforms = vec![native.clone()];
-        platforms.extend(cross.iter().map(|p| Platform::parse(p).unwrap()));
-        WorkerInfo {
-            id: id.into(),
-            native,
-            platforms,
-            allow_cross: !cross.is_empty(),
-            capacity: 1,
-            busy: 0,
-            version: "0".into(),
-            last_seen_unix_ms: 0,
-        }
-    }
-
-    #[test]
-    fn routing() {
-        fn check(workers: &[WorkerInfo], platform: &str, cross_safe: bool, expected: Route) {
-            let platform = Platform::parse(platform).unwrap();
-            assert_eq!(
-                route(workers, &platform, cross_safe),
-                expected,
-                "{platform} cross_safe={cross_safe}"
-            );
-        }
-        let amd = worker("a", "linux/amd64", &[]);
-        let cross = worker("c", "linux/amd64", &["linux/arm64"]);
-        let arm = worker("r", "linux/arm64", &[]);
-        // Native first, whatever the Dockerfile.
-        check(
-            &[amd.clone(), cross.clone(), arm.clone()],
-            "linux/arm64",
-            true,
-            Route::Native,
-        );
-        check(
-            &[amd.clone(), arm.clone()],
-            "linux/arm64",
-            false,
-            Route::Native,
-        );
-        // No native arm64: a cross-safe task goes to the cross worker...
-        check(
-            &[amd.clone(), cross.clone()],
-            "linux/arm64",
-            true,
-            Route::Cross,
-        );
-        // ...a task that needs RUN never does: it waits for a native worker.
-        check(
-            &[amd.clone(), cross.clone()],
-            "linux/arm64",
-            false,
-            Route::Native,
-        );
-        // A cross worker that does not serve the platform does not count.
-        check(
-            std::slice::from_ref(&cross),
-            "linux/arm/v7",
-            true,
-            Route::Native,
-        );
-        // The cross worker's own native platform goes native.
-        check(&[cross], "linux/amd64", true, Route::Native);
-        check(&[], "linux/amd64", true, Route::Native);
-    }
-
-    #[test]
-    fn missing_native_names_platforms_without_native_workers() {
-        let workers = [
-            worker("a", "linux/amd64", &[]),
-            worker("c", "linux/amd64", &["linux/arm64"]),
-        ];
-        let wanted = [
-            Platform::parse("linux/amd64").unwrap(),
-            Platform::parse("linux/arm64").unwrap(),
-        ];
-        let got: Vec<String> = missing_native(&workers, &wanted)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        assert_eq!(got, ["linux/arm64"]);
-        assert!(missing_native(&workers, &wanted[..1]).is_empty());
-    }
+    use crate::policy::routing::tests::worker;
 
     #[test]
     fn presence_decodes_bincode_or_json_and_refuses_garbage() {

@@ -3,7 +3,7 @@
 //! The `ci` driver (`coordinator index`, `coordinator submit --driver ci`): nothing is built;
 //! per-architecture CI jobs already pushed their images by digest and left one file each
 //! ([`inputs`]). The driver checks every child against the registry ([`verify`]), then
-//! publishes the index through the IndexActor's own path ([`crate::actors::index::publish`]),
+//! publishes the index through the one publishing path ([`crate::policy::publish::publish`]),
 //! with every index option: OCI index or Docker list, annotations, the standard `created`,
 //! `source` and `revision` annotations ([`git`]), several destinations in several
 //! repositories, immutable tags, digest and metadata files. No NATS.
@@ -27,7 +27,7 @@ use kaniko_common::platform::Platform;
 use kaniko_image::outfile::{self, OutfileError, Overwrite};
 use kaniko_registry::{Reference, RegistryClient, RegistryError, RegistryOptions};
 
-use crate::actors::index::{
+use crate::policy::publish::{
     PublishFailure, PublishIndex, PublishOptions, build_index, ensure_child_from, publish,
 };
 use crate::submit::follow::Outcome;
@@ -373,25 +373,7 @@ pub async fn run(config: &CiConfig) -> Result<CiReport, CiError> {
             repositories.push(name);
         }
     }
-    let mut look_in = pairs(&config.source_repositories)?
-        .into_iter()
-        .map(|(host, repository)| format!("{host}/{repository}"))
-        .collect::<Vec<_>>();
-    look_in.extend(repositories.iter().cloned());
-    let mut verified = Vec::new();
-    for file in &files {
-        let child = verify::verify(&client, file, &look_in).await?;
-        tracing::info!(file = %file.file.display(), platform = %child.child.platform, digest = %child.child.descriptor.digest, repository = %child.repository, "child checked");
-        verified.push(child);
-    }
-    let mut sources: Vec<String> = Vec::new();
-    for child in &verified {
-        if !sources.contains(&child.repository) {
-            sources.push(child.repository.clone());
-        }
-    }
-    let mut children: Vec<PlatformDescriptor> = verified.into_iter().map(|v| v.child).collect();
-    children.sort_by(|a, b| a.platform.index_cmp(&b.platform));
+    let (children, sources) = verify_children(config, &client, &files, &repositories).await?;
     let msg = PublishIndex {
         build_id: CI_BUILD_ID.to_string(),
         destinations: config.destinations.clone(),
@@ -462,6 +444,37 @@ pub async fn run(config: &CiConfig) -> Result<CiReport, CiError> {
     };
     write_files(config, &report)?;
     Ok(report)
+}
+
+/// Checks every child of `files` in the registry, looked for in the source repositories and
+/// then the destination `repositories`: the children in index order, and the repositories
+/// they were found in, each once.
+async fn verify_children(
+    config: &CiConfig,
+    client: &RegistryClient,
+    files: &[inputs::ChildFile],
+    repositories: &[String],
+) -> Result<(Vec<PlatformDescriptor>, Vec<String>), CiError> {
+    let mut look_in = pairs(&config.source_repositories)?
+        .into_iter()
+        .map(|(host, repository)| format!("{host}/{repository}"))
+        .collect::<Vec<_>>();
+    look_in.extend(repositories.iter().cloned());
+    let mut verified = Vec::new();
+    for file in files {
+        let child = verify::verify(client, file, &look_in).await?;
+        tracing::info!(file = %file.file.display(), platform = %child.child.platform, digest = %child.child.descriptor.digest, repository = %child.repository, "child checked");
+        verified.push(child);
+    }
+    let mut sources: Vec<String> = Vec::new();
+    for child in &verified {
+        if !sources.contains(&child.repository) {
+            sources.push(child.repository.clone());
+        }
+    }
+    let mut children: Vec<PlatformDescriptor> = verified.into_iter().map(|v| v.child).collect();
+    children.sort_by(|a, b| a.platform.index_cmp(&b.platform));
+    Ok((children, sources))
 }
 
 /// A publishing failure, after its metadata file (which says which tags moved) is written;

@@ -6,9 +6,9 @@
 //! parser's query), otherwise the build is refused before anything is built or pushed, naming
 //! the platform. Each platform is built by the worker library exactly as `worker serve` builds
 //! a task ([`BuildExecutor`]: per-platform images pushed by digest only), transient failures
-//! are retried with the worker's backoff a bounded number of times, the failure policy is the
-//! BuildActor's ([`BuildRecord::verdict`]), and the index is published by the IndexActor's
-//! [`publish`]. Progress and log lines come out as the same [`Event`]s the fleet publishes, so
+//! are retried with the worker's backoff a bounded number of times, each task is the fleet's
+//! ([`policy::task::task_for`]), the failure policy is the fleet's ([`BuildRecord::verdict`]),
+//! and the index is published by the one publishing path ([`publish`]). Progress and log lines come out as the same [`Event`]s the fleet publishes, so
 //! `coordinator submit` shows and summarises both drivers alike.
 
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use kaniko_common::dockerfile::{BuildArgs, Dockerfile};
 use kaniko_common::messages::{
-    BuildRequest, ContextRef, Event, EventKind, Task, TaskOutcome, TaskResult, WireError,
+    BuildRequest, Event, EventKind, Task, TaskOutcome, TaskResult, WireError,
 };
 use kaniko_common::platform::Platform;
 use kaniko_registry::{RegistryClient, RegistryOptions};
@@ -28,9 +28,9 @@ use kaniko_worker::serve::task::DEFAULT_RETRY_BACKOFF;
 use tokio::sync::mpsc;
 use tracing::instrument::WithSubscriber;
 
-use crate::actors::build::record::{BuildRecord, PlatformRecord, Route, Verdict};
-use crate::actors::index::{PublishFailure, PublishIndex, publish};
-use crate::actors::now_ms;
+use crate::policy::publish::{PublishFailure, PublishIndex, publish};
+use crate::policy::record::{Applied, BuildRecord, PlatformRecord, Route, Verdict};
+use crate::policy::{self, now_ms};
 
 /// The worker id the local driver reports in its events.
 pub const LOCAL_WORKER: &str = "local";
@@ -182,17 +182,7 @@ pub async fn run(
     emit(EventKind::Accepted {
         platforms: build.request.platforms.clone(),
     });
-    let records = placements
-        .iter()
-        .map(|p| {
-            let route = if p.native {
-                Route::Native
-            } else {
-                Route::Cross
-            };
-            PlatformRecord::new(p.platform.clone(), !p.native, route)
-        })
-        .collect();
+    let records = placements.iter().map(placed).collect();
     let mut record = BuildRecord::new(
         build.build_id.clone(),
         build.request.clone(),
@@ -210,16 +200,12 @@ pub async fn run(
         let attempt = result.attempt;
         record.started(&platform, LOCAL_WORKER, attempt, now_ms());
         match record.apply(&result, now_ms()) {
-            crate::actors::build::record::Applied::Done(descriptor) => {
-                emit(EventKind::PlatformDone {
-                    platform,
-                    descriptor,
-                })
-            }
-            crate::actors::build::record::Applied::Failed(error) => {
-                emit(EventKind::PlatformFailed { platform, error })
-            }
-            crate::actors::build::record::Applied::Ignored => {}
+            Applied::Done(descriptor) => emit(EventKind::PlatformDone {
+                platform,
+                descriptor,
+            }),
+            Applied::Failed(error) => emit(EventKind::PlatformFailed { platform, error }),
+            Applied::Ignored => {}
         }
     }
     match record.verdict() {
@@ -379,36 +365,41 @@ async fn execute(
     outcome
 }
 
-/// The task a fleet worker would have received for `platform`.
+/// The task a fleet worker would have received for `platform` at `attempt`: the fleet's own
+/// construction ([`policy::task::task_for`]) on this build's record, cross-safe off the host.
+/// Its deadline counts from now; the in-process executor does not read it (`submit
+/// --timeout` bounds a local build).
 fn task_for(build: &LocalBuild, platform: &Platform, attempt: u32) -> Task {
-    let request = &build.request;
-    Task {
-        build_id: build.build_id.clone(),
-        task_id: format!("{}-{}-{attempt}", build.build_id, platform.consumer_name()),
-        platform: platform.clone(),
+    let platform = PlatformRecord {
         attempt,
-        context: ContextRef {
-            sha256: request.context.sha256.clone(),
-            size: request.context.size,
-        },
-        dockerfile: request.dockerfile.clone(),
-        build_args: request.build_args.clone(),
-        target: request.target.clone(),
-        labels: request.labels.clone(),
-        destinations: request.destinations.clone(),
-        compression: request.compression,
-        compression_level: request.compression_level,
-        oci_mode: request.oci_mode,
-        reproducible: request.reproducible,
-        cross_safe: platform != &Platform::host(),
-        deadline_unix_ms: None,
-        owner: None,
-    }
+        ..placed(&Placement {
+            platform: platform.clone(),
+            native: platform == &Platform::host(),
+        })
+    };
+    let record = BuildRecord::new(
+        build.build_id.clone(),
+        build.request.clone(),
+        Vec::new(),
+        now_ms(),
+    );
+    policy::task::task_for(&record, &platform)
+}
+
+/// The record of a placed platform: a foreign one is cross-safe and goes the cross route.
+fn placed(placement: &Placement) -> PlatformRecord {
+    let route = if placement.native {
+        Route::Native
+    } else {
+        Route::Cross
+    };
+    PlatformRecord::new(placement.platform.clone(), !placement.native, route)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kaniko_common::messages::ContextRef;
 
     fn request(platforms: &[&str]) -> BuildRequest {
         let context = ContextRef {
@@ -493,6 +484,54 @@ mod tests {
         let mut r = request(&["linux/amd64"]);
         r.require_native_nodes = true;
         assert!(place("FROM busybox\n", &r, &amd64()).is_ok());
+    }
+
+    /// The local driver's task is the fleet's: for a request naming one repository three ways
+    /// (a duplicate tag, another tag), both carry that repository once, the same task id and
+    /// the same cross-safety.
+    #[test]
+    fn local_tasks_are_the_fleets() {
+        let mut r = request(&["linux/amd64", "linux/arm64"]);
+        r.destinations = vec![
+            "127.0.0.1:5000/app:1".into(),
+            "127.0.0.1:5000/app:1".into(),
+            "127.0.0.1:5000/app:2".into(),
+            "127.0.0.1:5000/other".into(),
+        ];
+        let build = LocalBuild {
+            build_id: "b1".into(),
+            request: r.clone(),
+            context_dir: PathBuf::from("/nonexistent"),
+            registry: kaniko_worker::cli::BuildRegistryFlags::default(),
+            index_registry: RegistryOptions::default(),
+            max_attempts: 1,
+            build_args: Vec::new(),
+        };
+        let host = Platform::host();
+        let foreign = if host == amd64() {
+            Platform::parse("linux/arm64").unwrap()
+        } else {
+            amd64()
+        };
+        for (platform, native) in [(host, true), (foreign, false)] {
+            let local = task_for(&build, &platform, 2);
+            let record = PlatformRecord {
+                attempt: 2,
+                ..PlatformRecord::new(platform.clone(), !native, Route::Native)
+            };
+            let fleet = policy::task::task_for(
+                &BuildRecord::new("b1".into(), r.clone(), vec![record.clone()], 0),
+                &record,
+            );
+            assert_eq!(
+                local.destinations,
+                ["127.0.0.1:5000/app", "127.0.0.1:5000/other"]
+            );
+            assert_eq!(local.destinations, fleet.destinations);
+            assert_eq!(local.task_id, fleet.task_id);
+            assert_eq!(local.cross_safe, !native);
+            assert_eq!(local.cross_safe, fleet.cross_safe);
+        }
     }
 
     #[test]

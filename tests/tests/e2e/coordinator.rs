@@ -17,7 +17,7 @@ use kaniko_common::messages::{
 };
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::{ApiVerb, Names};
-use kaniko_coordinator::driver::nats::{cross_consumer, cross_subject};
+use kaniko_coordinator::policy::routing::{cross_consumer, cross_subject};
 use kaniko_coordinator::serve::{ServeConfig, ServeHandle, spawn};
 use kaniko_nats::NatsOptions;
 use kaniko_registry::RegistryOptions;

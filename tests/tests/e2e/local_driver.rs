@@ -5,7 +5,8 @@
 //! the host's platform and a foreign one publishes one OCI index whose children's configs
 //! name their architectures; a Dockerfile that would RUN on the foreign platform is refused
 //! before anything is pushed; a bad Dockerfile fails with its line; with no `--driver` and no
-//! NATS server named, the local driver is the default.
+//! NATS server named, the local driver is the default. The local builds get the fleet's
+//! tasks: destinations named several ways reach the worker as their repository, once.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -326,4 +327,66 @@ async fn secrets_and_run_caches_reach_the_local_builds() {
     let text = describe(&output);
     assert!(!output.status.success(), "{text}");
     assert!(text.contains("--secret"), "names the refused flag\n{text}");
+}
+
+/// The local driver's per-platform build is told what a fleet worker is told: the request's
+/// repositories, each once, however many tags name them (a duplicate, another tag). The
+/// worker's own view shows it: a secret scoped elsewhere is withheld naming the first
+/// destination it does not cover, which is the repository, not one of its tags. Every tag
+/// then names the one index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_builds_get_each_repository_once_as_fleet_tasks_do() {
+    let registry = registry().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret_file = dir.path().join("token");
+    std::fs::write(&secret_file, "scoped-elsewhere").expect("secret file");
+    let context = context(
+        dir.path(),
+        "dedup",
+        &format!(
+            "FROM {}/busybox:latest\n\
+             COPY hello.txt /hello.txt\n\
+             RUN --mount=type=secret,id=token test ! -e /run/secrets/token\n",
+            registry.host()
+        ),
+    );
+    let repository = format!("{}/dedup", registry.host());
+    let (one, two) = (format!("{repository}:1"), format!("{repository}:2"));
+    let secret = format!(
+        "id=token,src={},scope={}/elsewhere",
+        secret_file.display(),
+        registry.host()
+    );
+    let output = submit(
+        &registry,
+        &context,
+        &one,
+        &[
+            "--driver",
+            "local",
+            "--destination",
+            &one,
+            "--destination",
+            &two,
+            "--secret",
+            &secret,
+        ],
+    );
+    let text = describe(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("does not cover the destination {repository})")),
+        "the worker was not given the repository alone\n{text}"
+    );
+    assert_eq!(
+        text.matches("pushed by digest").count(),
+        1,
+        "one repository, one push\n{text}"
+    );
+    let indexes: Vec<serde_json::Value> = [&one, &two]
+        .iter()
+        .map(|tag| skopeo_inspect_raw(tag).unwrap_or_else(|err| panic!("{tag}: {err}")))
+        .collect();
+    assert!(indexes[0]["manifests"].is_array(), "{:#}", indexes[0]);
+    assert_eq!(indexes[0], indexes[1], "both tags name the one index");
 }

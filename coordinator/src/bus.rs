@@ -1,50 +1,41 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! The `nats` driver: the coordinator's side of the NATS layout. It opens the streams, the
-//! KV buckets and the contexts object store (created by `kaniko_nats::Bus::ensure`
-//! when missing), publishes tasks with `Nats-Msg-Id` de-duplication, events (JSON, through JetStream
-//! so they replay; an identity's builds' events to its own stream), cancel broadcasts, and
-//! reads one Dockerfile out of a stored context (the owner's store), checking on the way that
-//! the context hashes to its name: an object that does not is deleted.
-//!
-//! Routing of cross-safe tasks (see `actors/fleet.rs`): a task a native worker should build
-//! goes to `Names::tasks(platform)`; a cross-safe task placed on an `--allow-cross` worker
-//! goes to [`cross_subject`], `<prefix>.tasks.cross.<os>.<arch>.<variant>`, consumed through
-//! [`cross_consumer`] by cross workers only. The two filters never overlap, so a task that
-//! needs RUN can never be pulled by a foreign worker.
+//! The coordinator's side of the NATS layout, shared by its actors: [`FleetBus`] opens the
+//! streams, the KV buckets and the contexts object store (created by `kaniko_nats::Bus::ensure`
+//! when missing), publishes tasks (on the subject [`crate::policy::routing`] chose, with
+//! `Nats-Msg-Id` de-duplication) and events (JSON, through JetStream so they replay; an
+//! identity's builds' events to its own stream) through `kaniko_nats::Bus`, saves build
+//! records with compare-and-swap, broadcasts cancels, and reads one Dockerfile out of a stored
+//! context (the owner's store), checking on the way that the context hashes to its name: an
+//! object that does not is deleted.
 
 use std::io::Read;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, kv, object_store};
+use futures::StreamExt;
 use kaniko_common::messages::codec::{CONTENT_TYPE_HEADER, PROTOCOL_HEADER};
-use kaniko_common::messages::{ContextRef, Encoding, Event, PROTOCOL_VERSION, Task};
-use kaniko_common::platform::Platform;
-use kaniko_common::subjects::Names;
+use kaniko_common::messages::{ContextRef, Encoding, Event, PROTOCOL_VERSION, Task, WireError};
+use kaniko_common::subjects::{Names, validate_token};
 use kaniko_nats::Bus;
+use kaniko_retry::RetryPolicy;
 use kaniko_worker::context_files::MAX_DOCKERFILE_BYTES;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracing::warn;
 
+use crate::policy::record::BuildRecord;
+
 pub use kaniko_nats::BusSettings as StreamSettings;
 
-/// `<prefix>.tasks.cross.<os>.<arch>.<variant>`: cross-safe tasks for `--allow-cross` workers.
-/// The name lives in [`Names::tasks_cross`], shared with `worker serve`.
-pub fn cross_subject(names: &Names, platform: &Platform) -> anyhow::Result<String> {
-    Ok(names.tasks_cross(platform)?)
-}
-
-/// `KANIKO_TASKS_CROSS_linux-arm64`: the durable consumer shared by the cross workers of a
-/// platform, filtered on [`cross_subject`]. The name lives in [`Names::tasks_cross_consumer`].
-pub fn cross_consumer(names: &Names, platform: &Platform) -> anyhow::Result<String> {
-    Ok(names.tasks_cross_consumer(platform)?)
-}
+/// How long a save of the build's state or an event is tried again while NATS is away.
+pub const STATE_RETRY_LIMIT: Duration = Duration::from_secs(60);
 
 /// The coordinator's NATS connection and JetStream handles.
 #[derive(Clone)]
-pub struct NatsDriver {
+pub struct FleetBus {
     /// The core NATS client.
     pub client: async_nats::Client,
     /// JetStream on that client.
@@ -59,27 +50,27 @@ pub struct NatsDriver {
     pub bus: Bus,
 }
 
-impl std::fmt::Debug for NatsDriver {
+impl std::fmt::Debug for FleetBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NatsDriver")
+        f.debug_struct("FleetBus")
             .field("prefix", &self.names.prefix())
             .finish_non_exhaustive()
     }
 }
 
-impl NatsDriver {
+impl FleetBus {
     /// Ensures the streams, buckets and object store exist on `client` and opens them.
     pub async fn open(
         client: async_nats::Client,
         names: Names,
         settings: &StreamSettings,
-    ) -> anyhow::Result<NatsDriver> {
+    ) -> anyhow::Result<FleetBus> {
         let bus = kaniko_nats::Bus::new(client.clone(), names.clone());
         bus.ensure(settings).await?;
         let js = bus.js().clone();
         let builds = bus.builds_kv().await?;
         let contexts = bus.contexts().await?;
-        Ok(NatsDriver {
+        Ok(FleetBus {
             client,
             js,
             names,
@@ -100,34 +91,91 @@ impl NatsDriver {
         }
     }
 
-    /// Publishes `task` on `subject` through JetStream, de-duplicated by its task id.
+    /// Publishes `task` on `subject` (its route's, [`crate::policy::routing::task_subject`])
+    /// through the bus, de-duplicated by its task id.
     pub async fn publish_task(&self, subject: &str, task: &Task) -> anyhow::Result<()> {
-        let payload = Encoding::Bincode.encode(task)?;
-        let mut headers = headers(Encoding::Bincode);
-        headers.insert(async_nats::header::NATS_MESSAGE_ID, task.task_id.as_str());
-        self.js
-            .publish_with_headers(subject.to_string(), headers, payload.into())
+        self.bus
+            .publish_task_on(subject.to_string(), task)
             .await
-            .with_context(|| format!("publishing task {} on {subject}", task.task_id))?
-            .await
-            .with_context(|| format!("storing task {} on {subject}", task.task_id))?;
+            .with_context(|| format!("publishing task {}", task.task_id))?;
         Ok(())
     }
 
-    /// Publishes `event` (JSON) through JetStream on `<prefix>.events.<build>.<type>`, or
-    /// `<prefix>.user.<owner>.events.<build>.<type>` for a build of identity `owner`.
+    /// Publishes `event` through the bus (JSON, through JetStream) on
+    /// `<prefix>.events.<build>.<type>`, or `<prefix>.user.<owner>.events.<build>.<type>` for a
+    /// build of identity `owner`.
     pub async fn publish_event(&self, event: &Event, owner: Option<&str>) -> anyhow::Result<()> {
-        let subject = self
-            .names
-            .events_for(owner, &event.build_id, event.kind.event_type())?;
-        let payload = serde_json::to_vec(event)?;
-        self.js
-            .publish_with_headers(subject.clone(), headers(Encoding::Json), payload.into())
-            .await
-            .with_context(|| format!("publishing event on {subject}"))?
-            .await
-            .with_context(|| format!("storing event on {subject}"))?;
+        self.bus.for_owner(owner)?.publish_event(event).await?;
         Ok(())
+    }
+
+    /// Saves `bytes` as the build's record with compare-and-swap on `revision`, trying again
+    /// through a NATS reconnect. A CAS conflict is final (another coordinator owns the build),
+    /// unless the record already holds `bytes`: an earlier try was stored but its answer lost.
+    pub async fn save_record(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        revision: u64,
+    ) -> Result<u64, async_nats::jetstream::kv::UpdateError> {
+        use async_nats::jetstream::kv::{UpdateError, UpdateErrorKind};
+        let conflict = |err: &UpdateError| err.kind() == UpdateErrorKind::WrongLastRevision;
+        let saved = RetryPolicy::within(STATE_RETRY_LIMIT)
+            .run_if(
+                &format!("saving the state of build {key}"),
+                |err| !conflict(err),
+                |_| self.builds.update(key, bytes.to_vec().into(), revision),
+            )
+            .await;
+        match saved {
+            Err(err) if conflict(&err) => {
+                if let Ok(Some(entry)) = self.builds.entry(key).await
+                    && entry.value.as_ref() == bytes
+                {
+                    return Ok(entry.revision);
+                }
+                Err(err)
+            }
+            saved => saved,
+        }
+    }
+
+    /// The stored record of `build_id`, `None` when there is none.
+    pub async fn load(&self, build_id: &str) -> Result<Option<BuildRecord>, WireError> {
+        validate_token("build id", build_id).map_err(|e| WireError::refused(e.to_string()))?;
+        let Some(bytes) = self
+            .builds
+            .get(build_id)
+            .await
+            .map_err(|e| WireError::transient(format!("reading build {build_id}: {e}")))?
+        else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            WireError::permanent(format!("stored build {build_id} does not decode: {e}"))
+        })
+    }
+
+    /// Every stored build.
+    pub async fn load_all(&self) -> Result<Vec<(BuildRecord, u64)>, WireError> {
+        let failed =
+            |e: &dyn std::fmt::Display| WireError::transient(format!("listing builds: {e}"));
+        let mut keys = match self.builds.keys().await {
+            Ok(keys) => keys,
+            Err(err) => return Err(failed(&err)),
+        };
+        let mut out = Vec::new();
+        while let Some(key) = keys.next().await {
+            let key = key.map_err(|e| failed(&e))?;
+            let Ok(Some(entry)) = self.builds.entry(&key).await else {
+                continue;
+            };
+            match serde_json::from_slice::<BuildRecord>(&entry.value) {
+                Ok(record) => out.push((record, entry.revision)),
+                Err(err) => warn!(build_id = %key, "stored build does not decode: {err}"),
+            }
+        }
+        Ok(out)
     }
 
     /// Broadcasts the cancellation of `build_id` to the workers (core NATS).
@@ -419,20 +467,5 @@ mod tests {
     fn garbage_context_is_an_error_not_a_panic() {
         let got = find_in_tar(&b"not a tarball at all, just text"[..], "Dockerfile", "ctx");
         assert!(got.is_err());
-    }
-
-    #[test]
-    fn cross_names_never_overlap_the_native_ones() {
-        let names = Names::default();
-        let arm64 = Platform::parse("linux/arm64").unwrap();
-        assert_eq!(
-            cross_subject(&names, &arm64).unwrap(),
-            "kaniko.tasks.cross.linux.arm64._"
-        );
-        assert_eq!(names.tasks(&arm64).unwrap(), "kaniko.tasks.linux.arm64._");
-        assert_eq!(
-            cross_consumer(&names, &arm64).unwrap(),
-            "KANIKO_TASKS_CROSS_linux-arm64"
-        );
     }
 }

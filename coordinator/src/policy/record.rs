@@ -69,11 +69,6 @@ impl PlatformRecord {
             PlatformState::Succeeded | PlatformState::Failed | PlatformState::Cancelled
         )
     }
-
-    /// The task id (and `Nats-Msg-Id`) of `attempt` of this platform of `build_id`.
-    pub fn task_id(&self, build_id: &str, attempt: u32) -> String {
-        format!("{build_id}-{}-{attempt}", self.platform.consumer_name())
-    }
 }
 
 /// A build, as stored under its id in the BUILDS bucket (JSON).
@@ -487,10 +482,5 @@ mod tests {
         r.apply(&built("linux/amd64", 1), 2);
         let json = serde_json::to_vec(&r).unwrap();
         assert_eq!(serde_json::from_slice::<BuildRecord>(&json).unwrap(), r);
-        assert_eq!(
-            r.platforms[0].task_id("b1", 1),
-            "b1-linux-amd64-1",
-            "task ids are valid msg ids per platform and attempt"
-        );
     }
 }

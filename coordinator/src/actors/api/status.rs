@@ -1,0 +1,78 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! `status`: a build's status from its live BuildActor, else from the BUILDS bucket; an
+//! identity sees its own builds only (admins all).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use kaniko_common::messages::{BuildStatus, StatusReply, StatusRequest, WireError};
+
+use super::{caller_of, decode, reply};
+use crate::actors::build_actor::{BuildActor, GetStatus};
+use crate::authz::{self, Access, Policy};
+use crate::bus::FleetBus;
+
+/// The status of `build_id`: asked of its live actor, else read from the bucket.
+pub(super) async fn status_of(
+    bus: &FleetBus,
+    live: Option<Addr<BuildActor>>,
+    build_id: &str,
+) -> Result<BuildStatus, WireError> {
+    if let Some(actor) = live
+        && let Ok(status) = actor.send(GetStatus).await
+    {
+        return Ok(status);
+    }
+    match bus.load(build_id).await? {
+        Some(record) => Ok(record.status()),
+        None => Err(WireError::not_found(format!("build {build_id} not found"))),
+    }
+}
+
+/// Answers a status request.
+pub(super) async fn answer(
+    bus: FleetBus,
+    builds: HashMap<String, Addr<BuildActor>>,
+    message: async_nats::Message,
+    identity: Option<String>,
+    policy: Option<Arc<Policy>>,
+) {
+    let caller = caller_of(identity.as_deref());
+    let answer = match decode::<StatusRequest>(&message) {
+        Err(err) => StatusReply {
+            build: None,
+            error: Some(err.into()),
+        },
+        Ok(request) => {
+            let live = builds
+                .get(&request.build_id)
+                .filter(|a| a.connected())
+                .cloned();
+            let status = status_of(&bus, live, &request.build_id)
+                .await
+                .and_then(|build| {
+                    authz::may_access(
+                        policy.as_deref(),
+                        caller,
+                        &build.build_id,
+                        build.owner.as_deref(),
+                        Access::Read,
+                    )
+                    .map(|()| build)
+                });
+            match status {
+                Ok(build) => StatusReply {
+                    build: Some(build),
+                    error: None,
+                },
+                Err(error) => StatusReply {
+                    build: None,
+                    error: Some(error),
+                },
+            }
+        }
+    };
+    reply(&bus, &message, &answer).await;
+}
