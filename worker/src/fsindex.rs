@@ -98,11 +98,6 @@ impl FsIndex {
         }
     }
 
-    /// Also captures the content of `path` (root-relative or absolute) in later layers.
-    pub fn capture(&mut self, path: &Path) {
-        self.capture.insert(clean(path));
-    }
-
     /// Streams `layers` (bottom first) through `blobs`, reading headers only (and the
     /// captured files' content).
     pub async fn from_layers(layers: &[Layer], blobs: &BlobStore) -> Result<Self, UnpackError> {
@@ -205,6 +200,7 @@ impl FsIndex {
     }
 
     /// Records the content of a small file the build wrote (e.g. a COPY of `/etc/passwd`).
+    #[cfg(test)]
     pub fn set_small_file(&mut self, path: &Path, content: Vec<u8>) {
         self.captured.insert(clean(path), content);
     }
@@ -315,6 +311,7 @@ impl FsIndex {
     }
 
     /// Whether `path` is a directory once symlinks are followed. The root is one.
+    #[cfg(test)]
     pub fn is_dir(&self, path: &Path) -> bool {
         match self.resolve(path, true) {
             Ok(rel) if rel.as_os_str().is_empty() => true,
@@ -327,6 +324,7 @@ impl FsIndex {
     }
 
     /// Whether anything exists at `path` (symlinks followed).
+    #[cfg(test)]
     pub fn exists(&self, path: &Path) -> bool {
         match self.resolve(path, true) {
             Ok(rel) => rel.as_os_str().is_empty() || self.nodes.contains_key(&rel),
@@ -336,6 +334,7 @@ impl FsIndex {
 
     /// The captured content of `path` (symlinks followed): `/etc/passwd`, `/etc/group` and
     /// whatever [`FsIndex::capture`] asked for.
+    #[cfg(test)]
     pub fn read_small_file(&self, path: &Path) -> Option<&[u8]> {
         let rel = self.resolve(path, true).ok()?;
         self.captured.get(&rel).map(Vec::as_slice)
@@ -344,11 +343,6 @@ impl FsIndex {
     /// Number of paths indexed.
     pub fn len(&self) -> usize {
         self.nodes.len()
-    }
-
-    /// Whether nothing is indexed (`scratch`).
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
     }
 }
 

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use crate::blobs::{BlobError, BlobStore};
 use crate::image::Layer;
 pub use limits::{DiskBudget, LimitExceeded, Limits};
-pub use resolve::{MAX_SYMLINKS, clean, resolve_on_disk, resolve_with};
+pub use resolve::{clean, resolve_on_disk, resolve_with};
 pub use root::{Dir, FileId, Resolver, RootDir, remove_any};
 
 /// Name prefix of a whiteout entry.
