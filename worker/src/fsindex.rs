@@ -18,7 +18,9 @@ use kaniko_image::layer::{EntryKind, LayerEntry};
 
 use crate::blobs::BlobStore;
 use crate::image::Layer;
-use crate::unpack::{UnpackError, WHITEOUT_OPAQUE, WHITEOUT_PREFIX, clean, resolve_with};
+use kaniko_image::whiteout::{self, Whiteout};
+
+use crate::unpack::{UnpackError, clean, resolve_with};
 
 /// Files whose content the index captures by default.
 pub const DEFAULT_CAPTURED: [&str; 2] = ["etc/passwd", "etc/group"];
@@ -211,20 +213,21 @@ impl FsIndex {
         let (parent, name) = (rel.parent()?, rel.file_name()?);
         let parent = self.resolve(parent, true).ok()?;
         let name_bytes = name.as_encoded_bytes();
-        if name_bytes == WHITEOUT_OPAQUE.as_bytes() {
-            // What lower layers put below the directory goes; this layer's entries stay.
-            self.remove_below(&parent, |p| layer.contains(p));
-            return None;
-        }
-        if let Some(hidden) = name_bytes.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
-            if hidden.starts_with(b".wh.") || hidden.is_empty() {
+        match whiteout::classify(name_bytes) {
+            Some(Whiteout::Opaque) => {
+                // What lower layers put below the directory goes; this layer's entries stay.
+                self.remove_below(&parent, |p| layer.contains(p));
                 return None;
             }
-            let hidden = parent.join(String::from_utf8_lossy(hidden).as_ref());
-            if !layer.contains(&hidden) {
-                self.remove_tree(&hidden);
+            Some(Whiteout::Meta) | Some(Whiteout::Hides(b"")) => return None,
+            Some(Whiteout::Hides(hidden)) => {
+                let hidden = parent.join(String::from_utf8_lossy(hidden).as_ref());
+                if !layer.contains(&hidden) {
+                    self.remove_tree(&hidden);
+                }
+                return None;
             }
-            return None;
+            None => {}
         }
         let rel = parent.join(name);
         self.ensure_parents(&parent);
