@@ -15,12 +15,12 @@ use std::process::ExitCode;
 pub(crate) mod archive;
 pub(crate) mod base;
 pub mod blobs;
-pub(crate) mod build;
 pub mod cli;
 pub mod config;
 pub mod context_files;
 pub(crate) mod copy;
 pub mod dockerignore;
+pub(crate) mod executor;
 pub(crate) mod fsindex;
 pub(crate) mod glob;
 pub mod image;
@@ -49,7 +49,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             let config = config::BuildConfig::from_args(&args)?;
             progress::install_subscriber(&config.log);
             tracing::debug!(?config, "build configuration");
-            build::run(&config)?;
+            executor::run(&config)?;
             Ok(ExitCode::SUCCESS)
         }
         cli::Command::Serve(args) => {

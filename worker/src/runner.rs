@@ -260,10 +260,11 @@ impl Runner {
             platform = %task.platform
         );
         // The index is the only thing a multi-platform build puts under a tag.
-        let outcome = crate::build::run_async_pushing(&config, crate::build::Push::ByDigestOnly)
-            .instrument(span)
-            .await
-            .map_err(|err| classify(&err))?;
+        let outcome =
+            crate::executor::run_async_pushing(&config, crate::executor::Push::ByDigestOnly)
+                .instrument(span)
+                .await
+                .map_err(|err| classify(&err))?;
         if outcome.pushed.is_empty() {
             return Err(ExecError::permanent(
                 "the task names no destination: nothing was pushed",
