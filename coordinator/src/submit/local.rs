@@ -144,40 +144,14 @@ mod tests {
             "worker",
         ])
         .unwrap();
-        let task = kaniko_common::messages::Task {
-            build_id: "b1".into(),
-            task_id: "b1-1".into(),
-            platform: kaniko_common::platform::Platform::host(),
-            attempt: 1,
-            context: ContextRef {
-                sha256: "a".repeat(64),
-                size: 10,
-            },
-            dockerfile: "Dockerfile".into(),
-            build_args: Default::default(),
-            target: None,
-            labels: Default::default(),
-            destinations: vec!["127.0.0.1:5000/app".into()],
-            compression: Default::default(),
-            compression_level: None,
-            oci_mode: Default::default(),
-            reproducible: false,
-            cross_safe: true,
-            deadline_unix_ms: None,
-            owner: None,
-        };
-        let runner = kaniko_worker::runner::Runner::new(BuildSettings {
-            run: run_settings(&parsed.args).unwrap(),
-            ..BuildSettings::default()
-        });
-        let config = runner.config(&task, std::path::Path::new("/tmp")).unwrap();
+        // The worker's runner hands these to every build (its own tests show them arrive).
         assert_eq!(
-            config.run.cache_dir,
-            std::path::Path::new("/var/cache/runs")
-        );
-        assert_eq!(
-            config.run.cache_scope,
-            kaniko_worker::config::RunCacheScope::Worker
+            run_settings(&parsed.args).unwrap(),
+            RunSettings {
+                secrets: Vec::new(),
+                cache_dir: Some("/var/cache/runs".into()),
+                cache_scope: kaniko_worker::config::RunCacheScope::Worker,
+            }
         );
         assert!(Wrapper::try_parse_from(["submit", "--run-cache-scope", "tenant"]).is_err());
     }
