@@ -9,7 +9,7 @@
 //! File data is copied through one fixed 64 KiB buffer owned by the writer; gzip (flate2 with
 //! zlib-rs) and zstd (multithreaded, one worker per CPU up to 4) hold bounded windows; nothing
 //! else grows with the layer. The tar is what Kaniko writes: USTAR or PAX headers (see
-//! [`header`]), whiteouts `.wh.<name>` and opaque markers `.wh..wh..opq`, and the two zero
+//! [`header`]), whiteouts and opaque markers (named by [`crate::whiteout`]), and the two zero
 //! blocks at the end, so even a layer with no entries is a valid 1024-byte tar
 //! ([`EMPTY_LAYER_DIFF_ID`]). With `reproducible`, every mtime is 0; the gzip header never
 //! carries a time and zstd output does not depend on the thread count, so the same entries
@@ -291,21 +291,18 @@ impl<W: Write> LayerWriter<W> {
 
     /// Appends the whiteout `.wh.<name>` that deletes `path` from lower layers.
     pub fn append_whiteout(&mut self, path: &Path) -> io::Result<()> {
-        let name = path.file_name().ok_or_else(|| {
+        let target = crate::whiteout::whiteout_name_for(path).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!("whiteout for {}: path has no file name", path.display()),
             )
         })?;
-        let mut marker = std::ffi::OsString::from(".wh.");
-        marker.push(name);
-        let target = path.parent().unwrap_or(Path::new("")).join(marker);
         self.append(&marker_entry(target), None)
     }
 
     /// Appends the opaque marker `<dir>/.wh..wh..opq`: lower layers' content of `dir` is hidden.
     pub fn append_opaque(&mut self, dir: &Path) -> io::Result<()> {
-        self.append(&marker_entry(dir.join(".wh..wh..opq")), None)
+        self.append(&marker_entry(crate::whiteout::opaque_marker_for(dir)), None)
     }
 
     /// Writes the end of the tar and the compressed stream's trailer; returns the sink and

@@ -9,3 +9,4 @@
 pub mod layer;
 pub mod layout;
 pub mod outfile;
+pub mod whiteout;

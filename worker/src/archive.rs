@@ -20,7 +20,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-pub use download::{Downloaded, download, file_name_for};
+pub use download::download;
 
 use crate::unpack::limits::{Counted, RatioGuard};
 use crate::unpack::{LimitExceeded, Limits, UnpackError, UnpackOptions, is_root, unpack_layer};

@@ -77,9 +77,6 @@ pub struct BaseImage {
     pub run_config: RunConfig,
     /// Whether the base manifest was Docker-typed (`--oci-mode auto` follows it).
     pub docker: bool,
-    /// The reference the image was pulled from (after rewrites), pinned by digest;
-    /// `None` for scratch.
-    pub pulled_from: Option<Reference>,
 }
 
 /// Parses an image name the way Docker does (`busybox` is `docker.io/library/busybox:latest`).
@@ -164,7 +161,6 @@ pub fn scratch(platform: &Platform) -> Result<BaseImage, BaseError> {
             ..RunConfig::default()
         },
         docker: false,
-        pulled_from: None,
     })
 }
 
@@ -260,7 +256,6 @@ pub fn from_resolved(
         },
         run_config,
         docker: oci::is_docker(&resolved.media_type),
-        pulled_from: Some(pinned),
     })
 }
 

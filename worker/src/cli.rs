@@ -133,23 +133,6 @@ pub struct LimitArgs {
     pub add_url_timeout: u64,
 }
 
-impl LimitArgs {
-    /// The `worker build` flags that give a build these limits (`worker serve`).
-    pub fn build_flags(&self) -> Vec<String> {
-        let mut flags = Vec::new();
-        if let Some(size) = self.max_build_disk {
-            flags.push(format!("--max-build-disk={}", size.0));
-        }
-        flags.push(format!(
-            "--max-compression-ratio={}",
-            self.max_compression_ratio
-        ));
-        flags.push(format!("--add-url-max-size={}", self.add_url_max_size.0));
-        flags.push(format!("--add-url-timeout={}", self.add_url_timeout));
-        flags
-    }
-}
-
 /// How a process reaches registries: plain HTTP and TLS verification, for every registry
 /// or per registry. The one declaration of these flags: `worker build` and `worker serve`
 /// flatten it (through [`BuildRegistryFlags`]), and so do `coordinator submit`, `index` and
@@ -199,7 +182,7 @@ pub struct MirrorFlags {
 
 /// The registry flags of a build: [`RegistryFlags`] and what Kaniko adds for pulls, mirrors,
 /// maps and push retries. `worker build` and `worker serve` flatten it; `worker serve` hands
-/// it to every build ([`crate::serve::BuildExecutor`]).
+/// it to every build ([`crate::runner::Runner`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
 pub struct BuildRegistryFlags {
     /// Plain HTTP and TLS verification.

@@ -25,6 +25,7 @@
 //! `--context-sub-path` applies to directory contexts too (Kaniko applies it to remote ones
 //! only).
 
+mod settings;
 mod types;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,7 @@ use crate::context_files::DockerfilePath;
 pub use crate::cli::BuildArgs;
 pub use kaniko_common::messages::RequestedOciMode;
 pub use kaniko_common::oci::Compression;
+pub use settings::{BuildSettings, RunSettings};
 pub use types::{
     BuildContext, LimitOptions, LogFormat, LogOptions, RegistryMap, RegistryOptions, RunCacheScope,
     RunOptions, SnapshotMode, SnapshotOptions, TarSource, Verbosity, default_run_cache_dir,
@@ -342,19 +344,14 @@ impl BuildConfig {
                 Some((key, value)) => (key, value.to_string()),
                 None => (raw.as_str(), env(raw).unwrap_or_default()),
             };
-            if key.is_empty() {
-                return Err(key_value_error("--build-arg", raw));
-            }
-            build_args.insert(key.to_string(), value);
+            insert_key_value(&mut build_args, "--build-arg", raw, key, value)?;
         }
         let mut labels = BTreeMap::new();
         for raw in &args.label {
-            match raw.split_once('=') {
-                Some((key, value)) if !key.is_empty() => {
-                    labels.insert(key.to_string(), value.to_string());
-                }
-                _ => return Err(key_value_error("--label", raw)),
-            }
+            let Some((key, value)) = raw.split_once('=') else {
+                return Err(key_value_error("--label", raw));
+            };
+            insert_key_value(&mut labels, "--label", raw, key, value.to_string())?;
         }
         let compression_level = compression_level(args.compression, args.compression_level)?;
         let mut ignore_paths = Vec::new();
@@ -398,9 +395,7 @@ impl BuildConfig {
             },
             limits: limit_options(&args.limits)?,
             image_fs_extract_retry: args.image_fs_extract_retry,
-            kaniko_dir: non_empty(&args.kaniko_dir)
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from("/kaniko")),
+            kaniko_dir: kaniko_dir(non_empty(&args.kaniko_dir)),
             log: LogOptions {
                 verbosity: args.verbosity,
                 format: args.log_format,
@@ -440,9 +435,10 @@ impl BuildConfig {
     }
 }
 
-fn outputs(args: &BuildArgs) -> Result<Outputs, ConfigError> {
+/// The `--destination`s, each checked to be an image reference (a task's destinations too).
+pub(crate) fn destinations(values: &[String]) -> Result<Vec<String>, ConfigError> {
     let mut destinations = Vec::new();
-    for raw in &args.destination {
+    for raw in values {
         let reason = if raw.is_empty() {
             Some("it is empty")
         } else if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -460,6 +456,11 @@ fn outputs(args: &BuildArgs) -> Result<Outputs, ConfigError> {
         }
         destinations.push(raw.clone());
     }
+    Ok(destinations)
+}
+
+fn outputs(args: &BuildArgs) -> Result<Outputs, ConfigError> {
+    let destinations = destinations(&args.destination)?;
     let no_push = args.no_push.unwrap_or(false);
     if !no_push && destinations.is_empty() {
         return Err(ConfigError::MissingDestination);
@@ -492,7 +493,7 @@ fn outputs(args: &BuildArgs) -> Result<Outputs, ConfigError> {
     Ok(outputs)
 }
 
-fn limit_options(args: &crate::cli::LimitArgs) -> Result<LimitOptions, ConfigError> {
+pub(crate) fn limit_options(args: &crate::cli::LimitArgs) -> Result<LimitOptions, ConfigError> {
     if let Some(size) = args.max_build_disk
         && size.0 == 0
     {
@@ -524,7 +525,10 @@ fn limit_options(args: &crate::cli::LimitArgs) -> Result<LimitOptions, ConfigErr
     })
 }
 
-fn compression_level(compression: Compression, level: i32) -> Result<Option<i32>, ConfigError> {
+pub(crate) fn compression_level(
+    compression: Compression,
+    level: i32,
+) -> Result<Option<i32>, ConfigError> {
     if level == -1 {
         return Ok(None);
     }
@@ -542,11 +546,32 @@ fn compression_level(compression: Compression, level: i32) -> Result<Option<i32>
     }
 }
 
+/// Adds `key = value` to a `--build-arg` or `--label` map; an empty key is refused, naming
+/// `raw` (the value as given).
+pub(crate) fn insert_key_value(
+    map: &mut BTreeMap<String, String>,
+    flag: &'static str,
+    raw: &str,
+    key: &str,
+    value: String,
+) -> Result<(), ConfigError> {
+    if key.is_empty() {
+        return Err(key_value_error(flag, raw));
+    }
+    map.insert(key.to_string(), value);
+    Ok(())
+}
+
 fn key_value_error(flag: &'static str, value: &str) -> ConfigError {
     ConfigError::KeyValue {
         flag,
         value: value.to_string(),
     }
+}
+
+/// `--kaniko-dir` (or `KANIKO_DIR`), default `/kaniko`.
+pub(crate) fn kaniko_dir(value: Option<&str>) -> PathBuf {
+    PathBuf::from(value.unwrap_or("/kaniko"))
 }
 
 fn non_empty(value: &Option<String>) -> Option<&str> {

@@ -18,7 +18,9 @@ use kaniko_image::layer::{EntryKind, LayerEntry};
 
 use crate::blobs::BlobStore;
 use crate::image::Layer;
-use crate::unpack::{UnpackError, WHITEOUT_OPAQUE, WHITEOUT_PREFIX, clean, resolve_with};
+use kaniko_image::whiteout::{self, Whiteout};
+
+use crate::unpack::{UnpackError, clean, resolve_with};
 
 /// Files whose content the index captures by default.
 pub const DEFAULT_CAPTURED: [&str; 2] = ["etc/passwd", "etc/group"];
@@ -96,11 +98,6 @@ impl FsIndex {
             captured: BTreeMap::new(),
             capture: DEFAULT_CAPTURED.iter().map(PathBuf::from).collect(),
         }
-    }
-
-    /// Also captures the content of `path` (root-relative or absolute) in later layers.
-    pub fn capture(&mut self, path: &Path) {
-        self.capture.insert(clean(path));
     }
 
     /// Streams `layers` (bottom first) through `blobs`, reading headers only (and the
@@ -205,6 +202,7 @@ impl FsIndex {
     }
 
     /// Records the content of a small file the build wrote (e.g. a COPY of `/etc/passwd`).
+    #[cfg(test)]
     pub fn set_small_file(&mut self, path: &Path, content: Vec<u8>) {
         self.captured.insert(clean(path), content);
     }
@@ -215,20 +213,21 @@ impl FsIndex {
         let (parent, name) = (rel.parent()?, rel.file_name()?);
         let parent = self.resolve(parent, true).ok()?;
         let name_bytes = name.as_encoded_bytes();
-        if name_bytes == WHITEOUT_OPAQUE.as_bytes() {
-            // What lower layers put below the directory goes; this layer's entries stay.
-            self.remove_below(&parent, |p| layer.contains(p));
-            return None;
-        }
-        if let Some(hidden) = name_bytes.strip_prefix(WHITEOUT_PREFIX.as_bytes()) {
-            if hidden.starts_with(b".wh.") || hidden.is_empty() {
+        match whiteout::classify(name_bytes) {
+            Some(Whiteout::Opaque) => {
+                // What lower layers put below the directory goes; this layer's entries stay.
+                self.remove_below(&parent, |p| layer.contains(p));
                 return None;
             }
-            let hidden = parent.join(String::from_utf8_lossy(hidden).as_ref());
-            if !layer.contains(&hidden) {
-                self.remove_tree(&hidden);
+            Some(Whiteout::Meta) | Some(Whiteout::Hides(b"")) => return None,
+            Some(Whiteout::Hides(hidden)) => {
+                let hidden = parent.join(String::from_utf8_lossy(hidden).as_ref());
+                if !layer.contains(&hidden) {
+                    self.remove_tree(&hidden);
+                }
+                return None;
             }
-            return None;
+            None => {}
         }
         let rel = parent.join(name);
         self.ensure_parents(&parent);
@@ -315,6 +314,7 @@ impl FsIndex {
     }
 
     /// Whether `path` is a directory once symlinks are followed. The root is one.
+    #[cfg(test)]
     pub fn is_dir(&self, path: &Path) -> bool {
         match self.resolve(path, true) {
             Ok(rel) if rel.as_os_str().is_empty() => true,
@@ -327,6 +327,7 @@ impl FsIndex {
     }
 
     /// Whether anything exists at `path` (symlinks followed).
+    #[cfg(test)]
     pub fn exists(&self, path: &Path) -> bool {
         match self.resolve(path, true) {
             Ok(rel) => rel.as_os_str().is_empty() || self.nodes.contains_key(&rel),
@@ -336,6 +337,7 @@ impl FsIndex {
 
     /// The captured content of `path` (symlinks followed): `/etc/passwd`, `/etc/group` and
     /// whatever [`FsIndex::capture`] asked for.
+    #[cfg(test)]
     pub fn read_small_file(&self, path: &Path) -> Option<&[u8]> {
         let rel = self.resolve(path, true).ok()?;
         self.captured.get(&rel).map(Vec::as_slice)
@@ -344,11 +346,6 @@ impl FsIndex {
     /// Number of paths indexed.
     pub fn len(&self) -> usize {
         self.nodes.len()
-    }
-
-    /// Whether nothing is indexed (`scratch`).
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
     }
 }
 

@@ -393,6 +393,7 @@ pub fn copy_tree_from(from: BorrowedFd<'_>, to: &Path) -> io::Result<()> {
 }
 
 /// [`copy_tree_from`] the directory `from` (a path we trust, e.g. our own scratch directory).
+#[cfg(test)]
 pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
     copy_tree_from(open_root(from)?.as_fd(), to)
 }

@@ -2,37 +2,41 @@
 
 //! kaniko-rs worker: builds one Dockerfile for one platform, daemonless and unprivileged.
 //!
-//! Modules: [`cli`] (raw flags) and [`config`] (validated build configuration) for
-//! `worker build`; [`dockerignore`], [`glob`] (COPY/ADD sources) and [`users`] (`--chown`,
-//! `USER`, `HOME`) are the pure pieces the build executor uses; [`image`] is the image model
-//! the executor and the outputs share.
+//! The public surface is the embedding API and what the coordinator shares: [`run`] (the
+//! `worker` command line, flags in [`cli`], validated by [`config`]), [`runner`] (a typed
+//! task built in-process with the worker's [`config::BuildSettings`], its log lines
+//! captured, failures classified and retried), [`serve`] (`worker serve`), [`context_files`]
+//! and [`dockerignore`] (a context's Dockerfile and ignore file), the [`sandbox`] helper's
+//! entry and [`rootless`] re-entry, and [`blobs`], [`image`] and [`output`] (the image model
+//! and its outputs, which the end-to-end tests drive). Everything else is the build's own.
 
 use std::process::ExitCode;
 
-pub mod archive;
-pub mod base;
+pub(crate) mod archive;
+pub(crate) mod base;
 pub mod blobs;
-pub mod build;
 pub mod cli;
 pub mod config;
 pub mod context_files;
-pub mod copy;
+pub(crate) mod copy;
 pub mod dockerignore;
-pub mod fsindex;
-pub mod glob;
+pub(crate) mod executor;
+pub(crate) mod fsindex;
+pub(crate) mod glob;
 pub mod image;
-pub mod inroot;
-pub mod instructions;
+pub(crate) mod inroot;
+pub(crate) mod instructions;
 pub mod output;
-pub mod progress;
+pub(crate) mod progress;
 pub mod rootless;
+pub mod runner;
 pub mod sandbox;
-pub mod secrets;
+pub(crate) mod secrets;
 pub mod serve;
-pub mod snapshot;
-pub mod stage;
-pub mod unpack;
-pub mod users;
+pub(crate) mod snapshot;
+pub(crate) mod stage;
+pub(crate) mod unpack;
+pub(crate) mod users;
 
 /// Runs one invocation of the `worker` command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
@@ -45,7 +49,7 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             let config = config::BuildConfig::from_args(&args)?;
             progress::install_subscriber(&config.log);
             tracing::debug!(?config, "build configuration");
-            build::run(&config)?;
+            executor::run(&config)?;
             Ok(ExitCode::SUCCESS)
         }
         cli::Command::Serve(args) => {

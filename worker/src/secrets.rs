@@ -47,6 +47,16 @@ pub struct Secret {
 }
 
 impl Secret {
+    /// Checks that a file source is still a file (every build checks its secrets again).
+    pub fn check_source(&self) -> Result<(), String> {
+        match &self.source {
+            SecretSource::File(path) if !path.is_file() => {
+                Err(format!("{} is not a file", path.display()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Parses one `--secret` value; `env_set` tells whether an environment variable exists
     /// (for `id=NAME` alone).
     pub fn parse(text: &str, env_set: impl Fn(&str) -> bool) -> Result<Secret, String> {
@@ -257,18 +267,6 @@ impl std::fmt::Debug for Masker {
     }
 }
 
-/// The `worker build` flags that hand `secrets` (checked now: each must parse and a file
-/// must exist) and the RUN cache directory to a build another command runs (`worker serve`,
-/// `coordinator submit --driver local`).
-pub fn build_flags(secrets: &[String], run_cache_dir: Option<&str>) -> Result<Vec<String>, String> {
-    parse_all(secrets)?;
-    let mut flags: Vec<String> = secrets.iter().map(|s| format!("--secret={s}")).collect();
-    if let Some(dir) = run_cache_dir.filter(|d| !d.is_empty()) {
-        flags.push(format!("--run-cache-dir={dir}"));
-    }
-    Ok(flags)
-}
-
 /// Parses every `--secret`; a later one with the same id replaces an earlier one, and a file
 /// must exist.
 pub fn parse_all(values: &[String]) -> Result<Vec<Secret>, String> {
@@ -276,14 +274,9 @@ pub fn parse_all(values: &[String]) -> Result<Vec<Secret>, String> {
     for text in values {
         let secret = Secret::parse(text, |name| std::env::var_os(name).is_some())
             .map_err(|e| format!("--secret {text:?}: {e}"))?;
-        if let SecretSource::File(path) = &secret.source
-            && !path.is_file()
-        {
-            return Err(format!(
-                "--secret {text:?}: {} is not a file",
-                path.display()
-            ));
-        }
+        secret
+            .check_source()
+            .map_err(|e| format!("--secret {text:?}: {e}"))?;
         secrets.retain(|s| s.id != secret.id);
         secrets.push(secret);
     }

@@ -11,7 +11,6 @@
 //! [`run`] takes a [`ServeConfig`], an executor and a shutdown token, so tests can run a
 //! worker in-process as well as spawn the binary.
 
-pub mod executor;
 pub mod logs;
 pub mod task;
 
@@ -32,7 +31,7 @@ use tracing::Instrument;
 
 use crate::cli::BuildRegistryFlags;
 
-pub use executor::{BuildExecutor, Built, ExecError, LogSink, TaskExecutor};
+pub use crate::runner::{BoxFuture, Built, ExecError, LogSink, Runner, TaskExecutor};
 /// The shutdown signal [`run`] takes.
 pub use tokio_util::sync::CancellationToken;
 
@@ -65,7 +64,7 @@ pub struct ServeConfig {
     /// Settings of the consumers created when missing.
     pub consumer: ConsumerSettings,
     /// The delay before the first redelivery of a task that failed transiently; doubled
-    /// for each further delivery (see [`task::backoff`]).
+    /// for each further delivery (see [`crate::runner::backoff`]).
     pub retry_backoff: Duration,
 }
 
@@ -286,31 +285,13 @@ pub async fn run_with_signals(args: &crate::cli::ServeArgs) -> anyhow::Result<()
             shutdown.cancel();
         })
     };
-    let executor = BuildExecutor {
+    let runner = Runner::new(crate::config::BuildSettings {
         registry,
-        build_args: build_flags(args)?,
-    };
-    let result = run(config, executor, shutdown).await;
+        ..crate::config::BuildSettings::from_serve_args(args)?
+    });
+    let result = run(config, runner, shutdown).await;
     signals.abort();
     result
-}
-
-/// The `worker build` flags `worker serve` adds to every build: network, snapshotter, the
-/// worker's own secrets (sources only; checked now, not at the first build; each must carry a
-/// scope), cache directory, cache scope and limits.
-pub fn build_flags(args: &crate::cli::ServeArgs) -> anyhow::Result<Vec<String>> {
-    let mut flags = vec![
-        format!("--network={}", args.network),
-        format!("--snapshotter={}", args.snapshotter),
-    ];
-    crate::secrets::require_scopes(&args.secret).map_err(anyhow::Error::msg)?;
-    flags.extend(
-        crate::secrets::build_flags(&args.secret, args.run_cache_dir.as_deref())
-            .map_err(anyhow::Error::msg)?,
-    );
-    flags.push(format!("--run-cache-scope={}", args.run_cache_scope));
-    flags.extend(args.limits.build_flags());
-    Ok(flags)
 }
 
 /// Makes sure the streams exist. A worker of the secured layout (`coordinator nats-config`)

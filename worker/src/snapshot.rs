@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 
 use kaniko_image::layer::{EntryKind, LayerEntry, LayerWriter};
 
-use crate::unpack::{WHITEOUT_OPAQUE, WHITEOUT_PREFIX};
+use kaniko_image::whiteout;
 
 /// How changes are found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -247,15 +247,9 @@ pub fn write_layer<W: io::Write>(
         match change {
             Change::Whiteout(rel) => {
                 writer.append_whiteout(rel)?;
-                let name = rel
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let parent = rel.parent().unwrap_or(Path::new(""));
-                written.push(LayerEntry::new(
-                    parent.join(format!("{WHITEOUT_PREFIX}{name}")),
-                    EntryKind::File { size: 0 },
-                ));
+                // The writer has refused a path without a file name.
+                let name = whiteout::whiteout_name_for(rel).unwrap_or_default();
+                written.push(LayerEntry::new(name, EntryKind::File { size: 0 }));
             }
             Change::Entry { rel, opaque } => {
                 writer.append_from_disk(source, rel, rel)?;
@@ -263,7 +257,7 @@ pub fn write_layer<W: io::Write>(
                 if *opaque {
                     writer.append_opaque(rel)?;
                     written.push(LayerEntry::new(
-                        rel.join(WHITEOUT_OPAQUE),
+                        whiteout::opaque_marker_for(rel),
                         EntryKind::File { size: 0 },
                     ));
                 }

@@ -135,7 +135,7 @@ fn scan_small_files(
         let path = entry.path()?.to_string_lossy().into_owned();
         let abs = format!("/{}", path.trim_start_matches("./").trim_start_matches('/'));
         if let Some(name) = abs.rsplit('/').next()
-            && let Some(deleted) = name.strip_prefix(".wh.")
+            && let Some(deleted) = name.strip_prefix(kaniko_image::whiteout::PREFIX)
         {
             let parent = abs.rsplit_once('/').map_or("", |(p, _)| p);
             let target = format!("{parent}/{deleted}");

@@ -8,7 +8,7 @@
 //! final component is never followed, so a symlink already at the path is replaced rather
 //! than written through.
 //!
-//! Whiteouts (`.wh.<name>`) and opaque markers (`.wh..wh..opq`) apply to what lower layers
+//! Whiteouts and opaque markers (named in `kaniko_image::whiteout`) apply to what lower layers
 //! left; ownership is applied before the mode (chown clears setuid). Two things wait for the
 //! end of the layer, and both are looked up again inside the root then, never through a path
 //! kept from earlier: a hard link whose target is not there yet (made once the target exists;
@@ -35,18 +35,13 @@ use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use kaniko_image::whiteout::{self, Whiteout};
+
 use crate::blobs::{BlobError, BlobStore};
 use crate::image::Layer;
 pub use limits::{DiskBudget, LimitExceeded, Limits};
-pub use resolve::{MAX_SYMLINKS, clean, resolve_on_disk, resolve_with};
+pub use resolve::{clean, resolve_on_disk, resolve_with};
 pub use root::{Dir, FileId, Resolver, RootDir, remove_any};
-
-/// Name prefix of a whiteout entry.
-pub const WHITEOUT_PREFIX: &str = ".wh.";
-/// Name of the opaque-directory marker.
-pub const WHITEOUT_OPAQUE: &str = ".wh..wh..opq";
-/// Prefix of AUFS metadata entries (`.wh..wh.plnk` and the like), never written.
-const WHITEOUT_META_PREFIX: &str = ".wh..wh.";
 
 /// What can go wrong while unpacking. Messages carry their cause (the variants added for
 /// issue 10 do not also return it as `source()`, so a printed chain shows it once).
@@ -376,7 +371,7 @@ impl Unpacker<'_> {
             return Ok(());
         };
         let name_bytes = name.as_bytes();
-        if self.opts.whiteouts && name_bytes.starts_with(WHITEOUT_PREFIX.as_bytes()) {
+        if self.opts.whiteouts && whiteout::is_whiteout(name_bytes) {
             return self.whiteout(raw, parent, name_bytes);
         }
         let size = if meta.kind.is_file() || meta.kind == tar::EntryType::GNUSparse {
@@ -438,11 +433,11 @@ impl Unpacker<'_> {
     }
 
     fn whiteout(&mut self, raw: &Path, parent: &Path, name: &[u8]) -> Result<(), UnpackError> {
-        let opaque = name == WHITEOUT_OPAQUE.as_bytes();
-        if !opaque && name.starts_with(WHITEOUT_META_PREFIX.as_bytes()) {
-            return Ok(());
-        }
-        let hidden = OsStr::from_bytes(&name[WHITEOUT_PREFIX.len()..]);
+        let (opaque, hidden) = match whiteout::classify(name) {
+            Some(Whiteout::Opaque) => (true, OsStr::new("")),
+            Some(Whiteout::Hides(hidden)) => (false, OsStr::from_bytes(hidden)),
+            Some(Whiteout::Meta) | None => return Ok(()),
+        };
         if !opaque && (hidden.is_empty() || hidden == "." || hidden == "..") {
             return Ok(());
         }

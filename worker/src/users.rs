@@ -97,11 +97,13 @@ impl Users {
     }
 
     /// The parsed `/etc/passwd` entries, in file order.
+    #[cfg(test)]
     pub fn passwd(&self) -> &[PasswdEntry] {
         &self.passwd
     }
 
     /// The parsed `/etc/group` entries, in file order.
+    #[cfg(test)]
     pub fn groups(&self) -> &[GroupEntry] {
         &self.groups
     }
@@ -163,6 +165,7 @@ impl Users {
     /// `HOME` for a `USER` spec (a group part is ignored): the home from `/etc/passwd`, else
     /// `/root` for root (the empty spec, `root`, uid 0) and `/` for anyone else, unknown
     /// names included.
+    #[cfg(test)]
     pub fn home_of(&self, spec: &str) -> String {
         let (user, _) = split_spec(spec);
         let entry = match parse_id(user) {

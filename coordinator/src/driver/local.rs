@@ -5,14 +5,15 @@
 //! platform only when the Dockerfile is cross-safe for it (no RUN would execute on it, the
 //! parser's query), otherwise the build is refused before anything is built or pushed, naming
 //! the platform. Each platform is built by the worker library exactly as `worker serve` builds
-//! a task ([`BuildExecutor`]: per-platform images pushed by digest only), transient failures
-//! are retried with the worker's backoff a bounded number of times, each task is the fleet's
-//! ([`policy::task::task_for`]), the failure policy is the fleet's ([`BuildRecord::verdict`]),
-//! and the index is published by the one publishing path ([`publish`]). Progress and log lines come out as the same [`Event`]s the fleet publishes, so
+//! a task ([`Runner`]: per-platform images pushed by digest only, transient failures retried
+//! with the worker's backoff a bounded number of times, as `worker serve` retries), each task
+//! is the fleet's ([`policy::task::task_for`]), the failure policy is the fleet's
+//! ([`BuildRecord::verdict`]), and the index is published by the one publishing path
+//! ([`publish`]). Progress and log lines come out as the same [`Event`]s the fleet publishes, so
 //! `coordinator submit` shows and summarises both drivers alike.
 
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use futures::future::join_all;
 use kaniko_common::dockerfile::{BuildArgs, Dockerfile};
@@ -21,12 +22,9 @@ use kaniko_common::messages::{
 };
 use kaniko_common::platform::Platform;
 use kaniko_registry::{RegistryClient, RegistryOptions};
-use kaniko_retry::RetryPolicy;
 use kaniko_worker::context_files::{DockerfilePath, read_dockerfile};
-use kaniko_worker::serve::executor::{BuildExecutor, ExecError, LogSink, TaskExecutor};
-use kaniko_worker::serve::task::DEFAULT_RETRY_BACKOFF;
+use kaniko_worker::runner::{self, AttemptObserver, Runner};
 use tokio::sync::mpsc;
-use tracing::instrument::WithSubscriber;
 
 use crate::policy::publish::{PublishFailure, PublishIndex, publish};
 use crate::policy::record::{Applied, BuildRecord, PlatformRecord, Route, Verdict};
@@ -35,7 +33,7 @@ use crate::policy::{self, now_ms};
 /// The worker id the local driver reports in its events.
 pub const LOCAL_WORKER: &str = "local";
 /// The longest pause before a local build's next attempt (the fleet's redelivery delay, from
-/// [`DEFAULT_RETRY_BACKOFF`] doubled, capped lower: the user is waiting at the terminal).
+/// [`runner::DEFAULT_RETRY_BACKOFF`] doubled, capped lower: the user is waiting at the terminal).
 const LOCAL_MAX_BACKOFF: Duration = Duration::from_secs(8);
 
 /// Why the local driver will not build a request.
@@ -148,14 +146,13 @@ pub struct LocalBuild {
     pub request: BuildRequest,
     /// The unpacked context.
     pub context_dir: PathBuf,
-    /// Registry flags for the per-platform builds.
-    pub registry: kaniko_worker::cli::BuildRegistryFlags,
+    /// What the worker adds to every platform's build (registry flags, `--secret`s, RUN
+    /// cache).
+    pub settings: kaniko_worker::config::BuildSettings,
     /// Registry options for publishing the index.
     pub index_registry: RegistryOptions,
     /// Deliveries of a platform at most (transient failures are retried up to this).
     pub max_attempts: u32,
-    /// More `worker build` flags for every platform (`--secret`, `--run-cache-dir`).
-    pub build_args: Vec<String>,
 }
 
 /// Runs `build`: checks placement (an error here means nothing was built), then builds every
@@ -255,114 +252,69 @@ pub async fn run(
     Ok(())
 }
 
-/// Builds one platform with the worker's executor, retrying transient failures with the
+/// Builds one platform with the worker's runner, retrying transient failures with the
 /// worker's backoff; the result is what a fleet worker would have published.
 async fn build_platform(
     build: &LocalBuild,
     platform: &Platform,
     events: &mpsc::UnboundedSender<Event>,
 ) -> TaskResult {
-    let executor = BuildExecutor {
-        registry: build.registry.clone(),
-        build_args: build.build_args.clone(),
+    let runner = Runner::new(build.settings.clone());
+    let policy = runner::retry_policy(build.max_attempts, LOCAL_MAX_BACKOFF);
+    let attempted = runner
+        .run_with_retries(
+            &policy,
+            &format!("building {platform}"),
+            &build.context_dir,
+            |attempt| task_for(build, platform, attempt),
+            &mut Reporter(events),
+        )
+        .await;
+    let duration_ms = u64::try_from(attempted.duration.as_millis()).unwrap_or(u64::MAX);
+    let outcome = match attempted.outcome {
+        Ok(built) => TaskOutcome::Built {
+            manifest: built.manifest,
+            config_digest: built.config_digest,
+            duration_ms,
+        },
+        Err(err) => TaskOutcome::Failed(WireError::from(err)),
     };
-    let policy = RetryPolicy::forever()
-        .with_attempts(build.max_attempts)
-        .with_backoff(DEFAULT_RETRY_BACKOFF, LOCAL_MAX_BACKOFF);
-    let what = format!("building {platform}");
-    let mut retrying = policy.start(&what);
-    loop {
-        let attempt = retrying.attempt();
-        let task = task_for(build, platform, attempt);
-        let _ = events.send(Event {
-            build_id: build.build_id.clone(),
-            at_unix_ms: now_ms(),
-            kind: EventKind::PlatformStarted {
-                platform: platform.clone(),
-                worker_id: LOCAL_WORKER.to_string(),
-                attempt,
-            },
-        });
-        let started = Instant::now();
-        let outcome = execute(&executor, &task, &build.context_dir, events).await;
-        let duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let outcome = match outcome {
-            Ok(built) => TaskOutcome::Built {
-                manifest: built.manifest,
-                config_digest: built.config_digest,
-                duration_ms,
-            },
-            Err(err) => {
-                let delay = if err.kind.is_retryable() {
-                    retrying.next_pause(&err)
-                } else {
-                    None
-                };
-                match delay {
-                    None => TaskOutcome::Failed(WireError::from(err)),
-                    Some(delay) => {
-                        let _ = events.send(Event {
-                            build_id: build.build_id.clone(),
-                            at_unix_ms: now_ms(),
-                            kind: EventKind::Log {
-                                platform: platform.clone(),
-                                line: format!(
-                                    "attempt {attempt} failed ({err}); retrying in {delay:?}"
-                                ),
-                            },
-                        });
-                        tokio::time::sleep(delay).await;
-                        continue;
-                    }
-                }
-            }
-        };
-        return TaskResult {
-            build_id: build.build_id.clone(),
-            task_id: task.task_id,
-            platform: platform.clone(),
-            worker_id: LOCAL_WORKER.to_string(),
-            attempt,
-            outcome,
-        };
+    TaskResult {
+        build_id: build.build_id.clone(),
+        task_id: attempted.task.task_id,
+        platform: platform.clone(),
+        worker_id: LOCAL_WORKER.to_string(),
+        attempt: attempted.task.attempt,
+        outcome,
     }
 }
 
-/// Runs the executor with a tracing subscriber that sends the build's log lines to `events`.
-async fn execute(
-    executor: &BuildExecutor,
-    task: &Task,
-    context_dir: &Path,
-    events: &mpsc::UnboundedSender<Event>,
-) -> Result<kaniko_worker::serve::Built, ExecError> {
-    use tracing_subscriber::prelude::*;
-    let (sink, mut lines) = LogSink::new();
-    let forward = {
-        let events = events.clone();
-        let build_id = task.build_id.clone();
-        let platform = task.platform.clone();
-        tokio::spawn(async move {
-            while let Some(line) = lines.recv().await {
-                let _ = events.send(Event {
-                    build_id: build_id.clone(),
-                    at_unix_ms: now_ms(),
-                    kind: EventKind::Log {
-                        platform: platform.clone(),
-                        line,
-                    },
-                });
-            }
-        })
-    };
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_subscriber::EnvFilter::new("info"))
-        .with(kaniko_worker::serve::logs::CaptureLayer);
-    let outcome = executor
-        .execute(task, context_dir, sink)
-        .with_subscriber(subscriber)
-        .await;
-    let _ = forward.await;
-    outcome
+/// Reports each attempt and its log lines as the fleet's events.
+struct Reporter<'a>(&'a mpsc::UnboundedSender<Event>);
+
+impl AttemptObserver for Reporter<'_> {
+    fn started(&mut self, task: &Task) {
+        let _ = self.0.send(Event {
+            build_id: task.build_id.clone(),
+            at_unix_ms: now_ms(),
+            kind: EventKind::PlatformStarted {
+                platform: task.platform.clone(),
+                worker_id: LOCAL_WORKER.to_string(),
+                attempt: task.attempt,
+            },
+        });
+    }
+
+    fn line(&mut self, task: &Task, line: String) {
+        let _ = self.0.send(Event {
+            build_id: task.build_id.clone(),
+            at_unix_ms: now_ms(),
+            kind: EventKind::Log {
+                platform: task.platform.clone(),
+                line,
+            },
+        });
+    }
 }
 
 /// The task a fleet worker would have received for `platform` at `attempt`: the fleet's own
@@ -502,10 +454,9 @@ mod tests {
             build_id: "b1".into(),
             request: r.clone(),
             context_dir: PathBuf::from("/nonexistent"),
-            registry: kaniko_worker::cli::BuildRegistryFlags::default(),
+            settings: kaniko_worker::config::BuildSettings::default(),
             index_registry: RegistryOptions::default(),
             max_attempts: 1,
-            build_args: Vec::new(),
         };
         let host = Platform::host();
         let foreign = if host == amd64() {

@@ -10,20 +10,22 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use kaniko_common::messages::ContextRef;
 use kaniko_worker::cli::BuildRegistryFlags;
+use kaniko_worker::config::{BuildSettings, RunSettings};
 use tokio::sync::mpsc;
 
 use super::follow::{Tracker, Update};
 use super::{Display, SubmitArgs, build_request, report};
 use crate::driver::local::{self, LocalBuild};
 
-/// The `worker build` flags of every platform's build: the secrets (checked now, before
-/// anything is packed), the RUN cache directory and its scope.
-fn build_flags(flags: &super::LocalRegistryArgs) -> anyhow::Result<Vec<String>> {
-    let mut out =
-        kaniko_worker::secrets::build_flags(&flags.secret, flags.run_cache_dir.as_deref())
-            .map_err(anyhow::Error::msg)?;
-    out.push(format!("--run-cache-scope={}", flags.run_cache_scope));
-    Ok(out)
+/// What every platform's build gets besides the registry flags: the secrets (checked now,
+/// before anything is packed), the RUN cache directory and its scope.
+fn run_settings(flags: &super::LocalRegistryArgs) -> anyhow::Result<RunSettings> {
+    RunSettings::parse(
+        &flags.secret,
+        flags.run_cache_dir.as_deref(),
+        &flags.run_cache_scope,
+    )
+    .map_err(anyhow::Error::msg)
 }
 
 /// Runs the build of `args` in this process.
@@ -36,7 +38,7 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
         size: 0,
     };
     build_request(args, placeholder, "Dockerfile".to_string())?;
-    let build_args = build_flags(&args.local)?;
+    let run = run_settings(&args.local)?;
 
     let context_dir = args.context.clone();
     let dockerfile = args.dockerfile.clone();
@@ -64,14 +66,17 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
         build_id: build_id.clone(),
         request,
         context_dir: unpacked,
-        registry: BuildRegistryFlags {
-            access: registry.flags.clone(),
-            mirrors: flags.mirrors.clone(),
-            ..BuildRegistryFlags::default()
+        settings: BuildSettings {
+            registry: BuildRegistryFlags {
+                access: registry.flags.clone(),
+                mirrors: flags.mirrors.clone(),
+                ..BuildRegistryFlags::default()
+            },
+            run,
+            ..BuildSettings::default()
         },
         index_registry: registry.options(),
         max_attempts: flags.retries.saturating_add(1),
-        build_args,
     };
     let (tx, mut rx) = mpsc::unbounded_channel();
     let driver = tokio::spawn(local::run(build, tx));
@@ -139,19 +144,14 @@ mod tests {
             "worker",
         ])
         .unwrap();
-        let mut argv: Vec<String> = ["worker", "build", "--no-push", "--context", "/tmp"]
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
-        argv.extend(build_flags(&parsed.args).unwrap());
-        let config = kaniko_worker::serve::executor::build_config(&argv).unwrap();
+        // The worker's runner hands these to every build (its own tests show them arrive).
         assert_eq!(
-            config.run.cache_dir,
-            std::path::Path::new("/var/cache/runs")
-        );
-        assert_eq!(
-            config.run.cache_scope,
-            kaniko_worker::config::RunCacheScope::Worker
+            run_settings(&parsed.args).unwrap(),
+            RunSettings {
+                secrets: Vec::new(),
+                cache_dir: Some("/var/cache/runs".into()),
+                cache_scope: kaniko_worker::config::RunCacheScope::Worker,
+            }
         );
         assert!(Wrapper::try_parse_from(["submit", "--run-cache-scope", "tenant"]).is_err());
     }

@@ -24,7 +24,7 @@ pub struct LayerItem {
 impl LayerItem {
     /// Whether this entry is a whiteout or an opaque marker.
     pub fn is_whiteout(&self) -> bool {
-        self.name().starts_with(".wh.")
+        kaniko_image::whiteout::is_whiteout(self.name().as_bytes())
     }
 
     /// The last path component.

@@ -287,8 +287,23 @@ pub struct RegistryOptions {
 
 impl RegistryOptions {
     pub(super) fn from_args(args: &BuildArgs) -> Result<RegistryOptions, ConfigError> {
+        Ok(RegistryOptions {
+            skip_default_registry_fallback: args.skip_default_registry_fallback.unwrap_or(false),
+            push_ignore_immutable_tag_errors: args
+                .push_ignore_immutable_tag_errors
+                .unwrap_or(false),
+            skip_push_permission_check: args.skip_push_permission_check.unwrap_or(false),
+            image_download_retry: args.image_download_retry,
+            ..RegistryOptions::from_flags(&args.registry)?
+        })
+    }
+
+    /// The options of the registry flags `worker build` and `worker serve` share (the
+    /// `worker build`-only ones at their defaults); `--registry-map` pairs checked.
+    pub(super) fn from_flags(
+        registry: &crate::cli::BuildRegistryFlags,
+    ) -> Result<RegistryOptions, ConfigError> {
         let mut maps = Vec::new();
-        let registry = &args.registry;
         for raw in &registry.mirrors.registry_map {
             // Kaniko: an empty value is nothing; `a=b;c=d` is two pairs.
             if raw.is_empty() {
@@ -323,13 +338,8 @@ impl RegistryOptions {
             skip_tls_verify_registries: list(&registry.access.skip_tls_verify_registry),
             mirrors: list(&registry.mirrors.registry_mirror),
             maps,
-            skip_default_registry_fallback: args.skip_default_registry_fallback.unwrap_or(false),
             push_retry: registry.push_retry,
-            push_ignore_immutable_tag_errors: args
-                .push_ignore_immutable_tag_errors
-                .unwrap_or(false),
-            skip_push_permission_check: args.skip_push_permission_check.unwrap_or(false),
-            image_download_retry: args.image_download_retry,
+            ..RegistryOptions::default()
         })
     }
 }

@@ -119,11 +119,6 @@ impl Pattern {
         })
     }
 
-    /// The pattern as it was compiled.
-    pub fn as_str(&self) -> &str {
-        &self.source
-    }
-
     /// Whether the whole of `path` matches.
     pub fn matches(&self, path: &str) -> bool {
         match self.run(path) {

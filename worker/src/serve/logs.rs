@@ -111,7 +111,7 @@ where
         let Some(key) = key else {
             return;
         };
-        let sink = match super::executor::sinks().lock() {
+        let sink = match crate::runner::sinks().lock() {
             Ok(sinks) => sinks.get(&key).cloned(),
             Err(_) => None,
         };
@@ -225,7 +225,7 @@ mod tests {
     fn events_inside_a_build_span_reach_its_sink_and_nothing_else_does() {
         let (sink, mut lines) = LogSink::new();
         let key = 424_242u64;
-        if let Ok(mut sinks) = crate::serve::executor::sinks().lock() {
+        if let Ok(mut sinks) = crate::runner::sinks().lock() {
             sinks.insert(key, sink);
         }
         let subscriber = tracing_subscriber::registry().with(CaptureLayer);
@@ -239,7 +239,7 @@ mod tests {
             let other = tracing::info_span!("build", kaniko_task = key + 1);
             other.in_scope(|| tracing::info!("another build's line"));
         });
-        if let Ok(mut sinks) = crate::serve::executor::sinks().lock() {
+        if let Ok(mut sinks) = crate::runner::sinks().lock() {
             sinks.remove(&key);
         }
         let mut got = Vec::new();

@@ -19,8 +19,9 @@ use kaniko_common::subjects::validate_token;
 use kaniko_nats::Bus;
 use kaniko_retry::RetryPolicy;
 
-use super::executor::{Built, ExecError, LogSink, TaskExecutor};
+use super::{Built, ExecError, LogSink, TaskExecutor};
 use super::{Shared, now_ms};
+pub use crate::runner::{DEFAULT_RETRY_BACKOFF, MAX_RETRY_BACKOFF, backoff};
 use crate::unpack::Limits;
 
 /// How long the final ack of a built task is tried again while the server is away.
@@ -35,20 +36,6 @@ pub enum Disposition {
     Term,
     /// Deliver again after this delay (transient failure, no result yet).
     Nak(Duration),
-}
-
-/// The first redelivery delay of `worker serve` unless `--retry-backoff` says otherwise.
-pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_secs(2);
-/// The longest redelivery delay.
-pub const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(60);
-
-/// The delay before the redelivery that follows delivery number `delivered`: `first`, then
-/// doubled each delivery (2 s, 4 s, 8 s, ... by default), at most [`MAX_RETRY_BACKOFF`]
-/// (the [`RetryPolicy`] backoff, without jitter).
-pub fn backoff(first: Duration, delivered: i64) -> Duration {
-    RetryPolicy::forever()
-        .with_backoff(first, MAX_RETRY_BACKOFF)
-        .backoff(u32::try_from(delivered.max(0)).unwrap_or(u32::MAX))
 }
 
 /// The policy: success is acked; a transient failure is nak'ed with [`backoff`] from `first`

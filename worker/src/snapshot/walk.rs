@@ -102,11 +102,6 @@ impl Scan {
         self.paths.len()
     }
 
-    /// Whether the scan is empty.
-    pub fn is_empty(&self) -> bool {
-        self.paths.is_empty()
-    }
-
     /// What changed from `self` (before) to `after`, in path order.
     pub fn diff(&self, after: &Scan) -> Vec<Change> {
         let mut out = Vec::new();

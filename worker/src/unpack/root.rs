@@ -37,6 +37,7 @@ pub enum Resolver {
     #[default]
     Auto,
     /// Always the component walk (what kernels without `openat2` get; tests cover it).
+    #[cfg(test)]
     Walk,
 }
 

@@ -26,7 +26,7 @@ impl TaskExecutor for Scripted {
         _task: &'a Task,
         _context_dir: &'a Path,
         _log: LogSink,
-    ) -> serve::executor::BoxFuture<'a, Result<Built, ExecError>> {
+    ) -> serve::BoxFuture<'a, Result<Built, ExecError>> {
         Box::pin(async move {
             self.calls.fetch_add(1, Ordering::SeqCst);
             self.started.notify_one();

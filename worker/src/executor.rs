@@ -1,7 +1,7 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! `worker build`: read and parse the Dockerfile, plan the stages the target needs, build
-//! them in order (see [`executor`]), finish the target's image in the chosen `--oci-mode`
+//! them in order (see [`stages`]), finish the target's image in the chosen `--oci-mode`
 //! and write the outputs. Any error stops the build before anything is pushed.
 //!
 //! History: `created_by` is Kaniko's format (the instruction as written, see
@@ -11,10 +11,10 @@
 
 mod add;
 mod context;
-mod executor;
 mod finish;
 mod outputs;
 pub mod run;
+mod stages;
 
 use std::path::PathBuf;
 
@@ -156,7 +156,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
     let (usable_secrets, withheld_secrets) =
         crate::secrets::for_destinations(&config.run.secrets, &config.outputs.destinations);
     let masker = crate::secrets::Masker::of(&usable_secrets).map_err(anyhow::Error::msg)?;
-    let mut executor = executor::Executor::new(executor::Setup {
+    let mut executor = stages::Executor::new(stages::Setup {
         dockerfile: &dockerfile,
         plan: &plan,
         args: &args,
@@ -172,7 +172,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
             reproducible: config.image.reproducible,
             mode: OciMode::Oci,
         },
-        run: executor::RunSettings {
+        run: stages::RunSettings {
             network: config.snapshot.network,
             snapshotter: config.snapshot.snapshotter,
             ignore: run_ignore_paths(&config.snapshot),
@@ -182,7 +182,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
             withheld_secrets,
             masker,
             cache_dir: config.run.cache_dir.clone(),
-            cache_key: executor::run_cache_key(
+            cache_key: stages::run_cache_key(
                 config.run.cache_scope,
                 &output_options
                     .destinations

@@ -34,18 +34,6 @@ pub struct StageRoot {
     _holder: tempfile::TempDir,
 }
 
-/// What the RUN step needs from the executor.
-pub struct RunContext<'a> {
-    /// The build's temporary directory.
-    pub tmp: &'a Path,
-    /// Worker-wide network.
-    pub network: Network,
-    /// `--ignore-path`s, `/var/run` when ignored.
-    pub ignore: &'a [PathBuf],
-    /// Content hashes in the walk (`--snapshot-mode full`).
-    pub hash: bool,
-}
-
 /// Whether a stage for `platform` can run commands here.
 pub fn check_native(platform: &Platform) -> Result<()> {
     let host = Platform::host();
