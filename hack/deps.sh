@@ -34,8 +34,10 @@ if ! dpkg-query -W -f='${Status}' libc6-dev 2>/dev/null | grep -q 'install ok in
   missing+=(libc6-dev)
 fi
 
-# The Python client example in docs/examples runs in the suite: nats-py from PyPI.
-if ! python3 -c 'import nats' >/dev/null 2>&1; then
+# The Python client example in docs/examples runs in the suite: nats-py from PyPI. Checked by
+# a module of its own: run from the checkout, a bare `import nats` finds the `nats/` crate
+# folder as a namespace package and would pass without nats-py.
+if ! python3 -c 'import nats.aio.client' >/dev/null 2>&1; then
   echo "deps: installing nats-py (pip)"
   python3 -m pip install --quiet --disable-pip-version-check nats-py
 fi
