@@ -450,6 +450,24 @@ impl Display {
     }
 }
 
+/// Checks the flags of `args` (a request with a placeholder context, so a bad flag is named
+/// before the context is read), then packs the context honouring `.dockerignore`.
+async fn validated_context(args: &SubmitArgs) -> anyhow::Result<crate::context::PackedContext> {
+    let placeholder = ContextRef {
+        sha256: "0".repeat(64),
+        size: 0,
+    };
+    build_request(args, placeholder, "Dockerfile".to_string())?;
+    let context_dir = args.context.clone();
+    let dockerfile = args.dockerfile.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::context::pack(&context_dir, dockerfile.as_deref(), None)
+    })
+    .await
+    .context("packing the context")?
+    .map_err(anyhow::Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,20 +33,8 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
     if args.detach {
         anyhow::bail!("--detach needs --driver nats: the local driver builds in this process");
     }
-    let placeholder = ContextRef {
-        sha256: "0".repeat(64),
-        size: 0,
-    };
-    build_request(args, placeholder, "Dockerfile".to_string())?;
     let run = run_settings(&args.local)?;
-
-    let context_dir = args.context.clone();
-    let dockerfile = args.dockerfile.clone();
-    let packed = tokio::task::spawn_blocking(move || {
-        crate::context::pack(&context_dir, dockerfile.as_deref(), None)
-    })
-    .await
-    .context("packing the context")??;
+    let packed = super::validated_context(args).await?;
     let work = tempfile::Builder::new()
         .prefix("kaniko-local-")
         .tempdir()

@@ -27,19 +27,7 @@ const SUBMIT_TIMEOUT: Duration = Duration::from_secs(30);
 pub(super) async fn run(args: &SubmitArgs, identity: Option<&str>) -> anyhow::Result<ExitCode> {
     let names = Names::new(args.nats.prefix()?)?;
     // Validate the flags before touching the context or the network.
-    let placeholder = ContextRef {
-        sha256: "0".repeat(64),
-        size: 0,
-    };
-    build_request(args, placeholder, "Dockerfile".to_string())?;
-
-    let context_dir = args.context.clone();
-    let dockerfile = args.dockerfile.clone();
-    let packed = tokio::task::spawn_blocking(move || {
-        crate::context::pack(&context_dir, dockerfile.as_deref(), None)
-    })
-    .await
-    .context("packing the context")??;
+    let packed = super::validated_context(args).await?;
     tracing::info!(sha256 = %packed.sha256, size = packed.size, entries = packed.entries, "context packed");
 
     let mut options = args.nats.options();

@@ -10,9 +10,9 @@ use kaniko_common::messages::{BuildState, CancelReply, CancelRequest, CodecError
 
 use super::caller_of;
 use super::reply;
-use super::status::status_of;
+use super::status::status_for;
 use crate::actors::build_actor::{BuildActor, Cancel};
-use crate::authz::{self, Access, Policy};
+use crate::authz::{Access, Policy};
 use crate::bus::FleetBus;
 
 /// Answers a cancel request (`decoded` from `message`; `live` its build's actor here).
@@ -33,19 +33,17 @@ pub(super) async fn answer(
         },
         Ok(request) => {
             // Whose build it is, before anything is cancelled.
-            let allowed = status_of(&bus, live.clone(), &request.build_id)
-                .await
-                .and_then(|build| {
-                    authz::may_access(
-                        policy.as_deref(),
-                        caller,
-                        &build.build_id,
-                        build.owner.as_deref(),
-                        Access::Cancel,
-                    )
-                });
+            let allowed = status_for(
+                &bus,
+                live.clone(),
+                &request.build_id,
+                policy.as_deref(),
+                caller,
+                Access::Cancel,
+            )
+            .await;
             match allowed {
-                Ok(()) => cancel(&bus, live, request).await,
+                Ok(_) => cancel(&bus, live, request).await,
                 Err(error) => CancelReply {
                     build_id: request.build_id,
                     state: None,

@@ -11,8 +11,29 @@ use kaniko_common::messages::{BuildStatus, StatusReply, StatusRequest, WireError
 
 use super::{caller_of, decode, reply};
 use crate::actors::build_actor::{BuildActor, GetStatus};
-use crate::authz::{self, Access, Policy};
+use crate::authz::{self, Access, Caller, Policy};
 use crate::bus::FleetBus;
+
+/// The status of `build_id` when `caller` may have `access` to it under `policy`: the one
+/// ownership check of every verb that names a build.
+pub(super) async fn status_for(
+    bus: &FleetBus,
+    live: Option<Addr<BuildActor>>,
+    build_id: &str,
+    policy: Option<&Policy>,
+    caller: Caller<'_>,
+    access: Access,
+) -> Result<BuildStatus, WireError> {
+    let build = status_of(bus, live, build_id).await?;
+    authz::may_access(
+        policy,
+        caller,
+        &build.build_id,
+        build.owner.as_deref(),
+        access,
+    )?;
+    Ok(build)
+}
 
 /// The status of `build_id`: asked of its live actor, else read from the bucket.
 pub(super) async fn status_of(
@@ -50,18 +71,15 @@ pub(super) async fn answer(
                 .get(&request.build_id)
                 .filter(|a| a.connected())
                 .cloned();
-            let status = status_of(&bus, live, &request.build_id)
-                .await
-                .and_then(|build| {
-                    authz::may_access(
-                        policy.as_deref(),
-                        caller,
-                        &build.build_id,
-                        build.owner.as_deref(),
-                        Access::Read,
-                    )
-                    .map(|()| build)
-                });
+            let status = status_for(
+                &bus,
+                live,
+                &request.build_id,
+                policy.as_deref(),
+                caller,
+                Access::Read,
+            )
+            .await;
             match status {
                 Ok(build) => StatusReply {
                     build: Some(build),
