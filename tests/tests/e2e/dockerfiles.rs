@@ -382,6 +382,30 @@ pub(crate) fn worker_args(case: &Case, reference: &str) -> Vec<String> {
     args
 }
 
+/// Runs `worker build` for `case` in `context` (as `user` when given), pushing to
+/// `cases/<name>:<tag>` on `host`, with the case's secrets and caches of its own next to the
+/// context: the reference and the build's output, whether it succeeded or not.
+pub(crate) fn worker_build_case(
+    case: &Case,
+    host: &str,
+    context: &Path,
+    tag: &str,
+    user: Option<&RootlessUser>,
+) -> (String, Output) {
+    let reference = format!("{host}/cases/{}:{tag}", case.name);
+    let mut args = worker_args(case, &reference);
+    for secret in secret_flags(case, context) {
+        args.push("--secret".into());
+        args.push(secret);
+    }
+    if !args.iter().any(|a| a.starts_with("--run-cache-dir")) {
+        args.push("--run-cache-dir".into());
+        args.push(context.with_file_name("run-cache").display().to_string());
+    }
+    let out = worker_build_within(context, &args, case.timeout, user);
+    (reference, out)
+}
+
 /// Builds `case` in `context` with `worker build` (as `user` when given), pushes it as
 /// `cases/<name>:<tag>` and reads it back.
 pub(crate) fn build_with_worker(
@@ -391,18 +415,7 @@ pub(crate) fn build_with_worker(
     tag: &str,
     user: Option<&RootlessUser>,
 ) -> Built {
-    let reference = format!("{host}/cases/{}:{tag}", case.name);
-    let mut args = worker_args(case, &reference);
-    for secret in secret_flags(case, context) {
-        args.push("--secret".into());
-        args.push(secret);
-    }
-    // Every case gets caches of its own, next to its context.
-    if !args.iter().any(|a| a.starts_with("--run-cache-dir")) {
-        args.push("--run-cache-dir".into());
-        args.push(context.with_file_name("run-cache").display().to_string());
-    }
-    let out = worker_build_within(context, &args, case.timeout, user);
+    let (reference, out) = worker_build_case(case, host, context, tag, user);
     assert!(
         out.status.success(),
         "{}: worker build failed: {}",
