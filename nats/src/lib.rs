@@ -547,30 +547,24 @@ impl Bus {
 
     /// The builds KV bucket (build state).
     pub async fn builds_kv(&self) -> Result<kv::Store, BusError> {
-        let bucket = self.names.builds_bucket();
-        self.builds
-            .get_or_try_init(|| async {
-                self.js
-                    .get_key_value(bucket.clone())
-                    .await
-                    .map_err(|err| BusError::jetstream("KV bucket", &bucket, err))
-            })
-            .await
-            .cloned()
+        self.kv(&self.builds, self.names.builds_bucket()).await
     }
 
     /// The workers KV bucket (worker presence, with a TTL).
     pub async fn workers_kv(&self) -> Result<kv::Store, BusError> {
-        let bucket = self.names.workers_bucket();
-        self.workers
-            .get_or_try_init(|| async {
-                self.js
-                    .get_key_value(bucket.clone())
-                    .await
-                    .map_err(|err| BusError::jetstream("KV bucket", &bucket, err))
-            })
-            .await
-            .cloned()
+        self.kv(&self.workers, self.names.workers_bucket()).await
+    }
+
+    /// The KV bucket `bucket`, opened once into `cell`.
+    async fn kv(&self, cell: &OnceCell<kv::Store>, bucket: String) -> Result<kv::Store, BusError> {
+        cell.get_or_try_init(|| async {
+            self.js
+                .get_key_value(bucket.clone())
+                .await
+                .map_err(|err| BusError::jetstream("KV bucket", &bucket, err))
+        })
+        .await
+        .cloned()
     }
 
     /// The contexts object store (tarballs named `sha256:<hex>`) of this bus's owner

@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 use bytes::Bytes;
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use oci_client::RegistryOperation;
 use oci_client::errors::OciDistributionError;
@@ -36,6 +37,57 @@ pub enum BlobSource {
     },
     /// A small blob in memory (a config); its digest is computed.
     Bytes(Bytes),
+}
+
+/// What an upload reads: a file (opened per attempt) or bytes in memory.
+enum Body {
+    File(PathBuf),
+    Bytes(Bytes),
+}
+
+impl Body {
+    /// The source, for errors.
+    fn describe(&self) -> String {
+        match self {
+            Body::File(path) => path.display().to_string(),
+            Body::Bytes(_) => "memory".to_string(),
+        }
+    }
+
+    /// A fresh stream of the body's bytes; a file must still be `size` bytes long.
+    async fn stream(
+        &self,
+        size: u64,
+        what: &str,
+    ) -> Result<BoxStream<'static, Result<Bytes, OciDistributionError>>, RegistryError> {
+        match self {
+            Body::Bytes(data) => {
+                let data = data.clone();
+                Ok(futures::stream::once(futures::future::ready(Ok(data))).boxed())
+            }
+            Body::File(path) => {
+                let io_error = |source| RegistryError::Io {
+                    what: format!("reading {} for {what}", path.display()),
+                    source,
+                };
+                let file = tokio::fs::File::open(path).await.map_err(io_error)?;
+                let actual_size = file.metadata().await.map_err(io_error)?.len();
+                if actual_size != size {
+                    return Err(RegistryError::Io {
+                        what: format!("{} for {what}", path.display()),
+                        source: std::io::Error::other(format!(
+                            "file is {actual_size} bytes, expected {size}"
+                        )),
+                    });
+                }
+                Ok(
+                    tokio_util::io::ReaderStream::with_capacity(file, FILE_READ_SIZE)
+                        .map_err(OciDistributionError::IoError)
+                        .boxed(),
+                )
+            }
+        }
+    }
 }
 
 /// Whether an upload was needed.
@@ -336,54 +388,9 @@ impl RegistryClient {
         digest: &str,
         size: u64,
     ) -> Result<PushedBlob, RegistryError> {
-        let path = path.into();
         check_digest(reference, digest)?;
-        let what = format!("blob {digest}");
-        let outcome = self
-            .inner
-            .options
-            .retry
-            .run(&format!("push {what} to {reference}"), |_| async {
-                let (clients, _) = self.prepare(reference).await?;
-                let whole = reference.whole();
-                let exists = clients
-                    .oci
-                    .blob_exists(reference, digest)
-                    .await
-                    .map_err(|err| classify(&whole, &what, err))?;
-                if exists {
-                    return Ok(BlobPush::Skipped);
-                }
-                let io_error = |source| RegistryError::Io {
-                    what: format!("reading {} for {what}", path.display()),
-                    source,
-                };
-                let file = tokio::fs::File::open(&path).await.map_err(io_error)?;
-                let actual_size = file.metadata().await.map_err(io_error)?.len();
-                if actual_size != size {
-                    return Err(RegistryError::Io {
-                        what: format!("{} for {what}", path.display()),
-                        source: std::io::Error::other(format!(
-                            "file is {actual_size} bytes, expected {size}"
-                        )),
-                    });
-                }
-                let stream = tokio_util::io::ReaderStream::with_capacity(file, FILE_READ_SIZE)
-                    .map_err(OciDistributionError::IoError);
-                clients
-                    .oci
-                    .push_blob_stream(reference, stream, digest, Some(size))
-                    .await
-                    .map_err(|err| match err {
-                        OciDistributionError::IoError(source) => RegistryError::Io {
-                            what: format!("reading {} for {what}", path.display()),
-                            source,
-                        },
-                        other => classify(&whole, &what, other),
-                    })?;
-                Ok(BlobPush::Uploaded)
-            })
-            .await?;
+        let body = Body::File(path.into());
+        let outcome = self.push_body(reference, &body, digest, size).await?;
         tracing::debug!(%digest, size, ?outcome, "blob pushed");
         Ok(PushedBlob {
             digest: digest.to_string(),
@@ -402,9 +409,27 @@ impl RegistryClient {
         let data: Bytes = data.into();
         let digest = sha256_digest(&data);
         let size = data.len() as u64;
-        let what = format!("blob {digest}");
         let outcome = self
-            .inner
+            .push_body(reference, &Body::Bytes(data), &digest, size)
+            .await?;
+        Ok(PushedBlob {
+            digest,
+            size,
+            outcome,
+        })
+    }
+
+    /// Uploads `body` as the blob `digest` of `size` bytes unless the registry has it, with
+    /// the client's retry policy (a file is re-opened on each attempt).
+    async fn push_body(
+        &self,
+        reference: &Reference,
+        body: &Body,
+        digest: &str,
+        size: u64,
+    ) -> Result<BlobPush, RegistryError> {
+        let what = format!("blob {digest}");
+        self.inner
             .options
             .retry
             .run(&format!("push {what} to {reference}"), |_| async {
@@ -412,26 +437,27 @@ impl RegistryClient {
                 let whole = reference.whole();
                 let exists = clients
                     .oci
-                    .blob_exists(reference, &digest)
+                    .blob_exists(reference, digest)
                     .await
                     .map_err(|err| classify(&whole, &what, err))?;
                 if exists {
                     return Ok(BlobPush::Skipped);
                 }
-                let stream = futures::stream::once(futures::future::ready(Ok(data.clone())));
+                let stream = body.stream(size, &what).await?;
                 clients
                     .oci
-                    .push_blob_stream(reference, stream, &digest, Some(size))
+                    .push_blob_stream(reference, stream, digest, Some(size))
                     .await
-                    .map_err(|err| classify(&whole, &what, err))?;
+                    .map_err(|err| match err {
+                        OciDistributionError::IoError(source) => RegistryError::Io {
+                            what: format!("reading {} for {what}", body.describe()),
+                            source,
+                        },
+                        other => classify(&whole, &what, other),
+                    })?;
                 Ok(BlobPush::Uploaded)
             })
-            .await?;
-        Ok(PushedBlob {
-            digest,
-            size,
-            outcome,
-        })
+            .await
     }
 
     /// Pushes several blobs, at most `max_concurrent_uploads` at a time; results in the order
