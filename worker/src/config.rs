@@ -315,7 +315,7 @@ impl BuildConfig {
         let context_sub_path = non_empty(&args.context_sub_path)
             .map(|sub| {
                 let path = PathBuf::from(sub);
-                let cleaned = crate::glob::pattern::clean(sub);
+                let cleaned = crate::copy::glob::pattern::clean(sub);
                 let inside = path.is_relative() && cleaned != ".." && !cleaned.starts_with("../");
                 if inside {
                     Ok(path)

@@ -9,7 +9,6 @@
 //! `--reproducible`: history entries carry no `created`, the config's `created` is the epoch,
 //! every tar mtime is 0. `--label` flags are applied last, over the Dockerfile's labels.
 
-mod add;
 mod context;
 mod finish;
 mod outputs;

@@ -12,7 +12,6 @@
 
 use std::process::ExitCode;
 
-pub(crate) mod archive;
 pub(crate) mod base;
 pub mod blobs;
 pub mod cli;
@@ -22,7 +21,6 @@ pub(crate) mod copy;
 pub mod dockerignore;
 pub(crate) mod executor;
 pub(crate) mod fsindex;
-pub(crate) mod glob;
 pub mod image;
 pub(crate) mod inroot;
 pub(crate) mod instructions;

@@ -25,11 +25,10 @@ mod run_steps;
 
 pub(crate) use run_mounts::cache_key as run_cache_key;
 
-use super::add;
 use super::run::{self as run_step, Snapshotter, StageRoot};
 use crate::base::{self, PullRewrites};
 use crate::blobs::BlobStore;
-use crate::copy::{self, CopyOptions, Known, PathInfo, Planned, Source};
+use crate::copy::{self, Known, PathInfo, Planned};
 use crate::dockerignore::DockerIgnore;
 use crate::image::{BlobLocation, Layer};
 use crate::instructions::{self, StageFlags};
@@ -526,6 +525,8 @@ impl<'a> Executor<'a> {
             .filter(|i| self.done.contains_key(i))
     }
 
+    /// One COPY or ADD (see [`copy::step`]): its sources' root and `--chown` resolved
+    /// here, its entries planned by the copy module, written as the step's layer.
     async fn copy(
         &mut self,
         state: &mut StageState,
@@ -533,115 +534,32 @@ impl<'a> Executor<'a> {
         add: bool,
         text: &str,
     ) -> Result<u64> {
-        if c.keep_git_dir {
-            bail!("ADD --keep-git-dir: git sources are not supported yet");
-        }
-        if !c.exclude.is_empty() {
-            bail!("--exclude is not supported yet");
-        }
-        if c.parents {
-            bail!("--parents is not supported yet");
-        }
-        if add {
-            add::check_sources(&c.sources, c.checksum.as_deref())?;
-        }
+        copy::step::check(c, add)?;
         state.fs.ensure_index(&state.image, &self.blobs).await?;
         let chown = match &c.chown {
             Some(spec) if !spec.is_empty() => Some(self.chown(state, spec).await?),
             _ => None,
         };
-        let (root, keep_owner, ignore): (PathBuf, bool, Option<&DockerIgnore>) = match &c.from {
+        let root = match &c.from {
             Some(from) => {
                 let dir = self
                     .source_root(from, &state.image.platform.clone())
                     .await?;
-                (dir.path().to_path_buf(), true, None)
+                dir.path().to_path_buf()
             }
-            None => (
-                self.setup.context_dir.to_path_buf(),
-                false,
-                Some(self.setup.ignore),
-            ),
+            None => self.setup.context_dir.to_path_buf(),
         };
-        // ADD's downloads and extracted archives live here until the layer is written.
-        let mut staging = add::Staging::new(self.setup.limits.clone());
-        let mut sources = Vec::new();
-        let (urls, paths): (Vec<String>, Vec<String>) = c
-            .sources
-            .iter()
-            .cloned()
-            .partition(|s| add && add::is_url(s));
-        for url in &urls {
-            sources.push(
-                staging
-                    .download(url, c.checksum.as_deref(), self.setup.tmp)
-                    .await?,
-            );
-        }
-        if !paths.is_empty() {
-            let empty = DockerIgnore::default();
-            let matched = crate::glob::resolve_sources(&root, &paths, ignore.unwrap_or(&empty))?;
-            for path in matched {
-                let rel = path
-                    .strip_prefix(&root)
-                    .unwrap_or(Path::new(""))
-                    .to_path_buf();
-                if add
-                    && c.from.is_none()
-                    && path.is_file()
-                    && staging.extract_if_archive(&path, &rel, self.setup.tmp)?
-                {
-                    continue;
-                }
-                sources.push(Source::Path {
-                    root: root.clone(),
-                    rel,
-                });
-            }
-        }
-        for (name, content) in &c.inline {
-            sources.push(Source::Inline {
-                name: name.clone(),
-                content: content.clone().into_bytes(),
-            });
-        }
-        let opts = CopyOptions {
+        let step = copy::step::Step {
+            instruction: c,
+            add,
+            root,
+            ignore: self.setup.ignore,
             chown,
-            chmod: c.chmod,
-            keep_owner,
+            tmp: self.setup.tmp,
+            limits: &self.setup.limits,
         };
         let workdir = state.run_config.working_dir.clone();
-        let planned = match staging.tree_source() {
-            None => copy::plan_copy(&sources, &c.dest, &workdir, &opts, &state.fs, ignore)?,
-            Some(tree) => {
-                // An archive always extracts into a directory; with other sources next to it
-                // the destination is a directory too.
-                let dest = if sources.is_empty() || c.dest.ends_with('/') {
-                    c.dest.clone()
-                } else {
-                    format!("{}/", c.dest)
-                };
-                let mut plans = Vec::new();
-                if !sources.is_empty() {
-                    plans.push(copy::plan_copy(
-                        &sources, &dest, &workdir, &opts, &state.fs, ignore,
-                    )?);
-                }
-                let archive_opts = CopyOptions {
-                    keep_owner: true,
-                    ..opts.clone()
-                };
-                plans.push(copy::plan_copy(
-                    &[tree],
-                    &dest,
-                    &workdir,
-                    &archive_opts,
-                    &state.fs,
-                    None,
-                )?);
-                add::merge(plans)
-            }
-        };
+        let (planned, staging) = step.plan(&workdir, &state.fs).await?;
         let size = self.add_layer(state, &planned, text)?;
         drop(staging);
         Ok(size)
