@@ -387,7 +387,8 @@ impl BuildConfig {
             },
             registry: RegistryOptions::from_args(args)?,
             run: RunOptions {
-                secrets: crate::secrets::parse_all(&args.secret).map_err(ConfigError::Secret)?,
+                secrets: crate::run::secrets::parse_all(&args.secret)
+                    .map_err(ConfigError::Secret)?,
                 cache_dir: non_empty(&args.run_cache_dir)
                     .map(PathBuf::from)
                     .unwrap_or_else(default_run_cache_dir),

@@ -12,8 +12,7 @@
 mod context;
 mod finish;
 mod outputs;
-pub mod run;
-mod stages;
+pub(crate) mod stages;
 
 use std::path::PathBuf;
 
@@ -153,8 +152,8 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
     };
     // The secrets this build's destinations may use; their values are masked in its output.
     let (usable_secrets, withheld_secrets) =
-        crate::secrets::for_destinations(&config.run.secrets, &config.outputs.destinations);
-    let masker = crate::secrets::Masker::of(&usable_secrets).map_err(anyhow::Error::msg)?;
+        crate::run::secrets::for_destinations(&config.run.secrets, &config.outputs.destinations);
+    let masker = crate::run::secrets::Masker::of(&usable_secrets).map_err(anyhow::Error::msg)?;
     let mut executor = stages::Executor::new(stages::Setup {
         dockerfile: &dockerfile,
         plan: &plan,
@@ -171,7 +170,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
             reproducible: config.image.reproducible,
             mode: OciMode::Oci,
         },
-        run: stages::RunSettings {
+        run: crate::run::RunSettings {
             network: config.snapshot.network,
             snapshotter: config.snapshot.snapshotter,
             ignore: run_ignore_paths(&config.snapshot),
@@ -181,7 +180,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
             withheld_secrets,
             masker,
             cache_dir: config.run.cache_dir.clone(),
-            cache_key: stages::run_cache_key(
+            cache_key: crate::run::cache_key(
                 config.run.cache_scope,
                 &output_options
                     .destinations

@@ -4,7 +4,7 @@
 //! stage's platform, or an earlier stage), the base's ONBUILD triggers, then every
 //! instruction: metadata into the container config and history, WORKDIR's directory, COPY
 //! and ADD into one layer each, RUN in the sandbox with its snapshot as the layer (see
-//! [`super::run`]).
+//! [`crate::run`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,12 +20,6 @@ use kaniko_image::layer::{EntryKind, LayerEntry, LayerOptions, LayerWriter};
 use kaniko_registry::RegistryClient;
 use oci_spec::image::{History, HistoryBuilder};
 
-mod run_mounts;
-mod run_steps;
-
-pub(crate) use run_mounts::cache_key as run_cache_key;
-
-use super::run::{self as run_step, Snapshotter, StageRoot};
 use crate::base::{self, PullRewrites};
 use crate::blobs::BlobStore;
 use crate::copy::{self, Known, PathInfo, Planned};
@@ -33,10 +27,10 @@ use crate::dockerignore::DockerIgnore;
 use crate::image::{BlobLocation, Layer};
 use crate::instructions::{self, StageFlags};
 use crate::progress::Progress;
+use crate::run::{self as run_step, RunSettings, Snapshotter, StageRoot, snapshot_scan};
 use crate::stage::{StageFs, StageState};
 use crate::unpack::{self, UnpackOptions};
 use crate::users::Users;
-use run_steps::snapshot_scan;
 
 /// What the executor needs from the build.
 pub struct Setup<'a> {
@@ -64,56 +58,29 @@ pub struct Setup<'a> {
     pub run: RunSettings,
 }
 
-/// How RUN runs and is snapshotted.
-#[derive(Debug, Clone, Default)]
-pub struct RunSettings {
-    /// Worker-wide network (`--network`): the ceiling, `RUN --network=none` narrows it.
-    pub network: crate::sandbox::Network,
-    /// How changes are found.
-    pub snapshotter: Snapshotter,
-    /// Paths never snapshotted (`--ignore-path`, `/var/run`).
-    pub ignore: Vec<PathBuf>,
-    /// Hash content in the walk (`--snapshot-mode full`).
-    pub hash: bool,
-    /// `--single-snapshot`.
-    pub single_snapshot: bool,
-    /// `--secret`s for `RUN --mount=type=secret`: the ones this build's destinations may
-    /// use.
-    pub secrets: Vec<crate::secrets::Secret>,
-    /// The `--secret`s withheld from this build (out of scope), with the reason: a required
-    /// mount of one fails naming it.
-    pub withheld_secrets: Vec<(String, String)>,
-    /// Masks the values of `secrets` in every line a RUN prints.
-    pub masker: crate::secrets::Masker,
-    /// `--run-cache-dir`: where `RUN --mount=type=cache` directories persist.
-    pub cache_dir: PathBuf,
-    /// The directory below `cache_dir` holding this build's caches ([`run_cache_key`]).
-    pub cache_key: String,
-}
-
 /// Builds the stages of a plan.
 pub struct Executor<'a> {
-    setup: Setup<'a>,
-    global: Scope,
-    blobs: BlobStore,
-    progress: Progress,
+    pub(crate) setup: Setup<'a>,
+    pub(crate) global: Scope,
+    pub(crate) blobs: BlobStore,
+    pub(crate) progress: Progress,
     /// Finished stages by index.
-    done: HashMap<usize, StageState>,
+    pub(crate) done: HashMap<usize, StageState>,
     /// Unpacked filesystems for `COPY --from`, by stage index or image name.
-    roots: HashMap<String, Arc<tempfile::TempDir>>,
+    pub(crate) roots: HashMap<String, Arc<tempfile::TempDir>>,
     /// The current stage's root filesystem, once a RUN (or `--single-snapshot`) needs it.
-    stage_root: Option<StageRoot>,
+    pub(crate) stage_root: Option<StageRoot>,
     /// The snapshotter in use (`Auto` turns into one of the others on the first RUN).
-    snapshotter: Snapshotter,
+    pub(crate) snapshotter: Snapshotter,
     /// The files the sandbox provides (`resolv.conf`, `hosts`, `hostname`).
-    provided: Option<[PathBuf; 3]>,
+    pub(crate) provided: Option<[PathBuf; 3]>,
     /// RUN steps so far (names their scratch directories).
-    runs: usize,
+    pub(crate) runs: usize,
     /// Stage roots being removed in the background ([`Executor::cleanup`] waits for them).
-    removals: Vec<tokio::task::JoinHandle<()>>,
+    pub(crate) removals: Vec<tokio::task::JoinHandle<()>>,
 }
 
-fn history(created_by: &str, empty: bool, reproducible: bool) -> Result<History> {
+pub(crate) fn history(created_by: &str, empty: bool, reproducible: bool) -> Result<History> {
     let mut builder = HistoryBuilder::default().created_by(created_by.to_string());
     if empty {
         builder = builder.empty_layer(true);
@@ -125,7 +92,7 @@ fn history(created_by: &str, empty: bool, reproducible: bool) -> Result<History>
     builder.build().map_err(|e| anyhow!("history entry: {e}"))
 }
 
-fn push_history(state: &mut StageState, entry: History) {
+pub(crate) fn push_history(state: &mut StageState, entry: History) {
     let mut all = state.image.config.history().clone().unwrap_or_default();
     all.push(entry);
     state.image.config.set_history(Some(all));
@@ -468,7 +435,7 @@ impl<'a> Executor<'a> {
 
     /// The unpacked filesystem of `COPY --from=<from>` and `RUN --mount=from=<from>`: an
     /// earlier stage, or an image pulled for `platform`.
-    async fn source_root(
+    pub(crate) async fn source_root(
         &mut self,
         from: &str,
         platform: &Platform,

@@ -1,7 +1,7 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! The executor's RUN steps: the platform and privilege checks, the stage root brought up to
-//! date, its `--mount`s (see [`super::run_mounts`]), the sandbox run on an overlay (or on the
+//! date, its `--mount`s (see [`super::mounts`]), the sandbox run on an overlay (or on the
 //! root itself for the walk), the snapshot as the step's layer (nothing below a mount target
 //! in it), and the `--single-snapshot` layer at the end of a stage.
 
@@ -10,20 +10,20 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, anyhow, bail};
 use kaniko_common::dockerfile::{Run, Scope};
 
-use super::super::run::{self as run_step, Snapshotter};
-use super::{Executor, history, push_history};
+use crate::executor::stages::{Executor, history, push_history};
+use crate::run::{self as run_step, Snapshotter};
 use crate::sandbox::{self, Root, SetupError};
 use crate::snapshot::{self, Change, Exclusions, walk::Scan};
 use crate::stage::StageState;
 
 /// Scans a root for the walk snapshotter.
-pub(super) fn snapshot_scan(root: &Path, excl: &Exclusions, hash: bool) -> Result<Scan> {
+pub(crate) fn snapshot_scan(root: &Path, excl: &Exclusions, hash: bool) -> Result<Scan> {
     Scan::of(root, excl, hash).map_err(|e| anyhow!("scanning the stage root: {e}"))
 }
 
 impl Executor<'_> {
     /// One RUN; returns the size of its layer (`None`: nothing changed).
-    pub(super) async fn run(
+    pub(crate) async fn run(
         &mut self,
         state: &mut StageState,
         scope: &Scope,
@@ -237,7 +237,7 @@ impl Executor<'_> {
 
     /// The stage's one layer under `--single-snapshot`: everything that differs from the
     /// scan taken when the stage started.
-    pub(super) async fn single_snapshot(
+    pub(crate) async fn single_snapshot(
         &mut self,
         state: &mut StageState,
         index: usize,

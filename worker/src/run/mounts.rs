@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use kaniko_common::dockerfile::{Mount, MountType, Run, Sharing};
 
-use super::Executor;
+use crate::executor::stages::Executor;
 use crate::inroot;
 use crate::sandbox::{self, MountKind, Source};
 use crate::stage::StageState;
@@ -120,7 +120,7 @@ fn write_secret(path: &Path, value: &[u8], mode: u32, uid: u32, gid: u32) -> std
 
 impl Executor<'_> {
     /// Prepares the `--mount`s of `run` for a command on the stage root `root`.
-    pub(super) async fn run_mounts(
+    pub(crate) async fn run_mounts(
         &mut self,
         state: &StageState,
         run: &Run,
