@@ -36,6 +36,7 @@ use kaniko_common::platform::{Platform, PlatformError};
 use crate::context_files::DockerfilePath;
 
 pub use crate::cli::BuildArgs;
+pub use crate::output::Outputs;
 pub use kaniko_common::messages::RequestedOciMode;
 pub use kaniko_common::oci::Compression;
 pub use settings::{BuildSettings, RunSettings};
@@ -215,31 +216,6 @@ pub const NOT_YET_SUPPORTED: &[NotYetSupported] = &[
 
 fn given(value: &Option<String>) -> bool {
     value.as_deref().is_some_and(|v| !v.is_empty())
-}
-
-/// Where the image goes once built.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Outputs {
-    /// Image references to push to, in the order given.
-    pub destinations: Vec<String>,
-    /// `--no-push`.
-    pub no_push: bool,
-    /// `--no-push-cache` (meaningful once caching lands).
-    pub no_push_cache: bool,
-    /// `--tar-path`.
-    pub tar_path: Option<PathBuf>,
-    /// `--oci-layout-path`.
-    pub oci_layout_path: Option<PathBuf>,
-    /// `--digest-file`.
-    pub digest_file: Option<PathBuf>,
-    /// `--image-name-with-digest-file`.
-    pub image_name_with_digest_file: Option<PathBuf>,
-    /// `--image-name-tag-with-digest-file`.
-    pub image_name_tag_with_digest_file: Option<PathBuf>,
-    /// `--metadata-file`: descriptor and platform as JSON.
-    pub metadata_file: Option<PathBuf>,
-    /// `--force`: digest files whose content would change are replaced, not refused.
-    pub force: bool,
 }
 
 /// How the image is written.

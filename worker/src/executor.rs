@@ -11,7 +11,6 @@
 
 mod context;
 mod finish;
-mod outputs;
 pub(crate) mod stages;
 
 use std::path::PathBuf;
@@ -90,7 +89,7 @@ pub enum Push {
 
 /// [`run_async`] with the push mode chosen by the caller.
 pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<BuildOutcome> {
-    let mut output_options = outputs::options(
+    let mut output_options = crate::output::plan::options(
         &config.outputs,
         config.registry.push_ignore_immutable_tag_errors,
     )?;
@@ -211,7 +210,8 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
         platform = %finished.image.platform,
         "image built"
     );
-    let pushed = outputs::write(&finished, &output_options, &client, executor.blobs()).await;
+    let pushed =
+        crate::output::plan::write(&finished, &output_options, &client, executor.blobs()).await;
     executor.cleanup().await;
     let pushed = pushed?;
     Ok(BuildOutcome {
