@@ -2,35 +2,40 @@
 
 //! The stage executor: for each planned stage, the base (scratch, a registry image for the
 //! stage's platform, or an earlier stage), the base's ONBUILD triggers, then every
-//! instruction: metadata into the container config and history, WORKDIR's directory, COPY
-//! and ADD into one layer each, RUN in the sandbox with its snapshot as the layer (see
-//! [`crate::run`]).
+//! instruction dispatched: metadata into the container config and history, WORKDIR's
+//! directory ([`workdir`], with USER and `--chown` resolution), COPY and ADD into one layer
+//! each (planned by [`crate::copy::step`], written by [`layers`]), RUN in the sandbox with its
+//! snapshot as the layer (see [`crate::run`]). The filesystems of `--from` are in
+//! [`sources`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use kaniko_common::dockerfile::{
     BaseRef, BuildArgs, BuildPlan, Dockerfile, Expanded, ExpandedCopyAdd, Instruction,
     PlannedStage, Scope, StagePlatform,
 };
 use kaniko_common::platform::Platform;
-use kaniko_image::layer::{EntryKind, LayerEntry, LayerOptions, LayerWriter};
+use kaniko_image::layer::LayerOptions;
 use kaniko_registry::RegistryClient;
-use oci_spec::image::{History, HistoryBuilder};
 
 use crate::base::{self, PullRewrites};
 use crate::blobs::BlobStore;
-use crate::copy::{self, Known, PathInfo, Planned};
+use crate::copy;
 use crate::dockerignore::DockerIgnore;
-use crate::image::{BlobLocation, Layer};
 use crate::instructions::{self, StageFlags};
 use crate::progress::Progress;
 use crate::run::{self as run_step, RunSettings, Snapshotter, StageRoot, snapshot_scan};
 use crate::stage::{StageFs, StageState};
-use crate::unpack::{self, UnpackOptions};
-use crate::users::Users;
+use crate::unpack;
+
+mod layers;
+mod sources;
+mod workdir;
+
+pub(crate) use layers::{history, push_history};
 
 /// What the executor needs from the build.
 pub struct Setup<'a> {
@@ -78,24 +83,6 @@ pub struct Executor<'a> {
     pub(crate) runs: usize,
     /// Stage roots being removed in the background ([`Executor::cleanup`] waits for them).
     pub(crate) removals: Vec<tokio::task::JoinHandle<()>>,
-}
-
-pub(crate) fn history(created_by: &str, empty: bool, reproducible: bool) -> Result<History> {
-    let mut builder = HistoryBuilder::default().created_by(created_by.to_string());
-    if empty {
-        builder = builder.empty_layer(true);
-    }
-    if !reproducible {
-        builder =
-            builder.created(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    }
-    builder.build().map_err(|e| anyhow!("history entry: {e}"))
-}
-
-pub(crate) fn push_history(state: &mut StageState, entry: History) {
-    let mut all = state.image.config.history().clone().unwrap_or_default();
-    all.push(entry);
-    state.image.config.set_history(Some(all));
 }
 
 impl<'a> Executor<'a> {
@@ -169,6 +156,52 @@ impl<'a> Executor<'a> {
         })
     }
 
+    /// The state a stage starts from: scratch, a base image pulled for `platform`, or the
+    /// finished state of an earlier stage (its ONBUILD flags reset).
+    async fn base_state(
+        &self,
+        planned: &PlannedStage,
+        platform: &Platform,
+        line: usize,
+    ) -> Result<StageState> {
+        Ok(match &planned.base {
+            BaseRef::Scratch => {
+                let b = base::scratch(platform)?;
+                StageState {
+                    image: b.image,
+                    run_config: b.run_config,
+                    docker: false,
+                    fs: StageFs::empty(),
+                    flags: StageFlags::default(),
+                }
+            }
+            BaseRef::Image(name) => {
+                let b = base::pull(
+                    self.setup.client_ref(),
+                    name,
+                    platform,
+                    &self.setup.rewrites,
+                )
+                .await
+                .with_context(|| format!("dockerfile:{line}: FROM {name}"))?;
+                StageState {
+                    image: b.image,
+                    run_config: b.run_config,
+                    docker: b.docker,
+                    fs: StageFs::default(),
+                    flags: StageFlags::default(),
+                }
+            }
+            BaseRef::Stage(j) => {
+                let mut parent = self.done.get(j).cloned().ok_or_else(|| {
+                    anyhow!("stage {j} was not built before stage {}", planned.index)
+                })?;
+                parent.flags = StageFlags::default();
+                parent
+            }
+        })
+    }
+
     async fn build_stage(&mut self, planned: &PlannedStage) -> Result<StageState> {
         let stage = self
             .setup
@@ -191,42 +224,7 @@ impl<'a> Executor<'a> {
         let step = self
             .progress
             .start(&instructions::created_by(&stage.original, '\\'));
-        let mut state = match &planned.base {
-            BaseRef::Scratch => {
-                let b = base::scratch(&platform)?;
-                StageState {
-                    image: b.image,
-                    run_config: b.run_config,
-                    docker: false,
-                    fs: StageFs::empty(),
-                    flags: StageFlags::default(),
-                }
-            }
-            BaseRef::Image(name) => {
-                let b = base::pull(
-                    self.setup.client_ref(),
-                    name,
-                    &platform,
-                    &self.setup.rewrites,
-                )
-                .await
-                .with_context(|| format!("dockerfile:{}: FROM {name}", stage.line))?;
-                StageState {
-                    image: b.image,
-                    run_config: b.run_config,
-                    docker: b.docker,
-                    fs: StageFs::default(),
-                    flags: StageFlags::default(),
-                }
-            }
-            BaseRef::Stage(j) => {
-                let mut parent = self.done.get(j).cloned().ok_or_else(|| {
-                    anyhow!("stage {j} was not built before stage {}", planned.index)
-                })?;
-                parent.flags = StageFlags::default();
-                parent
-            }
-        };
+        let mut state = self.base_state(planned, &platform, stage.line).await?;
         step.finish(None);
         self.discard_stage_root();
         if self.setup.run.single_snapshot {
@@ -306,190 +304,6 @@ impl<'a> Executor<'a> {
         };
         step.finish(layer_size);
         Ok(())
-    }
-
-    /// The stage's users, loading `/etc/passwd` and `/etc/group` when needed.
-    async fn users(&self, state: &mut StageState) -> Result<Users> {
-        if state.fs.users_files().is_none() {
-            state.fs.load_users_files(&state.image, &self.blobs).await?;
-        }
-        let (passwd, group) = state.fs.users_files().unwrap_or_default();
-        Ok(Users::parse(&passwd, &group))
-    }
-
-    async fn chown(&self, state: &mut StageState, spec: &str) -> Result<(u64, u64)> {
-        // Numeric specs need no files.
-        if let Ok((uid, gid)) = Users::default().resolve_chown(spec) {
-            let numeric = spec
-                .split(':')
-                .all(|part| part.is_empty() || part.parse::<u32>().is_ok());
-            if numeric {
-                return Ok((u64::from(uid), u64::from(gid)));
-            }
-        }
-        let (uid, gid) = self.users(state).await?.resolve_chown(spec)?;
-        Ok((u64::from(uid), u64::from(gid)))
-    }
-
-    /// Writes planned entries as a layer on the stage (with `--single-snapshot`, onto the
-    /// stage root instead: the stage's one layer comes at its end).
-    fn add_layer(&self, state: &mut StageState, planned: &[Planned], text: &str) -> Result<u64> {
-        let writer = LayerWriter::to_temp_file(self.setup.tmp, self.setup.layer)
-            .with_context(|| format!("creating a layer in {}", self.setup.tmp.display()))?;
-        let (file, info) = copy::write_layer(writer, planned)?;
-        let path = file.into_temp_path();
-        let size = info.size;
-        match self.stage_root.as_ref().filter(|r| r.single.is_some()) {
-            Some(root) => {
-                let reader = crate::blobs::decompressing_reader(
-                    std::fs::File::open(&path).context("reopening the layer")?,
-                    Some(self.setup.layer.compression),
-                )?;
-                let opts = UnpackOptions {
-                    preserve_owners: true,
-                    budget: self.setup.limits.disk.clone(),
-                    ..UnpackOptions::default()
-                };
-                unpack::unpack_layer(&root.dir, reader, &opts)
-                    .context("applying the step to the stage root")?;
-                push_history(state, history(text, true, self.setup.layer.reproducible)?);
-            }
-            None => {
-                state.image.push_layer(Layer {
-                    descriptor: info.descriptor(),
-                    diff_id: info.diff_id.clone(),
-                    location: BlobLocation::File(Arc::new(path)),
-                });
-                push_history(state, history(text, false, self.setup.layer.reproducible)?);
-            }
-        }
-        let entries: Vec<LayerEntry> = planned.iter().map(|p| p.entry.clone()).collect();
-        let read = |path: &str| {
-            planned
-                .iter()
-                .find(|p| format!("/{}", p.entry.path.display()) == path)
-                .and_then(|p| match &p.content {
-                    copy::Content::Disk(file) => std::fs::read_to_string(file).ok(),
-                    copy::Content::Inline(bytes) => String::from_utf8(bytes.clone()).ok(),
-                    copy::Content::None => None,
-                })
-        };
-        state.fs.record(&entries, &read);
-        Ok(size)
-    }
-
-    async fn workdir(&mut self, state: &mut StageState, text: &str) -> Result<Option<u64>> {
-        state.fs.ensure_index(&state.image, &self.blobs).await?;
-        let dir = state.run_config.working_dir.clone();
-        let reproducible = self.setup.layer.reproducible;
-        match state.fs.known(&dir) {
-            Known::Dir { .. } => {
-                push_history(state, history(text, true, reproducible)?);
-                return Ok(None);
-            }
-            Known::NotDir => bail!("WORKDIR {dir}: exists and is not a directory"),
-            Known::Missing | Known::Unknown => {}
-        }
-        let user = state.run_config.user.clone();
-        let (uid, gid) = if user.is_empty() {
-            (0, 0)
-        } else {
-            let resolved = self.users(state).await?.resolve_user(&user)?;
-            (u64::from(resolved.uid), u64::from(resolved.gid))
-        };
-        // Missing parents are created too (root-owned, 0755), the directory itself owned by
-        // the user; parents the base may have are left out when the base is not indexed.
-        let mut planned = Vec::new();
-        let mut path = PathBuf::new();
-        let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
-        for (i, part) in parts.iter().enumerate() {
-            path.push(part);
-            let abs = format!("/{}", path.display());
-            let last = i + 1 == parts.len();
-            let entry = match state.fs.known(&abs) {
-                Known::Dir { mode, uid, gid } if !last => LayerEntry {
-                    mode,
-                    uid,
-                    gid,
-                    ..LayerEntry::new(path.clone(), EntryKind::Dir)
-                },
-                Known::Unknown if !last => continue,
-                _ if last => LayerEntry {
-                    uid,
-                    gid,
-                    ..LayerEntry::new(path.clone(), EntryKind::Dir)
-                },
-                _ => LayerEntry::new(path.clone(), EntryKind::Dir),
-            };
-            planned.push(Planned {
-                entry,
-                content: copy::Content::None,
-            });
-        }
-        if planned.is_empty() {
-            push_history(state, history(text, true, reproducible)?);
-            return Ok(None);
-        }
-        Ok(Some(self.add_layer(state, &planned, text)?))
-    }
-
-    /// The unpacked filesystem of `COPY --from=<from>` and `RUN --mount=from=<from>`: an
-    /// earlier stage, or an image pulled for `platform`.
-    pub(crate) async fn source_root(
-        &mut self,
-        from: &str,
-        platform: &Platform,
-    ) -> Result<Arc<tempfile::TempDir>> {
-        let stage = self.stage_index(from);
-        let key = match stage {
-            Some(i) => format!("stage:{i}"),
-            None => format!("image:{from}"),
-        };
-        if let Some(root) = self.roots.get(&key) {
-            return Ok(Arc::clone(root));
-        }
-        let layers = match stage {
-            Some(i) => self
-                .done
-                .get(&i)
-                .map(|s| s.image.layers.clone())
-                .ok_or_else(|| anyhow!("--from={from}: stage {i} is not built"))?,
-            None => {
-                base::pull(&self.setup.client, from, platform, &self.setup.rewrites)
-                    .await
-                    .with_context(|| format!("--from={from}"))?
-                    .image
-                    .layers
-            }
-        };
-        let dir = tempfile::Builder::new()
-            .prefix("from-")
-            .tempdir_in(self.setup.tmp)
-            .context("temporary directory for --from")?;
-        let opts = UnpackOptions {
-            budget: self.setup.limits.disk.clone(),
-            ..UnpackOptions::default()
-        };
-        unpack::unpack_image(dir.path(), &layers, &self.blobs, &opts)
-            .await
-            .with_context(|| format!("unpacking {from} for --from"))?;
-        let dir = Arc::new(dir);
-        self.roots.insert(key, Arc::clone(&dir));
-        Ok(dir)
-    }
-
-    /// The index of an earlier stage named (or numbered) `from`.
-    fn stage_index(&self, from: &str) -> Option<usize> {
-        let lower = from.to_ascii_lowercase();
-        let by_name = self
-            .setup
-            .dockerfile
-            .stages
-            .iter()
-            .position(|s| s.name.as_deref() == Some(lower.as_str()));
-        by_name
-            .or_else(|| from.parse::<usize>().ok())
-            .filter(|i| self.done.contains_key(i))
     }
 
     /// One COPY or ADD (see [`copy::step`]): its sources' root and `--chown` resolved
