@@ -11,14 +11,47 @@ use anyhow::{Result, anyhow, bail};
 use kaniko_common::dockerfile::{Run, Scope};
 
 use crate::executor::stages::{Executor, history, push_history};
+use crate::run::mounts::RunMounts;
 use crate::run::{self as run_step, Snapshotter};
-use crate::sandbox::{self, Root, SetupError};
+use crate::sandbox::{self, Network, Root, SetupError, Spec};
 use crate::snapshot::{self, Change, Exclusions, walk::Scan};
 use crate::stage::StageState;
 
 /// Scans a root for the walk snapshotter.
 pub(crate) fn snapshot_scan(root: &Path, excl: &Exclusions, hash: bool) -> Result<Scan> {
     Scan::of(root, excl, hash).map_err(|e| anyhow!("scanning the stage root: {e}"))
+}
+
+/// One RUN's sandbox inputs, whatever root it runs on.
+struct RunPlan<'r> {
+    scope: &'r Scope,
+    run: &'r Run,
+    network: Network,
+    files: [PathBuf; 3],
+    result: PathBuf,
+    mounts: RunMounts,
+    root_dir: PathBuf,
+    scratch: PathBuf,
+}
+
+impl RunPlan<'_> {
+    /// The spec of this RUN on `root`, with its mounts.
+    fn spec_on(&self, state: &StageState, root: Root) -> Result<(Spec, Vec<PathBuf>)> {
+        run_step::spec_for(
+            state,
+            self.scope,
+            self.run,
+            root,
+            self.network,
+            &self.files,
+            self.result.clone(),
+        )
+        .map(|(mut spec, created)| {
+            spec.mounts = self.mounts.mounts.clone();
+            spec.secret_env = self.mounts.secret_env.clone();
+            (spec, created)
+        })
+    }
 }
 
 impl Executor<'_> {
@@ -54,110 +87,149 @@ impl Executor<'_> {
         let scratch = tmp.join(format!("run-{}", self.runs));
         std::fs::create_dir_all(&scratch)
             .map_err(|e| anyhow!("creating {}: {e}", scratch.display()))?;
-        let result = scratch.join("result.json");
-        let network = self.setup.run.network;
         let mounts = self.run_mounts(state, run, &root_dir).await?;
-        // The spec of this RUN on `root`, with its mounts.
-        let spec_on = |root: Root| {
-            run_step::spec_for(state, scope, run, root, network, &files, result.clone()).map(
-                |(mut spec, created)| {
-                    spec.mounts = mounts.mounts.clone();
-                    spec.secret_env = mounts.secret_env.clone();
-                    (spec, created)
-                },
-            )
+        let plan = RunPlan {
+            scope,
+            run,
+            network: self.setup.run.network,
+            files,
+            result: scratch.join("result.json"),
+            mounts,
+            root_dir,
+            scratch,
         };
         if single {
-            let (spec, created) = spec_on(Root::Direct {
-                dir: root_dir.clone(),
-            })?;
-            let outcome = run_step::execute(&spec, &self.setup.run.masker).await;
-            run_step::remove_created(&root_dir, &mounts.created);
-            run_step::remove_created(&root_dir, &created);
-            let _ = std::fs::remove_dir_all(&scratch);
-            if let Some(e) = outcome? {
-                bail!(e);
-            }
-            push_history(state, history(text, true, self.setup.layer.reproducible)?);
-            return Ok(None);
+            return self.run_single(state, &plan, text).await;
         }
-        if self.snapshotter != Snapshotter::Walk {
-            let upper = scratch.join("upper");
-            let work = scratch.join("work");
-            let merged = scratch.join("merged");
-            for dir in [&upper, &work, &merged] {
-                std::fs::create_dir(dir).map_err(|e| anyhow!("creating {}: {e}", dir.display()))?;
-            }
-            let (spec, created) = spec_on(Root::Overlay {
-                lower: root_dir.clone(),
+        if self.snapshotter != Snapshotter::Walk
+            && let Some(size) = self.run_overlay(state, &plan, text).await?
+        {
+            return Ok(size);
+        }
+        self.run_walk(state, &plan, text).await
+    }
+
+    /// A RUN with `--single-snapshot`: on the stage root itself, no layer yet.
+    async fn run_single(
+        &self,
+        state: &mut StageState,
+        plan: &RunPlan<'_>,
+        text: &str,
+    ) -> Result<Option<u64>> {
+        let (spec, created) = plan.spec_on(
+            state,
+            Root::Direct {
+                dir: plan.root_dir.clone(),
+            },
+        )?;
+        let outcome = run_step::execute(&spec, &self.setup.run.masker).await;
+        run_step::remove_created(&plan.root_dir, &plan.mounts.created);
+        run_step::remove_created(&plan.root_dir, &created);
+        let _ = std::fs::remove_dir_all(&plan.scratch);
+        if let Some(e) = outcome? {
+            bail!(e);
+        }
+        push_history(state, history(text, true, self.setup.layer.reproducible)?);
+        Ok(None)
+    }
+
+    /// A RUN on an overlay whose upper directory is the step's change; `None` when overlay
+    /// is not available and the snapshotter was `auto`: the walk takes over.
+    async fn run_overlay(
+        &mut self,
+        state: &mut StageState,
+        plan: &RunPlan<'_>,
+        text: &str,
+    ) -> Result<Option<Option<u64>>> {
+        let upper = plan.scratch.join("upper");
+        let work = plan.scratch.join("work");
+        let merged = plan.scratch.join("merged");
+        for dir in [&upper, &work, &merged] {
+            std::fs::create_dir(dir).map_err(|e| anyhow!("creating {}: {e}", dir.display()))?;
+        }
+        let (spec, created) = plan.spec_on(
+            state,
+            Root::Overlay {
+                lower: plan.root_dir.clone(),
                 upper: upper.clone(),
                 work,
                 merged,
-            })?;
-            match run_step::execute(&spec, &self.setup.run.masker).await {
-                Ok(None) => {
-                    self.snapshotter = Snapshotter::Overlay;
-                    let started = std::time::Instant::now();
-                    let excl = run_step::exclusions(
-                        state,
-                        &self.setup.run.ignore,
-                        created,
-                        &mounts.targets,
-                    );
-                    let changes = {
-                        let (upper, lower) = (upper.clone(), root_dir.clone());
-                        tokio::task::spawn_blocking(move || {
-                            snapshot::from_upper(&upper).map(|c| {
-                                excl.filter(c, &upper, &|rel| snapshot::meta_in(&lower, rel))
-                            })
-                        })
-                        .await
-                        .map_err(|e| anyhow!("reading the overlay: {e}"))?
-                        .map_err(|e| anyhow!("reading the overlay's upper directory: {e}"))?
-                    };
-                    let size =
-                        self.commit_changes(state, text, &upper, &changes, Some(&root_dir))?;
-                    tracing::debug!(
-                        changes = changes.len(),
-                        seconds = started.elapsed().as_secs_f64(),
-                        "overlay snapshot"
-                    );
-                    let _ = std::fs::remove_dir_all(&scratch);
-                    return Ok(size);
-                }
-                Ok(Some(SetupError::Overlay(reason))) if self.snapshotter == Snapshotter::Auto => {
-                    tracing::warn!(
-                        "overlay is not available ({reason}); snapshots walk the whole stage root"
-                    );
-                    self.snapshotter = Snapshotter::Walk;
-                    let _ = std::fs::remove_dir_all(&scratch);
-                    std::fs::create_dir_all(&scratch)
-                        .map_err(|e| anyhow!("creating {}: {e}", scratch.display()))?;
-                }
-                Ok(Some(e)) => {
-                    let _ = std::fs::remove_dir_all(&scratch);
-                    bail!(e)
-                }
-                Err(e) => {
-                    let _ = std::fs::remove_dir_all(&scratch);
-                    return Err(e);
-                }
+            },
+        )?;
+        match run_step::execute(&spec, &self.setup.run.masker).await {
+            Ok(None) => {
+                self.snapshotter = Snapshotter::Overlay;
+                let started = std::time::Instant::now();
+                let excl = run_step::exclusions(
+                    state,
+                    &self.setup.run.ignore,
+                    created,
+                    &plan.mounts.targets,
+                );
+                let changes = {
+                    let (upper, lower) = (upper.clone(), plan.root_dir.clone());
+                    tokio::task::spawn_blocking(move || {
+                        snapshot::from_upper(&upper)
+                            .map(|c| excl.filter(c, &upper, &|rel| snapshot::meta_in(&lower, rel)))
+                    })
+                    .await
+                    .map_err(|e| anyhow!("reading the overlay: {e}"))?
+                    .map_err(|e| anyhow!("reading the overlay's upper directory: {e}"))?
+                };
+                let size =
+                    self.commit_changes(state, text, &upper, &changes, Some(&plan.root_dir))?;
+                tracing::debug!(
+                    changes = changes.len(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "overlay snapshot"
+                );
+                let _ = std::fs::remove_dir_all(&plan.scratch);
+                return Ok(Some(size));
+            }
+            Ok(Some(SetupError::Overlay(reason))) if self.snapshotter == Snapshotter::Auto => {
+                tracing::warn!(
+                    "overlay is not available ({reason}); snapshots walk the whole stage root"
+                );
+                self.snapshotter = Snapshotter::Walk;
+                let _ = std::fs::remove_dir_all(&plan.scratch);
+                std::fs::create_dir_all(&plan.scratch)
+                    .map_err(|e| anyhow!("creating {}: {e}", plan.scratch.display()))?;
+            }
+            Ok(Some(e)) => {
+                let _ = std::fs::remove_dir_all(&plan.scratch);
+                bail!(e)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&plan.scratch);
+                return Err(e);
             }
         }
-        // The full walk.
-        let (spec, created) = spec_on(Root::Direct {
-            dir: root_dir.clone(),
-        })?;
+        Ok(None)
+    }
+
+    /// A RUN on the stage root itself, its change found by scans before and after.
+    async fn run_walk(
+        &mut self,
+        state: &mut StageState,
+        plan: &RunPlan<'_>,
+        text: &str,
+    ) -> Result<Option<u64>> {
+        let (spec, created) = plan.spec_on(
+            state,
+            Root::Direct {
+                dir: plan.root_dir.clone(),
+            },
+        )?;
         let hash = self.setup.run.hash;
         let excl = run_step::exclusions(
             state,
             &self.setup.run.ignore,
             created.clone(),
-            &mounts.targets,
+            &plan.mounts.targets,
         );
         let scan_started = std::time::Instant::now();
         let before = {
-            let (dir, excl) = (root_dir.clone(), excl.clone());
+            let (dir, excl) = (plan.root_dir.clone(), excl.clone());
             tokio::task::spawn_blocking(move || snapshot_scan(&dir, &excl, hash))
                 .await
                 .map_err(|e| anyhow!("scanning the stage root: {e}"))??
@@ -166,20 +238,20 @@ impl Executor<'_> {
         let outcome = run_step::execute(&spec, &self.setup.run.masker).await;
         let started = std::time::Instant::now();
         let after = {
-            let (dir, excl) = (root_dir.clone(), excl.clone());
+            let (dir, excl) = (plan.root_dir.clone(), excl.clone());
             tokio::task::spawn_blocking(move || snapshot_scan(&dir, &excl, hash))
                 .await
                 .map_err(|e| anyhow!("scanning the stage root: {e}"))??
         };
-        let changes = excl.filter(before.diff(&after), &root_dir, &|rel| before.meta(rel));
+        let changes = excl.filter(before.diff(&after), &plan.root_dir, &|rel| before.meta(rel));
         let result = match outcome {
-            Ok(None) => self.commit_changes(state, text, &root_dir, &changes, None),
+            Ok(None) => self.commit_changes(state, text, &plan.root_dir, &changes, None),
             Ok(Some(e)) => Err(anyhow!(e)),
             Err(e) => Err(e),
         };
-        run_step::remove_created(&root_dir, &mounts.created);
-        run_step::remove_created(&root_dir, &created);
-        let _ = std::fs::remove_dir_all(&scratch);
+        run_step::remove_created(&plan.root_dir, &plan.mounts.created);
+        run_step::remove_created(&plan.root_dir, &created);
+        let _ = std::fs::remove_dir_all(&plan.scratch);
         tracing::debug!(
             paths = after.len(),
             changes = changes.len(),
