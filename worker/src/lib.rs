@@ -2,8 +2,8 @@
 
 //! kaniko-rs worker: builds one Dockerfile for one platform, daemonless and unprivileged.
 //!
-//! The public surface is the embedding API and what the coordinator shares: [`run`] (the
-//! `worker` command line, flags in [`cli`], validated by [`config`]), [`runner`] (a typed
+//! The public surface is the embedding API and what the coordinator shares: [`run()`]
+//! (the `worker` command line, flags in [`cli`], validated by [`config`]), [`runner`] (a typed
 //! task built in-process with the worker's [`config::BuildSettings`], its log lines
 //! captured by [`runner::CaptureLayer`], failures classified and retried), [`serve`]
 //! (`worker serve`), [`context_files`] and [`dockerignore`] (a context's Dockerfile and

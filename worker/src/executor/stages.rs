@@ -5,8 +5,8 @@
 //! instruction dispatched: metadata into the container config and history, WORKDIR's
 //! directory ([`workdir`], with USER and `--chown` resolution), COPY and ADD into one layer
 //! each (planned by [`crate::copy::step`], written by [`layers`]), RUN in the sandbox with its
-//! snapshot as the layer (see [`crate::run`]). The filesystems of `--from` are in
-//! [`sources`].
+//! snapshot as the layer (see [`crate::run`](mod@crate::run)). The filesystems of `--from`
+//! are in [`sources`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
