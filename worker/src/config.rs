@@ -36,6 +36,7 @@ use kaniko_common::platform::{Platform, PlatformError};
 use crate::context_files::DockerfilePath;
 
 pub use crate::cli::BuildArgs;
+pub use crate::output::Outputs;
 pub use kaniko_common::messages::RequestedOciMode;
 pub use kaniko_common::oci::Compression;
 pub use settings::{BuildSettings, RunSettings};
@@ -217,31 +218,6 @@ fn given(value: &Option<String>) -> bool {
     value.as_deref().is_some_and(|v| !v.is_empty())
 }
 
-/// Where the image goes once built.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Outputs {
-    /// Image references to push to, in the order given.
-    pub destinations: Vec<String>,
-    /// `--no-push`.
-    pub no_push: bool,
-    /// `--no-push-cache` (meaningful once caching lands).
-    pub no_push_cache: bool,
-    /// `--tar-path`.
-    pub tar_path: Option<PathBuf>,
-    /// `--oci-layout-path`.
-    pub oci_layout_path: Option<PathBuf>,
-    /// `--digest-file`.
-    pub digest_file: Option<PathBuf>,
-    /// `--image-name-with-digest-file`.
-    pub image_name_with_digest_file: Option<PathBuf>,
-    /// `--image-name-tag-with-digest-file`.
-    pub image_name_tag_with_digest_file: Option<PathBuf>,
-    /// `--metadata-file`: descriptor and platform as JSON.
-    pub metadata_file: Option<PathBuf>,
-    /// `--force`: digest files whose content would change are replaced, not refused.
-    pub force: bool,
-}
-
 /// How the image is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageOptions {
@@ -315,7 +291,7 @@ impl BuildConfig {
         let context_sub_path = non_empty(&args.context_sub_path)
             .map(|sub| {
                 let path = PathBuf::from(sub);
-                let cleaned = crate::glob::pattern::clean(sub);
+                let cleaned = crate::copy::glob::pattern::clean(sub);
                 let inside = path.is_relative() && cleaned != ".." && !cleaned.starts_with("../");
                 if inside {
                     Ok(path)
@@ -387,7 +363,8 @@ impl BuildConfig {
             },
             registry: RegistryOptions::from_args(args)?,
             run: RunOptions {
-                secrets: crate::secrets::parse_all(&args.secret).map_err(ConfigError::Secret)?,
+                secrets: crate::run::secrets::parse_all(&args.secret)
+                    .map_err(ConfigError::Secret)?,
                 cache_dir: non_empty(&args.run_cache_dir)
                     .map(PathBuf::from)
                     .unwrap_or_else(default_run_cache_dir),

@@ -27,7 +27,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::glob::pattern::{self, Dialect, Pattern};
+use crate::copy::glob::pattern::{self, Dialect, Pattern};
 
 /// Why a `.dockerignore` file could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -9,17 +9,14 @@
 //! `--reproducible`: history entries carry no `created`, the config's `created` is the epoch,
 //! every tar mtime is 0. `--label` flags are applied last, over the Dockerfile's labels.
 
-mod add;
 mod context;
 mod finish;
-mod outputs;
-pub mod run;
-mod stages;
+pub(crate) mod stages;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use kaniko_common::dockerfile::{BuildArgs, Dockerfile};
+use kaniko_common::dockerfile::{BuildArgs, BuildPlan, Dockerfile};
 use kaniko_common::messages::RequestedOciMode;
 use kaniko_common::oci::{Descriptor, OciMode};
 use kaniko_common::platform::Platform;
@@ -27,7 +24,7 @@ use kaniko_registry::{RegistryClient, RegistryOptions};
 
 use crate::base::PullRewrites;
 use crate::config::BuildConfig;
-use crate::context_files::{DockerfilePath, read_dockerfile};
+use crate::context_files::{DockerfileFile, DockerfilePath, read_dockerfile};
 use crate::dockerignore::DockerIgnore;
 
 pub use finish::finish;
@@ -92,7 +89,7 @@ pub enum Push {
 
 /// [`run_async`] with the push mode chosen by the caller.
 pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<BuildOutcome> {
-    let mut output_options = outputs::options(
+    let mut output_options = crate::output::plan::options(
         &config.outputs,
         config.registry.push_ignore_immutable_tag_errors,
     )?;
@@ -100,6 +97,76 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
     let tmp = crate::image::temp_dir_in(None)?;
     let limits = config.limits.for_build(tmp.path());
     let context_dir = context::prepare(config, tmp.path(), &limits).await?;
+    let (dockerfile_file, dockerfile, args, plan) = read_and_plan(config, &context_dir).await?;
+    let ignore = DockerIgnore::load(&context_dir, &dockerfile_file)?;
+    let client = RegistryClient::new(registry_options(config)).context("registry client")?;
+    let rewrites = PullRewrites {
+        mirrors: config.registry.mirrors.clone(),
+        maps: config
+            .registry
+            .maps
+            .iter()
+            .map(|m| (m.from.clone(), m.to.clone()))
+            .collect(),
+    };
+    let mut executor = stages::Executor::new(stages::Setup {
+        dockerfile: &dockerfile,
+        plan: &plan,
+        args: &args,
+        context_dir: &context_dir,
+        ignore: &ignore,
+        client: client.clone(),
+        tmp: tmp.path(),
+        limits,
+        rewrites,
+        layer: kaniko_image::layer::LayerOptions {
+            compression: config.image.compression,
+            level: config.image.compression_level,
+            reproducible: config.image.reproducible,
+            mode: OciMode::Oci,
+        },
+        run: run_settings(config, &output_options)?,
+    })?;
+    let mut state = executor.build_all().await?;
+    for (key, value) in &config.image.labels {
+        state.run_config.labels.insert(key.clone(), value.clone());
+    }
+    let mode = match config.image.oci_mode {
+        RequestedOciMode::Oci => OciMode::Oci,
+        RequestedOciMode::Docker => OciMode::Docker,
+        RequestedOciMode::Auto if state.docker => OciMode::Docker,
+        RequestedOciMode::Auto => OciMode::Oci,
+    };
+    let finished = finish(
+        state.image,
+        &state.run_config,
+        mode,
+        config.image.reproducible,
+    )?;
+    tracing::info!(
+        digest = %finished.manifest.digest,
+        platform = %finished.image.platform,
+        "image built"
+    );
+    let pushed =
+        crate::output::plan::write(&finished, &output_options, &client, executor.blobs()).await;
+    executor.cleanup().await;
+    let pushed = pushed?;
+    Ok(BuildOutcome {
+        config_digest: finished.config.digest.clone(),
+        manifest: finished.manifest.clone(),
+        pushed,
+    })
+}
+
+/// The Dockerfile of the context (read inside it), parsed and planned for `config`'s target
+/// and platform; a stage that needs RUN on a foreign platform is refused before anything is
+/// built.
+async fn read_and_plan(
+    config: &BuildConfig,
+    context_dir: &Path,
+) -> Result<(DockerfileFile, Dockerfile, BuildArgs, BuildPlan)> {
+    let context_dir = context_dir.to_path_buf();
     let dockerfile_path = config
         .resolve_dockerfile(&context_dir)
         .context("locating the dockerfile")?;
@@ -141,84 +208,36 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
     for unused in &plan.unused_build_args {
         tracing::warn!(arg = %unused, "build-arg was not consumed by any stage");
     }
-    let ignore = DockerIgnore::load(&context_dir, &dockerfile_file)?;
-    let client = RegistryClient::new(registry_options(config)).context("registry client")?;
-    let rewrites = PullRewrites {
-        mirrors: config.registry.mirrors.clone(),
-        maps: config
-            .registry
-            .maps
-            .iter()
-            .map(|m| (m.from.clone(), m.to.clone()))
-            .collect(),
-    };
+    Ok((dockerfile_file, dockerfile, args, plan))
+}
+
+/// How this build's RUNs run: the worker's snapshot settings, the secrets its destinations
+/// may use (their values masked in its output), and its RUN cache key.
+fn run_settings(
+    config: &BuildConfig,
+    output_options: &crate::output::OutputOptions,
+) -> Result<crate::run::RunSettings> {
     // The secrets this build's destinations may use; their values are masked in its output.
     let (usable_secrets, withheld_secrets) =
-        crate::secrets::for_destinations(&config.run.secrets, &config.outputs.destinations);
-    let masker = crate::secrets::Masker::of(&usable_secrets).map_err(anyhow::Error::msg)?;
-    let mut executor = stages::Executor::new(stages::Setup {
-        dockerfile: &dockerfile,
-        plan: &plan,
-        args: &args,
-        context_dir: &context_dir,
-        ignore: &ignore,
-        client: client.clone(),
-        tmp: tmp.path(),
-        limits,
-        rewrites,
-        layer: kaniko_image::layer::LayerOptions {
-            compression: config.image.compression,
-            level: config.image.compression_level,
-            reproducible: config.image.reproducible,
-            mode: OciMode::Oci,
-        },
-        run: stages::RunSettings {
-            network: config.snapshot.network,
-            snapshotter: config.snapshot.snapshotter,
-            ignore: run_ignore_paths(&config.snapshot),
-            hash: config.snapshot.mode == crate::config::SnapshotMode::Full,
-            single_snapshot: config.snapshot.single_snapshot,
-            secrets: usable_secrets,
-            withheld_secrets,
-            masker,
-            cache_dir: config.run.cache_dir.clone(),
-            cache_key: stages::run_cache_key(
-                config.run.cache_scope,
-                &output_options
-                    .destinations
-                    .iter()
-                    .map(|d| format!("{}/{}", d.registry(), d.repository()))
-                    .collect::<Vec<_>>(),
-            ),
-        },
-    })?;
-    let mut state = executor.build_all().await?;
-    for (key, value) in &config.image.labels {
-        state.run_config.labels.insert(key.clone(), value.clone());
-    }
-    let mode = match config.image.oci_mode {
-        RequestedOciMode::Oci => OciMode::Oci,
-        RequestedOciMode::Docker => OciMode::Docker,
-        RequestedOciMode::Auto if state.docker => OciMode::Docker,
-        RequestedOciMode::Auto => OciMode::Oci,
-    };
-    let finished = finish(
-        state.image,
-        &state.run_config,
-        mode,
-        config.image.reproducible,
-    )?;
-    tracing::info!(
-        digest = %finished.manifest.digest,
-        platform = %finished.image.platform,
-        "image built"
-    );
-    let pushed = outputs::write(&finished, &output_options, &client, executor.blobs()).await;
-    executor.cleanup().await;
-    let pushed = pushed?;
-    Ok(BuildOutcome {
-        config_digest: finished.config.digest.clone(),
-        manifest: finished.manifest.clone(),
-        pushed,
+        crate::run::secrets::for_destinations(&config.run.secrets, &config.outputs.destinations);
+    let masker = crate::run::secrets::Masker::of(&usable_secrets).map_err(anyhow::Error::msg)?;
+    Ok(crate::run::RunSettings {
+        network: config.snapshot.network,
+        snapshotter: config.snapshot.snapshotter,
+        ignore: run_ignore_paths(&config.snapshot),
+        hash: config.snapshot.mode == crate::config::SnapshotMode::Full,
+        single_snapshot: config.snapshot.single_snapshot,
+        secrets: usable_secrets,
+        withheld_secrets,
+        masker,
+        cache_dir: config.run.cache_dir.clone(),
+        cache_key: crate::run::cache_key(
+            config.run.cache_scope,
+            &output_options
+                .destinations
+                .iter()
+                .map(|d| format!("{}/{}", d.registry(), d.repository()))
+                .collect::<Vec<_>>(),
+        ),
     })
 }

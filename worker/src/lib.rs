@@ -2,41 +2,52 @@
 
 //! kaniko-rs worker: builds one Dockerfile for one platform, daemonless and unprivileged.
 //!
-//! The public surface is the embedding API and what the coordinator shares: [`run`] (the
-//! `worker` command line, flags in [`cli`], validated by [`config`]), [`runner`] (a typed
+//! The public surface is the embedding API and what the coordinator shares: [`run()`]
+//! (the `worker` command line, flags in [`cli`], validated by [`config`]), [`runner`] (a typed
 //! task built in-process with the worker's [`config::BuildSettings`], its log lines
-//! captured, failures classified and retried), [`serve`] (`worker serve`), [`context_files`]
-//! and [`dockerignore`] (a context's Dockerfile and ignore file), the [`sandbox`] helper's
-//! entry and [`rootless`] re-entry, and [`blobs`], [`image`] and [`output`] (the image model
-//! and its outputs, which the end-to-end tests drive). Everything else is the build's own.
+//! captured by [`runner::CaptureLayer`], failures classified and retried), [`serve`]
+//! (`worker serve`), [`context_files`] and [`dockerignore`] (a context's Dockerfile and
+//! ignore file), the [`sandbox`] helper's entry and [`rootless`] re-entry, and [`blobs`],
+//! [`image`] and [`output`] (the image model and its outputs, which the end-to-end tests
+//! drive). Everything else is the build's own, grouped by the pipeline a build follows:
+//! the executor's stage loop, the stage model (base, instructions, users, the base's file
+//! index), COPY/ADD (`copy`), RUN (`run`, next to `sandbox` and `snapshot`), tar extraction
+//! contained in its root (`unpack`, `inroot`), and the outputs.
 
 use std::process::ExitCode;
 
-pub(crate) mod archive;
-pub(crate) mod base;
-pub mod blobs;
+// Entry points and the embedding API.
 pub mod cli;
 pub mod config;
-pub mod context_files;
-pub(crate) mod copy;
-pub mod dockerignore;
-pub(crate) mod executor;
-pub(crate) mod fsindex;
-pub(crate) mod glob;
-pub mod image;
-pub(crate) mod inroot;
-pub(crate) mod instructions;
-pub mod output;
-pub(crate) mod progress;
 pub mod rootless;
 pub mod runner;
-pub mod sandbox;
-pub(crate) mod secrets;
 pub mod serve;
-pub(crate) mod snapshot;
+
+// The build context.
+pub mod context_files;
+pub mod dockerignore;
+
+// The executor and the stage model.
+pub(crate) mod base;
+pub(crate) mod executor;
+pub(crate) mod fsindex;
+pub(crate) mod instructions;
+pub(crate) mod progress;
 pub(crate) mod stage;
-pub(crate) mod unpack;
 pub(crate) mod users;
+
+// COPY/ADD; RUN with its sandbox and snapshots.
+pub(crate) mod copy;
+pub(crate) mod run;
+pub mod sandbox;
+pub(crate) mod snapshot;
+
+// Layers in and out: contained extraction, the image model, the outputs.
+pub mod blobs;
+pub mod image;
+pub(crate) mod inroot;
+pub mod output;
+pub(crate) mod unpack;
 
 /// Runs one invocation of the `worker` command line.
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {

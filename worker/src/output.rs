@@ -1,8 +1,11 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! Writing a finished image everywhere the flags ask: pushed to every `--destination`
-//! ([`push`]), into an OCI image layout (`--oci-layout-path`), into a docker-archive
-//! (`--tar-path`, [`docker_archive`]), and the digest and metadata files ([`files`]).
+//! Outputs, one module: writing a finished image everywhere the flags ask. The parts:
+//! [`Outputs`] (the output flags of a build's configuration) and their [`OutputOptions`]
+//! (`plan`, destinations parsed before anything is written), the pushes to every
+//! `--destination` (`push`), the OCI image layout (`--oci-layout-path`, this file), the
+//! docker-archive (`--tar-path`, `docker_archive`), and the digest and metadata files
+//! (`files`).
 //!
 //! Order: the layout and the tar first (local, they cannot half-publish anything), then the
 //! pushes (every blob of every destination before any tag moves), then the digest and
@@ -11,6 +14,7 @@
 
 mod docker_archive;
 mod files;
+pub(crate) mod plan;
 mod push;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +25,7 @@ use kaniko_registry::{Reference, RegistryClient, RegistryError};
 
 pub use docker_archive::write_docker_archive;
 pub use files::{metadata_json, name_digest_lines, write_atomic};
+pub use plan::Outputs;
 
 use crate::blobs::{BlobError, BlobStore};
 use crate::image::FinishedImage;

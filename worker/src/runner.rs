@@ -25,7 +25,10 @@ use tracing::Instrument;
 use tracing::instrument::WithSubscriber;
 
 use crate::config::{BuildConfig, BuildSettings};
-use crate::serve::logs::CaptureLayer;
+
+mod capture;
+
+pub use capture::CaptureLayer;
 
 /// Where a build's log lines go: the run loop forwards them as `log` events.
 #[derive(Debug, Clone)]

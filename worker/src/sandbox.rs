@@ -26,6 +26,7 @@ mod mountinfo;
 mod mounts;
 pub mod output;
 mod seccomp;
+mod sys;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

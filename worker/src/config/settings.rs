@@ -18,8 +18,8 @@ use super::{
     default_run_cache_dir,
 };
 use crate::cli::BuildRegistryFlags;
+use crate::run::secrets::Secret;
 use crate::sandbox::Network;
-use crate::secrets::Secret;
 use crate::snapshot::Snapshotter;
 
 /// What a worker adds to every task it builds: how registries are reached, RUN's network
@@ -58,7 +58,7 @@ impl RunSettings {
         cache_scope: &str,
     ) -> Result<RunSettings, String> {
         Ok(RunSettings {
-            secrets: crate::secrets::parse_all(secrets)?,
+            secrets: crate::run::secrets::parse_all(secrets)?,
             cache_dir: cache_dir.filter(|d| !d.is_empty()).map(PathBuf::from),
             cache_scope: RunCacheScope::parse(cache_scope)?,
         })
@@ -69,7 +69,7 @@ impl BuildSettings {
     /// The settings of `worker serve`'s flags: every secret must carry a scope; the secrets
     /// and limits are checked now, not at the first build.
     pub fn from_serve_args(args: &crate::cli::ServeArgs) -> anyhow::Result<BuildSettings> {
-        crate::secrets::require_scopes(&args.secret).map_err(anyhow::Error::msg)?;
+        crate::run::secrets::require_scopes(&args.secret).map_err(anyhow::Error::msg)?;
         Ok(BuildSettings {
             registry: args.registry.clone(),
             network: Network::parse(&args.network).map_err(anyhow::Error::msg)?,

@@ -189,9 +189,9 @@ fn every_flag_lands_in_the_config() {
             network: crate::sandbox::Network::None,
         },
         run: RunOptions {
-            secrets: vec![crate::secrets::Secret {
+            secrets: vec![crate::run::secrets::Secret {
                 id: "token".into(),
-                source: crate::secrets::SecretSource::Env("TOKEN_VAR".into()),
+                source: crate::run::secrets::SecretSource::Env("TOKEN_VAR".into()),
                 scope: None,
             }],
             cache_dir: PathBuf::from("/var/cache/runs"),

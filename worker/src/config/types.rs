@@ -145,7 +145,7 @@ pub struct SnapshotOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunOptions {
     /// `--secret`s (sources only, never values).
-    pub secrets: Vec<crate::secrets::Secret>,
+    pub secrets: Vec<crate::run::secrets::Secret>,
     /// `--run-cache-dir`: where `RUN --mount=type=cache` directories persist.
     pub cache_dir: PathBuf,
     /// `--run-cache-scope`: which builds share a cache.

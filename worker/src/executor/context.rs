@@ -49,12 +49,12 @@ fn prepare_blocking(
             };
             let dir = tmp.join("context");
             std::fs::create_dir(&dir).with_context(|| format!("{}", dir.display()))?;
-            let kind = crate::archive::detect_archive(file)
+            let kind = crate::copy::archive::detect_archive(file)
                 .with_context(|| format!("build context {name}"))?;
             if kind.is_none() {
                 bail!("build context {name}: not a tar archive (plain, gzip, bzip2, xz or zstd)");
             }
-            crate::archive::extract_archive(file, &dir, Path::new(""), None, limits)
+            crate::copy::archive::extract_archive(file, &dir, Path::new(""), None, limits)
                 .with_context(|| format!("build context {name}"))?;
             if matches!(source, TarSource::Stdin) {
                 let _ = std::fs::remove_file(file);

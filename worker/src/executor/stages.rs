@@ -2,42 +2,40 @@
 
 //! The stage executor: for each planned stage, the base (scratch, a registry image for the
 //! stage's platform, or an earlier stage), the base's ONBUILD triggers, then every
-//! instruction: metadata into the container config and history, WORKDIR's directory, COPY
-//! and ADD into one layer each, RUN in the sandbox with its snapshot as the layer (see
-//! [`super::run`]).
+//! instruction dispatched: metadata into the container config and history, WORKDIR's
+//! directory ([`workdir`], with USER and `--chown` resolution), COPY and ADD into one layer
+//! each (planned by [`crate::copy::step`], written by [`layers`]), RUN in the sandbox with its
+//! snapshot as the layer (see [`crate::run`](mod@crate::run)). The filesystems of `--from`
+//! are in [`sources`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use kaniko_common::dockerfile::{
     BaseRef, BuildArgs, BuildPlan, Dockerfile, Expanded, ExpandedCopyAdd, Instruction,
     PlannedStage, Scope, StagePlatform,
 };
 use kaniko_common::platform::Platform;
-use kaniko_image::layer::{EntryKind, LayerEntry, LayerOptions, LayerWriter};
+use kaniko_image::layer::LayerOptions;
 use kaniko_registry::RegistryClient;
-use oci_spec::image::{History, HistoryBuilder};
 
-mod run_mounts;
-mod run_steps;
-
-pub(crate) use run_mounts::cache_key as run_cache_key;
-
-use super::add;
-use super::run::{self as run_step, Snapshotter, StageRoot};
 use crate::base::{self, PullRewrites};
 use crate::blobs::BlobStore;
-use crate::copy::{self, CopyOptions, Known, PathInfo, Planned, Source};
+use crate::copy;
 use crate::dockerignore::DockerIgnore;
-use crate::image::{BlobLocation, Layer};
 use crate::instructions::{self, StageFlags};
 use crate::progress::Progress;
+use crate::run::{self as run_step, RunSettings, Snapshotter, StageRoot, snapshot_scan};
 use crate::stage::{StageFs, StageState};
-use crate::unpack::{self, UnpackOptions};
-use crate::users::Users;
-use run_steps::snapshot_scan;
+use crate::unpack;
+
+mod layers;
+mod sources;
+mod workdir;
+
+pub(crate) use layers::{history, push_history};
 
 /// What the executor needs from the build.
 pub struct Setup<'a> {
@@ -65,71 +63,26 @@ pub struct Setup<'a> {
     pub run: RunSettings,
 }
 
-/// How RUN runs and is snapshotted.
-#[derive(Debug, Clone, Default)]
-pub struct RunSettings {
-    /// Worker-wide network (`--network`): the ceiling, `RUN --network=none` narrows it.
-    pub network: crate::sandbox::Network,
-    /// How changes are found.
-    pub snapshotter: Snapshotter,
-    /// Paths never snapshotted (`--ignore-path`, `/var/run`).
-    pub ignore: Vec<PathBuf>,
-    /// Hash content in the walk (`--snapshot-mode full`).
-    pub hash: bool,
-    /// `--single-snapshot`.
-    pub single_snapshot: bool,
-    /// `--secret`s for `RUN --mount=type=secret`: the ones this build's destinations may
-    /// use.
-    pub secrets: Vec<crate::secrets::Secret>,
-    /// The `--secret`s withheld from this build (out of scope), with the reason: a required
-    /// mount of one fails naming it.
-    pub withheld_secrets: Vec<(String, String)>,
-    /// Masks the values of `secrets` in every line a RUN prints.
-    pub masker: crate::secrets::Masker,
-    /// `--run-cache-dir`: where `RUN --mount=type=cache` directories persist.
-    pub cache_dir: PathBuf,
-    /// The directory below `cache_dir` holding this build's caches ([`run_cache_key`]).
-    pub cache_key: String,
-}
-
 /// Builds the stages of a plan.
 pub struct Executor<'a> {
-    setup: Setup<'a>,
-    global: Scope,
-    blobs: BlobStore,
-    progress: Progress,
+    pub(crate) setup: Setup<'a>,
+    pub(crate) global: Scope,
+    pub(crate) blobs: BlobStore,
+    pub(crate) progress: Progress,
     /// Finished stages by index.
-    done: HashMap<usize, StageState>,
+    pub(crate) done: HashMap<usize, StageState>,
     /// Unpacked filesystems for `COPY --from`, by stage index or image name.
-    roots: HashMap<String, Arc<tempfile::TempDir>>,
+    pub(crate) roots: HashMap<String, Arc<tempfile::TempDir>>,
     /// The current stage's root filesystem, once a RUN (or `--single-snapshot`) needs it.
-    stage_root: Option<StageRoot>,
+    pub(crate) stage_root: Option<StageRoot>,
     /// The snapshotter in use (`Auto` turns into one of the others on the first RUN).
-    snapshotter: Snapshotter,
+    pub(crate) snapshotter: Snapshotter,
     /// The files the sandbox provides (`resolv.conf`, `hosts`, `hostname`).
-    provided: Option<[PathBuf; 3]>,
+    pub(crate) provided: Option<[PathBuf; 3]>,
     /// RUN steps so far (names their scratch directories).
-    runs: usize,
+    pub(crate) runs: usize,
     /// Stage roots being removed in the background ([`Executor::cleanup`] waits for them).
-    removals: Vec<tokio::task::JoinHandle<()>>,
-}
-
-fn history(created_by: &str, empty: bool, reproducible: bool) -> Result<History> {
-    let mut builder = HistoryBuilder::default().created_by(created_by.to_string());
-    if empty {
-        builder = builder.empty_layer(true);
-    }
-    if !reproducible {
-        builder =
-            builder.created(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-    }
-    builder.build().map_err(|e| anyhow!("history entry: {e}"))
-}
-
-fn push_history(state: &mut StageState, entry: History) {
-    let mut all = state.image.config.history().clone().unwrap_or_default();
-    all.push(entry);
-    state.image.config.set_history(Some(all));
+    pub(crate) removals: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl<'a> Executor<'a> {
@@ -203,6 +156,52 @@ impl<'a> Executor<'a> {
         })
     }
 
+    /// The state a stage starts from: scratch, a base image pulled for `platform`, or the
+    /// finished state of an earlier stage (its ONBUILD flags reset).
+    async fn base_state(
+        &self,
+        planned: &PlannedStage,
+        platform: &Platform,
+        line: usize,
+    ) -> Result<StageState> {
+        Ok(match &planned.base {
+            BaseRef::Scratch => {
+                let b = base::scratch(platform)?;
+                StageState {
+                    image: b.image,
+                    run_config: b.run_config,
+                    docker: false,
+                    fs: StageFs::empty(),
+                    flags: StageFlags::default(),
+                }
+            }
+            BaseRef::Image(name) => {
+                let b = base::pull(
+                    self.setup.client_ref(),
+                    name,
+                    platform,
+                    &self.setup.rewrites,
+                )
+                .await
+                .with_context(|| format!("dockerfile:{line}: FROM {name}"))?;
+                StageState {
+                    image: b.image,
+                    run_config: b.run_config,
+                    docker: b.docker,
+                    fs: StageFs::default(),
+                    flags: StageFlags::default(),
+                }
+            }
+            BaseRef::Stage(j) => {
+                let mut parent = self.done.get(j).cloned().ok_or_else(|| {
+                    anyhow!("stage {j} was not built before stage {}", planned.index)
+                })?;
+                parent.flags = StageFlags::default();
+                parent
+            }
+        })
+    }
+
     async fn build_stage(&mut self, planned: &PlannedStage) -> Result<StageState> {
         let stage = self
             .setup
@@ -225,42 +224,7 @@ impl<'a> Executor<'a> {
         let step = self
             .progress
             .start(&instructions::created_by(&stage.original, '\\'));
-        let mut state = match &planned.base {
-            BaseRef::Scratch => {
-                let b = base::scratch(&platform)?;
-                StageState {
-                    image: b.image,
-                    run_config: b.run_config,
-                    docker: false,
-                    fs: StageFs::empty(),
-                    flags: StageFlags::default(),
-                }
-            }
-            BaseRef::Image(name) => {
-                let b = base::pull(
-                    self.setup.client_ref(),
-                    name,
-                    &platform,
-                    &self.setup.rewrites,
-                )
-                .await
-                .with_context(|| format!("dockerfile:{}: FROM {name}", stage.line))?;
-                StageState {
-                    image: b.image,
-                    run_config: b.run_config,
-                    docker: b.docker,
-                    fs: StageFs::default(),
-                    flags: StageFlags::default(),
-                }
-            }
-            BaseRef::Stage(j) => {
-                let mut parent = self.done.get(j).cloned().ok_or_else(|| {
-                    anyhow!("stage {j} was not built before stage {}", planned.index)
-                })?;
-                parent.flags = StageFlags::default();
-                parent
-            }
-        };
+        let mut state = self.base_state(planned, &platform, stage.line).await?;
         step.finish(None);
         self.discard_stage_root();
         if self.setup.run.single_snapshot {
@@ -342,190 +306,8 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
-    /// The stage's users, loading `/etc/passwd` and `/etc/group` when needed.
-    async fn users(&self, state: &mut StageState) -> Result<Users> {
-        if state.fs.users_files().is_none() {
-            state.fs.load_users_files(&state.image, &self.blobs).await?;
-        }
-        let (passwd, group) = state.fs.users_files().unwrap_or_default();
-        Ok(Users::parse(&passwd, &group))
-    }
-
-    async fn chown(&self, state: &mut StageState, spec: &str) -> Result<(u64, u64)> {
-        // Numeric specs need no files.
-        if let Ok((uid, gid)) = Users::default().resolve_chown(spec) {
-            let numeric = spec
-                .split(':')
-                .all(|part| part.is_empty() || part.parse::<u32>().is_ok());
-            if numeric {
-                return Ok((u64::from(uid), u64::from(gid)));
-            }
-        }
-        let (uid, gid) = self.users(state).await?.resolve_chown(spec)?;
-        Ok((u64::from(uid), u64::from(gid)))
-    }
-
-    /// Writes planned entries as a layer on the stage (with `--single-snapshot`, onto the
-    /// stage root instead: the stage's one layer comes at its end).
-    fn add_layer(&self, state: &mut StageState, planned: &[Planned], text: &str) -> Result<u64> {
-        let writer = LayerWriter::to_temp_file(self.setup.tmp, self.setup.layer)
-            .with_context(|| format!("creating a layer in {}", self.setup.tmp.display()))?;
-        let (file, info) = copy::write_layer(writer, planned)?;
-        let path = file.into_temp_path();
-        let size = info.size;
-        match self.stage_root.as_ref().filter(|r| r.single.is_some()) {
-            Some(root) => {
-                let reader = crate::blobs::decompressing_reader(
-                    std::fs::File::open(&path).context("reopening the layer")?,
-                    Some(self.setup.layer.compression),
-                )?;
-                let opts = UnpackOptions {
-                    preserve_owners: true,
-                    budget: self.setup.limits.disk.clone(),
-                    ..UnpackOptions::default()
-                };
-                unpack::unpack_layer(&root.dir, reader, &opts)
-                    .context("applying the step to the stage root")?;
-                push_history(state, history(text, true, self.setup.layer.reproducible)?);
-            }
-            None => {
-                state.image.push_layer(Layer {
-                    descriptor: info.descriptor(),
-                    diff_id: info.diff_id.clone(),
-                    location: BlobLocation::File(Arc::new(path)),
-                });
-                push_history(state, history(text, false, self.setup.layer.reproducible)?);
-            }
-        }
-        let entries: Vec<LayerEntry> = planned.iter().map(|p| p.entry.clone()).collect();
-        let read = |path: &str| {
-            planned
-                .iter()
-                .find(|p| format!("/{}", p.entry.path.display()) == path)
-                .and_then(|p| match &p.content {
-                    copy::Content::Disk(file) => std::fs::read_to_string(file).ok(),
-                    copy::Content::Inline(bytes) => String::from_utf8(bytes.clone()).ok(),
-                    copy::Content::None => None,
-                })
-        };
-        state.fs.record(&entries, &read);
-        Ok(size)
-    }
-
-    async fn workdir(&mut self, state: &mut StageState, text: &str) -> Result<Option<u64>> {
-        state.fs.ensure_index(&state.image, &self.blobs).await?;
-        let dir = state.run_config.working_dir.clone();
-        let reproducible = self.setup.layer.reproducible;
-        match state.fs.known(&dir) {
-            Known::Dir { .. } => {
-                push_history(state, history(text, true, reproducible)?);
-                return Ok(None);
-            }
-            Known::NotDir => bail!("WORKDIR {dir}: exists and is not a directory"),
-            Known::Missing | Known::Unknown => {}
-        }
-        let user = state.run_config.user.clone();
-        let (uid, gid) = if user.is_empty() {
-            (0, 0)
-        } else {
-            let resolved = self.users(state).await?.resolve_user(&user)?;
-            (u64::from(resolved.uid), u64::from(resolved.gid))
-        };
-        // Missing parents are created too (root-owned, 0755), the directory itself owned by
-        // the user; parents the base may have are left out when the base is not indexed.
-        let mut planned = Vec::new();
-        let mut path = PathBuf::new();
-        let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
-        for (i, part) in parts.iter().enumerate() {
-            path.push(part);
-            let abs = format!("/{}", path.display());
-            let last = i + 1 == parts.len();
-            let entry = match state.fs.known(&abs) {
-                Known::Dir { mode, uid, gid } if !last => LayerEntry {
-                    mode,
-                    uid,
-                    gid,
-                    ..LayerEntry::new(path.clone(), EntryKind::Dir)
-                },
-                Known::Unknown if !last => continue,
-                _ if last => LayerEntry {
-                    uid,
-                    gid,
-                    ..LayerEntry::new(path.clone(), EntryKind::Dir)
-                },
-                _ => LayerEntry::new(path.clone(), EntryKind::Dir),
-            };
-            planned.push(Planned {
-                entry,
-                content: copy::Content::None,
-            });
-        }
-        if planned.is_empty() {
-            push_history(state, history(text, true, reproducible)?);
-            return Ok(None);
-        }
-        Ok(Some(self.add_layer(state, &planned, text)?))
-    }
-
-    /// The unpacked filesystem of `COPY --from=<from>` and `RUN --mount=from=<from>`: an
-    /// earlier stage, or an image pulled for `platform`.
-    async fn source_root(
-        &mut self,
-        from: &str,
-        platform: &Platform,
-    ) -> Result<Arc<tempfile::TempDir>> {
-        let stage = self.stage_index(from);
-        let key = match stage {
-            Some(i) => format!("stage:{i}"),
-            None => format!("image:{from}"),
-        };
-        if let Some(root) = self.roots.get(&key) {
-            return Ok(Arc::clone(root));
-        }
-        let layers = match stage {
-            Some(i) => self
-                .done
-                .get(&i)
-                .map(|s| s.image.layers.clone())
-                .ok_or_else(|| anyhow!("--from={from}: stage {i} is not built"))?,
-            None => {
-                base::pull(&self.setup.client, from, platform, &self.setup.rewrites)
-                    .await
-                    .with_context(|| format!("--from={from}"))?
-                    .image
-                    .layers
-            }
-        };
-        let dir = tempfile::Builder::new()
-            .prefix("from-")
-            .tempdir_in(self.setup.tmp)
-            .context("temporary directory for --from")?;
-        let opts = UnpackOptions {
-            budget: self.setup.limits.disk.clone(),
-            ..UnpackOptions::default()
-        };
-        unpack::unpack_image(dir.path(), &layers, &self.blobs, &opts)
-            .await
-            .with_context(|| format!("unpacking {from} for --from"))?;
-        let dir = Arc::new(dir);
-        self.roots.insert(key, Arc::clone(&dir));
-        Ok(dir)
-    }
-
-    /// The index of an earlier stage named (or numbered) `from`.
-    fn stage_index(&self, from: &str) -> Option<usize> {
-        let lower = from.to_ascii_lowercase();
-        let by_name = self
-            .setup
-            .dockerfile
-            .stages
-            .iter()
-            .position(|s| s.name.as_deref() == Some(lower.as_str()));
-        by_name
-            .or_else(|| from.parse::<usize>().ok())
-            .filter(|i| self.done.contains_key(i))
-    }
-
+    /// One COPY or ADD (see [`copy::step`]): its sources' root and `--chown` resolved
+    /// here, its entries planned by the copy module, written as the step's layer.
     async fn copy(
         &mut self,
         state: &mut StageState,
@@ -533,115 +315,32 @@ impl<'a> Executor<'a> {
         add: bool,
         text: &str,
     ) -> Result<u64> {
-        if c.keep_git_dir {
-            bail!("ADD --keep-git-dir: git sources are not supported yet");
-        }
-        if !c.exclude.is_empty() {
-            bail!("--exclude is not supported yet");
-        }
-        if c.parents {
-            bail!("--parents is not supported yet");
-        }
-        if add {
-            add::check_sources(&c.sources, c.checksum.as_deref())?;
-        }
+        copy::step::check(c, add)?;
         state.fs.ensure_index(&state.image, &self.blobs).await?;
         let chown = match &c.chown {
             Some(spec) if !spec.is_empty() => Some(self.chown(state, spec).await?),
             _ => None,
         };
-        let (root, keep_owner, ignore): (PathBuf, bool, Option<&DockerIgnore>) = match &c.from {
+        let root = match &c.from {
             Some(from) => {
                 let dir = self
                     .source_root(from, &state.image.platform.clone())
                     .await?;
-                (dir.path().to_path_buf(), true, None)
+                dir.path().to_path_buf()
             }
-            None => (
-                self.setup.context_dir.to_path_buf(),
-                false,
-                Some(self.setup.ignore),
-            ),
+            None => self.setup.context_dir.to_path_buf(),
         };
-        // ADD's downloads and extracted archives live here until the layer is written.
-        let mut staging = add::Staging::new(self.setup.limits.clone());
-        let mut sources = Vec::new();
-        let (urls, paths): (Vec<String>, Vec<String>) = c
-            .sources
-            .iter()
-            .cloned()
-            .partition(|s| add && add::is_url(s));
-        for url in &urls {
-            sources.push(
-                staging
-                    .download(url, c.checksum.as_deref(), self.setup.tmp)
-                    .await?,
-            );
-        }
-        if !paths.is_empty() {
-            let empty = DockerIgnore::default();
-            let matched = crate::glob::resolve_sources(&root, &paths, ignore.unwrap_or(&empty))?;
-            for path in matched {
-                let rel = path
-                    .strip_prefix(&root)
-                    .unwrap_or(Path::new(""))
-                    .to_path_buf();
-                if add
-                    && c.from.is_none()
-                    && path.is_file()
-                    && staging.extract_if_archive(&path, &rel, self.setup.tmp)?
-                {
-                    continue;
-                }
-                sources.push(Source::Path {
-                    root: root.clone(),
-                    rel,
-                });
-            }
-        }
-        for (name, content) in &c.inline {
-            sources.push(Source::Inline {
-                name: name.clone(),
-                content: content.clone().into_bytes(),
-            });
-        }
-        let opts = CopyOptions {
+        let step = copy::step::Step {
+            instruction: c,
+            add,
+            root,
+            ignore: self.setup.ignore,
             chown,
-            chmod: c.chmod,
-            keep_owner,
+            tmp: self.setup.tmp,
+            limits: &self.setup.limits,
         };
         let workdir = state.run_config.working_dir.clone();
-        let planned = match staging.tree_source() {
-            None => copy::plan_copy(&sources, &c.dest, &workdir, &opts, &state.fs, ignore)?,
-            Some(tree) => {
-                // An archive always extracts into a directory; with other sources next to it
-                // the destination is a directory too.
-                let dest = if sources.is_empty() || c.dest.ends_with('/') {
-                    c.dest.clone()
-                } else {
-                    format!("{}/", c.dest)
-                };
-                let mut plans = Vec::new();
-                if !sources.is_empty() {
-                    plans.push(copy::plan_copy(
-                        &sources, &dest, &workdir, &opts, &state.fs, ignore,
-                    )?);
-                }
-                let archive_opts = CopyOptions {
-                    keep_owner: true,
-                    ..opts.clone()
-                };
-                plans.push(copy::plan_copy(
-                    &[tree],
-                    &dest,
-                    &workdir,
-                    &archive_opts,
-                    &state.fs,
-                    None,
-                )?);
-                add::merge(plans)
-            }
-        };
+        let (planned, staging) = step.plan(&workdir, &state.fs).await?;
         let size = self.add_layer(state, &planned, text)?;
         drop(staging);
         Ok(size)

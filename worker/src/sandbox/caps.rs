@@ -64,9 +64,7 @@ pub fn limit_bounding_set() -> std::io::Result<()> {
         if DEFAULT.contains(&cap) {
             continue;
         }
-        // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } != 0 {
-            let e = errno();
+        if let Err(e) = super::sys::drop_from_bounding_set(cap) {
             if e.raw_os_error() == Some(libc::EINVAL) {
                 // Past the kernel's last capability.
                 break;
@@ -77,23 +75,13 @@ pub fn limit_bounding_set() -> std::io::Result<()> {
             ));
         }
     }
-    // SAFETY: prctl with integer arguments.
-    let cleared = unsafe {
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-            0,
-            0,
-            0,
-        )
-    };
-    if cleared != 0 && errno().raw_os_error() != Some(libc::EINVAL) {
-        return Err(std::io::Error::new(
-            errno().kind(),
-            format!("clearing the ambient capabilities: {}", errno()),
-        ));
+    match super::sys::clear_ambient_capabilities() {
+        Err(e) if e.raw_os_error() != Some(libc::EINVAL) => Err(std::io::Error::new(
+            e.kind(),
+            format!("clearing the ambient capabilities: {e}"),
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 #[repr(C)]

@@ -33,7 +33,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::{Network, Outcome, SetupError, Spec};
-use super::{caps, mounts, seccomp};
+use super::{caps, mounts, seccomp, sys};
 
 /// Exit code of a process whose setup failed (the error went through the pipe).
 const SETUP_FAILED: i32 = 125;
@@ -233,8 +233,7 @@ fn write_maps(pid: libc::pid_t, maps: &(String, String)) -> Result<(), SetupErro
 }
 
 fn set_pdeathsig(expected_parent: libc::pid_t) -> Result<(), SetupError> {
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) };
+    let _ = sys::set_parent_death_signal(libc::SIGKILL);
     // SAFETY: getppid cannot fail.
     if expected_parent > 0 && unsafe { libc::getppid() } != expected_parent {
         return Err(SetupError::Other("the sandbox helper went away".into()));
@@ -252,10 +251,7 @@ fn first_child(
     err: &OwnedFd,
 ) -> Result<i32, SetupError> {
     set_pdeathsig(helper)?;
-    // SAFETY: unshare with constant flags in a single-threaded process.
-    if unsafe { libc::unshare(libc::CLONE_NEWUSER) } != 0 {
-        return Err(SetupError::UserNamespace(errno().to_string()));
-    }
+    sys::unshare(libc::CLONE_NEWUSER).map_err(|e| SetupError::UserNamespace(e.to_string()))?;
     std::fs::File::from(ready)
         .write_all(b"U")
         .map_err(|e| SetupError::Other(format!("signalling the helper: {e}")))?;
@@ -266,27 +262,21 @@ fn first_child(
             "the helper did not set up the id maps".into(),
         ));
     }
-    // SAFETY: plain syscalls.
-    unsafe {
-        if libc::setresgid(0, 0, 0) != 0 || libc::setresuid(0, 0, 0) != 0 {
-            return Err(SetupError::UserNamespace(format!(
-                "becoming root in the new user namespace: {}",
-                errno()
-            )));
-        }
-    }
+    sys::setresgid(0)
+        .and_then(|()| sys::setresuid(0))
+        .map_err(|e| {
+            SetupError::UserNamespace(format!("becoming root in the new user namespace: {e}"))
+        })?;
     let mut flags =
         libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
     if spec.network == Network::None {
         flags |= libc::CLONE_NEWNET;
     }
-    // SAFETY: unshare with constant flags in a single-threaded process.
-    if unsafe { libc::unshare(flags) } != 0 {
-        return Err(SetupError::Other(format!(
-            "creating the mount, pid, ipc and uts namespaces: {}",
-            errno()
-        )));
-    }
+    sys::unshare(flags).map_err(|e| {
+        SetupError::Other(format!(
+            "creating the mount, pid, ipc and uts namespaces: {e}"
+        ))
+    })?;
     let init = fork()?;
     if init == 0 {
         let code = match init_main(spec, prepared, err) {
@@ -313,10 +303,7 @@ fn init_main(spec: &Spec, prepared: &Prepared, err: &OwnedFd) -> Result<i32, Set
     set_pdeathsig(0)?;
     mounts::setup(spec)?;
     let name = spec.hostname.as_bytes();
-    // SAFETY: name is a valid buffer of that length.
-    if unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) } != 0 {
-        return Err(SetupError::Other(format!("sethostname: {}", errno())));
-    }
+    sys::sethostname(name).map_err(|e| SetupError::Other(format!("sethostname: {e}")))?;
     if spec.network == Network::None {
         mounts::loopback_up()?;
     }
@@ -392,26 +379,12 @@ fn cstring(text: &str) -> Result<CString, ExecFailure> {
     CString::new(text).map_err(|_| ExecFailure::Exec(format!("{text:?} contains a NUL byte")))
 }
 
-/// `KEYCTL_JOIN_SESSION_KEYRING` (keyctl(2)).
-const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
-
 /// The command's own session, user and mount namespaces and session keyring (see the module
 /// documentation); `ready`/`go` hand the user namespace's maps to init.
 fn isolate(ready: OwnedFd, go: OwnedFd) -> Result<(), SetupError> {
-    // SAFETY: plain system calls.
-    if unsafe { libc::setsid() } < 0 {
-        return Err(SetupError::Other(format!(
-            "starting a new session: {}",
-            errno()
-        )));
-    }
-    // SAFETY: unshare with constant flags in a single-threaded process.
-    if unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) } != 0 {
-        return Err(SetupError::UserNamespace(format!(
-            "the command's user namespace: {}",
-            errno()
-        )));
-    }
+    sys::setsid().map_err(|e| SetupError::Other(format!("starting a new session: {e}")))?;
+    sys::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS)
+        .map_err(|e| SetupError::UserNamespace(format!("the command's user namespace: {e}")))?;
     std::fs::File::from(ready)
         .write_all(b"U")
         .map_err(|e| SetupError::Other(format!("signalling the sandbox's init: {e}")))?;
@@ -422,19 +395,13 @@ fn isolate(ready: OwnedFd, go: OwnedFd) -> Result<(), SetupError> {
         ));
     }
     // A new, empty session keyring: the worker's keys stay out of reach.
-    // SAFETY: keyctl with an integer operation and a null name.
-    let joined = unsafe {
-        libc::syscall(
-            libc::SYS_keyctl,
-            KEYCTL_JOIN_SESSION_KEYRING,
-            std::ptr::null::<libc::c_char>(),
-        )
-    };
-    if joined < 0 && errno().raw_os_error() != Some(libc::ENOSYS) {
-        return Err(SetupError::Other(format!(
-            "joining a new session keyring: {}",
-            errno()
-        )));
+    match sys::join_new_session_keyring() {
+        Err(e) if e.raw_os_error() != Some(libc::ENOSYS) => {
+            return Err(SetupError::Other(format!(
+                "joining a new session keyring: {e}"
+            )));
+        }
+        _ => {}
     }
     caps::limit_bounding_set().map_err(|e| SetupError::Other(e.to_string()))
 }
@@ -450,30 +417,23 @@ fn exec_command(
     if let Err(e) = isolate(ready, go) {
         return ExecFailure::Setup(e);
     }
-    let groups: Vec<libc::gid_t> = spec.groups.clone();
-    // SAFETY: plain syscalls with valid buffers.
-    unsafe {
-        if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
-            return ExecFailure::Setup(SetupError::Other(format!(
-                "setgroups {:?}: {}",
-                spec.groups,
-                errno()
-            )));
-        }
-        if libc::setresgid(spec.gid, spec.gid, spec.gid) != 0 {
-            return ExecFailure::Setup(SetupError::Other(format!(
-                "setgid {}: {} (is the gid mapped? a rootless worker needs a subordinate gid range)",
-                spec.gid,
-                errno()
-            )));
-        }
-        if libc::setresuid(spec.uid, spec.uid, spec.uid) != 0 {
-            return ExecFailure::Setup(SetupError::Other(format!(
-                "setuid {}: {} (is the uid mapped? a rootless worker needs a subordinate uid range)",
-                spec.uid,
-                errno()
-            )));
-        }
+    if let Err(e) = sys::setgroups(&spec.groups) {
+        return ExecFailure::Setup(SetupError::Other(format!(
+            "setgroups {:?}: {e}",
+            spec.groups
+        )));
+    }
+    if let Err(e) = sys::setresgid(spec.gid) {
+        return ExecFailure::Setup(SetupError::Other(format!(
+            "setgid {}: {e} (is the gid mapped? a rootless worker needs a subordinate gid range)",
+            spec.gid
+        )));
+    }
+    if let Err(e) = sys::setresuid(spec.uid) {
+        return ExecFailure::Setup(SetupError::Other(format!(
+            "setuid {}: {e} (is the uid mapped? a rootless worker needs a subordinate uid range)",
+            spec.uid
+        )));
     }
     // Root keeps Docker's set as permitted and effective; any other user has none.
     let mask = if spec.uid == 0 {
@@ -531,12 +491,8 @@ fn exec_command(
     argv_ptrs.push(std::ptr::null());
     let mut env_ptrs: Vec<*const libc::c_char> = env.iter().map(|a| a.as_ptr()).collect();
     env_ptrs.push(std::ptr::null());
-    // SAFETY: prctl with integer arguments.
-    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return ExecFailure::Setup(SetupError::Other(format!(
-            "setting no_new_privs: {}",
-            errno()
-        )));
+    if let Err(e) = sys::set_no_new_privs() {
+        return ExecFailure::Setup(SetupError::Other(format!("setting no_new_privs: {e}")));
     }
     // Last: from here on only what Docker's profile allows (execve included).
     if let Err(e) = seccomp::install(filters) {

@@ -18,6 +18,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::mountinfo;
+use super::sys::{self, mount};
 use super::{Mount, MountKind, Root, SetupError, Source, Spec, Target};
 use crate::inroot;
 
@@ -28,46 +29,6 @@ fn errno() -> std::io::Error {
 fn c(path: &Path) -> Result<CString, SetupError> {
     CString::new(path.as_os_str().as_bytes())
         .map_err(|_| SetupError::Other(format!("{} contains a NUL byte", path.display())))
-}
-
-fn mount(
-    source: Option<&Path>,
-    target: &Path,
-    fstype: Option<&str>,
-    flags: libc::c_ulong,
-    data: Option<&str>,
-) -> std::io::Result<()> {
-    let source = source.map(|s| CString::new(s.as_os_str().as_bytes()));
-    let source = match source {
-        Some(Ok(s)) => Some(s),
-        Some(Err(_)) => return Err(std::io::Error::other("NUL in mount source")),
-        None => None,
-    };
-    let target = CString::new(target.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::other("NUL in mount target"))?;
-    let fstype = fstype
-        .map(CString::new)
-        .transpose()
-        .map_err(std::io::Error::other)?;
-    let data = data
-        .map(CString::new)
-        .transpose()
-        .map_err(std::io::Error::other)?;
-    // SAFETY: every pointer is a valid C string or null.
-    let r = unsafe {
-        libc::mount(
-            source.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-            target.as_ptr(),
-            fstype.as_ref().map_or(std::ptr::null(), |s| s.as_ptr()),
-            flags,
-            data.as_ref()
-                .map_or(std::ptr::null(), |s| s.as_ptr().cast()),
-        )
-    };
-    if r != 0 {
-        return Err(errno());
-    }
-    Ok(())
 }
 
 /// An `O_PATH` descriptor of `root/rel` that refuses a symlink as the last component, and its
@@ -447,8 +408,8 @@ fn mount_sys(pinned: &Path) -> std::io::Result<()> {
     };
     if let Err(e) = read_only() {
         if let Ok(t) = CString::new(target.as_os_str().as_bytes()) {
-            // SAFETY: detaching the mount we just made (and everything below it).
-            unsafe { libc::umount2(t.as_ptr(), libc::MNT_DETACH) };
+            // Detaching the mount we just made (and everything below it).
+            let _ = sys::umount2(&t, libc::MNT_DETACH);
         }
         return Err(e);
     }
@@ -508,17 +469,11 @@ fn pivot(root: &Path) -> Result<(), SetupError> {
     std::env::set_current_dir(root)
         .map_err(|e| SetupError::Other(format!("entering {}: {e}", root.display())))?;
     let dot = c(Path::new("."))?;
-    // SAFETY: pivot_root(".", ".") stacks the old root on the new one; both are valid paths.
-    if unsafe { libc::syscall(libc::SYS_pivot_root, dot.as_ptr(), dot.as_ptr()) } != 0 {
-        return Err(SetupError::Other(format!("pivot_root: {}", errno())));
-    }
-    // SAFETY: detaching the old root, now mounted on top of ".".
-    if unsafe { libc::umount2(dot.as_ptr(), libc::MNT_DETACH) } != 0 {
-        return Err(SetupError::Other(format!(
-            "detaching the old root: {}",
-            errno()
-        )));
-    }
+    // pivot_root(".", ".") stacks the old root on the new one.
+    sys::pivot_root(&dot, &dot).map_err(|e| SetupError::Other(format!("pivot_root: {e}")))?;
+    // Detaching the old root, now mounted on top of ".".
+    sys::umount2(&dot, libc::MNT_DETACH)
+        .map_err(|e| SetupError::Other(format!("detaching the old root: {e}")))?;
     std::env::set_current_dir("/")
         .map_err(|e| SetupError::Other(format!("entering the new root: {e}")))?;
     Ok(())

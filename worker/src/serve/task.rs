@@ -392,12 +392,19 @@ pub async fn unpack_within(tarball: &Path, dest: &Path, limits: Limits) -> Resul
         };
         std::fs::create_dir_all(&dest).map_err(|e| bad(&e))?;
         // An empty context (only end-of-archive blocks) is a plain tar too.
-        let kind = crate::archive::detect_archive(&tarball)
+        let kind = crate::copy::archive::detect_archive(&tarball)
             .map_err(|e| bad(&e))?
-            .unwrap_or(crate::archive::ArchiveKind::Tar);
-        crate::archive::extract_archive_as(&tarball, kind, &dest, Path::new(""), None, &limits)
-            .map(drop)
-            .map_err(|e| bad(&format!("{:#}", anyhow::Error::new(e))))
+            .unwrap_or(crate::copy::archive::ArchiveKind::Tar);
+        crate::copy::archive::extract_archive_as(
+            &tarball,
+            kind,
+            &dest,
+            Path::new(""),
+            None,
+            &limits,
+        )
+        .map(drop)
+        .map_err(|e| bad(&format!("{:#}", anyhow::Error::new(e))))
     })
     .await
     .map_err(|err| ExecError::permanent(format!("unpacking the context: {err}")))?

@@ -62,7 +62,7 @@ fn write_archives(dir: &Path) {
 }
 
 /// Gap: the worker says `extracting local archives is not supported yet` (the archive code is
-/// in `worker/src/archive*` but not reached from ADD).
+/// in `worker/src/copy/archive*` but not reached from ADD).
 #[tokio::test(flavor = "multi_thread")]
 async fn add_extracts_local_archives_and_copy_does_not() {
     run_case(&Case {

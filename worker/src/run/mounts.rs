@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, anyhow, bail};
 use kaniko_common::dockerfile::{Mount, MountType, Run, Sharing};
 
-use super::Executor;
+use crate::executor::stages::Executor;
 use crate::inroot;
 use crate::sandbox::{self, MountKind, Source};
 use crate::stage::StageState;
@@ -120,7 +120,7 @@ fn write_secret(path: &Path, value: &[u8], mode: u32, uid: u32, gid: u32) -> std
 
 impl Executor<'_> {
     /// Prepares the `--mount`s of `run` for a command on the stage root `root`.
-    pub(super) async fn run_mounts(
+    pub(crate) async fn run_mounts(
         &mut self,
         state: &StageState,
         run: &Run,
@@ -208,198 +208,236 @@ impl Executor<'_> {
         root: &Path,
         workdir: &str,
     ) -> Result<()> {
+        let target = mount.target.clone().unwrap_or_default();
         let (kind, dir, target) = match mount.kind {
             MountType::Ssh => bail!(
                 "ssh mounts are not supported (no SSH agent forwarding); give a key as a \
                  secret instead: --secret id=key,src=PATH and --mount=type=secret,id=key"
             ),
-            MountType::Tmpfs => (
-                MountKind::Tmpfs { size: mount.size },
-                true,
-                mount.target.clone().unwrap_or_default(),
-            ),
+            MountType::Tmpfs => (MountKind::Tmpfs { size: mount.size }, true, target),
             MountType::Bind => {
-                let (found, kind) = self.mount_source(state, mount).await?;
-                let is_dir = kind == libc::S_IFDIR;
-                let kind = if mount.readonly {
-                    MountKind::Bind {
-                        source: found,
-                        readonly: true,
-                        nosuid: false,
-                    }
-                } else if is_dir {
-                    let scratch = self.scratch(out)?.join(format!("bind-{index}"));
-                    MountKind::Discard {
-                        source: found,
-                        scratch,
-                    }
-                } else {
-                    let source = mount.source.as_deref().unwrap_or("/");
-                    if kind != libc::S_IFREG {
-                        bail!(
-                            "the source {source:?} is {}: only a file or a directory can be \
-                             mounted read-write",
-                            inroot::kind_name(kind)
-                        );
-                    }
-                    let scratch = self.scratch(out)?.to_path_buf();
-                    let name = PathBuf::from(format!("bind-{index}"));
-                    copy_file(&found, &scratch.join(&name))
-                        .with_context(|| format!("copying {source:?} for a writable bind"))?;
-                    MountKind::Bind {
-                        source: Source {
-                            root: scratch,
-                            rel: name,
-                        },
-                        readonly: false,
-                        nosuid: false,
-                    }
-                };
-                (kind, is_dir, mount.target.clone().unwrap_or_default())
+                let (kind, is_dir) = self.bind_mount(out, state, mount, index).await?;
+                (kind, is_dir, target)
             }
-            MountType::Cache => {
-                let from = mount.from.as_deref().filter(|f| !f.is_empty());
-                let seed = match from {
-                    Some(_) => {
-                        let (found, kind) = self.mount_source(state, mount).await?;
-                        if kind != libc::S_IFDIR {
-                            bail!(
-                                "the source {:?} of the cache is not a directory",
-                                mount.source.as_deref().unwrap_or("/")
-                            );
-                        }
-                        Some(found)
-                    }
-                    None => None,
-                };
-                let root = self.setup.run.cache_dir.clone();
-                let key = self.setup.run.cache_key.clone();
-                let name = cache_name(mount.cache_id());
-                let new = NewCache {
-                    mode: mount.mode.unwrap_or(0o755),
-                    uid: mount.uid.unwrap_or(0),
-                    gid: mount.gid.unwrap_or(0),
-                    seed,
-                };
-                let (dir, base) = {
-                    let (root, name) = (root.clone(), name.clone());
-                    tokio::task::spawn_blocking(move || ensure_cache(&root, &key, &name, &new))
-                        .await
-                        .map_err(|e| anyhow!("preparing the cache: {e}"))?
-                }
-                .with_context(|| format!("preparing the cache directory in {}", root.display()))?;
-                // `source` without `from`: a directory of the cache, resolved and made inside
-                // it (a link another RUN left in the cache never leads out of it).
-                let mut rel = PathBuf::new();
-                if from.is_none()
-                    && let Some(sub) = mount.source.as_deref()
-                {
-                    rel = unpack::resolve_on_disk(&dir, Path::new(sub), true)
-                        .with_context(|| format!("resolving the source {sub:?} in the cache"))?;
-                    let root = inroot::open_root(&dir)
-                        .with_context(|| format!("opening {}", dir.display()))?;
-                    inroot::mkdirs_in(root.as_fd(), &rel, 0o755)
-                        .with_context(|| format!("creating the directory {sub:?} in the cache"))?;
-                }
-                if matches!(mount.sharing, Sharing::Locked | Sharing::Private) {
-                    let path = base.join(format!("{name}.lock"));
-                    let file = tokio::task::spawn_blocking(move || lock(&path))
-                        .await
-                        .map_err(|e| anyhow!("locking the cache: {e}"))?
-                        .context("locking the cache")?;
-                    out._locks.push(file);
-                }
-                (
-                    MountKind::Bind {
-                        source: Source { root: dir, rel },
-                        readonly: mount.readonly,
-                        nosuid: true,
-                    },
-                    true,
-                    mount.target.clone().unwrap_or_default(),
-                )
+            MountType::Cache => (self.cache_mount(out, state, mount).await?, true, target),
+            MountType::Secret => match self.secret_mount(out, mount, index)? {
+                Some((kind, target)) => (kind, false, target),
+                None => return Ok(()),
+            },
+        };
+        place(out, kind, dir, &target, root, workdir)
+    }
+
+    /// `type=bind`: read-only, a directory whose writes are discarded, or a private copy of
+    /// a file; whether it is a directory.
+    async fn bind_mount(
+        &mut self,
+        out: &mut RunMounts,
+        state: &StageState,
+        mount: &Mount,
+        index: usize,
+    ) -> Result<(MountKind, bool)> {
+        let (found, kind) = self.mount_source(state, mount).await?;
+        let is_dir = kind == libc::S_IFDIR;
+        let kind = if mount.readonly {
+            MountKind::Bind {
+                source: found,
+                readonly: true,
+                nosuid: false,
             }
-            MountType::Secret => {
-                let id = mount.secret_id().to_string();
-                let given = self.setup.run.secrets.iter().find(|s| s.id == id);
-                let value = match given {
-                    Some(secret) => secret.read().map_err(anyhow::Error::msg)?,
-                    None => None,
-                };
-                let Some(value) = value else {
-                    let withheld = self
-                        .setup
-                        .run
-                        .withheld_secrets
-                        .iter()
-                        .find(|(withheld, _)| *withheld == id);
-                    if let Some((_, reason)) = withheld {
-                        if mount.required {
-                            bail!("the secret {id:?} is required but not available: {reason}");
-                        }
-                        tracing::info!(id = %id, "secret out of scope: not mounted ({reason})");
-                        return Ok(());
-                    }
-                    if mount.required {
-                        bail!(
-                            "the secret {id:?} is required but was not given (worker build \
-                             --secret id={id},src=PATH or --secret id={id},env=VAR)"
-                        );
-                    }
-                    tracing::info!(id = %id, "secret not given: not mounted");
-                    return Ok(());
-                };
-                let file = self.scratch(out)?.join(format!("secret-{index}"));
-                let (mode, uid, gid) = (
-                    mount.mode.unwrap_or(0o400),
-                    mount.uid.unwrap_or(0),
-                    mount.gid.unwrap_or(0),
+        } else if is_dir {
+            let scratch = self.scratch(out)?.join(format!("bind-{index}"));
+            MountKind::Discard {
+                source: found,
+                scratch,
+            }
+        } else {
+            let source = mount.source.as_deref().unwrap_or("/");
+            if kind != libc::S_IFREG {
+                bail!(
+                    "the source {source:?} is {}: only a file or a directory can be \
+                     mounted read-write",
+                    inroot::kind_name(kind)
                 );
-                write_secret(&file, &value, mode, uid, gid)
-                    .with_context(|| format!("writing the secret {id:?} for the run"))?;
-                drop(value);
-                if let Some(var) = mount.env.as_deref().filter(|v| !v.is_empty()) {
-                    out.secret_env.push((var.to_string(), file.clone()));
-                }
-                let Some(target) = mount.secret_target() else {
-                    return Ok(());
-                };
-                (
-                    MountKind::Bind {
-                        source: Source {
-                            root: self.scratch(out)?.to_path_buf(),
-                            rel: PathBuf::from(format!("secret-{index}")),
-                        },
-                        readonly: true,
-                        nosuid: false,
-                    },
-                    false,
-                    target,
-                )
+            }
+            let scratch = self.scratch(out)?.to_path_buf();
+            let name = PathBuf::from(format!("bind-{index}"));
+            copy_file(&found, &scratch.join(&name))
+                .with_context(|| format!("copying {source:?} for a writable bind"))?;
+            MountKind::Bind {
+                source: Source {
+                    root: scratch,
+                    rel: name,
+                },
+                readonly: false,
+                nosuid: false,
             }
         };
-        let path = target_path(&target, workdir)?;
-        let resolved = sandbox::resolve_target(root, &path, dir)
-            .with_context(|| format!("resolving the target {path} in the stage root"))?;
-        if out.targets.contains(&resolved.rel) {
-            bail!("{path} is the target of another mount of this RUN");
-        }
-        match std::fs::symlink_metadata(root.join(&resolved.rel)) {
-            Ok(meta) if meta.is_dir() != dir => bail!(
-                "the target {path} is a {} in the image but the mount is a {}",
-                if meta.is_dir() { "directory" } else { "file" },
-                if dir { "directory" } else { "file" },
-            ),
-            Ok(_) => {}
-            Err(_) => out.created.push(resolved.rel.clone()),
-        }
-        out.targets.push(resolved.rel.clone());
-        out.mounts.push(sandbox::Mount {
-            target: resolved,
-            kind,
-        });
-        Ok(())
+        Ok((kind, is_dir))
     }
+
+    /// `type=cache`: the cache directory made (seeded, locked) under the build's key.
+    async fn cache_mount(
+        &mut self,
+        out: &mut RunMounts,
+        state: &StageState,
+        mount: &Mount,
+    ) -> Result<MountKind> {
+        let from = mount.from.as_deref().filter(|f| !f.is_empty());
+        let seed = match from {
+            Some(_) => {
+                let (found, kind) = self.mount_source(state, mount).await?;
+                if kind != libc::S_IFDIR {
+                    bail!(
+                        "the source {:?} of the cache is not a directory",
+                        mount.source.as_deref().unwrap_or("/")
+                    );
+                }
+                Some(found)
+            }
+            None => None,
+        };
+        let root = self.setup.run.cache_dir.clone();
+        let key = self.setup.run.cache_key.clone();
+        let name = cache_name(mount.cache_id());
+        let new = NewCache {
+            mode: mount.mode.unwrap_or(0o755),
+            uid: mount.uid.unwrap_or(0),
+            gid: mount.gid.unwrap_or(0),
+            seed,
+        };
+        let (dir, base) = {
+            let (root, name) = (root.clone(), name.clone());
+            tokio::task::spawn_blocking(move || ensure_cache(&root, &key, &name, &new))
+                .await
+                .map_err(|e| anyhow!("preparing the cache: {e}"))?
+        }
+        .with_context(|| format!("preparing the cache directory in {}", root.display()))?;
+        // `source` without `from`: a directory of the cache, resolved and made inside
+        // it (a link another RUN left in the cache never leads out of it).
+        let mut rel = PathBuf::new();
+        if from.is_none()
+            && let Some(sub) = mount.source.as_deref()
+        {
+            rel = unpack::resolve_on_disk(&dir, Path::new(sub), true)
+                .with_context(|| format!("resolving the source {sub:?} in the cache"))?;
+            let root =
+                inroot::open_root(&dir).with_context(|| format!("opening {}", dir.display()))?;
+            inroot::mkdirs_in(root.as_fd(), &rel, 0o755)
+                .with_context(|| format!("creating the directory {sub:?} in the cache"))?;
+        }
+        if matches!(mount.sharing, Sharing::Locked | Sharing::Private) {
+            let path = base.join(format!("{name}.lock"));
+            let file = tokio::task::spawn_blocking(move || lock(&path))
+                .await
+                .map_err(|e| anyhow!("locking the cache: {e}"))?
+                .context("locking the cache")?;
+            out._locks.push(file);
+        }
+        Ok(MountKind::Bind {
+            source: Source { root: dir, rel },
+            readonly: mount.readonly,
+            nosuid: true,
+        })
+    }
+
+    /// `type=secret`: the value written to a private file for this run, and its target;
+    /// `None` when the secret is not mounted (not given or out of scope, and not required,
+    /// or wanted only as an environment variable).
+    fn secret_mount(
+        &self,
+        out: &mut RunMounts,
+        mount: &Mount,
+        index: usize,
+    ) -> Result<Option<(MountKind, String)>> {
+        let id = mount.secret_id().to_string();
+        let given = self.setup.run.secrets.iter().find(|s| s.id == id);
+        let value = match given {
+            Some(secret) => secret.read().map_err(anyhow::Error::msg)?,
+            None => None,
+        };
+        let Some(value) = value else {
+            let withheld = self
+                .setup
+                .run
+                .withheld_secrets
+                .iter()
+                .find(|(withheld, _)| *withheld == id);
+            if let Some((_, reason)) = withheld {
+                if mount.required {
+                    bail!("the secret {id:?} is required but not available: {reason}");
+                }
+                tracing::info!(id = %id, "secret out of scope: not mounted ({reason})");
+                return Ok(None);
+            }
+            if mount.required {
+                bail!(
+                    "the secret {id:?} is required but was not given (worker build \
+                     --secret id={id},src=PATH or --secret id={id},env=VAR)"
+                );
+            }
+            tracing::info!(id = %id, "secret not given: not mounted");
+            return Ok(None);
+        };
+        let file = self.scratch(out)?.join(format!("secret-{index}"));
+        let (mode, uid, gid) = (
+            mount.mode.unwrap_or(0o400),
+            mount.uid.unwrap_or(0),
+            mount.gid.unwrap_or(0),
+        );
+        write_secret(&file, &value, mode, uid, gid)
+            .with_context(|| format!("writing the secret {id:?} for the run"))?;
+        drop(value);
+        if let Some(var) = mount.env.as_deref().filter(|v| !v.is_empty()) {
+            out.secret_env.push((var.to_string(), file.clone()));
+        }
+        let Some(target) = mount.secret_target() else {
+            return Ok(None);
+        };
+        Ok(Some((
+            MountKind::Bind {
+                source: Source {
+                    root: self.scratch(out)?.to_path_buf(),
+                    rel: PathBuf::from(format!("secret-{index}")),
+                },
+                readonly: true,
+                nosuid: false,
+            },
+            target,
+        )))
+    }
+}
+
+/// Resolves a mount's target inside the stage root and adds the mount to `out`.
+fn place(
+    out: &mut RunMounts,
+    kind: MountKind,
+    dir: bool,
+    target: &str,
+    root: &Path,
+    workdir: &str,
+) -> Result<()> {
+    let path = target_path(target, workdir)?;
+    let resolved = sandbox::resolve_target(root, &path, dir)
+        .with_context(|| format!("resolving the target {path} in the stage root"))?;
+    if out.targets.contains(&resolved.rel) {
+        bail!("{path} is the target of another mount of this RUN");
+    }
+    match std::fs::symlink_metadata(root.join(&resolved.rel)) {
+        Ok(meta) if meta.is_dir() != dir => bail!(
+            "the target {path} is a {} in the image but the mount is a {}",
+            if meta.is_dir() { "directory" } else { "file" },
+            if dir { "directory" } else { "file" },
+        ),
+        Ok(_) => {}
+        Err(_) => out.created.push(resolved.rel.clone()),
+    }
+    out.targets.push(resolved.rel.clone());
+    out.mounts.push(sandbox::Mount {
+        target: resolved,
+        kind,
+    });
+    Ok(())
 }
 
 #[cfg(test)]

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use crate::archive;
 use crate::copy::Source;
+use crate::copy::archive;
 use crate::unpack::Limits;
 
 /// Whether an ADD source is an http(s) URL (downloaded, never extracted).

@@ -1,10 +1,17 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! RUN: the stage root on disk ([`StageRoot`]: the base unpacked on the first RUN, kept up
-//! to date with every later layer), the command's identity and environment, the sandbox run,
-//! and the snapshot that becomes the step's layer (overlay upper directory when the kernel
-//! allows, the full walk otherwise; nothing changed, no layer). `--single-snapshot` runs
-//! everything on the stage root itself and takes one walk snapshot when the stage ends.
+//! RUN, one module next to [`crate::sandbox`] (where the command runs) and
+//! [`crate::snapshot`] (what it changed): the stage root on disk ([`StageRoot`]: the base
+//! unpacked on the first RUN, kept up to date with every later layer), the command's identity
+//! and environment, the sandbox run, and the snapshot that becomes the step's layer (overlay
+//! upper directory when the kernel allows, the full walk otherwise; nothing changed, no
+//! layer). `--single-snapshot` runs everything on the stage root itself and takes one walk
+//! snapshot when the stage ends.
+//!
+//! The parts: this file (the stage root, the command's spec, the sandbox run, the layer of a
+//! change), [`steps`] (the executor's RUN step and `--single-snapshot` layer), [`mounts`]
+//! (`RUN --mount`, with the cache directories in `mounts/caches.rs`) and [`secrets`]
+//! (`--secret`: sources, scopes, and the [`secrets::Masker`] of every line a RUN prints).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,12 +23,46 @@ use kaniko_image::layer::LayerWriter;
 
 use crate::image::{BlobLocation, Layer};
 use crate::sandbox::{self, Network, Outcome, Root, SetupError, Spec};
-use crate::secrets::Masker;
 pub use crate::snapshot::Snapshotter;
 use crate::snapshot::{self, Change, Exclusions, walk::Scan};
 use crate::stage::StageState;
 use crate::unpack::{self, UnpackOptions};
 use crate::users::Users;
+use secrets::Masker;
+
+pub(crate) mod mounts;
+pub(crate) mod secrets;
+mod steps;
+
+pub(crate) use mounts::cache_key;
+pub(crate) use steps::snapshot_scan;
+
+/// How RUN runs and is snapshotted.
+#[derive(Debug, Clone, Default)]
+pub struct RunSettings {
+    /// Worker-wide network (`--network`): the ceiling, `RUN --network=none` narrows it.
+    pub network: crate::sandbox::Network,
+    /// How changes are found.
+    pub snapshotter: Snapshotter,
+    /// Paths never snapshotted (`--ignore-path`, `/var/run`).
+    pub ignore: Vec<PathBuf>,
+    /// Hash content in the walk (`--snapshot-mode full`).
+    pub hash: bool,
+    /// `--single-snapshot`.
+    pub single_snapshot: bool,
+    /// `--secret`s for `RUN --mount=type=secret`: the ones this build's destinations may
+    /// use.
+    pub secrets: Vec<secrets::Secret>,
+    /// The `--secret`s withheld from this build (out of scope), with the reason: a required
+    /// mount of one fails naming it.
+    pub withheld_secrets: Vec<(String, String)>,
+    /// Masks the values of `secrets` in every line a RUN prints.
+    pub masker: secrets::Masker,
+    /// `--run-cache-dir`: where `RUN --mount=type=cache` directories persist.
+    pub cache_dir: PathBuf,
+    /// The directory below `cache_dir` holding this build's caches ([`cache_key`]).
+    pub cache_key: String,
+}
 
 /// A stage's root filesystem on disk.
 pub struct StageRoot {

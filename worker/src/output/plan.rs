@@ -1,17 +1,44 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! From `worker build`'s output flags to [`crate::output::write_outputs`]: destinations
-//! parsed (a bad reference is an error naming it, before anything is written), then the OCI
-//! layout, the docker-archive, the pushes and the digest and metadata files, in that order.
+//! From `worker build`'s output flags ([`Outputs`], part of the build's configuration) to
+//! [`super::write_outputs`]: destinations parsed (a bad reference is an error naming it,
+//! before anything is written), then the OCI layout, the docker-archive, the pushes and the
+//! digest and metadata files, in that order.
+
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use kaniko_registry::RegistryClient;
 
+use super::{OutputOptions, write_outputs};
 use crate::base::parse_reference;
 use crate::blobs::BlobStore;
-use crate::config::Outputs;
 use crate::image::FinishedImage;
-use crate::output::{OutputOptions, write_outputs};
+
+/// Where the image goes once built.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outputs {
+    /// Image references to push to, in the order given.
+    pub destinations: Vec<String>,
+    /// `--no-push`.
+    pub no_push: bool,
+    /// `--no-push-cache` (meaningful once caching lands).
+    pub no_push_cache: bool,
+    /// `--tar-path`.
+    pub tar_path: Option<PathBuf>,
+    /// `--oci-layout-path`.
+    pub oci_layout_path: Option<PathBuf>,
+    /// `--digest-file`.
+    pub digest_file: Option<PathBuf>,
+    /// `--image-name-with-digest-file`.
+    pub image_name_with_digest_file: Option<PathBuf>,
+    /// `--image-name-tag-with-digest-file`.
+    pub image_name_tag_with_digest_file: Option<PathBuf>,
+    /// `--metadata-file`: descriptor and platform as JSON.
+    pub metadata_file: Option<PathBuf>,
+    /// `--force`: digest files whose content would change are replaced, not refused.
+    pub force: bool,
+}
 
 /// The [`OutputOptions`] for a build's output flags and `--push-ignore-immutable-tag-errors`.
 pub fn options(outputs: &Outputs, ignore_immutable_tags: bool) -> Result<OutputOptions> {

@@ -1,0 +1,337 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! The executor's RUN steps: the platform and privilege checks, the stage root brought up to
+//! date, its `--mount`s (see [`super::mounts`]), the sandbox run on an overlay (or on the
+//! root itself for the walk), the snapshot as the step's layer (nothing below a mount target
+//! in it), and the `--single-snapshot` layer at the end of a stage.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, anyhow, bail};
+use kaniko_common::dockerfile::{Run, Scope};
+
+use crate::executor::stages::{Executor, history, push_history};
+use crate::run::mounts::RunMounts;
+use crate::run::{self as run_step, Snapshotter};
+use crate::sandbox::{self, Network, Root, SetupError, Spec};
+use crate::snapshot::{self, Change, Exclusions, walk::Scan};
+use crate::stage::StageState;
+
+/// Scans a root for the walk snapshotter.
+pub(crate) fn snapshot_scan(root: &Path, excl: &Exclusions, hash: bool) -> Result<Scan> {
+    Scan::of(root, excl, hash).map_err(|e| anyhow!("scanning the stage root: {e}"))
+}
+
+/// One RUN's sandbox inputs, whatever root it runs on.
+struct RunPlan<'r> {
+    scope: &'r Scope,
+    run: &'r Run,
+    network: Network,
+    files: [PathBuf; 3],
+    result: PathBuf,
+    mounts: RunMounts,
+    root_dir: PathBuf,
+    scratch: PathBuf,
+}
+
+impl RunPlan<'_> {
+    /// The spec of this RUN on `root`, with its mounts.
+    fn spec_on(&self, state: &StageState, root: Root) -> Result<(Spec, Vec<PathBuf>)> {
+        run_step::spec_for(
+            state,
+            self.scope,
+            self.run,
+            root,
+            self.network,
+            &self.files,
+            self.result.clone(),
+        )
+        .map(|(mut spec, created)| {
+            spec.mounts = self.mounts.mounts.clone();
+            spec.secret_env = self.mounts.secret_env.clone();
+            (spec, created)
+        })
+    }
+}
+
+impl Executor<'_> {
+    /// One RUN; returns the size of its layer (`None`: nothing changed).
+    pub(crate) async fn run(
+        &mut self,
+        state: &mut StageState,
+        scope: &Scope,
+        run: &Run,
+        text: &str,
+    ) -> Result<Option<u64>> {
+        run_step::check_native(&state.image.platform)?;
+        run_step::check_privileges()?;
+        let tmp = self.setup.tmp.to_path_buf();
+        if self.provided.is_none() {
+            self.provided = Some(
+                sandbox::write_provided_files(&tmp.join("sandbox-files"), sandbox::HOSTNAME)
+                    .map_err(|e| anyhow!("writing the sandbox's /etc files: {e}"))?,
+            );
+        }
+        let files = self.provided.clone().unwrap_or_default();
+        match self.stage_root.as_mut() {
+            Some(root) => run_step::catch_up(root, state, &self.blobs).await?,
+            None => {
+                self.stage_root = Some(run_step::new_root(&tmp, state, &self.blobs).await?);
+            }
+        }
+        let (root_dir, single) = match self.stage_root.as_ref() {
+            Some(root) => (root.dir.clone(), root.single.is_some()),
+            None => bail!("the stage root is missing"),
+        };
+        self.runs += 1;
+        let scratch = tmp.join(format!("run-{}", self.runs));
+        std::fs::create_dir_all(&scratch)
+            .map_err(|e| anyhow!("creating {}: {e}", scratch.display()))?;
+        let mounts = self.run_mounts(state, run, &root_dir).await?;
+        let plan = RunPlan {
+            scope,
+            run,
+            network: self.setup.run.network,
+            files,
+            result: scratch.join("result.json"),
+            mounts,
+            root_dir,
+            scratch,
+        };
+        if single {
+            return self.run_single(state, &plan, text).await;
+        }
+        if self.snapshotter != Snapshotter::Walk
+            && let Some(size) = self.run_overlay(state, &plan, text).await?
+        {
+            return Ok(size);
+        }
+        self.run_walk(state, &plan, text).await
+    }
+
+    /// A RUN with `--single-snapshot`: on the stage root itself, no layer yet.
+    async fn run_single(
+        &self,
+        state: &mut StageState,
+        plan: &RunPlan<'_>,
+        text: &str,
+    ) -> Result<Option<u64>> {
+        let (spec, created) = plan.spec_on(
+            state,
+            Root::Direct {
+                dir: plan.root_dir.clone(),
+            },
+        )?;
+        let outcome = run_step::execute(&spec, &self.setup.run.masker).await;
+        run_step::remove_created(&plan.root_dir, &plan.mounts.created);
+        run_step::remove_created(&plan.root_dir, &created);
+        let _ = std::fs::remove_dir_all(&plan.scratch);
+        if let Some(e) = outcome? {
+            bail!(e);
+        }
+        push_history(state, history(text, true, self.setup.layer.reproducible)?);
+        Ok(None)
+    }
+
+    /// A RUN on an overlay whose upper directory is the step's change; `None` when overlay
+    /// is not available and the snapshotter was `auto`: the walk takes over.
+    async fn run_overlay(
+        &mut self,
+        state: &mut StageState,
+        plan: &RunPlan<'_>,
+        text: &str,
+    ) -> Result<Option<Option<u64>>> {
+        let upper = plan.scratch.join("upper");
+        let work = plan.scratch.join("work");
+        let merged = plan.scratch.join("merged");
+        for dir in [&upper, &work, &merged] {
+            std::fs::create_dir(dir).map_err(|e| anyhow!("creating {}: {e}", dir.display()))?;
+        }
+        let (spec, created) = plan.spec_on(
+            state,
+            Root::Overlay {
+                lower: plan.root_dir.clone(),
+                upper: upper.clone(),
+                work,
+                merged,
+            },
+        )?;
+        match run_step::execute(&spec, &self.setup.run.masker).await {
+            Ok(None) => {
+                self.snapshotter = Snapshotter::Overlay;
+                let started = std::time::Instant::now();
+                let excl = run_step::exclusions(
+                    state,
+                    &self.setup.run.ignore,
+                    created,
+                    &plan.mounts.targets,
+                );
+                let changes = {
+                    let (upper, lower) = (upper.clone(), plan.root_dir.clone());
+                    tokio::task::spawn_blocking(move || {
+                        snapshot::from_upper(&upper)
+                            .map(|c| excl.filter(c, &upper, &|rel| snapshot::meta_in(&lower, rel)))
+                    })
+                    .await
+                    .map_err(|e| anyhow!("reading the overlay: {e}"))?
+                    .map_err(|e| anyhow!("reading the overlay's upper directory: {e}"))?
+                };
+                let size =
+                    self.commit_changes(state, text, &upper, &changes, Some(&plan.root_dir))?;
+                tracing::debug!(
+                    changes = changes.len(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "overlay snapshot"
+                );
+                let _ = std::fs::remove_dir_all(&plan.scratch);
+                return Ok(Some(size));
+            }
+            Ok(Some(SetupError::Overlay(reason))) if self.snapshotter == Snapshotter::Auto => {
+                tracing::warn!(
+                    "overlay is not available ({reason}); snapshots walk the whole stage root"
+                );
+                self.snapshotter = Snapshotter::Walk;
+                let _ = std::fs::remove_dir_all(&plan.scratch);
+                std::fs::create_dir_all(&plan.scratch)
+                    .map_err(|e| anyhow!("creating {}: {e}", plan.scratch.display()))?;
+            }
+            Ok(Some(e)) => {
+                let _ = std::fs::remove_dir_all(&plan.scratch);
+                bail!(e)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&plan.scratch);
+                return Err(e);
+            }
+        }
+        Ok(None)
+    }
+
+    /// A RUN on the stage root itself, its change found by scans before and after.
+    async fn run_walk(
+        &mut self,
+        state: &mut StageState,
+        plan: &RunPlan<'_>,
+        text: &str,
+    ) -> Result<Option<u64>> {
+        let (spec, created) = plan.spec_on(
+            state,
+            Root::Direct {
+                dir: plan.root_dir.clone(),
+            },
+        )?;
+        let hash = self.setup.run.hash;
+        let excl = run_step::exclusions(
+            state,
+            &self.setup.run.ignore,
+            created.clone(),
+            &plan.mounts.targets,
+        );
+        let scan_started = std::time::Instant::now();
+        let before = {
+            let (dir, excl) = (plan.root_dir.clone(), excl.clone());
+            tokio::task::spawn_blocking(move || snapshot_scan(&dir, &excl, hash))
+                .await
+                .map_err(|e| anyhow!("scanning the stage root: {e}"))??
+        };
+        let before_seconds = scan_started.elapsed().as_secs_f64();
+        let outcome = run_step::execute(&spec, &self.setup.run.masker).await;
+        let started = std::time::Instant::now();
+        let after = {
+            let (dir, excl) = (plan.root_dir.clone(), excl.clone());
+            tokio::task::spawn_blocking(move || snapshot_scan(&dir, &excl, hash))
+                .await
+                .map_err(|e| anyhow!("scanning the stage root: {e}"))??
+        };
+        let changes = excl.filter(before.diff(&after), &plan.root_dir, &|rel| before.meta(rel));
+        let result = match outcome {
+            Ok(None) => self.commit_changes(state, text, &plan.root_dir, &changes, None),
+            Ok(Some(e)) => Err(anyhow!(e)),
+            Err(e) => Err(e),
+        };
+        run_step::remove_created(&plan.root_dir, &plan.mounts.created);
+        run_step::remove_created(&plan.root_dir, &created);
+        let _ = std::fs::remove_dir_all(&plan.scratch);
+        tracing::debug!(
+            paths = after.len(),
+            changes = changes.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            before_seconds,
+            "walk snapshot"
+        );
+        result
+    }
+
+    /// Writes `changes` (read from `source`) as the step's layer, moves an overlay's change
+    /// into the stage root (`apply_to`), and keeps what the executor knows current.
+    fn commit_changes(
+        &mut self,
+        state: &mut StageState,
+        text: &str,
+        source: &Path,
+        changes: &[Change],
+        apply_to: Option<&Path>,
+    ) -> Result<Option<u64>> {
+        let reproducible = self.setup.layer.reproducible;
+        let Some((layer, entries)) =
+            run_step::layer_of(self.setup.tmp, self.setup.layer, source, changes)?
+        else {
+            push_history(state, history(text, true, reproducible)?);
+            return Ok(None);
+        };
+        if let Some(lower) = apply_to {
+            snapshot::apply_upper(source, lower, changes)
+                .map_err(|e| anyhow!("moving the change into the stage root: {e}"))?;
+        }
+        let size = layer.descriptor.size;
+        state.image.push_layer(layer);
+        push_history(state, history(text, false, reproducible)?);
+        if let Some(root) = self.stage_root.as_mut() {
+            root.applied = state.image.layers.len();
+        }
+        let root_dir: Option<PathBuf> = self.stage_root.as_ref().map(|r| r.dir.clone());
+        let read = |path: &str| {
+            root_dir
+                .as_deref()
+                .and_then(|dir| run_step::read_in_root(dir, path))
+        };
+        state.fs.record(&entries, &read);
+        // The users files may have changed: read them again when next needed.
+        if entries.iter().any(|e| e.path.starts_with("etc")) {
+            for small in crate::stage::SMALL_FILES {
+                if let Some(text) = read(small) {
+                    state.fs.small.insert(small.to_string(), text);
+                }
+            }
+        }
+        Ok(Some(size))
+    }
+
+    /// The stage's one layer under `--single-snapshot`: everything that differs from the
+    /// scan taken when the stage started.
+    pub(crate) async fn single_snapshot(
+        &mut self,
+        state: &mut StageState,
+        index: usize,
+    ) -> Result<()> {
+        let Some(root) = self.stage_root.as_mut() else {
+            return Ok(());
+        };
+        let Some(before) = root.single.take() else {
+            return Ok(());
+        };
+        let dir = root.dir.clone();
+        let excl = run_step::exclusions(state, &self.setup.run.ignore, Vec::new(), &[]);
+        let hash = self.setup.run.hash;
+        let after = {
+            let (dir, excl) = (dir.clone(), excl.clone());
+            tokio::task::spawn_blocking(move || snapshot_scan(&dir, &excl, hash))
+                .await
+                .map_err(|e| anyhow!("scanning the stage root: {e}"))??
+        };
+        let changes = excl.filter(before.diff(&after), &dir, &|rel| before.meta(rel));
+        let text = format!("single snapshot of stage {index}");
+        self.commit_changes(state, &text, &dir, &changes, None)?;
+        Ok(())
+    }
+}
