@@ -17,3 +17,5 @@ pub(crate) mod plan;
 pub(crate) mod step;
 
 pub(crate) use plan::{Content, Known, PathInfo, Planned, Source, write_layer};
+#[cfg(test)]
+pub(crate) use plan::{CopyOptions, plan_copy};

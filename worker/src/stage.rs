@@ -194,6 +194,20 @@ fn known_in(index: &FsIndex, path: &str) -> Known {
 }
 
 impl PathInfo for StageFs {
+    fn resolve(&self, path: &str) -> Result<String, String> {
+        let rel = Path::new(path).strip_prefix("/").unwrap_or(Path::new(path));
+        let resolved = match &self.index {
+            Some(index) => index.resolve(rel, true),
+            None => crate::unpack::resolve::resolve_with(rel, true, |candidate| {
+                let key = Path::new("/").join(candidate).display().to_string();
+                Ok(self.links.get(&key).map(std::path::PathBuf::from))
+            }),
+        };
+        resolved
+            .map(|rel| Path::new("/").join(rel).display().to_string())
+            .map_err(|e| e.to_string())
+    }
+
     fn known(&self, path: &str) -> Known {
         if let Some(index) = &self.index {
             return known_in(index, path);
@@ -295,6 +309,70 @@ mod tests {
                 gid: 0,
             },
         );
+    }
+
+    #[test]
+    fn a_copy_destination_is_written_through_symlinks_and_a_loop_is_refused() {
+        use crate::copy::{CopyOptions, Source, plan_copy};
+        let link = |p: &str, target: &str| {
+            LayerEntry::new(
+                p,
+                EntryKind::Symlink {
+                    target: target.into(),
+                },
+            )
+        };
+        let entries = [
+            LayerEntry::new("t", EntryKind::Dir),
+            LayerEntry::new("t/real", EntryKind::Dir),
+            link("abs-dir", "/t/real"),
+            link("t/rel", "real"),
+            LayerEntry::new("loop", EntryKind::Dir),
+            link("loop/a", "/loop/b"),
+            link("loop/b", "a"),
+        ];
+        // Once through the build's own writes (a scratch stage), once through an index.
+        let mut written = StageFs::empty();
+        written.record(&entries, &|_: &str| None);
+        let mut index = FsIndex::new();
+        index.apply(&entries);
+        let indexed = StageFs {
+            index: Some(Arc::new(index)),
+            ..StageFs::default()
+        };
+        let source = || Source::Inline {
+            name: "f".into(),
+            content: b"x".to_vec(),
+        };
+        let opts = CopyOptions::default();
+        for fs in [&written, &indexed] {
+            let paths = |dest: &str| -> Result<Vec<String>, String> {
+                plan_copy(&[source()], dest, "/", &opts, fs, None)
+                    .map(|p| {
+                        p.into_iter()
+                            .map(|p| p.entry.path.display().to_string())
+                            .collect()
+                    })
+                    .map_err(|e| e.to_string())
+            };
+            for (dest, expected) in [
+                ("/abs-dir/copied", "t/real/copied"),
+                ("/abs-dir/", "t/real/f"),
+                ("/t/rel/x", "t/real/x"),
+                ("abs-dir/y", "t/real/y"),
+            ] {
+                let got = paths(dest).unwrap_or_else(|e| panic!("{dest}: {e}"));
+                assert!(got.contains(&expected.to_string()), "{dest}: {got:?}");
+                assert!(
+                    !got.iter()
+                        .any(|p| p == "abs-dir" || p.starts_with("abs-dir/")),
+                    "{dest}: the link is replaced: {got:?}"
+                );
+            }
+            let err = paths("/loop/a/f").expect_err("a loop is refused");
+            assert!(err.contains("destination /loop/a/f"), "{err}");
+            assert!(err.contains("symlinks"), "{err}");
+        }
     }
 
     #[test]

@@ -21,10 +21,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crate::dockerfiles::{Built, Case, buildah_build, compare, worker_build_case, write_context};
 use crate::run::shared;
 
-/// Generated cases `make test` builds; `make fidelity` sets more. One until the known
-/// COPY-destination defect (docs/fidelity.md) is fixed: the fixed seed's second case meets it;
-/// then the first three.
-const DEFAULT_GENERATED: usize = 1;
+/// Generated cases `make test` builds; `make fidelity` sets more.
+const DEFAULT_GENERATED: usize = 3;
 
 /// The seed of the generated cases unless `KANIKO_FIDELITY_SEED` says otherwise.
 const DEFAULT_SEED: u64 = 20261205;

@@ -52,6 +52,13 @@ pub enum Known {
 pub trait PathInfo {
     /// What is at `path` (absolute, clean).
     fn known(&self, path: &str) -> Known;
+
+    /// `path` (absolute, clean) with every symlink on it followed inside the image, the last
+    /// component too, as BuildKit resolves a COPY destination; an error names a loop. Paths
+    /// through links the executor does not know stay as they are.
+    fn resolve(&self, path: &str) -> Result<String, String> {
+        Ok(path.to_string())
+    }
 }
 
 /// Why a COPY or ADD cannot be done.
@@ -65,6 +72,14 @@ pub enum CopyError {
         /// The underlying error.
         #[source]
         source: io::Error,
+    },
+    /// The destination cannot be resolved inside the image (a symlink loop).
+    #[error("destination {dest}: {reason}")]
+    DestUnresolvable {
+        /// The destination as written (absolute).
+        dest: String,
+        /// Why.
+        reason: String,
     },
     /// Several sources or a directory destination that exists as a file.
     #[error(
@@ -303,7 +318,14 @@ pub fn plan_copy(
     image: &dyn PathInfo,
     ignore: Option<&DockerIgnore>,
 ) -> Result<Vec<Planned>, CopyError> {
-    let (dest_abs, says_dir) = destination(workdir, dest);
+    let (written, says_dir) = destination(workdir, dest);
+    // The destination is written through the symlinks on its way, never over them.
+    let dest_abs = image
+        .resolve(&written)
+        .map_err(|reason| CopyError::DestUnresolvable {
+            dest: written.clone(),
+            reason,
+        })?;
     let existing = image.known(&dest_abs);
     let single_file = sources.len() == 1
         && match sources.first() {
