@@ -170,6 +170,20 @@ pub struct UnpackStats {
     pub skipped: u64,
     /// Root-relative paths written, in tar order, when [`UnpackOptions::record_paths`].
     pub written: Vec<PathBuf>,
+    /// The archive's own root directory entry (`./`), not applied to the root (a layer's
+    /// root is the base's business; `ADD` gives it to its destination): the last one seen.
+    pub root: Option<RootEntry>,
+}
+
+/// The mode and owner of a tar's `./` directory entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RootEntry {
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u64,
+    /// Group.
+    pub gid: u64,
 }
 
 impl UnpackStats {
@@ -179,6 +193,7 @@ impl UnpackStats {
         self.whiteouts += other.whiteouts;
         self.skipped += other.skipped;
         self.written.extend(other.written);
+        self.root = other.root.or(self.root);
     }
 }
 
@@ -367,7 +382,14 @@ impl Unpacker<'_> {
     fn apply(&mut self, raw: &Path, meta: Meta, content: &mut dyn Read) -> Result<(), UnpackError> {
         let rel = self.place(raw);
         let (Some(parent), Some(name)) = (rel.parent(), rel.file_name()) else {
-            // The root itself (`./`): its metadata is the base's business.
+            // The root itself (`./`): its metadata is the caller's business.
+            if meta.kind == tar::EntryType::Directory {
+                self.stats.root = Some(RootEntry {
+                    mode: meta.mode & 0o7777,
+                    uid: meta.uid,
+                    gid: meta.gid,
+                });
+            }
             return Ok(());
         };
         let name_bytes = name.as_bytes();

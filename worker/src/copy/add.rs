@@ -21,7 +21,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::copy::Source;
 use crate::copy::archive;
-use crate::unpack::Limits;
+use crate::unpack::{Limits, RootEntry};
 
 /// Whether an ADD source is an http(s) URL (downloaded, never extracted).
 pub fn is_url(source: &str) -> bool {
@@ -42,6 +42,9 @@ pub struct Staging {
     dirs: Vec<tempfile::TempDir>,
     /// The staging tree archives are extracted into, once one was.
     tree: Option<PathBuf>,
+    /// The `./` entry of the last archive that had one: the destination directory's mode
+    /// and owner, as Docker's extraction gives them.
+    root: Option<RootEntry>,
     /// The build's limits.
     limits: Limits,
 }
@@ -52,6 +55,7 @@ impl Staging {
         Staging {
             dirs: Vec::new(),
             tree: None,
+            root: None,
             limits,
         }
     }
@@ -115,8 +119,9 @@ impl Staging {
             }
         };
         tracing::debug!(archive = %rel.display(), ?kind, "extracting");
-        archive::extract_archive(path, &tree, Path::new(""), None, &self.limits)
+        let stats = archive::extract_archive(path, &tree, Path::new(""), None, &self.limits)
             .with_context(|| format!("ADD {}", rel.display()))?;
+        self.root = stats.root.or(self.root);
         Ok(true)
     }
 
@@ -127,6 +132,11 @@ impl Staging {
             root: root.clone(),
             rel: PathBuf::new(),
         })
+    }
+
+    /// The mode and owner the archives' `./` entries give the destination directory.
+    pub fn tree_root(&self) -> Option<RootEntry> {
+        self.root
     }
 }
 

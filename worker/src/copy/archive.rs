@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 pub use download::download;
 
 use crate::unpack::limits::{Counted, RatioGuard};
-use crate::unpack::{LimitExceeded, Limits, UnpackError, UnpackOptions, is_root, unpack_layer};
+use crate::unpack::{
+    LimitExceeded, Limits, UnpackError, UnpackOptions, UnpackStats, is_root, unpack_layer,
+};
 
 /// What can go wrong with an ADD source. Messages carry their cause, which is not also
 /// returned as `source()` (a printed chain shows it once).
@@ -231,15 +233,15 @@ pub fn detect_archive(path: &Path) -> io::Result<Option<ArchiveKind>> {
 /// `dest_root`, symlinks resolved inside it), with the containment of [`crate::unpack`] and
 /// `.wh.` entries kept as files. With `chown`, every entry gets those ids (applied when we
 /// are root; the caller records them in the layer either way). Entries are charged to
-/// `limits`' disk budget and a compressed archive is held to its ratio limit. Returns the
-/// root-relative paths written, in archive order.
+/// `limits`' disk budget and a compressed archive is held to its ratio limit. Returns what
+/// was written (the root-relative paths in archive order, and the archive's `./` entry).
 pub fn extract_archive(
     path: &Path,
     dest_root: &Path,
     dest_dir_in_root: &Path,
     chown: Option<(u32, u32)>,
     limits: &Limits,
-) -> Result<Vec<PathBuf>, ArchiveError> {
+) -> Result<UnpackStats, ArchiveError> {
     let io_err = |error| ArchiveError::Io {
         path: path.to_path_buf(),
         error,
@@ -261,7 +263,7 @@ pub fn extract_archive_as(
     dest_dir_in_root: &Path,
     chown: Option<(u32, u32)>,
     limits: &Limits,
-) -> Result<Vec<PathBuf>, ArchiveError> {
+) -> Result<UnpackStats, ArchiveError> {
     let io_err = |error| ArchiveError::Io {
         path: path.to_path_buf(),
         error,
@@ -292,7 +294,7 @@ pub fn extract_archive_as(
             error,
         },
     })?;
-    Ok(stats.written)
+    Ok(stats)
 }
 
 #[cfg(test)]
@@ -396,7 +398,8 @@ mod tests {
             Some((7, 8)),
             &Limits::default(),
         )
-        .unwrap();
+        .unwrap()
+        .written;
         assert_eq!(
             written,
             [

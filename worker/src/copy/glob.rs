@@ -23,11 +23,12 @@
 //!   way) must resolve inside the context: a source reaching outside through a symlink is an
 //!   error, never a read of the host's files.
 //!
-//! The result is sorted (by path components) and free of duplicates.
+//! The result keeps the order the sources are written in (each pattern's matches sorted by
+//! path components) and is free of duplicates.
 
 pub mod pattern;
 
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -83,7 +84,8 @@ pub enum SourceError {
 /// Resolves the sources of one COPY/ADD instruction inside `context_root`.
 ///
 /// Returns the matched paths as `context_root` joined with their context-relative path (strip
-/// `context_root` to get the latter), sorted, without duplicates. `.` (or `/`) names the whole
+/// `context_root` to get the latter), in the order of `patterns` (each one's matches sorted),
+/// without duplicates. `.` (or `/`) names the whole
 /// context and yields `context_root` itself.
 pub fn resolve_sources<S: AsRef<str>>(
     context_root: &Path,
@@ -101,9 +103,17 @@ pub fn resolve_sources<S: AsRef<str>>(
         })?,
         ignore,
     };
-    let mut found = BTreeSet::new();
+    // In the order the sources are written (a later source wins where two write one path,
+    // and archives are extracted in that order), each pattern's matches sorted; a path
+    // named twice counts once, where it was first named.
+    let mut seen = HashSet::new();
+    let mut found = Vec::new();
     for pattern in patterns {
-        found.extend(root.resolve_one(pattern.as_ref())?);
+        for rel in root.resolve_one(pattern.as_ref())? {
+            if seen.insert(rel.clone()) {
+                found.push(rel);
+            }
+        }
     }
     Ok(found
         .into_iter()
@@ -338,7 +348,9 @@ mod tests {
     fn sources_resolve_like_buildkit() {
         check(&["a.txt"], Ok(&["a.txt"]));
         check(&["/a.txt", "./c.md"], Ok(&["a.txt", "c.md"]));
-        check(&["c.md", "a.txt", "a.txt"], Ok(&["a.txt", "c.md"]));
+        // In the order written (a later source wins where two write one path), once each.
+        check(&["c.md", "a.txt", "a.txt"], Ok(&["c.md", "a.txt"]));
+        check(&["*.md", "?.txt"], Ok(&["c.md", "a.txt", "b.txt"]));
         check(&["*.txt"], Ok(&["a.txt", "b.txt"]));
         check(&["?.txt", "*.md"], Ok(&["a.txt", "b.txt", "c.md"]));
         check(&["[ab].txt"], Ok(&["a.txt", "b.txt"]));

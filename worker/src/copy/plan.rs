@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use kaniko_image::layer::{EntryKind, LayerEntry, LayerInfo, LayerWriter};
 
 use crate::dockerignore::DockerIgnore;
+use crate::unpack::RootEntry;
 
 /// What the image already has at a path, as far as the executor knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +121,9 @@ pub struct CopyOptions {
     pub chmod: Option<u32>,
     /// Keep the source's ownership (`COPY --from`) instead of `0:0`.
     pub keep_owner: bool,
+    /// The destination directory's mode and owner (an `ADD`ed archive's `./` entry) instead
+    /// of the image's or the default; `--chown` still wins.
+    pub dest_dir: Option<RootEntry>,
 }
 
 /// A source of one COPY: a path on disk (relative to its root) or an inline file.
@@ -401,10 +405,17 @@ pub fn plan_copy(
             if text == "/" || planner.out.contains_key(&text) || parents.contains_key(&text) {
                 break;
             }
-            let meta = match image.known(&text) {
-                Known::Dir { mode, uid, gid } => Some((mode, uid, gid)),
-                Known::Missing => Some((0o755, uid, gid)),
-                Known::NotDir | Known::Unknown => None,
+            let given = opts.dest_dir.filter(|_| into_dir && text == dest_abs);
+            let meta = match given {
+                Some(root) => {
+                    let (uid, gid) = opts.chown.unwrap_or((root.uid, root.gid));
+                    Some((root.mode, uid, gid))
+                }
+                None => match image.known(&text) {
+                    Known::Dir { mode, uid, gid } => Some((mode, uid, gid)),
+                    Known::Missing => Some((0o755, uid, gid)),
+                    Known::NotDir | Known::Unknown => None,
+                },
             };
             if let Some((mode, uid, gid)) = meta {
                 let entry = LayerEntry {

@@ -113,6 +113,7 @@ impl Step<'_> {
             chown: self.chown,
             chmod: c.chmod,
             keep_owner,
+            dest_dir: None,
         };
         let planned = match staging.tree_source() {
             None => plan::plan_copy(&sources, &c.dest, workdir, &opts, image, ignore)?,
@@ -132,6 +133,7 @@ impl Step<'_> {
                 }
                 let archive_opts = CopyOptions {
                     keep_owner: true,
+                    dest_dir: staging.tree_root(),
                     ..opts.clone()
                 };
                 plans.push(plan::plan_copy(

@@ -154,6 +154,7 @@ fn ownership_modes_and_links() {
             chown: Some((1000, 1001)),
             chmod: Some(0o640),
             keep_owner: false,
+            dest_dir: None,
         },
         &image,
         None,
@@ -274,4 +275,45 @@ fn written_layer_holds_the_files() {
     let mut text = String::new();
     first.read_to_string(&mut text).unwrap();
     assert_eq!(text, "fn main() {}");
+}
+
+#[test]
+fn an_archives_root_entry_gives_the_destination_its_mode_and_owner() {
+    let ctx = context();
+    let root = ctx.path();
+    let root_entry = RootEntry {
+        mode: 0o750,
+        uid: 1234,
+        gid: 5678,
+    };
+    let plan = |dest_dir: Option<RootEntry>, chown: Option<(u64, u64)>, image: &Dirs| {
+        let opts = CopyOptions {
+            keep_owner: true,
+            dest_dir,
+            chown,
+            ..CopyOptions::default()
+        };
+        summary(&plan_copy(&[src(root, "src")], "/x/plain/", "/", &opts, image, None).unwrap())
+    };
+    let missing = Dirs(vec![]);
+    let existing = Dirs(vec!["/x", "/x/plain"]);
+    // A new destination and one the image has both take the archive root's metadata.
+    for image in [&missing, &existing] {
+        let got = plan(Some(root_entry), None, image);
+        assert_eq!(got["x/plain"], ('d', 0o750, 1234, 5678, String::new()));
+    }
+    // Without a root entry: the default for a new directory, the image's for an existing one.
+    assert_eq!(
+        plan(None, None, &missing)["x/plain"],
+        ('d', 0o755, 0, 0, String::new())
+    );
+    assert_eq!(
+        plan(None, None, &existing)["x/plain"],
+        ('d', 0o700, 5, 6, String::new())
+    );
+    // --chown wins over the archive's owner, not over its mode.
+    assert_eq!(
+        plan(Some(root_entry), Some((7, 8)), &missing)["x/plain"],
+        ('d', 0o750, 7, 8, String::new())
+    );
 }
