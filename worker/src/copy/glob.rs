@@ -18,7 +18,9 @@
 //!   re-included files (`docs` + `!docs/README.md`) is present, holding just those files: the
 //!   caller copying it must filter its walk with the same [`DockerIgnore`].
 //! * A literal source that does not exist is an error naming it; a wildcard source that
-//!   matches nothing is BuildKit's `no source files were specified`.
+//!   matches nothing (even below a missing directory) names nothing and is no error, as in
+//!   BuildKit's Dockerfile frontend (`COPY pom.xml target/lib*.jar /opt/` copies `pom.xml`
+//!   whether or not there are jars).
 //! * Symlinks are not followed while matching, but every match (and every directory on its
 //!   way) must resolve inside the context: a source reaching outside through a symlink is an
 //!   error, never a read of the host's files.
@@ -52,12 +54,6 @@ pub enum SourceError {
     /// `.dockerignore`).
     #[error("{pattern}: not found in the build context")]
     NotFound {
-        /// The source as written.
-        pattern: String,
-    },
-    /// A wildcard source matches nothing in the context.
-    #[error("no source files were specified: {pattern} matched no file in the build context")]
-    NoMatch {
         /// The source as written.
         pattern: String,
     },
@@ -180,11 +176,10 @@ impl Context<'_> {
             Ok(()) | Err(SourceError::NotFound { .. }) => {}
             Err(e) => return Err(e),
         }
+        // A wildcard that matches nothing (even below a directory that is not there) is
+        // allowed, as BuildKit's Dockerfile frontend allows it (`AllowEmptyWildcard`).
         let mut found = Vec::new();
         self.walk(&base, "", &compiled, wild.len(), source, &mut found)?;
-        if found.is_empty() {
-            return Err(SourceError::NoMatch { pattern: owned() });
-        }
         Ok(found)
     }
 
@@ -380,10 +375,7 @@ mod tests {
     #[test]
     fn no_recursive_double_star_in_sources() {
         check(&["**/*.md"], Ok(&["docs/README.md"]));
-        check(
-            &["**/y.txt"],
-            Err("no source files were specified: **/y.txt matched no file in the build context"),
-        );
+        check(&["**/y.txt"], Ok(&[]));
     }
 
     #[test]
@@ -416,16 +408,14 @@ mod tests {
             Err("nope.txt: not found in the build context"),
         );
         check(&["a.txt/x"], Err("a.txt/x: not found in the build context"));
+        // A literal source is needed; a wildcard may match nothing.
         check(
-            &["*.nope"],
-            Err("no source files were specified: *.nope matched no file in the build context"),
+            &["*.nope", "nope.txt"],
+            Err("nope.txt: not found in the build context"),
         );
-        check(
-            &["missing/*.txt"],
-            Err(
-                "no source files were specified: missing/*.txt matched no file in the build context",
-            ),
-        );
+        check(&["*.nope"], Ok(&[]));
+        check(&["missing/*.txt"], Ok(&[]));
+        check(&["*.nope", "a.txt", "missing/*"], Ok(&["a.txt"]));
         check(
             &["[a.txt"],
             Err("invalid source [a.txt: bad pattern \"[a.txt\": unclosed character class"),

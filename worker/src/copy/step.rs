@@ -115,6 +115,11 @@ impl Step<'_> {
             keep_owner,
             dest_dir: None,
         };
+        if sources.is_empty() && staging.tree_source().is_none() {
+            // Only wildcards that matched nothing: nothing is copied, and (as in BuildKit)
+            // the destination is not created either.
+            return Ok((Vec::new(), staging));
+        }
         let planned = match staging.tree_source() {
             None => plan::plan_copy(&sources, &c.dest, workdir, &opts, image, ignore)?,
             Some(tree) => {

@@ -55,6 +55,31 @@ fn owner(rootfs: &Path, path: &str) -> (u32, u32) {
 
 fn cases() -> Vec<Case> {
     vec![
+        // BuildKit's rule (buildah 1.28 refuses an empty wildcard): a wildcard may match
+        // nothing, next to other sources or alone, in COPY, ADD and COPY --from; only a
+        // literal source must exist. Nothing matched creates no destination.
+        case(
+            "empty-wildcards",
+            "FROM {base} AS src\nFROM {base}\nCOPY pom.xml target/lib*.jar /opt/app/\n\
+             ADD nomatch*.tar.gz missing-dir/* /opt/add/\nCOPY --from=src /nowhere/* /opt/from/\n\
+             COPY --from=src /etc/pass* nomatch? /opt/from2/\n",
+            &[("pom.xml", "<project/>"), ("target/classes/A.class", "a")],
+            &[],
+            |root, _| {
+                assert_eq!(read(root, "opt/app/pom.xml"), "<project/>");
+                let app: Vec<_> = std::fs::read_dir(root.join("opt/app")).unwrap().collect();
+                assert_eq!(app.len(), 1, "only pom.xml is copied");
+                assert!(
+                    !root.join("opt/add").exists(),
+                    "nothing matched, no destination"
+                );
+                assert!(
+                    !root.join("opt/from").exists(),
+                    "nothing matched, no destination"
+                );
+                assert!(read(root, "opt/from2/passwd").contains("root:"));
+            },
+        ),
         case(
             "globs",
             "FROM {base}\nCOPY src/*.txt /g/\nCOPY ?.md /q/\nCOPY [ab].cfg /b/\nCOPY deep /d/\n",
