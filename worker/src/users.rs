@@ -55,6 +55,14 @@ pub struct PasswdEntry {
     pub home: String,
 }
 
+/// `root` where the passwd file has no entry for it.
+static ROOT: std::sync::LazyLock<PasswdEntry> = std::sync::LazyLock::new(|| PasswdEntry {
+    name: "root".to_string(),
+    uid: 0,
+    gid: 0,
+    home: "/root".to_string(),
+});
+
 /// One `/etc/group` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupEntry {
@@ -176,26 +184,31 @@ impl Users {
         home_for(if root { 0 } else { u32::MAX }, entry)
     }
 
+    /// The passwd entry of `name`; `root` is uid 0 and gid 0 even where the image has no
+    /// entry for it (a `scratch` image has no `/etc/passwd`), as Docker, buildah and Kaniko
+    /// take it.
     fn user_by_name(&self, name: &str) -> Result<&PasswdEntry, UserError> {
-        self.passwd
-            .iter()
-            .find(|e| e.name == name)
-            .ok_or_else(|| UserError::UnknownUser {
+        match self.passwd.iter().find(|e| e.name == name) {
+            Some(entry) => Ok(entry),
+            None if name == ROOT.name => Ok(&*ROOT),
+            None => Err(UserError::UnknownUser {
                 name: name.to_string(),
-            })
+            }),
+        }
     }
 
     fn group_id(&self, group: &str) -> Result<u32, UserError> {
         if let Some(gid) = parse_id(group) {
             return Ok(gid);
         }
-        self.groups
-            .iter()
-            .find(|g| g.name == group)
-            .map(|g| g.gid)
-            .ok_or_else(|| UserError::UnknownGroup {
+        match self.groups.iter().find(|g| g.name == group) {
+            Some(entry) => Ok(entry.gid),
+            // As `root` the user: gid 0 without a group file entry.
+            None if group == ROOT.name => Ok(0),
+            None => Err(UserError::UnknownGroup {
                 name: group.to_string(),
-            })
+            }),
+        }
     }
 }
 
@@ -386,6 +399,40 @@ garbage
             "app:ghosts",
             Err("unknown group \"ghosts\": no matching entry in /etc/group"),
         );
+    }
+
+    #[test]
+    fn root_by_name_needs_no_passwd_or_group_file() {
+        // A scratch image: no /etc/passwd, no /etc/group.
+        let none = Users::parse("", "");
+        for spec in ["root", "root:root", "0:root", "root:0", "", "0"] {
+            let user = none.resolve_user(spec).map_err(|e| e.to_string());
+            let user = user.unwrap_or_else(|e| panic!("USER {spec}: {e}"));
+            assert_eq!(
+                (user.uid, user.gid, user.home.as_str()),
+                (0, 0, "/root"),
+                "{spec}"
+            );
+            assert_eq!(none.resolve_chown(spec), Ok((0, 0)), "--chown={spec}");
+        }
+        assert_eq!(none.resolve_chown("1000:root"), Ok((1000, 0)));
+        assert_eq!(none.resolve_chown("5:6"), Ok((5, 6)));
+        let user = none.resolve_user("1000").unwrap();
+        assert_eq!((user.uid, user.gid, user.home.as_str()), (1000, 0, "/"));
+        // Other names still need their entries.
+        assert_eq!(
+            none.resolve_user("app")
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err("unknown user \"app\": no matching entry in /etc/passwd".to_string())
+        );
+        assert_eq!(
+            none.resolve_chown("0:wheel").map_err(|e| e.to_string()),
+            Err("unknown group \"wheel\": no matching entry in /etc/group".to_string())
+        );
+        // An image's own root entry wins over the default.
+        let own = Users::parse("root:x:0:0:root:/var/root:/bin/sh\n", "");
+        assert_eq!(own.resolve_user("root").unwrap().home, "/var/root");
     }
 
     proptest::proptest! {
