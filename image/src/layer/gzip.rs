@@ -10,7 +10,7 @@
 //! chunk boundaries are fixed and each chunk's deflate data depends only on its bytes and its
 //! dictionary. Memory is bounded: at most `2 × threads` chunks are in flight, and the writer
 //! blocks on the oldest before sending another; finished chunks stream to the sink in order.
-//! A stream shorter than one chunk, or one writer with a single thread, never starts a thread.
+//! A stream of at most one chunk, or a writer given a single thread, never starts a thread.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -204,13 +204,18 @@ impl<W: Write> ParallelGzip<W> {
 
 impl<W: Write> Write for ParallelGzip<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let room = CHUNK_SIZE - self.chunk.len();
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // A full chunk goes out only once more data follows, so a stream of at most one chunk
+        // is compressed here, in one piece, without starting a thread.
+        if self.chunk.len() >= CHUNK_SIZE {
+            self.dispatch(false)?;
+        }
+        let room = CHUNK_SIZE.saturating_sub(self.chunk.len());
         let take = buf.len().min(room);
         self.chunk
             .extend_from_slice(buf.get(..take).unwrap_or_default());
-        if self.chunk.len() == CHUNK_SIZE {
-            self.dispatch(false)?;
-        }
         Ok(take)
     }
 

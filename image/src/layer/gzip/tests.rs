@@ -213,3 +213,18 @@ fn a_failing_sink_is_an_error_not_a_panic_or_a_hang() {
         assert!(err.to_string().contains("disk full"), "{threads}: {err}");
     }
 }
+
+#[test]
+fn a_layer_of_one_chunk_starts_no_thread() {
+    let data = text(CHUNK_SIZE + 1);
+    let mut gz = ParallelGzip::new(Vec::new(), 6, 4);
+    gz.write_all(data.get(..CHUNK_SIZE).unwrap()).unwrap();
+    assert!(gz.pool.is_none(), "threads started for one chunk");
+    gz.write_all(data.get(CHUNK_SIZE..).unwrap()).unwrap();
+    assert_eq!(gz.pool.as_ref().map(|p| p.workers.len()), Some(4));
+    assert!(gunzip_system(&gz.finish().unwrap()) == data);
+    // One thread asked for: never a pool, whatever the size.
+    let mut gz = ParallelGzip::new(Vec::new(), 6, 1);
+    gz.write_all(&text(3 * CHUNK_SIZE)).unwrap();
+    assert!(gz.pool.is_none());
+}
