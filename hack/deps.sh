@@ -20,6 +20,7 @@ declare -A wanted=(
   [openssl]=openssl
   [gcc]=gcc
   [zstd]=zstd
+  [gzip]=gzip
 )
 
 missing=()

@@ -6,14 +6,18 @@
 //! tar headers + data → sha256/count (diff_id) → gzip | zstd | none → sha256/count (digest) → sink
 //! ```
 //!
-//! File data is copied through one fixed 64 KiB buffer owned by the writer; gzip (flate2 with
-//! zlib-rs) and zstd (multithreaded, one worker per CPU up to 4) hold bounded windows; nothing
-//! else grows with the layer. The tar is what Kaniko writes: USTAR or PAX headers (see
-//! [`header`]), whiteouts and opaque markers (named by [`crate::whiteout`]), and the two zero
-//! blocks at the end, so even a layer with no entries is a valid 1024-byte tar
+//! File data is copied through one fixed 64 KiB buffer owned by the writer. Compression runs
+//! on worker threads (one per CPU, up to [`MAX_COMPRESSION_THREADS`]) and holds bounded
+//! buffers: gzip is pigz-style parallel (fixed 128 KiB chunks deflated with zlib-rs, each
+//! primed with the previous 32 KiB, joined into one gzip member: `layer/gzip.rs`); zstd is
+//! libzstd's multithreaded mode. Nothing else grows with the layer.
+//!
+//! The tar is what Kaniko writes: USTAR or PAX headers (see [`header`]), whiteouts and opaque
+//! markers (named by [`crate::whiteout`]), and the two zero blocks at the end, so even a
+//! layer with no entries is a valid 1024-byte tar
 //! ([`EMPTY_LAYER_DIFF_ID`]). With `reproducible`, every mtime is 0; the gzip header never
-//! carries a time and zstd output does not depend on the thread count, so the same entries
-//! always give the same digest.
+//! carries a time and neither gzip nor zstd output depends on the thread count, so the same
+//! entries always give the same digest.
 //!
 //! After any error the writer is poisoned (the tar may be half written): every later call
 //! fails; drop it and the sink.
@@ -30,10 +34,14 @@ mod disk;
 
 pub use disk::read_xattrs;
 mod encoder;
+mod gzip;
 mod header;
 
-pub use encoder::{DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, MAX_ZSTD_THREADS, effective_level};
+pub use encoder::{
+    DEFAULT_GZIP_LEVEL, DEFAULT_ZSTD_LEVEL, MAX_COMPRESSION_THREADS, effective_level,
+};
 use encoder::{Encoder, HashCounter};
+pub use gzip::CHUNK_SIZE as GZIP_CHUNK_SIZE;
 
 /// diff_id of a layer with no entries (1024 zero bytes).
 pub const EMPTY_LAYER_DIFF_ID: &str =
@@ -185,7 +193,7 @@ impl<W: Write> LayerWriter<W> {
             HashCounter::new(sink),
             opts.compression,
             level,
-            encoder::zstd_threads(),
+            encoder::compression_threads(),
         )?;
         Ok(LayerWriter {
             out: HashCounter::new(encoder),
@@ -350,6 +358,32 @@ fn marker_entry(path: PathBuf) -> LayerEntry {
         mode: 0,
         ..LayerEntry::new(path, EntryKind::File { size: 0 })
     }
+}
+
+/// Compresses `reader` (an uncompressed tar) into `sink` exactly as [`LayerWriter`] compresses
+/// a layer (same threads, chunks and headers, so the same bytes); `level` as in
+/// [`LayerOptions::level`]. Returns the sink and the number of bytes read.
+pub fn compress_stream<W: Write>(
+    mut reader: impl Read,
+    sink: W,
+    compression: Compression,
+    level: Option<i32>,
+) -> io::Result<(W, u64)> {
+    let level = effective_level(compression, level)?;
+    let mut encoder = Encoder::new(sink, compression, level, encoder::compression_threads())?;
+    let mut buf = vec![0u8; COPY_BUFFER_SIZE];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        encoder.write_all(buf.get(..n).unwrap_or_default())?;
+        total += n as u64;
+    }
+    Ok((encoder.finish()?, total))
 }
 
 /// diff_id (`sha256:<hex>` of the uncompressed tar) of an uncompressed tar stream.

@@ -4,8 +4,10 @@
 //! [`Benchmark`] printing one [`Section`] (a table of median, min and max wall time per tool,
 //! the kaniko/buildah ratio and the worker's peak RSS). [`copy_context`] compares `worker
 //! build` with buildah; [`fan_out`] measures concurrent builds through the coordinator and
-//! two workers. A new one adds a module and an entry in [`benchmarks`].
+//! two workers; [`compression`] times the layer writer's gzip and zstd against single-thread
+//! zlib and the `zstd` command line. A new one adds a module and an entry in [`benchmarks`].
 
+pub mod compression;
 pub mod copy_context;
 pub mod fan_out;
 pub mod run_files;
@@ -60,6 +62,7 @@ pub fn benchmarks() -> Vec<Box<dyn Benchmark>> {
         Box::new(run_files::RunFiles),
         Box::new(snapshot_scaling::SnapshotScaling),
         Box::new(fan_out::FanOut),
+        Box::new(compression::CompressionBench),
     ]
 }
 

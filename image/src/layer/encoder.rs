@@ -1,22 +1,23 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! The two stages under the tar stream: a writer that hashes (sha256) and counts what passes
-//! through it, and the compressor (gzip via flate2 with zlib-rs, zstd multithreaded, or none).
-//! Both hold only bounded buffers.
+//! through it, and the compressor (gzip in parallel chunks with zlib-rs, see [`super::gzip`];
+//! zstd multithreaded; or none). Both hold only bounded buffers.
 
 use std::io::{self, BufWriter, Write};
 
-use flate2::GzBuilder;
 use sha2::{Digest as _, Sha256};
 
 use kaniko_common::oci::Compression;
+
+use super::gzip::ParallelGzip;
 
 /// gzip level when none is given (zlib's default).
 pub const DEFAULT_GZIP_LEVEL: i32 = 6;
 /// zstd level when none is given (zstd's default).
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
-/// The most zstd worker threads a layer uses.
-pub const MAX_ZSTD_THREADS: u32 = 4;
+/// The most compression worker threads (gzip or zstd) a layer uses.
+pub const MAX_COMPRESSION_THREADS: usize = 4;
 
 /// Passes writes through to `inner`, hashing and counting the bytes `inner` accepted.
 pub(crate) struct HashCounter<W> {
@@ -59,17 +60,17 @@ impl<W: Write> Write for HashCounter<W> {
 
 /// A compressing writer; [`Encoder::finish`] writes the trailer and returns the sink.
 pub(crate) enum Encoder<W: Write> {
-    Gzip(flate2::write::GzEncoder<W>),
+    Gzip(Box<ParallelGzip<W>>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
     Plain(BufWriter<W>),
 }
 
-/// The number of zstd workers: the CPUs available, at least 1, at most [`MAX_ZSTD_THREADS`].
-pub(crate) fn zstd_threads() -> u32 {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    u32::try_from(cpus)
-        .unwrap_or(MAX_ZSTD_THREADS)
-        .clamp(1, MAX_ZSTD_THREADS)
+/// The number of compression workers: the CPUs available, at least 1, at most
+/// [`MAX_COMPRESSION_THREADS`].
+pub(crate) fn compression_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_COMPRESSION_THREADS)
 }
 
 /// Checks `level` for `compression` and returns the level to use. `None` means the
@@ -103,24 +104,26 @@ pub fn effective_level(compression: Compression, level: Option<i32>) -> io::Resu
 }
 
 impl<W: Write> Encoder<W> {
-    /// An encoder for `compression` at `level` (already checked by [`effective_level`]);
-    /// zstd uses `threads` workers (at least 1, so the output does not depend on it).
+    /// An encoder for `compression` at `level` (already checked by [`effective_level`]) using
+    /// `threads` workers; the output does not depend on `threads` (zstd always runs at least
+    /// one worker, gzip cuts fixed-size chunks).
     pub(crate) fn new(
         sink: W,
         compression: Compression,
         level: i32,
-        threads: u32,
+        threads: usize,
     ) -> io::Result<Self> {
         Ok(match compression {
             Compression::Gzip => {
                 let level = u32::try_from(level).unwrap_or(DEFAULT_GZIP_LEVEL as u32);
                 // mtime 0, OS byte 255, no name: the gzip header never varies.
-                Encoder::Gzip(GzBuilder::new().write(sink, flate2::Compression::new(level)))
+                Encoder::Gzip(Box::new(ParallelGzip::new(sink, level, threads)))
             }
             Compression::Zstd => {
                 let mut encoder = zstd::stream::write::Encoder::new(sink, level)?;
                 encoder.include_checksum(true)?;
-                encoder.multithread(threads.max(1))?;
+                let workers = u32::try_from(threads.max(1)).unwrap_or(1);
+                encoder.multithread(workers)?;
                 Encoder::Zstd(encoder)
             }
             Compression::Uncompressed => Encoder::Plain(BufWriter::with_capacity(64 * 1024, sink)),
@@ -159,7 +162,7 @@ impl<W: Write> Write for Encoder<W> {
 mod tests {
     use super::*;
 
-    fn compress(compression: Compression, level: i32, threads: u32, data: &[u8]) -> Vec<u8> {
+    fn compress(compression: Compression, level: i32, threads: usize, data: &[u8]) -> Vec<u8> {
         let mut e = Encoder::new(Vec::new(), compression, level, threads).unwrap();
         for chunk in data.chunks(7000) {
             e.write_all(chunk).unwrap();
@@ -244,7 +247,7 @@ mod tests {
 
     #[test]
     fn thread_count_is_capped() {
-        let n = zstd_threads();
-        assert!((1..=MAX_ZSTD_THREADS).contains(&n));
+        let n = compression_threads();
+        assert!((1..=MAX_COMPRESSION_THREADS).contains(&n));
     }
 }

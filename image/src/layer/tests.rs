@@ -385,6 +385,51 @@ fn reproducible_layers_are_identical() {
 }
 
 #[test]
+fn compress_stream_gives_the_layer_writers_bytes() {
+    // A layer of several gzip chunks: a text file and incompressible noise.
+    let text: Vec<u8> = (0..60_000u32)
+        .flat_map(|i| format!("{i} some text\n").into_bytes())
+        .collect();
+    for compression in [
+        Compression::Gzip,
+        Compression::Zstd,
+        Compression::Uncompressed,
+    ] {
+        let opts = LayerOptions {
+            compression,
+            reproducible: true,
+            ..LayerOptions::default()
+        };
+        let mut w = LayerWriter::new(Vec::new(), opts).unwrap();
+        let size = text.len() as u64;
+        w.append(
+            &LayerEntry::new("text", EntryKind::File { size }),
+            Some(&mut text.as_slice()),
+        )
+        .unwrap();
+        let mut noise = Noise {
+            state: 5,
+            left: 700_000,
+        };
+        w.append(
+            &LayerEntry::new("noise", EntryKind::File { size: 700_000 }),
+            Some(&mut noise),
+        )
+        .unwrap();
+        let (blob, info) = w.finish().unwrap();
+        let tar = decompress(&blob, compression);
+        assert_eq!(tar.len() as u64, info.uncompressed_size);
+        let (again, read) = compress_stream(tar.as_slice(), Vec::new(), compression, None).unwrap();
+        assert_eq!(read, info.uncompressed_size);
+        assert!(again == blob, "{compression}: compress_stream differs");
+        assert_eq!(
+            diff_id_of_layer(blob.as_slice(), compression).unwrap(),
+            info.diff_id
+        );
+    }
+}
+
+#[test]
 fn empty_layer_is_the_end_marker() {
     for compression in [
         Compression::Gzip,

@@ -44,7 +44,8 @@ struct Cli {
     /// `--concurrency` of each of the two workers in the fan-out benchmark.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     fan_out_concurrency: u32,
-    /// Run only these benchmarks (repeatable): copy-context, run-10k-files, snapshot-scaling, fan-out.
+    /// Run only these benchmarks (repeatable): copy-context, run-10k-files, snapshot-scaling,
+    /// fan-out, compression.
     #[arg(long)]
     only: Vec<String>,
 }
