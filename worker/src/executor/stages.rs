@@ -291,6 +291,10 @@ impl<'a> Executor<'a> {
                 instructions::apply(&mut state.run_config, &mut state.flags, &expanded)?;
                 self.workdir(state, &text).await?
             }
+            Expanded::Volume(paths) => {
+                instructions::apply(&mut state.run_config, &mut state.flags, &expanded)?;
+                self.volume(state, paths, &text).await?
+            }
             Expanded::Maintainer(author) => {
                 state.image.config.set_author(Some(author.clone()));
                 push_history(state, history(&text, true, reproducible)?);

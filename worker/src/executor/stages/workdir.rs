@@ -61,39 +61,78 @@ impl Executor<'_> {
             let resolved = self.users(state).await?.resolve_user(&user)?;
             (u64::from(resolved.uid), u64::from(resolved.gid))
         };
-        // Missing parents are created too (root-owned, 0755), the directory itself owned by
-        // the user; parents the base may have are left out when the base is not indexed.
-        let mut planned = Vec::new();
-        let mut path = PathBuf::new();
-        let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
-        for (i, part) in parts.iter().enumerate() {
-            path.push(part);
-            let abs = format!("/{}", path.display());
-            let last = i + 1 == parts.len();
-            let entry = match state.fs.known(&abs) {
-                Known::Dir { mode, uid, gid } if !last => LayerEntry {
-                    mode,
-                    uid,
-                    gid,
-                    ..LayerEntry::new(path.clone(), EntryKind::Dir)
-                },
-                Known::Unknown if !last => continue,
-                _ if last => LayerEntry {
-                    uid,
-                    gid,
-                    ..LayerEntry::new(path.clone(), EntryKind::Dir)
-                },
-                _ => LayerEntry::new(path.clone(), EntryKind::Dir),
-            };
-            planned.push(Planned {
-                entry,
-                content: copy::Content::None,
-            });
-        }
+        let planned = dir_with_parents(state, &dir, (uid, gid));
         if planned.is_empty() {
             push_history(state, history(text, true, reproducible)?);
             return Ok(None);
         }
         Ok(Some(self.add_layer(state, &planned, text)?))
     }
+
+    /// VOLUME: the paths the image lacks are made (root-owned, 0755, with missing parents)
+    /// as one layer, as Docker's builder and buildah make them, so a later RUN can use them
+    /// (what it writes below them is still left out of its layer).
+    pub(super) async fn volume(
+        &mut self,
+        state: &mut StageState,
+        paths: &[String],
+        text: &str,
+    ) -> Result<Option<u64>> {
+        state.fs.ensure_index(&state.image, &self.blobs).await?;
+        let reproducible = self.setup.layer.reproducible;
+        let mut planned: Vec<Planned> = Vec::new();
+        for path in paths.iter().filter(|p| !p.is_empty()) {
+            let dir = crate::instructions::workdir("/", path);
+            if !matches!(state.fs.known(&dir), Known::Missing) {
+                continue;
+            }
+            for entry in dir_with_parents(state, &dir, (0, 0)) {
+                if !planned.iter().any(|p| p.entry.path == entry.entry.path) {
+                    planned.push(entry);
+                }
+            }
+        }
+        if planned.is_empty() {
+            push_history(state, history(text, true, reproducible)?);
+            return Ok(None);
+        }
+        planned.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
+        Ok(Some(self.add_layer(state, &planned, text)?))
+    }
+}
+
+/// The entries that make directory `dir` (absolute) owned by `owner`: it and its missing
+/// parents (root-owned, 0755); parents the image has keep their metadata, and parents the
+/// base may have are left out when the base is not indexed.
+fn dir_with_parents(state: &StageState, dir: &str, (uid, gid): (u64, u64)) -> Vec<Planned> {
+    // Missing parents are created too (root-owned, 0755), the directory itself owned by
+    // the user; parents the base may have are left out when the base is not indexed.
+    let mut planned = Vec::new();
+    let mut path = PathBuf::new();
+    let parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    for (i, part) in parts.iter().enumerate() {
+        path.push(part);
+        let abs = format!("/{}", path.display());
+        let last = i + 1 == parts.len();
+        let entry = match state.fs.known(&abs) {
+            Known::Dir { mode, uid, gid } if !last => LayerEntry {
+                mode,
+                uid,
+                gid,
+                ..LayerEntry::new(path.clone(), EntryKind::Dir)
+            },
+            Known::Unknown if !last => continue,
+            _ if last => LayerEntry {
+                uid,
+                gid,
+                ..LayerEntry::new(path.clone(), EntryKind::Dir)
+            },
+            _ => LayerEntry::new(path.clone(), EntryKind::Dir),
+        };
+        planned.push(Planned {
+            entry,
+            content: copy::Content::None,
+        });
+    }
+    planned
 }
