@@ -6,7 +6,9 @@
 //!   holds exactly what changed — new and modified files (copied up whole), directories on
 //!   the way, whiteouts (character devices 0/0) for deletions and the `opaque` xattr for a
 //!   directory deleted and made again. Cost follows the change, not the root filesystem.
-//!   [`apply_upper`] then moves the change into the stage root (renames, no copies).
+//!   [`apply_upper`] then moves the change into the stage root (renames, no copies). A file
+//!   written through one of several hard-linked names is copied up alone; [`links`] first
+//!   links its other names into the upper so the group stays one inode.
 //! * **walk** ([`walk`]): the command ran on the stage root itself; a scan before and one
 //!   after are compared (type, mode, owner, size, mtime, ctime, inode, link target; `full`
 //!   mode also hashes content), where overlay is not available, and for `--single-snapshot`.
@@ -17,6 +19,7 @@
 //! provided `/etc` files the sandbox had to create, VOLUMEs and `--ignore-path`s.
 //! [`write_layer`] streams the changes into a layer (hard links within the layer kept).
 
+pub mod links;
 pub mod walk;
 
 use std::collections::HashSet;

@@ -169,6 +169,7 @@ impl Executor<'_> {
                 let changes = {
                     let (upper, lower) = (upper.clone(), plan.root_dir.clone());
                     tokio::task::spawn_blocking(move || {
+                        snapshot::links::complete_groups(&upper, &lower)?;
                         snapshot::from_upper(&upper)
                             .map(|c| excl.filter(c, &upper, &|rel| snapshot::meta_in(&lower, rel)))
                     })

@@ -98,6 +98,54 @@ fn hardlinks_made_by_run_share_an_inode() {
     });
 }
 
+/// Hard links made by one RUN and changed through one name by later RUNs: every name shows
+/// the change and the group stays one inode, with each way of snapshotting.
+#[test]
+fn a_hardlink_group_changed_by_later_runs_stays_one_inode() {
+    fn check(img: &crate::dockerfiles::Built) {
+        for name in ["/a/f", "/a/g", "/b/h"] {
+            let entry = img.file(name);
+            assert_eq!(
+                (entry.mode, entry.uid, entry.gid),
+                (0o600, 5, 6),
+                "{name} in {}",
+                img.reference
+            );
+            img.content_is(name, "one\nappended\n");
+        }
+        let group = img
+            .file("/a/f")
+            .link
+            .clone()
+            .unwrap_or_else(|| "/a/f".into());
+        for name in ["/a/g", "/b/h"] {
+            let link = img.file(name).link.clone().unwrap_or_else(|| name.into());
+            assert_eq!(link, group, "{name} left the group in {}", img.reference);
+        }
+        for name in ["/c", "/d", "/a/e"] {
+            img.content_is(name, "replaced\n");
+        }
+    }
+    const DOCKERFILE: &str = "FROM {base}\n\
+        RUN mkdir -p /a /b && echo one > /a/f && ln /a/f /a/g && ln /a/f /b/h \
+        && echo two > /c && ln /c /d\n\
+        RUN echo appended >> /a/g\nRUN chmod 0600 /b/h\nRUN chown 5:6 /a/f\n\
+        RUN ln /c /a/e\nRUN echo replaced > /d\n";
+    for (name, args) in [
+        ("run-link-groups-overlay", &["--snapshotter", "overlay"][..]),
+        ("run-link-groups-walk", &["--snapshotter", "walk"][..]),
+        ("run-link-groups-single", &["--single-snapshot"][..]),
+    ] {
+        run(&Case {
+            name,
+            dockerfile: DOCKERFILE,
+            worker_args: args,
+            check,
+            ..Case::DEFAULT
+        });
+    }
+}
+
 #[test]
 fn setuid_setgid_and_sticky_bits_survive() {
     run(&Case {

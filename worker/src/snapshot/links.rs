@@ -1,0 +1,234 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! Hard-link groups across layers. Overlay copies up only the name a command wrote through,
+//! so a file's other names below would keep the old content, mode and owner, and the group
+//! would be broken in the image (Docker, buildah and the walk snapshotter see one inode
+//! changed under every name). [`complete_groups`] repairs the upper directory after the run,
+//! before it is read: every other name of a changed file's lower inode that the upper does
+//! not hide is linked in the upper to the changed file, its parent directories made with the
+//! lower's metadata (as a copy-up makes them). The layer then holds the whole group as one
+//! inode, and the stage root gets it when the upper is moved in.
+//!
+//! Nothing is followed: the lower is walked without entering symlinks and looked up inside
+//! its root; the upper's own entries are made with `*at`-free std calls on paths whose
+//! every component was checked to be a real directory of the upper.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::inroot;
+
+/// A file's identity on its filesystem.
+type Inode = (u64, u64);
+
+/// Links every unchanged name of a changed file's lower inode into `upper` (see the module
+/// documentation); returns how many names were added.
+pub fn complete_groups(upper: &Path, lower: &Path) -> io::Result<usize> {
+    let root = inroot::open_root(lower)?;
+    // The upper's regular files whose lower file had other names: lower inode → upper
+    // names (the newest change first).
+    let mut changed: HashMap<Inode, Vec<(i64, PathBuf)>> = HashMap::new();
+    let mut files = Vec::new();
+    upper_files(upper, Path::new(""), &mut files)?;
+    for (rel, ctime) in files {
+        let Ok(fd) = inroot::open_in(root.as_fd(), &rel, libc::O_PATH | libc::O_NOFOLLOW) else {
+            continue;
+        };
+        let st = inroot::stat(fd.as_fd())?;
+        if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_nlink > 1 {
+            changed
+                .entry((st.st_dev, st.st_ino))
+                .or_default()
+                .push((ctime, rel));
+        }
+    }
+    if changed.is_empty() {
+        return Ok(0);
+    }
+    // Every lower name of those inodes.
+    let mut names: BTreeMap<PathBuf, Inode> = BTreeMap::new();
+    lower_names(lower, Path::new(""), &changed, &mut names)?;
+    let mut added = 0;
+    for (rel, inode) in names {
+        let Some(members) = changed.get_mut(&inode) else {
+            continue;
+        };
+        members.sort_by(|a, b| b.0.cmp(&a.0));
+        let Some((_, newest)) = members.first() else {
+            continue;
+        };
+        if !visible_below(upper, &rel)? {
+            continue;
+        }
+        make_parents(upper, lower, &rel)?;
+        fs::hard_link(upper.join(newest), upper.join(&rel))?;
+        added += 1;
+    }
+    Ok(added)
+}
+
+/// The upper's regular files (root-relative) with their ctimes.
+fn upper_files(upper: &Path, rel: &Path, out: &mut Vec<(PathBuf, i64)>) -> io::Result<()> {
+    for entry in fs::read_dir(upper.join(rel))? {
+        let entry = entry?;
+        let child = rel.join(entry.file_name());
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            upper_files(upper, &child, out)?;
+        } else if meta.is_file() {
+            out.push((child, meta.ctime() * 1_000_000_000 + meta.ctime_nsec()));
+        }
+    }
+    Ok(())
+}
+
+/// The lower's names (not entering symlinks) of the inodes in `wanted`.
+fn lower_names<V>(
+    lower: &Path,
+    rel: &Path,
+    wanted: &HashMap<Inode, V>,
+    out: &mut BTreeMap<PathBuf, Inode>,
+) -> io::Result<()> {
+    let entries = match fs::read_dir(lower.join(rel)) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let child = rel.join(entry.file_name());
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            lower_names(lower, &child, wanted, out)?;
+        } else if meta.is_file() && wanted.contains_key(&(meta.dev(), meta.ino())) {
+            out.insert(child, (meta.dev(), meta.ino()));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the lower's `rel` still shows through the upper: the upper has nothing at `rel`
+/// and every ancestor it has is a real, non-opaque directory.
+fn visible_below(upper: &Path, rel: &Path) -> io::Result<bool> {
+    if fs::symlink_metadata(upper.join(rel)).is_ok() {
+        return Ok(false);
+    }
+    let mut at = PathBuf::new();
+    for part in rel.parent().into_iter().flat_map(Path::components) {
+        at.push(part);
+        match fs::symlink_metadata(upper.join(&at)) {
+            Ok(meta) if meta.is_dir() => {
+                if super::is_opaque(&upper.join(&at)) {
+                    return Ok(false);
+                }
+            }
+            Ok(_) => return Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Makes the upper's missing parents of `rel` with the lower's mode, owner, xattrs and
+/// times, as overlay's copy-up makes them.
+fn make_parents(upper: &Path, lower: &Path, rel: &Path) -> io::Result<()> {
+    let mut at = PathBuf::new();
+    for part in rel.parent().into_iter().flat_map(Path::components) {
+        at.push(part);
+        let to = upper.join(&at);
+        if fs::symlink_metadata(&to).is_ok() {
+            continue;
+        }
+        let from = lower.join(&at);
+        let meta = fs::symlink_metadata(&from)?;
+        if !meta.is_dir() {
+            return Err(io::Error::other(format!(
+                "{}: not a directory below the overlay",
+                at.display()
+            )));
+        }
+        fs::create_dir(&to)?;
+        std::os::unix::fs::lchown(&to, Some(meta.uid()), Some(meta.gid()))?;
+        fs::set_permissions(
+            &to,
+            std::os::unix::fs::PermissionsExt::from_mode(meta.mode() & 0o7777),
+        )?;
+        for (name, value) in kaniko_image::layer::read_xattrs(&from) {
+            if let Err(e) = crate::unpack::set_xattr(&to, name.as_bytes(), &value) {
+                tracing::warn!(path = %to.display(), name, "cannot set extended attribute: {e}");
+            }
+        }
+        let mtime = filetime::FileTime::from_last_modification_time(&meta);
+        filetime::set_symlink_file_times(&to, mtime, mtime)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStringExt;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn ino(path: &Path) -> u64 {
+        fs::symlink_metadata(path).unwrap().ino()
+    }
+
+    #[test]
+    fn the_other_names_of_a_changed_file_join_it_unless_the_upper_hides_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (lower, upper) = (tmp.path().join("lower"), tmp.path().join("upper"));
+        for dir in ["a", "b", "gone", "opaque", "single"] {
+            fs::create_dir_all(lower.join(dir)).unwrap();
+        }
+        fs::write(lower.join("a/f"), "old").unwrap();
+        for name in ["a/g", "b/h", "gone/x", "opaque/y"] {
+            fs::hard_link(lower.join("a/f"), lower.join(name)).unwrap();
+        }
+        fs::write(lower.join("single/s"), "alone").unwrap();
+        fs::set_permissions(lower.join("b"), fs::Permissions::from_mode(0o750)).unwrap();
+        // The command appended through a/f and single/s, deleted gone/x (whiteout), and
+        // made opaque/ again.
+        fs::create_dir_all(upper.join("a")).unwrap();
+        fs::write(upper.join("a/f"), "new").unwrap();
+        fs::create_dir_all(upper.join("single")).unwrap();
+        fs::write(upper.join("single/s"), "changed").unwrap();
+        fs::create_dir_all(upper.join("gone")).unwrap();
+        let whiteout =
+            std::ffi::CString::new(upper.join("gone/x").into_os_string().into_vec()).unwrap();
+        // SAFETY: a valid C string; a 0/0 character device is overlay's whiteout.
+        let made = unsafe { libc::mknod(whiteout.as_ptr(), libc::S_IFCHR | 0o600, 0) };
+        assert_eq!(made, 0, "mknod: {}", io::Error::last_os_error());
+        fs::create_dir_all(upper.join("opaque")).unwrap();
+        crate::unpack::set_xattr(&upper.join("opaque"), b"user.overlay.opaque", b"y").unwrap();
+
+        assert_eq!(complete_groups(&upper, &lower).unwrap(), 2);
+        let changed = ino(&upper.join("a/f"));
+        for name in ["a/g", "b/h"] {
+            assert_eq!(ino(&upper.join(name)), changed, "{name}");
+            assert_eq!(fs::read_to_string(upper.join(name)).unwrap(), "new");
+        }
+        // The parent made in the upper has the lower's mode.
+        let b = fs::symlink_metadata(upper.join("b")).unwrap();
+        assert_eq!(b.mode() & 0o7777, 0o750);
+        // Hidden names stay hidden; a file without other names gets none.
+        assert!(fs::symlink_metadata(upper.join("opaque/y")).is_err());
+        assert_eq!(
+            fs::symlink_metadata(upper.join("gone/x")).unwrap().rdev(),
+            0
+        );
+        assert_eq!(
+            fs::symlink_metadata(upper.join("single/s"))
+                .unwrap()
+                .nlink(),
+            1
+        );
+        // Nothing left to do the second time.
+        assert_eq!(complete_groups(&upper, &lower).unwrap(), 0);
+    }
+}
