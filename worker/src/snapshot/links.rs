@@ -57,7 +57,7 @@ pub fn complete_groups(upper: &Path, lower: &Path) -> io::Result<usize> {
         let Some(members) = changed.get_mut(&inode) else {
             continue;
         };
-        members.sort_by(|a, b| b.0.cmp(&a.0));
+        members.sort_by_key(|m| std::cmp::Reverse(m.0));
         let Some((_, newest)) = members.first() else {
             continue;
         };
