@@ -169,7 +169,10 @@ impl Executor<'_> {
                 let changes = {
                     let (upper, lower) = (upper.clone(), plan.root_dir.clone());
                     tokio::task::spawn_blocking(move || {
-                        snapshot::links::complete_groups(&upper, &lower)?;
+                        snapshot::links::complete_groups(
+                            &upper,
+                            &snapshot::links::flat_lookup(&lower),
+                        )?;
                         snapshot::from_upper(&upper)
                             .map(|c| excl.filter(c, &upper, &|rel| snapshot::meta_in(&lower, rel)))
                     })

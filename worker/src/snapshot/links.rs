@@ -9,66 +9,108 @@
 //! lower's metadata (as a copy-up makes them). The layer then holds the whole group as one
 //! inode, and the stage root gets it when the upper is moved in.
 //!
-//! Nothing is followed: the lower is walked without entering symlinks and looked up inside
-//! its root; the upper's own entries are made with `*at`-free std calls on paths whose
-//! every component was checked to be a real directory of the upper.
+//! The lower is one directory or a stack of layer directories, read through a [`Lookup`]; a
+//! group lives in one layer directory (hard links never cross a layer), which is walked for
+//! the other names, each kept only if the merged lower still shows that inode there. Nothing
+//! is followed: layers are walked without entering symlinks, and the upper's entries are
+//! made below directories checked to be real directories of the upper.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io;
-use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-use crate::inroot;
 
 /// A file's identity on its filesystem.
 type Inode = (u64, u64);
 
+/// What the lower shows at a root-relative path: the full path of the visible copy and its
+/// metadata (`None`: nothing there, or hidden). For a stack of layer directories that is
+/// the topmost copy; [`flat_lookup`] is the one-directory case.
+pub type Lookup<'a> = dyn Fn(&Path) -> io::Result<Option<(PathBuf, fs::Metadata)>> + 'a;
+
+/// [`Lookup`] in one directory, following no symlink (a parent that is not a directory
+/// hides what is below it).
+pub fn flat_lookup(
+    root: &Path,
+) -> impl Fn(&Path) -> io::Result<Option<(PathBuf, fs::Metadata)>> + '_ {
+    move |rel: &Path| {
+        let mut at = root.to_path_buf();
+        let parts: Vec<_> = rel.components().collect();
+        for (i, part) in parts.iter().enumerate() {
+            at.push(part);
+            let meta = match fs::symlink_metadata(&at) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if i + 1 == parts.len() {
+                return Ok(Some((at, meta)));
+            }
+            if !meta.is_dir() {
+                return Ok(None);
+            }
+        }
+        Ok(None)
+    }
+}
+
 /// Links every unchanged name of a changed file's lower inode into `upper` (see the module
-/// documentation); returns how many names were added.
-pub fn complete_groups(upper: &Path, lower: &Path) -> io::Result<usize> {
-    let root = inroot::open_root(lower)?;
-    // The upper's regular files whose lower file had other names: lower inode → upper
-    // names (the newest change first).
-    let mut changed: HashMap<Inode, Vec<(i64, PathBuf)>> = HashMap::new();
+/// documentation), the lower read through `lookup`; returns how many names were added.
+pub fn complete_groups(upper: &Path, lookup: &Lookup<'_>) -> io::Result<usize> {
+    // The upper's regular files whose lower file has other names: (the lower layer
+    // directory holding it, its inode) → upper names with their ctimes.
+    let mut changed: HashMap<(PathBuf, Inode), Vec<(i64, PathBuf)>> = HashMap::new();
     let mut files = Vec::new();
     upper_files(upper, Path::new(""), &mut files)?;
     for (rel, ctime) in files {
-        let Ok(fd) = inroot::open_in(root.as_fd(), &rel, libc::O_PATH | libc::O_NOFOLLOW) else {
+        let Some((full, meta)) = lookup(&rel)? else {
             continue;
         };
-        let st = inroot::stat(fd.as_fd())?;
-        if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_nlink > 1 {
-            changed
-                .entry((st.st_dev, st.st_ino))
-                .or_default()
-                .push((ctime, rel));
+        if !meta.is_file() || meta.nlink() < 2 {
+            continue;
         }
-    }
-    if changed.is_empty() {
-        return Ok(0);
-    }
-    // Every lower name of those inodes.
-    let mut names: BTreeMap<PathBuf, Inode> = BTreeMap::new();
-    lower_names(lower, Path::new(""), &changed, &mut names)?;
-    let mut added = 0;
-    for (rel, inode) in names {
-        let Some(members) = changed.get_mut(&inode) else {
+        let Some(layer) = layer_of(&full, &rel) else {
             continue;
         };
+        changed
+            .entry((layer, (meta.dev(), meta.ino())))
+            .or_default()
+            .push((ctime, rel));
+    }
+    let mut added = 0;
+    for ((layer, inode), mut members) in changed {
         members.sort_by_key(|m| std::cmp::Reverse(m.0));
         let Some((_, newest)) = members.first() else {
             continue;
         };
-        if !visible_below(upper, &rel)? {
-            continue;
+        let mut names = BTreeMap::new();
+        let wanted: HashMap<Inode, ()> = HashMap::from([(inode, ())]);
+        lower_names(&layer, Path::new(""), &wanted, &mut names)?;
+        for rel in names.into_keys() {
+            // Still that inode in the merged lower, and not hidden by the upper.
+            let shown = lookup(&rel)?.map(|(_, m)| (m.dev(), m.ino()));
+            if shown != Some(inode) || !visible_below(upper, &rel)? {
+                continue;
+            }
+            make_parents(upper, lookup, &rel)?;
+            fs::hard_link(upper.join(newest), upper.join(&rel))?;
+            added += 1;
         }
-        make_parents(upper, lower, &rel)?;
-        fs::hard_link(upper.join(newest), upper.join(&rel))?;
-        added += 1;
     }
     Ok(added)
+}
+
+/// The layer directory `full` (the visible copy of `rel`) is in.
+fn layer_of(full: &Path, rel: &Path) -> Option<PathBuf> {
+    let mut layer = full.to_path_buf();
+    for _ in rel.components() {
+        if !layer.pop() {
+            return None;
+        }
+    }
+    Some(layer)
 }
 
 /// The upper's regular files (root-relative) with their ctimes.
@@ -136,7 +178,7 @@ fn visible_below(upper: &Path, rel: &Path) -> io::Result<bool> {
 
 /// Makes the upper's missing parents of `rel` with the lower's mode, owner, xattrs and
 /// times, as overlay's copy-up makes them.
-fn make_parents(upper: &Path, lower: &Path, rel: &Path) -> io::Result<()> {
+fn make_parents(upper: &Path, lookup: &Lookup<'_>, rel: &Path) -> io::Result<()> {
     let mut at = PathBuf::new();
     for part in rel.parent().into_iter().flat_map(Path::components) {
         at.push(part);
@@ -144,14 +186,12 @@ fn make_parents(upper: &Path, lower: &Path, rel: &Path) -> io::Result<()> {
         if fs::symlink_metadata(&to).is_ok() {
             continue;
         }
-        let from = lower.join(&at);
-        let meta = fs::symlink_metadata(&from)?;
-        if !meta.is_dir() {
+        let Some((from, meta)) = lookup(&at)?.filter(|(_, m)| m.is_dir()) else {
             return Err(io::Error::other(format!(
                 "{}: not a directory below the overlay",
                 at.display()
             )));
-        }
+        };
         fs::create_dir(&to)?;
         std::os::unix::fs::lchown(&to, Some(meta.uid()), Some(meta.gid()))?;
         fs::set_permissions(
@@ -159,6 +199,9 @@ fn make_parents(upper: &Path, lower: &Path, rel: &Path) -> io::Result<()> {
             std::os::unix::fs::PermissionsExt::from_mode(meta.mode() & 0o7777),
         )?;
         for (name, value) in kaniko_image::layer::read_xattrs(&from) {
+            if name.starts_with("user.overlay.") || name.starts_with("trusted.overlay.") {
+                continue;
+            }
             if let Err(e) = crate::unpack::set_xattr(&to, name.as_bytes(), &value) {
                 tracing::warn!(path = %to.display(), name, "cannot set extended attribute: {e}");
             }
@@ -207,7 +250,7 @@ mod tests {
         fs::create_dir_all(upper.join("opaque")).unwrap();
         crate::unpack::set_xattr(&upper.join("opaque"), b"user.overlay.opaque", b"y").unwrap();
 
-        assert_eq!(complete_groups(&upper, &lower).unwrap(), 2);
+        assert_eq!(complete_groups(&upper, &flat_lookup(&lower)).unwrap(), 2);
         let changed = ino(&upper.join("a/f"));
         for name in ["a/g", "b/h"] {
             assert_eq!(ino(&upper.join(name)), changed, "{name}");
@@ -229,6 +272,6 @@ mod tests {
             1
         );
         // Nothing left to do the second time.
-        assert_eq!(complete_groups(&upper, &lower).unwrap(), 0);
+        assert_eq!(complete_groups(&upper, &flat_lookup(&lower)).unwrap(), 0);
     }
 }
