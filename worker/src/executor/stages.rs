@@ -15,7 +15,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use kaniko_common::dockerfile::{
     BaseRef, BuildArgs, BuildPlan, Dockerfile, Expanded, ExpandedCopyAdd, Instruction,
-    PlannedStage, Scope, StagePlatform,
+    InstructionKind, PlannedStage, Scope, StagePlatform,
 };
 use kaniko_common::platform::Platform;
 use kaniko_image::layer::LayerOptions;
@@ -83,6 +83,9 @@ pub struct Executor<'a> {
     pub(crate) runs: usize,
     /// Stage roots being removed in the background ([`Executor::cleanup`] waits for them).
     pub(crate) removals: Vec<tokio::task::JoinHandle<()>>,
+    /// Whether the current stage runs a command (its VOLUMEs then make their directories, as
+    /// the container of a RUN does with buildah and Docker's builder).
+    pub(crate) stage_runs: bool,
 }
 
 impl<'a> Executor<'a> {
@@ -109,6 +112,7 @@ impl<'a> Executor<'a> {
             provided: None,
             runs: 0,
             removals: Vec::new(),
+            stage_runs: false,
             setup,
         })
     }
@@ -245,6 +249,15 @@ impl<'a> Executor<'a> {
             .with_base_env(state.run_config.env_pairs());
         // ONBUILD triggers of the base run first, then are cleared.
         let triggers = std::mem::take(&mut state.run_config.on_build);
+        self.stage_runs = stage
+            .instructions
+            .iter()
+            .any(|i| matches!(i.kind, InstructionKind::Run(_)))
+            || triggers.iter().any(|t| {
+                t.trim_start()
+                    .get(..4)
+                    .is_some_and(|w| w.eq_ignore_ascii_case("run "))
+            });
         for trigger in triggers {
             let parsed = Dockerfile::parse(&format!("FROM scratch\n{trigger}\n"))
                 .with_context(|| format!("ONBUILD trigger {trigger:?} of the base image"))?;

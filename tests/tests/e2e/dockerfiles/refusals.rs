@@ -28,12 +28,6 @@ async fn bad_dockerfiles_fail_naming_the_fault_and_push_nothing() {
             &["phantoms"],
         ),
         (
-            "glob-none",
-            "FROM {base}\nCOPY *.none /dst/\n",
-            &[],
-            &["*.none"],
-        ),
-        (
             "stage-index",
             "FROM {base}\nCOPY --from=9 /x /x\n",
             &[],

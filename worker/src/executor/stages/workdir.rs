@@ -69,9 +69,11 @@ impl Executor<'_> {
         Ok(Some(self.add_layer(state, &planned, text)?))
     }
 
-    /// VOLUME: the paths the image lacks are made (root-owned, 0755, with missing parents)
-    /// as one layer, as Docker's builder and buildah make them, so a later RUN can use them
-    /// (what it writes below them is still left out of its layer).
+    /// VOLUME: in a stage that runs commands, the paths the image lacks are made
+    /// (root-owned, 0755, with missing parents) as one layer, as a RUN's container makes them
+    /// with Docker's builder and buildah, so a later RUN can use them (what it writes below
+    /// them is still left out of its layer). A stage without RUN is left as it is, as
+    /// buildah leaves it.
     pub(super) async fn volume(
         &mut self,
         state: &mut StageState,
@@ -81,7 +83,8 @@ impl Executor<'_> {
         state.fs.ensure_index(&state.image, &self.blobs).await?;
         let reproducible = self.setup.layer.reproducible;
         let mut planned: Vec<Planned> = Vec::new();
-        for path in paths.iter().filter(|p| !p.is_empty()) {
+        let wanted = if self.stage_runs { paths } else { &[][..] };
+        for path in wanted.iter().filter(|p| !p.is_empty()) {
             let dir = crate::instructions::workdir("/", path);
             if !matches!(state.fs.known(&dir), Known::Missing) {
                 continue;
