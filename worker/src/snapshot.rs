@@ -294,6 +294,25 @@ fn recorded(source: &Path, rel: &Path) -> io::Result<LayerEntry> {
     })
 }
 
+/// Gives directory `to` the owner, mode and extended attributes of `from` (whose metadata is
+/// `meta`), overlay's own attributes (opaque markers and the like) left out.
+pub(crate) fn copy_dir_attributes(from: &Path, meta: &fs::Metadata, to: &Path) -> io::Result<()> {
+    std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid()))?;
+    fs::set_permissions(
+        to,
+        std::os::unix::fs::PermissionsExt::from_mode(meta.mode() & 0o7777),
+    )?;
+    for (name, value) in kaniko_image::layer::read_xattrs(from) {
+        if name.starts_with("user.overlay.") || name.starts_with("trusted.overlay.") {
+            continue;
+        }
+        if let Err(e) = crate::unpack::set_xattr(to, name.as_bytes(), &value) {
+            tracing::warn!(path = %to.display(), name, "cannot set extended attribute: {e}");
+        }
+    }
+    Ok(())
+}
+
 /// Moves the (filtered) changes of `upper` into the stage root `lower`, after the layer was
 /// written. Parents come before children in `changes`, and every ancestor of an upper entry
 /// is an upper directory, so each path's parents in `lower` are real directories by the
@@ -315,16 +334,7 @@ pub fn apply_upper(upper: &Path, lower: &Path, changes: &[Change]) -> io::Result
                         remove_any(&to)?;
                         fs::create_dir(&to)?;
                     }
-                    std::os::unix::fs::lchown(&to, Some(meta.uid()), Some(meta.gid()))?;
-                    fs::set_permissions(
-                        &to,
-                        std::os::unix::fs::PermissionsExt::from_mode(meta.mode() & 0o7777),
-                    )?;
-                    for (name, value) in kaniko_image::layer::read_xattrs(&from) {
-                        if let Err(e) = crate::unpack::set_xattr(&to, name.as_bytes(), &value) {
-                            tracing::warn!(path = %to.display(), name, "cannot set extended attribute: {e}");
-                        }
-                    }
+                    copy_dir_attributes(&from, &meta, &to)?;
                     dirs.push((to, meta));
                 } else {
                     remove_any(&to)?;

@@ -193,19 +193,7 @@ fn make_parents(upper: &Path, lookup: &Lookup<'_>, rel: &Path) -> io::Result<()>
             )));
         };
         fs::create_dir(&to)?;
-        std::os::unix::fs::lchown(&to, Some(meta.uid()), Some(meta.gid()))?;
-        fs::set_permissions(
-            &to,
-            std::os::unix::fs::PermissionsExt::from_mode(meta.mode() & 0o7777),
-        )?;
-        for (name, value) in kaniko_image::layer::read_xattrs(&from) {
-            if name.starts_with("user.overlay.") || name.starts_with("trusted.overlay.") {
-                continue;
-            }
-            if let Err(e) = crate::unpack::set_xattr(&to, name.as_bytes(), &value) {
-                tracing::warn!(path = %to.display(), name, "cannot set extended attribute: {e}");
-            }
-        }
+        super::copy_dir_attributes(&from, &meta, &to)?;
         let mtime = filetime::FileTime::from_last_modification_time(&meta);
         filetime::set_symlink_file_times(&to, mtime, mtime)?;
     }
