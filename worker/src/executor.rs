@@ -191,6 +191,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
                     .collect::<Vec<_>>(),
             ),
         },
+        store: config.store.clone(),
     })?;
     let mut state = executor.build_all().await?;
     for (key, value) in &config.image.labels {

@@ -35,6 +35,7 @@ pub(crate) mod secrets;
 pub mod serve;
 pub(crate) mod snapshot;
 pub(crate) mod stage;
+pub mod store;
 pub(crate) mod unpack;
 pub(crate) mod users;
 
@@ -59,6 +60,15 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                 .build()?;
             runtime.block_on(serve::run_with_signals(&args))?;
             Ok(ExitCode::SUCCESS)
+        }
+        cli::Command::Store(command) => store::commands::run_store(&command),
+        cli::Command::Warm(args) => {
+            progress::install_subscriber(&config::LogOptions {
+                verbosity: config::Verbosity::Info,
+                format: config::LogFormat::Text,
+                timestamp: false,
+            });
+            store::commands::run_warm(&args)
         }
     }
 }

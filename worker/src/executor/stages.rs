@@ -63,6 +63,8 @@ pub struct Setup<'a> {
     pub layer: LayerOptions,
     /// How RUN runs and is snapshotted.
     pub run: RunSettings,
+    /// The layer store (`None`: `--no-store`).
+    pub store: Option<crate::store::StoreOptions>,
 }
 
 /// How RUN runs and is snapshotted.
@@ -112,6 +114,8 @@ pub struct Executor<'a> {
     runs: usize,
     /// Stage roots being removed in the background ([`Executor::cleanup`] waits for them).
     removals: Vec<tokio::task::JoinHandle<()>>,
+    /// The layer store RUN stacks stage roots on (`None`: flat stage roots).
+    store: Option<Arc<crate::store::Store>>,
 }
 
 fn history(created_by: &str, empty: bool, reproducible: bool) -> Result<History> {
@@ -136,8 +140,17 @@ impl<'a> Executor<'a> {
     /// An executor for `setup`.
     pub fn new(setup: Setup<'a>) -> Result<Executor<'a>> {
         let global = setup.dockerfile.global_scope(setup.args)?;
-        let blobs = BlobStore::new(setup.tmp.join("blobs"), setup.client.clone())
+        let store = setup.store.as_ref().and_then(|options| {
+            crate::store::Store::open(options)
+                .map(Arc::new)
+                .map_err(|e| tracing::warn!("building without the layer store: {e:#}"))
+                .ok()
+        });
+        let mut blobs = BlobStore::new(setup.tmp.join("blobs"), setup.client.clone())
             .with_limits(setup.limits.clone());
+        if let Some(store) = &store {
+            blobs = blobs.with_shared_dir(store.blobs_dir());
+        }
         let total = setup
             .plan
             .stages
@@ -156,6 +169,7 @@ impl<'a> Executor<'a> {
             provided: None,
             runs: 0,
             removals: Vec::new(),
+            store,
             setup,
         })
     }
@@ -164,8 +178,12 @@ impl<'a> Executor<'a> {
     /// a blocking thread while the build goes on (a Debian root with a big RUN is tens of
     /// thousands of files), so the removal overlaps the next stage or the push.
     pub async fn cleanup(&mut self) {
+        self.discard_stage_root();
         for removal in self.removals.drain(..) {
             let _ = removal.await;
+        }
+        if let Some(store) = self.store.take() {
+            let _ = tokio::task::spawn_blocking(move || store.finish_build()).await;
         }
     }
 

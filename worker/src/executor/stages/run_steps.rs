@@ -5,7 +5,7 @@
 //! root itself for the walk), the snapshot as the step's layer (nothing below a mount target
 //! in it), and the `--single-snapshot` layer at the end of a stage.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Result, anyhow, bail};
 use kaniko_common::dockerfile::{Run, Scope};
@@ -15,6 +15,7 @@ use super::{Executor, history, push_history};
 use crate::sandbox::{self, Root, SetupError};
 use crate::snapshot::{self, Change, Exclusions, walk::Scan};
 use crate::stage::StageState;
+use crate::store::stack::RootView;
 
 /// Scans a root for the walk snapshotter.
 pub(super) fn snapshot_scan(root: &Path, excl: &Exclusions, hash: bool) -> Result<Scan> {
@@ -40,14 +41,14 @@ impl Executor<'_> {
             );
         }
         let files = self.provided.clone().unwrap_or_default();
-        match self.stage_root.as_mut() {
-            Some(root) => run_step::catch_up(root, state, &self.blobs).await?,
-            None => {
-                self.stage_root = Some(run_step::new_root(&tmp, state, &self.blobs).await?);
-            }
-        }
-        let (root_dir, single) = match self.stage_root.as_ref() {
-            Some(root) => (root.dir.clone(), root.single.is_some()),
+        self.ensure_stage_root(state).await?;
+        let (root_dir, single, mut view, lowers) = match self.stage_root.as_ref() {
+            Some(root) => (
+                root.dir.clone(),
+                root.single.is_some(),
+                root.view(),
+                root.lowers(),
+            ),
             None => bail!("the stage root is missing"),
         };
         self.runs += 1;
@@ -56,21 +57,32 @@ impl Executor<'_> {
             .map_err(|e| anyhow!("creating {}: {e}", scratch.display()))?;
         let result = scratch.join("result.json");
         let network = self.setup.run.network;
-        let mounts = self.run_mounts(state, run, &root_dir).await?;
-        // The spec of this RUN on `root`, with its mounts.
-        let spec_on = |root: Root| {
-            run_step::spec_for(state, scope, run, root, network, &files, result.clone()).map(
-                |(mut spec, created)| {
-                    spec.mounts = mounts.mounts.clone();
-                    spec.secret_env = mounts.secret_env.clone();
-                    (spec, created)
-                },
+        let mounts = self.run_mounts(state, run, &view).await?;
+        // The spec of this RUN on `root` (read through `view`), with its mounts.
+        let spec_on = |root: Root, view: &RootView| {
+            run_step::spec_for(
+                state,
+                scope,
+                run,
+                root,
+                view,
+                network,
+                &files,
+                result.clone(),
             )
+            .map(|(mut spec, created)| {
+                spec.mounts = mounts.mounts.clone();
+                spec.secret_env = mounts.secret_env.clone();
+                (spec, created)
+            })
         };
         if single {
-            let (spec, created) = spec_on(Root::Direct {
-                dir: root_dir.clone(),
-            })?;
+            let (spec, created) = spec_on(
+                Root::Direct {
+                    dir: root_dir.clone(),
+                },
+                &view,
+            )?;
             let outcome = run_step::execute(&spec, &self.setup.run.masker).await;
             run_step::remove_created(&root_dir, &mounts.created);
             run_step::remove_created(&root_dir, &created);
@@ -88,12 +100,16 @@ impl Executor<'_> {
             for dir in [&upper, &work, &merged] {
                 std::fs::create_dir(dir).map_err(|e| anyhow!("creating {}: {e}", dir.display()))?;
             }
-            let (spec, created) = spec_on(Root::Overlay {
-                lower: root_dir.clone(),
-                upper: upper.clone(),
-                work,
-                merged,
-            })?;
+            let (spec, created) = spec_on(
+                Root::Overlay {
+                    lowers,
+                    upper: upper.clone(),
+                    work,
+                    merged,
+                },
+                &view,
+            )?;
+            let stacked = matches!(view, RootView::Stack(_));
             match run_step::execute(&spec, &self.setup.run.masker).await {
                 Ok(None) => {
                     self.snapshotter = Snapshotter::Overlay;
@@ -105,18 +121,19 @@ impl Executor<'_> {
                         &mounts.targets,
                     );
                     let changes = {
-                        let (upper, lower) = (upper.clone(), root_dir.clone());
+                        let (upper, lower) = (upper.clone(), view.clone());
                         tokio::task::spawn_blocking(move || {
-                            snapshot::from_upper(&upper).map(|c| {
-                                excl.filter(c, &upper, &|rel| snapshot::meta_in(&lower, rel))
-                            })
+                            snapshot::from_upper(&upper)
+                                .map(|c| excl.filter(c, &upper, &|rel| lower.owned(rel)))
                         })
                         .await
                         .map_err(|e| anyhow!("reading the overlay: {e}"))?
                         .map_err(|e| anyhow!("reading the overlay's upper directory: {e}"))?
                     };
-                    let size =
-                        self.commit_changes(state, text, &upper, &changes, Some(&root_dir))?;
+                    let apply_to = (!stacked).then_some(root_dir.as_path());
+                    let size = self
+                        .commit_changes(state, text, &upper, &changes, apply_to)
+                        .await?;
                     tracing::debug!(
                         changes = changes.len(),
                         seconds = started.elapsed().as_secs_f64(),
@@ -133,6 +150,12 @@ impl Executor<'_> {
                     let _ = std::fs::remove_dir_all(&scratch);
                     std::fs::create_dir_all(&scratch)
                         .map_err(|e| anyhow!("creating {}: {e}", scratch.display()))?;
+                    if stacked {
+                        // The walk needs the filesystem in one directory.
+                        self.discard_stage_root();
+                        self.ensure_stage_root(state).await?;
+                        view = RootView::Dir(root_dir.clone());
+                    }
                 }
                 Ok(Some(e)) => {
                     let _ = std::fs::remove_dir_all(&scratch);
@@ -145,9 +168,19 @@ impl Executor<'_> {
             }
         }
         // The full walk.
-        let (spec, created) = spec_on(Root::Direct {
-            dir: root_dir.clone(),
-        })?;
+        let root_dir = match self.stage_root.as_ref() {
+            Some(root) if root.stacked.is_none() => root.dir.clone(),
+            _ => bail!("the stage root for the walk snapshotter is not one directory"),
+        };
+        if matches!(view, RootView::Stack(_)) {
+            view = RootView::Dir(root_dir.clone());
+        }
+        let (spec, created) = spec_on(
+            Root::Direct {
+                dir: root_dir.clone(),
+            },
+            &view,
+        )?;
         let hash = self.setup.run.hash;
         let excl = run_step::exclusions(
             state,
@@ -173,7 +206,10 @@ impl Executor<'_> {
         };
         let changes = excl.filter(before.diff(&after), &root_dir, &|rel| before.meta(rel));
         let result = match outcome {
-            Ok(None) => self.commit_changes(state, text, &root_dir, &changes, None),
+            Ok(None) => {
+                self.commit_changes(state, text, &root_dir, &changes, None)
+                    .await
+            }
             Ok(Some(e)) => Err(anyhow!(e)),
             Err(e) => Err(e),
         };
@@ -190,9 +226,49 @@ impl Executor<'_> {
         result
     }
 
+    /// The current stage's root brought up to date: stacked on the layer store when there is
+    /// one and overlay snapshots may be used, else one directory (as the walk needs).
+    async fn ensure_stage_root(&mut self, state: &StageState) -> Result<()> {
+        let tmp = self.setup.tmp.to_path_buf();
+        if let Some(root) = self.stage_root.as_mut() {
+            return match (&root.stacked, &self.store) {
+                (Some(_), Some(store)) => {
+                    run_step::catch_up_stacked(root, state, &self.blobs, store).await
+                }
+                _ => run_step::catch_up(root, state, &self.blobs).await,
+            };
+        }
+        if let Some(store) = self
+            .store
+            .as_ref()
+            .filter(|_| self.snapshotter != Snapshotter::Walk)
+        {
+            match run_step::new_stacked_root(&tmp, state, &self.blobs, store).await {
+                Ok(root) => {
+                    self.stage_root = Some(root);
+                    return Ok(());
+                }
+                Err(e)
+                    if e.root_cause()
+                        .downcast_ref::<crate::unpack::LimitExceeded>()
+                        .is_some() =>
+                {
+                    return Err(e);
+                }
+                Err(e) => tracing::warn!(
+                    "the layer store cannot hold this stage's layers ({e:#}); the stage root is \
+                     unpacked into a directory of its own"
+                ),
+            }
+        }
+        self.stage_root = Some(run_step::new_root(&tmp, state, &self.blobs).await?);
+        Ok(())
+    }
+
     /// Writes `changes` (read from `source`) as the step's layer, moves an overlay's change
-    /// into the stage root (`apply_to`), and keeps what the executor knows current.
-    fn commit_changes(
+    /// into the stage root (`apply_to`; a stacked root takes the layer from the store), and
+    /// keeps what the executor knows current.
+    async fn commit_changes(
         &mut self,
         state: &mut StageState,
         text: &str,
@@ -215,13 +291,17 @@ impl Executor<'_> {
         state.image.push_layer(layer);
         push_history(state, history(text, false, reproducible)?);
         if let Some(root) = self.stage_root.as_mut() {
-            root.applied = state.image.layers.len();
+            match (&root.stacked, &self.store) {
+                (Some(_), Some(store)) => {
+                    run_step::catch_up_stacked(root, state, &self.blobs, store).await?
+                }
+                _ => root.applied = state.image.layers.len(),
+            }
         }
-        let root_dir: Option<PathBuf> = self.stage_root.as_ref().map(|r| r.dir.clone());
+        let view: Option<RootView> = self.stage_root.as_ref().map(|r| r.view());
         let read = |path: &str| {
-            root_dir
-                .as_deref()
-                .and_then(|dir| run_step::read_in_root(dir, path))
+            view.as_ref()
+                .and_then(|view| run_step::read_in_root(view, path))
         };
         state.fs.record(&entries, &read);
         // The users files may have changed: read them again when next needed.
@@ -259,7 +339,8 @@ impl Executor<'_> {
         };
         let changes = excl.filter(before.diff(&after), &dir, &|rel| before.meta(rel));
         let text = format!("single snapshot of stage {index}");
-        self.commit_changes(state, &text, &dir, &changes, None)?;
+        self.commit_changes(state, &text, &dir, &changes, None)
+            .await?;
         Ok(())
     }
 }
