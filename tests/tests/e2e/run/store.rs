@@ -83,13 +83,14 @@ fn a_second_build_on_the_same_base_unpacks_nothing() {
     let (unpacked, reused) = counters(&first);
     assert_eq!(
         (unpacked, reused),
-        (3, 0),
-        "the base layer and both RUN layers go into the store once"
+        (2, 0),
+        "the base layer and the first RUN's layer (the second RUN stacks on it) go into \
+         the store once"
     );
     let second = build(&ctx, &reference, &flags, None);
     assert_eq!(
         counters(&second),
-        (0, 3),
+        (0, 2),
         "the second build finds every layer in the store"
     );
     // `worker store ls` lists them, none in use; `prune --all` empties the store.
@@ -104,7 +105,7 @@ fn a_second_build_on_the_same_base_unpacks_nothing() {
     );
     let listing = String::from_utf8_lossy(&ls.stdout);
     let layers: Vec<&str> = listing.lines().filter(|l| l.starts_with("layer")).collect();
-    assert_eq!(layers.len(), 3, "{listing}");
+    assert_eq!(layers.len(), 2, "{listing}");
     assert!(layers.iter().all(|l| l.ends_with("\tno")), "{listing}");
     assert_eq!(listing.lines().filter(|l| l.starts_with("blob")).count(), 1);
     let prune = Command::new(worker_binary())
@@ -123,7 +124,7 @@ fn a_second_build_on_the_same_base_unpacks_nothing() {
             .is_none()
     );
     let third = build(&ctx, &reference, &flags, None);
-    assert_eq!(counters(&third), (3, 0), "a pruned store is filled again");
+    assert_eq!(counters(&third), (2, 0), "a pruned store is filled again");
 }
 
 #[test]
@@ -131,7 +132,10 @@ fn two_concurrent_builds_unpack_each_layer_once() {
     let shared = shared();
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
-    let dockerfile = format!("FROM {}\nRUN echo same > /same\n", shared.busybox);
+    let dockerfile = format!(
+        "FROM {}\nRUN echo same > /same\nRUN cat /same\n",
+        shared.busybox
+    );
     let flags = [store_flag(&store), "--reproducible".to_string()];
     let builds: Vec<std::thread::JoinHandle<Output>> = (0..2)
         .map(|i| {
@@ -189,7 +193,7 @@ fn warm_fills_the_store_ahead_of_a_build() {
     );
     assert_eq!(
         counters(&out),
-        (1, 1),
+        (0, 1),
         "the base comes from the warmed store"
     );
 }
@@ -203,7 +207,8 @@ fn a_rootless_worker_uses_the_store() {
     let ctx = context(
         scratch.path(),
         &format!(
-            "FROM {}\nRUN echo r > /r && chown 1:2 /r && rm /etc/group\n",
+            "FROM {}\nRUN echo r > /r && chown 1:2 /r && rm /etc/group\n\
+             RUN test ! -e /etc/group && test \"$(stat -c %u:%g /r)\" = 1:2\n",
             shared.busybox
         ),
         &[],
@@ -270,8 +275,8 @@ fn an_image_built_through_the_store_is_the_image_built_without_it() {
         if tag == "store" {
             assert_eq!(
                 counters(&out),
-                (7, 0),
-                "4 base layers, 2 RUN layers, 1 COPY layer"
+                (6, 0),
+                "4 base layers, the first RUN's and the COPY's"
             );
         }
         digests.push(std::fs::read_to_string(&digest_file).unwrap());

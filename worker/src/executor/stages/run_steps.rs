@@ -266,8 +266,8 @@ impl Executor<'_> {
     }
 
     /// Writes `changes` (read from `source`) as the step's layer, moves an overlay's change
-    /// into the stage root (`apply_to`; a stacked root takes the layer from the store), and
-    /// keeps what the executor knows current.
+    /// into the stage root (`apply_to`; a stacked root takes the layer from the store on the
+    /// next RUN), and keeps what the executor knows current.
     async fn commit_changes(
         &mut self,
         state: &mut StageState,
@@ -290,15 +290,17 @@ impl Executor<'_> {
         let size = layer.descriptor.size;
         state.image.push_layer(layer);
         push_history(state, history(text, false, reproducible)?);
-        if let Some(root) = self.stage_root.as_mut() {
-            match (&root.stacked, &self.store) {
-                (Some(_), Some(store)) => {
-                    run_step::catch_up_stacked(root, state, &self.blobs, store).await?
-                }
-                _ => root.applied = state.image.layers.len(),
+        // A stacked root takes the new layer from the store when a later RUN needs it; until
+        // then the root is read with the step's upper directory (`source`) on top.
+        let view: Option<RootView> = self.stage_root.as_mut().map(|root| {
+            if root.stacked.is_none() {
+                root.applied = state.image.layers.len();
+                return root.view();
             }
-        }
-        let view: Option<RootView> = self.stage_root.as_ref().map(|r| r.view());
+            let mut lowers = vec![source.to_path_buf()];
+            lowers.extend(root.lowers());
+            RootView::Stack(crate::store::stack::Stack::new(lowers))
+        });
         let read = |path: &str| {
             view.as_ref()
                 .and_then(|view| run_step::read_in_root(view, path))
