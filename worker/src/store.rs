@@ -24,6 +24,7 @@ pub mod commands;
 pub mod gc;
 pub mod stack;
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
@@ -39,6 +40,7 @@ use sha2::{Digest, Sha256};
 use crate::blobs::{BlobStore, digest_hex};
 use crate::image::Layer;
 use crate::unpack::{self, DiskBudget, UnpackOptions};
+use stack::Stack;
 
 /// The default `--store-max-size`: 20 GiB.
 pub const DEFAULT_MAX_SIZE: u64 = 20 << 30;
@@ -162,6 +164,36 @@ pub(crate) fn disk_usage(path: &Path) -> u64 {
     total
 }
 
+/// Gives every directory below `root/rel` that the tar did not name (`named`) the mode and
+/// owner of the same directory in `below`, when there is one.
+fn implied_dirs_like_below(
+    root: &Path,
+    rel: &Path,
+    named: &HashSet<PathBuf>,
+    below: &Stack,
+) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for entry in fs::read_dir(root.join(rel))? {
+        let entry = entry?;
+        if !entry.file_type()?.is_dir() {
+            continue;
+        }
+        let child = rel.join(entry.file_name());
+        let implied = if named.contains(&child) {
+            None
+        } else {
+            below.lookup(&child)?.filter(|(_, m)| m.is_dir())
+        };
+        if let Some((_, meta)) = implied {
+            let path = root.join(&child);
+            std::os::unix::fs::lchown(&path, Some(meta.uid()), Some(meta.gid()))?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+        }
+        implied_dirs_like_below(root, &child, named, below)?;
+    }
+    Ok(())
+}
+
 impl Store {
     /// Opens (creating) the store at `options.dir`.
     pub fn open(options: &StoreOptions) -> Result<Store> {
@@ -244,8 +276,22 @@ impl Store {
     ) -> Result<Vec<StoreLayer>> {
         let chains = chain_ids(layers.iter().map(|l| l.diff_id.as_str()))?;
         let mut out = Vec::new();
-        for (layer, chain) in layers.iter().zip(chains).skip(from) {
-            out.push(self.layer(layer, chain, blobs, budget).await?);
+        for (index, layer) in layers.iter().enumerate().skip(from) {
+            let below: Vec<PathBuf> = chains
+                .get(..index)
+                .unwrap_or_default()
+                .iter()
+                .rev()
+                .map(|c| self.layer_dir(c))
+                .collect();
+            let Some(chain) = chains.get(index) else {
+                break;
+            };
+            let below = Stack::new(below);
+            out.push(
+                self.layer(layer, chain.clone(), below, blobs, budget)
+                    .await?,
+            );
         }
         Ok(out)
     }
@@ -255,6 +301,7 @@ impl Store {
         self: &Arc<Self>,
         layer: &Layer,
         chain: String,
+        below: Stack,
         blobs: &BlobStore,
         budget: &DiskBudget,
     ) -> Result<StoreLayer> {
@@ -286,6 +333,7 @@ impl Store {
         let opts = UnpackOptions {
             preserve_owners: true,
             overlay_whiteouts: true,
+            record_paths: true,
             budget: budget.clone(),
             ..UnpackOptions::default()
         };
@@ -294,7 +342,7 @@ impl Store {
         let name = chain.clone();
         tokio::task::spawn_blocking(move || {
             let _lock = unpack_lock;
-            store.unpack_into_place(&name, reader, &opts)
+            store.unpack_into_place(&name, reader, &opts, &below)
         })
         .await
         .map_err(|e| anyhow!("unpacking layer {digest} into the store: {e}"))?
@@ -305,11 +353,14 @@ impl Store {
     }
 
     /// Unpacks a tar into `tmp/`, records its size and renames it to `layers/<chain>`.
+    /// Directories the tar does not name (made for an entry below them) take the metadata
+    /// of the same directory in the layers `below`, so they change nothing when stacked.
     fn unpack_into_place(
         &self,
         chain: &str,
         reader: Box<dyn io::Read + Send>,
         opts: &UnpackOptions,
+        below: &Stack,
     ) -> Result<()> {
         let temp = tempfile::Builder::new()
             .prefix(&format!("{chain}-"))
@@ -317,7 +368,10 @@ impl Store {
             .context("creating a directory in the store")?;
         let root = temp.path().join("root");
         fs::create_dir(&root).context("creating a directory in the store")?;
-        unpack::unpack_layer(&root, reader, opts)?;
+        let stats = unpack::unpack_layer(&root, reader, opts)?;
+        let named: HashSet<PathBuf> = stats.written.into_iter().collect();
+        implied_dirs_like_below(&root, Path::new(""), &named, below)
+            .context("giving directories the tar does not name their metadata")?;
         let size = disk_usage(&root);
         let info = serde_json::json!({ "size": size }).to_string();
         let info_path = self.info_path(chain);
@@ -356,6 +410,62 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directories_a_tar_does_not_name_look_like_the_layer_below() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreOptions {
+            dir: tmp.path().join("store"),
+            max_size: DEFAULT_MAX_SIZE,
+        })
+        .unwrap();
+        let below = tmp.path().join("below");
+        fs::create_dir_all(below.join("a")).unwrap();
+        fs::set_permissions(below.join("a"), fs::Permissions::from_mode(0o711)).unwrap();
+        std::os::unix::fs::lchown(below.join("a"), Some(5), Some(6)).unwrap();
+        // A tar naming only `a/b/f` and `n/`.
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(1);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, "a/b/f", &b"x"[..]).unwrap();
+        let mut dir = tar::Header::new_gnu();
+        dir.set_size(0);
+        dir.set_mode(0o750);
+        dir.set_entry_type(tar::EntryType::Directory);
+        tar.append_data(&mut dir, "n/", &b""[..]).unwrap();
+        let bytes = tar.into_inner().unwrap();
+        let chain = "c".repeat(64);
+        let opts = UnpackOptions {
+            overlay_whiteouts: true,
+            record_paths: true,
+            ..UnpackOptions::default()
+        };
+        store
+            .unpack_into_place(
+                &chain,
+                Box::new(io::Cursor::new(bytes)),
+                &opts,
+                &Stack::new(vec![below]),
+            )
+            .unwrap();
+        let layer = store.layer_dir(&chain);
+        let meta = |rel: &str| fs::symlink_metadata(layer.join(rel)).unwrap();
+        assert_eq!(
+            (meta("a").mode() & 0o7777, meta("a").uid(), meta("a").gid()),
+            (0o711, 5, 6),
+            "an implied directory takes the metadata below"
+        );
+        assert_eq!(
+            meta("n").mode() & 0o7777,
+            0o750,
+            "a named one keeps its own"
+        );
+        assert_eq!(fs::read(layer.join("a/b/f")).unwrap(), b"x");
+        assert!(gc::list(store.dir()).unwrap()[0].size > 0);
+    }
 
     #[test]
     fn chain_ids_follow_the_oci_spec() {
