@@ -10,6 +10,8 @@
 //!   [`crate::unpack::UnpackOptions::overlay_whiteouts`]), named by its OCI chain id (the
 //!   diff ids of it and every layer below). Made in `tmp/` and renamed into place, never
 //!   written after: a layer directory equals its layer tar;
+//! * `l/<first 12 hex>`: a symlink to `../layers/<chain-hex>`, the name overlay's mount
+//!   options use (a page holds about 300 of them);
 //! * `info/<chain-hex>.json`: its size; the file's mtime is its last use;
 //! * `locks/<chain-hex>.unpack` (exclusive while one build unpacks it: two builds needing the
 //!   same layer unpack it once) and `locks/<chain-hex>.use` (shared while a build stacks it;
@@ -41,6 +43,9 @@ use crate::blobs::{BlobStore, digest_hex};
 use crate::image::Layer;
 use crate::unpack::{self, DiskBudget, UnpackOptions};
 use stack::Stack;
+
+/// Hex digits of a chain id in a layer's short name (`l/<short>`).
+pub const SHORT_NAME: usize = 12;
 
 /// The default `--store-max-size`: 20 GiB.
 pub const DEFAULT_MAX_SIZE: u64 = 20 << 30;
@@ -142,6 +147,18 @@ pub fn chain_ids<'a>(diff_ids: impl IntoIterator<Item = &'a str>) -> Result<Vec<
         .collect())
 }
 
+/// Whether a failure to stack a stage root on the store would fail a flat unpack too (a
+/// registry error, a bound of the build): then the build fails rather than unpacking again.
+pub fn is_final(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<unpack::UnpackError>()
+            .is_some_and(|e| e.limit().is_some() || matches!(e, unpack::UnpackError::Blob(_)))
+            || cause.downcast_ref::<crate::blobs::BlobError>().is_some()
+            || cause.downcast_ref::<unpack::LimitExceeded>().is_some()
+    })
+}
+
 /// Sets a file's mtime to now (its last use).
 fn touch(path: &Path) {
     if let Ok(file) = File::options().write(true).open(path) {
@@ -198,7 +215,7 @@ impl Store {
     /// Opens (creating) the store at `options.dir`.
     pub fn open(options: &StoreOptions) -> Result<Store> {
         let dir = options.dir.clone();
-        for sub in ["blobs/sha256", "layers", "info", "locks", "tmp"] {
+        for sub in ["blobs/sha256", "layers", "l", "info", "locks", "tmp"] {
             let path = dir.join(sub);
             fs::create_dir_all(&path)
                 .with_context(|| format!("creating the layer store {}", path.display()))?;
@@ -230,6 +247,27 @@ impl Store {
     /// The directory of the layer with chain id `chain` (hex).
     pub fn layer_dir(&self, chain: &str) -> PathBuf {
         self.dir.join("layers").join(chain)
+    }
+
+    /// A short name of the layer directory for overlay's mount options (one page for every
+    /// lower directory): `l/<first 12 hex>`, a symlink to `../layers/<chain>`; the full path
+    /// when another layer has that name or the link cannot be made.
+    fn short_name(&self, chain: &str) -> PathBuf {
+        let full = self.layer_dir(chain);
+        let Some(short) = chain.get(..SHORT_NAME) else {
+            return full;
+        };
+        let link = self.dir.join("l").join(short);
+        let target = Path::new("../layers").join(chain);
+        let ours = |link: &Path| fs::read_link(link).is_ok_and(|t| t == target);
+        if ours(&link) {
+            return link;
+        }
+        match std::os::unix::fs::symlink(&target, &link) {
+            Ok(()) => link,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && ours(&link) => link,
+            Err(_) => full,
+        }
     }
 
     fn info_path(&self, chain: &str) -> PathBuf {
@@ -323,6 +361,7 @@ impl Store {
         if unpack_lock.is_none() || dir.is_dir() {
             self.reused.fetch_add(1, Ordering::Relaxed);
             touch(&self.info_path(&chain));
+            let dir = self.short_name(&chain);
             return Ok(StoreLayer { dir, _lease: lease });
         }
         let reader = blobs
@@ -349,6 +388,7 @@ impl Store {
         .with_context(|| format!("unpacking layer {digest} into the store"))?;
         self.unpacked.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(%digest, chain = %chain, seconds = started.elapsed().as_secs_f64(), "layer unpacked into the store");
+        let dir = self.short_name(&chain);
         Ok(StoreLayer { dir, _lease: lease })
     }
 
@@ -465,6 +505,32 @@ mod tests {
         );
         assert_eq!(fs::read(layer.join("a/b/f")).unwrap(), b"x");
         assert!(gc::list(store.dir()).unwrap()[0].size > 0);
+    }
+
+    #[test]
+    fn layers_get_short_names_unless_another_layer_has_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreOptions {
+            dir: tmp.path().to_path_buf(),
+            max_size: DEFAULT_MAX_SIZE,
+        })
+        .unwrap();
+        let (a, b) = (
+            format!("{}{}", "a".repeat(12), "1".repeat(52)),
+            format!("{}{}", "a".repeat(12), "2".repeat(52)),
+        );
+        for chain in [&a, &b] {
+            fs::create_dir_all(store.layer_dir(chain).join("etc")).unwrap();
+        }
+        let short = store.short_name(&a);
+        assert_eq!(short, tmp.path().join("l").join("a".repeat(12)));
+        assert!(short.join("etc").is_dir());
+        assert_eq!(store.short_name(&a), short, "the same name again");
+        assert_eq!(
+            store.short_name(&b),
+            store.layer_dir(&b),
+            "a collision keeps the full path"
+        );
     }
 
     #[test]

@@ -126,6 +126,12 @@ fn remove_layer(dir: &Path, chain: &str) -> Result<bool> {
         rand::random::<u32>()
     ));
     let _ = fs::remove_file(dir.join("info").join(format!("{chain}.json")));
+    if let Some(short) = chain.get(..super::SHORT_NAME) {
+        let link = dir.join("l").join(short);
+        if fs::read_link(&link).is_ok_and(|t| t == Path::new("../layers").join(chain)) {
+            let _ = fs::remove_file(link);
+        }
+    }
     match fs::rename(&layer, &trash) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),

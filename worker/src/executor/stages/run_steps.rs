@@ -248,13 +248,7 @@ impl Executor<'_> {
                     self.stage_root = Some(root);
                     return Ok(());
                 }
-                Err(e)
-                    if e.root_cause()
-                        .downcast_ref::<crate::unpack::LimitExceeded>()
-                        .is_some() =>
-                {
-                    return Err(e);
-                }
+                Err(e) if crate::store::is_final(&e) => return Err(e),
                 Err(e) => tracing::warn!(
                     "the layer store cannot hold this stage's layers ({e:#}); the stage root is \
                      unpacked into a directory of its own"
