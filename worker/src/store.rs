@@ -47,6 +47,10 @@ use stack::Stack;
 /// Hex digits of a chain id in a layer's short name (`l/<short>`).
 pub const SHORT_NAME: usize = 12;
 
+/// The most layers a stage root is stacked from (overlay takes 500 lower directories and one
+/// page of mount options); a deeper stage gets a flat root.
+pub const MAX_STACK: usize = 250;
+
 /// The default `--store-max-size`: 20 GiB.
 pub const DEFAULT_MAX_SIZE: u64 = 20 << 30;
 

@@ -230,6 +230,16 @@ impl Executor<'_> {
     /// one and overlay snapshots may be used, else one directory (as the walk needs).
     async fn ensure_stage_root(&mut self, state: &StageState) -> Result<()> {
         let tmp = self.setup.tmp.to_path_buf();
+        let deep = state.image.layers.len() > crate::store::MAX_STACK;
+        if deep
+            && self
+                .stage_root
+                .as_ref()
+                .is_some_and(|r| r.stacked.is_some())
+        {
+            tracing::info!("the stage has more layers than a stack takes; its root is unpacked");
+            self.discard_stage_root();
+        }
         if let Some(root) = self.stage_root.as_mut() {
             return match (&root.stacked, &self.store) {
                 (Some(_), Some(store)) => {
@@ -241,7 +251,7 @@ impl Executor<'_> {
         if let Some(store) = self
             .store
             .as_ref()
-            .filter(|_| self.snapshotter != Snapshotter::Walk)
+            .filter(|_| self.snapshotter != Snapshotter::Walk && !deep)
         {
             match run_step::new_stacked_root(&tmp, state, &self.blobs, store).await {
                 Ok(root) => {
