@@ -150,6 +150,11 @@ impl BlobStore {
         let path = cell
             .get_or_try_init(|| async {
                 let target = self.dir.join(hex);
+                // Shared: one build pulls, another waiting on the same blob finds it there.
+                let _pulling = match self.shared {
+                    true => shared_pull_lock(&self.dir, hex).await,
+                    false => None,
+                };
                 if self.shared && target.is_file() {
                     if let Ok(file) = File::options().write(true).open(&target) {
                         let _ = file.set_modified(std::time::SystemTime::now());
@@ -230,6 +235,25 @@ impl BlobStore {
             reader
         })
     }
+}
+
+/// An exclusive lock on `<dir>/.<hex>.pull` (held while one process pulls that blob into a
+/// shared directory); `None` when it cannot be had (the pull goes ahead unlocked).
+async fn shared_pull_lock(dir: &Path, hex: &str) -> Option<File> {
+    let path = dir.join(format!(".{hex}.pull"));
+    tokio::task::spawn_blocking(move || {
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .ok()?;
+        crate::store::flock(&file, libc::LOCK_EX).ok()?;
+        Some(file)
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// gzip's magic bytes.

@@ -158,7 +158,9 @@ pub fn prune(dir: &Path, max_size: u64) -> Result<Report> {
         let removed = match entry.kind {
             "layer" => remove_layer(dir, hex)?,
             _ => {
-                let path = dir.join("blobs").join("sha256").join(hex);
+                let blobs = dir.join("blobs").join("sha256");
+                let _ = fs::remove_file(blobs.join(format!(".{hex}.pull")));
+                let path = blobs.join(hex);
                 fs::remove_file(&path)
                     .with_context(|| format!("removing {}", path.display()))
                     .map(|()| true)?
