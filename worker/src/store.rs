@@ -389,7 +389,7 @@ impl Store {
         })
         .await
         .map_err(|e| anyhow!("unpacking layer {digest} into the store: {e}"))?
-        .with_context(|| format!("unpacking layer {digest} into the store"))?;
+        .with_context(|| format!("layer {digest}: unpacking it into the layer store"))?;
         self.unpacked.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(%digest, chain = %chain, seconds = started.elapsed().as_secs_f64(), "layer unpacked into the store");
         let dir = self.short_name(&chain);

@@ -107,7 +107,7 @@ pub async fn catch_up_stacked(
             &blobs.limits().disk,
         )
         .await
-        .context("stacking the stage's filesystem on the layer store")?;
+        .context("stacking the stage's filesystem for RUN")?;
     match root.stacked.as_mut() {
         Some(layers) => layers.extend(more),
         None => bail!("the stage root is not stacked"),

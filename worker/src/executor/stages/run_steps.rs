@@ -42,7 +42,7 @@ impl Executor<'_> {
         }
         let files = self.provided.clone().unwrap_or_default();
         self.ensure_stage_root(state).await?;
-        let (root_dir, single, mut view, lowers) = match self.stage_root.as_ref() {
+        let (root_dir, single, view, lowers) = match self.stage_root.as_ref() {
             Some(root) => (
                 root.dir.clone(),
                 root.single.is_some(),
@@ -154,7 +154,6 @@ impl Executor<'_> {
                         // The walk needs the filesystem in one directory.
                         self.discard_stage_root();
                         self.ensure_stage_root(state).await?;
-                        view = RootView::Dir(root_dir.clone());
                     }
                 }
                 Ok(Some(e)) => {
@@ -172,9 +171,7 @@ impl Executor<'_> {
             Some(root) if root.stacked.is_none() => root.dir.clone(),
             _ => bail!("the stage root for the walk snapshotter is not one directory"),
         };
-        if matches!(view, RootView::Stack(_)) {
-            view = RootView::Dir(root_dir.clone());
-        }
+        let view = RootView::Dir(root_dir.clone());
         let (spec, created) = spec_on(
             Root::Direct {
                 dir: root_dir.clone(),
