@@ -568,10 +568,13 @@ mod tests {
             match Cli::try_parse_from(argv).expect("worker flags").command {
                 Command::Build(args) => args.registry.access,
                 Command::Serve(args) => args.registry.access,
+                Command::Warm(args) => args.registry.access,
+                Command::Store(_) => panic!("worker store takes no registry flags"),
             }
         };
         assert_eq!(worker(&["build"]), want);
         assert_eq!(worker(&["serve"]), want);
+        assert_eq!(worker(&["warm", "img"]), want);
         // Kaniko's boolean forms everywhere, `--insecure` alone included.
         let off = Cli::try_parse_from(["coordinator", "serve", "--insecure=false"]).unwrap();
         let Command::Serve(off) = off.command else {

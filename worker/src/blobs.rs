@@ -76,6 +76,8 @@ pub struct BlobStore {
     client: RegistryClient,
     cells: Mutex<HashMap<String, Arc<OnceCell<PathBuf>>>>,
     limits: Limits,
+    /// `dir` is the layer store's, shared with other builds: a blob already there is used.
+    shared: bool,
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -103,7 +105,17 @@ impl BlobStore {
             client,
             cells: Mutex::new(HashMap::new()),
             limits: Limits::default(),
+            shared: false,
         }
+    }
+
+    /// Keeps pulled blobs in `dir` (the layer store's `blobs/sha256`, see [`crate::store`]),
+    /// shared with other builds: a blob already there is used as is (it was verified on the
+    /// way in and renamed into place whole).
+    pub fn with_shared_dir(mut self, dir: PathBuf) -> Self {
+        self.dir = dir;
+        self.shared = true;
+        self
     }
 
     /// The store under a build's limits.
@@ -138,6 +150,17 @@ impl BlobStore {
         let path = cell
             .get_or_try_init(|| async {
                 let target = self.dir.join(hex);
+                // Shared: one build pulls, another waiting on the same blob finds it there.
+                let _pulling = match self.shared {
+                    true => shared_pull_lock(&self.dir, hex).await,
+                    false => None,
+                };
+                if self.shared && target.is_file() {
+                    if let Ok(file) = File::options().write(true).open(&target) {
+                        let _ = file.set_modified(std::time::SystemTime::now());
+                    }
+                    return Ok(target);
+                }
                 let io_err = |path: &Path| {
                     let path = path.to_path_buf();
                     move |error| BlobError::Io {
@@ -212,6 +235,25 @@ impl BlobStore {
             reader
         })
     }
+}
+
+/// An exclusive lock on `<dir>/.<hex>.pull` (held while one process pulls that blob into a
+/// shared directory); `None` when it cannot be had (the pull goes ahead unlocked).
+async fn shared_pull_lock(dir: &Path, hex: &str) -> Option<File> {
+    let path = dir.join(format!(".{hex}.pull"));
+    tokio::task::spawn_blocking(move || {
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .ok()?;
+        crate::store::flock(&file, libc::LOCK_EX).ok()?;
+        Some(file)
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// gzip's magic bytes.

@@ -35,6 +35,11 @@ pub enum Command {
     Build(Box<BuildArgs>),
     /// Take build tasks from NATS and build them.
     Serve(Box<ServeArgs>),
+    /// Inspect or prune the layer store.
+    #[command(subcommand)]
+    Store(crate::store::commands::StoreCommand),
+    /// Pull images and unpack their layers into the layer store ahead of builds.
+    Warm(Box<crate::store::commands::WarmArgs>),
 }
 
 /// `worker serve` flags.
@@ -107,6 +112,9 @@ pub struct ServeArgs {
     /// Bounds of every build (see `worker build --help`).
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// The layer store every build shares (see `worker build --help`).
+    #[command(flatten)]
+    pub store: crate::store::commands::StoreFlags,
 }
 
 /// Bounds on what one build may write and fetch, for `worker build` and every build of
@@ -311,6 +319,9 @@ pub struct BuildArgs {
     /// Bounds on what the build writes and fetches.
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// The layer store.
+    #[command(flatten)]
+    pub store: crate::store::commands::StoreFlags,
     /// Kaniko's experimental RUN change detection (accepted, no effect here).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub use_new_run: Option<bool>,
@@ -449,7 +460,7 @@ mod tests {
             let argv = ["worker", "build"].iter().chain(args);
             let got = Cli::try_parse_from(argv).ok().map(|cli| match cli.command {
                 Command::Build(b) => b.reproducible,
-                Command::Serve(_) => None,
+                _ => None,
             });
             assert_eq!(got, expected, "{args:?}");
         }

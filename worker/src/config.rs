@@ -262,6 +262,8 @@ pub struct BuildConfig {
     pub run: RunOptions,
     /// Bounds on what the build writes and fetches.
     pub limits: LimitOptions,
+    /// The layer store (`--store-dir`, `--store-max-size`); `None`: `--no-store`.
+    pub store: Option<crate::store::StoreOptions>,
     /// `--image-fs-extract-retry`.
     pub image_fs_extract_retry: u32,
     /// `--kaniko-dir` (or `KANIKO_DIR`), default `/kaniko`.
@@ -371,6 +373,7 @@ impl BuildConfig {
                 cache_scope: args.run_cache_scope,
             },
             limits: limit_options(&args.limits)?,
+            store: args.store.settings().options(),
             image_fs_extract_retry: args.image_fs_extract_retry,
             kaniko_dir: kaniko_dir(non_empty(&args.kaniko_dir)),
             log: LogOptions {

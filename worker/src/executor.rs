@@ -126,6 +126,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
             mode: OciMode::Oci,
         },
         run: run_settings(config, &output_options)?,
+        store: config.store.clone(),
     })?;
     let mut state = executor.build_all().await?;
     for (key, value) in &config.image.labels {

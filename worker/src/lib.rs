@@ -11,7 +11,8 @@
 //! [`image`] and [`output`] (the image model and its outputs, which the end-to-end tests
 //! drive). Everything else is the build's own, grouped by the pipeline a build follows:
 //! the executor's stage loop, the stage model (base, instructions, users, the base's file
-//! index), COPY/ADD (`copy`), RUN (`run`, next to `sandbox` and `snapshot`), tar extraction
+//! index), COPY/ADD (`copy`), RUN (`run`, next to `sandbox`, `snapshot` and the layer
+//! [`store`] its stage roots stack on), tar extraction
 //! contained in its root (`unpack`, `inroot`), and the outputs.
 
 use std::process::ExitCode;
@@ -41,6 +42,8 @@ pub(crate) mod copy;
 pub(crate) mod run;
 pub mod sandbox;
 pub(crate) mod snapshot;
+/// The worker-local layer store RUN stacks stage roots on (`worker store`, `worker warm`).
+pub mod store;
 
 // Layers in and out: contained extraction, the image model, the outputs.
 pub mod blobs;
@@ -70,6 +73,15 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                 .build()?;
             runtime.block_on(serve::run_with_signals(&args))?;
             Ok(ExitCode::SUCCESS)
+        }
+        cli::Command::Store(command) => store::commands::run_store(&command),
+        cli::Command::Warm(args) => {
+            progress::install_subscriber(&config::LogOptions {
+                verbosity: config::Verbosity::Info,
+                format: config::LogFormat::Text,
+                timestamp: false,
+            });
+            store::commands::run_warm(&args)
         }
     }
 }

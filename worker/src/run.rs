@@ -26,6 +26,8 @@ use crate::sandbox::{self, Network, Outcome, Root, SetupError, Spec};
 pub use crate::snapshot::Snapshotter;
 use crate::snapshot::{self, Change, Exclusions, walk::Scan};
 use crate::stage::StageState;
+use crate::store::stack::{RootView, Stack};
+use crate::store::{Store, StoreLayer};
 use crate::unpack::{self, UnpackOptions};
 use crate::users::Users;
 use secrets::Masker;
@@ -66,13 +68,93 @@ pub struct RunSettings {
 
 /// A stage's root filesystem on disk.
 pub struct StageRoot {
-    /// The directory (owned by `_holder`).
+    /// The directory (owned by `_holder`): the filesystem itself, or (stacked) an empty
+    /// directory on top of the store's layers.
     pub dir: PathBuf,
     /// How many of the image's layers it holds.
     pub applied: usize,
     /// The scan at the stage's start (`--single-snapshot`).
     pub single: Option<Scan>,
+    /// On the layer store: the image's layers, bottom first, held in use while the stage
+    /// root lives; the root is their overlay stack. `None`: `dir` holds the filesystem.
+    pub stacked: Option<Vec<StoreLayer>>,
     _holder: tempfile::TempDir,
+}
+
+impl StageRoot {
+    /// How the RUN code reads the root.
+    pub fn view(&self) -> RootView {
+        match &self.stacked {
+            Some(_) => RootView::Stack(Stack::new(self.lowers())),
+            None => RootView::Dir(self.dir.clone()),
+        }
+    }
+
+    /// The overlay lower directories of the root, top first.
+    pub fn lowers(&self) -> Vec<PathBuf> {
+        let mut out = vec![self.dir.clone()];
+        if let Some(layers) = &self.stacked {
+            out.extend(layers.iter().rev().map(|l| l.dir.clone()));
+        }
+        out
+    }
+}
+
+/// A new stage root for `state` stacked on the layer store (each of its layers unpacked
+/// into the store unless there already).
+pub async fn new_stacked_root(
+    tmp: &Path,
+    state: &StageState,
+    blobs: &crate::blobs::BlobStore,
+    store: &Arc<Store>,
+) -> Result<StageRoot> {
+    let mut root = empty_root(tmp)?;
+    root.stacked = Some(Vec::new());
+    catch_up_stacked(&mut root, state, blobs, store).await?;
+    Ok(root)
+}
+
+fn empty_root(tmp: &Path) -> Result<StageRoot> {
+    let holder = tempfile::Builder::new()
+        .prefix("rootfs-")
+        .tempdir_in(tmp)
+        .context("creating the stage root")?;
+    let dir = holder.path().join("root");
+    std::fs::create_dir(&dir).context("creating the stage root")?;
+    Ok(StageRoot {
+        dir,
+        applied: 0,
+        single: None,
+        stacked: None,
+        _holder: holder,
+    })
+}
+
+/// Adds the layers a stacked root does not hold yet (from the store).
+pub async fn catch_up_stacked(
+    root: &mut StageRoot,
+    state: &StageState,
+    blobs: &crate::blobs::BlobStore,
+    store: &Arc<Store>,
+) -> Result<()> {
+    if root.applied >= state.image.layers.len() {
+        return Ok(());
+    }
+    let more = store
+        .layers(
+            &state.image.layers,
+            root.applied,
+            blobs,
+            &blobs.limits().disk,
+        )
+        .await
+        .context("stacking the stage's filesystem for RUN")?;
+    match root.stacked.as_mut() {
+        Some(layers) => layers.extend(more),
+        None => bail!("the stage root is not stacked"),
+    }
+    root.applied = state.image.layers.len();
+    Ok(())
 }
 
 /// Whether a stage for `platform` can run commands here.
@@ -107,18 +189,7 @@ pub async fn new_root(
     state: &StageState,
     blobs: &crate::blobs::BlobStore,
 ) -> Result<StageRoot> {
-    let holder = tempfile::Builder::new()
-        .prefix("rootfs-")
-        .tempdir_in(tmp)
-        .context("creating the stage root")?;
-    let dir = holder.path().join("root");
-    std::fs::create_dir(&dir).context("creating the stage root")?;
-    let mut root = StageRoot {
-        dir,
-        applied: 0,
-        single: None,
-        _holder: holder,
-    };
+    let mut root = empty_root(tmp)?;
     catch_up(&mut root, state, blobs).await?;
     Ok(root)
 }
@@ -189,26 +260,25 @@ fn is_lone_heredoc(text: &str) -> bool {
 }
 
 /// Reads a small file of the stage root (resolved inside it).
-pub fn read_in_root(root: &Path, path: &str) -> Option<String> {
-    let rel = unpack::resolve_on_disk(root, Path::new(path), true).ok()?;
-    let bytes = std::fs::read(root.join(rel)).ok()?;
-    (bytes.len() <= 1 << 20).then(|| String::from_utf8_lossy(&bytes).into_owned())
+pub fn read_in_root(root: &RootView, path: &str) -> Option<String> {
+    root.read_small(path)
 }
 
 /// The sandbox spec of one RUN (identity, environment, directory), for `root`; the caller
 /// adds the `--mount`s.
+#[allow(clippy::too_many_arguments)]
 pub fn spec_for(
     state: &StageState,
     scope: &Scope,
     run: &Run,
     root: Root,
+    base: &RootView,
     network: Network,
     files: &[PathBuf; 3],
     result: PathBuf,
 ) -> Result<(Spec, Vec<PathBuf>)> {
-    let base = root.base().to_path_buf();
-    let passwd = read_in_root(&base, "/etc/passwd").unwrap_or_default();
-    let group = read_in_root(&base, "/etc/group").unwrap_or_default();
+    let passwd = read_in_root(base, "/etc/passwd").unwrap_or_default();
+    let group = read_in_root(base, "/etc/group").unwrap_or_default();
     let users = Users::parse(&passwd, &group);
     let user = state.run_config.user.clone();
     let resolved = users
@@ -221,7 +291,7 @@ pub fn spec_for(
     if !env.iter().any(|(k, _)| k == "HOME") {
         env.push(("HOME".into(), resolved.home.clone()));
     }
-    let (pseudo, provided, created) = sandbox::resolve_targets(&base, files)
+    let (pseudo, provided, created) = sandbox::resolve_targets(base, files)
         .context("resolving the sandbox's mount points in the stage root")?;
     let cwd = match state.run_config.working_dir.as_str() {
         "" => "/".to_string(),

@@ -33,7 +33,7 @@ use std::process::Stdio;
 
 use serde::{Deserialize, Serialize};
 
-use crate::unpack::resolve_on_disk;
+use crate::store::stack::RootView;
 
 /// The hidden subcommand the worker binary runs the helper under.
 pub const HELPER_ARG: &str = "__sandbox";
@@ -73,10 +73,10 @@ impl Network {
 /// How the root filesystem is assembled.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Root {
-    /// An overlay: `lower` read-only, changes go to `upper`; mounted at `merged`.
+    /// An overlay: `lowers` read-only, changes go to `upper`; mounted at `merged`.
     Overlay {
-        /// The stage root.
-        lower: PathBuf,
+        /// The stage root: one directory, or a stack of layer directories, top first.
+        lowers: Vec<PathBuf>,
         /// Empty before the run; holds the change after it.
         upper: PathBuf,
         /// Overlay's work directory (same filesystem as `upper`).
@@ -95,7 +95,7 @@ impl Root {
     /// The directory whose content is the root before the run.
     pub fn base(&self) -> &Path {
         match self {
-            Root::Overlay { lower, .. } => lower,
+            Root::Overlay { lowers, .. } => lowers.first().map_or(Path::new("/"), |p| p),
             Root::Direct { dir } => dir,
         }
     }
@@ -247,8 +247,8 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> SandboxError {
 
 /// Resolves `path` (absolute, inside the root) without following any symlink out of it; the
 /// target exists afterwards only if it existed before (the helper creates missing ones).
-pub fn resolve_target(root: &Path, path: &str, dir: bool) -> std::io::Result<Target> {
-    let rel = resolve_on_disk(root, Path::new(path), true)?;
+pub fn resolve_target(root: &RootView, path: &str, dir: bool) -> std::io::Result<Target> {
+    let rel = root.resolve(Path::new(path), true)?;
     Ok(Target { rel, dir })
 }
 
@@ -259,7 +259,7 @@ pub type MountPoints = (Vec<(String, Target)>, Vec<(PathBuf, Target)>, Vec<PathB
 /// The pseudo filesystems' and provided files' targets in `root`, and which of them (and of
 /// their parents) do not exist yet: the helper creates those, the snapshot leaves them out.
 pub fn resolve_targets(
-    root: &Path,
+    root: &RootView,
     provided_sources: &[PathBuf; 3],
 ) -> std::io::Result<MountPoints> {
     let mut created = Vec::new();
@@ -267,7 +267,7 @@ pub fn resolve_targets(
         let mut acc = PathBuf::new();
         for part in rel.components() {
             acc.push(part);
-            if std::fs::symlink_metadata(root.join(&acc)).is_err() && !created.contains(&acc) {
+            if root.metadata(&acc).is_none() && !created.contains(&acc) {
                 created.push(acc.clone());
             }
         }

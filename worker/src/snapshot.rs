@@ -170,6 +170,7 @@ impl Exclusions {
 pub type Owned = (u32, u32, u32);
 
 /// A path's mode (type bits included), uid and gid in `root`, not following a symlink.
+#[cfg(test)]
 pub fn meta_in(root: &Path, rel: &Path) -> Option<Owned> {
     let meta = fs::symlink_metadata(root.join(rel)).ok()?;
     Some((meta.mode(), meta.uid(), meta.gid()))

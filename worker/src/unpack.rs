@@ -141,6 +141,11 @@ pub struct UnpackOptions {
     pub budget: DiskBudget,
     /// How directories are resolved inside the root.
     pub resolver: Resolver,
+    /// Write whiteouts in overlayfs's lower-directory format instead of applying them (a
+    /// layer unpacked alone into the layer store, see `crate::store`): `.wh.x` becomes the
+    /// character device 0/0 `x`, the opaque marker becomes `user.overlay.opaque=y` on its
+    /// directory, and no `user.overlay.*`/`trusted.overlay.*` attribute of the tar is written.
+    pub overlay_whiteouts: bool,
 }
 
 impl Default for UnpackOptions {
@@ -153,6 +158,7 @@ impl Default for UnpackOptions {
             record_paths: false,
             budget: DiskBudget::unlimited(),
             resolver: Resolver::Auto,
+            overlay_whiteouts: false,
         }
     }
 }
@@ -464,6 +470,9 @@ impl Unpacker<'_> {
             return Ok(());
         }
         self.stats.whiteouts += 1;
+        if self.opts.overlay_whiteouts {
+            return self.overlay_whiteout(raw, parent, hidden, opaque);
+        }
         let dir = match self.root.dir(parent) {
             Ok(dir) => dir,
             // Nothing to hide below a missing directory or a file.
@@ -478,6 +487,32 @@ impl Unpacker<'_> {
             return Ok(());
         }
         dir.remove_all(hidden).map_err(Self::entry_err(raw))
+    }
+
+    /// A whiteout in overlay lower format: the opaque marker as `user.overlay.opaque=y` on
+    /// `parent` (created when the layer has no entry for it), a hidden name as the character
+    /// device 0/0, unless this layer wrote that name itself.
+    fn overlay_whiteout(
+        &mut self,
+        raw: &Path,
+        parent: &Path,
+        hidden: &OsStr,
+        opaque: bool,
+    ) -> Result<(), UnpackError> {
+        self.charge(raw, limits::ENTRY_COST)?;
+        let dir = self.make_parents(parent).map_err(Self::entry_err(raw))?;
+        if opaque {
+            return dir
+                .set_own_xattr(OVERLAY_OPAQUE, b"y")
+                .map_err(Self::entry_err(raw));
+        }
+        let id = dir.stat_self().map_err(Self::entry_err(raw))?.id();
+        if self.this_layer.contains(&(id, hidden.to_os_string())) {
+            return Ok(());
+        }
+        dir.remove_all(hidden).map_err(Self::entry_err(raw))?;
+        dir.mknod(hidden, libc::S_IFCHR, libc::makedev(0, 0))
+            .map_err(Self::entry_err(raw))
     }
 
     /// Removes from `dir` what this layer did not write.
@@ -527,9 +562,14 @@ impl Unpacker<'_> {
         use tar::EntryType as T;
         let err = Self::entry_err(raw);
         let is_dir = meta.kind == T::Directory;
+        // Overlay format: a directory replacing this layer's whiteout hides the lower one.
+        let mut hides_lower = false;
         match dir.stat(name).map_err(Self::entry_err(raw))? {
             Some(existing) if existing.is_dir() && is_dir => {}
-            Some(_) => dir.remove_all(name).map_err(err)?,
+            Some(existing) => {
+                hides_lower = self.opts.overlay_whiteouts && existing.is_char_device() && is_dir;
+                dir.remove_all(name).map_err(err)?
+            }
             None => {}
         }
         let err = Self::entry_err(raw);
@@ -546,6 +586,11 @@ impl Unpacker<'_> {
             T::Directory => {
                 if dir.stat(name).map_err(Self::entry_err(raw))?.is_none() {
                     dir.mkdir(name, 0o700).map_err(err)?;
+                }
+                if hides_lower {
+                    dir.open_dir(name)
+                        .and_then(|d| d.set_own_xattr(OVERLAY_OPAQUE, b"y"))
+                        .map_err(Self::entry_err(raw))?;
                 }
             }
             T::Symlink => {
@@ -626,6 +671,10 @@ impl Unpacker<'_> {
                 .map_err(Self::entry_err(raw))?;
         }
         for (key, value) in &meta.xattrs {
+            if self.opts.overlay_whiteouts && is_overlay_xattr(key) {
+                tracing::warn!(path = %raw.display(), xattr = %String::from_utf8_lossy(key), "overlay attribute of the layer not applied");
+                continue;
+            }
             dir.set_xattr(name, key, value).unwrap_or_else(|e| {
                 tracing::warn!(
                     path = %raw.display(),
@@ -716,6 +765,15 @@ impl Unpacker<'_> {
         }
         Ok(())
     }
+}
+
+/// The xattr overlayfs (mounted with `userxattr`) reads as an opaque directory marker.
+pub const OVERLAY_OPAQUE: &[u8] = b"user.overlay.opaque";
+
+/// Whether an xattr name is overlayfs metadata (which a layer must not smuggle into a lower
+/// directory: redirects, metacopy, opaque markers of its own).
+fn is_overlay_xattr(name: &[u8]) -> bool {
+    name.starts_with(b"user.overlay.") || name.starts_with(b"trusted.overlay.")
 }
 
 /// Whether an error opening a directory means there is nothing there (missing, or a file

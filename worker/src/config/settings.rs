@@ -36,6 +36,8 @@ pub struct BuildSettings {
     pub run: RunSettings,
     /// Bounds on what a build writes and fetches.
     pub limits: LimitOptions,
+    /// The layer store every build uses.
+    pub store: crate::store::commands::StoreSettings,
 }
 
 /// The worker's own secrets and RUN cache, for every build it runs.
@@ -81,6 +83,7 @@ impl BuildSettings {
             )
             .map_err(anyhow::Error::msg)?,
             limits: super::limit_options(&args.limits)?,
+            store: args.store.settings(),
         })
     }
 }
@@ -152,6 +155,7 @@ impl BuildConfig {
                 cache_scope: settings.run.cache_scope,
             },
             limits: settings.limits.clone(),
+            store: settings.store.options(),
             image_fs_extract_retry: 0,
             kaniko_dir: super::kaniko_dir(kaniko_dir.as_deref().filter(|d| !d.is_empty())),
             log: LogOptions {

@@ -12,7 +12,7 @@ fn parse(args: &[&str]) -> BuildArgs {
     let argv = ["worker", "build"].iter().chain(args);
     match Cli::try_parse_from(argv).unwrap().command {
         Command::Build(args) => *args,
-        Command::Serve(_) => unreachable!("parsed a build command line"),
+        _ => unreachable!("parsed a build command line"),
     }
 }
 
@@ -133,6 +133,10 @@ fn every_flag_lands_in_the_config() {
         "1.5G",
         "--add-url-timeout",
         "90",
+        "--store-dir",
+        "/var/cache/store",
+        "--store-max-size",
+        "10GiB",
         "--kaniko-dir",
         "/tmp/kaniko",
         "-v",
@@ -203,6 +207,10 @@ fn every_flag_lands_in_the_config() {
             add_url_max_size: 3 << 29,
             add_url_timeout: std::time::Duration::from_secs(90),
         },
+        store: Some(crate::store::StoreOptions {
+            dir: PathBuf::from("/var/cache/store"),
+            max_size: 10 << 30,
+        }),
         registry: RegistryOptions {
             insecure: true,
             insecure_pull: true,

@@ -300,7 +300,7 @@ impl RegistryOptions {
 
     /// The options of the registry flags `worker build` and `worker serve` share (the
     /// `worker build`-only ones at their defaults); `--registry-map` pairs checked.
-    pub(super) fn from_flags(
+    pub(crate) fn from_flags(
         registry: &crate::cli::BuildRegistryFlags,
     ) -> Result<RegistryOptions, ConfigError> {
         let mut maps = Vec::new();

@@ -61,6 +61,8 @@ pub struct Setup<'a> {
     pub layer: LayerOptions,
     /// How RUN runs and is snapshotted.
     pub run: RunSettings,
+    /// The layer store (`None`: `--no-store`).
+    pub store: Option<crate::store::StoreOptions>,
 }
 
 /// Builds the stages of a plan.
@@ -86,14 +88,25 @@ pub struct Executor<'a> {
     /// Whether the current stage runs a command (its VOLUMEs then make their directories, as
     /// the container of a RUN does with buildah and Docker's builder).
     pub(crate) stage_runs: bool,
+    /// The layer store RUN stacks stage roots on (`None`: flat stage roots).
+    pub(crate) store: Option<Arc<crate::store::Store>>,
 }
 
 impl<'a> Executor<'a> {
     /// An executor for `setup`.
     pub fn new(setup: Setup<'a>) -> Result<Executor<'a>> {
         let global = setup.dockerfile.global_scope(setup.args)?;
-        let blobs = BlobStore::new(setup.tmp.join("blobs"), setup.client.clone())
+        let store = setup.store.as_ref().and_then(|options| {
+            crate::store::Store::open(options)
+                .map(Arc::new)
+                .map_err(|e| tracing::warn!("building without the layer store: {e:#}"))
+                .ok()
+        });
+        let mut blobs = BlobStore::new(setup.tmp.join("blobs"), setup.client.clone())
             .with_limits(setup.limits.clone());
+        if let Some(store) = &store {
+            blobs = blobs.with_shared_dir(store.blobs_dir());
+        }
         let total = setup
             .plan
             .stages
@@ -113,6 +126,7 @@ impl<'a> Executor<'a> {
             runs: 0,
             removals: Vec::new(),
             stage_runs: false,
+            store,
             setup,
         })
     }
@@ -121,13 +135,17 @@ impl<'a> Executor<'a> {
     /// a blocking thread while the build goes on (a Debian root with a big RUN is tens of
     /// thousands of files), so the removal overlaps the next stage or the push.
     pub async fn cleanup(&mut self) {
+        self.discard_stage_root();
         for removal in self.removals.drain(..) {
             let _ = removal.await;
+        }
+        if let Some(store) = self.store.take() {
+            let _ = tokio::task::spawn_blocking(move || store.finish_build()).await;
         }
     }
 
     /// Hands the current stage root, if any, to a background removal.
-    fn discard_stage_root(&mut self) {
+    pub(crate) fn discard_stage_root(&mut self) {
         if let Some(root) = self.stage_root.take() {
             self.removals
                 .push(tokio::task::spawn_blocking(move || drop(root)));

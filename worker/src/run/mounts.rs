@@ -36,6 +36,7 @@ use crate::executor::stages::Executor;
 use crate::inroot;
 use crate::sandbox::{self, MountKind, Source};
 use crate::stage::StageState;
+use crate::store::stack::RootView;
 use crate::unpack;
 use caches::{NewCache, cache_name, ensure_cache, lock};
 
@@ -124,7 +125,7 @@ impl Executor<'_> {
         &mut self,
         state: &StageState,
         run: &Run,
-        root: &Path,
+        root: &RootView,
     ) -> Result<RunMounts> {
         let mut out = RunMounts::none();
         let workdir = state.run_config.working_dir.clone();
@@ -205,7 +206,7 @@ impl Executor<'_> {
         state: &StageState,
         mount: &Mount,
         index: usize,
-        root: &Path,
+        root: &RootView,
         workdir: &str,
     ) -> Result<()> {
         let target = mount.target.clone().unwrap_or_default();
@@ -414,7 +415,7 @@ fn place(
     kind: MountKind,
     dir: bool,
     target: &str,
-    root: &Path,
+    root: &RootView,
     workdir: &str,
 ) -> Result<()> {
     let path = target_path(target, workdir)?;
@@ -423,7 +424,7 @@ fn place(
     if out.targets.contains(&resolved.rel) {
         bail!("{path} is the target of another mount of this RUN");
     }
-    match std::fs::symlink_metadata(root.join(&resolved.rel)) {
+    match root.metadata(&resolved.rel).ok_or(()) {
         Ok(meta) if meta.is_dir() != dir => bail!(
             "the target {path} is a {} in the image but the mount is a {}",
             if meta.is_dir() { "directory" } else { "file" },

@@ -16,6 +16,7 @@ use crate::run::{self as run_step, Snapshotter};
 use crate::sandbox::{self, Network, Root, SetupError, Spec};
 use crate::snapshot::{self, Change, Exclusions, walk::Scan};
 use crate::stage::StageState;
+use crate::store::stack::RootView;
 
 /// Scans a root for the walk snapshotter.
 pub(crate) fn snapshot_scan(root: &Path, excl: &Exclusions, hash: bool) -> Result<Scan> {
@@ -31,17 +32,27 @@ struct RunPlan<'r> {
     result: PathBuf,
     mounts: RunMounts,
     root_dir: PathBuf,
+    /// The stage root as the RUN code reads it (one directory, or the store's stack).
+    view: RootView,
+    /// The overlay's lower directories, top first.
+    lowers: Vec<PathBuf>,
     scratch: PathBuf,
 }
 
 impl RunPlan<'_> {
-    /// The spec of this RUN on `root`, with its mounts.
-    fn spec_on(&self, state: &StageState, root: Root) -> Result<(Spec, Vec<PathBuf>)> {
+    /// The spec of this RUN on `root` (read through `view`), with its mounts.
+    fn spec_on(
+        &self,
+        state: &StageState,
+        root: Root,
+        view: &RootView,
+    ) -> Result<(Spec, Vec<PathBuf>)> {
         run_step::spec_for(
             state,
             self.scope,
             self.run,
             root,
+            view,
             self.network,
             &self.files,
             self.result.clone(),
@@ -73,21 +84,21 @@ impl Executor<'_> {
             );
         }
         let files = self.provided.clone().unwrap_or_default();
-        match self.stage_root.as_mut() {
-            Some(root) => run_step::catch_up(root, state, &self.blobs).await?,
-            None => {
-                self.stage_root = Some(run_step::new_root(&tmp, state, &self.blobs).await?);
-            }
-        }
-        let (root_dir, single) = match self.stage_root.as_ref() {
-            Some(root) => (root.dir.clone(), root.single.is_some()),
+        self.ensure_stage_root(state).await?;
+        let (root_dir, single, view, lowers) = match self.stage_root.as_ref() {
+            Some(root) => (
+                root.dir.clone(),
+                root.single.is_some(),
+                root.view(),
+                root.lowers(),
+            ),
             None => bail!("the stage root is missing"),
         };
         self.runs += 1;
         let scratch = tmp.join(format!("run-{}", self.runs));
         std::fs::create_dir_all(&scratch)
             .map_err(|e| anyhow!("creating {}: {e}", scratch.display()))?;
-        let mounts = self.run_mounts(state, run, &root_dir).await?;
+        let mounts = self.run_mounts(state, run, &view).await?;
         let plan = RunPlan {
             scope,
             run,
@@ -96,6 +107,8 @@ impl Executor<'_> {
             result: scratch.join("result.json"),
             mounts,
             root_dir,
+            view,
+            lowers,
             scratch,
         };
         if single {
@@ -121,6 +134,7 @@ impl Executor<'_> {
             Root::Direct {
                 dir: plan.root_dir.clone(),
             },
+            &plan.view,
         )?;
         let outcome = run_step::execute(&spec, &self.setup.run.masker).await;
         run_step::remove_created(&plan.root_dir, &plan.mounts.created);
@@ -150,12 +164,14 @@ impl Executor<'_> {
         let (spec, created) = plan.spec_on(
             state,
             Root::Overlay {
-                lower: plan.root_dir.clone(),
+                lowers: plan.lowers.clone(),
                 upper: upper.clone(),
                 work,
                 merged,
             },
+            &plan.view,
         )?;
+        let stacked = matches!(plan.view, RootView::Stack(_));
         match run_step::execute(&spec, &self.setup.run.masker).await {
             Ok(None) => {
                 self.snapshotter = Snapshotter::Overlay;
@@ -167,21 +183,28 @@ impl Executor<'_> {
                     &plan.mounts.targets,
                 );
                 let changes = {
-                    let (upper, lower) = (upper.clone(), plan.root_dir.clone());
+                    let (upper, lower) = (upper.clone(), plan.view.clone());
                     tokio::task::spawn_blocking(move || {
-                        snapshot::links::complete_groups(
-                            &upper,
-                            &snapshot::links::flat_lookup(&lower),
-                        )?;
+                        match &lower {
+                            RootView::Dir(dir) => snapshot::links::complete_groups(
+                                &upper,
+                                &snapshot::links::flat_lookup(dir),
+                            )?,
+                            RootView::Stack(stack) => {
+                                snapshot::links::complete_groups(&upper, &|rel| stack.lookup(rel))?
+                            }
+                        };
                         snapshot::from_upper(&upper)
-                            .map(|c| excl.filter(c, &upper, &|rel| snapshot::meta_in(&lower, rel)))
+                            .map(|c| excl.filter(c, &upper, &|rel| lower.owned(rel)))
                     })
                     .await
                     .map_err(|e| anyhow!("reading the overlay: {e}"))?
                     .map_err(|e| anyhow!("reading the overlay's upper directory: {e}"))?
                 };
-                let size =
-                    self.commit_changes(state, text, &upper, &changes, Some(&plan.root_dir))?;
+                let apply_to = (!stacked).then_some(plan.root_dir.as_path());
+                let size = self
+                    .commit_changes(state, text, &upper, &changes, apply_to)
+                    .await?;
                 tracing::debug!(
                     changes = changes.len(),
                     seconds = started.elapsed().as_secs_f64(),
@@ -198,6 +221,11 @@ impl Executor<'_> {
                 let _ = std::fs::remove_dir_all(&plan.scratch);
                 std::fs::create_dir_all(&plan.scratch)
                     .map_err(|e| anyhow!("creating {}: {e}", plan.scratch.display()))?;
+                if stacked {
+                    // The walk needs the filesystem in one directory.
+                    self.discard_stage_root();
+                    self.ensure_stage_root(state).await?;
+                }
             }
             Ok(Some(e)) => {
                 let _ = std::fs::remove_dir_all(&plan.scratch);
@@ -218,11 +246,18 @@ impl Executor<'_> {
         plan: &RunPlan<'_>,
         text: &str,
     ) -> Result<Option<u64>> {
+        // After an overlay that failed on a stacked root, the root is now one directory.
+        let root_dir = match self.stage_root.as_ref() {
+            Some(root) if root.stacked.is_none() => root.dir.clone(),
+            _ => bail!("the stage root for the walk snapshotter is not one directory"),
+        };
+        let view = RootView::Dir(root_dir.clone());
         let (spec, created) = plan.spec_on(
             state,
             Root::Direct {
-                dir: plan.root_dir.clone(),
+                dir: root_dir.clone(),
             },
+            &view,
         )?;
         let hash = self.setup.run.hash;
         let excl = run_step::exclusions(
@@ -233,7 +268,7 @@ impl Executor<'_> {
         );
         let scan_started = std::time::Instant::now();
         let before = {
-            let (dir, excl) = (plan.root_dir.clone(), excl.clone());
+            let (dir, excl) = (root_dir.clone(), excl.clone());
             tokio::task::spawn_blocking(move || snapshot_scan(&dir, &excl, hash))
                 .await
                 .map_err(|e| anyhow!("scanning the stage root: {e}"))??
@@ -242,19 +277,22 @@ impl Executor<'_> {
         let outcome = run_step::execute(&spec, &self.setup.run.masker).await;
         let started = std::time::Instant::now();
         let after = {
-            let (dir, excl) = (plan.root_dir.clone(), excl.clone());
+            let (dir, excl) = (root_dir.clone(), excl.clone());
             tokio::task::spawn_blocking(move || snapshot_scan(&dir, &excl, hash))
                 .await
                 .map_err(|e| anyhow!("scanning the stage root: {e}"))??
         };
-        let changes = excl.filter(before.diff(&after), &plan.root_dir, &|rel| before.meta(rel));
+        let changes = excl.filter(before.diff(&after), &root_dir, &|rel| before.meta(rel));
         let result = match outcome {
-            Ok(None) => self.commit_changes(state, text, &plan.root_dir, &changes, None),
+            Ok(None) => {
+                self.commit_changes(state, text, &root_dir, &changes, None)
+                    .await
+            }
             Ok(Some(e)) => Err(anyhow!(e)),
             Err(e) => Err(e),
         };
-        run_step::remove_created(&plan.root_dir, &plan.mounts.created);
-        run_step::remove_created(&plan.root_dir, &created);
+        run_step::remove_created(&root_dir, &plan.mounts.created);
+        run_step::remove_created(&root_dir, &created);
         let _ = std::fs::remove_dir_all(&plan.scratch);
         tracing::debug!(
             paths = after.len(),
@@ -266,9 +304,53 @@ impl Executor<'_> {
         result
     }
 
+    /// The current stage's root brought up to date: stacked on the layer store when there is
+    /// one and overlay snapshots may be used, else one directory (as the walk needs).
+    async fn ensure_stage_root(&mut self, state: &StageState) -> Result<()> {
+        let tmp = self.setup.tmp.to_path_buf();
+        let deep = state.image.layers.len() > crate::store::MAX_STACK;
+        if deep
+            && self
+                .stage_root
+                .as_ref()
+                .is_some_and(|r| r.stacked.is_some())
+        {
+            tracing::info!("the stage has more layers than a stack takes; its root is unpacked");
+            self.discard_stage_root();
+        }
+        if let Some(root) = self.stage_root.as_mut() {
+            return match (&root.stacked, &self.store) {
+                (Some(_), Some(store)) => {
+                    run_step::catch_up_stacked(root, state, &self.blobs, store).await
+                }
+                _ => run_step::catch_up(root, state, &self.blobs).await,
+            };
+        }
+        if let Some(store) = self
+            .store
+            .as_ref()
+            .filter(|_| self.snapshotter != Snapshotter::Walk && !deep)
+        {
+            match run_step::new_stacked_root(&tmp, state, &self.blobs, store).await {
+                Ok(root) => {
+                    self.stage_root = Some(root);
+                    return Ok(());
+                }
+                Err(e) if crate::store::is_final(&e) => return Err(e),
+                Err(e) => tracing::warn!(
+                    "the layer store cannot hold this stage's layers ({e:#}); the stage root is \
+                     unpacked into a directory of its own"
+                ),
+            }
+        }
+        self.stage_root = Some(run_step::new_root(&tmp, state, &self.blobs).await?);
+        Ok(())
+    }
+
     /// Writes `changes` (read from `source`) as the step's layer, moves an overlay's change
-    /// into the stage root (`apply_to`), and keeps what the executor knows current.
-    fn commit_changes(
+    /// into the stage root (`apply_to`; a stacked root takes the layer from the store on the
+    /// next RUN), and keeps what the executor knows current.
+    async fn commit_changes(
         &mut self,
         state: &mut StageState,
         text: &str,
@@ -290,14 +372,20 @@ impl Executor<'_> {
         let size = layer.descriptor.size;
         state.image.push_layer(layer);
         push_history(state, history(text, false, reproducible)?);
-        if let Some(root) = self.stage_root.as_mut() {
-            root.applied = state.image.layers.len();
-        }
-        let root_dir: Option<PathBuf> = self.stage_root.as_ref().map(|r| r.dir.clone());
+        // A stacked root takes the new layer from the store when a later RUN needs it; until
+        // then the root is read with the step's upper directory (`source`) on top.
+        let view: Option<RootView> = self.stage_root.as_mut().map(|root| {
+            if root.stacked.is_none() {
+                root.applied = state.image.layers.len();
+                return root.view();
+            }
+            let mut lowers = vec![source.to_path_buf()];
+            lowers.extend(root.lowers());
+            RootView::Stack(crate::store::stack::Stack::new(lowers))
+        });
         let read = |path: &str| {
-            root_dir
-                .as_deref()
-                .and_then(|dir| run_step::read_in_root(dir, path))
+            view.as_ref()
+                .and_then(|view| run_step::read_in_root(view, path))
         };
         state.fs.record(&entries, &read);
         // The users files may have changed: read them again when next needed.
@@ -335,7 +423,8 @@ impl Executor<'_> {
         };
         let changes = excl.filter(before.diff(&after), &dir, &|rel| before.meta(rel));
         let text = format!("single snapshot of stage {index}");
-        self.commit_changes(state, &text, &dir, &changes, None)?;
+        self.commit_changes(state, &text, &dir, &changes, None)
+            .await?;
         Ok(())
     }
 }

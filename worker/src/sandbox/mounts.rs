@@ -93,12 +93,28 @@ pub fn setup(spec: &Spec) -> Result<(), SetupError> {
     .map_err(|e| SetupError::Other(format!("making the mount namespace private: {e}")))?;
     let root: PathBuf = match &spec.root {
         Root::Overlay {
-            lower,
+            lowers,
             upper,
             work,
             merged,
         } => {
-            let data = overlay_data(&[lower], upper, work).map_err(SetupError::Overlay)?;
+            let (cwd, short) = short_lowers(lowers);
+            let short: Vec<&Path> = short.iter().map(PathBuf::as_path).collect();
+            let data = overlay_data(&short, upper, work).map_err(SetupError::Overlay)?;
+            if data.len() >= MAX_MOUNT_DATA {
+                return Err(SetupError::Overlay(format!(
+                    "a stage root of {} layers needs {} bytes of overlay mount options, more \
+                     than the kernel's {MAX_MOUNT_DATA}",
+                    lowers.len(),
+                    data.len()
+                )));
+            }
+            // Lower directories named relative to the store's layer directory (short).
+            let previous = std::env::current_dir().ok();
+            if let Some(dir) = &cwd {
+                std::env::set_current_dir(dir)
+                    .map_err(|e| SetupError::Overlay(format!("entering {}: {e}", dir.display())))?;
+            }
             // nodev: a device node of the image is a file in its layers, never a device
             // the command can open.
             mount(
@@ -109,6 +125,9 @@ pub fn setup(spec: &Spec) -> Result<(), SetupError> {
                 Some(&data),
             )
             .map_err(|e| SetupError::Overlay(format!("{data}: {e}")))?;
+            if let (Some(_), Some(previous)) = (&cwd, previous) {
+                let _ = std::env::set_current_dir(previous);
+            }
             merged.clone()
         }
         Root::Direct { dir } => {
@@ -272,6 +291,36 @@ fn run_mount(root: &Path, m: &Mount) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The most bytes of mount options the kernel takes (one page).
+const MAX_MOUNT_DATA: usize = 4096;
+
+/// Lower directories as short as they can be named: when several share the parent of the
+/// bottom one (the layer store's `layers/`), that parent becomes the working directory and
+/// they are named by their file names alone.
+fn short_lowers(lowers: &[PathBuf]) -> (Option<PathBuf>, Vec<PathBuf>) {
+    let parent = lowers
+        .last()
+        .and_then(|p| p.parent())
+        .map(Path::to_path_buf);
+    let Some(parent) = parent.filter(|p| {
+        lowers
+            .iter()
+            .filter(|l| l.parent() == Some(p.as_path()))
+            .count()
+            > 1
+    }) else {
+        return (None, lowers.to_vec());
+    };
+    let short = lowers
+        .iter()
+        .map(|l| match (l.parent(), l.file_name()) {
+            (Some(p), Some(name)) if p == parent => PathBuf::from(name),
+            _ => l.clone(),
+        })
+        .collect();
+    (Some(parent), short)
 }
 
 /// The mount data of an overlay: `lowers` (top first), `upper` and `work`, with `userxattr`
@@ -535,5 +584,21 @@ mod tests {
             two,
             "lowerdir=/top\\:1:/bottom,upperdir=/u\\,x,workdir=/w\\:y,userxattr"
         );
+    }
+
+    #[test]
+    fn store_layers_are_named_relative_to_their_directory() {
+        let lowers: Vec<PathBuf> = ["/tmp/b/root", "/s/layers/cc", "/s/layers/aa"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        let (cwd, short) = short_lowers(&lowers);
+        assert_eq!(cwd.as_deref(), Some(Path::new("/s/layers")));
+        assert_eq!(
+            short,
+            ["/tmp/b/root", "cc", "aa"].map(PathBuf::from).to_vec()
+        );
+        let one = vec![PathBuf::from("/tmp/b/root")];
+        assert_eq!(short_lowers(&one), (None, one.clone()));
     }
 }

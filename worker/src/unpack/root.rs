@@ -71,6 +71,11 @@ impl Stat {
         self.mode & libc::S_IFMT == libc::S_IFDIR
     }
 
+    /// A character device (in an overlay lower directory, 0/0 is a whiteout).
+    pub fn is_char_device(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFCHR
+    }
+
     /// A symlink.
     pub fn is_symlink(&self) -> bool {
         self.mode & libc::S_IFMT == libc::S_IFLNK
@@ -576,6 +581,26 @@ impl Dir {
 
     /// `lsetxattr` on `name` here, through `/proc/self/fd` (the directory is the one this
     /// descriptor holds; the name is not followed).
+    /// Sets an extended attribute on this directory itself (through its descriptor's
+    /// `/proc/self/fd` link, which names exactly this directory).
+    pub fn set_own_xattr(&self, key: &[u8], value: &[u8]) -> io::Result<()> {
+        let path = CString::new(format!("/proc/self/fd/{}", self.raw()))
+            .map_err(|_| io::Error::other("descriptor path"))?;
+        let key =
+            CString::new(key).map_err(|_| io::Error::other("xattr name contains a nul byte"))?;
+        // SAFETY: both strings are NUL-terminated and live for the call; `value` is a valid slice.
+        cvt(unsafe {
+            libc::setxattr(
+                path.as_ptr(),
+                key.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            )
+        })
+        .map(drop)
+    }
+
     pub fn set_xattr(&self, name: &OsStr, key: &[u8], value: &[u8]) -> io::Result<()> {
         component(name)?;
         let mut path = format!("/proc/self/fd/{}/", self.raw()).into_bytes();

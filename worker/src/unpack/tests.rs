@@ -604,3 +604,41 @@ fn whiteouts_resolve_their_parent_inside_the_root_whatever_the_order() {
         );
     }
 }
+
+#[test]
+fn overlay_format_keeps_whiteouts_as_overlay_lower_entries() {
+    use std::os::unix::fs::FileTypeExt;
+    let root = tempfile::tempdir().unwrap();
+    let tar = tar_of(&[
+        E::File(".wh.gone", "", 0o644),
+        E::Dir("d/", 0o755),
+        E::File("d/.wh..wh..opq", "", 0o644),
+        E::File("d/new", "n", 0o644),
+        E::File(".wh.again", "", 0o644),
+        E::Dir("again/", 0o755),
+        E::File("kept/.wh.x", "", 0o644),
+    ]);
+    let opts = UnpackOptions {
+        overlay_whiteouts: true,
+        ..UnpackOptions::default()
+    };
+    unpack_layer(root.path(), &tar[..], &opts).unwrap();
+    let is_whiteout = |rel: &str| {
+        let meta = fs::symlink_metadata(root.path().join(rel)).unwrap();
+        meta.file_type().is_char_device() && meta.rdev() == 0
+    };
+    let opaque = |rel: &str| {
+        let path = root.path().join(rel);
+        crate::store::stack::tests_support::is_opaque(&path)
+    };
+    assert!(is_whiteout("gone"), "`.wh.gone` is the device 0/0 `gone`");
+    assert!(is_whiteout("kept/x"), "a whiteout's missing parent is made");
+    assert!(opaque("d"), "the opaque marker is the overlay xattr");
+    assert_eq!(fs::read_to_string(root.path().join("d/new")).unwrap(), "n");
+    assert!(!root.path().join("d/.wh..wh..opq").exists());
+    assert!(
+        opaque("again"),
+        "a directory replacing a whiteout hides the lower one"
+    );
+    assert!(!opaque("kept"));
+}

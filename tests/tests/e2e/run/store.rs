@@ -1,0 +1,292 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! The layer store (`--store-dir`): a second build on the same base unpacks nothing, two
+//! concurrent builds unpack each layer once between them, `worker store ls|prune` and
+//! `worker warm` work on it, a rootless worker uses it too, and an image built through it is
+//! the image built without it (same digest with `--reproducible`) for a base whose layers
+//! hold whiteouts and opaque directories.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use kaniko_tests::rootless::RootlessUser;
+
+use super::shared;
+use crate::dockerfiles::{worker_binary, worker_build_within};
+
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `(unpacked, reused)` from the build log's `store: N layers unpacked, M reused` line.
+fn counters(out: &Output) -> (u64, u64) {
+    let log = String::from_utf8_lossy(&out.stderr);
+    let line = log
+        .lines()
+        .find_map(|l| l.split_once("store: ").map(|(_, rest)| rest.to_string()))
+        .filter(|rest| rest.contains("layers unpacked"))
+        .unwrap_or_else(|| panic!("no store counters in the build log:\n{log}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match numbers.as_slice() {
+        [unpacked, reused, ..] => (*unpacked, *reused),
+        _ => panic!("unreadable store counters: {line}"),
+    }
+}
+
+/// Writes `dockerfile` (and `files`) into `<dir>/ctx`; returns the context.
+fn context(dir: &Path, dockerfile: &str, files: &[(&str, &str)]) -> PathBuf {
+    let ctx = dir.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    for (name, content) in files {
+        std::fs::write(ctx.join(name), content).unwrap();
+    }
+    ctx
+}
+
+/// `worker build` of `ctx` pushing to `reference` with `extra` flags; asserts success.
+fn build(ctx: &Path, reference: &str, extra: &[&str], user: Option<&RootlessUser>) -> Output {
+    let mut args = vec!["--destination".to_string(), reference.to_string()];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let out = worker_build_within(ctx, &args, TIMEOUT, user);
+    assert!(
+        out.status.success(),
+        "worker build {reference} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn store_flag(store: &Path) -> String {
+    format!("--store-dir={}", store.display())
+}
+
+#[test]
+fn a_second_build_on_the_same_base_unpacks_nothing() {
+    let shared = shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let ctx = context(
+        tmp.path(),
+        &format!(
+            "FROM {}\nRUN echo one > /one\nRUN test \"$(cat /one)\" = one && echo two > /two\n",
+            shared.busybox
+        ),
+        &[],
+    );
+    let reference = format!("{}/store/second:latest", shared.host);
+    let flags = [store_flag(&store), "--reproducible".to_string()];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let first = build(&ctx, &reference, &flags, None);
+    let (unpacked, reused) = counters(&first);
+    assert_eq!(
+        (unpacked, reused),
+        (2, 0),
+        "the base layer and the first RUN's layer (the second RUN stacks on it) go into \
+         the store once"
+    );
+    let second = build(&ctx, &reference, &flags, None);
+    assert_eq!(
+        counters(&second),
+        (0, 2),
+        "the second build finds every layer in the store"
+    );
+    // `worker store ls` lists them, none in use; `prune --all` empties the store.
+    let ls = Command::new(worker_binary())
+        .args(["store", "ls", &store_flag(&store)])
+        .output()
+        .unwrap();
+    assert!(
+        ls.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ls.stderr)
+    );
+    let listing = String::from_utf8_lossy(&ls.stdout);
+    let layers: Vec<&str> = listing.lines().filter(|l| l.starts_with("layer")).collect();
+    assert_eq!(layers.len(), 2, "{listing}");
+    assert!(layers.iter().all(|l| l.ends_with("\tno")), "{listing}");
+    assert_eq!(listing.lines().filter(|l| l.starts_with("blob")).count(), 1);
+    let prune = Command::new(worker_binary())
+        .args(["store", "prune", "--all", &store_flag(&store)])
+        .output()
+        .unwrap();
+    assert!(
+        prune.status.success(),
+        "{}",
+        String::from_utf8_lossy(&prune.stderr)
+    );
+    assert!(
+        std::fs::read_dir(store.join("layers"))
+            .unwrap()
+            .next()
+            .is_none()
+    );
+    let third = build(&ctx, &reference, &flags, None);
+    assert_eq!(counters(&third), (2, 0), "a pruned store is filled again");
+}
+
+#[test]
+fn two_concurrent_builds_unpack_each_layer_once() {
+    let shared = shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let dockerfile = format!(
+        "FROM {}\nRUN echo same > /same\nRUN cat /same\n",
+        shared.busybox
+    );
+    let flags = [store_flag(&store), "--reproducible".to_string()];
+    let builds: Vec<std::thread::JoinHandle<Output>> = (0..2)
+        .map(|i| {
+            let dir = tmp.path().join(format!("b{i}"));
+            let ctx = context(&dir, &dockerfile, &[]);
+            let reference = format!("{}/store/concurrent:{i}", shared.host);
+            let flags = flags.clone();
+            std::thread::spawn(move || {
+                let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+                build(&ctx, &reference, &flags, None)
+            })
+        })
+        .collect();
+    let outs: Vec<Output> = builds.into_iter().map(|b| b.join().unwrap()).collect();
+    let totals = outs
+        .iter()
+        .map(counters)
+        .fold((0, 0), |acc, (u, r)| (acc.0 + u, acc.1 + r));
+    assert_eq!(
+        totals,
+        (2, 2),
+        "the base layer and the RUN layer are unpacked once between the two builds"
+    );
+}
+
+#[test]
+fn warm_fills_the_store_ahead_of_a_build() {
+    let shared = shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let warm = Command::new(worker_binary())
+        .args(["warm", &shared.busybox, "--insecure", &store_flag(&store)])
+        .output()
+        .unwrap();
+    assert!(
+        warm.status.success(),
+        "{}",
+        String::from_utf8_lossy(&warm.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&warm.stdout).contains("store: 1 layers unpacked, 0 reused"),
+        "{}",
+        String::from_utf8_lossy(&warm.stdout)
+    );
+    let ctx = context(
+        tmp.path(),
+        &format!("FROM {}\nRUN echo x > /x\n", shared.busybox),
+        &[],
+    );
+    let out = build(
+        &ctx,
+        &format!("{}/store/warm:latest", shared.host),
+        &[&store_flag(&store)],
+        None,
+    );
+    assert_eq!(
+        counters(&out),
+        (0, 1),
+        "the base comes from the warmed store"
+    );
+}
+
+#[test]
+fn a_rootless_worker_uses_the_store() {
+    let user = RootlessUser::lookup().unwrap();
+    let shared = shared();
+    let scratch = user.scratch_dir().unwrap();
+    let store = scratch.path().join("store");
+    let ctx = context(
+        scratch.path(),
+        &format!(
+            "FROM {}\nRUN echo r > /r && chown 1:2 /r && rm /etc/group\n\
+             RUN test ! -e /etc/group && test \"$(stat -c %u:%g /r)\" = 1:2\n",
+            shared.busybox
+        ),
+        &[],
+    );
+    user.chown_tree(scratch.path()).unwrap();
+    let reference = format!("{}/store/rootless:latest", shared.host);
+    let flags = [store_flag(&store), "--reproducible".to_string()];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let first = build(&ctx, &reference, &flags, Some(&user));
+    assert_eq!(counters(&first), (2, 0));
+    let second = build(&ctx, &reference, &flags, Some(&user));
+    assert_eq!(counters(&second), (0, 2));
+    let built = crate::dockerfiles::Built::read(reference);
+    assert_eq!(built.owner_mode("/r"), (0o644, 1, 2));
+    built.absent("/etc/group");
+}
+
+/// A base of three layers built by the worker: files, then a RUN deleting one of them, then
+/// a RUN replacing a directory (an opaque directory in its layer).
+const BASE: &str = "FROM {busybox}\n\
+    RUN mkdir -p /d/sub /keep && echo x > /d/sub/f && echo y > /gone && echo z > /keep/k && \
+        echo w > /lower\n\
+    RUN rm /gone\n\
+    RUN rm -rf /d && mkdir /d && echo new > /d/n\n";
+
+/// On that base: RUN (checking what it sees), COPY, and a RUN deleting from a lower layer.
+const ON_BASE: &str = "FROM {base}\n\
+    RUN test ! -e /gone && test ! -e /d/sub && test \"$(cat /d/n)\" = new && \
+        test \"$(cat /keep/k)\" = z && echo a > /a\n\
+    COPY f.txt /keep/f.txt\n\
+    RUN rm /lower /keep/k && rm -r /d && ls /keep > /listing\n";
+
+#[test]
+fn an_image_built_through_the_store_is_the_image_built_without_it() {
+    let shared = shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let base_ref = format!("{}/store/whiteouts-base:latest", shared.host);
+    let base_ctx = context(
+        &tmp.path().join("base"),
+        &BASE.replace("{busybox}", &shared.busybox),
+        &[],
+    );
+    build(&base_ctx, &base_ref, &["--no-store"], None);
+    let ctx = context(
+        &tmp.path().join("app"),
+        &ON_BASE.replace("{base}", &base_ref),
+        &[("f.txt", "copied\n")],
+    );
+    let mut digests = Vec::new();
+    for (tag, flag) in [
+        ("store", store_flag(&store)),
+        ("flat", "--no-store".to_string()),
+    ] {
+        let digest_file = tmp.path().join(format!("{tag}.digest"));
+        let reference = format!("{}/store/whiteouts:{tag}", shared.host);
+        let digest_flag = format!("--digest-file={}", digest_file.display());
+        let out = build(
+            &ctx,
+            &reference,
+            &[&flag, "--reproducible", &digest_flag],
+            None,
+        );
+        if tag == "store" {
+            assert_eq!(
+                counters(&out),
+                (6, 0),
+                "4 base layers, the first RUN's and the COPY's"
+            );
+        }
+        digests.push(std::fs::read_to_string(&digest_file).unwrap());
+        let built = crate::dockerfiles::Built::read(reference);
+        built.content_is("/listing", "f.txt\n");
+        built.absent("/lower");
+        built.absent("/d");
+    }
+    assert_eq!(
+        digests[0], digests[1],
+        "the store and --no-store build the same image"
+    );
+}
