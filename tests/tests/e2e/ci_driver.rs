@@ -31,6 +31,23 @@ pub fn worker_build(ctx: &Path, platform: &str, destination: &str, args: &[&str]
         .expect("spawn worker")
 }
 
+/// Runs [`worker_build`] of `ctx` once per fixture platform (linux/amd64 and, by
+/// `--custom-platform`, linux/arm64) with `args`, pushing `<host>/app-build:<arch>` and
+/// writing its metadata to `<digests>/<arch>/metadata.json`; asserts each run succeeded.
+pub fn build_per_arch(ctx: &Path, host: &str, digests: &Path, args: &[&str]) {
+    for (platform, arch) in [("linux/amd64", "amd64"), ("linux/arm64", "arm64")] {
+        let metadata = digests.join(format!("{arch}/metadata.json"));
+        let mut all = args.to_vec();
+        all.extend(["--metadata-file", metadata.to_str().unwrap()]);
+        ok(&worker_build(
+            ctx,
+            platform,
+            &format!("{host}/app-build:{arch}"),
+            &all,
+        ));
+    }
+}
+
 /// Runs `coordinator <args>` against `registry` (plain HTTP, no credentials).
 pub fn coordinator(registry: &Registry, args: &[&str]) -> Output {
     coordinator_via(&registry.host(), registry, args)
@@ -148,15 +165,7 @@ async fn two_worker_builds_then_the_ci_driver_publish_a_two_platform_index() {
     let ctx = context(tmp.path(), &base.reference, "hello\n");
     let digests = tmp.path().join("digests");
     // Two separate per-arch jobs, each pushing to its own tag of a build repository.
-    for (platform, arch) in [("linux/amd64", "amd64"), ("linux/arm64", "arm64")] {
-        let metadata = digests.join(format!("{arch}/metadata.json"));
-        ok(&worker_build(
-            &ctx,
-            platform,
-            &format!("{host}/app-build:{arch}"),
-            &["--metadata-file", metadata.to_str().unwrap()],
-        ));
-    }
+    build_per_arch(&ctx, &host, &digests, &[]);
     let read_json = |path: &Path| -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
     };

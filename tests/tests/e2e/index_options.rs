@@ -22,8 +22,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::ci_driver::{
-    context, coordinator, coordinator_via, digest_of, exists, fails_with, fixture_children, ok,
-    stderr, worker_build,
+    build_per_arch, context, coordinator, coordinator_via, digest_of, exists, fails_with,
+    fixture_children, ok, stderr,
 };
 
 const COMMIT: &str = "89abcdef0123456789abcdef0123456789abcdef";
@@ -123,20 +123,7 @@ async fn a_docker_manifest_list_has_docker_types_and_no_annotations() {
         .unwrap();
     let ctx = context(tmp.path(), &base.reference, "docker\n");
     let digests = tmp.path().join("digests");
-    for (platform, arch) in [("linux/amd64", "amd64"), ("linux/arm64", "arm64")] {
-        let metadata = digests.join(format!("{arch}.json"));
-        ok(&worker_build(
-            &ctx,
-            platform,
-            &format!("{host}/app-build:{arch}"),
-            &[
-                "--oci-mode",
-                "docker",
-                "--metadata-file",
-                metadata.to_str().unwrap(),
-            ],
-        ));
-    }
+    build_per_arch(&ctx, &host, &digests, &["--oci-mode", "docker"]);
     let checkout = tmp.path().join("checkout");
     git_checkout(&checkout);
     let check_list = |reference: &str| {
