@@ -30,24 +30,7 @@ use kaniko_tests::fixture::push_busybox;
 use kaniko_tests::nats_secure::{Watched, read_seed};
 use kaniko_tests::{Nats, Registry, init_test_tracing};
 
-use crate::fleet::{Daemon, binary, describe};
-
-/// Variables a spawned process could take NATS or identity settings from; cleared on spawn.
-const ENV: [&str; 13] = [
-    "NATS_URL",
-    "NATS_TOKEN",
-    "NATS_USER",
-    "NATS_PASSWORD",
-    "NATS_NKEY",
-    "NATS_CREDS",
-    "NATS_CA",
-    "NATS_CERT",
-    "NATS_KEY",
-    "KANIKO_PREFIX",
-    "KANIKO_NATS_PREFIX",
-    "KANIKO_IDENTITY",
-    "KANIKO_POLICY",
-];
+use crate::fleet::{Daemon, SETTINGS_ENV, binary, describe};
 
 /// A registry host's policy: alice pushes to `team-a/*` and pulls only `busybox`; bob
 /// pushes to `team-b/*` and pulls anything of the registry; ops is an admin.
@@ -131,7 +114,7 @@ impl Tenants {
     /// A command of ours with nothing from the environment but `who`'s seed.
     pub(crate) fn command(&self, program: &str, who: &str) -> Command {
         let mut command = Command::new(binary(program));
-        for var in ENV {
+        for var in SETTINGS_ENV {
             command.env_remove(var);
         }
         command.env("NATS_NKEY", self.seed(who));

@@ -20,6 +20,24 @@ use kaniko_tests::fixture::push_busybox;
 use kaniko_tests::tree::FileTree;
 use kaniko_tests::{Nats, Registry, init_test_tracing, skopeo_inspect_config, skopeo_inspect_raw};
 
+/// Every variable a spawned process could take NATS or identity settings from; a test that
+/// spawns with its own settings clears them all so only what it gives counts.
+pub(crate) const SETTINGS_ENV: [&str; 13] = [
+    "NATS_URL",
+    "NATS_TOKEN",
+    "NATS_USER",
+    "NATS_PASSWORD",
+    "NATS_NKEY",
+    "NATS_CREDS",
+    "NATS_CA",
+    "NATS_CERT",
+    "NATS_KEY",
+    "KANIKO_PREFIX",
+    "KANIKO_NATS_PREFIX",
+    "KANIKO_IDENTITY",
+    "KANIKO_POLICY",
+];
+
 pub(crate) fn binary(name: &str) -> PathBuf {
     kaniko_tests::workspace_binary(name)
 }
@@ -228,9 +246,14 @@ pub(crate) fn describe(output: &Output) -> String {
     )
 }
 
-/// Checks the index at `reference`: OCI, exactly `platforms` (in any order), each child's
-/// config naming its architecture.
+/// [`check_index_labelled`] for the fleet's context (label `fleet`).
 fn check_index(reference: &str, platforms: &[&Platform]) {
+    check_index_labelled(reference, platforms, "fleet");
+}
+
+/// Checks the index at `reference`: OCI, exactly `platforms` (in any order), each child's
+/// config naming its platform and carrying the label `<label>=yes`.
+pub(crate) fn check_index_labelled(reference: &str, platforms: &[&Platform], label: &str) {
     let index = skopeo_inspect_raw(reference).expect("skopeo inspect --raw");
     assert_eq!(
         index["mediaType"], "application/vnd.oci.image.index.v1+json",
@@ -256,7 +279,7 @@ fn check_index(reference: &str, platforms: &[&Platform]) {
             .expect("skopeo inspect --config");
         assert_eq!(config["architecture"], platform.architecture.as_str());
         assert_eq!(config["os"], platform.os.as_str());
-        assert_eq!(config["config"]["Labels"]["fleet"], "yes", "{config:#}");
+        assert_eq!(config["config"]["Labels"][label], "yes", "{config:#}");
     }
 }
 

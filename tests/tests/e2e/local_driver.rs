@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 
 use kaniko_common::platform::Platform;
 use kaniko_tests::fixture::push_busybox;
-use kaniko_tests::{Registry, init_test_tracing, skopeo_inspect_config, skopeo_inspect_raw};
+use kaniko_tests::{Registry, init_test_tracing, skopeo_inspect_raw};
 
 /// The host's platform and a foreign one.
 fn platforms() -> (Platform, Platform) {
@@ -127,33 +127,7 @@ async fn a_cross_safe_build_for_two_platforms_publishes_one_index() {
         assert!(tree.get("/ran.txt").is_some(), "{arch}: /ran.txt missing");
     }
 
-    let index = skopeo_inspect_raw(&destination).expect("skopeo inspect --raw");
-    assert_eq!(
-        index["mediaType"], "application/vnd.oci.image.index.v1+json",
-        "{index:#}"
-    );
-    let mut got: Vec<String> = index["manifests"]
-        .as_array()
-        .expect("manifests")
-        .iter()
-        .map(|m| {
-            format!(
-                "{}/{}",
-                m["platform"]["os"].as_str().unwrap_or("?"),
-                m["platform"]["architecture"].as_str().unwrap_or("?")
-            )
-        })
-        .collect();
-    got.sort();
-    let mut wanted = vec![native.to_string(), foreign.to_string()];
-    wanted.sort();
-    assert_eq!(got, wanted, "{index:#}");
-    for platform in [&native, &foreign] {
-        let config = skopeo_inspect_config(&destination, Some(&platform.architecture))
-            .expect("skopeo inspect --config");
-        assert_eq!(config["architecture"], platform.architecture.as_str());
-        assert_eq!(config["config"]["Labels"]["local"], "yes", "{config:#}");
-    }
+    crate::fleet::check_index_labelled(&destination, &[&native, &foreign], "local");
 
     let stdout = String::from_utf8_lossy(&output.stdout);
     let digest = std::fs::read_to_string(&digest_file).expect("digest file");
