@@ -130,6 +130,37 @@ pub async fn fixture_children(registry: &Registry, dir: &Path) -> BusyboxImage {
     base
 }
 
+/// What a `ci` driver test starts from (test tracing on): a fresh registry with a client
+/// and its host, a scratch directory, and in it `digests`, the [`fixture_children`] digest
+/// files of the busybox fixture `base`.
+pub struct CiFixture {
+    pub registry: Registry,
+    pub client: RegistryClient,
+    pub host: String,
+    pub tmp: tempfile::TempDir,
+    pub digests: PathBuf,
+    pub base: BusyboxImage,
+}
+
+/// Starts a [`CiFixture`].
+pub async fn ci_fixture() -> CiFixture {
+    init_test_tracing();
+    let registry = Registry::start().unwrap();
+    let client = registry.client();
+    let host = registry.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let digests = tmp.path().join("digests");
+    let base = fixture_children(&registry, &digests).await;
+    CiFixture {
+        registry,
+        client,
+        host,
+        tmp,
+        digests,
+        base,
+    }
+}
+
 /// A RUN-free context over `base` (cross-safe for every platform) with `content` in a file.
 pub fn context(dir: &Path, base: &str, content: &str) -> PathBuf {
     let ctx = dir.join("ctx");
@@ -250,13 +281,14 @@ async fn two_worker_builds_then_the_ci_driver_publish_a_two_platform_index() {
 
 #[tokio::test]
 async fn a_missing_child_a_mismatch_and_a_duplicate_each_fail_and_push_nothing() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let client = registry.client();
-    let host = registry.host();
-    let tmp = tempfile::tempdir().unwrap();
-    let good = tmp.path().join("good");
-    let base = fixture_children(&registry, &good).await;
+    let CiFixture {
+        registry,
+        client,
+        host,
+        tmp,
+        digests: good,
+        base,
+    } = ci_fixture().await;
     let amd64 = base.children[0].1.digest.clone();
     let arm64 = base.children[1].1.digest.clone();
 
@@ -352,13 +384,14 @@ async fn a_missing_child_a_mismatch_and_a_duplicate_each_fail_and_push_nothing()
 
 #[tokio::test]
 async fn digest_files_change_only_with_force_in_both_binaries() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let client = registry.client();
-    let host = registry.host();
-    let tmp = tempfile::tempdir().unwrap();
-    let digests = tmp.path().join("digests");
-    let base = fixture_children(&registry, &digests).await;
+    let CiFixture {
+        registry,
+        client,
+        host,
+        tmp,
+        digests,
+        base,
+    } = ci_fixture().await;
 
     // coordinator: a reproducible index is the same twice; other annotations change it.
     let out = tmp.path().join("out");
