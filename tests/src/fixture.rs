@@ -261,29 +261,15 @@ pub async fn push_busybox_with(
     })
 }
 
-/// What a build test starts from: a fresh registry holding the busybox fixture at
-/// `fixtures/busybox`, and a scratch directory.
-pub struct BuildSetup {
-    /// The registry.
-    pub registry: Registry,
-    /// The fixture in it.
-    pub base: BusyboxImage,
-    /// A scratch directory, removed on drop.
-    pub tmp: tempfile::TempDir,
-}
-
-/// Turns test tracing on, starts a registry and pushes the busybox fixture to
-/// `fixtures/busybox`; panics (the test fails) when any of it cannot be done.
-pub async fn busybox_setup() -> BuildSetup {
+/// What a build test starts from (test tracing on): a fresh registry, the busybox fixture
+/// pushed to its `fixtures/busybox`, and a scratch directory; panics (the test fails) when any
+/// of it cannot be made.
+pub async fn busybox_setup() -> (Registry, BusyboxImage, tempfile::TempDir) {
     crate::init_test_tracing();
     let registry = Registry::start().expect("start the registry");
     let base = push_busybox(&registry, "fixtures/busybox")
         .await
         .expect("push the busybox fixture");
     let tmp = tempfile::tempdir().expect("tempdir");
-    BuildSetup {
-        registry,
-        base,
-        tmp,
-    }
+    (registry, base, tmp)
 }

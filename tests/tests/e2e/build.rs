@@ -13,7 +13,7 @@ mod dockerfiles;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kaniko_tests::fixture::{BuildSetup, busybox_setup};
+use kaniko_tests::fixture::busybox_setup;
 use kaniko_tests::{skopeo_copy, skopeo_inspect_config, skopeo_inspect_raw, umoci_unpack};
 
 fn worker_binary() -> PathBuf {
@@ -75,11 +75,7 @@ fn raw_config(layout: &Path) -> serde_json::Value {
 
 #[tokio::test]
 async fn multi_stage_copy_env_and_entrypoint_rule() {
-    let BuildSetup {
-        registry,
-        base,
-        tmp,
-    } = busybox_setup().await;
+    let (registry, base, tmp) = busybox_setup().await;
     let ctx = tmp.path().join("ctx");
     write(
         &ctx,
@@ -151,11 +147,7 @@ async fn multi_stage_copy_env_and_entrypoint_rule() {
 
 #[tokio::test]
 async fn custom_platform_and_reproducible_digests() {
-    let BuildSetup {
-        registry,
-        base,
-        tmp,
-    } = busybox_setup().await;
+    let (registry, base, tmp) = busybox_setup().await;
     let ctx = tmp.path().join("ctx");
     write(
         &ctx,
@@ -216,11 +208,7 @@ async fn custom_platform_and_reproducible_digests() {
 
 #[tokio::test]
 async fn bad_input_fails_clearly_and_pushes_nothing() {
-    let BuildSetup {
-        registry,
-        base,
-        tmp,
-    } = busybox_setup().await;
+    let (registry, base, tmp) = busybox_setup().await;
     let cases: Vec<(&str, String, Vec<&str>, &str)> = vec![
         (
             "missing",

@@ -130,20 +130,17 @@ pub async fn fixture_children(registry: &Registry, dir: &Path) -> BusyboxImage {
     base
 }
 
-/// What a `ci` driver test starts from (test tracing on): a fresh registry with a client
-/// and its host, a scratch directory, and in it `digests`, the [`fixture_children`] digest
-/// files of the busybox fixture `base`.
-pub struct CiFixture {
-    pub registry: Registry,
-    pub client: RegistryClient,
-    pub host: String,
-    pub tmp: tempfile::TempDir,
-    pub digests: PathBuf,
-    pub base: BusyboxImage,
-}
-
-/// Starts a [`CiFixture`].
-pub async fn ci_fixture() -> CiFixture {
+/// What a `ci` driver test starts from (test tracing on): a fresh registry, a client of it,
+/// its host, a scratch directory, and in it `digests`, the [`fixture_children`] digest files
+/// of the busybox fixture (the last element).
+pub async fn ci_fixture() -> (
+    Registry,
+    RegistryClient,
+    String,
+    tempfile::TempDir,
+    PathBuf,
+    BusyboxImage,
+) {
     init_test_tracing();
     let registry = Registry::start().unwrap();
     let client = registry.client();
@@ -151,14 +148,7 @@ pub async fn ci_fixture() -> CiFixture {
     let tmp = tempfile::tempdir().unwrap();
     let digests = tmp.path().join("digests");
     let base = fixture_children(&registry, &digests).await;
-    CiFixture {
-        registry,
-        client,
-        host,
-        tmp,
-        digests,
-        base,
-    }
+    (registry, client, host, tmp, digests, base)
 }
 
 /// A RUN-free context over `base` (cross-safe for every platform) with `content` in a file.
@@ -281,14 +271,7 @@ async fn two_worker_builds_then_the_ci_driver_publish_a_two_platform_index() {
 
 #[tokio::test]
 async fn a_missing_child_a_mismatch_and_a_duplicate_each_fail_and_push_nothing() {
-    let CiFixture {
-        registry,
-        client,
-        host,
-        tmp,
-        digests: good,
-        base,
-    } = ci_fixture().await;
+    let (registry, client, host, tmp, good, base) = ci_fixture().await;
     let amd64 = base.children[0].1.digest.clone();
     let arm64 = base.children[1].1.digest.clone();
 
@@ -384,14 +367,7 @@ async fn a_missing_child_a_mismatch_and_a_duplicate_each_fail_and_push_nothing()
 
 #[tokio::test]
 async fn digest_files_change_only_with_force_in_both_binaries() {
-    let CiFixture {
-        registry,
-        client,
-        host,
-        tmp,
-        digests,
-        base,
-    } = ci_fixture().await;
+    let (registry, client, host, tmp, digests, base) = ci_fixture().await;
 
     // coordinator: a reproducible index is the same twice; other annotations change it.
     let out = tmp.path().join("out");

@@ -20,7 +20,7 @@ use kaniko_tests::fixture::push_busybox;
 use kaniko_tests::{FaultPlan, FaultProxy, Registry, init_test_tracing, skopeo_copy};
 use serde_json::{Value, json};
 
-use crate::ci_driver::{CiFixture, ci_fixture, coordinator_via, digest_of, exists};
+use crate::ci_driver::{ci_fixture, coordinator_via, digest_of, exists};
 use crate::fleet::{Fleet, describe};
 
 /// The exit code of a build whose index moved some destination tags but not all.
@@ -83,14 +83,7 @@ fn assert_partial(output: &Output) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ci_driver_reports_exactly_which_tags_a_refused_second_tag_left_behind() {
-    let CiFixture {
-        registry,
-        client,
-        host,
-        tmp,
-        digests,
-        base,
-    } = ci_fixture().await;
+    let (registry, client, host, tmp, digests, base) = ci_fixture().await;
     // What the tags named before: the busybox index.
     for tag in ["second", "third"] {
         skopeo_copy(

@@ -11,7 +11,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use kaniko_tests::fixture::{BuildSetup, busybox_setup};
+use kaniko_tests::fixture::busybox_setup;
 use kaniko_tests::skopeo_inspect_config;
 use serde_json::{Value, json};
 
@@ -258,11 +258,7 @@ fn links(ctx: &Path) {
 
 #[tokio::test]
 async fn run_free_dockerfiles_give_the_tree_and_config_a_user_expects() {
-    let BuildSetup {
-        registry,
-        base,
-        tmp,
-    } = busybox_setup().await;
+    let (registry, base, tmp) = busybox_setup().await;
     for case in cases() {
         let dir = tmp.path().join(case.name);
         let ctx = dir.join("ctx");
@@ -294,11 +290,7 @@ async fn run_free_dockerfiles_give_the_tree_and_config_a_user_expects() {
 
 #[tokio::test]
 async fn onbuild_triggers_of_the_base_run_at_from() {
-    let BuildSetup {
-        registry,
-        base,
-        tmp,
-    } = busybox_setup().await;
+    let (registry, base, tmp) = busybox_setup().await;
     let parent = format!("{}/onbuild/parent:1", registry.host());
     let ctx = tmp.path().join("parent");
     write(

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::Command;
 
 use kaniko_tests::bench::run_measured;
-use kaniko_tests::fixture::{BuildSetup, busybox_setup};
+use kaniko_tests::fixture::busybox_setup;
 use kaniko_tests::skopeo_inspect_raw;
 use rand::RngCore;
 
@@ -18,11 +18,7 @@ const PEAK_RSS_LIMIT_MIB: u64 = 200;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_one_gib_copy_is_pushed_with_peak_rss_under_200_mib() {
-    let BuildSetup {
-        registry,
-        base,
-        tmp,
-    } = busybox_setup().await;
+    let (registry, base, tmp) = busybox_setup().await;
     let context = tmp.path().join("ctx");
     std::fs::create_dir_all(&context).unwrap();
     // One random MiB repeated: gzip's 32 KiB window cannot see the repetition, so the

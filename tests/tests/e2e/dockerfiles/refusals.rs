@@ -4,15 +4,11 @@
 //! fault, and nothing pushed to the destination.
 
 use super::{raw_config_result, worker_build};
-use kaniko_tests::fixture::{BuildSetup, busybox_setup};
+use kaniko_tests::fixture::busybox_setup;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_dockerfiles_fail_naming_the_fault_and_push_nothing() {
-    let BuildSetup {
-        registry,
-        base,
-        tmp,
-    } = busybox_setup().await;
+    let (registry, base, tmp) = busybox_setup().await;
     // (name, Dockerfile with {base}, extra flags, what the error must name)
     let cases: &[(&str, &str, &[&str], &[&str])] = &[
         (
