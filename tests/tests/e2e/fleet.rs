@@ -81,8 +81,8 @@ impl Drop for Daemon {
     }
 }
 
-/// The host's platform and the one the cross worker serves.
-fn platforms() -> (Platform, Platform) {
+/// The host's platform and a foreign one (the one the cross worker serves).
+pub(crate) fn platforms() -> (Platform, Platform) {
     let native = Platform::host();
     let foreign = if native.architecture == "arm64" {
         "linux/amd64"
