@@ -11,7 +11,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kaniko_common::platform::Platform;
 use kaniko_tests::fixture::push_busybox;
 use kaniko_tests::{Registry, init_test_tracing, skopeo_inspect_raw};
 
