@@ -151,13 +151,7 @@ impl Fleet {
     /// A worker with `extra` flags after the usual ones.
     pub(crate) fn worker_with(&mut self, id: &str, cross: Option<&Platform>, extra: &[&str]) {
         let mut command = Command::new(binary("worker"));
-        command
-            .arg("serve")
-            .args(["--nats", &self.nats.url()])
-            .args(["--id", id])
-            .args(["--heartbeat-interval", "1"])
-            .args(["--ack-wait", "5"])
-            .args(["--insecure-registry", &self.registry.host()]);
+        serve_args(&mut command, &self.nats, id, &self.registry).args(["--ack-wait", "5"]);
         if let Some(platform) = cross {
             command
                 .arg("--allow-cross")
@@ -170,24 +164,14 @@ impl Fleet {
 
     /// Waits until `coordinator workers` lists every id.
     pub(crate) fn wait_for_workers(&self, ids: &[&str]) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = Command::new(binary("coordinator"))
+        let list = || {
+            Command::new(binary("coordinator"))
                 .arg("workers")
                 .args(["--nats", &self.nats.url()])
                 .output()
-                .expect("coordinator workers");
-            let text = String::from_utf8_lossy(&out.stdout).to_string();
-            if out.status.success() && ids.iter().all(|id| text.contains(id)) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "workers {ids:?} never showed up; last listing:\n{text}\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
+                .expect("coordinator workers")
+        };
+        wait_for_listing(ids, list, || self.logs());
     }
 
     /// A cross-safe two-stage context: a build stage on the build platform, the final stage
@@ -234,6 +218,47 @@ impl Fleet {
         let mut out: Vec<String> = self.daemons.iter().map(Daemon::logs).collect();
         out.push(format!("--- nats ---\n{}", self.nats.logs()));
         out.join("\n")
+    }
+}
+
+/// Adds to `command` (a `worker` binary) `serve` on `nats` as `id`, a heartbeat every
+/// second, and plain HTTP to `registry`: how every fleet test starts a worker.
+pub(crate) fn serve_args<'c>(
+    command: &'c mut Command,
+    nats: &Nats,
+    id: &str,
+    registry: &Registry,
+) -> &'c mut Command {
+    command
+        .arg("serve")
+        .args(["--nats", &nats.url()])
+        .args(["--id", id])
+        .args(["--heartbeat-interval", "1"])
+        .args(["--insecure-registry", &registry.host()])
+}
+
+/// Runs `list` (a `coordinator workers`) every 300 ms until it succeeds listing every one of
+/// `ids` (an empty id: any answer); fails the test after 30 s with the last listing and
+/// `logs`.
+pub(crate) fn wait_for_listing(
+    ids: &[&str],
+    mut list: impl FnMut() -> Output,
+    logs: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = list();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if out.status.success() && ids.iter().all(|id| text.contains(id)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "workers {ids:?} never showed up; last listing:\n{}\n{}",
+            describe(&out),
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(300));
     }
 }
 

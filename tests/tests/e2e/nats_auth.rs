@@ -19,7 +19,7 @@ use kaniko_tests::fixture::push_busybox;
 use kaniko_tests::nats_secure::{self, NkeyUser, Operator, TlsFiles};
 use kaniko_tests::{Nats, Registry, init_test_tracing, skopeo_inspect_raw};
 
-use crate::fleet::{Daemon, SETTINGS_ENV, binary, describe};
+use crate::fleet::{Daemon, SETTINGS_ENV, binary, describe, serve_args, wait_for_listing};
 
 /// How long a refused connection may take to be reported.
 const REFUSAL_BOUND: Duration = Duration::from_secs(15);
@@ -91,12 +91,7 @@ impl Secured {
 
     fn worker_command(&self, id: &str, auth: &Auth) -> Command {
         let mut command = Command::new(binary("worker"));
-        command
-            .arg("serve")
-            .args(["--nats", &self.nats.url()])
-            .args(["--id", id])
-            .args(["--heartbeat-interval", "1"])
-            .args(["--insecure-registry", &self.registry.host()]);
+        serve_args(&mut command, &self.nats, id, &self.registry);
         auth.apply(&mut command);
         command
     }
@@ -109,24 +104,13 @@ impl Secured {
 
     /// Waits until `coordinator workers` (authenticated with `auth`) lists `id`.
     fn wait_for_worker(&self, id: &str, auth: &Auth) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let list = || {
             let mut command = Command::new(binary("coordinator"));
             command.arg("workers").args(["--nats", &self.nats.url()]);
             auth.apply(&mut command);
-            let out = command.output().expect("coordinator workers");
-            let text = String::from_utf8_lossy(&out.stdout).to_string();
-            if out.status.success() && text.contains(id) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "worker {id} never showed up\n{}\n{}",
-                describe(&out),
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
+            command.output().expect("coordinator workers")
+        };
+        wait_for_listing(&[id], list, || self.logs());
     }
 
     /// `FROM busybox` plus one COPY.
