@@ -16,6 +16,7 @@ pub mod nats_secure;
 mod process;
 mod registry;
 pub mod rootless;
+pub mod tarball;
 mod tools;
 pub mod tree;
 
