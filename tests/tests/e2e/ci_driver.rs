@@ -224,19 +224,11 @@ async fn two_worker_builds_then_the_ci_driver_publish_a_two_platform_index() {
 
     let index = skopeo_inspect_raw(&format!("{host}/app:1")).unwrap();
     assert_eq!(index["mediaType"], kaniko_common::oci::OCI_INDEX);
-    let manifests = index["manifests"].as_array().unwrap();
-    let listed: Vec<(String, String)> = manifests
-        .iter()
-        .map(|m| {
-            (
-                format!(
-                    "{}/{}",
-                    m["platform"]["os"].as_str().unwrap(),
-                    m["platform"]["architecture"].as_str().unwrap()
-                ),
-                m["digest"].as_str().unwrap().to_string(),
-            )
-        })
+    let children = index["manifests"].as_array().unwrap().iter();
+    let child_digests = children.map(|m| m["digest"].as_str().unwrap().to_string());
+    let listed: Vec<(String, String)> = kaniko_tests::index_platforms(&index)
+        .into_iter()
+        .zip(child_digests)
         .collect();
     assert_eq!(
         listed,
