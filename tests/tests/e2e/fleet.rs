@@ -221,6 +221,19 @@ impl Fleet {
     }
 }
 
+/// A context directory `dir` holding `hello.txt` (`hello`) and a Dockerfile `FROM
+/// <host>/busybox:latest` that copies it.
+pub(crate) fn copy_context(dir: &Path, host: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("context dir");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM {host}/busybox:latest\nCOPY hello.txt /hello.txt\n"),
+    )
+    .expect("Dockerfile");
+    std::fs::write(dir.join("hello.txt"), "hello\n").expect("hello.txt");
+    dir.to_path_buf()
+}
+
 /// Adds to `command` (a `worker` binary) `serve` on `nats` as `id`, a heartbeat every
 /// second, and plain HTTP to `registry`: how every fleet test starts a worker.
 pub(crate) fn serve_args<'c>(
@@ -284,17 +297,7 @@ pub(crate) fn check_index_labelled(reference: &str, platforms: &[&Platform], lab
         index["mediaType"], "application/vnd.oci.image.index.v1+json",
         "{index:#}"
     );
-    let manifests = index["manifests"].as_array().expect("manifests");
-    let mut got: Vec<String> = manifests
-        .iter()
-        .map(|m| {
-            format!(
-                "{}/{}",
-                m["platform"]["os"].as_str().unwrap_or("?"),
-                m["platform"]["architecture"].as_str().unwrap_or("?")
-            )
-        })
-        .collect();
+    let mut got = kaniko_tests::index_platforms(&index);
     got.sort();
     let mut wanted: Vec<String> = platforms.iter().map(ToString::to_string).collect();
     wanted.sort();
