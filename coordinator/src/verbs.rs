@@ -215,17 +215,21 @@ pub async fn workers(api: &ApiClient, json: bool) -> anyhow::Result<()> {
     }
 }
 
+/// The coordinator's answer to a status request for `build_id`.
+async fn ask_status(api: &ApiClient, build_id: &str) -> anyhow::Result<StatusReply> {
+    api.request(
+        ApiVerb::Status,
+        &StatusRequest {
+            build_id: build_id.to_string(),
+        },
+    )
+    .await
+}
+
 /// `coordinator status BUILD`: fails when the build failed, was cancelled, was only partially
 /// published or is unknown.
 pub async fn status(api: &ApiClient, build_id: &str, json: bool) -> anyhow::Result<bool> {
-    let reply: StatusReply = api
-        .request(
-            ApiVerb::Status,
-            &StatusRequest {
-                build_id: build_id.to_string(),
-            },
-        )
-        .await?;
+    let reply = ask_status(api, build_id).await?;
     let Some(build) = reply.build else {
         bail!(
             "{}",
@@ -283,14 +287,7 @@ pub async fn list(api: &ApiClient, request: ListRequest, json: bool) -> anyhow::
 /// who may see it, and names its owner), then replays its log events from the events stream
 /// (its owner's, for an identity's build).
 pub async fn logs(api: &ApiClient, build_id: &str) -> anyhow::Result<()> {
-    let reply: StatusReply = api
-        .request(
-            ApiVerb::Status,
-            &StatusRequest {
-                build_id: build_id.to_string(),
-            },
-        )
-        .await?;
+    let reply = ask_status(api, build_id).await?;
     let build = match (reply.build, reply.error) {
         (_, Some(error)) => bail!("{error}"),
         (Some(build), None) => build,

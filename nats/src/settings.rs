@@ -215,77 +215,39 @@ fn limit(value: i64) -> i64 {
 /// The settings that matter in which `existing` differs from `wanted`, as
 /// `field: existing != wanted` lines; empty when they agree.
 pub fn stream_differences(existing: &stream::Config, wanted: &stream::Config) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut differ = |field: &str, existing: String, wanted: String| {
-        if existing != wanted {
-            out.push(format!("{field}: {existing} != {wanted}"));
-        }
-    };
-    let mut subjects = existing.subjects.clone();
+    compared_settings(existing)
+        .into_iter()
+        .zip(compared_settings(wanted))
+        .filter(|((_, have), (_, want))| have != want)
+        .map(|((field, have), (_, want))| format!("{field}: {have} != {want}"))
+        .collect()
+}
+
+/// The settings of `config` that [`stream_differences`] compares, each as it is compared:
+/// subjects sorted, an unlimited limit as -1, at least one replica.
+fn compared_settings(config: &stream::Config) -> [(&'static str, String); 12] {
+    let mut subjects = config.subjects.clone();
     subjects.sort();
-    let mut wanted_subjects = wanted.subjects.clone();
-    wanted_subjects.sort();
-    differ(
-        "subjects",
-        format!("{subjects:?}"),
-        format!("{wanted_subjects:?}"),
-    );
-    differ(
-        "retention",
-        format!("{:?}", existing.retention),
-        format!("{:?}", wanted.retention),
-    );
-    differ(
-        "storage",
-        format!("{:?}", existing.storage),
-        format!("{:?}", wanted.storage),
-    );
-    differ(
-        "max_age",
-        format!("{:?}", existing.max_age),
-        format!("{:?}", wanted.max_age),
-    );
-    differ(
-        "duplicate_window",
-        format!("{:?}", existing.duplicate_window),
-        format!("{:?}", wanted.duplicate_window),
-    );
-    differ(
-        "max_msg_size",
-        limit(existing.max_message_size.into()).to_string(),
-        limit(wanted.max_message_size.into()).to_string(),
-    );
-    differ(
-        "max_msgs_per_subject",
-        limit(existing.max_messages_per_subject).to_string(),
-        limit(wanted.max_messages_per_subject).to_string(),
-    );
-    differ(
-        "replicas",
-        existing.num_replicas.max(1).to_string(),
-        wanted.num_replicas.max(1).to_string(),
-    );
-    differ(
-        "discard",
-        format!("{:?}", existing.discard),
-        format!("{:?}", wanted.discard),
-    );
-    differ(
-        "allow_rollup_hdrs",
-        existing.allow_rollup.to_string(),
-        wanted.allow_rollup.to_string(),
-    );
-    differ(
-        "deny_delete",
-        existing.deny_delete.to_string(),
-        wanted.deny_delete.to_string(),
-    );
-    differ(
-        "allow_direct",
-        existing.allow_direct.to_string(),
-        wanted.allow_direct.to_string(),
-    );
-    out
+    [
+        ("subjects", format!("{subjects:?}")),
+        ("retention", format!("{:?}", config.retention)),
+        ("storage", format!("{:?}", config.storage)),
+        ("max_age", format!("{:?}", config.max_age)),
+        ("duplicate_window", format!("{:?}", config.duplicate_window)),
+        (
+            "max_msg_size",
+            limit(config.max_message_size.into()).to_string(),
+        ),
+        (
+            "max_msgs_per_subject",
+            limit(config.max_messages_per_subject).to_string(),
+        ),
+        ("replicas", config.num_replicas.max(1).to_string()),
+        ("discard", format!("{:?}", config.discard)),
+        ("allow_rollup_hdrs", config.allow_rollup.to_string()),
+        ("deny_delete", config.deny_delete.to_string()),
+        ("allow_direct", config.allow_direct.to_string()),
+    ]
 }
 
 /// The settings that matter in which an existing consumer differs from `wanted`.

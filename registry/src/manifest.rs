@@ -378,27 +378,13 @@ impl RegistryClient {
                 format!("manifest content has digest {digest}, not the {wanted} it is pushed as"),
             ));
         }
-        let whole = reference.whole();
-        self.inner
-            .options
-            .retry
-            .run(&format!("push manifest {reference}"), |_| async {
-                let response = self
-                    .manifest_request(reference, RegistryOperation::Push, |http, url| {
-                        http.put(url)
-                            .header(http::header::CONTENT_TYPE, media_type)
-                            .body(bytes.clone())
-                    })
-                    .await?;
-                let status = response.status().as_u16();
-                if !(200..300).contains(&status) {
-                    let body = error_text(response).await;
-                    return Err(classify_status(&whole, "manifest", status, &body));
-                }
-                Ok(())
-            })
-            .await?;
-        tracing::debug!(reference = %whole, %digest, %media_type, "manifest pushed");
+        self.change_manifest("push", reference, |http, url| {
+            http.put(url)
+                .header(http::header::CONTENT_TYPE, media_type)
+                .body(bytes.clone())
+        })
+        .await?;
+        tracing::debug!(reference = %reference.whole(), %digest, %media_type, "manifest pushed");
         Ok(digest)
     }
 
@@ -412,14 +398,26 @@ impl RegistryClient {
             ));
         };
         check_digest(reference, digest)?;
+        self.change_manifest("delete", reference, |http, url| http.delete(url))
+            .await
+    }
+
+    /// Sends the request `build` makes for the manifest `reference` (a push or a delete,
+    /// named by `verb` in retry messages) with push rights, retried; a status outside 2xx is
+    /// classified into an error.
+    async fn change_manifest(
+        &self,
+        verb: &str,
+        reference: &Reference,
+        build: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder,
+    ) -> Result<(), RegistryError> {
+        let whole = reference.whole();
         self.inner
             .options
             .retry
-            .run(&format!("delete manifest {reference}"), |_| async {
+            .run(&format!("{verb} manifest {reference}"), |_| async {
                 let response = self
-                    .manifest_request(reference, RegistryOperation::Push, |http, url| {
-                        http.delete(url)
-                    })
+                    .manifest_request(reference, RegistryOperation::Push, &build)
                     .await?;
                 let status = response.status().as_u16();
                 if !(200..300).contains(&status) {

@@ -201,6 +201,37 @@ impl Section {
     }
 }
 
+/// One buildah build of `dockerfile` in `context`, pushed to `destination`, its times logged;
+/// for a timed run (`phases` given), the total goes to `samples` and the bud and push times
+/// to `phases`.
+pub(crate) fn buildah_sample(
+    builder: &crate::buildah::Buildah,
+    context: &Path,
+    dockerfile: &Path,
+    destination: &str,
+    samples: &mut Samples,
+    phases: Option<&mut (Vec<Duration>, Vec<Duration>)>,
+) -> anyhow::Result<()> {
+    let opts = crate::buildah::BuildahOptions {
+        destination: destination.to_string(),
+        ..Default::default()
+    };
+    let result = builder.build(context, dockerfile, &opts)?;
+    let total = result.build_time + result.push_time;
+    tracing::info!(
+        "{destination}: buildah {} (bud {}, push {})",
+        seconds(total),
+        seconds(result.build_time),
+        seconds(result.push_time)
+    );
+    if let Some((bud, push)) = phases {
+        samples.times.push(total);
+        bud.push(result.build_time);
+        push.push(result.push_time);
+    }
+    Ok(())
+}
+
 /// `1.234 s`.
 pub fn seconds(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())

@@ -260,3 +260,16 @@ pub async fn push_busybox_with(
         applets,
     })
 }
+
+/// What a build test starts from (test tracing on): a fresh registry, the busybox fixture
+/// pushed to its `fixtures/busybox`, and a scratch directory; panics (the test fails) when any
+/// of it cannot be made.
+pub async fn busybox_setup() -> (Registry, BusyboxImage, tempfile::TempDir) {
+    crate::init_test_tracing();
+    let registry = Registry::start().expect("start the registry");
+    let base = push_busybox(&registry, "fixtures/busybox")
+        .await
+        .expect("push the busybox fixture");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    (registry, base, tmp)
+}

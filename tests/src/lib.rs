@@ -16,6 +16,7 @@ pub mod nats_secure;
 mod process;
 mod registry;
 pub mod rootless;
+pub mod tarball;
 mod tools;
 pub mod tree;
 
@@ -23,7 +24,8 @@ pub use fault_proxy::{FaultPlan, FaultProxy};
 pub use nats::Nats;
 pub use registry::Registry;
 pub use tools::{
-    skopeo_copy, skopeo_copy_image, skopeo_inspect_config, skopeo_inspect_raw, umoci_unpack,
+    index_platforms, skopeo_copy, skopeo_copy_image, skopeo_inspect_config, skopeo_inspect_raw,
+    umoci_unpack,
 };
 
 /// Installs a tracing subscriber for tests once per process: filtered by `RUST_LOG` (default

@@ -16,9 +16,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::process::{Service, free_port, http_get};
+use crate::process::{Service, free_port, http_get, start_with_attempts};
 
-const PORT_ATTEMPTS: usize = 5;
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running nats-server; killed (and reaped) on drop. Its log tail is printed when a test
@@ -71,19 +70,15 @@ impl Nats {
             service: Service::new("nats-server", log_path),
             dir,
         };
-        let mut last_error = None;
-        for _ in 0..PORT_ATTEMPTS {
+        start_with_attempts("nats-server", Duration::ZERO, || {
             nats.port = free_port()?;
             nats.monitor_port = free_port()?;
             if nats.port == nats.monitor_port {
-                continue;
+                anyhow::bail!("nats-server: the client and monitor ports came out the same");
             }
-            match nats.launch() {
-                Ok(()) => return Ok(nats),
-                Err(err) => last_error = Some(err),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("nats-server did not start")))
+            nats.launch()
+        })?;
+        Ok(nats)
     }
 
     fn launch(&mut self) -> anyhow::Result<()> {
@@ -142,17 +137,7 @@ impl Nats {
     /// Stops and starts the server again on the same ports and store.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.stop();
-        let mut last_error = None;
-        for _ in 0..PORT_ATTEMPTS {
-            match self.launch() {
-                Ok(()) => return Ok(()),
-                Err(err) => {
-                    last_error = Some(err);
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-            }
-        }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("nats-server did not restart")))
+        start_with_attempts("nats-server", Duration::from_millis(200), || self.launch())
     }
 
     /// Everything the server logged so far.

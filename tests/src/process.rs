@@ -13,6 +13,30 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
+/// Start attempts before a service gives up.
+const START_ATTEMPTS: usize = 5;
+
+/// Runs `attempt` until it succeeds, at most [`START_ATTEMPTS`] times with `pause` between
+/// failures (a fresh port may be taken, a released one may still be held); the last error, or
+/// `{what} did not start`, when none succeeded.
+pub(crate) fn start_with_attempts(
+    what: &str,
+    pause: Duration,
+    mut attempt: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut last_error = None;
+    for _ in 0..START_ATTEMPTS {
+        match attempt() {
+            Ok(()) => return Ok(()),
+            Err(err) => {
+                last_error = Some(err);
+                std::thread::sleep(pause);
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| anyhow::anyhow!("{what} did not start")))
+}
+
 /// A loopback port nobody listened on a moment ago. Another process may still take it before
 /// the service binds it; callers retry with a new port when the service says so.
 pub(crate) fn free_port() -> anyhow::Result<u16> {

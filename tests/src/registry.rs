@@ -12,10 +12,8 @@ use std::time::Duration;
 use anyhow::Context;
 use kaniko_registry::{Reference, RegistryClient, RegistryOptions, RetryPolicy};
 
-use crate::process::{Service, free_port, http_get};
+use crate::process::{Service, free_port, http_get, start_with_attempts};
 
-/// Start attempts with a fresh port when the chosen one turns out to be taken.
-const PORT_ATTEMPTS: usize = 5;
 /// How long a registry may take to answer `/v2/`.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -41,15 +39,11 @@ impl Registry {
             service: Service::new("docker-registry", log_path),
             dir,
         };
-        let mut last_error = None;
-        for _ in 0..PORT_ATTEMPTS {
+        start_with_attempts("docker-registry", Duration::ZERO, || {
             registry.port = free_port()?;
-            match registry.launch() {
-                Ok(()) => return Ok(registry),
-                Err(err) => last_error = Some(err),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("docker-registry did not start")))
+            registry.launch()
+        })?;
+        Ok(registry)
     }
 
     /// Writes the configuration for the current port and starts the process.
@@ -123,17 +117,9 @@ impl Registry {
     /// Starts the registry again on the same port and storage (waiting a little if the port
     /// is still held).
     pub fn start_again(&mut self) -> anyhow::Result<()> {
-        let mut last_error = None;
-        for _ in 0..PORT_ATTEMPTS {
-            match self.launch() {
-                Ok(()) => return Ok(()),
-                Err(err) => {
-                    last_error = Some(err);
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-            }
-        }
-        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("docker-registry did not restart")))
+        start_with_attempts("docker-registry", Duration::from_millis(200), || {
+            self.launch()
+        })
     }
 
     /// Everything the registry logged so far (one line per request, among others).

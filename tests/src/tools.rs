@@ -42,6 +42,20 @@ fn docker_transport(reference: &str) -> String {
     }
 }
 
+/// The platform (`os/architecture`, `?` for a missing part) of each manifest an index (as
+/// [`skopeo_inspect_raw`] returns it) lists, in index order.
+pub fn index_platforms(index: &serde_json::Value) -> Vec<String> {
+    let manifests = index["manifests"].as_array().map(Vec::as_slice);
+    manifests
+        .unwrap_or_default()
+        .iter()
+        .map(|m| {
+            let part = |key: &str| m["platform"][key].as_str().unwrap_or("?").to_string();
+            format!("{}/{}", part("os"), part("architecture"))
+        })
+        .collect()
+}
+
 /// `skopeo inspect --raw`: the manifest or index `reference` (e.g. `127.0.0.1:5000/app:1`)
 /// names, exactly as stored.
 pub fn skopeo_inspect_raw(reference: &str) -> anyhow::Result<serde_json::Value> {

@@ -1,35 +1,9 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! The `worker` binary's command line as a user meets it.
+//! The `worker` binary's command line as a user meets it (its `--version` is checked with the
+//! coordinator's in the end-to-end `version` module).
 
 use std::process::Command;
-
-#[test]
-fn version_prints_the_release_version() {
-    let release =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../.release-version"))
-            .unwrap();
-    let expected = format!("worker {}", release.trim());
-    for flag in ["--version", "-V"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_worker"))
-            .arg(flag)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "worker {flag} failed: {out:?}");
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        // `-V` is the bare version; `--version` may add the commit it was built from.
-        let rest = stdout.trim().strip_prefix(expected.as_str());
-        let ok = match rest {
-            Some("") => true,
-            Some(r) => flag == "--version" && r.starts_with(" (commit ") && r.ends_with(')'),
-            None => false,
-        };
-        assert!(
-            ok,
-            "worker {flag} printed {stdout:?}, expected {expected:?}"
-        );
-    }
-}
 
 /// Runs `worker` with `args` in a clean Kaniko environment; returns (success, stderr).
 fn worker(args: &[&str]) -> (bool, String) {

@@ -154,9 +154,10 @@ pub enum MountError {
 }
 
 impl Mount {
-    /// Parses one expanded `--mount` value.
-    pub fn parse(text: &str) -> Result<Mount, MountError> {
-        let mut m = Mount {
+    /// A writable bind mount with every option at its default and no target yet: what
+    /// `--mount` starts from before its options are read.
+    fn default_bind() -> Mount {
+        Mount {
             kind: MountType::Bind,
             target: None,
             source: None,
@@ -170,7 +171,12 @@ impl Mount {
             size: None,
             required: false,
             env: None,
-        };
+        }
+    }
+
+    /// Parses one expanded `--mount` value.
+    pub fn parse(text: &str) -> Result<Mount, MountError> {
+        let mut m = Mount::default_bind();
         let mut readonly: Option<bool> = None;
         let mut given: Vec<&'static str> = Vec::new();
         for field in csv_fields(text)? {
@@ -495,19 +501,9 @@ mod tests {
 
     fn bind(target: &str) -> Mount {
         Mount {
-            kind: MountType::Bind,
             target: Some(target.into()),
-            source: None,
-            from: None,
             readonly: true,
-            id: None,
-            sharing: Sharing::Shared,
-            mode: None,
-            uid: None,
-            gid: None,
-            size: None,
-            required: false,
-            env: None,
+            ..Mount::default_bind()
         }
     }
 

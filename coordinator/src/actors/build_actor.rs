@@ -82,6 +82,27 @@ impl BuildActor {
     /// task per build takes them in order (actix runs several `ctx.wait`s of one handler last
     /// first, so saves and events do not go through it). A CAS conflict means another
     /// coordinator owns the build: the actor stops; after a terminal save it stops too.
+    /// Ends the build in `state` (failed or cancelled) with `errors`, saved with its `Failed`
+    /// event.
+    fn persist_failed(
+        &mut self,
+        ctx: &mut Context<Self>,
+        state: BuildState,
+        errors: Vec<WireError>,
+    ) {
+        self.record.state = state;
+        self.record.errors = errors.clone();
+        self.persist(
+            ctx,
+            vec![EventKind::Failed {
+                errors,
+                index: None,
+                platforms: Vec::new(),
+                tags: Vec::new(),
+            }],
+        );
+    }
+
     fn persist(&mut self, _ctx: &mut Context<Self>, events: Vec<EventKind>) {
         let events: Vec<Event> = events.into_iter().map(|k| self.event(k)).collect();
         let save = Save {
@@ -232,19 +253,9 @@ impl BuildActor {
         self.finishing = true;
         match self.record.verdict() {
             Verdict::Fail(errors) => {
-                self.record.state = BuildState::Failed;
-                self.record.errors = errors.clone();
                 self.record.updated_at_unix_ms = now_ms();
                 info!(build_id = %self.record.build_id, "build failed");
-                self.persist(
-                    ctx,
-                    vec![EventKind::Failed {
-                        errors,
-                        index: None,
-                        platforms: Vec::new(),
-                        tags: Vec::new(),
-                    }],
-                );
+                self.persist_failed(ctx, BuildState::Failed, errors);
             }
             Verdict::NoIndex { children, failed } => {
                 self.record.state = BuildState::Succeeded;
@@ -334,21 +345,11 @@ impl BuildActor {
             .into_actor(self),
         );
         if kind == ErrorKind::Cancelled {
-            self.record.state = BuildState::Cancelled;
             let errors = vec![WireError::new(
                 ErrorKind::Cancelled,
                 format!("build cancelled: {reason}"),
             )];
-            self.record.errors = errors.clone();
-            self.persist(
-                ctx,
-                vec![EventKind::Failed {
-                    errors,
-                    index: None,
-                    platforms: Vec::new(),
-                    tags: Vec::new(),
-                }],
-            );
+            self.persist_failed(ctx, BuildState::Cancelled, errors);
             return;
         }
         let events = aborted

@@ -268,7 +268,7 @@ pub fn summary(build_id: &str, outcome: &Outcome, destinations: &[String]) -> Ve
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -295,7 +295,9 @@ mod tests {
         Platform::parse(text).unwrap()
     }
 
-    fn descriptor(hex: char) -> Descriptor {
+    /// An OCI manifest descriptor whose digest is `hex` repeated (also used by `output`'s
+    /// tests).
+    pub(in crate::submit) fn descriptor(hex: char) -> Descriptor {
         Descriptor {
             media_type: kaniko_common::oci::OCI_MANIFEST.into(),
             digest: format!("sha256:{}", hex.to_string().repeat(64)),

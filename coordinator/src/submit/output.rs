@@ -122,18 +122,9 @@ pub fn write_digests(path: &Path, outcome: &Outcome, force: bool) -> anyhow::Res
 mod tests {
     use super::*;
     use kaniko_common::messages::PlatformDescriptor;
-    use kaniko_common::oci::Descriptor;
     use kaniko_common::platform::Platform;
 
-    fn descriptor(hex: char) -> Descriptor {
-        Descriptor {
-            media_type: kaniko_common::oci::OCI_MANIFEST.into(),
-            digest: format!("sha256:{}", hex.to_string().repeat(64)),
-            size: 10,
-            platform: None,
-            annotations: Default::default(),
-        }
-    }
+    use crate::submit::follow::tests::descriptor;
 
     #[test]
     fn digest_file_content() {

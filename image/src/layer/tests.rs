@@ -110,6 +110,18 @@ fn write_sample<W: Write>(w: &mut LayerWriter<W>) -> io::Result<()> {
 }
 const SAMPLE_ENTRIES: u64 = 15;
 
+/// A layer writer into memory with `compression` and every other option at its default.
+fn writer(compression: Compression) -> LayerWriter<Vec<u8>> {
+    LayerWriter::new(
+        Vec::new(),
+        LayerOptions {
+            compression,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
 fn write_layer(opts: LayerOptions) -> (Vec<u8>, LayerInfo) {
     let mut w = LayerWriter::new(Vec::new(), opts).unwrap();
     write_sample(&mut w).unwrap();
@@ -436,14 +448,7 @@ fn empty_layer_is_the_end_marker() {
         Compression::Zstd,
         Compression::Uncompressed,
     ] {
-        let w = LayerWriter::new(
-            Vec::new(),
-            LayerOptions {
-                compression,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let w = writer(compression);
         let (blob, info) = w.finish().unwrap();
         assert_eq!(decompress(&blob, compression), vec![0u8; 1024]);
         assert_eq!(info.diff_id, EMPTY_LAYER_DIFF_ID);
@@ -501,14 +506,7 @@ fn bad_entries_are_refused_and_poison_the_writer() {
 
 #[test]
 fn content_beyond_the_size_is_not_written() {
-    let mut w = LayerWriter::new(
-        Vec::new(),
-        LayerOptions {
-            compression: Compression::Uncompressed,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mut w = writer(Compression::Uncompressed);
     w.append(
         &LayerEntry::new("f", EntryKind::File { size: 3 }),
         Some(&mut &b"abcdef"[..]),
@@ -566,14 +564,7 @@ fn files_from_disk_keep_their_metadata() {
         )
     } == 0;
 
-    let mut w = LayerWriter::new(
-        Vec::new(),
-        LayerOptions {
-            compression: Compression::Uncompressed,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let mut w = writer(Compression::Uncompressed);
     for rel in ["d", "d/f", "d/g", "d/s", "d/p"] {
         w.append_from_disk(root, Path::new(rel), &Path::new("/app").join(rel))
             .unwrap();

@@ -14,9 +14,11 @@ use std::time::Duration;
 use anyhow::Context;
 use rand::{Rng, RngCore, SeedableRng};
 
-use super::{BenchConfig, Benchmark, Row, Samples, Section, Stats, run_measured, seconds};
+use super::{
+    BenchConfig, Benchmark, Row, Samples, Section, Stats, buildah_sample, run_measured, seconds,
+};
 use crate::Registry;
-use crate::buildah::{Buildah, BuildahOptions};
+use crate::buildah::Buildah;
 use crate::fixture::push_busybox;
 
 /// `COPY . /ctx` of small files and one big random file.
@@ -89,24 +91,16 @@ impl Benchmark for CopyContext {
             let mut buildah_run = |samples: &mut Samples| -> anyhow::Result<()> {
                 let builder = Buildah::new()?;
                 driver = Some(builder.driver());
-                let opts = BuildahOptions {
-                    destination: format!("{host}/bench/buildah:{n}"),
-                    ..BuildahOptions::default()
-                };
-                let result = builder.build(&context, &dockerfile, &opts)?;
-                let total = result.build_time + result.push_time;
-                tracing::info!(
-                    "run {n}: buildah {} (bud {}, push {})",
-                    seconds(total),
-                    seconds(result.build_time),
-                    seconds(result.push_time)
-                );
-                if timed {
-                    samples.times.push(total);
-                    buildah_phases.0.push(result.build_time);
-                    buildah_phases.1.push(result.push_time);
-                }
-                Ok(())
+                let destination = format!("{host}/bench/buildah:{n}");
+                let phases = timed.then_some(&mut buildah_phases);
+                buildah_sample(
+                    &builder,
+                    &context,
+                    &dockerfile,
+                    &destination,
+                    samples,
+                    phases,
+                )
             };
             // Alternate who goes first, so neither always meets a cold page cache.
             if n % 2 == 0 {

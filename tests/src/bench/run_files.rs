@@ -13,9 +13,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use super::{BenchConfig, Benchmark, Row, Samples, Section, Stats, run_measured, seconds};
+use super::{
+    BenchConfig, Benchmark, Row, Samples, Section, Stats, buildah_sample, run_measured, seconds,
+};
 use crate::Registry;
-use crate::buildah::{Buildah, BuildahOptions};
+use crate::buildah::Buildah;
 use crate::debian::push_debian;
 
 /// `RUN` writing 10 000 files on Debian, kaniko (overlay and walk) against buildah.
@@ -331,24 +333,16 @@ impl Benchmark for RunFiles {
                 };
             let mut buildah_run = |samples: &mut Samples| -> anyhow::Result<()> {
                 let builder = Buildah::new()?;
-                let opts = BuildahOptions {
-                    destination: format!("{host}/bench/buildah:{n}"),
-                    ..BuildahOptions::default()
-                };
-                let result = builder.build(&context, &dockerfile, &opts)?;
-                let total = result.build_time + result.push_time;
-                tracing::info!(
-                    "run {n}: buildah {} (bud {}, push {})",
-                    seconds(total),
-                    seconds(result.build_time),
-                    seconds(result.push_time)
-                );
-                if timed {
-                    samples.times.push(total);
-                    buildah_phases.0.push(result.build_time);
-                    buildah_phases.1.push(result.push_time);
-                }
-                Ok(())
+                let destination = format!("{host}/bench/buildah:{n}");
+                let phases = timed.then_some(&mut buildah_phases);
+                buildah_sample(
+                    &builder,
+                    &context,
+                    &dockerfile,
+                    &destination,
+                    samples,
+                    phases,
+                )
             };
             // Rotate who goes first, so no one always meets a cold page cache.
             for turn in 0..3 {

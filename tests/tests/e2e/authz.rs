@@ -22,7 +22,6 @@ mod server;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use kaniko_common::platform::Platform;
 use kaniko_common::subjects::Names;
@@ -30,24 +29,7 @@ use kaniko_tests::fixture::push_busybox;
 use kaniko_tests::nats_secure::{Watched, read_seed};
 use kaniko_tests::{Nats, Registry, init_test_tracing};
 
-use crate::fleet::{Daemon, binary, describe};
-
-/// Variables a spawned process could take NATS or identity settings from; cleared on spawn.
-const ENV: [&str; 13] = [
-    "NATS_URL",
-    "NATS_TOKEN",
-    "NATS_USER",
-    "NATS_PASSWORD",
-    "NATS_NKEY",
-    "NATS_CREDS",
-    "NATS_CA",
-    "NATS_CERT",
-    "NATS_KEY",
-    "KANIKO_PREFIX",
-    "KANIKO_NATS_PREFIX",
-    "KANIKO_IDENTITY",
-    "KANIKO_POLICY",
-];
+use crate::fleet::{Daemon, SETTINGS_ENV, binary, describe, serve_args, wait_for_listing};
 
 /// A registry host's policy: alice pushes to `team-a/*` and pulls only `busybox`; bob
 /// pushes to `team-b/*` and pulls anything of the registry; ops is an admin.
@@ -131,7 +113,7 @@ impl Tenants {
     /// A command of ours with nothing from the environment but `who`'s seed.
     pub(crate) fn command(&self, program: &str, who: &str) -> Command {
         let mut command = Command::new(binary(program));
-        for var in ENV {
+        for var in SETTINGS_ENV {
             command.env_remove(var);
         }
         command.env("NATS_NKEY", self.seed(who));
@@ -153,13 +135,8 @@ impl Tenants {
 
     pub(crate) fn worker(&mut self, id: &str, extra: &[&str]) {
         let mut command = self.command("worker", "worker");
-        command
-            .arg("serve")
-            .args(["--nats", &self.nats.url()])
-            .args(["--id", id])
-            .args(["--heartbeat-interval", "1"])
+        serve_args(&mut command, &self.nats, id, &self.registry)
             .args(["--ack-wait", "5"])
-            .args(["--insecure-registry", &self.registry.host()])
             .args(extra);
         let daemon = Daemon::spawn(id, self.dir.path(), command);
         self.daemons.push(daemon);
@@ -186,20 +163,7 @@ impl Tenants {
     }
 
     fn wait_for_listing(&self, id: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = self.verb("ops", &["workers"]);
-            if out.status.success() && String::from_utf8_lossy(&out.stdout).contains(id) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "worker {id} never showed up\n{}\n{}",
-                describe(&out),
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        wait_for_listing(&[id], || self.verb("ops", &["workers"]), || self.logs());
     }
 
     /// A context directory `name` with `dockerfile` and a `hello.txt`.
@@ -244,12 +208,16 @@ impl Tenants {
             .expect("coordinator submit")
     }
 
-    /// A NATS client of `identity` (its seed and its own inbox) recording server errors.
-    pub(crate) async fn connect_as(&self, identity: &str) -> Watched {
-        let inbox = Names::default().identity_inbox(identity).expect("inbox");
-        Watched::connect(&self.nats.url(), &self.seed(identity), Some(&inbox))
+    /// A NATS client of `who` (`coordinator`, `worker` or an identity: its seed and its own
+    /// inbox) recording server errors.
+    pub(crate) async fn connect_as(&self, who: &str) -> Watched {
+        let inbox = match who {
+            "coordinator" | "worker" => format!("_INBOX.kaniko.{who}"),
+            identity => Names::default().identity_inbox(identity).expect("inbox"),
+        };
+        Watched::connect(&self.nats.url(), &self.seed(who), Some(&inbox))
             .await
-            .expect("connect")
+            .unwrap_or_else(|err| panic!("{who} connection: {err}"))
     }
 
     pub(crate) fn logs(&self) -> String {

@@ -13,11 +13,8 @@ mod dockerfiles;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kaniko_tests::fixture::push_busybox;
-use kaniko_tests::{
-    Registry, init_test_tracing, skopeo_copy, skopeo_inspect_config, skopeo_inspect_raw,
-    umoci_unpack,
-};
+use kaniko_tests::fixture::busybox_setup;
+use kaniko_tests::{skopeo_copy, skopeo_inspect_config, skopeo_inspect_raw, umoci_unpack};
 
 fn worker_binary() -> PathBuf {
     kaniko_tests::workspace_binary("worker")
@@ -78,10 +75,7 @@ fn raw_config(layout: &Path) -> serde_json::Value {
 
 #[tokio::test]
 async fn multi_stage_copy_env_and_entrypoint_rule() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let base = push_busybox(&registry, "fixtures/busybox").await.unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let (registry, base, tmp) = busybox_setup().await;
     let ctx = tmp.path().join("ctx");
     write(
         &ctx,
@@ -153,10 +147,7 @@ async fn multi_stage_copy_env_and_entrypoint_rule() {
 
 #[tokio::test]
 async fn custom_platform_and_reproducible_digests() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let base = push_busybox(&registry, "fixtures/busybox").await.unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let (registry, base, tmp) = busybox_setup().await;
     let ctx = tmp.path().join("ctx");
     write(
         &ctx,
@@ -217,10 +208,7 @@ async fn custom_platform_and_reproducible_digests() {
 
 #[tokio::test]
 async fn bad_input_fails_clearly_and_pushes_nothing() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let base = push_busybox(&registry, "fixtures/busybox").await.unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let (registry, base, tmp) = busybox_setup().await;
     let cases: Vec<(&str, String, Vec<&str>, &str)> = vec![
         (
             "missing",

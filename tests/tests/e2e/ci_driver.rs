@@ -31,6 +31,23 @@ pub fn worker_build(ctx: &Path, platform: &str, destination: &str, args: &[&str]
         .expect("spawn worker")
 }
 
+/// Runs [`worker_build`] of `ctx` once per fixture platform (linux/amd64 and, by
+/// `--custom-platform`, linux/arm64) with `args`, pushing `<host>/app-build:<arch>` and
+/// writing its metadata to `<digests>/<arch>/metadata.json`; asserts each run succeeded.
+pub fn build_per_arch(ctx: &Path, host: &str, digests: &Path, args: &[&str]) {
+    for (platform, arch) in [("linux/amd64", "amd64"), ("linux/arm64", "arm64")] {
+        let metadata = digests.join(format!("{arch}/metadata.json"));
+        let mut all = args.to_vec();
+        all.extend(["--metadata-file", metadata.to_str().unwrap()]);
+        ok(&worker_build(
+            ctx,
+            platform,
+            &format!("{host}/app-build:{arch}"),
+            &all,
+        ));
+    }
+}
+
 /// Runs `coordinator <args>` against `registry` (plain HTTP, no credentials).
 pub fn coordinator(registry: &Registry, args: &[&str]) -> Output {
     coordinator_via(&registry.host(), registry, args)
@@ -113,6 +130,27 @@ pub async fn fixture_children(registry: &Registry, dir: &Path) -> BusyboxImage {
     base
 }
 
+/// What a `ci` driver test starts from (test tracing on): a fresh registry, a client of it,
+/// its host, a scratch directory, and in it `digests`, the [`fixture_children`] digest files
+/// of the busybox fixture (the last element).
+pub async fn ci_fixture() -> (
+    Registry,
+    RegistryClient,
+    String,
+    tempfile::TempDir,
+    PathBuf,
+    BusyboxImage,
+) {
+    init_test_tracing();
+    let registry = Registry::start().unwrap();
+    let client = registry.client();
+    let host = registry.host();
+    let tmp = tempfile::tempdir().unwrap();
+    let digests = tmp.path().join("digests");
+    let base = fixture_children(&registry, &digests).await;
+    (registry, client, host, tmp, digests, base)
+}
+
 /// A RUN-free context over `base` (cross-safe for every platform) with `content` in a file.
 pub fn context(dir: &Path, base: &str, content: &str) -> PathBuf {
     let ctx = dir.join("ctx");
@@ -148,15 +186,7 @@ async fn two_worker_builds_then_the_ci_driver_publish_a_two_platform_index() {
     let ctx = context(tmp.path(), &base.reference, "hello\n");
     let digests = tmp.path().join("digests");
     // Two separate per-arch jobs, each pushing to its own tag of a build repository.
-    for (platform, arch) in [("linux/amd64", "amd64"), ("linux/arm64", "arm64")] {
-        let metadata = digests.join(format!("{arch}/metadata.json"));
-        ok(&worker_build(
-            &ctx,
-            platform,
-            &format!("{host}/app-build:{arch}"),
-            &["--metadata-file", metadata.to_str().unwrap()],
-        ));
-    }
+    build_per_arch(&ctx, &host, &digests, &[]);
     let read_json = |path: &Path| -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
     };
@@ -194,19 +224,11 @@ async fn two_worker_builds_then_the_ci_driver_publish_a_two_platform_index() {
 
     let index = skopeo_inspect_raw(&format!("{host}/app:1")).unwrap();
     assert_eq!(index["mediaType"], kaniko_common::oci::OCI_INDEX);
-    let manifests = index["manifests"].as_array().unwrap();
-    let listed: Vec<(String, String)> = manifests
-        .iter()
-        .map(|m| {
-            (
-                format!(
-                    "{}/{}",
-                    m["platform"]["os"].as_str().unwrap(),
-                    m["platform"]["architecture"].as_str().unwrap()
-                ),
-                m["digest"].as_str().unwrap().to_string(),
-            )
-        })
+    let children = index["manifests"].as_array().unwrap().iter();
+    let child_digests = children.map(|m| m["digest"].as_str().unwrap().to_string());
+    let listed: Vec<(String, String)> = kaniko_tests::index_platforms(&index)
+        .into_iter()
+        .zip(child_digests)
         .collect();
     assert_eq!(
         listed,
@@ -241,13 +263,7 @@ async fn two_worker_builds_then_the_ci_driver_publish_a_two_platform_index() {
 
 #[tokio::test]
 async fn a_missing_child_a_mismatch_and_a_duplicate_each_fail_and_push_nothing() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let client = registry.client();
-    let host = registry.host();
-    let tmp = tempfile::tempdir().unwrap();
-    let good = tmp.path().join("good");
-    let base = fixture_children(&registry, &good).await;
+    let (registry, client, host, tmp, good, base) = ci_fixture().await;
     let amd64 = base.children[0].1.digest.clone();
     let arm64 = base.children[1].1.digest.clone();
 
@@ -343,13 +359,7 @@ async fn a_missing_child_a_mismatch_and_a_duplicate_each_fail_and_push_nothing()
 
 #[tokio::test]
 async fn digest_files_change_only_with_force_in_both_binaries() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let client = registry.client();
-    let host = registry.host();
-    let tmp = tempfile::tempdir().unwrap();
-    let digests = tmp.path().join("digests");
-    let base = fixture_children(&registry, &digests).await;
+    let (registry, client, host, tmp, digests, base) = ci_fixture().await;
 
     // coordinator: a reproducible index is the same twice; other annotations change it.
     let out = tmp.path().join("out");

@@ -25,16 +25,17 @@ use kaniko_tests::{Nats, Registry, init_test_tracing, skopeo_inspect_raw};
 use serde_json::{Value, json};
 use sha2::Digest;
 
-struct Setup {
+/// nats-server and an in-process `coordinator serve` on it (stopped on drop), with a client.
+pub(crate) struct Setup {
     nats: Nats,
     coordinator: Option<ServeHandle>,
     client: async_nats::Client,
-    js: jetstream::Context,
+    pub(crate) js: jetstream::Context,
     names: Names,
 }
 
 impl Setup {
-    async fn start(insecure_registry: Option<String>) -> Setup {
+    pub(crate) async fn start(insecure_registry: Option<String>) -> Setup {
         init_test_tracing();
         let nats = Nats::start().unwrap();
         let config = ServeConfig {
@@ -65,17 +66,8 @@ impl Setup {
 
     /// Uploads a tarball of `files` to the contexts object store.
     async fn context(&self, files: &[(&str, &str)]) -> ContextRef {
-        let mut builder = tar::Builder::new(Vec::new());
-        for (path, text) in files {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(text.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            builder
-                .append_data(&mut header, path, text.as_bytes())
-                .unwrap();
-        }
-        let bytes = builder.into_inner().unwrap();
+        let files: Vec<(&str, &[u8])> = files.iter().map(|(p, t)| (*p, t.as_bytes())).collect();
+        let bytes = kaniko_tests::tarball::tar_of(&files);
         let context = ContextRef {
             sha256: hex_of(&sha2::Sha256::digest(&bytes)),
             size: bytes.len() as u64,
@@ -111,7 +103,8 @@ impl Setup {
         .unwrap()
     }
 
-    async fn json(&self, verb: ApiVerb, body: Value) -> Value {
+    /// Sends `body` as JSON on the API subject of `verb`; the reply.
+    pub(crate) async fn json(&self, verb: ApiVerb, body: Value) -> Value {
         let reply = self
             .raw(verb, "application/json", serde_json::to_vec(&body).unwrap())
             .await;
@@ -146,7 +139,8 @@ impl Setup {
         panic!("the fleet never listed worker {}", worker.id);
     }
 
-    async fn tasks_in_stream(&self) -> u64 {
+    /// How many tasks were ever published.
+    pub(crate) async fn tasks_in_stream(&self) -> u64 {
         let mut stream = self.js.get_stream(self.names.tasks_stream()).await.unwrap();
         stream.info().await.unwrap().state.messages
     }

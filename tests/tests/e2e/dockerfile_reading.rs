@@ -14,13 +14,11 @@ use std::time::Duration;
 
 use kaniko_common::messages::ContextRef;
 use kaniko_common::subjects::{ApiVerb, Names};
-use kaniko_coordinator::serve::{ServeConfig, spawn};
-use kaniko_nats::NatsOptions;
-use kaniko_registry::RegistryOptions;
-use kaniko_tests::{Nats, Registry, init_test_tracing};
+use kaniko_tests::{Registry, init_test_tracing};
 use serde_json::{Value, json};
 use sha2::Digest;
 
+use crate::coordinator::Setup;
 use crate::dockerfiles::worker_binary;
 
 /// One entry of a hand-made context tar, in the order given (duplicates allowed).
@@ -275,42 +273,16 @@ async fn upload(js: &async_nats::jetstream::Context, tar: &[u8]) -> ContextRef {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_coordinator_refuses_a_dockerfile_replaced_by_a_symlink() {
-    init_test_tracing();
-    let nats = Nats::start().unwrap();
-    let config = ServeConfig {
-        nats: NatsOptions::new(nats.url()),
-        prefix: "kaniko".into(),
-        streams: Default::default(),
-        registry: RegistryOptions::default(),
-        heartbeat_interval: Duration::from_secs(5),
-        policy: None,
-    };
-    let coordinator = tokio::task::spawn_blocking(move || spawn(config))
-        .await
-        .unwrap()
-        .unwrap();
-    let client = async_nats::connect(nats.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client.clone());
+    let setup = Setup::start(None).await;
     let submit = |context: ContextRef| {
-        let client = client.clone();
-        async move {
-            let body = json!({
+        setup.json(
+            ApiVerb::Submit,
+            json!({
                 "context": {"sha256": context.sha256, "size": context.size},
                 "platforms": ["linux/amd64"],
                 "destinations": ["127.0.0.1:1/app:1"],
-            });
-            let reply = tokio::time::timeout(
-                Duration::from_secs(20),
-                client.request(
-                    Names::default().api(ApiVerb::Submit),
-                    serde_json::to_vec(&body).unwrap().into(),
-                ),
-            )
-            .await
-            .expect("the api answers within 20s")
-            .unwrap();
-            serde_json::from_slice::<Value>(&reply.payload).unwrap()
-        }
+            }),
+        )
     };
     for planted in [
         tar_of(&[
@@ -323,7 +295,7 @@ async fn the_coordinator_refuses_a_dockerfile_replaced_by_a_symlink() {
             Entry::Fifo("Dockerfile"),
         ]),
     ] {
-        let reply = submit(upload(&js, &planted).await).await;
+        let reply = submit(upload(&setup.js, &planted).await).await;
         assert_eq!(reply["build_id"], Value::Null, "{reply}");
         let message = reply["error"]["message"].as_str().unwrap_or_default();
         assert!(
@@ -331,12 +303,7 @@ async fn the_coordinator_refuses_a_dockerfile_replaced_by_a_symlink() {
             "{reply}"
         );
     }
-    let mut stream = js
-        .get_stream(Names::default().tasks_stream())
-        .await
-        .unwrap();
-    assert_eq!(stream.info().await.unwrap().state.messages, 0);
-    let _ = coordinator.stop();
+    assert_eq!(setup.tasks_in_stream().await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,17 +22,7 @@ async fn busybox_fixture_is_a_two_platform_oci_index() {
     );
     assert_eq!(raw["schemaVersion"], 2);
     let manifests = raw["manifests"].as_array().unwrap();
-    let platforms: Vec<String> = manifests
-        .iter()
-        .map(|m| {
-            format!(
-                "{}/{}",
-                m["platform"]["os"].as_str().unwrap(),
-                m["platform"]["architecture"].as_str().unwrap()
-            )
-        })
-        .collect();
-    assert_eq!(platforms, BUSYBOX_PLATFORMS);
+    assert_eq!(kaniko_tests::index_platforms(&raw), BUSYBOX_PLATFORMS);
     for m in manifests {
         assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
     }

@@ -20,6 +20,24 @@ use kaniko_tests::fixture::push_busybox;
 use kaniko_tests::tree::FileTree;
 use kaniko_tests::{Nats, Registry, init_test_tracing, skopeo_inspect_config, skopeo_inspect_raw};
 
+/// Every variable a spawned process could take NATS or identity settings from; a test that
+/// spawns with its own settings clears them all so only what it gives counts.
+pub(crate) const SETTINGS_ENV: [&str; 13] = [
+    "NATS_URL",
+    "NATS_TOKEN",
+    "NATS_USER",
+    "NATS_PASSWORD",
+    "NATS_NKEY",
+    "NATS_CREDS",
+    "NATS_CA",
+    "NATS_CERT",
+    "NATS_KEY",
+    "KANIKO_PREFIX",
+    "KANIKO_NATS_PREFIX",
+    "KANIKO_IDENTITY",
+    "KANIKO_POLICY",
+];
+
 pub(crate) fn binary(name: &str) -> PathBuf {
     kaniko_tests::workspace_binary(name)
 }
@@ -63,8 +81,8 @@ impl Drop for Daemon {
     }
 }
 
-/// The host's platform and the one the cross worker serves.
-fn platforms() -> (Platform, Platform) {
+/// The host's platform and a foreign one (the one the cross worker serves).
+pub(crate) fn platforms() -> (Platform, Platform) {
     let native = Platform::host();
     let foreign = if native.architecture == "arm64" {
         "linux/amd64"
@@ -133,13 +151,7 @@ impl Fleet {
     /// A worker with `extra` flags after the usual ones.
     pub(crate) fn worker_with(&mut self, id: &str, cross: Option<&Platform>, extra: &[&str]) {
         let mut command = Command::new(binary("worker"));
-        command
-            .arg("serve")
-            .args(["--nats", &self.nats.url()])
-            .args(["--id", id])
-            .args(["--heartbeat-interval", "1"])
-            .args(["--ack-wait", "5"])
-            .args(["--insecure-registry", &self.registry.host()]);
+        serve_args(&mut command, &self.nats, id, &self.registry).args(["--ack-wait", "5"]);
         if let Some(platform) = cross {
             command
                 .arg("--allow-cross")
@@ -152,24 +164,14 @@ impl Fleet {
 
     /// Waits until `coordinator workers` lists every id.
     pub(crate) fn wait_for_workers(&self, ids: &[&str]) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let out = Command::new(binary("coordinator"))
+        let list = || {
+            Command::new(binary("coordinator"))
                 .arg("workers")
                 .args(["--nats", &self.nats.url()])
                 .output()
-                .expect("coordinator workers");
-            let text = String::from_utf8_lossy(&out.stdout).to_string();
-            if out.status.success() && ids.iter().all(|id| text.contains(id)) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "workers {ids:?} never showed up; last listing:\n{text}\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
+                .expect("coordinator workers")
+        };
+        wait_for_listing(ids, list, || self.logs());
     }
 
     /// A cross-safe two-stage context: a build stage on the build platform, the final stage
@@ -219,6 +221,60 @@ impl Fleet {
     }
 }
 
+/// A context directory `dir` holding `hello.txt` (`hello`) and a Dockerfile `FROM
+/// <host>/busybox:latest` that copies it.
+pub(crate) fn copy_context(dir: &Path, host: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).expect("context dir");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM {host}/busybox:latest\nCOPY hello.txt /hello.txt\n"),
+    )
+    .expect("Dockerfile");
+    std::fs::write(dir.join("hello.txt"), "hello\n").expect("hello.txt");
+    dir.to_path_buf()
+}
+
+/// Adds to `command` (a `worker` binary) `serve` on `nats` as `id`, a heartbeat every
+/// second, and plain HTTP to `registry`: how every fleet test starts a worker.
+pub(crate) fn serve_args<'c>(
+    command: &'c mut Command,
+    nats: &Nats,
+    id: &str,
+    registry: &Registry,
+) -> &'c mut Command {
+    command
+        .arg("serve")
+        .args(["--nats", &nats.url()])
+        .args(["--id", id])
+        .args(["--heartbeat-interval", "1"])
+        .args(["--insecure-registry", &registry.host()])
+}
+
+/// Runs `list` (a `coordinator workers`) every 300 ms until it succeeds listing every one of
+/// `ids` (an empty id: any answer); fails the test after 30 s with the last listing and
+/// `logs`.
+pub(crate) fn wait_for_listing(
+    ids: &[&str],
+    mut list: impl FnMut() -> Output,
+    logs: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = list();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        if out.status.success() && ids.iter().all(|id| text.contains(id)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "workers {ids:?} never showed up; last listing:\n{}\n{}",
+            describe(&out),
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 pub(crate) fn describe(output: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
@@ -228,25 +284,20 @@ pub(crate) fn describe(output: &Output) -> String {
     )
 }
 
-/// Checks the index at `reference`: OCI, exactly `platforms` (in any order), each child's
-/// config naming its architecture.
+/// [`check_index_labelled`] for the fleet's context (label `fleet`).
 fn check_index(reference: &str, platforms: &[&Platform]) {
+    check_index_labelled(reference, platforms, "fleet");
+}
+
+/// Checks the index at `reference`: OCI, exactly `platforms` (in any order), each child's
+/// config naming its platform and carrying the label `<label>=yes`.
+pub(crate) fn check_index_labelled(reference: &str, platforms: &[&Platform], label: &str) {
     let index = skopeo_inspect_raw(reference).expect("skopeo inspect --raw");
     assert_eq!(
         index["mediaType"], "application/vnd.oci.image.index.v1+json",
         "{index:#}"
     );
-    let manifests = index["manifests"].as_array().expect("manifests");
-    let mut got: Vec<String> = manifests
-        .iter()
-        .map(|m| {
-            format!(
-                "{}/{}",
-                m["platform"]["os"].as_str().unwrap_or("?"),
-                m["platform"]["architecture"].as_str().unwrap_or("?")
-            )
-        })
-        .collect();
+    let mut got = kaniko_tests::index_platforms(&index);
     got.sort();
     let mut wanted: Vec<String> = platforms.iter().map(ToString::to_string).collect();
     wanted.sort();
@@ -256,7 +307,7 @@ fn check_index(reference: &str, platforms: &[&Platform]) {
             .expect("skopeo inspect --config");
         assert_eq!(config["architecture"], platform.architecture.as_str());
         assert_eq!(config["os"], platform.os.as_str());
-        assert_eq!(config["config"]["Labels"]["fleet"], "yes", "{config:#}");
+        assert_eq!(config["config"]["Labels"][label], "yes", "{config:#}");
     }
 }
 

@@ -22,8 +22,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::ci_driver::{
-    context, coordinator, coordinator_via, digest_of, exists, fails_with, fixture_children, ok,
-    stderr, worker_build,
+    build_per_arch, ci_fixture, context, coordinator, coordinator_via, digest_of, exists,
+    fails_with, ok, stderr,
 };
 
 const COMMIT: &str = "89abcdef0123456789abcdef0123456789abcdef";
@@ -55,12 +55,7 @@ fn args<'a>(digests: &'a Path, context: &'a Path, rest: &[&'a str]) -> Vec<&'a s
 
 #[tokio::test]
 async fn an_oci_index_carries_requested_and_standard_annotations() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let host = registry.host();
-    let tmp = tempfile::tempdir().unwrap();
-    let digests = tmp.path().join("digests");
-    let base = fixture_children(&registry, &digests).await;
+    let (registry, _, host, tmp, digests, base) = ci_fixture().await;
     let checkout = tmp.path().join("checkout");
     git_checkout(&checkout);
     let destination = format!("{host}/app:1");
@@ -123,20 +118,7 @@ async fn a_docker_manifest_list_has_docker_types_and_no_annotations() {
         .unwrap();
     let ctx = context(tmp.path(), &base.reference, "docker\n");
     let digests = tmp.path().join("digests");
-    for (platform, arch) in [("linux/amd64", "amd64"), ("linux/arm64", "arm64")] {
-        let metadata = digests.join(format!("{arch}.json"));
-        ok(&worker_build(
-            &ctx,
-            platform,
-            &format!("{host}/app-build:{arch}"),
-            &[
-                "--oci-mode",
-                "docker",
-                "--metadata-file",
-                metadata.to_str().unwrap(),
-            ],
-        ));
-    }
+    build_per_arch(&ctx, &host, &digests, &["--oci-mode", "docker"]);
     let checkout = tmp.path().join("checkout");
     git_checkout(&checkout);
     let check_list = |reference: &str| {
@@ -192,13 +174,7 @@ async fn a_docker_manifest_list_has_docker_types_and_no_annotations() {
 
 #[tokio::test]
 async fn annotations_asked_for_on_a_docker_list_are_refused_and_nothing_is_pushed() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let client = registry.client();
-    let host = registry.host();
-    let tmp = tempfile::tempdir().unwrap();
-    let digests = tmp.path().join("digests");
-    let base = fixture_children(&registry, &digests).await;
+    let (registry, client, host, tmp, digests, base) = ci_fixture().await;
     let destination = format!("{host}/app:1");
     for mode in [&["--legacy-manifest-list"][..], &["--oci-mode", "docker"]] {
         let mut rest = vec!["-d", destination.as_str(), "--index-annotations", "a=1"];
@@ -283,13 +259,7 @@ async fn publish_index_false_reports_the_platform_digests_only() {
 
 #[tokio::test]
 async fn destinations_in_two_repositories_share_one_index_and_every_child() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let client = registry.client();
-    let host = registry.host();
-    let tmp = tempfile::tempdir().unwrap();
-    let digests = tmp.path().join("digests");
-    let base = fixture_children(&registry, &digests).await;
+    let (registry, client, host, tmp, digests, base) = ci_fixture().await;
     let (one, latest, other) = (
         format!("{host}/team/app:1"),
         format!("{host}/team/app:latest"),
@@ -398,12 +368,7 @@ async fn proxy_one(mut conn: TcpStream, upstream: SocketAddr) -> std::io::Result
 // Multi-threaded: the proxy runs on the runtime while the test thread waits for the binary.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn immutable_tag_refusals_are_warnings_only_when_asked() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let client = registry.client();
-    let tmp = tempfile::tempdir().unwrap();
-    let digests = tmp.path().join("digests");
-    fixture_children(&registry, &digests).await;
+    let (registry, client, _, tmp, digests, _) = ci_fixture().await;
     let (proxy, task) = immutable_tags_proxy(registry.addr()).await;
     let destination = format!("{proxy}/app:1");
     let digest_file = tmp.path().join("index.digest");

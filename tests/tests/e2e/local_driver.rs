@@ -11,20 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use kaniko_common::platform::Platform;
 use kaniko_tests::fixture::push_busybox;
-use kaniko_tests::{Registry, init_test_tracing, skopeo_inspect_config, skopeo_inspect_raw};
+use kaniko_tests::{Registry, init_test_tracing, skopeo_inspect_raw};
 
-/// The host's platform and a foreign one.
-fn platforms() -> (Platform, Platform) {
-    let native = Platform::host();
-    let foreign = if native.architecture == "arm64" {
-        "linux/amd64"
-    } else {
-        "linux/arm64"
-    };
-    (native, Platform::parse(foreign).expect("platform"))
-}
+use crate::fleet::platforms;
 
 async fn registry() -> Registry {
     init_test_tracing();
@@ -73,6 +63,24 @@ fn repository_absent(registry: &Registry, repository: &str) -> bool {
         .join("docker/registry/v2/repositories")
         .join(repository)
         .exists()
+}
+
+/// Submits, to a fresh registry with busybox, a build of `FROM <busybox>` followed by `body`,
+/// to `<name>:v1` with `extra` flags; asserts it exits 1 and pushed nothing to `name` (not even
+/// the host's platform); returns its output.
+async fn submit_refused(name: &str, body: &str, extra: &[&str]) -> Output {
+    let registry = registry().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base = format!("{}/busybox:latest", registry.host());
+    let context = context(dir.path(), name, &format!("FROM {base}\n{body}"));
+    let destination = format!("{}/{name}:v1", registry.host());
+    let output = submit(&registry, &context, &destination, extra);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        repository_absent(&registry, name),
+        "nothing was pushed to {name}"
+    );
+    output
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,33 +135,7 @@ async fn a_cross_safe_build_for_two_platforms_publishes_one_index() {
         assert!(tree.get("/ran.txt").is_some(), "{arch}: /ran.txt missing");
     }
 
-    let index = skopeo_inspect_raw(&destination).expect("skopeo inspect --raw");
-    assert_eq!(
-        index["mediaType"], "application/vnd.oci.image.index.v1+json",
-        "{index:#}"
-    );
-    let mut got: Vec<String> = index["manifests"]
-        .as_array()
-        .expect("manifests")
-        .iter()
-        .map(|m| {
-            format!(
-                "{}/{}",
-                m["platform"]["os"].as_str().unwrap_or("?"),
-                m["platform"]["architecture"].as_str().unwrap_or("?")
-            )
-        })
-        .collect();
-    got.sort();
-    let mut wanted = vec![native.to_string(), foreign.to_string()];
-    wanted.sort();
-    assert_eq!(got, wanted, "{index:#}");
-    for platform in [&native, &foreign] {
-        let config = skopeo_inspect_config(&destination, Some(&platform.architecture))
-            .expect("skopeo inspect --config");
-        assert_eq!(config["architecture"], platform.architecture.as_str());
-        assert_eq!(config["config"]["Labels"]["local"], "yes", "{config:#}");
-    }
+    crate::fleet::check_index_labelled(&destination, &[&native, &foreign], "local");
 
     let stdout = String::from_utf8_lossy(&output.stdout);
     let digest = std::fs::read_to_string(&digest_file).expect("digest file");
@@ -176,23 +158,13 @@ async fn a_cross_safe_build_for_two_platforms_publishes_one_index() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_platform_that_needs_run_on_a_foreign_arch_is_refused_before_anything_is_pushed() {
     let (native, foreign) = platforms();
-    let registry = registry().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let base = format!("{}/busybox:latest", registry.host());
-    let context = context(
-        dir.path(),
-        "runner",
-        &format!("FROM {base}\nCOPY hello.txt /hello.txt\nRUN cat /hello.txt\n"),
-    );
-    let destination = format!("{}/runner:v1", registry.host());
     let platforms = format!("{native},{foreign}");
-    let output = submit(
-        &registry,
-        &context,
-        &destination,
+    let output = submit_refused(
+        "runner",
+        "COPY hello.txt /hello.txt\nRUN cat /hello.txt\n",
         &["--driver", "local", "--multi-platform", &platforms],
-    );
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains(&format!("platform {foreign} needs RUN"))
@@ -201,32 +173,18 @@ async fn a_platform_that_needs_run_on_a_foreign_arch_is_refused_before_anything_
         "{}",
         describe(&output)
     );
-    assert!(
-        repository_absent(&registry, "runner"),
-        "nothing was pushed, not even the host's platform"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_dockerfile_fails_with_its_line_and_local_is_the_default_driver() {
     let (native, _) = platforms();
-    let registry = registry().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let base = format!("{}/busybox:latest", registry.host());
-    let context = context(
-        dir.path(),
-        "bad",
-        &format!("FROM {base}\nCOPY\nFROBNICATE everything\n"),
-    );
-    let destination = format!("{}/bad:v1", registry.host());
     // No --driver, no --nats, no NATS_URL: the embedded local driver.
-    let output = submit(
-        &registry,
-        &context,
-        &destination,
+    let output = submit_refused(
+        "bad",
+        "COPY\nFROBNICATE everything\n",
         &["--multi-platform", &native.to_string()],
-    );
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&output.stderr).to_lowercase();
     assert!(stderr.contains("dockerfile:2:"), "{}", describe(&output));
     assert!(
@@ -234,7 +192,6 @@ async fn a_bad_dockerfile_fails_with_its_line_and_local_is_the_default_driver() 
         "the local driver needs no NATS\n{}",
         describe(&output)
     );
-    assert!(repository_absent(&registry, "bad"), "nothing was pushed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

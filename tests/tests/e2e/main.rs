@@ -28,3 +28,4 @@ mod registry_client;
 mod roundtrip;
 mod run;
 mod serve;
+mod version;

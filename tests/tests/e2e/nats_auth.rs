@@ -19,22 +19,7 @@ use kaniko_tests::fixture::push_busybox;
 use kaniko_tests::nats_secure::{self, NkeyUser, Operator, TlsFiles};
 use kaniko_tests::{Nats, Registry, init_test_tracing, skopeo_inspect_raw};
 
-use crate::fleet::{Daemon, binary, describe};
-
-/// Every variable a process could pick NATS settings up from; cleared on each spawn so only
-/// what a test gives counts.
-const NATS_VARS: [&str; 10] = [
-    "NATS_URL",
-    "NATS_TOKEN",
-    "NATS_USER",
-    "NATS_PASSWORD",
-    "NATS_NKEY",
-    "NATS_CREDS",
-    "NATS_CA",
-    "NATS_CERT",
-    "NATS_KEY",
-    "KANIKO_PREFIX",
-];
+use crate::fleet::{Daemon, SETTINGS_ENV, binary, describe, serve_args, wait_for_listing};
 
 /// How long a refused connection may take to be reported.
 const REFUSAL_BOUND: Duration = Duration::from_secs(15);
@@ -59,7 +44,7 @@ impl Auth {
     }
 
     fn apply(&self, command: &mut Command) {
-        for var in NATS_VARS {
+        for var in SETTINGS_ENV {
             command.env_remove(var);
         }
         command.args(&self.flags);
@@ -106,12 +91,7 @@ impl Secured {
 
     fn worker_command(&self, id: &str, auth: &Auth) -> Command {
         let mut command = Command::new(binary("worker"));
-        command
-            .arg("serve")
-            .args(["--nats", &self.nats.url()])
-            .args(["--id", id])
-            .args(["--heartbeat-interval", "1"])
-            .args(["--insecure-registry", &self.registry.host()]);
+        serve_args(&mut command, &self.nats, id, &self.registry);
         auth.apply(&mut command);
         command
     }
@@ -124,24 +104,13 @@ impl Secured {
 
     /// Waits until `coordinator workers` (authenticated with `auth`) lists `id`.
     fn wait_for_worker(&self, id: &str, auth: &Auth) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        let list = || {
             let mut command = Command::new(binary("coordinator"));
             command.arg("workers").args(["--nats", &self.nats.url()]);
             auth.apply(&mut command);
-            let out = command.output().expect("coordinator workers");
-            let text = String::from_utf8_lossy(&out.stdout).to_string();
-            if out.status.success() && text.contains(id) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "worker {id} never showed up\n{}\n{}",
-                describe(&out),
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(300));
-        }
+            command.output().expect("coordinator workers")
+        };
+        wait_for_listing(&[id], list, || self.logs());
     }
 
     /// `FROM busybox` plus one COPY.
@@ -215,18 +184,7 @@ impl Secured {
         let text = describe(&output);
         assert_eq!(output.status.code(), Some(1), "{text}\n{}", self.logs());
         assert!(elapsed < REFUSAL_BOUND, "refused after {elapsed:?}\n{text}");
-        let lower = text.to_lowercase();
-        for name in names {
-            assert!(
-                lower.contains(&name.to_lowercase()),
-                "the refusal names {name:?}\n{text}"
-            );
-        }
-        assert!(
-            !text.contains("retrying"),
-            "a refusal is final, not retried\n{text}"
-        );
-        self.assert_no_secret("a refused submit", &text);
+        self.assert_refusal("a refused submit", &text, names);
         assert!(skopeo_inspect_raw(&destination).is_err(), "nothing pushed");
     }
 
@@ -258,6 +216,12 @@ impl Secured {
         };
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         assert!(!status.success(), "{status:?}\n{text}");
+        self.assert_refusal("a refused worker", &text, names);
+    }
+
+    /// Asserts `text`, the output of `what`, names every one of `names` (in any case), says
+    /// nothing of retrying (a refusal is final) and shows no secret.
+    fn assert_refusal(&self, what: &str, text: &str, names: &[&str]) {
         let lower = text.to_lowercase();
         for name in names {
             assert!(
@@ -269,7 +233,7 @@ impl Secured {
             !text.contains("retrying"),
             "a refusal is final, not retried\n{text}"
         );
-        self.assert_no_secret("a refused worker", &text);
+        self.assert_no_secret(what, text);
     }
 
     fn assert_no_secret(&self, what: &str, text: &str) {

@@ -20,8 +20,8 @@ use kaniko_tests::fixture::push_busybox;
 use kaniko_tests::{FaultPlan, FaultProxy, Registry, init_test_tracing, skopeo_copy};
 use serde_json::{Value, json};
 
-use crate::ci_driver::{coordinator_via, digest_of, exists, fixture_children};
-use crate::fleet::{Fleet, describe};
+use crate::ci_driver::{ci_fixture, coordinator_via, digest_of, exists};
+use crate::fleet::{Fleet, copy_context, describe};
 
 /// The exit code of a build whose index moved some destination tags but not all.
 const PARTIALLY_PUBLISHED: i32 = 3;
@@ -83,13 +83,7 @@ fn assert_partial(output: &Output) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ci_driver_reports_exactly_which_tags_a_refused_second_tag_left_behind() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let client = registry.client();
-    let host = registry.host();
-    let tmp = tempfile::tempdir().unwrap();
-    let digests = tmp.path().join("digests");
-    let base = fixture_children(&registry, &digests).await;
+    let (registry, client, host, tmp, digests, base) = ci_fixture().await;
     // What the tags named before: the busybox index.
     for tag in ["second", "third"] {
         skopeo_copy(
@@ -184,14 +178,7 @@ async fn the_local_driver_reports_a_partially_published_build() {
     let proxy = protecting_second(&registry).await;
     let via = proxy.host();
     let tmp = tempfile::tempdir().unwrap();
-    let context = tmp.path().join("ctx");
-    std::fs::create_dir_all(&context).unwrap();
-    std::fs::write(
-        context.join("Dockerfile"),
-        format!("FROM {host}/busybox:latest\nCOPY hello.txt /hello.txt\n"),
-    )
-    .unwrap();
-    std::fs::write(context.join("hello.txt"), "hello\n").unwrap();
+    let context = copy_context(&tmp.path().join("ctx"), &host);
     let metadata = tmp.path().join("metadata.json");
     let tags = ["first", "second"].map(|t| format!("{via}/app:{t}"));
     let output = Command::new(kaniko_tests::workspace_binary("coordinator"))
@@ -253,14 +240,7 @@ async fn the_fleet_reports_a_partially_published_build_in_its_event_and_its_stat
     fleet.wait_for_workers(&["tags-1"]);
     let host = fleet.registry.host();
     let client = fleet.registry.client();
-    let context = fleet.dir.path().join("tags-context");
-    std::fs::create_dir_all(&context).unwrap();
-    std::fs::write(
-        context.join("Dockerfile"),
-        format!("FROM {host}/busybox:latest\nCOPY hello.txt /hello.txt\n"),
-    )
-    .unwrap();
-    std::fs::write(context.join("hello.txt"), "hello\n").unwrap();
+    let context = copy_context(&fleet.dir.path().join("tags-context"), &host);
     let metadata = fleet.dir.path().join("tags.json");
     let tags = ["first", "second"].map(|t| format!("{via}/app:{t}"));
     let output = Command::new(kaniko_tests::workspace_binary("coordinator"))

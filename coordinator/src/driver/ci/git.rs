@@ -189,6 +189,14 @@ mod tests {
         std::fs::write(git.join("config"), config).unwrap();
     }
 
+    /// Asserts the standard annotations read from `dir` are `revision` and `source`.
+    fn check_annotations(dir: &Path, revision: Option<&str>, source: Option<&str>) {
+        let got = standard_annotations(dir);
+        let get = |key| got.get(key).map(String::as_str);
+        assert_eq!(get(ANNOTATION_REVISION), revision, "{}", dir.display());
+        assert_eq!(get(ANNOTATION_SOURCE), source, "{}", dir.display());
+    }
+
     const CONFIG: &str = "[core]\n\tbare = false\n[remote \"upstream\"]\n\turl = https://other/x\n[remote \"origin\"]\n\turl = https://bot:secret@github.com/org/app.git\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n";
 
     #[test]
@@ -202,15 +210,7 @@ mod tests {
         .unwrap();
         let sub = dir.path().join("docker/app");
         std::fs::create_dir_all(&sub).unwrap();
-        let got = standard_annotations(&sub);
-        assert_eq!(
-            got.get(ANNOTATION_REVISION).map(String::as_str),
-            Some(COMMIT)
-        );
-        assert_eq!(
-            got.get(ANNOTATION_SOURCE).map(String::as_str),
-            Some("https://github.com/org/app.git")
-        );
+        check_annotations(&sub, Some(COMMIT), Some("https://github.com/org/app.git"));
     }
 
     #[test]
@@ -222,20 +222,14 @@ mod tests {
             format!("# pack-refs with: peeled\n{COMMIT} refs/heads/release\n"),
         )
         .unwrap();
-        let got = standard_annotations(dir.path());
-        assert_eq!(
-            got.get(ANNOTATION_REVISION).map(String::as_str),
-            Some(COMMIT)
-        );
-        assert_eq!(got.get(ANNOTATION_SOURCE), None);
+        check_annotations(dir.path(), Some(COMMIT), None);
 
         let detached = tempfile::tempdir().unwrap();
         checkout(detached.path(), &format!("{COMMIT}\n"), CONFIG);
-        assert_eq!(
-            standard_annotations(detached.path())
-                .get(ANNOTATION_REVISION)
-                .map(String::as_str),
-            Some(COMMIT)
+        check_annotations(
+            detached.path(),
+            Some(COMMIT),
+            Some("https://github.com/org/app.git"),
         );
 
         // A worktree: `.git` is a file pointing at its own git dir, whose commondir holds
@@ -252,14 +246,10 @@ mod tests {
             format!("gitdir: {}\n", wt_git.display()),
         )
         .unwrap();
-        let got = standard_annotations(wt.path());
-        assert_eq!(
-            got.get(ANNOTATION_REVISION).map(String::as_str),
-            Some(COMMIT)
-        );
-        assert_eq!(
-            got.get(ANNOTATION_SOURCE).map(String::as_str),
-            Some("https://github.com/org/app.git")
+        check_annotations(
+            wt.path(),
+            Some(COMMIT),
+            Some("https://github.com/org/app.git"),
         );
     }
 

@@ -95,21 +95,9 @@ async fn a_submitter_cannot_forge_tasks_results_heartbeats_cancels_or_requests_n
     );
     assert!(output.status.success(), "{}", describe(&output));
 
-    let coordinator = Watched::connect(
-        &tenants.nats.url(),
-        &tenants.seed("coordinator"),
-        Some("_INBOX.kaniko.coordinator"),
-    )
-    .await
-    .expect("coordinator connection");
+    let coordinator = tenants.connect_as("coordinator").await;
     let js = jetstream::new(coordinator.client.clone());
-    let worker = Watched::connect(
-        &tenants.nats.url(),
-        &tenants.seed("worker"),
-        Some("_INBOX.kaniko.worker"),
-    )
-    .await
-    .expect("worker connection");
+    let worker = tenants.connect_as("worker").await;
     let mut heartbeats = coordinator
         .client
         .subscribe("kaniko.workers.*")
@@ -355,13 +343,7 @@ async fn an_identity_s_answers_go_only_to_its_own_inbox() {
         .subscribe("_INBOX.kaniko.user.bob.>")
         .await
         .expect("bob's inbox");
-    let worker = Watched::connect(
-        &tenants.nats.url(),
-        &tenants.seed("worker"),
-        Some("_INBOX.kaniko.worker"),
-    )
-    .await
-    .expect("worker connection");
+    let worker = tenants.connect_as("worker").await;
     let mut cancels = worker.client.subscribe("kaniko.cancel.*").await.unwrap();
     worker.client.flush().await.unwrap();
     bob.client.flush().await.unwrap();

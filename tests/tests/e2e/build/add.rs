@@ -10,8 +10,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use kaniko_tests::fixture::push_busybox;
-use kaniko_tests::{Registry, init_test_tracing, skopeo_copy, skopeo_inspect_raw, umoci_unpack};
+use kaniko_tests::fixture::busybox_setup;
+use kaniko_tests::{skopeo_copy, skopeo_inspect_raw, umoci_unpack};
 
 use super::{ok, unpack, worker_build, write};
 
@@ -57,10 +57,7 @@ fn archives(root: &Path, ctx: &Path) {
 
 #[tokio::test]
 async fn add_extracts_archives_downloads_urls_and_writes_every_output() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let base = push_busybox(&registry, "fixtures/busybox").await.unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let (registry, base, tmp) = busybox_setup().await;
     let ctx = tmp.path().join("ctx");
     write(&ctx, &[("fake.tar.gz", "not really gzip\n")]);
     archives(tmp.path(), &ctx);
@@ -166,10 +163,7 @@ async fn add_extracts_archives_downloads_urls_and_writes_every_output() {
 
 #[tokio::test]
 async fn bad_add_input_fails_clearly_and_pushes_nothing() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let base = push_busybox(&registry, "fixtures/busybox").await.unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let (registry, base, tmp) = busybox_setup().await;
     let blob = format!(
         "http://{}/v2/fixtures/busybox/blobs/{}",
         registry.host(),
@@ -224,10 +218,7 @@ async fn bad_add_input_fails_clearly_and_pushes_nothing() {
 
 #[tokio::test]
 async fn tar_contexts_from_a_file_and_stdin_build_like_a_directory() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let base = push_busybox(&registry, "fixtures/busybox").await.unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let (registry, base, tmp) = busybox_setup().await;
     let src = tmp.path().join("src");
     write(
         &src,

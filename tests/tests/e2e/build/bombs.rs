@@ -16,6 +16,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use kaniko_common::oci::Compression;
+use kaniko_tests::tarball::append_file;
 
 use crate::dockerfiles::worker_build_within;
 use crate::run::escapes::{pipe_through, push_crafted_with};
@@ -24,21 +25,9 @@ use crate::run::escapes::{pipe_through, push_crafted_with};
 fn zeros_tar(name: &str, size: u64, files: &[(&str, &str)]) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     for (path, content) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder
-            .append_data(&mut header, path, content.as_bytes())
-            .unwrap();
+        append_file(&mut builder, path, content.len() as u64, content.as_bytes());
     }
-    let mut header = tar::Header::new_gnu();
-    header.set_size(size);
-    header.set_mode(0o644);
-    header.set_cksum();
-    builder
-        .append_data(&mut header, name, std::io::repeat(0).take(size))
-        .unwrap();
+    append_file(&mut builder, name, size, std::io::repeat(0).take(size));
     builder.into_inner().unwrap()
 }
 

@@ -11,8 +11,8 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use kaniko_tests::fixture::push_busybox;
-use kaniko_tests::{Registry, init_test_tracing, skopeo_inspect_config};
+use kaniko_tests::fixture::busybox_setup;
+use kaniko_tests::skopeo_inspect_config;
 use serde_json::{Value, json};
 
 use super::{ok, raw_config, unpack, worker_build, write};
@@ -258,10 +258,7 @@ fn links(ctx: &Path) {
 
 #[tokio::test]
 async fn run_free_dockerfiles_give_the_tree_and_config_a_user_expects() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let base = push_busybox(&registry, "fixtures/busybox").await.unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let (registry, base, tmp) = busybox_setup().await;
     for case in cases() {
         let dir = tmp.path().join(case.name);
         let ctx = dir.join("ctx");
@@ -293,10 +290,7 @@ async fn run_free_dockerfiles_give_the_tree_and_config_a_user_expects() {
 
 #[tokio::test]
 async fn onbuild_triggers_of_the_base_run_at_from() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let base = push_busybox(&registry, "fixtures/busybox").await.unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let (registry, base, tmp) = busybox_setup().await;
     let parent = format!("{}/onbuild/parent:1", registry.host());
     let ctx = tmp.path().join("parent");
     write(

@@ -7,8 +7,8 @@ use std::io::Write;
 use std::process::Command;
 
 use kaniko_tests::bench::run_measured;
-use kaniko_tests::fixture::push_busybox;
-use kaniko_tests::{Registry, init_test_tracing, skopeo_inspect_raw};
+use kaniko_tests::fixture::busybox_setup;
+use kaniko_tests::skopeo_inspect_raw;
 use rand::RngCore;
 
 use super::worker_binary;
@@ -18,10 +18,7 @@ const PEAK_RSS_LIMIT_MIB: u64 = 200;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_one_gib_copy_is_pushed_with_peak_rss_under_200_mib() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let base = push_busybox(&registry, "fixtures/busybox").await.unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let (registry, base, tmp) = busybox_setup().await;
     let context = tmp.path().join("ctx");
     std::fs::create_dir_all(&context).unwrap();
     // One random MiB repeated: gzip's 32 KiB window cannot see the repetition, so the

@@ -4,15 +4,11 @@
 //! fault, and nothing pushed to the destination.
 
 use super::{raw_config_result, worker_build};
-use kaniko_tests::fixture::push_busybox;
-use kaniko_tests::{Registry, init_test_tracing};
+use kaniko_tests::fixture::busybox_setup;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_dockerfiles_fail_naming_the_fault_and_push_nothing() {
-    init_test_tracing();
-    let registry = Registry::start().unwrap();
-    let base = push_busybox(&registry, "fixtures/busybox").await.unwrap();
-    let tmp = tempfile::tempdir().unwrap();
+    let (registry, base, tmp) = busybox_setup().await;
     // (name, Dockerfile with {base}, extra flags, what the error must name)
     let cases: &[(&str, &str, &[&str], &[&str])] = &[
         (

@@ -7,24 +7,13 @@
 use std::time::Duration;
 
 use kaniko_common::messages::{ContextRef, ErrorKind, TaskOutcome};
+use kaniko_tests::tarball::tar_of;
 use kaniko_tests::{Nats, Registry, init_test_tracing};
 use sha2::{Digest, Sha256};
 
 use super::{Worker, next_result, setup, task};
-use crate::run::escapes::pipe_through;
 
-/// A tar of `files` (name, bytes).
-fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, content) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder.append_data(&mut header, path, *content).unwrap();
-    }
-    builder.into_inner().unwrap()
-}
+use crate::run::escapes::pipe_through;
 
 async fn upload(bus: &kaniko_nats::Bus, bytes: &[u8]) -> ContextRef {
     let sha = hex(&Sha256::digest(bytes));
