@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 hack/deps.sh
 export KANIKO_FIDELITY_CASES="${KANIKO_FIDELITY_CASES:-300}"
 status=0
+# The tests spawn target/debug/worker, which `cargo test -p kaniko-tests` does not rebuild.
+cargo build --locked -p kaniko-worker --bin worker
 cargo test --locked -p kaniko-tests --test e2e fidelity -- --nocapture --test-threads=1 \
   > target/fidelity.log 2>&1 || status=$?
 grep -E '^fidelity .*(FAILED|passes: remove)|^fidelity [a-z (0-9)]+: [0-9]+ passed' target/fidelity.log || true
