@@ -185,19 +185,9 @@ pub struct LocalRegistryArgs {
     /// Retries of a platform whose build failed transiently (`--driver local`).
     #[arg(long, default_value_t = 2, value_name = "N")]
     pub retries: u32,
-    /// A secret for `RUN --mount=type=secret`, as `worker build --secret` (buildx syntax:
-    /// `id=NAME,src=PATH` or `id=NAME,env=VAR`). Repeatable (`--driver local`; a fleet's
-    /// secrets are the workers' own `worker serve --secret`, never sent over NATS).
-    #[arg(long, value_name = "id=NAME,src=PATH|env=VAR")]
-    pub secret: Vec<String>,
-    /// Where `RUN --mount=type=cache` directories persist (`--driver local`; default as for
-    /// `worker build`).
-    #[arg(long, env = "KANIKO_RUN_CACHE_DIR", value_name = "DIR")]
-    pub run_cache_dir: Option<String>,
-    /// Which builds share those caches (`--driver local`): `destination` (default: builds
-    /// pushing to the same repositories) or `worker` (every build).
-    #[arg(long, default_value = "destination", value_parser = ["destination", "worker"])]
-    pub run_cache_scope: String,
+    /// RUN's secrets and caches (`--driver local`), as `worker build`'s.
+    #[command(flatten)]
+    pub run: kaniko_worker::cli::RunFlags,
 }
 
 /// The first flag set that only this process's own registry access uses (`--driver local`
@@ -224,8 +214,11 @@ fn first_local_flag(
         ),
         (!local.mirrors.registry_map.is_empty(), "--registry-map"),
         (local.retries != 2, "--retries"),
-        (!local.secret.is_empty(), "--secret"),
-        (local.run_cache_scope != "destination", "--run-cache-scope"),
+        (!local.run.secret.is_empty(), "--secret"),
+        (
+            local.run.run_cache_scope != kaniko_worker::config::RunCacheScope::Destination,
+            "--run-cache-scope",
+        ),
     ]
     .into_iter()
     .find_map(|(set, name)| set.then_some(name))

@@ -98,17 +98,9 @@ pub struct ServeArgs {
     /// How RUN's changes are found: `auto`, `overlay` or `walk` (see `worker build --help`).
     #[arg(long, default_value = "auto", value_parser = ["auto", "overlay", "walk"])]
     pub snapshotter: String,
-    /// A secret for `RUN --mount=type=secret` in every build, as `worker build --secret`
-    /// (worker-local: secrets never travel over NATS). Repeatable.
-    #[arg(long, value_name = "id=NAME,src=PATH|env=VAR")]
-    pub secret: Vec<String>,
-    /// Where `RUN --mount=type=cache` directories persist (see `worker build --help`).
-    #[arg(long, env = "KANIKO_RUN_CACHE_DIR", value_name = "DIR")]
-    pub run_cache_dir: Option<String>,
-    /// Which builds share caches: `destination` (default) or `worker` (every build of this
-    /// worker, whatever it pushes to; see `worker build --help`).
-    #[arg(long, default_value = "destination", value_parser = ["destination", "worker"])]
-    pub run_cache_scope: String,
+    /// RUN's secrets and caches for every build (secrets need a `scope=` here).
+    #[command(flatten)]
+    pub run: RunFlags,
     /// Bounds of every build (see `worker build --help`).
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -212,6 +204,26 @@ pub struct BuildRegistryFlags {
 
 /// `worker build` flags: every flag of Kaniko's executor, plus `--oci-mode` and
 /// `--metadata-file`.
+/// RUN's worker-local settings: secrets and caches. Declared once for `worker build`,
+/// `worker serve` and `coordinator submit --driver local`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct RunFlags {
+    /// A secret for `RUN --mount=type=secret` (buildx syntax): `id=NAME,src=PATH` or
+    /// `id=NAME,env=VAR`. Repeatable. Values never reach the image, the logs or NATS
+    /// (`worker serve` requires a `scope=`; `coordinator submit` uses it with `--driver
+    /// local`, a fleet's secrets being the workers' own).
+    #[arg(long, value_name = "id=NAME,src=PATH|env=VAR")]
+    pub secret: Vec<String>,
+    /// Where `RUN --mount=type=cache` directories persist between builds (default
+    /// `~/.cache/kaniko-rs/run-cache`).
+    #[arg(long, env = "KANIKO_RUN_CACHE_DIR", value_name = "DIR")]
+    pub run_cache_dir: Option<String>,
+    /// Which builds share `RUN --mount=type=cache` directories: `destination` (default: builds
+    /// pushing to the same repositories) or `worker` (every build, as BuildKit does).
+    #[arg(long, default_value = "destination", value_parser = crate::config::RunCacheScope::parse, value_name = "destination|worker")]
+    pub run_cache_scope: crate::config::RunCacheScope,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct BuildArgs {
     // ---- context and Dockerfile ----
@@ -304,18 +316,9 @@ pub struct BuildArgs {
     /// only); `RUN --network=none` narrows it, `RUN --network=host` under `none` fails.
     #[arg(long, default_value = "host", value_parser = crate::sandbox::Network::parse, value_name = "host|none")]
     pub network: crate::sandbox::Network,
-    /// A secret for `RUN --mount=type=secret` (buildx syntax): `id=NAME,src=PATH` or
-    /// `id=NAME,env=VAR`. Repeatable. Values never reach the image or the logs.
-    #[arg(long, value_name = "id=NAME,src=PATH|env=VAR")]
-    pub secret: Vec<String>,
-    /// Where `RUN --mount=type=cache` directories persist between builds (default
-    /// `~/.cache/kaniko-rs/run-cache`).
-    #[arg(long, env = "KANIKO_RUN_CACHE_DIR", value_name = "DIR")]
-    pub run_cache_dir: Option<String>,
-    /// Which builds share `RUN --mount=type=cache` directories: `destination` (default: builds
-    /// pushing to the same repositories) or `worker` (every build, as BuildKit does).
-    #[arg(long, default_value = "destination", value_parser = crate::config::RunCacheScope::parse, value_name = "destination|worker")]
-    pub run_cache_scope: crate::config::RunCacheScope,
+    /// RUN's secrets and caches.
+    #[command(flatten)]
+    pub run: RunFlags,
     /// Bounds on what the build writes and fetches.
     #[command(flatten)]
     pub limits: LimitArgs,

@@ -365,12 +365,12 @@ impl BuildConfig {
             },
             registry: RegistryOptions::from_args(args)?,
             run: RunOptions {
-                secrets: crate::run::secrets::parse_all(&args.secret)
+                secrets: crate::run::secrets::parse_all(&args.run.secret)
                     .map_err(ConfigError::Secret)?,
-                cache_dir: non_empty(&args.run_cache_dir)
+                cache_dir: non_empty(&args.run.run_cache_dir)
                     .map(PathBuf::from)
                     .unwrap_or_else(default_run_cache_dir),
-                cache_scope: args.run_cache_scope,
+                cache_scope: args.run.run_cache_scope,
             },
             limits: limit_options(&args.limits)?,
             store: args.store.settings().options(),

@@ -113,10 +113,10 @@ impl CiConfig {
             ("--allow-partial", args.allow_partial),
             ("--detach", args.detach),
             ("--timeout", args.timeout.is_some()),
-            ("--secret", !args.local.secret.is_empty()),
+            ("--secret", !args.local.run.secret.is_empty()),
             (
                 "--run-cache-scope",
-                args.local.run_cache_scope != "destination",
+                args.local.run.run_cache_scope != kaniko_worker::config::RunCacheScope::Destination,
             ),
         ];
         if let Some((flag, _)) = build_only.iter().find(|(_, given)| *given) {

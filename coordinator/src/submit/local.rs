@@ -20,12 +20,7 @@ use crate::driver::local::{self, LocalBuild};
 /// What every platform's build gets besides the registry flags: the secrets (checked now,
 /// before anything is packed), the RUN cache directory and its scope.
 fn run_settings(flags: &super::LocalRegistryArgs) -> anyhow::Result<RunSettings> {
-    RunSettings::parse(
-        &flags.secret,
-        flags.run_cache_dir.as_deref(),
-        &flags.run_cache_scope,
-    )
-    .map_err(anyhow::Error::msg)
+    RunSettings::from_flags(&flags.run).map_err(anyhow::Error::msg)
 }
 
 /// Runs the build of `args` in this process.

@@ -54,15 +54,15 @@ pub struct RunSettings {
 impl RunSettings {
     /// Parses `--secret`s (each must parse and a file must exist), `--run-cache-dir` (empty:
     /// not given) and `--run-cache-scope`, as `worker build` does.
-    pub fn parse(
-        secrets: &[String],
-        cache_dir: Option<&str>,
-        cache_scope: &str,
-    ) -> Result<RunSettings, String> {
+    pub fn from_flags(flags: &crate::cli::RunFlags) -> Result<RunSettings, String> {
         Ok(RunSettings {
-            secrets: crate::run::secrets::parse_all(secrets)?,
-            cache_dir: cache_dir.filter(|d| !d.is_empty()).map(PathBuf::from),
-            cache_scope: RunCacheScope::parse(cache_scope)?,
+            secrets: crate::run::secrets::parse_all(&flags.secret)?,
+            cache_dir: flags
+                .run_cache_dir
+                .as_deref()
+                .filter(|d| !d.is_empty())
+                .map(PathBuf::from),
+            cache_scope: flags.run_cache_scope,
         })
     }
 }
@@ -71,17 +71,12 @@ impl BuildSettings {
     /// The settings of `worker serve`'s flags: every secret must carry a scope; the secrets
     /// and limits are checked now, not at the first build.
     pub fn from_serve_args(args: &crate::cli::ServeArgs) -> anyhow::Result<BuildSettings> {
-        crate::run::secrets::require_scopes(&args.secret).map_err(anyhow::Error::msg)?;
+        crate::run::secrets::require_scopes(&args.run.secret).map_err(anyhow::Error::msg)?;
         Ok(BuildSettings {
             registry: args.registry.clone(),
             network: Network::parse(&args.network).map_err(anyhow::Error::msg)?,
             snapshotter: Snapshotter::parse(&args.snapshotter).map_err(anyhow::Error::msg)?,
-            run: RunSettings::parse(
-                &args.secret,
-                args.run_cache_dir.as_deref(),
-                &args.run_cache_scope,
-            )
-            .map_err(anyhow::Error::msg)?,
+            run: RunSettings::from_flags(&args.run).map_err(anyhow::Error::msg)?,
             limits: super::limit_options(&args.limits)?,
             store: args.store.settings(),
         })
