@@ -42,7 +42,8 @@ pub use kaniko_common::oci::Compression;
 pub use settings::{BuildSettings, RunSettings};
 pub use types::{
     BuildContext, LimitOptions, LogFormat, LogOptions, RegistryMap, RegistryOptions, RunCacheScope,
-    RunOptions, SnapshotMode, SnapshotOptions, TarSource, Verbosity, default_run_cache_dir,
+    RunOptions, SnapshotMode, SnapshotOptions, TarSource, Verbosity, default_cache_dir,
+    default_run_cache_dir,
 };
 
 /// Why the `worker build` flags do not make a usable configuration.

@@ -66,18 +66,7 @@ pub struct StoreOptions {
 /// The default `--store-dir`: `$XDG_CACHE_HOME/kaniko-rs/store`, else
 /// `$HOME/.cache/kaniko-rs/store`, else `kaniko-rs-store` in the temporary directory.
 pub fn default_store_dir() -> PathBuf {
-    let var = |name: &str| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    if let Some(dir) = var("XDG_CACHE_HOME") {
-        return dir.join("kaniko-rs").join("store");
-    }
-    if let Some(home) = var("HOME") {
-        return home.join(".cache").join("kaniko-rs").join("store");
-    }
-    std::env::temp_dir().join("kaniko-rs-store")
+    crate::config::default_cache_dir("store")
 }
 
 /// What one build did with the store.

@@ -230,18 +230,24 @@ impl LimitOptions {
 /// The default `--run-cache-dir`: `$XDG_CACHE_HOME/kaniko-rs/run-cache`, else
 /// `$HOME/.cache/kaniko-rs/run-cache`, else `kaniko-rs-run-cache` in the temporary directory.
 pub fn default_run_cache_dir() -> PathBuf {
+    default_cache_dir("run-cache")
+}
+
+/// The worker's cache directory `name`: `$XDG_CACHE_HOME/kaniko-rs/<name>`, else
+/// `$HOME/.cache/kaniko-rs/<name>`, else `kaniko-rs-<name>` in the temporary directory.
+pub fn default_cache_dir(name: &str) -> PathBuf {
     let var = |name: &str| {
         std::env::var_os(name)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
     };
     if let Some(dir) = var("XDG_CACHE_HOME") {
-        return dir.join("kaniko-rs").join("run-cache");
+        return dir.join("kaniko-rs").join(name);
     }
     if let Some(home) = var("HOME") {
-        return home.join(".cache").join("kaniko-rs").join("run-cache");
+        return home.join(".cache").join("kaniko-rs").join(name);
     }
-    std::env::temp_dir().join("kaniko-rs-run-cache")
+    std::env::temp_dir().join(format!("kaniko-rs-{name}"))
 }
 
 /// One `--registry-map FROM=TO` pair.

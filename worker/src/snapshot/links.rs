@@ -15,7 +15,7 @@
 //! is followed: layers are walked without entering symlinks, and the upper's entries are
 //! made below directories checked to be real directories of the upper.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -85,10 +85,9 @@ pub fn complete_groups(upper: &Path, lookup: &Lookup<'_>) -> io::Result<usize> {
         let Some((_, newest)) = members.first() else {
             continue;
         };
-        let mut names = BTreeMap::new();
-        let wanted: HashMap<Inode, ()> = HashMap::from([(inode, ())]);
-        lower_names(&layer, Path::new(""), &wanted, &mut names)?;
-        for rel in names.into_keys() {
+        let mut names = BTreeSet::new();
+        lower_names(&layer, Path::new(""), inode, &mut names)?;
+        for rel in names {
             // Still that inode in the merged lower, and not hidden by the upper.
             let shown = lookup(&rel)?.map(|(_, m)| (m.dev(), m.ino()));
             if shown != Some(inode) || !visible_below(upper, &rel)? {
@@ -128,12 +127,12 @@ fn upper_files(upper: &Path, rel: &Path, out: &mut Vec<(PathBuf, i64)>) -> io::R
     Ok(())
 }
 
-/// The lower's names (not entering symlinks) of the inodes in `wanted`.
-fn lower_names<V>(
+/// The names of inode `wanted` in the layer directory `lower` (not entering symlinks).
+fn lower_names(
     lower: &Path,
     rel: &Path,
-    wanted: &HashMap<Inode, V>,
-    out: &mut BTreeMap<PathBuf, Inode>,
+    wanted: Inode,
+    out: &mut BTreeSet<PathBuf>,
 ) -> io::Result<()> {
     let entries = match fs::read_dir(lower.join(rel)) {
         Ok(entries) => entries,
@@ -146,8 +145,8 @@ fn lower_names<V>(
         let meta = entry.metadata()?;
         if meta.is_dir() {
             lower_names(lower, &child, wanted, out)?;
-        } else if meta.is_file() && wanted.contains_key(&(meta.dev(), meta.ino())) {
-            out.insert(child, (meta.dev(), meta.ino()));
+        } else if meta.is_file() && wanted == (meta.dev(), meta.ino()) {
+            out.insert(child);
         }
     }
     Ok(())
