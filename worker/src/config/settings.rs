@@ -151,6 +151,7 @@ impl BuildConfig {
             },
             limits: settings.limits.clone(),
             store: settings.store.options(),
+            cache: None,
             image_fs_extract_retry: 0,
             kaniko_dir: super::kaniko_dir(kaniko_dir.as_deref().filter(|d| !d.is_empty())),
             log: LogOptions {
