@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use kaniko_common::messages::expand_arch_suffix;
 use kaniko_common::platform::Platform;
 use kaniko_registry::{RegistryClient, RetryPolicy};
 use oci_spec::image::History;
@@ -51,42 +52,10 @@ impl CacheOptions {
     /// The cache repository of `platform`: the repository followed by the expanded suffix.
     pub fn repository_for(&self, platform: &Platform) -> String {
         match &self.arch_suffix {
-            Some(suffix) => format!("{}{}", self.repo, expand_suffix(suffix, platform)),
+            Some(suffix) => format!("{}{}", self.repo, expand_arch_suffix(suffix, platform)),
             None => self.repo.clone(),
         }
     }
-}
-
-/// `suffix` with `${ARCH}`, `${OS}` and `${VARIANT}` replaced by `platform`'s parts (an
-/// absent variant is empty).
-pub fn expand_suffix(suffix: &str, platform: &Platform) -> String {
-    suffix
-        .replace("${ARCH}", &platform.architecture)
-        .replace("${OS}", &platform.os)
-        .replace("${VARIANT}", platform.variant.as_deref().unwrap_or(""))
-}
-
-/// Checks an `--arch-cache-repo-suffix`: only the three placeholders, and what is left
-/// lowercase letters, digits and `-`, `_`, `.`, `/`.
-pub fn check_suffix(suffix: &str) -> Result<(), String> {
-    let rest = suffix
-        .replace("${ARCH}", "")
-        .replace("${OS}", "")
-        .replace("${VARIANT}", "");
-    if rest.contains('$') {
-        return Err(format!(
-            "{suffix:?}: the only placeholders are ${{ARCH}}, ${{OS}} and ${{VARIANT}}"
-        ));
-    }
-    if let Some(c) = rest
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "-_./".contains(*c)))
-    {
-        return Err(format!(
-            "{suffix:?}: {c:?} cannot be in a repository name (use a-z, 0-9, - _ . /)"
-        ));
-    }
-    Ok(())
 }
 
 /// The cache of one build: lookups, background pushes and the hit and miss counts.
@@ -171,31 +140,5 @@ impl Cache {
             self.hits.load(Ordering::Relaxed),
             self.misses.load(Ordering::Relaxed)
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn suffixes_expand_from_the_platform() {
-        let check = |suffix: &str, platform: &str, expected: &str| {
-            let platform = Platform::parse(platform).unwrap();
-            assert_eq!(expand_suffix(suffix, &platform), expected, "{suffix}");
-        };
-        check("-${ARCH}", "linux/arm64", "-arm64");
-        check("-${OS}-${ARCH}${VARIANT}", "linux/arm/v7", "-linux-armv7");
-        check("/${ARCH}${VARIANT}", "linux/amd64", "/amd64");
-    }
-
-    #[test]
-    fn suffixes_are_checked() {
-        assert!(check_suffix("-${ARCH}").is_ok());
-        assert!(check_suffix("/cache-${OS}.${VARIANT}").is_ok());
-        let err = check_suffix("-${CPU}").unwrap_err();
-        assert!(err.contains("the only placeholders"), "{err}");
-        let err = check_suffix("-Arch").unwrap_err();
-        assert!(err.contains("'A' cannot be in a repository name"), "{err}");
     }
 }

@@ -465,18 +465,44 @@ fn cache_options(
                 .into(),
         ));
     }
-    let repo = match non_empty(&args.cache_repo) {
+    let ttl = match non_empty(&args.cache_ttl) {
+        Some(text) => kaniko_common::dockerfile::parse_go_duration(text)
+            .map_err(|reason| error("--cache-ttl", reason))?,
+        None => crate::cache::DEFAULT_TTL,
+    };
+    let cache = kaniko_common::messages::LayerCache {
+        repo: non_empty(&args.cache_repo).map(str::to_string),
+        ttl_secs: None,
+        copy_layers: args.cache_copy_layers.unwrap_or(false),
+        run_layers: args.cache_run_layers.unwrap_or(true),
+        push: !args.no_push_cache.unwrap_or(false),
+    };
+    let suffix = non_empty(&args.arch_cache_repo_suffix);
+    cache_settings(&cache, ttl, &outputs.destinations, suffix).map(Some)
+}
+
+/// The cache of a build (`worker build`'s flags or a task's settings): the repository given,
+/// else the first destination's followed by `/cache`; the suffix checked.
+pub(crate) fn cache_settings(
+    cache: &kaniko_common::messages::LayerCache,
+    ttl: std::time::Duration,
+    destinations: &[String],
+    suffix: Option<&str>,
+) -> Result<crate::cache::CacheOptions, ConfigError> {
+    let error = |flag: &'static str, reason: String| ConfigError::Cache { flag, reason };
+    let repo = match cache.repo.as_deref().filter(|r| !r.is_empty()) {
         Some(repo) if repo.starts_with("oci:") => {
             return Err(error(
                 "--cache-repo",
                 format!(
-                    "{repo:?}: a local OCI layout cache is not supported yet (name a registry repository)"
+                    "{repo:?}: a local OCI layout cache is not supported yet (name a registry \
+                     repository)"
                 ),
             ));
         }
         Some(repo) => cache_repository(repo).map_err(|reason| error("--cache-repo", reason))?,
         None => {
-            let Some(first) = outputs.destinations.first() else {
+            let Some(first) = destinations.first() else {
                 return Err(error(
                     "--cache=true",
                     "needs --cache-repo, or a --destination (the default cache repository is \
@@ -488,24 +514,18 @@ fn cache_options(
             format!("{repo}/cache")
         }
     };
-    let ttl = match non_empty(&args.cache_ttl) {
-        Some(text) => kaniko_common::dockerfile::parse_go_duration(text)
-            .map_err(|reason| error("--cache-ttl", reason))?,
-        None => crate::cache::DEFAULT_TTL,
-    };
-    let arch_suffix = non_empty(&args.arch_cache_repo_suffix).map(str::to_string);
-    if let Some(suffix) = &arch_suffix {
-        crate::cache::check_suffix(suffix)
+    if let Some(suffix) = suffix {
+        kaniko_common::messages::check_arch_suffix(suffix)
             .map_err(|reason| error("--arch-cache-repo-suffix", reason))?;
     }
-    Ok(Some(crate::cache::CacheOptions {
+    Ok(crate::cache::CacheOptions {
         repo,
-        arch_suffix,
+        arch_suffix: suffix.map(str::to_string),
         ttl,
-        copy_layers: args.cache_copy_layers.unwrap_or(false),
-        run_layers: args.cache_run_layers.unwrap_or(true),
-        push: !args.no_push_cache.unwrap_or(false),
-    }))
+        copy_layers: cache.copy_layers,
+        run_layers: cache.run_layers,
+        push: cache.push,
+    })
 }
 
 /// `registry/repository` of an image reference (its tag or digest dropped).

@@ -328,3 +328,36 @@ async fn a_cache_registry_that_fails_is_a_warning_and_the_build_succeeds() {
         assert!(tags(&host, "tolerant/app").contains(&"1".to_string()));
     }
 }
+
+#[tokio::test]
+async fn each_platform_of_a_local_driver_build_writes_its_own_cache_repository() {
+    let (registry, base, tmp) = busybox_setup().await;
+    let host = registry.host();
+    let ctx = context(
+        tmp.path(),
+        &format!("FROM {}\nCOPY a.txt /a.txt\n", base.reference),
+        &[("a.txt", "a\n")],
+    );
+    let out = Command::new(kaniko_tests::workspace_binary("coordinator"))
+        .env_remove("NATS_URL")
+        .env_remove("KANIKO_DRIVER")
+        .arg("submit")
+        .arg("--context")
+        .arg(&ctx)
+        .args(["--destination", &format!("{host}/multi/app:1")])
+        .args(["--insecure-registry", &host])
+        .args(["--multi-platform", "linux/amd64,linux/arm64"])
+        .args(["--cache", "--cache-copy-layers"])
+        .arg("--arch-cache-repo-suffix=-${ARCH}")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", log(&out));
+    let (amd64, arm64) = (
+        tags(&host, "multi/app/cache-amd64"),
+        tags(&host, "multi/app/cache-arm64"),
+    );
+    assert_eq!(amd64.len(), 1, "{}", log(&out));
+    assert_eq!(arm64.len(), 1);
+    assert_ne!(amd64, arm64, "the platform is in the key");
+    assert!(tags(&host, "multi/app/cache").is_empty());
+}
