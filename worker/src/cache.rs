@@ -11,8 +11,10 @@
 //! docs/cache.md.
 
 pub mod key;
+mod layout;
 mod repository;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -32,8 +34,8 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(336 * 3600);
 /// The validated cache flags of a build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheOptions {
-    /// `--cache-repo` (`registry/repository`), else the first destination's repository
-    /// followed by `/cache`; the suffix is not applied yet.
+    /// `--cache-repo` (`registry/repository`, or `oci:PATH` for a local OCI layout), else the
+    /// first destination's repository followed by `/cache`; the suffix is not applied yet.
     pub repo: String,
     /// `--arch-cache-repo-suffix`, checked: `${ARCH}`, `${OS}` and `${VARIANT}` are the only
     /// placeholders.
@@ -62,6 +64,8 @@ impl CacheOptions {
 pub struct Cache {
     options: CacheOptions,
     client: RegistryClient,
+    /// The build's temporary directory (a layout hit's layer is copied there).
+    tmp: PathBuf,
     pushes: Vec<tokio::task::JoinHandle<()>>,
     hits: Arc<AtomicUsize>,
     misses: Arc<AtomicUsize>,
@@ -70,7 +74,11 @@ pub struct Cache {
 impl Cache {
     /// A cache reached with `client`'s registry settings, but tried once per request: a
     /// cache that fails is a miss, not a build held up by retries.
-    pub fn new(options: CacheOptions, client: &RegistryClient) -> anyhow::Result<Cache> {
+    pub fn new(
+        options: CacheOptions,
+        client: &RegistryClient,
+        tmp: &Path,
+    ) -> anyhow::Result<Cache> {
         let mut registry = client.options().clone();
         registry.retry = RetryPolicy::none();
         let client = RegistryClient::new(registry)?;
@@ -78,6 +86,7 @@ impl Cache {
         Ok(Cache {
             options,
             client,
+            tmp: tmp.to_path_buf(),
             pushes: Vec::new(),
             hits: Arc::new(AtomicUsize::new(0)),
             misses: Arc::new(AtomicUsize::new(0)),
@@ -93,7 +102,21 @@ impl Cache {
     /// failure is logged as a warning and is a miss.
     pub async fn lookup(&self, platform: &Platform, key: &Key) -> Option<Hit> {
         let repo = self.options.repository_for(platform);
-        match repository::lookup(&self.client, &repo, key, self.options.ttl).await {
+        let found = match repo.strip_prefix("oci:") {
+            Some(dir) => {
+                let (dir, key, ttl, tmp) = (
+                    PathBuf::from(dir),
+                    key.clone(),
+                    self.options.ttl,
+                    self.tmp.clone(),
+                );
+                tokio::task::spawn_blocking(move || layout::lookup(&dir, &key, ttl, &tmp))
+                    .await
+                    .unwrap_or_else(|e| Err(anyhow::anyhow!("reading the layout: {e}")))
+            }
+            None => repository::lookup(&self.client, &repo, key, self.options.ttl).await,
+        };
+        match found {
             Ok(found) => found,
             Err(e) => {
                 tracing::warn!("cache: reading {repo}:{} failed, a miss: {e:#}", key.hex());
@@ -123,7 +146,20 @@ impl Cache {
         let repo = self.options.repository_for(platform);
         let (client, platform, key) = (self.client.clone(), platform.clone(), key.clone());
         self.pushes.push(tokio::spawn(async move {
-            match repository::push(&client, &repo, &platform, &key, layer.as_ref(), entry).await {
+            let pushed = match repo.strip_prefix("oci:").map(PathBuf::from) {
+                Some(dir) => {
+                    let (platform, key) = (platform.clone(), key.clone());
+                    tokio::task::spawn_blocking(move || {
+                        layout::push(&dir, &platform, &key, layer.as_ref(), entry)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(anyhow::anyhow!("writing the layout: {e}")))
+                }
+                None => {
+                    repository::push(&client, &repo, &platform, &key, layer.as_ref(), entry).await
+                }
+            };
+            match pushed {
                 Ok(()) => tracing::debug!("cache: pushed {repo}:{}", key.hex()),
                 Err(e) => tracing::warn!("cache: pushing {repo}:{} failed: {e:#}", key.hex()),
             }

@@ -492,13 +492,13 @@ pub(crate) fn cache_settings(
     let error = |flag: &'static str, reason: String| ConfigError::Cache { flag, reason };
     let repo = match cache.repo.as_deref().filter(|r| !r.is_empty()) {
         Some(repo) if repo.starts_with("oci:") => {
-            return Err(error(
-                "--cache-repo",
-                format!(
-                    "{repo:?}: a local OCI layout cache is not supported yet (name a registry \
-                     repository)"
-                ),
-            ));
+            if repo.len() == "oci:".len() {
+                return Err(error(
+                    "--cache-repo",
+                    "oci: needs the layout's directory (oci:PATH)".into(),
+                ));
+            }
+            repo.to_string()
         }
         Some(repo) => cache_repository(repo).map_err(|reason| error("--cache-repo", reason))?,
         None => {

@@ -361,3 +361,41 @@ async fn each_platform_of_a_local_driver_build_writes_its_own_cache_repository()
     assert_ne!(amd64, arm64, "the platform is in the key");
     assert!(tags(&host, "multi/app/cache").is_empty());
 }
+
+#[tokio::test]
+async fn a_local_oci_layout_is_a_cache_too() {
+    let (_registry, base, tmp) = busybox_setup().await;
+    let layout = tmp.path().join("layers");
+    let dockerfile = |last: &str| {
+        format!(
+            "FROM {}\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\nRUN cp /b.txt {last}\n",
+            base.reference
+        )
+    };
+    let ctx = context(tmp.path(), &dockerfile("/c.txt"), &[("a.txt", "a\n")]);
+    let repo = format!("--cache-repo=oci:{}", layout.display());
+    let flags = ["--no-push", "--cache", "--cache-copy-layers", repo.as_str()];
+    assert_eq!(counts(&build(&ctx, &flags)), (0, 3));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let names: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .collect();
+    assert_eq!(names.len(), 3, "{index}");
+    assert!(names.iter().all(|n| n.len() == 64), "{names:?}");
+    assert_eq!(counts(&build(&ctx, &flags)), (3, 0));
+    // The last RUN changed: it runs on the two cached layers.
+    std::fs::write(ctx.join("Dockerfile"), dockerfile("/d.txt")).unwrap();
+    let changed = build(&ctx, &flags);
+    assert_eq!(
+        steps(&changed),
+        [
+            "hit COPY a.txt /a.txt",
+            "hit RUN cat /a.txt > /b.txt",
+            "miss RUN cp /b.txt /d.txt",
+        ]
+    );
+}

@@ -45,9 +45,27 @@ pub(super) async fn lookup(
         Err(RegistryError::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let Manifest::Image(image) = Manifest::parse(&manifest.bytes, Some(&manifest.media_type))?
-    else {
-        bail!("{tagged} is an index, not a cache entry");
+    let what = tagged.whole();
+    let (config, layers) = parse_manifest(&manifest.bytes, &manifest.media_type, &what)?;
+    let pinned = tagged.clone_with_digest(manifest.digest.clone());
+    let bytes = client.pull_config(&pinned, &config).await?;
+    Ok(check_entry(&bytes, layers, ttl, &what)?.map(|layer| Hit {
+        layer: layer.map(|(descriptor, diff_id)| Layer {
+            descriptor,
+            diff_id,
+            location: BlobLocation::Remote(pinned),
+        }),
+    }))
+}
+
+/// The config descriptor and the layers of an entry's manifest.
+pub(super) fn parse_manifest(
+    bytes: &[u8],
+    media_type: &str,
+    what: &str,
+) -> Result<(Descriptor, Vec<Descriptor>)> {
+    let Manifest::Image(image) = Manifest::parse(bytes, Some(media_type))? else {
+        bail!("{what} is an index, not a cache entry");
     };
     let config = Descriptor::try_from(image.config())?;
     let layers = image
@@ -55,44 +73,51 @@ pub(super) async fn lookup(
         .iter()
         .map(Descriptor::try_from)
         .collect::<Result<Vec<_>, _>>()?;
-    let pinned = tagged.clone_with_digest(manifest.digest.clone());
-    let bytes = client.pull_config(&pinned, &config).await?;
+    Ok((config, layers))
+}
+
+/// Checks an entry's config against its layers and the TTL: `None` when it is older than
+/// `ttl`, else its layer (descriptor and diff_id; `None` for a step that changed nothing).
+pub(super) fn check_entry(
+    config: &[u8],
+    layers: Vec<Descriptor>,
+    ttl: Duration,
+    what: &str,
+) -> Result<Option<Option<(Descriptor, String)>>> {
     let parsed: ImageConfiguration =
-        serde_json::from_slice(&bytes).context("parsing the entry's config")?;
+        serde_json::from_slice(config).context("parsing the entry's config")?;
     let created = parsed
         .created()
         .as_deref()
-        .ok_or_else(|| anyhow!("{tagged}: the config has no created time"))?;
+        .ok_or_else(|| anyhow!("{what}: the config has no created time"))?;
     let created = chrono::DateTime::parse_from_rfc3339(created)
-        .with_context(|| format!("{tagged}: created {created:?}"))?;
+        .with_context(|| format!("{what}: created {created:?}"))?;
     let age = chrono::Utc::now().signed_duration_since(created);
     if age.to_std().is_ok_and(|age| age > ttl) {
-        tracing::info!(reference = %tagged, %created, "cache: entry older than --cache-ttl");
+        tracing::info!(entry = %what, %created, "cache: entry older than --cache-ttl");
         return Ok(None);
     }
     let diff_ids = parsed.rootfs().diff_ids();
-    let layer = match (layers.as_slice(), diff_ids.as_slice()) {
-        ([], []) => None,
+    match (layers.as_slice(), diff_ids.as_slice()) {
+        ([], []) => Ok(Some(None)),
         ([descriptor], [diff_id]) => {
             oci::Compression::from_layer_media_type(&descriptor.media_type)
-                .ok_or_else(|| anyhow!("{tagged}: {} is not a layer", descriptor.media_type))?;
-            Some(Layer {
-                descriptor: Descriptor {
+                .ok_or_else(|| anyhow!("{what}: {} is not a layer", descriptor.media_type))?;
+            Ok(Some(Some((
+                Descriptor {
                     platform: None,
                     annotations: Default::default(),
                     ..descriptor.clone()
                 },
-                diff_id: diff_id.clone(),
-                location: BlobLocation::Remote(pinned),
-            })
+                diff_id.clone(),
+            ))))
         }
         _ => bail!(
-            "{tagged}: {} layers and {} diff_ids, not one cached step",
+            "{what}: {} layers and {} diff_ids, not one cached step",
             layers.len(),
             diff_ids.len()
         ),
-    };
-    Ok(Some(Hit { layer }))
+    }
 }
 
 /// The config of a cache entry.
@@ -119,6 +144,44 @@ fn entry_config(
     Ok(config)
 }
 
+/// An entry ready to be written: its layer's descriptor (OCI media type), config and
+/// manifest.
+pub(super) struct Entry {
+    /// The layer's descriptor, if any.
+    pub(super) layer: Option<Descriptor>,
+    /// The config blob.
+    pub(super) config: Vec<u8>,
+    /// The manifest (OCI).
+    pub(super) manifest: Vec<u8>,
+}
+
+/// The entry of a step's result.
+pub(super) fn entry(platform: &Platform, layer: Option<&Layer>, history: History) -> Result<Entry> {
+    let descriptor = match layer {
+        Some(layer) => {
+            let mut descriptor = layer.descriptor.clone();
+            let compression = oci::Compression::from_layer_media_type(&descriptor.media_type)
+                .ok_or_else(|| anyhow!("{} is not a layer", descriptor.media_type))?;
+            descriptor.media_type = OciMode::Oci.layer_media_type(compression).to_string();
+            Some(descriptor)
+        }
+        None => None,
+    };
+    let config = oci::config_bytes(&entry_config(platform, layer, history)?)?;
+    let config_descriptor = Descriptor::for_bytes(oci::OCI_CONFIG, &config);
+    let manifest = oci::manifest_bytes(
+        OciMode::Oci,
+        &config_descriptor,
+        descriptor.as_slice(),
+        &BTreeMap::new(),
+    )?;
+    Ok(Entry {
+        layer: descriptor,
+        config,
+        manifest,
+    })
+}
+
 /// Pushes one entry: the layer (from its file), the config, the manifest under the key.
 pub(super) async fn push(
     client: &RegistryClient,
@@ -126,10 +189,10 @@ pub(super) async fn push(
     platform: &Platform,
     key: &Key,
     layer: Option<&Layer>,
-    entry: History,
+    history: History,
 ) -> Result<()> {
     let tagged = reference(repo, key)?;
-    let mut layers = Vec::new();
+    let entry = entry(platform, layer, history)?;
     if let Some(layer) = layer {
         let Some(path) = layer.location.path() else {
             bail!(
@@ -145,20 +208,10 @@ pub(super) async fn push(
                 layer.descriptor.size,
             )
             .await?;
-        let mut descriptor = layer.descriptor.clone();
-        let compression = oci::Compression::from_layer_media_type(&descriptor.media_type)
-            .ok_or_else(|| anyhow!("{} is not a layer", descriptor.media_type))?;
-        descriptor.media_type = OciMode::Oci.layer_media_type(compression).to_string();
-        layers.push(descriptor);
     }
-    let config = entry_config(platform, layer, entry)?;
-    let config_bytes = oci::config_bytes(&config)?;
-    let config_descriptor = Descriptor::for_bytes(oci::OCI_CONFIG, &config_bytes);
-    client.push_blob_bytes(&tagged, config_bytes).await?;
-    let manifest =
-        oci::manifest_bytes(OciMode::Oci, &config_descriptor, &layers, &BTreeMap::new())?;
+    client.push_blob_bytes(&tagged, entry.config).await?;
     client
-        .push_manifest_raw(&tagged, manifest, oci::OCI_MANIFEST)
+        .push_manifest_raw(&tagged, entry.manifest, oci::OCI_MANIFEST)
         .await?;
     Ok(())
 }

@@ -511,9 +511,11 @@ fn cache_flags_have_kanikos_defaults_and_refuse_what_has_no_effect() {
         "--cache-ttl: invalid duration",
     );
     refused(
-        &["-d", "r.example/a", "--cache", "--cache-repo=oci:/tmp/c"],
-        "a local OCI layout cache is not supported yet",
+        &["-d", "r.example/a", "--cache", "--cache-repo=oci:"],
+        "oci: needs the layout's directory",
     );
+    let layout = cache(&["--no-push", "--cache", "--cache-repo=oci:/var/cache/layers"]);
+    assert_eq!(layout.unwrap().unwrap().repo, "oci:/var/cache/layers");
     refused(
         &[
             "-d",

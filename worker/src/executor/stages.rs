@@ -128,7 +128,11 @@ impl<'a> Executor<'a> {
                 tracing::warn!("cache: off with --single-snapshot (a stage is one layer)");
                 None
             }
-            Some(options) => Some(crate::cache::Cache::new(options.clone(), &setup.client)?),
+            Some(options) => Some(crate::cache::Cache::new(
+                options.clone(),
+                &setup.client,
+                setup.tmp,
+            )?),
             None => None,
         };
         Ok(Executor {
