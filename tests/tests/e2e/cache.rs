@@ -12,21 +12,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use kaniko_tests::Registry;
 use kaniko_tests::fixture::busybox_setup;
 
 use crate::dockerfiles::worker_build_within;
+use crate::run::store::context;
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Writes `dockerfile` and `files` into `<dir>/ctx`; returns the context.
-fn context(dir: &Path, dockerfile: &str, files: &[(&str, &str)]) -> PathBuf {
-    let ctx = dir.join("ctx");
-    std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
-    for (name, content) in files {
-        std::fs::write(ctx.join(name), content).unwrap();
-    }
-    ctx
+/// A registry with the busybox fixture and a context whose Dockerfile is `FROM busybox`
+/// followed by `body`, with `a.txt` holding `a`: (registry, its host, scratch dir, context).
+async fn setup(body: &str, a: &str) -> (Registry, String, tempfile::TempDir, PathBuf) {
+    let (registry, base, tmp) = busybox_setup().await;
+    let host = registry.host();
+    let dockerfile = format!("FROM {}\n{body}", base.reference);
+    let ctx = context(tmp.path(), &dockerfile, &[("a.txt", a)]);
+    (registry, host, tmp, ctx)
 }
 
 fn log(out: &Output) -> String {
@@ -201,13 +202,7 @@ fn copy_only(ctx: &Path, host: &str, platform: &str, cache_repo: &str, extra: &[
 
 #[tokio::test]
 async fn each_platform_has_its_own_keys_and_with_a_suffix_its_own_repository() {
-    let (registry, base, tmp) = busybox_setup().await;
-    let host = registry.host();
-    let ctx = context(
-        tmp.path(),
-        &format!("FROM {}\nCOPY a.txt /a.txt\n", base.reference),
-        &[("a.txt", "same bytes\n")],
-    );
+    let (_registry, host, _tmp, ctx) = setup("COPY a.txt /a.txt\n", "same bytes\n").await;
     // One repository for both: two entries, and neither build reads the other's.
     let amd64 = copy_only(&ctx, &host, "linux/amd64", "shared/cache", &[]);
     assert_eq!(counts(&amd64), (0, 1));
@@ -245,13 +240,7 @@ async fn each_platform_has_its_own_keys_and_with_a_suffix_its_own_repository() {
 
 #[tokio::test]
 async fn entries_older_than_the_ttl_are_misses() {
-    let (registry, base, tmp) = busybox_setup().await;
-    let host = registry.host();
-    let ctx = context(
-        tmp.path(),
-        &format!("FROM {}\nCOPY a.txt /a.txt\n", base.reference),
-        &[("a.txt", "a\n")],
-    );
+    let (_registry, host, _tmp, ctx) = setup("COPY a.txt /a.txt\n", "a\n").await;
     let platform = "linux/amd64";
     copy_only(&ctx, &host, platform, "ttl/cache", &[]);
     assert_eq!(
@@ -291,16 +280,8 @@ fn failing_server(status: &'static str, headers: &'static str) -> String {
 
 #[tokio::test]
 async fn a_cache_registry_that_fails_is_a_warning_and_the_build_succeeds() {
-    let (registry, base, tmp) = busybox_setup().await;
-    let host = registry.host();
-    let ctx = context(
-        tmp.path(),
-        &format!(
-            "FROM {}\nCOPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\n",
-            base.reference
-        ),
-        &[("a.txt", "a\n")],
-    );
+    let (_registry, host, _tmp, ctx) =
+        setup("COPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\n", "a\n").await;
     for (status, headers) in [
         ("500 Internal Server Error", ""),
         (
@@ -331,13 +312,7 @@ async fn a_cache_registry_that_fails_is_a_warning_and_the_build_succeeds() {
 
 #[tokio::test]
 async fn each_platform_of_a_local_driver_build_writes_its_own_cache_repository() {
-    let (registry, base, tmp) = busybox_setup().await;
-    let host = registry.host();
-    let ctx = context(
-        tmp.path(),
-        &format!("FROM {}\nCOPY a.txt /a.txt\n", base.reference),
-        &[("a.txt", "a\n")],
-    );
+    let (_registry, host, _tmp, ctx) = setup("COPY a.txt /a.txt\n", "a\n").await;
     let out = Command::new(kaniko_tests::workspace_binary("coordinator"))
         .env_remove("NATS_URL")
         .env_remove("KANIKO_DRIVER")

@@ -87,9 +87,7 @@ pub(super) fn push(
         .with_context(|| format!("locking {}", lock_path.display()))?;
     let layout = OciLayout::create(dir)?;
     if let (Some(layer), Some(descriptor)) = (layer, &entry.layer) {
-        let Some(path) = layer.location.path() else {
-            bail!("layer {} is not a file of this build", descriptor.digest);
-        };
+        let path = repository::file_of(layer)?;
         if !layout.has_blob(&descriptor.digest)? {
             let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
             layout.write_blob_from_reader(file, &descriptor.digest, Some(descriptor.size))?;

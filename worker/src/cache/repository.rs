@@ -144,6 +144,16 @@ fn entry_config(
     Ok(config)
 }
 
+/// The file of a layer this build wrote (what a cache entry is written from).
+pub(super) fn file_of(layer: &Layer) -> Result<&std::path::Path> {
+    layer.location.path().ok_or_else(|| {
+        anyhow!(
+            "layer {} is not a file of this build",
+            layer.descriptor.digest
+        )
+    })
+}
+
 /// An entry ready to be written: its layer's descriptor (OCI media type), config and
 /// manifest.
 pub(super) struct Entry {
@@ -194,12 +204,7 @@ pub(super) async fn push(
     let tagged = reference(repo, key)?;
     let entry = entry(platform, layer, history)?;
     if let Some(layer) = layer {
-        let Some(path) = layer.location.path() else {
-            bail!(
-                "layer {} is not a file of this build",
-                layer.descriptor.digest
-            );
-        };
+        let path = file_of(layer)?;
         client
             .push_blob_file(
                 &tagged,
