@@ -374,3 +374,19 @@ async fn a_local_oci_layout_is_a_cache_too() {
         ]
     );
 }
+
+#[tokio::test]
+async fn without_copy_layers_a_run_after_a_copy_is_still_looked_up() {
+    let (_registry, _host, tmp, ctx) =
+        setup("COPY a.txt /a.txt\nRUN cat /a.txt > /b.txt\n", "a\n").await;
+    let repo = format!("--cache-repo=oci:{}", tmp.path().join("layers").display());
+    // Kaniko's defaults: RUN cached, COPY not.
+    let flags = ["--no-push", "--cache", repo.as_str()];
+    assert_eq!(counts(&build(&ctx, &flags)), (0, 1));
+    let again = build(&ctx, &flags);
+    assert_eq!(steps(&again), ["hit RUN cat /a.txt > /b.txt"]);
+    // The COPY's source is in the RUN's key.
+    std::fs::write(ctx.join("a.txt"), "A\n").unwrap();
+    let changed = build(&ctx, &flags);
+    assert_eq!(steps(&changed), ["miss RUN cat /a.txt > /b.txt"]);
+}

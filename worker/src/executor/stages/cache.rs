@@ -116,7 +116,8 @@ impl Executor<'_> {
         let parent = self.chain.key.as_ref()?;
         let platform = &state.image.platform;
         let layer = &self.setup.layer;
-        let (key, wanted) = match step {
+        // A COPY's result is wholly in its key (every entry and content hash); a RUN's is not.
+        let (key, wanted, determined) = match step {
             Cacheable::Run { expanded, scope } => (
                 key::run_key(
                     parent,
@@ -128,12 +129,13 @@ impl Executor<'_> {
                     layer,
                 ),
                 options.run_layers,
+                false,
             ),
             Cacheable::Copy {
                 instruction,
                 planned,
             } => match key::copy_key(parent, platform, instruction, planned, layer) {
-                Ok(key) => (key, options.copy_layers),
+                Ok(key) => (key, options.copy_layers, true),
                 Err(e) => {
                     tracing::warn!("cache: hashing the sources failed, not cached: {e}");
                     self.chain.key = None;
@@ -143,8 +145,9 @@ impl Executor<'_> {
         };
         self.chain.key = Some(key.clone());
         if !wanted {
-            // Not cached, but run: later steps may read what it wrote.
-            self.chain.missed = true;
+            // Not looked up, but run: a later step may read what a RUN wrote, which another
+            // run of it need not reproduce; a COPY writes what its key says.
+            self.chain.missed |= !determined;
             return None;
         }
         let why = if self.chain.missed {
