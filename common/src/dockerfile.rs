@@ -44,6 +44,7 @@ pub use instruction::{
     InstructionKind, KeyValue, KeyValues, Run, Stage,
 };
 pub use mount::{Mount, MountError, MountType, Sharing};
+pub use parse::parse_duration as parse_go_duration;
 pub use stages::{BaseRef, BuildPlan, NativeRun, PlanError, PlannedStage, StagePlatform};
 
 /// A syntax error, with the 1-based line and column it was found at.

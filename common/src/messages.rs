@@ -14,6 +14,7 @@
 //! implement [`Message`], so it cannot be sent as bincode by mistake.
 
 mod api;
+mod cache;
 pub mod codec;
 mod error;
 mod event;
@@ -27,6 +28,7 @@ pub use api::{
     ListRequest, PlatformState, PlatformStatus, RequestedOciMode, StatusReply, StatusRequest,
     SubmitReply, WorkerInfo, WorkersReply, WorkersRequest,
 };
+pub use cache::{LayerCache, check_arch_suffix, expand_arch_suffix};
 pub use codec::{CodecError, Encoding, Message, MessageKind, PROTOCOL_VERSION};
 pub use error::{ErrorKind, WireError};
 pub use event::{

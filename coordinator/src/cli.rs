@@ -129,8 +129,8 @@ pub struct PublishFlags {
     /// failure. Tag pushes only: the index is pushed by digest first.
     #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub push_ignore_immutable_tag_errors: bool,
-    /// Suffix of the per-architecture layer cache repository. Accepted and stored in the
-    /// build request for the layer cache; it has no effect yet.
+    /// Suffix of each platform's layer cache repository (`submit --cache`; `${ARCH}`,
+    /// `${OS}`, `${VARIANT}`). `index` builds nothing: there it has no effect.
     #[arg(long, value_name = "SUFFIX", allow_hyphen_values = true)]
     pub arch_cache_repo_suffix: Option<String>,
     /// Replace a --digest-file whose content would change (refused otherwise; the same

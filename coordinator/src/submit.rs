@@ -137,6 +137,26 @@ pub struct SubmitArgs {
     /// Publish the index of the platforms that succeeded when some fail (exit code 2).
     #[arg(long)]
     pub allow_partial: bool,
+    /// Each platform's build uses the layer cache (docs/cache.md); `--arch-cache-repo-suffix`
+    /// gives each platform its own repository.
+    #[arg(long)]
+    pub cache: bool,
+    /// The cache repository (default: the first destination's repository followed by
+    /// `/cache`).
+    #[arg(long, value_name = "REPO")]
+    pub cache_repo: Option<String>,
+    /// Cache entries older than this are misses (a Go duration: `6h`, `30m`; default 336h).
+    #[arg(long, value_parser = parse_cache_ttl, value_name = "DURATION")]
+    pub cache_ttl: Option<u64>,
+    /// Look COPY and ADD up in the cache.
+    #[arg(long)]
+    pub cache_copy_layers: bool,
+    /// Look RUN up in the cache.
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub cache_run_layers: bool,
+    /// Read the cache, never write it.
+    #[arg(long)]
+    pub no_push_cache: bool,
     /// Print the build id and exit without following the build.
     #[arg(long)]
     pub detach: bool,
@@ -237,6 +257,15 @@ pub fn resolve_driver(explicit: Option<Driver>, nats_url: &str, nats_url_env: bo
     }
 }
 
+/// `--cache-ttl`: a Go duration, in whole seconds (at least 1).
+fn parse_cache_ttl(text: &str) -> Result<u64, String> {
+    let ttl = kaniko_common::dockerfile::parse_go_duration(text)?;
+    if ttl.is_zero() {
+        return Err("the cache TTL must be positive".to_string());
+    }
+    Ok(ttl.as_secs_f64().ceil() as u64)
+}
+
 /// `90s`, `30m`, `2h`, `1h30m`, or bare seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not a duration (use e.g. 90s, 30m, 2h)");
@@ -321,6 +350,26 @@ pub fn build_request(
     request.require_native_nodes = args.require_native_nodes;
     request.timeout_secs = args.timeout.map(|t| t.as_secs().max(1));
     request.reproducible = args.reproducible;
+    request.cache = match args.cache {
+        true => Some(kaniko_common::messages::LayerCache {
+            repo: args.cache_repo.clone(),
+            ttl_secs: args.cache_ttl,
+            copy_layers: args.cache_copy_layers,
+            run_layers: args.cache_run_layers,
+            push: !args.no_push_cache,
+        }),
+        false => {
+            let naming = [
+                ("--cache-repo", args.cache_repo.is_some()),
+                ("--cache-ttl", args.cache_ttl.is_some()),
+                ("--cache-copy-layers", args.cache_copy_layers),
+            ];
+            if let Some((flag, _)) = naming.iter().find(|(_, given)| *given) {
+                anyhow::bail!("{flag} has no effect without --cache");
+            }
+            None
+        }
+    };
     request
         .validate()
         .map_err(|err| anyhow::anyhow!("{}", err.message))?;
@@ -500,6 +549,7 @@ mod tests {
             (&["--timeout", "10m"][..], "--timeout"),
             (&["--build-arg", "A=1"][..], "--build-arg"),
             (&["--run-cache-scope", "worker"][..], "--run-cache-scope"),
+            (&["--cache"][..], "--cache"),
         ] {
             let err = config(extra).unwrap_err();
             assert!(
@@ -548,6 +598,49 @@ mod tests {
         assert_eq!(request.build_args.get("A").map(String::as_str), Some("1=2"));
         assert_eq!(request.timeout_secs, Some(1800));
         assert_eq!(request.dockerfile, "sub/Dockerfile");
+    }
+
+    #[test]
+    fn cache_flags_reach_the_request() {
+        let request = |extra: &[&str]| {
+            let mut argv = vec!["-d", "r/app:1"];
+            argv.extend_from_slice(extra);
+            let args = parse(&argv).map_err(|e| e.to_string())?;
+            build_request(&args, context(), "Dockerfile".into()).map_err(|e| e.to_string())
+        };
+        assert_eq!(request(&[]).unwrap().cache, None);
+        let on = request(&[
+            "--cache",
+            "--cache-repo",
+            "r/cache",
+            "--cache-ttl",
+            "90m",
+            "--cache-copy-layers",
+            "--cache-run-layers=false",
+            "--no-push-cache",
+            "--arch-cache-repo-suffix=-${ARCH}",
+        ])
+        .unwrap();
+        assert_eq!(
+            on.cache,
+            Some(kaniko_common::messages::LayerCache {
+                repo: Some("r/cache".into()),
+                ttl_secs: Some(5400),
+                copy_layers: true,
+                run_layers: false,
+                push: false,
+            })
+        );
+        assert_eq!(on.arch_cache_repo_suffix.as_deref(), Some("-${ARCH}"));
+        let err = request(&["--cache-repo", "r/cache"]).unwrap_err();
+        assert!(
+            err.contains("--cache-repo has no effect without --cache"),
+            "{err}"
+        );
+        let err = request(&["--cache", "--cache-ttl", "0"]).unwrap_err();
+        assert!(err.contains("the cache TTL must be positive"), "{err}");
+        let err = request(&["--cache", "--arch-cache-repo-suffix=-${CPU}"]).unwrap_err();
+        assert!(err.contains("the only placeholders"), "{err}");
     }
 
     #[test]

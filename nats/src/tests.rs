@@ -73,6 +73,8 @@ fn task_msg_ids_differ_by_build_platform_and_attempt() {
             cross_safe: false,
             deadline_unix_ms: None,
             owner: None,
+            cache: None,
+            arch_cache_repo_suffix: None,
         };
         assert_eq!(task_msg_id(&task), expected);
     }

@@ -383,7 +383,12 @@ pub struct BuildArgs {
     /// Cache RUN layers.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub cache_run_layers: Option<bool>,
-    /// Compress cached layers.
+    /// Appended to the cache repository per platform; `${ARCH}`, `${OS}` and `${VARIANT}`
+    /// are the build's target platform's (e.g. `-${ARCH}`).
+    #[arg(long, value_name = "SUFFIX")]
+    pub arch_cache_repo_suffix: Option<String>,
+    /// Compress cached layers (the cache holds the image's compressed layers: `false` is
+    /// refused with --cache=true).
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub compressed_caching: Option<bool>,
 

@@ -128,6 +128,15 @@ pub enum ConfigError {
     /// A `--secret` that does not parse or names no file (never carries a value).
     #[error("{0}")]
     Secret(String),
+    /// A cache flag (`--cache-repo`, `--cache-ttl`, ...) with an unusable value, or given where
+    /// it can have no effect.
+    #[error("{flag}: {reason}")]
+    Cache {
+        /// The flag.
+        flag: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
     /// A limit flag (`--max-build-disk`, `--add-url-timeout`, ...) with an unusable value.
     #[error("{flag} {value}: {reason}")]
     Limit {
@@ -154,39 +163,9 @@ pub struct NotYetSupported {
 /// Every Kaniko flag that is recognised but not implemented yet.
 pub const NOT_YET_SUPPORTED: &[NotYetSupported] = &[
     NotYetSupported {
-        flag: "--cache=true",
-        reason: "layer caching is not implemented",
-        used: |a| a.cache == Some(true),
-    },
-    NotYetSupported {
-        flag: "--cache-repo",
-        reason: "layer caching is not implemented",
-        used: |a| given(&a.cache_repo),
-    },
-    NotYetSupported {
         flag: "--cache-dir",
         reason: "the base-image cache is not implemented",
         used: |a| given(&a.cache_dir),
-    },
-    NotYetSupported {
-        flag: "--cache-ttl",
-        reason: "layer caching is not implemented",
-        used: |a| given(&a.cache_ttl),
-    },
-    NotYetSupported {
-        flag: "--cache-copy-layers",
-        reason: "layer caching is not implemented",
-        used: |a| a.cache_copy_layers == Some(true),
-    },
-    NotYetSupported {
-        flag: "--cache-run-layers",
-        reason: "layer caching is not implemented",
-        used: |a| a.cache_run_layers.is_some(),
-    },
-    NotYetSupported {
-        flag: "--compressed-caching",
-        reason: "layer caching is not implemented",
-        used: |a| a.compressed_caching.is_some(),
     },
     NotYetSupported {
         flag: "--registry-certificate",
@@ -265,6 +244,8 @@ pub struct BuildConfig {
     pub limits: LimitOptions,
     /// The layer store (`--store-dir`, `--store-max-size`); `None`: `--no-store`.
     pub store: Option<crate::store::StoreOptions>,
+    /// The layer cache (`--cache=true`); `None`: off.
+    pub cache: Option<crate::cache::CacheOptions>,
     /// `--image-fs-extract-retry`.
     pub image_fs_extract_retry: u32,
     /// `--kaniko-dir` (or `KANIKO_DIR`), default `/kaniko`.
@@ -317,6 +298,7 @@ impl BuildConfig {
             None => Platform::host(),
         };
         let outputs = outputs(args)?;
+        let cache = cache_options(args, &outputs)?;
         let mut build_args = BTreeMap::new();
         for raw in &args.build_arg {
             let (key, value) = match raw.split_once('=') {
@@ -375,6 +357,7 @@ impl BuildConfig {
             },
             limits: limit_options(&args.limits)?,
             store: args.store.settings().options(),
+            cache,
             image_fs_extract_retry: args.image_fs_extract_retry,
             kaniko_dir: kaniko_dir(non_empty(&args.kaniko_dir)),
             log: LogOptions {
@@ -438,6 +421,123 @@ pub(crate) fn destinations(values: &[String]) -> Result<Vec<String>, ConfigError
         destinations.push(raw.clone());
     }
     Ok(destinations)
+}
+
+/// The cache flags: `None` without `--cache=true`. Kaniko's defaults: the repository is the
+/// first destination's followed by `/cache`, the TTL two weeks, RUN layers cached and COPY
+/// layers not. Without `--cache=true` the settings that only tune it are accepted (CI
+/// recipes pass `--cache-run-layers=true` and `--compressed-caching=false` everywhere); the
+/// ones that name a cache (`--cache-repo`, `--cache-ttl`, `--cache-copy-layers=true`,
+/// `--arch-cache-repo-suffix`) are refused unless `--cache=false` was given explicitly.
+fn cache_options(
+    args: &BuildArgs,
+    outputs: &Outputs,
+) -> Result<Option<crate::cache::CacheOptions>, ConfigError> {
+    let error = |flag: &'static str, reason: String| ConfigError::Cache { flag, reason };
+    if args.cache != Some(true) {
+        let naming: [(&'static str, bool); 4] = [
+            ("--cache-repo", given(&args.cache_repo)),
+            ("--cache-ttl", given(&args.cache_ttl)),
+            ("--cache-copy-layers", args.cache_copy_layers == Some(true)),
+            (
+                "--arch-cache-repo-suffix",
+                given(&args.arch_cache_repo_suffix),
+            ),
+        ];
+        if args.cache.is_none()
+            && let Some((flag, _)) = naming.iter().find(|(_, used)| *used)
+        {
+            return Err(error(
+                flag,
+                "has no effect without --cache=true (give --cache=true, or --cache=false to \
+                 keep the setting while caching is off)"
+                    .into(),
+            ));
+        }
+        return Ok(None);
+    }
+    if args.compressed_caching == Some(false) {
+        return Err(error(
+            "--compressed-caching=false",
+            "the cache holds the image's own compressed layers (streamed, never held in \
+             memory, which is what Kaniko's false is for); an uncompressed cache is not \
+             supported"
+                .into(),
+        ));
+    }
+    let ttl = match non_empty(&args.cache_ttl) {
+        Some(text) => kaniko_common::dockerfile::parse_go_duration(text)
+            .map_err(|reason| error("--cache-ttl", reason))?,
+        None => crate::cache::DEFAULT_TTL,
+    };
+    let cache = kaniko_common::messages::LayerCache {
+        repo: non_empty(&args.cache_repo).map(str::to_string),
+        ttl_secs: None,
+        copy_layers: args.cache_copy_layers.unwrap_or(false),
+        run_layers: args.cache_run_layers.unwrap_or(true),
+        push: !args.no_push_cache.unwrap_or(false),
+    };
+    let suffix = non_empty(&args.arch_cache_repo_suffix);
+    cache_settings(&cache, ttl, &outputs.destinations, suffix).map(Some)
+}
+
+/// The cache of a build (`worker build`'s flags or a task's settings): the repository given,
+/// else the first destination's followed by `/cache`; the suffix checked.
+pub(crate) fn cache_settings(
+    cache: &kaniko_common::messages::LayerCache,
+    ttl: std::time::Duration,
+    destinations: &[String],
+    suffix: Option<&str>,
+) -> Result<crate::cache::CacheOptions, ConfigError> {
+    let error = |flag: &'static str, reason: String| ConfigError::Cache { flag, reason };
+    let repo = match cache.repo.as_deref().filter(|r| !r.is_empty()) {
+        Some(repo) if repo.starts_with("oci:") => {
+            if repo.len() == "oci:".len() {
+                return Err(error(
+                    "--cache-repo",
+                    "oci: needs the layout's directory (oci:PATH)".into(),
+                ));
+            }
+            repo.to_string()
+        }
+        Some(repo) => cache_repository(repo).map_err(|reason| error("--cache-repo", reason))?,
+        None => {
+            let Some(first) = destinations.first() else {
+                return Err(error(
+                    "--cache=true",
+                    "needs --cache-repo, or a --destination (the default cache repository is \
+                     <destination repository>/cache)"
+                        .into(),
+                ));
+            };
+            let repo = cache_repository(first).map_err(|reason| error("--destination", reason))?;
+            format!("{repo}/cache")
+        }
+    };
+    if let Some(suffix) = suffix {
+        kaniko_common::messages::check_arch_suffix(suffix)
+            .map_err(|reason| error("--arch-cache-repo-suffix", reason))?;
+    }
+    Ok(crate::cache::CacheOptions {
+        repo,
+        arch_suffix: suffix.map(str::to_string),
+        ttl,
+        copy_layers: cache.copy_layers,
+        run_layers: cache.run_layers,
+        push: cache.push,
+    })
+}
+
+/// `registry/repository` of an image reference (its tag or digest dropped).
+fn cache_repository(text: &str) -> Result<String, String> {
+    let reference: kaniko_registry::Reference = text
+        .parse()
+        .map_err(|e| format!("{text:?} is not a repository: {e}"))?;
+    Ok(format!(
+        "{}/{}",
+        reference.registry(),
+        reference.repository()
+    ))
 }
 
 fn outputs(args: &BuildArgs) -> Result<Outputs, ConfigError> {

@@ -16,6 +16,6 @@ pub(crate) mod glob;
 pub(crate) mod plan;
 pub(crate) mod step;
 
-pub(crate) use plan::{Content, Known, PathInfo, Planned, Source, write_layer};
+pub(crate) use plan::{Content, Known, PathInfo, Planned, Source, content_text, write_layer};
 #[cfg(test)]
 pub(crate) use plan::{CopyOptions, plan_copy};

@@ -127,6 +127,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
         },
         run: run_settings(config, &output_options)?,
         store: config.store.clone(),
+        cache: config.cache.clone(),
     })?;
     let mut state = executor.build_all().await?;
     for (key, value) in &config.image.labels {

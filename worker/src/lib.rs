@@ -30,6 +30,7 @@ pub mod dockerignore;
 
 // The executor and the stage model.
 pub(crate) mod base;
+pub mod cache;
 pub(crate) mod executor;
 pub(crate) mod fsindex;
 pub(crate) mod instructions;

@@ -390,6 +390,8 @@ mod tests {
             cross_safe: true,
             deadline_unix_ms: None,
             owner: None,
+            cache: None,
+            arch_cache_repo_suffix: None,
         }
     }
 

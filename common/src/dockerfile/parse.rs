@@ -649,7 +649,7 @@ pub(crate) fn check_port(word: &str) -> Result<(), String> {
 
 /// Parses a Go duration (`30s`, `1m30s`, `1.5s`, `100ms`, `0`); the BuildKit rule applies: zero
 /// or at least 1ms.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("invalid duration {text:?}: expected e.g. 30s, 1m30s or 500ms");
     if text == "0" {
         return Ok(Duration::ZERO);

@@ -133,10 +133,13 @@ pub struct BuildRequest {
     /// (`--push-ignore-immutable-tag-errors`).
     #[serde(default)]
     pub push_ignore_immutable_tag_errors: bool,
-    /// `--arch-cache-repo-suffix`: stored for the per-architecture layer cache; nothing
-    /// reads it yet.
+    /// `--arch-cache-repo-suffix`: appended to the layer cache repository, per platform
+    /// (`${ARCH}`, `${OS}`, `${VARIANT}`).
     #[serde(default)]
     pub arch_cache_repo_suffix: Option<String>,
+    /// The layer cache (`--cache=true` and its settings); `None`: off.
+    #[serde(default)]
+    pub cache: Option<super::LayerCache>,
 }
 
 impl BuildRequest {
@@ -162,6 +165,7 @@ impl BuildRequest {
             standard_annotations: BTreeMap::new(),
             push_ignore_immutable_tag_errors: false,
             arch_cache_repo_suffix: None,
+            cache: None,
         }
     }
 
@@ -230,17 +234,10 @@ impl BuildRequest {
             );
         }
         if let Some(suffix) = &self.arch_cache_repo_suffix {
-            let valid = !suffix.is_empty()
-                && suffix.chars().all(|c| {
-                    c.is_ascii_lowercase()
-                        || c.is_ascii_digit()
-                        || matches!(c, '-' | '_' | '.' | '/')
-                });
-            if !valid {
-                return refuse(format!(
-                    "arch cache repository suffix {suffix:?} must be lowercase letters, digits and - _ . /"
-                ));
-            }
+            super::check_arch_suffix(suffix).or_else(refuse)?;
+        }
+        if let Some(cache) = &self.cache {
+            cache.validate().or_else(refuse)?;
         }
         if self.timeout_secs == Some(0) {
             return refuse("timeout_secs must be positive".to_string());
@@ -570,7 +567,7 @@ mod tests {
         check(
             |r| r.arch_cache_repo_suffix = Some("Cache Repo".into()),
             Some(
-                "arch cache repository suffix \"Cache Repo\" must be lowercase letters, digits and - _ . /",
+                "arch cache repository suffix \"Cache Repo\": 'C' cannot be in a repository name (use lowercase letters, digits and - _ . /)",
             ),
         );
         check(

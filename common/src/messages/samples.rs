@@ -129,6 +129,14 @@ pub(crate) fn task() -> Task {
         cross_safe: true,
         deadline_unix_ms: Some(u64::MAX),
         owner: Some("alice".into()),
+        cache: Some(super::LayerCache {
+            repo: None,
+            ttl_secs: Some(3600),
+            copy_layers: true,
+            run_layers: true,
+            push: false,
+        }),
+        arch_cache_repo_suffix: Some("-${ARCH}".into()),
     }
 }
 

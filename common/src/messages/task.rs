@@ -59,6 +59,10 @@ pub struct Task {
     /// The identity that submitted the build, `None` for an anonymous build: the context is
     /// in that identity's object store and the events go to its events stream.
     pub owner: Option<String>,
+    /// The layer cache (`None`: off).
+    pub cache: Option<super::LayerCache>,
+    /// Appended to the cache repository, its placeholders from this task's platform.
+    pub arch_cache_repo_suffix: Option<String>,
 }
 
 /// What became of a [`Task`] (`kaniko.results.<build>`).

@@ -113,6 +113,7 @@ impl CiConfig {
             ("--allow-partial", args.allow_partial),
             ("--detach", args.detach),
             ("--timeout", args.timeout.is_some()),
+            ("--cache", args.cache),
             ("--secret", !args.local.run.secret.is_empty()),
             (
                 "--run-cache-scope",

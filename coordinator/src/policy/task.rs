@@ -50,6 +50,8 @@ pub fn task_for(record: &BuildRecord, platform: &PlatformRecord) -> Task {
                 .saturating_add(s.saturating_mul(1000))
         }),
         owner: record.owner.clone(),
+        cache: request.cache.clone(),
+        arch_cache_repo_suffix: request.arch_cache_repo_suffix.clone(),
     }
 }
 

@@ -49,6 +49,8 @@ fn task(build: &str, platform: &str, attempt: u32) -> Task {
         cross_safe: false,
         deadline_unix_ms: None,
         owner: None,
+        cache: None,
+        arch_cache_repo_suffix: None,
     }
 }
 

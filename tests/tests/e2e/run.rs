@@ -19,7 +19,7 @@ mod mount_escapes;
 mod mounts;
 mod rootless;
 mod sandbox;
-mod store;
+pub(crate) mod store;
 
 use std::sync::{Mutex, OnceLock};
 

@@ -164,6 +164,8 @@ pub(crate) fn task(build: &str, context: ContextRef, destination: String) -> Tas
         cross_safe: true,
         deadline_unix_ms: None,
         owner: None,
+        cache: None,
+        arch_cache_repo_suffix: None,
     }
 }
 

@@ -151,6 +151,21 @@ impl BuildConfig {
             },
             limits: settings.limits.clone(),
             store: settings.store.options(),
+            cache: task
+                .cache
+                .as_ref()
+                .map(|cache| {
+                    let ttl = cache
+                        .ttl_secs
+                        .map_or(crate::cache::DEFAULT_TTL, std::time::Duration::from_secs);
+                    super::cache_settings(
+                        cache,
+                        ttl,
+                        &task.destinations,
+                        task.arch_cache_repo_suffix.as_deref(),
+                    )
+                })
+                .transpose()?,
             image_fs_extract_retry: 0,
             kaniko_dir: super::kaniko_dir(kaniko_dir.as_deref().filter(|d| !d.is_empty())),
             log: LogOptions {

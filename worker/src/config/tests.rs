@@ -236,6 +236,7 @@ fn every_flag_lands_in_the_config() {
             skip_push_permission_check: true,
             image_download_retry: 4,
         },
+        cache: None,
         image_fs_extract_retry: 2,
         kaniko_dir: PathBuf::from("/tmp/kaniko"),
         log: LogOptions {
@@ -415,14 +416,7 @@ fn not_yet_supported_flags_are_refused_by_name() {
             "{args:?}: {err}"
         );
     }
-    check(&["--cache"], "--cache=true");
-    check(&["--cache=true"], "--cache=true");
-    check(&["--cache-repo", "reg/cache"], "--cache-repo");
     check(&["--cache-dir", "/cache"], "--cache-dir");
-    check(&["--cache-ttl", "6h"], "--cache-ttl");
-    check(&["--cache-copy-layers"], "--cache-copy-layers");
-    check(&["--cache-run-layers=false"], "--cache-run-layers");
-    check(&["--compressed-caching=false"], "--compressed-caching");
     check(
         &["--registry-certificate", "r=/ca.pem"],
         "--registry-certificate",
@@ -435,9 +429,102 @@ fn not_yet_supported_flags_are_refused_by_name() {
     check(&["-b", "bucket"], "--bucket");
     check(&["--force-build-metadata"], "--force-build-metadata");
     // the table has exactly the entries exercised above
-    assert_eq!(NOT_YET_SUPPORTED.len(), 12);
+    assert_eq!(NOT_YET_SUPPORTED.len(), 6);
     // harmless spellings are accepted
     assert!(config(&["--no-push", "--cache=false", "--cache-copy-layers=false"]).is_ok());
+}
+
+#[test]
+fn cache_flags_have_kanikos_defaults_and_refuse_what_has_no_effect() {
+    let cache = |args: &[&str]| config(args).map(|c| c.cache);
+    let on = cache(&["-d", "reg.example/app/web:1", "--cache"])
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        on,
+        crate::cache::CacheOptions {
+            repo: "reg.example/app/web/cache".into(),
+            arch_suffix: None,
+            ttl: crate::cache::DEFAULT_TTL,
+            copy_layers: false,
+            run_layers: true,
+            push: true,
+        }
+    );
+    let tuned = cache(&[
+        "-d",
+        "reg.example/app:1",
+        "--cache=true",
+        "--cache-repo=other.example/c",
+        "--cache-ttl=6h30m",
+        "--cache-copy-layers",
+        "--cache-run-layers=false",
+        "--no-push-cache",
+        "--arch-cache-repo-suffix=-${ARCH}",
+        "--compressed-caching=true",
+    ])
+    .unwrap()
+    .unwrap();
+    assert_eq!(tuned.repo, "other.example/c");
+    assert_eq!(tuned.ttl, std::time::Duration::from_secs(6 * 3600 + 1800));
+    assert!(tuned.copy_layers && !tuned.run_layers && !tuned.push);
+    let amd64 = kaniko_common::platform::Platform::parse("linux/amd64").unwrap();
+    assert_eq!(tuned.repository_for(&amd64), "other.example/c-amd64");
+    // CI recipes pass these without --cache: accepted, caching stays off.
+    assert_eq!(
+        cache(&[
+            "--no-push",
+            "--cache-run-layers=true",
+            "--compressed-caching=false"
+        ])
+        .unwrap(),
+        None
+    );
+    // Explicitly off: a recipe toggling --cache keeps its settings.
+    assert_eq!(
+        cache(&["--no-push", "--cache=false", "--cache-repo=r.example/c"]).unwrap(),
+        None
+    );
+    #[track_caller]
+    fn refused(args: &[&str], needle: &str) {
+        let err = config(args).unwrap_err();
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    refused(
+        &["--no-push", "--cache-repo=r.example/c"],
+        "--cache-repo: has no effect without --cache=true",
+    );
+    refused(
+        &["--no-push", "--arch-cache-repo-suffix=-${ARCH}"],
+        "--arch-cache-repo-suffix: has no effect",
+    );
+    refused(
+        &["--no-push", "--cache"],
+        "--cache=true: needs --cache-repo, or a --destination",
+    );
+    refused(
+        &["-d", "r.example/a", "--cache", "--compressed-caching=false"],
+        "--compressed-caching=false: the cache holds the image's own compressed layers",
+    );
+    refused(
+        &["-d", "r.example/a", "--cache", "--cache-ttl=two weeks"],
+        "--cache-ttl: invalid duration",
+    );
+    refused(
+        &["-d", "r.example/a", "--cache", "--cache-repo=oci:"],
+        "oci: needs the layout's directory",
+    );
+    let layout = cache(&["--no-push", "--cache", "--cache-repo=oci:/var/cache/layers"]);
+    assert_eq!(layout.unwrap().unwrap().repo, "oci:/var/cache/layers");
+    refused(
+        &[
+            "-d",
+            "r.example/a",
+            "--cache",
+            "--arch-cache-repo-suffix=-${CPU}",
+        ],
+        "the only placeholders are ${ARCH}, ${OS} and ${VARIANT}",
+    );
 }
 
 #[test]

@@ -439,6 +439,19 @@ pub fn plan_copy(
     Ok(planner.out.into_values().collect())
 }
 
+/// The text of the planned file at `path` (absolute), when it is one of the entries and its
+/// content is UTF-8: what the stage records of `/etc/passwd` and `/etc/group`.
+pub fn content_text(planned: &[Planned], path: &str) -> Option<String> {
+    planned
+        .iter()
+        .find(|p| format!("/{}", p.entry.path.display()) == path)
+        .and_then(|p| match &p.content {
+            Content::Disk(file) => std::fs::read_to_string(file).ok(),
+            Content::Inline(bytes) => String::from_utf8(bytes.clone()).ok(),
+            Content::None => None,
+        })
+}
+
 /// Writes planned entries into `writer`, returning the layer's description.
 pub fn write_layer<W: Write>(
     mut writer: LayerWriter<W>,

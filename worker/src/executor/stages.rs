@@ -31,6 +31,7 @@ use crate::run::{self as run_step, RunSettings, Snapshotter, StageRoot, snapshot
 use crate::stage::{StageFs, StageState};
 use crate::unpack;
 
+mod cache;
 mod layers;
 mod sources;
 mod workdir;
@@ -63,6 +64,8 @@ pub struct Setup<'a> {
     pub run: RunSettings,
     /// The layer store (`None`: `--no-store`).
     pub store: Option<crate::store::StoreOptions>,
+    /// The layer cache (`None`: no `--cache`).
+    pub cache: Option<crate::cache::CacheOptions>,
 }
 
 /// Builds the stages of a plan.
@@ -90,6 +93,12 @@ pub struct Executor<'a> {
     pub(crate) stage_runs: bool,
     /// The layer store RUN stacks stage roots on (`None`: flat stage roots).
     pub(crate) store: Option<Arc<crate::store::Store>>,
+    /// The layer cache (`--cache`).
+    pub(crate) cache: Option<crate::cache::Cache>,
+    /// The current stage's cache key chain.
+    pub(crate) chain: cache::StageChain,
+    /// Each finished stage's final cache key.
+    pub(crate) stage_keys: HashMap<usize, crate::cache::Key>,
 }
 
 impl<'a> Executor<'a> {
@@ -114,8 +123,23 @@ impl<'a> Executor<'a> {
             .filter_map(|p| setup.dockerfile.stages.get(p.index))
             .map(|s| s.instructions.len() + 1)
             .sum();
+        let cache = match &setup.cache {
+            Some(_) if setup.run.single_snapshot => {
+                tracing::warn!("cache: off with --single-snapshot (a stage is one layer)");
+                None
+            }
+            Some(options) => Some(crate::cache::Cache::new(
+                options.clone(),
+                &setup.client,
+                setup.tmp,
+            )?),
+            None => None,
+        };
         Ok(Executor {
             global,
+            cache,
+            chain: cache::StageChain::default(),
+            stage_keys: HashMap::new(),
             blobs,
             progress: Progress::new(total),
             done: HashMap::new(),
@@ -136,6 +160,9 @@ impl<'a> Executor<'a> {
     /// thousands of files), so the removal overlaps the next stage or the push.
     pub async fn cleanup(&mut self) {
         self.discard_stage_root();
+        if let Some(cache) = self.cache.as_mut() {
+            cache.finish().await;
+        }
         for removal in self.removals.drain(..) {
             let _ = removal.await;
         }
@@ -248,6 +275,7 @@ impl<'a> Executor<'a> {
             .start(&instructions::created_by(&stage.original, '\\'));
         let mut state = self.base_state(planned, &platform, stage.line).await?;
         step.finish(None);
+        self.cache_stage_start(&planned.base, &state);
         self.discard_stage_root();
         if self.setup.run.single_snapshot {
             let mut root = run_step::new_root(self.setup.tmp, &state, &self.blobs).await?;
@@ -299,6 +327,7 @@ impl<'a> Executor<'a> {
             self.single_snapshot(&mut state, planned.index).await?;
         }
         self.discard_stage_root();
+        self.cache_stage_end(planned.index);
         Ok(state)
     }
 
@@ -314,10 +343,16 @@ impl<'a> Executor<'a> {
         let step = self.progress.start(&text);
         let reproducible = self.setup.layer.reproducible;
         let expanded = scope.apply(instruction)?;
+        if !matches!(
+            expanded,
+            Expanded::Run(_) | Expanded::Copy(_) | Expanded::Add(_)
+        ) {
+            self.cache_config_step(&state.image.platform.clone(), &expanded);
+        }
         let layer_size = match &expanded {
-            Expanded::Run(run) => self.run(state, scope, run, &text).await?,
-            Expanded::Copy(c) => Some(self.copy(state, c, false, &text).await?),
-            Expanded::Add(c) => Some(self.copy(state, c, true, &text).await?),
+            Expanded::Run(run) => self.cached_run(state, scope, run, &expanded, &text).await?,
+            Expanded::Copy(c) => self.copy(state, c, false, &text).await?,
+            Expanded::Add(c) => self.copy(state, c, true, &text).await?,
             Expanded::Workdir(_) => {
                 instructions::apply(&mut state.run_config, &mut state.flags, &expanded)?;
                 self.workdir(state, &text).await?
@@ -341,15 +376,49 @@ impl<'a> Executor<'a> {
         Ok(())
     }
 
+    /// One RUN, looked up in the layer cache first (see [`cache`]).
+    async fn cached_run(
+        &mut self,
+        state: &mut StageState,
+        scope: &Scope,
+        run: &kaniko_common::dockerfile::Run,
+        expanded: &Expanded,
+        text: &str,
+    ) -> Result<Option<u64>> {
+        let step = cache::Cacheable::Run { expanded, scope };
+        let key = match self.cache_key(state, step) {
+            Some((key, _)) if !Self::run_cacheable(run) => {
+                if let Some(cache) = &self.cache {
+                    cache.miss(text, &key, ", RUN --mount=type=bind is not cached");
+                }
+                self.chain.missed = true;
+                None
+            }
+            other => other,
+        };
+        let Some((key, why)) = key else {
+            return self.run(state, scope, run, text).await;
+        };
+        let platform = state.image.platform.clone();
+        if let Some(hit) = self.cache_lookup(&platform, &key, text, why).await {
+            return self.cache_apply(state, hit, text, None);
+        }
+        let before = state.image.layers.len();
+        let size = self.run(state, scope, run, text).await?;
+        self.cache_push(state, &key, before);
+        Ok(size)
+    }
+
     /// One COPY or ADD (see [`copy::step`]): its sources' root and `--chown` resolved
-    /// here, its entries planned by the copy module, written as the step's layer.
+    /// here, its entries planned by the copy module, looked up in the layer cache, written as
+    /// the step's layer.
     async fn copy(
         &mut self,
         state: &mut StageState,
         c: &ExpandedCopyAdd,
         add: bool,
         text: &str,
-    ) -> Result<u64> {
+    ) -> Result<Option<u64>> {
         copy::step::check(c, add)?;
         state.fs.ensure_index(&state.image, &self.blobs).await?;
         let chown = match &c.chown {
@@ -376,9 +445,25 @@ impl<'a> Executor<'a> {
         };
         let workdir = state.run_config.working_dir.clone();
         let (planned, staging) = step.plan(&workdir, &state.fs).await?;
+        let instruction = (add, c);
+        let step = cache::Cacheable::Copy {
+            instruction: &instruction,
+            planned: &planned,
+        };
+        let key = self.cache_key(state, step);
+        if let Some((key, why)) = &key {
+            let platform = state.image.platform.clone();
+            if let Some(hit) = self.cache_lookup(&platform, key, text, *why).await {
+                return self.cache_apply(state, hit, text, Some(&planned));
+            }
+        }
+        let before = state.image.layers.len();
         let size = self.add_layer(state, &planned, text)?;
         drop(staging);
-        Ok(size)
+        if let Some((key, _)) = &key {
+            self.cache_push(state, key, before);
+        }
+        Ok(Some(size))
     }
 }
 

@@ -746,6 +746,8 @@ async fn worker_serve_network_none_is_a_ceiling_for_every_build() {
         cross_safe: false,
         deadline_unix_ms: None,
         owner: None,
+        cache: None,
+        arch_cache_repo_suffix: None,
     };
     bus.publish_task(&task).await.unwrap();
     let message = tokio::time::timeout(

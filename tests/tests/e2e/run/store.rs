@@ -36,7 +36,7 @@ fn counters(out: &Output) -> (u64, u64) {
 }
 
 /// Writes `dockerfile` (and `files`) into `<dir>/ctx`; returns the context.
-fn context(dir: &Path, dockerfile: &str, files: &[(&str, &str)]) -> PathBuf {
+pub(crate) fn context(dir: &Path, dockerfile: &str, files: &[(&str, &str)]) -> PathBuf {
     let ctx = dir.join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();

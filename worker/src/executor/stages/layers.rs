@@ -75,17 +75,9 @@ impl Executor<'_> {
             }
         }
         let entries: Vec<LayerEntry> = planned.iter().map(|p| p.entry.clone()).collect();
-        let read = |path: &str| {
-            planned
-                .iter()
-                .find(|p| format!("/{}", p.entry.path.display()) == path)
-                .and_then(|p| match &p.content {
-                    copy::Content::Disk(file) => std::fs::read_to_string(file).ok(),
-                    copy::Content::Inline(bytes) => String::from_utf8(bytes.clone()).ok(),
-                    copy::Content::None => None,
-                })
-        };
-        state.fs.record(&entries, &read);
+        state
+            .fs
+            .record(&entries, &|path| copy::content_text(planned, path));
         Ok(size)
     }
 }
