@@ -252,7 +252,8 @@ pub struct BuildArgs {
     /// Build for this platform (os/arch[/variant]) instead of the host's.
     #[arg(long, alias = "customPlatform", value_name = "PLATFORM")]
     pub custom_platform: Option<String>,
-    /// Build only the stages the target needs.
+    /// Build only the stages the target needs (the default); `=false` builds every stage up
+    /// to the target, as Kaniko does by default.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub skip_unused_stages: Option<bool>,
 
@@ -395,7 +396,9 @@ pub struct BuildArgs {
     /// "build outside of a container" is always allowed here.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub force: Option<bool>,
-    /// Kaniko's working directory.
+    /// Root of the build's state: scratch files in DIR/tmp, and (unless --store-dir or
+    /// --run-cache-dir say otherwise) the layer store and RUN caches in DIR/store and
+    /// DIR/run-cache.
     #[arg(long, env = "KANIKO_DIR", value_name = "DIR")]
     pub kaniko_dir: Option<String>,
     /// Log level.

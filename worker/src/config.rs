@@ -13,9 +13,14 @@
 //! * `--force`: Kaniko refuses to run outside a container without it; we run anywhere. Here
 //!   it lets a build replace a digest file (`--digest-file`, `--image-name-*-file`) whose
 //!   content would change; without it that is an error (the same content is fine);
-//! * `--kaniko-dir`: stored (it is where a build keeps its scratch files), default `/kaniko`;
 //! * `--snapshot-mode`: `full`, `redo` and `time` are all accepted and stored for the
 //!   snapshotter.
+//!
+//! `--kaniko-dir` (Kaniko's working directory, `/kaniko` there) is, when given, the root of
+//! the build's state: `tmp/` (scratch), `store/` and `run-cache/` (unless `--store-dir` or
+//! `--run-cache-dir` say otherwise); without it the system's temporary directory and the
+//! user's cache directory serve. `--skip-unused-stages` defaults to true here (Kaniko:
+//! false); `=false` builds every stage up to the target.
 //!
 //! Behaviour kept from Kaniko: `--build-arg KEY` without `=` takes `KEY` from the environment
 //! and is the empty string when unset; a missing `--destination` without `--no-push` is an
@@ -249,7 +254,8 @@ pub struct BuildConfig {
     pub build_args: BTreeMap<String, String>,
     /// The target platform: `--custom-platform`, else the host's.
     pub platform: Platform,
-    /// `--skip-unused-stages`.
+    /// `--skip-unused-stages`: build only the stages the target needs (the default here;
+    /// Kaniko's is `false`, every stage up to the target).
     pub skip_unused_stages: bool,
     /// Where the image goes.
     pub outputs: Outputs,
@@ -267,8 +273,11 @@ pub struct BuildConfig {
     pub store: Option<crate::store::StoreOptions>,
     /// `--image-fs-extract-retry`.
     pub image_fs_extract_retry: u32,
-    /// `--kaniko-dir` (or `KANIKO_DIR`), default `/kaniko`.
-    pub kaniko_dir: PathBuf,
+    /// `--kaniko-dir` (or `KANIKO_DIR`): the root of the build's state when given (its
+    /// scratch directory `tmp/`, and unless their own flags say otherwise the layer store
+    /// `store/` and the RUN caches `run-cache/`); `None`: the system's temporary directory
+    /// and the user's cache directory.
+    pub kaniko_dir: Option<PathBuf>,
     /// Logging.
     pub log: LogOptions,
 }
@@ -340,6 +349,7 @@ impl BuildConfig {
             }
             ignore_paths.push(PathBuf::from(raw));
         }
+        let kaniko_dir = non_empty(&args.kaniko_dir).map(PathBuf::from);
         Ok(BuildConfig {
             context,
             context_sub_path,
@@ -347,7 +357,7 @@ impl BuildConfig {
             target: non_empty(&args.target).map(str::to_string),
             build_args,
             platform,
-            skip_unused_stages: args.skip_unused_stages.unwrap_or(false),
+            skip_unused_stages: args.skip_unused_stages.unwrap_or(true),
             outputs,
             image: ImageOptions {
                 labels,
@@ -370,13 +380,20 @@ impl BuildConfig {
                     .map_err(ConfigError::Secret)?,
                 cache_dir: non_empty(&args.run.run_cache_dir)
                     .map(PathBuf::from)
+                    .or_else(|| kaniko_dir.as_ref().map(|d| d.join("run-cache")))
                     .unwrap_or_else(default_run_cache_dir),
                 cache_scope: args.run.run_cache_scope,
             },
             limits: limit_options(&args.limits)?,
-            store: args.store.settings().options(),
+            store: {
+                let mut settings = args.store.settings();
+                if settings.dir.is_none() {
+                    settings.dir = kaniko_dir.as_ref().map(|d| d.join("store"));
+                }
+                settings.options()
+            },
             image_fs_extract_retry: args.image_fs_extract_retry,
-            kaniko_dir: kaniko_dir(non_empty(&args.kaniko_dir)),
+            kaniko_dir: kaniko_dir.clone(),
             log: LogOptions {
                 verbosity: args.verbosity,
                 format: args.log_format,
@@ -548,11 +565,6 @@ fn key_value_error(flag: &'static str, value: &str) -> ConfigError {
         flag,
         value: value.to_string(),
     }
-}
-
-/// `--kaniko-dir` (or `KANIKO_DIR`), default `/kaniko`.
-pub(crate) fn kaniko_dir(value: Option<&str>) -> PathBuf {
-    PathBuf::from(value.unwrap_or("/kaniko"))
 }
 
 fn non_empty(value: &Option<String>) -> Option<&str> {

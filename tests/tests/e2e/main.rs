@@ -18,6 +18,7 @@ mod fleet;
 mod harness;
 mod index;
 mod index_options;
+mod kaniko_flags;
 mod local_driver;
 mod nats_auth;
 mod nats_prefix;

@@ -237,7 +237,7 @@ fn every_flag_lands_in_the_config() {
             image_download_retry: 4,
         },
         image_fs_extract_retry: 2,
-        kaniko_dir: PathBuf::from("/tmp/kaniko"),
+        kaniko_dir: Some(PathBuf::from("/tmp/kaniko")),
         log: LogOptions {
             verbosity: Verbosity::Debug,
             format: LogFormat::Json,
@@ -260,7 +260,8 @@ fn kaniko_defaults() {
     assert_eq!(got.image.oci_mode, RequestedOciMode::Auto);
     assert_eq!(got.snapshot.mode, SnapshotMode::Full);
     assert!(got.snapshot.ignore_var_run);
-    assert_eq!(got.kaniko_dir, PathBuf::from("/kaniko"));
+    assert_eq!(got.kaniko_dir, None);
+    assert!(got.skip_unused_stages);
     assert_eq!(got.log.verbosity, Verbosity::Info);
     assert_eq!(got.log.format, LogFormat::Color);
     assert_eq!(got.limits, LimitOptions::default());
@@ -499,4 +500,30 @@ fn limit_flags_refuse_values_that_cannot_work() {
         err.contains("--max-build-disk") && err.contains("not a size"),
         "{err}"
     );
+}
+
+#[test]
+fn kaniko_dir_roots_the_state_its_own_flags_leave_unset() {
+    let got = config(&["--no-push", "--kaniko-dir", "/k"]).unwrap();
+    assert_eq!(got.kaniko_dir, Some(PathBuf::from("/k")));
+    assert_eq!(got.run.cache_dir, PathBuf::from("/k/run-cache"));
+    assert_eq!(got.store.map(|s| s.dir), Some(PathBuf::from("/k/store")));
+    let own = config(&[
+        "--no-push",
+        "--kaniko-dir",
+        "/k",
+        "--store-dir",
+        "/s",
+        "--run-cache-dir",
+        "/r",
+    ])
+    .unwrap();
+    assert_eq!(own.run.cache_dir, PathBuf::from("/r"));
+    assert_eq!(own.store.map(|s| s.dir), Some(PathBuf::from("/s")));
+}
+
+#[test]
+fn skip_unused_stages_false_is_kept() {
+    let got = config(&["--no-push", "--skip-unused-stages=false"]).unwrap();
+    assert!(!got.skip_unused_stages);
 }

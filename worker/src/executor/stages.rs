@@ -63,6 +63,8 @@ pub struct Setup<'a> {
     pub run: RunSettings,
     /// The layer store (`None`: `--no-store`).
     pub store: Option<crate::store::StoreOptions>,
+    /// `--image-fs-extract-retry`: retries of unpacking a stage's filesystem for RUN.
+    pub fs_extract_retry: u32,
 }
 
 /// Builds the stages of a plan.

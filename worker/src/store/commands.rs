@@ -196,6 +196,7 @@ async fn warm(args: &WarmArgs) -> Result<()> {
             .iter()
             .map(|m| (m.from.clone(), m.to.clone()))
             .collect(),
+        ..PullRewrites::default()
     };
     let store = Arc::new(Store::open(&StoreOptions {
         dir: args.store.dir(),

@@ -1,0 +1,216 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! Kaniko's retry, fallback, stage and directory flags, each shown to change what a real
+//! `worker build` does: `--push-retry`, `--image-download-retry` and
+//! `--image-fs-extract-retry` against a registry (behind a fault proxy) that fails more
+//! requests than the registry client's own retries absorb, `--skip-default-registry-fallback`
+//! with a `--registry-map` to a registry that is not there, `--skip-unused-stages=false`
+//! with a failing RUN in a stage the target does not need, and `--kaniko-dir` holding the
+//! build's store.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use kaniko_tests::fixture::busybox_setup;
+use kaniko_tests::{FaultPlan, FaultProxy, skopeo_inspect_raw};
+
+use crate::dockerfiles::worker_build;
+
+/// More failures than the worker's registry client tries one request (5 attempts): only the
+/// flag's retry of the whole operation gets past them.
+const FAILURES: usize = 5;
+
+fn context(dir: &Path, dockerfile: &str) -> PathBuf {
+    let ctx = dir.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+    ctx
+}
+
+fn build(ctx: &Path, args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::block_in_place(|| worker_build(ctx, &args))
+}
+
+/// What the build printed (RUN's output included), stdout then stderr.
+fn stderr(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn assert_ok(out: &Output, what: &str) {
+    assert!(out.status.success(), "{what} failed:\n{}", stderr(out));
+}
+
+fn assert_failed(out: &Output, what: &str) {
+    assert!(!out.status.success(), "{what} succeeded:\n{}", stderr(out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_retry_pushes_again_after_the_client_gives_up() {
+    let (registry, base, tmp) = busybox_setup().await;
+    let ctx = context(tmp.path(), &format!("FROM {}\nENV A=1\n", base.reference));
+    for (retry, succeeds) in [("0", false), ("1", true)] {
+        let proxy = FaultProxy::start(
+            registry.addr(),
+            FaultPlan::FailFirstMatching {
+                n: FAILURES,
+                method: "PUT",
+                path_part: "/manifests/",
+                status: 500,
+            },
+        )
+        .await
+        .unwrap();
+        let destination = format!("{}/app:retry{retry}", proxy.host());
+        let flag = format!("--push-retry={retry}");
+        let out = build(&ctx, &["--destination", &destination, &flag]);
+        assert_eq!(proxy.faulted(), FAILURES, "{}", stderr(&out));
+        let stored = skopeo_inspect_raw(&format!("{}/app:retry{retry}", registry.host()));
+        if succeeds {
+            assert_ok(&out, &flag);
+            stored.expect("the image pushed after the retry");
+        } else {
+            assert_failed(&out, &flag);
+            assert!(stored.is_err(), "no manifest without a retry");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_download_retry_pulls_the_base_again() {
+    let (registry, _base, tmp) = busybox_setup().await;
+    for (retry, succeeds) in [("0", false), ("1", true)] {
+        let proxy = FaultProxy::start(
+            registry.addr(),
+            FaultPlan::FailFirstMatching {
+                n: FAILURES,
+                method: "GET",
+                path_part: "/manifests/",
+                status: 500,
+            },
+        )
+        .await
+        .unwrap();
+        let dir = tmp.path().join(format!("download{retry}"));
+        let ctx = context(
+            &dir,
+            &format!("FROM {}/fixtures/busybox\nENV A=1\n", proxy.host()),
+        );
+        let flag = format!("--image-download-retry={retry}");
+        let out = build(&ctx, &["--no-push", &flag]);
+        assert_eq!(proxy.faulted(), FAILURES, "{}", stderr(&out));
+        if succeeds {
+            assert_ok(&out, &flag);
+        } else {
+            assert_failed(&out, &flag);
+            assert!(stderr(&out).contains("FROM"), "{}", stderr(&out));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_fs_extract_retry_unpacks_the_base_again() {
+    let (registry, base, tmp) = busybox_setup().await;
+    // Leaked on purpose: the plan takes a `&'static str`.
+    let layer: &'static str = Box::leak(base.layer.digest.clone().into_boxed_str());
+    for (retry, succeeds) in [("0", false), ("1", true)] {
+        let proxy = FaultProxy::start(
+            registry.addr(),
+            FaultPlan::FailFirstMatching {
+                n: FAILURES,
+                method: "GET",
+                path_part: layer,
+                status: 500,
+            },
+        )
+        .await
+        .unwrap();
+        let dir = tmp.path().join(format!("extract{retry}"));
+        let ctx = context(
+            &dir,
+            &format!(
+                "FROM {}/fixtures/busybox\nRUN echo ran > /ran\n",
+                proxy.host()
+            ),
+        );
+        let flag = format!("--image-fs-extract-retry={retry}");
+        // A store of its own: the layer is downloaded, not found from an earlier build.
+        let store = format!("--store-dir={}", dir.join("store").display());
+        let out = build(&ctx, &["--no-push", &store, &flag]);
+        assert_eq!(proxy.faulted(), FAILURES, "{}", stderr(&out));
+        if succeeds {
+            assert_ok(&out, &flag);
+        } else {
+            assert_failed(&out, &flag);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skip_default_registry_fallback_keeps_the_own_registry_out() {
+    let (registry, base, tmp) = busybox_setup().await;
+    let gone = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().to_string()
+    };
+    let ctx = context(tmp.path(), &format!("FROM {}\nENV A=1\n", base.reference));
+    let map = format!("--registry-map={}={gone}", registry.host());
+    let out = build(&ctx, &["--no-push", &map]);
+    assert_ok(&out, "a build falling back to the image's own registry");
+    let out = build(
+        &ctx,
+        &["--no-push", &map, "--skip-default-registry-fallback"],
+    );
+    assert_failed(&out, "--skip-default-registry-fallback");
+    let log = stderr(&out);
+    assert!(
+        log.contains("--skip-default-registry-fallback") && log.contains(&gone),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skip_unused_stages_false_builds_every_stage() {
+    let (_registry, base, tmp) = busybox_setup().await;
+    let ctx = context(
+        tmp.path(),
+        &format!(
+            "FROM {0} AS unused\nRUN echo unused-stage-ran && false\nFROM {0}\nENV A=1\n",
+            base.reference
+        ),
+    );
+    let out = build(&ctx, &["--no-push"]);
+    assert_ok(&out, "the default build (unused stages skipped)");
+    assert!(
+        !stderr(&out).contains("unused-stage-ran"),
+        "{}",
+        stderr(&out)
+    );
+    let out = build(&ctx, &["--no-push", "--skip-unused-stages=false"]);
+    assert_failed(&out, "--skip-unused-stages=false");
+    let log = stderr(&out);
+    assert!(log.contains("unused-stage-ran"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kaniko_dir_holds_the_builds_store() {
+    let (_registry, base, tmp) = busybox_setup().await;
+    let ctx = context(
+        tmp.path(),
+        &format!("FROM {}\nRUN echo ran > /ran\n", base.reference),
+    );
+    let kaniko = tmp.path().join("kaniko");
+    let flag = format!("--kaniko-dir={}", kaniko.display());
+    let out = build(&ctx, &["--no-push", &flag]);
+    assert_ok(&out, &flag);
+    let hex = base.layer.digest.trim_start_matches("sha256:");
+    let blob = kaniko.join("store/blobs/sha256").join(hex);
+    assert!(blob.is_file(), "{} is missing", blob.display());
+    // The scratch directory is there, and the build's own one below it is gone.
+    let scratch: Vec<_> = std::fs::read_dir(kaniko.join("tmp")).unwrap().collect();
+    assert!(scratch.is_empty(), "{scratch:?}");
+}
