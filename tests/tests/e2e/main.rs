@@ -7,6 +7,7 @@ mod authz;
 mod bounds;
 mod build;
 mod bus;
+mod cache_gc;
 mod ci_driver;
 mod coordinator;
 mod dockerfile_reading;
