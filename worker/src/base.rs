@@ -85,6 +85,8 @@ pub struct PullRewrites {
     /// `--image-download-retry`: how many times the whole pull (every candidate) is tried
     /// again after a transient failure that outlived the registry client's own retries.
     pub download_retry: u32,
+    /// `--cache-dir`: a store `worker warm` recorded images in, read before any registry.
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 impl BaseError {
@@ -201,16 +203,41 @@ pub fn scratch(platform: &Platform) -> Result<BaseImage, BaseError> {
 /// The `PATH` of an image that starts from scratch (`system.DefaultPathEnv` in BuildKit).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Resolves `name` for `platform`, trying the rewrites first. Errors from mirrors are logged
-/// and skipped; the error of the last candidate (the image's own registry, unless
-/// `--skip-default-registry-fallback` left it out) is returned. A transient failure is tried
-/// again `--image-download-retry` times.
+/// Resolves `name` for `platform`: from the `--cache-dir` records first, then from the
+/// registries ([`resolve`]).
 pub async fn pull(
     client: &RegistryClient,
     name: &str,
     platform: &Platform,
     rewrites: &PullRewrites,
 ) -> Result<BaseImage, BaseError> {
+    let reference = parse_reference(name)?;
+    if let Some(dir) = &rewrites.cache_dir
+        && let Some((from, resolved)) = crate::store::images::lookup(dir, &reference, platform)
+    {
+        tracing::info!(
+            image = %reference.whole(),
+            digest = %resolved.manifest_digest,
+            %platform,
+            "base image from --cache-dir"
+        );
+        return from_resolved(name, &from, resolved, platform);
+    }
+    let (from, resolved) = resolve(client, name, platform, rewrites).await?;
+    from_resolved(name, &from, resolved, platform)
+}
+
+/// Resolves `name` for `platform` in the registries, trying the rewrites first; returns the
+/// reference it was resolved through. Errors from mirrors are logged and skipped; the error
+/// of the last candidate (the image's own registry, unless `--skip-default-registry-fallback`
+/// left it out) is returned. A transient failure is tried again `--image-download-retry`
+/// times.
+pub async fn resolve(
+    client: &RegistryClient,
+    name: &str,
+    platform: &Platform,
+    rewrites: &PullRewrites,
+) -> Result<(Reference, ResolvedImage), BaseError> {
     let reference = parse_reference(name)?;
     RetryPolicy::default()
         .with_attempts(rewrites.download_retry.saturating_add(1))
@@ -222,14 +249,14 @@ pub async fn pull(
         .await
 }
 
-/// One attempt of [`pull`]: every candidate in turn.
+/// One attempt of [`resolve`]: every candidate in turn.
 async fn pull_once(
     client: &RegistryClient,
     name: &str,
     reference: &Reference,
     platform: &Platform,
     rewrites: &PullRewrites,
-) -> Result<BaseImage, BaseError> {
+) -> Result<(Reference, ResolvedImage), BaseError> {
     let candidates = pull_candidates(reference, rewrites);
     let count = candidates.len();
     for (i, candidate) in candidates.into_iter().enumerate() {
@@ -242,7 +269,7 @@ async fn pull_once(
                     %platform,
                     "resolved base image"
                 );
-                return from_resolved(name, &candidate, resolved, platform);
+                return Ok((candidate, resolved));
             }
             Err(source) if i + 1 == count && candidate != *reference => {
                 return Err(BaseError::NoFallback {

@@ -38,7 +38,8 @@ pub enum Command {
     /// Inspect or prune the layer store.
     #[command(subcommand)]
     Store(crate::store::commands::StoreCommand),
-    /// Pull images and unpack their layers into the layer store ahead of builds.
+    /// Pull images, record their manifest and config and unpack their layers into the layer
+    /// store ahead of builds (`worker build --cache-dir` reads the records first).
     Warm(Box<crate::store::commands::WarmArgs>),
 }
 
@@ -372,7 +373,8 @@ pub struct BuildArgs {
     /// Repository used as the layer cache.
     #[arg(long, value_name = "REPO")]
     pub cache_repo: Option<String>,
-    /// Local directory used as a base-image cache.
+    /// Base-image cache: the layer store `worker warm --store-dir DIR` filled. FROM images
+    /// recorded there are read from it before any registry; it is the build's store too.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<String>,
     /// Cache timeout (Go duration, e.g. 6h).

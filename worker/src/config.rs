@@ -19,7 +19,9 @@
 //! `--kaniko-dir` (Kaniko's working directory, `/kaniko` there) is, when given, the root of
 //! the build's state: `tmp/` (scratch), `store/` and `run-cache/` (unless `--store-dir` or
 //! `--run-cache-dir` say otherwise); without it the system's temporary directory and the
-//! user's cache directory serve. `--skip-unused-stages` defaults to true here (Kaniko:
+//! user's cache directory serve. `--cache-dir DIR` (Kaniko's base-image cache) is the layer
+//! store `worker warm --store-dir DIR` filled: base images are read from its records first,
+//! and it is the build's store. `--skip-unused-stages` defaults to true here (Kaniko:
 //! false); `=false` builds every stage up to the target.
 //!
 //! Behaviour kept from Kaniko: `--build-arg KEY` without `=` takes `KEY` from the environment
@@ -127,6 +129,9 @@ pub enum ConfigError {
         /// Highest valid level.
         max: i32,
     },
+    /// `--cache-dir` with a store it cannot be (`--no-store`, another `--store-dir`).
+    #[error("--cache-dir is the layer store `worker warm` filled, so the build's store: {0}")]
+    CacheDir(&'static str),
     /// A relative `--ignore-path`.
     #[error("--ignore-path {0:?} must be an absolute path")]
     RelativeIgnorePath(String),
@@ -167,11 +172,6 @@ pub const NOT_YET_SUPPORTED: &[NotYetSupported] = &[
         flag: "--cache-repo",
         reason: "layer caching is not implemented",
         used: |a| given(&a.cache_repo),
-    },
-    NotYetSupported {
-        flag: "--cache-dir",
-        reason: "the base-image cache is not implemented",
-        used: |a| given(&a.cache_dir),
     },
     NotYetSupported {
         flag: "--cache-ttl",
@@ -271,6 +271,9 @@ pub struct BuildConfig {
     pub limits: LimitOptions,
     /// The layer store (`--store-dir`, `--store-max-size`); `None`: `--no-store`.
     pub store: Option<crate::store::StoreOptions>,
+    /// `--cache-dir`: the store `worker warm` recorded base images in (then also the
+    /// build's store), read before the registry.
+    pub base_cache_dir: Option<PathBuf>,
     /// `--image-fs-extract-retry`.
     pub image_fs_extract_retry: u32,
     /// `--kaniko-dir` (or `KANIKO_DIR`): the root of the build's state when given (its
@@ -385,13 +388,8 @@ impl BuildConfig {
                 cache_scope: args.run.run_cache_scope,
             },
             limits: limit_options(&args.limits)?,
-            store: {
-                let mut settings = args.store.settings();
-                if settings.dir.is_none() {
-                    settings.dir = kaniko_dir.as_ref().map(|d| d.join("store"));
-                }
-                settings.options()
-            },
+            store: store_options(args, kaniko_dir.as_deref())?,
+            base_cache_dir: non_empty(&args.cache_dir).map(PathBuf::from),
             image_fs_extract_retry: args.image_fs_extract_retry,
             kaniko_dir: kaniko_dir.clone(),
             log: LogOptions {
@@ -565,6 +563,30 @@ fn key_value_error(flag: &'static str, value: &str) -> ConfigError {
         flag,
         value: value.to_string(),
     }
+}
+
+/// The layer store: `--cache-dir` (which must agree with `--store-dir` and `--no-store`),
+/// else `--store-dir`, else `<--kaniko-dir>/store`, else the default.
+fn store_options(
+    args: &BuildArgs,
+    kaniko_dir: Option<&Path>,
+) -> Result<Option<crate::store::StoreOptions>, ConfigError> {
+    let mut settings = args.store.settings();
+    if let Some(cache_dir) = non_empty(&args.cache_dir).map(PathBuf::from) {
+        if settings.disabled {
+            return Err(ConfigError::CacheDir("--no-store leaves no store to read"));
+        }
+        if settings.dir.as_ref().is_some_and(|d| *d != cache_dir) {
+            return Err(ConfigError::CacheDir(
+                "--store-dir names another directory; give one of them",
+            ));
+        }
+        settings.dir = Some(cache_dir);
+    }
+    if settings.dir.is_none() {
+        settings.dir = kaniko_dir.map(|d| d.join("store"));
+    }
+    Ok(settings.options())
 }
 
 fn non_empty(value: &Option<String>) -> Option<&str> {

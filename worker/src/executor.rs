@@ -120,6 +120,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
             .collect(),
         skip_default_fallback: config.registry.skip_default_registry_fallback,
         download_retry: config.registry.image_download_retry,
+        cache_dir: config.base_cache_dir.clone(),
     };
     let mut executor = stages::Executor::new(stages::Setup {
         dockerfile: &dockerfile,

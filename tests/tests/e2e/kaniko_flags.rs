@@ -5,8 +5,9 @@
 //! `--image-fs-extract-retry` against a registry (behind a fault proxy) that fails more
 //! requests than the registry client's own retries absorb, `--skip-default-registry-fallback`
 //! with a `--registry-map` to a registry that is not there, `--skip-unused-stages=false`
-//! with a failing RUN in a stage the target does not need, and `--kaniko-dir` holding the
-//! build's store.
+//! with a failing RUN in a stage the target does not need, `--kaniko-dir` holding the
+//! build's store, and `--cache-dir` after `worker warm` building on a base the registry no
+//! longer has.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -213,4 +214,74 @@ async fn kaniko_dir_holds_the_builds_store() {
     // The scratch directory is there, and the build's own one below it is gone.
     let scratch: Vec<_> = std::fs::read_dir(kaniko.join("tmp")).unwrap().collect();
     assert!(scratch.is_empty(), "{scratch:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_dir_builds_with_the_base_repository_deleted() {
+    let (registry, base, tmp) = busybox_setup().await;
+    let cache = tmp.path().join("cache");
+    let warm = tokio::task::block_in_place(|| {
+        std::process::Command::new(crate::dockerfiles::worker_binary())
+            .args(["warm", &base.reference, "--insecure"])
+            .arg(format!("--store-dir={}", cache.display()))
+            .output()
+            .unwrap()
+    });
+    assert_ok(&warm, "worker warm");
+    let ctx = context(
+        tmp.path(),
+        &format!("FROM {}\nRUN echo ran > /ran\n", base.reference),
+    );
+    let digest_of = |name: &str| std::fs::read_to_string(tmp.path().join(name)).unwrap();
+    let with_registry = format!("{}/out:registry", registry.host());
+    let digest_file = format!(
+        "--digest-file={}",
+        tmp.path().join("registry.digest").display()
+    );
+    let out = build(
+        &ctx,
+        &[
+            "--reproducible",
+            "--destination",
+            &with_registry,
+            &digest_file,
+        ],
+    );
+    assert_ok(&out, "the build pulling from the registry");
+
+    // The base's index and every child manifest deleted: the registry no longer serves it.
+    let client = registry.client();
+    let repository = registry.reference("fixtures/busybox");
+    let digests = std::iter::once(base.index_digest.clone())
+        .chain(base.children.iter().map(|(_, d)| d.digest.clone()));
+    for digest in digests {
+        let target = repository.clone_with_digest(digest);
+        client.delete_manifest(&target).await.unwrap();
+    }
+    let out = build(&ctx, &["--no-push"]);
+    assert_failed(&out, "a build without --cache-dir once the base is deleted");
+
+    let with_cache = format!("{}/out:cache", registry.host());
+    let digest_file = format!(
+        "--digest-file={}",
+        tmp.path().join("cache.digest").display()
+    );
+    let cache_flag = format!("--cache-dir={}", cache.display());
+    let out = build(
+        &ctx,
+        &[
+            "--reproducible",
+            "--destination",
+            &with_cache,
+            &digest_file,
+            &cache_flag,
+        ],
+    );
+    assert_ok(&out, &cache_flag);
+    assert!(
+        stderr(&out).contains("base image from --cache-dir"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(digest_of("cache.digest"), digest_of("registry.digest"));
 }

@@ -150,6 +150,7 @@ impl BuildConfig {
             },
             limits: settings.limits.clone(),
             store: settings.store.options(),
+            base_cache_dir: None,
             image_fs_extract_retry: 0,
             kaniko_dir: None,
             log: LogOptions {
