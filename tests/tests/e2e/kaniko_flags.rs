@@ -50,67 +50,83 @@ fn assert_failed(out: &Output, what: &str) {
     assert!(!out.status.success(), "{what} succeeded:\n{}", stderr(out));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn push_retry_pushes_again_after_the_client_gives_up() {
-    let (registry, base, tmp) = busybox_setup().await;
-    let ctx = context(tmp.path(), &format!("FROM {}\nENV A=1\n", base.reference));
-    for (retry, succeeds) in [("0", false), ("1", true)] {
+/// Where a retry flag's faults go: the first [`FAILURES`] `method` requests whose path
+/// contains `path_part`, and the Dockerfile and flags of the build (given the proxy's host
+/// and a directory of the attempt's own).
+struct RetryCase {
+    flag: &'static str,
+    method: &'static str,
+    path_part: &'static str,
+    dockerfile: fn(&str) -> String,
+    args: fn(&str, &Path) -> Vec<String>,
+}
+
+/// Builds `case` through a fresh fault proxy with `flag=0` (which must fail) and `flag=1`
+/// (which must succeed); each build met every fault.
+async fn retried(registry: &kaniko_tests::Registry, dir: &Path, case: RetryCase) {
+    for (retry, succeeds) in [(0, false), (1, true)] {
         let proxy = FaultProxy::start(
             registry.addr(),
             FaultPlan::FailFirstMatching {
                 n: FAILURES,
-                method: "PUT",
-                path_part: "/manifests/",
+                method: case.method,
+                path_part: case.path_part,
                 status: 500,
             },
         )
         .await
         .unwrap();
-        let destination = format!("{}/app:retry{retry}", proxy.host());
-        let flag = format!("--push-retry={retry}");
-        let out = build(&ctx, &["--destination", &destination, &flag]);
+        let attempt = dir.join(format!("retry{retry}"));
+        let ctx = context(&attempt, &(case.dockerfile)(&proxy.host()));
+        let flag = format!("{}={retry}", case.flag);
+        let mut args = (case.args)(&proxy.host(), &attempt);
+        args.push(flag.clone());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = build(&ctx, &args);
         assert_eq!(proxy.faulted(), FAILURES, "{}", stderr(&out));
-        let stored = skopeo_inspect_raw(&format!("{}/app:retry{retry}", registry.host()));
         if succeeds {
             assert_ok(&out, &flag);
-            stored.expect("the image pushed after the retry");
         } else {
             assert_failed(&out, &flag);
-            assert!(stored.is_err(), "no manifest without a retry");
         }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_retry_pushes_again_after_the_client_gives_up() {
+    let (registry, _base, tmp) = busybox_setup().await;
+    retried(
+        &registry,
+        tmp.path(),
+        RetryCase {
+            flag: "--push-retry",
+            method: "PUT",
+            path_part: "/manifests/",
+            dockerfile: |_| "FROM scratch\nENV A=1\n".to_string(),
+            args: |host, _| vec!["--destination".into(), format!("{host}/app:retry")],
+        },
+    )
+    .await;
+    // Both builds pushed to `app:retry`; only the retried one got its manifest there.
+    let stored = skopeo_inspect_raw(&format!("{}/app:retry", registry.host()));
+    stored.expect("the image pushed after the retry");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn image_download_retry_pulls_the_base_again() {
     let (registry, _base, tmp) = busybox_setup().await;
-    for (retry, succeeds) in [("0", false), ("1", true)] {
-        let proxy = FaultProxy::start(
-            registry.addr(),
-            FaultPlan::FailFirstMatching {
-                n: FAILURES,
-                method: "GET",
-                path_part: "/manifests/",
-                status: 500,
-            },
-        )
-        .await
-        .unwrap();
-        let dir = tmp.path().join(format!("download{retry}"));
-        let ctx = context(
-            &dir,
-            &format!("FROM {}/fixtures/busybox\nENV A=1\n", proxy.host()),
-        );
-        let flag = format!("--image-download-retry={retry}");
-        let out = build(&ctx, &["--no-push", &flag]);
-        assert_eq!(proxy.faulted(), FAILURES, "{}", stderr(&out));
-        if succeeds {
-            assert_ok(&out, &flag);
-        } else {
-            assert_failed(&out, &flag);
-            assert!(stderr(&out).contains("FROM"), "{}", stderr(&out));
-        }
-    }
+    retried(
+        &registry,
+        tmp.path(),
+        RetryCase {
+            flag: "--image-download-retry",
+            method: "GET",
+            path_part: "/manifests/",
+            dockerfile: |host| format!("FROM {host}/fixtures/busybox\nENV A=1\n"),
+            args: |_, _| vec!["--no-push".into()],
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,37 +134,24 @@ async fn image_fs_extract_retry_unpacks_the_base_again() {
     let (registry, base, tmp) = busybox_setup().await;
     // Leaked on purpose: the plan takes a `&'static str`.
     let layer: &'static str = Box::leak(base.layer.digest.clone().into_boxed_str());
-    for (retry, succeeds) in [("0", false), ("1", true)] {
-        let proxy = FaultProxy::start(
-            registry.addr(),
-            FaultPlan::FailFirstMatching {
-                n: FAILURES,
-                method: "GET",
-                path_part: layer,
-                status: 500,
+    retried(
+        &registry,
+        tmp.path(),
+        RetryCase {
+            flag: "--image-fs-extract-retry",
+            method: "GET",
+            path_part: layer,
+            dockerfile: |host| format!("FROM {host}/fixtures/busybox\nRUN echo ran > /ran\n"),
+            // A store of its own: the layer is downloaded, not found from an earlier build.
+            args: |_, dir| {
+                vec![
+                    "--no-push".into(),
+                    format!("--store-dir={}", dir.join("store").display()),
+                ]
             },
-        )
-        .await
-        .unwrap();
-        let dir = tmp.path().join(format!("extract{retry}"));
-        let ctx = context(
-            &dir,
-            &format!(
-                "FROM {}/fixtures/busybox\nRUN echo ran > /ran\n",
-                proxy.host()
-            ),
-        );
-        let flag = format!("--image-fs-extract-retry={retry}");
-        // A store of its own: the layer is downloaded, not found from an earlier build.
-        let store = format!("--store-dir={}", dir.join("store").display());
-        let out = build(&ctx, &["--no-push", &store, &flag]);
-        assert_eq!(proxy.faulted(), FAILURES, "{}", stderr(&out));
-        if succeeds {
-            assert_ok(&out, &flag);
-        } else {
-            assert_failed(&out, &flag);
-        }
-    }
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
