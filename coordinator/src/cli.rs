@@ -34,6 +34,9 @@ pub enum Command {
     /// coordinator, a worker and one submitter per identity of the policy, nkey users with
     /// exact subject permissions (seeds generated when missing).
     NatsConfig(crate::nats_config::NatsConfigArgs),
+    /// The layer cache in a registry: `cache gc` deletes expired entries.
+    #[command(subcommand)]
+    Cache(crate::cache_gc::CacheCommand),
     /// List the live workers.
     Workers {
         #[command(flatten)]

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 pub mod actors;
 pub mod authz;
 pub mod bus;
+pub mod cache_gc;
 pub mod cli;
 pub mod context;
 pub mod driver;
@@ -44,6 +45,13 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             .build()?;
         return runtime.block_on(driver::ci::run_cli(&config));
     }
+    if let Command::Cache(command) = &cli.command {
+        install_subscriber("warn");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        return runtime.block_on(cache_gc::run(command));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -53,9 +61,11 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
 async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
     let ok = |_: ()| ExitCode::SUCCESS;
     match command {
-        Command::Serve(_) | Command::Submit(_) | Command::Index(_) | Command::NatsConfig(_) => {
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Serve(_)
+        | Command::Submit(_)
+        | Command::Index(_)
+        | Command::NatsConfig(_)
+        | Command::Cache(_) => Ok(ExitCode::SUCCESS),
         Command::Workers { nats, who, json } => {
             let api =
                 verbs::ApiClient::connect(&nats.options(), nats.prefix()?, who.identity()?).await?;

@@ -37,6 +37,15 @@ pub enum RegistryError {
         /// What failed.
         message: String,
     },
+    /// The registry does not offer the operation: 405, `UNSUPPORTED` (a docker-registry
+    /// whose deletes are not enabled answers a manifest DELETE so). Retrying does not help.
+    #[error("{reference}: the registry does not support this operation: {message}")]
+    Unsupported {
+        /// The image reference the operation was for.
+        reference: String,
+        /// What the registry said.
+        message: String,
+    },
     /// The registry or the content broke the protocol: bad JSON, digest mismatch, 400,
     /// unexpected media type, an invalid manifest. Retrying does not help.
     #[error("registry protocol error for {reference}: {message}")]
@@ -63,13 +72,14 @@ impl RegistryError {
         matches!(self, RegistryError::Transient { .. })
     }
 
-    /// A short kind name (`unauthorized`, `not_found`, `transient`, `protocol`, `io`), for
-    /// errors that travel as `{kind, message}`.
+    /// A short kind name (`unauthorized`, `not_found`, `transient`, `unsupported`,
+    /// `protocol`, `io`), for errors that travel as `{kind, message}`.
     pub fn kind(&self) -> &'static str {
         match self {
             RegistryError::Unauthorized { .. } => "unauthorized",
             RegistryError::NotFound { .. } => "not_found",
             RegistryError::Transient { .. } => "transient",
+            RegistryError::Unsupported { .. } => "unsupported",
             RegistryError::Protocol { .. } => "protocol",
             RegistryError::Io { .. } => "io",
         }
@@ -131,6 +141,10 @@ pub(crate) fn classify_status(
     match status {
         401 | 403 => RegistryError::unauthorized(reference, message),
         404 => RegistryError::not_found(reference, what),
+        405 => RegistryError::Unsupported {
+            reference: reference.to_string(),
+            message,
+        },
         408 | 429 | 500 | 502 | 503 | 504 => RegistryError::transient(reference, message),
         _ => RegistryError::protocol(reference, message),
     }
@@ -198,6 +212,10 @@ pub(crate) fn classify(reference: &str, what: &str, err: OciDistributionError) -
                 Some(OciErrorCode::Toomanyrequests | OciErrorCode::BlobUploadUnknown) => {
                     RegistryError::transient(reference, message)
                 }
+                Some(OciErrorCode::Unsupported) => RegistryError::Unsupported {
+                    reference: reference.to_string(),
+                    message,
+                },
                 _ => RegistryError::protocol(reference, message),
             }
         }
@@ -335,7 +353,8 @@ mod tests {
         check(server(401), "unauthorized");
         check(server(403), "unauthorized");
         check(server(404), "not_found");
-        check(server(405), "protocol");
+        check(server(405), "unsupported");
+        check(envelope(OciErrorCode::Unsupported), "unsupported");
         check(server(408), "transient");
         check(server(429), "transient");
         check(server(500), "transient");

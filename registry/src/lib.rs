@@ -20,6 +20,7 @@ mod body;
 mod error;
 mod manifest;
 mod retry;
+mod tags;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

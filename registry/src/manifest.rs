@@ -219,8 +219,22 @@ impl RegistryClient {
         operation: RegistryOperation,
         build: impl FnOnce(&reqwest::Client, String) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, RegistryError> {
+        self.api_request(reference, &manifest_path(reference), operation, build)
+            .await
+    }
+
+    /// Sends one request for `path` (`/v2/...`, query included) of `reference`'s registry with
+    /// the authentication `operation` on its repository needs; transport failures classified,
+    /// the status left to the caller.
+    pub(super) async fn api_request(
+        &self,
+        reference: &Reference,
+        path: &str,
+        operation: RegistryOperation,
+        build: impl FnOnce(&reqwest::Client, String) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, RegistryError> {
         let (clients, auth) = self.prepare(reference).await?;
-        let url = format!("{}{}", self.base_url(reference), manifest_path(reference));
+        let url = format!("{}{path}", self.base_url(reference));
         let mut request = build(&clients.http, url);
         if let Some(header) = self
             .authorization(clients, &auth, reference, operation)

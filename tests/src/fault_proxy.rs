@@ -2,15 +2,16 @@
 
 //! A small TCP proxy that injects HTTP faults in front of a real service: it answers the
 //! first requests itself with an error status, resets the first connections, refuses
-//! everything, or refuses the requests of one method whose path ends a given way (a registry
-//! that protects one tag), and pipes bytes both ways otherwise. It counts what it faulted so
-//! tests can assert the number of retries.
+//! everything, refuses the requests of one method whose path ends a given way (a registry
+//! that protects one tag), or fails the first requests of one method whose path contains a
+//! given part (a registry failing a while on one manifest or blob), and pipes bytes both ways
+//! otherwise. It counts what it faulted so tests can assert the number of retries.
 //!
 //! Faults are decided per connection; a faulted connection carries one request and is closed
 //! (`Connection: close` or a reset), so the client's next request comes on a new connection.
-//! With [`FaultPlan::Refuse`] every request is looked at: each one is forwarded on a
-//! connection of its own with `Connection: close`, so none slips through a kept-alive
-//! connection.
+//! With [`FaultPlan::Refuse`] and [`FaultPlan::FailFirstMatching`] every request is looked
+//! at: each one is forwarded on a connection of its own with `Connection: close`, so none
+//! slips through a kept-alive connection.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -53,6 +54,19 @@ pub enum FaultPlan {
         /// The status to answer, e.g. 403.
         status: u16,
     },
+    /// Answer the first `n` requests whose method is `method` and whose path (without the
+    /// query) contains `path_part` with `status` (no body), forward every other request (each
+    /// on a connection of its own, as with [`FaultPlan::Refuse`]).
+    FailFirstMatching {
+        /// Requests to fail.
+        n: usize,
+        /// `PUT`, `GET`, ...
+        method: &'static str,
+        /// A part of the path, e.g. `/manifests/` or a blob digest.
+        path_part: &'static str,
+        /// The status to answer, e.g. 500.
+        status: u16,
+    },
     /// Forward everything (counts connections only).
     PassThrough,
 }
@@ -68,12 +82,30 @@ pub struct FaultProxy {
 enum Fault {
     Status(u16),
     Reset,
-    /// Decided per request: see [`FaultPlan::Refuse`].
+    /// Decided per request: see [`FaultPlan::Refuse`] and [`FaultPlan::FailFirstMatching`].
     Refuse {
         method: &'static str,
-        path_suffix: &'static str,
+        path: PathMatch,
         status: u16,
+        /// `Some(n)`: only the first `n` matching requests, answered without a body.
+        budget: Option<usize>,
     },
+}
+
+/// How [`Fault::Refuse`] matches a request's path.
+#[derive(Clone, Copy)]
+enum PathMatch {
+    EndsWith(&'static str),
+    Contains(&'static str),
+}
+
+impl PathMatch {
+    fn matches(self, path: &str) -> bool {
+        match self {
+            PathMatch::EndsWith(suffix) => path.ends_with(suffix),
+            PathMatch::Contains(part) => path.contains(part),
+        }
+    }
 }
 
 /// How long a faulted connection may take to send its request.
@@ -173,8 +205,20 @@ fn decide(plan: FaultPlan, faulted: &AtomicUsize) -> Option<Fault> {
             status,
         } => Some(Fault::Refuse {
             method,
-            path_suffix,
+            path: PathMatch::EndsWith(path_suffix),
             status,
+            budget: None,
+        }),
+        FaultPlan::FailFirstMatching {
+            n,
+            method,
+            path_part,
+            status,
+        } => Some(Fault::Refuse {
+            method,
+            path: PathMatch::Contains(path_part),
+            status,
+            budget: Some(n),
         }),
         FaultPlan::PassThrough => None,
     }
@@ -189,8 +233,9 @@ async fn handle(
     match fault {
         Some(Fault::Refuse {
             method,
-            path_suffix,
+            path,
             status,
+            budget,
         }) => {
             let Ok(Ok(Some((head, rest)))) =
                 tokio::time::timeout(READ_REQUEST_TIMEOUT, read_head(&mut client)).await
@@ -203,12 +248,23 @@ async fn handle(
                 && request_line
                     .next()
                     .and_then(|target| target.split('?').next())
-                    .is_some_and(|path| path.ends_with(path_suffix));
-            if matches {
-                faulted.fetch_add(1, Ordering::SeqCst);
+                    .is_some_and(|target| path.matches(target));
+            let fault = matches
+                && match budget {
+                    Some(n) => take_one(&faulted, n),
+                    None => {
+                        faulted.fetch_add(1, Ordering::SeqCst);
+                        true
+                    }
+                };
+            if fault {
                 let _ = read_body(&mut client, &text, rest.len()).await;
-                let body =
-                    r#"{"errors":[{"code":"DENIED","message":"refused by the fault proxy"}]}"#;
+                let body = match budget {
+                    Some(_) => "",
+                    None => {
+                        r#"{"errors":[{"code":"DENIED","message":"refused by the fault proxy"}]}"#
+                    }
+                };
                 let response = format!(
                     "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     reason(status),

@@ -1,8 +1,8 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! A real `docker-registry` (distribution 2.8) on a free loopback port, with filesystem
-//! storage and deletes enabled in a temporary directory, stoppable and restartable on the
-//! same port and storage.
+//! storage and deletes enabled (or, [`Registry::start_without_delete`], not) in a temporary
+//! directory, stoppable and restartable on the same port and storage.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -24,11 +24,23 @@ pub struct Registry {
     service: Service,
     dir: tempfile::TempDir,
     port: u16,
+    /// Whether manifest and blob deletes are enabled.
+    delete: bool,
 }
 
 impl Registry {
     /// Starts a registry on a free port and waits until `GET /v2/` answers 200.
     pub fn start() -> anyhow::Result<Registry> {
+        Registry::start_with(true)
+    }
+
+    /// [`Registry::start`] with deletes left disabled, as distribution ships: a manifest
+    /// DELETE is answered 405 `UNSUPPORTED`.
+    pub fn start_without_delete() -> anyhow::Result<Registry> {
+        Registry::start_with(false)
+    }
+
+    fn start_with(delete: bool) -> anyhow::Result<Registry> {
         let dir = tempfile::Builder::new()
             .prefix("kaniko-registry-")
             .tempdir()
@@ -36,6 +48,7 @@ impl Registry {
         let log_path = dir.path().join("registry.log");
         let mut registry = Registry {
             port: 0,
+            delete,
             service: Service::new("docker-registry", log_path),
             dir,
         };
@@ -52,11 +65,12 @@ impl Registry {
         let config = format!(
             "version: 0.1\n\
              log:\n  level: info\n  formatter: text\n\
-             storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n  \
+             storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: {delete}\n  \
              maintenance:\n    uploadpurging:\n      enabled: false\n\
              http:\n  addr: 127.0.0.1:{port}\n  secret: kaniko-test-registry\n",
             storage = storage.display(),
             port = self.port,
+            delete = self.delete,
         );
         let config_path = self.dir.path().join("config.yml");
         std::fs::write(&config_path, config)

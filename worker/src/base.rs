@@ -16,7 +16,7 @@ use std::str::FromStr;
 
 use kaniko_common::oci::{self, Descriptor};
 use kaniko_common::platform::Platform;
-use kaniko_registry::{Reference, RegistryClient, RegistryError, ResolvedImage};
+use kaniko_registry::{Reference, RegistryClient, RegistryError, ResolvedImage, RetryPolicy};
 use oci_spec::image::{Arch, ImageConfiguration, ImageConfigurationBuilder, Os, RootFs};
 use serde_json::Value;
 
@@ -46,6 +46,19 @@ pub enum BaseError {
         #[source]
         source: RegistryError,
     },
+    /// Every mirror and map target failed, and `--skip-default-registry-fallback` kept the
+    /// image's own registry out.
+    #[error(
+        "base image {reference}: no registry mirror or map target could serve it, and \
+         --skip-default-registry-fallback keeps the image's own registry out (last error: {source})"
+    )]
+    NoFallback {
+        /// The reference.
+        reference: String,
+        /// The last mirror's error.
+        #[source]
+        source: RegistryError,
+    },
     /// The image's config is not an image config, or does not match its manifest.
     #[error("base image {reference}: invalid config {digest}: {message}")]
     BadConfig {
@@ -58,7 +71,7 @@ pub enum BaseError {
     },
 }
 
-/// Where pulls go besides the image's own registry.
+/// Where pulls go besides the image's own registry, and how often they are tried.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PullRewrites {
     /// `--registry-mirror` values (`host[:port][/path]`), tried in order for Docker Hub
@@ -66,6 +79,26 @@ pub struct PullRewrites {
     pub mirrors: Vec<String>,
     /// `--registry-map` pairs `(from, to)`; `to` may carry a path prefix too.
     pub maps: Vec<(String, String)>,
+    /// `--skip-default-registry-fallback`: when a mirror or map applies to an image and all
+    /// of them fail, the image's own registry is not tried.
+    pub skip_default_fallback: bool,
+    /// `--image-download-retry`: how many times the whole pull (every candidate) is tried
+    /// again after a transient failure that outlived the registry client's own retries.
+    pub download_retry: u32,
+    /// `--cache-dir`: a store `worker warm` recorded images in, read before any registry.
+    pub cache_dir: Option<std::path::PathBuf>,
+}
+
+impl BaseError {
+    /// Whether another attempt may succeed (a registry's transient failure).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            BaseError::Registry { source, .. } | BaseError::NoFallback { source, .. } => {
+                source.is_transient()
+            }
+            _ => false,
+        }
+    }
 }
 
 /// A base image ready to build on.
@@ -119,7 +152,8 @@ fn moved(reference: &Reference, target: &str) -> Reference {
 }
 
 /// The references to try for `reference`, in order: registry-map targets for its registry,
-/// then mirrors (Docker Hub images only), then the reference itself.
+/// then mirrors (Docker Hub images only), then the reference itself (left out under
+/// `--skip-default-registry-fallback` when a rewrite applies).
 pub fn pull_candidates(reference: &Reference, rewrites: &PullRewrites) -> Vec<Reference> {
     let registry = reference.registry();
     let same = |from: &str| from == registry || (is_docker_hub(from) && is_docker_hub(registry));
@@ -132,7 +166,9 @@ pub fn pull_candidates(reference: &Reference, rewrites: &PullRewrites) -> Vec<Re
     if is_docker_hub(registry) {
         out.extend(rewrites.mirrors.iter().map(|m| moved(reference, m)));
     }
-    out.push(reference.clone());
+    if out.is_empty() || !rewrites.skip_default_fallback {
+        out.push(reference.clone());
+    }
     out
 }
 
@@ -167,8 +203,8 @@ pub fn scratch(platform: &Platform) -> Result<BaseImage, BaseError> {
 /// The `PATH` of an image that starts from scratch (`system.DefaultPathEnv` in BuildKit).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Resolves `name` for `platform`, trying the rewrites first. Errors from mirrors are logged
-/// and skipped; the error of the last candidate (the image's own registry) is returned.
+/// Resolves `name` for `platform`: from the `--cache-dir` records first, then from the
+/// registries ([`resolve`]).
 pub async fn pull(
     client: &RegistryClient,
     name: &str,
@@ -176,7 +212,52 @@ pub async fn pull(
     rewrites: &PullRewrites,
 ) -> Result<BaseImage, BaseError> {
     let reference = parse_reference(name)?;
-    let candidates = pull_candidates(&reference, rewrites);
+    if let Some(dir) = &rewrites.cache_dir
+        && let Some((from, resolved)) = crate::store::images::lookup(dir, &reference, platform)
+    {
+        tracing::info!(
+            image = %reference.whole(),
+            digest = %resolved.manifest_digest,
+            %platform,
+            "base image from --cache-dir"
+        );
+        return from_resolved(name, &from, resolved, platform);
+    }
+    let (from, resolved) = resolve(client, name, platform, rewrites).await?;
+    from_resolved(name, &from, resolved, platform)
+}
+
+/// Resolves `name` for `platform` in the registries, trying the rewrites first; returns the
+/// reference it was resolved through. Errors from mirrors are logged and skipped; the error
+/// of the last candidate (the image's own registry, unless `--skip-default-registry-fallback`
+/// left it out) is returned. A transient failure is tried again `--image-download-retry`
+/// times.
+pub async fn resolve(
+    client: &RegistryClient,
+    name: &str,
+    platform: &Platform,
+    rewrites: &PullRewrites,
+) -> Result<(Reference, ResolvedImage), BaseError> {
+    let reference = parse_reference(name)?;
+    RetryPolicy::default()
+        .with_attempts(rewrites.download_retry.saturating_add(1))
+        .run_if(
+            &format!("pulling base image {name}"),
+            BaseError::is_transient,
+            |_| pull_once(client, name, &reference, platform, rewrites),
+        )
+        .await
+}
+
+/// One attempt of [`resolve`]: every candidate in turn.
+async fn pull_once(
+    client: &RegistryClient,
+    name: &str,
+    reference: &Reference,
+    platform: &Platform,
+    rewrites: &PullRewrites,
+) -> Result<(Reference, ResolvedImage), BaseError> {
+    let candidates = pull_candidates(reference, rewrites);
     let count = candidates.len();
     for (i, candidate) in candidates.into_iter().enumerate() {
         match client.resolve_image(&candidate, platform).await {
@@ -188,7 +269,13 @@ pub async fn pull(
                     %platform,
                     "resolved base image"
                 );
-                return from_resolved(name, &candidate, resolved, platform);
+                return Ok((candidate, resolved));
+            }
+            Err(source) if i + 1 == count && candidate != *reference => {
+                return Err(BaseError::NoFallback {
+                    reference: name.to_string(),
+                    source,
+                });
             }
             Err(source) if i + 1 == count => {
                 return Err(BaseError::Registry {
@@ -297,6 +384,7 @@ mod tests {
                 ("index.docker.io".into(), "mapped.local".into()),
                 ("quay.io".into(), "quay-cache.local/q".into()),
             ],
+            ..PullRewrites::default()
         };
         let check = |image: &str, expected: &[&str]| {
             let got: Vec<String> = pull_candidates(&r(image), &rewrites)
@@ -322,6 +410,19 @@ mod tests {
             ],
         );
         check("localhost:5000/x", &["localhost:5000/x:latest"]);
+        let no_fallback = PullRewrites {
+            skip_default_fallback: true,
+            ..rewrites.clone()
+        };
+        let got = |image: &str| -> Vec<String> {
+            pull_candidates(&r(image), &no_fallback)
+                .iter()
+                .map(Reference::whole)
+                .collect()
+        };
+        // The image's own registry is left out only where a rewrite applies.
+        assert_eq!(got("quay.io/org/app:1"), ["quay-cache.local/q/org/app:1"]);
+        assert_eq!(got("localhost:5000/x"), ["localhost:5000/x:latest"]);
         assert_eq!(
             pull_candidates(&r("alpine:3"), &PullRewrites::default())
                 .iter()

@@ -38,7 +38,8 @@ pub enum Command {
     /// Inspect or prune the layer store.
     #[command(subcommand)]
     Store(crate::store::commands::StoreCommand),
-    /// Pull images and unpack their layers into the layer store ahead of builds.
+    /// Pull images, record their manifest and config and unpack their layers into the layer
+    /// store ahead of builds (`worker build --cache-dir` reads the records first).
     Warm(Box<crate::store::commands::WarmArgs>),
 }
 
@@ -252,7 +253,8 @@ pub struct BuildArgs {
     /// Build for this platform (os/arch[/variant]) instead of the host's.
     #[arg(long, alias = "customPlatform", value_name = "PLATFORM")]
     pub custom_platform: Option<String>,
-    /// Build only the stages the target needs.
+    /// Build only the stages the target needs (the default); `=false` builds every stage up
+    /// to the target, as Kaniko does by default.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub skip_unused_stages: Option<bool>,
 
@@ -371,7 +373,8 @@ pub struct BuildArgs {
     /// Repository used as the layer cache.
     #[arg(long, value_name = "REPO")]
     pub cache_repo: Option<String>,
-    /// Local directory used as a base-image cache.
+    /// Base-image cache: the layer store `worker warm --store-dir DIR` filled. FROM images
+    /// recorded there are read from it before any registry; it is the build's store too.
     #[arg(long, value_name = "DIR")]
     pub cache_dir: Option<String>,
     /// Cache timeout (Go duration, e.g. 6h).
@@ -400,7 +403,9 @@ pub struct BuildArgs {
     /// "build outside of a container" is always allowed here.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
     pub force: Option<bool>,
-    /// Kaniko's working directory.
+    /// Root of the build's state: scratch files in DIR/tmp, and (unless --store-dir or
+    /// --run-cache-dir say otherwise) the layer store and RUN caches in DIR/store and
+    /// DIR/run-cache.
     #[arg(long, env = "KANIKO_DIR", value_name = "DIR")]
     pub kaniko_dir: Option<String>,
     /// Log level.

@@ -13,9 +13,16 @@
 //! * `--force`: Kaniko refuses to run outside a container without it; we run anywhere. Here
 //!   it lets a build replace a digest file (`--digest-file`, `--image-name-*-file`) whose
 //!   content would change; without it that is an error (the same content is fine);
-//! * `--kaniko-dir`: stored (it is where a build keeps its scratch files), default `/kaniko`;
 //! * `--snapshot-mode`: `full`, `redo` and `time` are all accepted and stored for the
 //!   snapshotter.
+//!
+//! `--kaniko-dir` (Kaniko's working directory, `/kaniko` there) is, when given, the root of
+//! the build's state: `tmp/` (scratch), `store/` and `run-cache/` (unless `--store-dir` or
+//! `--run-cache-dir` say otherwise); without it the system's temporary directory and the
+//! user's cache directory serve. `--cache-dir DIR` (Kaniko's base-image cache) is the layer
+//! store `worker warm --store-dir DIR` filled: base images are read from its records first,
+//! and it is the build's store. `--skip-unused-stages` defaults to true here (Kaniko:
+//! false); `=false` builds every stage up to the target.
 //!
 //! Behaviour kept from Kaniko: `--build-arg KEY` without `=` takes `KEY` from the environment
 //! and is the empty string when unset; a missing `--destination` without `--no-push` is an
@@ -122,6 +129,9 @@ pub enum ConfigError {
         /// Highest valid level.
         max: i32,
     },
+    /// `--cache-dir` with a store it cannot be (`--no-store`, another `--store-dir`).
+    #[error("--cache-dir is the layer store `worker warm` filled, so the build's store: {0}")]
+    CacheDir(&'static str),
     /// A relative `--ignore-path`.
     #[error("--ignore-path {0:?} must be an absolute path")]
     RelativeIgnorePath(String),
@@ -162,11 +172,6 @@ pub struct NotYetSupported {
 
 /// Every Kaniko flag that is recognised but not implemented yet.
 pub const NOT_YET_SUPPORTED: &[NotYetSupported] = &[
-    NotYetSupported {
-        flag: "--cache-dir",
-        reason: "the base-image cache is not implemented",
-        used: |a| given(&a.cache_dir),
-    },
     NotYetSupported {
         flag: "--registry-certificate",
         reason: "custom registry CA certificates are not implemented",
@@ -228,7 +233,8 @@ pub struct BuildConfig {
     pub build_args: BTreeMap<String, String>,
     /// The target platform: `--custom-platform`, else the host's.
     pub platform: Platform,
-    /// `--skip-unused-stages`.
+    /// `--skip-unused-stages`: build only the stages the target needs (the default here;
+    /// Kaniko's is `false`, every stage up to the target).
     pub skip_unused_stages: bool,
     /// Where the image goes.
     pub outputs: Outputs,
@@ -246,10 +252,16 @@ pub struct BuildConfig {
     pub store: Option<crate::store::StoreOptions>,
     /// The layer cache (`--cache=true`); `None`: off.
     pub cache: Option<crate::cache::CacheOptions>,
+    /// `--cache-dir`: the store `worker warm` recorded base images in (then also the
+    /// build's store), read before the registry.
+    pub base_cache_dir: Option<PathBuf>,
     /// `--image-fs-extract-retry`.
     pub image_fs_extract_retry: u32,
-    /// `--kaniko-dir` (or `KANIKO_DIR`), default `/kaniko`.
-    pub kaniko_dir: PathBuf,
+    /// `--kaniko-dir` (or `KANIKO_DIR`): the root of the build's state when given (its
+    /// scratch directory `tmp/`, and unless their own flags say otherwise the layer store
+    /// `store/` and the RUN caches `run-cache/`); `None`: the system's temporary directory
+    /// and the user's cache directory.
+    pub kaniko_dir: Option<PathBuf>,
     /// Logging.
     pub log: LogOptions,
 }
@@ -322,6 +334,7 @@ impl BuildConfig {
             }
             ignore_paths.push(PathBuf::from(raw));
         }
+        let kaniko_dir = non_empty(&args.kaniko_dir).map(PathBuf::from);
         Ok(BuildConfig {
             context,
             context_sub_path,
@@ -329,7 +342,7 @@ impl BuildConfig {
             target: non_empty(&args.target).map(str::to_string),
             build_args,
             platform,
-            skip_unused_stages: args.skip_unused_stages.unwrap_or(false),
+            skip_unused_stages: args.skip_unused_stages.unwrap_or(true),
             outputs,
             image: ImageOptions {
                 labels,
@@ -352,14 +365,16 @@ impl BuildConfig {
                     .map_err(ConfigError::Secret)?,
                 cache_dir: non_empty(&args.run.run_cache_dir)
                     .map(PathBuf::from)
+                    .or_else(|| kaniko_dir.as_ref().map(|d| d.join("run-cache")))
                     .unwrap_or_else(default_run_cache_dir),
                 cache_scope: args.run.run_cache_scope,
             },
             limits: limit_options(&args.limits)?,
-            store: args.store.settings().options(),
             cache,
+            store: store_options(args, kaniko_dir.as_deref())?,
+            base_cache_dir: non_empty(&args.cache_dir).map(PathBuf::from),
             image_fs_extract_retry: args.image_fs_extract_retry,
-            kaniko_dir: kaniko_dir(non_empty(&args.kaniko_dir)),
+            kaniko_dir: kaniko_dir.clone(),
             log: LogOptions {
                 verbosity: args.verbosity,
                 format: args.log_format,
@@ -650,9 +665,28 @@ fn key_value_error(flag: &'static str, value: &str) -> ConfigError {
     }
 }
 
-/// `--kaniko-dir` (or `KANIKO_DIR`), default `/kaniko`.
-pub(crate) fn kaniko_dir(value: Option<&str>) -> PathBuf {
-    PathBuf::from(value.unwrap_or("/kaniko"))
+/// The layer store: `--cache-dir` (which must agree with `--store-dir` and `--no-store`),
+/// else `--store-dir`, else `<--kaniko-dir>/store`, else the default.
+fn store_options(
+    args: &BuildArgs,
+    kaniko_dir: Option<&Path>,
+) -> Result<Option<crate::store::StoreOptions>, ConfigError> {
+    let mut settings = args.store.settings();
+    if let Some(cache_dir) = non_empty(&args.cache_dir).map(PathBuf::from) {
+        if settings.disabled {
+            return Err(ConfigError::CacheDir("--no-store leaves no store to read"));
+        }
+        if settings.dir.as_ref().is_some_and(|d| *d != cache_dir) {
+            return Err(ConfigError::CacheDir(
+                "--store-dir names another directory; give one of them",
+            ));
+        }
+        settings.dir = Some(cache_dir);
+    }
+    if settings.dir.is_none() {
+        settings.dir = kaniko_dir.map(|d| d.join("store"));
+    }
+    Ok(settings.options())
 }
 
 fn non_empty(value: &Option<String>) -> Option<&str> {

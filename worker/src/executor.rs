@@ -92,9 +92,19 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
     let mut output_options = crate::output::plan::options(
         &config.outputs,
         config.registry.push_ignore_immutable_tag_errors,
+        config.registry.push_retry,
     )?;
     output_options.push_by_digest_only = push == Push::ByDigestOnly;
-    let tmp = crate::image::temp_dir_in(None)?;
+    let scratch = match &config.kaniko_dir {
+        Some(dir) => {
+            let tmp = dir.join("tmp");
+            std::fs::create_dir_all(&tmp)
+                .with_context(|| format!("--kaniko-dir: creating {}", tmp.display()))?;
+            Some(tmp)
+        }
+        None => None,
+    };
+    let tmp = crate::image::temp_dir_in(scratch.as_deref())?;
     let limits = config.limits.for_build(tmp.path());
     let context_dir = context::prepare(config, tmp.path(), &limits).await?;
     let (dockerfile_file, dockerfile, args, plan) = read_and_plan(config, &context_dir).await?;
@@ -108,6 +118,9 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
             .iter()
             .map(|m| (m.from.clone(), m.to.clone()))
             .collect(),
+        skip_default_fallback: config.registry.skip_default_registry_fallback,
+        download_retry: config.registry.image_download_retry,
+        cache_dir: config.base_cache_dir.clone(),
     };
     let mut executor = stages::Executor::new(stages::Setup {
         dockerfile: &dockerfile,
@@ -128,6 +141,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
         run: run_settings(config, &output_options)?,
         store: config.store.clone(),
         cache: config.cache.clone(),
+        fs_extract_retry: config.image_fs_extract_retry,
     })?;
     let mut state = executor.build_all().await?;
     for (key, value) in &config.image.labels {
@@ -191,7 +205,14 @@ async fn read_and_plan(
         target: config.platform.clone(),
         build: Platform::host(),
     };
-    let plan = dockerfile.plan(config.target.as_deref(), &args)?;
+    let plan =
+        dockerfile.plan_stages(config.target.as_deref(), &args, config.skip_unused_stages)?;
+    if !config.skip_unused_stages {
+        tracing::info!(
+            stages = plan.stages.len(),
+            "--skip-unused-stages=false: building every stage up to the target"
+        );
+    }
     if let Some(native) = plan.native_execution() {
         let what = match native.trigger_stage {
             Some(_) => "an ONBUILD RUN trigger",

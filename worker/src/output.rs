@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use kaniko_common::oci::Descriptor;
 use kaniko_image::layout::{LayoutError, OciLayout};
-use kaniko_registry::{Reference, RegistryClient, RegistryError};
+use kaniko_registry::{Reference, RegistryClient, RegistryError, RetryPolicy};
 
 pub use docker_archive::write_docker_archive;
 pub use files::{metadata_json, name_digest_lines, write_atomic};
@@ -57,6 +57,9 @@ pub struct OutputOptions {
     pub push_by_digest_only: bool,
     /// `--force`: replace digest files whose content would change (refused otherwise).
     pub force_digest_files: bool,
+    /// `--push-retry`: how many times the whole push is tried again after a transient
+    /// failure that outlived the registry client's own retries (Kaniko's flag; 0: none).
+    pub push_retry: u32,
 }
 
 /// What was written.
@@ -116,6 +119,11 @@ pub enum OutputError {
 }
 
 impl OutputError {
+    /// Whether this is a push that failed in a way another attempt may mend (`--push-retry`).
+    pub fn is_transient_push(&self) -> bool {
+        matches!(self, OutputError::Push { source, .. } if source.is_transient())
+    }
+
     pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
         move |source| OutputError::Io {
             path: path.to_path_buf(),
@@ -156,15 +164,19 @@ pub async fn write_outputs(
     let pushed = if opts.no_push {
         Vec::new()
     } else {
-        push::push_all(
-            finished,
-            &opts.destinations,
-            client,
-            blobs,
-            opts.push_ignore_immutable_tag_errors,
-            opts.push_by_digest_only,
-        )
-        .await?
+        RetryPolicy::default()
+            .with_attempts(opts.push_retry.saturating_add(1))
+            .run_if("push", OutputError::is_transient_push, |_| {
+                push::push_all(
+                    finished,
+                    &opts.destinations,
+                    client,
+                    blobs,
+                    opts.push_ignore_immutable_tag_errors,
+                    opts.push_by_digest_only,
+                )
+            })
+            .await?
     };
     files::write_digest_files(finished, opts)?;
     Ok(OutputReport {

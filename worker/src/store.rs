@@ -13,6 +13,9 @@
 //! * `l/<first 12 hex>`: a symlink to `../layers/<chain-hex>`, the name overlay's mount
 //!   options use (a page holds about 300 of them);
 //! * `info/<chain-hex>.json`: its size; the file's mtime is its last use;
+//! * `images/<key>.json`: base images `worker warm` recorded (manifest and config by digest
+//!   in `blobs/`), which `worker build --cache-dir` reads before the registry (see
+//!   [`images`]);
 //! * `locks/<chain-hex>.unpack` (exclusive while one build unpacks it: two builds needing the
 //!   same layer unpack it once) and `locks/<chain-hex>.use` (shared while a build stacks it;
 //!   garbage collection takes it exclusively, without waiting, and skips what it cannot
@@ -24,6 +27,7 @@
 
 pub mod commands;
 pub mod gc;
+pub mod images;
 pub mod stack;
 
 use std::collections::HashSet;

@@ -121,6 +121,20 @@ impl UnpackError {
     }
 }
 
+/// Whether `err` is a bound of the build being exceeded (never worth another attempt).
+pub fn is_limit(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<UnpackError>()
+            .is_some_and(|e| e.limit().is_some())
+            || cause.downcast_ref::<LimitExceeded>().is_some()
+            || matches!(
+                cause.downcast_ref::<BlobError>(),
+                Some(BlobError::Limit { .. })
+            )
+    })
+}
+
 /// How entries are applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnpackOptions {

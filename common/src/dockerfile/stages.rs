@@ -161,6 +161,17 @@ impl Dockerfile {
     /// The stages needed to build `target` (a stage name; the last stage when `None`), in
     /// execution order, unneeded stages skipped.
     pub fn plan(&self, target: Option<&str>, args: &BuildArgs) -> Result<BuildPlan, PlanError> {
+        self.plan_stages(target, args, true)
+    }
+
+    /// [`Dockerfile::plan`]; with `skip_unused` false every stage up to the target is built,
+    /// needed or not (Kaniko's `--skip-unused-stages=false`).
+    pub fn plan_stages(
+        &self,
+        target: Option<&str>,
+        args: &BuildArgs,
+        skip_unused: bool,
+    ) -> Result<BuildPlan, PlanError> {
         let global = self.global_scope(args).map_err(PlanError::MetaArg)?;
         let target_platform = normalise(&args.target.to_string());
         let build_platform = normalise(&args.build.to_string());
@@ -183,7 +194,11 @@ impl Dockerfile {
         };
         // Dependencies always point to earlier stages, so a walk down from the target ends.
         let mut needed = BTreeSet::new();
-        let mut todo = vec![target_index];
+        let mut todo: Vec<usize> = if skip_unused {
+            vec![target_index]
+        } else {
+            (0..=target_index).collect()
+        };
         while let Some(i) = todo.pop() {
             if !needed.insert(i) {
                 continue;

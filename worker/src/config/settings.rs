@@ -111,7 +111,6 @@ impl BuildConfig {
                 .check_source()
                 .map_err(|e| ConfigError::Secret(format!("--secret id={}: {e}", secret.id)))?;
         }
-        let kaniko_dir = std::env::var("KANIKO_DIR").ok();
         Ok(BuildConfig {
             context: BuildContext::Dir(context_dir.to_path_buf()),
             context_sub_path: None,
@@ -119,7 +118,7 @@ impl BuildConfig {
             target: task.target.clone().filter(|t| !t.is_empty()),
             build_args,
             platform: task.platform.clone(),
-            skip_unused_stages: false,
+            skip_unused_stages: true,
             outputs: Outputs {
                 destinations,
                 ..Outputs::default()
@@ -166,8 +165,9 @@ impl BuildConfig {
                     )
                 })
                 .transpose()?,
+            base_cache_dir: None,
             image_fs_extract_retry: 0,
-            kaniko_dir: super::kaniko_dir(kaniko_dir.as_deref().filter(|d| !d.is_empty())),
+            kaniko_dir: None,
             log: LogOptions {
                 verbosity: Verbosity::default(),
                 format: LogFormat::default(),

@@ -237,8 +237,9 @@ fn every_flag_lands_in_the_config() {
             image_download_retry: 4,
         },
         cache: None,
+        base_cache_dir: None,
         image_fs_extract_retry: 2,
-        kaniko_dir: PathBuf::from("/tmp/kaniko"),
+        kaniko_dir: Some(PathBuf::from("/tmp/kaniko")),
         log: LogOptions {
             verbosity: Verbosity::Debug,
             format: LogFormat::Json,
@@ -261,7 +262,8 @@ fn kaniko_defaults() {
     assert_eq!(got.image.oci_mode, RequestedOciMode::Auto);
     assert_eq!(got.snapshot.mode, SnapshotMode::Full);
     assert!(got.snapshot.ignore_var_run);
-    assert_eq!(got.kaniko_dir, PathBuf::from("/kaniko"));
+    assert_eq!(got.kaniko_dir, None);
+    assert!(got.skip_unused_stages);
     assert_eq!(got.log.verbosity, Verbosity::Info);
     assert_eq!(got.log.format, LogFormat::Color);
     assert_eq!(got.limits, LimitOptions::default());
@@ -416,7 +418,6 @@ fn not_yet_supported_flags_are_refused_by_name() {
             "{args:?}: {err}"
         );
     }
-    check(&["--cache-dir", "/cache"], "--cache-dir");
     check(
         &["--registry-certificate", "r=/ca.pem"],
         "--registry-certificate",
@@ -429,7 +430,7 @@ fn not_yet_supported_flags_are_refused_by_name() {
     check(&["-b", "bucket"], "--bucket");
     check(&["--force-build-metadata"], "--force-build-metadata");
     // the table has exactly the entries exercised above
-    assert_eq!(NOT_YET_SUPPORTED.len(), 6);
+    assert_eq!(NOT_YET_SUPPORTED.len(), 5);
     // harmless spellings are accepted
     assert!(config(&["--no-push", "--cache=false", "--cache-copy-layers=false"]).is_ok());
 }
@@ -586,4 +587,54 @@ fn limit_flags_refuse_values_that_cannot_work() {
         err.contains("--max-build-disk") && err.contains("not a size"),
         "{err}"
     );
+}
+
+#[test]
+fn kaniko_dir_roots_the_state_its_own_flags_leave_unset() {
+    let got = config(&["--no-push", "--kaniko-dir", "/k"]).unwrap();
+    assert_eq!(got.kaniko_dir, Some(PathBuf::from("/k")));
+    assert_eq!(got.run.cache_dir, PathBuf::from("/k/run-cache"));
+    assert_eq!(got.store.map(|s| s.dir), Some(PathBuf::from("/k/store")));
+    let own = config(&[
+        "--no-push",
+        "--kaniko-dir",
+        "/k",
+        "--store-dir",
+        "/s",
+        "--run-cache-dir",
+        "/r",
+    ])
+    .unwrap();
+    assert_eq!(own.run.cache_dir, PathBuf::from("/r"));
+    assert_eq!(own.store.map(|s| s.dir), Some(PathBuf::from("/s")));
+}
+
+#[test]
+fn skip_unused_stages_false_is_kept() {
+    let got = config(&["--no-push", "--skip-unused-stages=false"]).unwrap();
+    assert!(!got.skip_unused_stages);
+}
+
+#[test]
+fn cache_dir_is_the_store() {
+    let got = config(&["--no-push", "--cache-dir", "/c"]).unwrap();
+    assert_eq!(got.base_cache_dir, Some(PathBuf::from("/c")));
+    assert_eq!(got.store.map(|s| s.dir), Some(PathBuf::from("/c")));
+    let same = config(&["--no-push", "--cache-dir", "/c", "--store-dir", "/c"]).unwrap();
+    assert_eq!(same.store.map(|s| s.dir), Some(PathBuf::from("/c")));
+    for (flags, expected) in [
+        (
+            &["--store-dir", "/s"][..],
+            "--store-dir names another directory",
+        ),
+        (&["--no-store"][..], "--no-store leaves no store"),
+    ] {
+        let mut args = vec!["--no-push", "--cache-dir", "/c"];
+        args.extend_from_slice(flags);
+        let err = config(&args).unwrap_err();
+        assert!(
+            err.contains("--cache-dir") && err.contains(expected),
+            "{err}"
+        );
+    }
 }

@@ -66,6 +66,8 @@ pub struct Setup<'a> {
     pub store: Option<crate::store::StoreOptions>,
     /// The layer cache (`None`: no `--cache`).
     pub cache: Option<crate::cache::CacheOptions>,
+    /// `--image-fs-extract-retry`: retries of unpacking a stage's filesystem for RUN.
+    pub fs_extract_retry: u32,
 }
 
 /// Builds the stages of a plan.

@@ -40,8 +40,13 @@ pub struct Outputs {
     pub force: bool,
 }
 
-/// The [`OutputOptions`] for a build's output flags and `--push-ignore-immutable-tag-errors`.
-pub fn options(outputs: &Outputs, ignore_immutable_tags: bool) -> Result<OutputOptions> {
+/// The [`OutputOptions`] for a build's output flags, `--push-ignore-immutable-tag-errors`
+/// and `--push-retry`.
+pub fn options(
+    outputs: &Outputs,
+    ignore_immutable_tags: bool,
+    push_retry: u32,
+) -> Result<OutputOptions> {
     let destinations = outputs
         .destinations
         .iter()
@@ -59,6 +64,7 @@ pub fn options(outputs: &Outputs, ignore_immutable_tags: bool) -> Result<OutputO
         push_ignore_immutable_tag_errors: ignore_immutable_tags,
         push_by_digest_only: false,
         force_digest_files: outputs.force,
+        push_retry,
     })
 }
 
@@ -87,7 +93,7 @@ mod tests {
             ..Outputs::default()
         };
         for flag in [false, true] {
-            let opts = options(&outputs, flag).expect("options");
+            let opts = options(&outputs, flag, 0).expect("options");
             assert_eq!(opts.push_ignore_immutable_tag_errors, flag);
         }
     }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, anyhow, bail};
 use kaniko_common::dockerfile::{Run, Scope};
+use kaniko_retry::RetryPolicy;
 
 use crate::executor::stages::{Executor, history, push_history};
 use crate::run::mounts::RunMounts;
@@ -305,8 +306,28 @@ impl Executor<'_> {
     }
 
     /// The current stage's root brought up to date: stacked on the layer store when there is
-    /// one and overlay snapshots may be used, else one directory (as the walk needs).
+    /// one and overlay snapshots may be used, else one directory (as the walk needs). A
+    /// failure other than a bound of the build is tried again `--image-fs-extract-retry`
+    /// times (Kaniko's flag), from a fresh root.
     async fn ensure_stage_root(&mut self, state: &StageState) -> Result<()> {
+        let policy =
+            RetryPolicy::default().with_attempts(self.setup.fs_extract_retry.saturating_add(1));
+        let mut retrying = policy.start("extracting the stage's filesystem");
+        loop {
+            match self.ensure_stage_root_once(state).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    self.discard_stage_root();
+                    if crate::unpack::is_limit(&e) || !retrying.again(&format!("{e:#}")).await {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt of [`Self::ensure_stage_root`].
+    async fn ensure_stage_root_once(&mut self, state: &StageState) -> Result<()> {
         let tmp = self.setup.tmp.to_path_buf();
         let deep = state.image.layers.len() > crate::store::MAX_STACK;
         if deep

@@ -2,7 +2,8 @@
 
 //! The store's flags and commands: `--store-dir`, `--no-store` and `--store-max-size` (on
 //! `worker build` and `worker serve`, [`StoreFlags`]; the embedding side is
-//! [`StoreSettings`]), `worker store ls|prune` and `worker warm IMAGE...` (pull images and
+//! [`StoreSettings`]), `worker store ls|prune` and `worker warm IMAGE...` (pull images,
+//! record their manifest and config for `worker build --cache-dir` ([`super::images`]) and
 //! unpack their layers into the store ahead of builds).
 
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use clap::{ArgAction, Args, Subcommand};
 use kaniko_common::platform::Platform;
 use kaniko_registry::RegistryClient;
 
+use super::images;
 use super::{DEFAULT_MAX_SIZE, Store, StoreOptions, default_store_dir, gc};
 use crate::base::{self, PullRewrites};
 use crate::blobs::BlobStore;
@@ -196,6 +198,7 @@ async fn warm(args: &WarmArgs) -> Result<()> {
             .iter()
             .map(|m| (m.from.clone(), m.to.clone()))
             .collect(),
+        ..PullRewrites::default()
     };
     let store = Arc::new(Store::open(&StoreOptions {
         dir: args.store.dir(),
@@ -205,9 +208,13 @@ async fn warm(args: &WarmArgs) -> Result<()> {
     let blobs = BlobStore::new(tmp.path(), client.clone()).with_shared_dir(store.blobs_dir());
     let budget = crate::unpack::DiskBudget::unlimited();
     for name in &args.images {
-        let image = base::pull(&client, name, &platform, &rewrites)
+        let (from, resolved) = base::resolve(&client, name, &platform, &rewrites)
             .await
             .with_context(|| format!("pulling {name}"))?;
+        let reference = base::parse_reference(name)?;
+        images::record(store.dir(), &reference, &from, &platform, &resolved)
+            .with_context(|| format!("recording {name} in the store"))?;
+        let image = base::from_resolved(name, &from, resolved, &platform)?;
         let layers = store
             .layers(&image.image.layers, 0, &blobs, &budget)
             .await

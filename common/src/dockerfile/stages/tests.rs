@@ -53,6 +53,21 @@ fn plan_targets() {
 }
 
 #[test]
+fn every_stage_up_to_the_target_without_skipping() {
+    fn check(target: Option<&str>, expected: &[usize]) {
+        let p = Dockerfile::parse(MULTI)
+            .unwrap()
+            .plan_stages(target, &cross(), false)
+            .unwrap();
+        let got: Vec<usize> = p.stages.iter().map(|s| s.index).collect();
+        assert_eq!(got, expected, "target {target:?}");
+    }
+    check(None, &[0, 1, 2, 3, 4]);
+    check(Some("unused"), &[0, 1, 2]);
+    check(Some("base"), &[0]);
+}
+
+#[test]
 fn plan_details() {
     let p = plan(MULTI, None, &cross()).unwrap();
     assert_eq!(p.target, 4);
