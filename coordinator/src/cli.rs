@@ -37,9 +37,7 @@ pub enum Command {
     /// List the live workers.
     Workers {
         #[command(flatten)]
-        nats: NatsArgs,
-        #[command(flatten)]
-        who: IdentityArgs,
+        client: ClientArgs,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -47,9 +45,7 @@ pub enum Command {
     /// Show one build's state, per platform.
     Status {
         #[command(flatten)]
-        nats: NatsArgs,
-        #[command(flatten)]
-        who: IdentityArgs,
+        client: ClientArgs,
         /// The build id.
         build: String,
         /// Print JSON.
@@ -59,18 +55,14 @@ pub enum Command {
     /// Replay a build's log lines from the events stream.
     Logs {
         #[command(flatten)]
-        nats: NatsArgs,
-        #[command(flatten)]
-        who: IdentityArgs,
+        client: ClientArgs,
         /// The build id.
         build: String,
     },
     /// Cancel a build: in-flight tasks are aborted, nothing is published.
     Cancel {
         #[command(flatten)]
-        nats: NatsArgs,
-        #[command(flatten)]
-        who: IdentityArgs,
+        client: ClientArgs,
         /// The build id.
         build: String,
         /// Why, recorded in the build's errors.
@@ -80,9 +72,7 @@ pub enum Command {
     /// List builds, newest first.
     List {
         #[command(flatten)]
-        nats: NatsArgs,
-        #[command(flatten)]
-        who: IdentityArgs,
+        client: ClientArgs,
         /// Only builds not finished yet.
         #[arg(long)]
         active: bool,
@@ -93,6 +83,18 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// How a client command (`workers`, `status`, `logs`, `cancel`, `list`) reaches the
+/// coordinator's request API.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// How to reach NATS.
+    #[command(flatten)]
+    pub nats: NatsArgs,
+    /// Who the requests speak as.
+    #[command(flatten)]
+    pub who: IdentityArgs,
 }
 
 /// Who a client command speaks as.
