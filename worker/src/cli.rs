@@ -553,32 +553,4 @@ mod tests {
             "{debug}"
         );
     }
-
-    #[test]
-    fn serve_help_documents_every_nats_environment_variable() {
-        use clap::CommandFactory;
-        let mut cli = Cli::command();
-        let help = cli
-            .find_subcommand_mut("serve")
-            .expect("serve")
-            .render_long_help()
-            .to_string();
-        for (flag, var) in [
-            ("--nats ", "NATS_URL"),
-            ("--nats-token", "NATS_TOKEN"),
-            ("--nats-user", "NATS_USER"),
-            ("--nats-password", "NATS_PASSWORD"),
-            ("--nats-nkey", "NATS_NKEY"),
-            ("--nats-creds", "NATS_CREDS"),
-            ("--nats-tls-ca", "NATS_CA"),
-            ("--nats-tls-cert", "NATS_CERT"),
-            ("--nats-tls-key", "NATS_KEY"),
-        ] {
-            assert!(help.contains(flag), "{flag} missing\n{help}");
-            assert!(
-                help.contains(&format!("env: {var}")),
-                "{var} missing\n{help}"
-            );
-        }
-    }
 }
