@@ -123,12 +123,9 @@ where
     // A link's target is queued in front of what is left, so the last queued component is the
     // path's own final one until it is popped; with `follow_final` false it is never replaced.
     while let Some(part) = pending.pop() {
-        let part = match part {
-            Part::Parent => {
-                current.pop();
-                continue;
-            }
-            Part::Name(part) => part,
+        let Part::Name(part) = part else {
+            current.pop(); // `..`
+            continue;
         };
         let candidate = current.join(&part);
         if pending.is_empty() && !follow_final {

@@ -296,12 +296,9 @@ impl RootDir {
         let mut stack: Vec<Dir> = Vec::new();
         let mut pending = Pending::new(rel);
         while let Some(part) = pending.pop() {
-            let part = match part {
-                Part::Parent => {
-                    stack.pop();
-                    continue;
-                }
-                Part::Name(part) => part,
+            let Part::Name(part) = part else {
+                stack.pop(); // `..`
+                continue;
             };
             let current = stack.last().unwrap_or(&self.root);
             let name = component(&part)?;
