@@ -17,8 +17,8 @@ mod digest;
 mod manifest;
 
 pub use digest::{
-    CopyError, DigestAlgorithm, DigestHasher, hash_copy, parse_digest, sha256_digest,
-    sha256_digest_of_reader,
+    COPY_BUFFER_SIZE, CopyError, DigestAlgorithm, DigestHasher, copy_chunks, hash_copy,
+    parse_digest, sha256_digest, sha256_digest_of_reader,
 };
 pub use manifest::{Manifest, config_bytes, manifest_bytes, to_canonical_json};
 

@@ -66,19 +66,16 @@ async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
         | Command::Index(_)
         | Command::NatsConfig(_)
         | Command::Cache(_) => Ok(ExitCode::SUCCESS),
-        Command::Workers { nats, who, json } => {
-            let api =
-                verbs::ApiClient::connect(&nats.options(), nats.prefix()?, who.identity()?).await?;
+        Command::Workers { client, json } => {
+            let api = verbs::ApiClient::connect(&client).await?;
             verbs::workers(&api, json).await.map(ok)
         }
         Command::Status {
-            nats,
-            who,
+            client,
             build,
             json,
         } => {
-            let api =
-                verbs::ApiClient::connect(&nats.options(), nats.prefix()?, who.identity()?).await?;
+            let api = verbs::ApiClient::connect(&client).await?;
             let fine = verbs::status(&api, &build, json).await?;
             Ok(if fine {
                 ExitCode::SUCCESS
@@ -86,30 +83,25 @@ async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-        Command::Logs { nats, who, build } => {
-            let api =
-                verbs::ApiClient::connect(&nats.options(), nats.prefix()?, who.identity()?).await?;
+        Command::Logs { client, build } => {
+            let api = verbs::ApiClient::connect(&client).await?;
             verbs::logs(&api, &build).await.map(ok)
         }
         Command::Cancel {
-            nats,
-            who,
+            client,
             build,
             reason,
         } => {
-            let api =
-                verbs::ApiClient::connect(&nats.options(), nats.prefix()?, who.identity()?).await?;
+            let api = verbs::ApiClient::connect(&client).await?;
             verbs::cancel(&api, &build, reason).await.map(ok)
         }
         Command::List {
-            nats,
-            who,
+            client,
             active,
             limit,
             json,
         } => {
-            let api =
-                verbs::ApiClient::connect(&nats.options(), nats.prefix()?, who.identity()?).await?;
+            let api = verbs::ApiClient::connect(&client).await?;
             let request = kaniko_common::messages::ListRequest {
                 active_only: active,
                 limit,

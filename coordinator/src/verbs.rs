@@ -17,9 +17,9 @@ use kaniko_common::messages::{
     WorkersRequest,
 };
 use kaniko_common::subjects::{ApiVerb, Names};
-use kaniko_nats::NatsOptions;
 
 use crate::bus::headers;
+use crate::cli::ClientArgs;
 
 /// How long a request waits for a coordinator.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -32,15 +32,12 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    /// Connects to NATS; with `identity`, requests go on that identity's subjects and replies
-    /// come to its own inbox.
-    pub async fn connect(
-        nats: &NatsOptions,
-        prefix: &str,
-        identity: Option<&str>,
-    ) -> anyhow::Result<ApiClient> {
-        let names = Names::new(prefix)?;
-        let mut options = nats.clone();
+    /// Connects to NATS as `args` say; with an identity, requests go on that identity's
+    /// subjects and replies come to its own inbox.
+    pub async fn connect(args: &ClientArgs) -> anyhow::Result<ApiClient> {
+        let identity = args.who.identity()?;
+        let names = Names::new(args.nats.prefix()?)?;
+        let mut options = args.nats.options();
         options
             .name
             .get_or_insert_with(|| "kaniko-coordinator-cli".to_string());

@@ -28,7 +28,9 @@ use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
-use kaniko_common::oci::{Compression, Descriptor, OciMode, sha256_digest_of_reader};
+use kaniko_common::oci::{
+    Compression, CopyError, Descriptor, OciMode, copy_chunks, sha256_digest_of_reader,
+};
 
 mod disk;
 
@@ -46,8 +48,8 @@ pub use gzip::CHUNK_SIZE as GZIP_CHUNK_SIZE;
 /// diff_id of a layer with no entries (1024 zero bytes).
 pub const EMPTY_LAYER_DIFF_ID: &str =
     "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef";
-/// Size of the copy buffer file data goes through.
-pub const COPY_BUFFER_SIZE: usize = 64 * 1024;
+/// Size of the copy buffer file data goes through (the one every streaming copy uses).
+pub use kaniko_common::oci::COPY_BUFFER_SIZE;
 /// Size of a tar with no entries.
 pub const EMPTY_TAR_SIZE: u64 = 1024;
 
@@ -364,25 +366,15 @@ fn marker_entry(path: PathBuf) -> LayerEntry {
 /// a layer (same threads, chunks and headers, so the same bytes); `level` as in
 /// [`LayerOptions::level`]. Returns the sink and the number of bytes read.
 pub fn compress_stream<W: Write>(
-    mut reader: impl Read,
+    reader: impl Read,
     sink: W,
     compression: Compression,
     level: Option<i32>,
 ) -> io::Result<(W, u64)> {
     let level = effective_level(compression, level)?;
     let mut encoder = Encoder::new(sink, compression, level, encoder::compression_threads())?;
-    let mut buf = vec![0u8; COPY_BUFFER_SIZE];
-    let mut total = 0u64;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        encoder.write_all(buf.get(..n).unwrap_or_default())?;
-        total += n as u64;
-    }
+    let total =
+        copy_chunks(reader, |chunk| encoder.write_all(chunk)).map_err(CopyError::into_io)?;
     Ok((encoder.finish()?, total))
 }
 

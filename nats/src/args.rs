@@ -220,6 +220,31 @@ mod tests {
     }
 
     #[test]
+    fn help_names_each_flag_with_its_environment_variable() {
+        let help = <Cli as clap::CommandFactory>::command()
+            .render_long_help()
+            .to_string();
+        for (flag, var) in [
+            ("--nats ", "NATS_URL"),
+            ("--prefix", "KANIKO_PREFIX"),
+            ("--nats-token", "NATS_TOKEN"),
+            ("--nats-user", "NATS_USER"),
+            ("--nats-password", "NATS_PASSWORD"),
+            ("--nats-nkey", "NATS_NKEY"),
+            ("--nats-creds", "NATS_CREDS"),
+            ("--nats-tls-ca", "NATS_CA"),
+            ("--nats-tls-cert", "NATS_CERT"),
+            ("--nats-tls-key", "NATS_KEY"),
+        ] {
+            assert!(help.contains(flag), "{flag} missing\n{help}");
+            assert!(
+                help.contains(&format!("env: {var}")),
+                "{var} missing\n{help}"
+            );
+        }
+    }
+
+    #[test]
     fn the_deprecated_spelling_is_hidden_from_help() {
         let help = <Cli as clap::CommandFactory>::command()
             .render_long_help()

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use kaniko_common::dockerfile::{Command, Expanded, Healthcheck};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 /// The shell shell-form commands run with when the stage sets no `SHELL`.
@@ -76,8 +76,7 @@ pub struct RunConfig {
     /// `EXPOSE`d ports as `port/proto`, written as a JSON object of empty objects.
     #[serde(
         default,
-        deserialize_with = "set_from_map",
-        serialize_with = "set_to_map",
+        with = "set_as_map",
         skip_serializing_if = "BTreeSet::is_empty"
     )]
     pub exposed_ports: BTreeSet<String>,
@@ -100,8 +99,7 @@ pub struct RunConfig {
     /// `VOLUME` paths, written as a JSON object of empty objects.
     #[serde(
         default,
-        deserialize_with = "set_from_map",
-        serialize_with = "set_to_map",
+        with = "set_as_map",
         skip_serializing_if = "BTreeSet::is_empty"
     )]
     pub volumes: BTreeSet<String>,
@@ -145,14 +143,29 @@ where
     Ok(Option::<T>::deserialize(de)?.unwrap_or_default())
 }
 
-fn set_from_map<'de, D: Deserializer<'de>>(de: D) -> Result<BTreeSet<String>, D::Error> {
-    let map = Option::<BTreeMap<String, Value>>::deserialize(de)?;
-    Ok(map.unwrap_or_default().into_keys().collect())
-}
+/// A set of names written as a JSON object of empty objects (`ExposedPorts`, `Volumes`);
+/// `null` reads as the empty set.
+mod set_as_map {
+    use std::collections::{BTreeMap, BTreeSet};
 
-fn set_to_map<S: Serializer>(set: &BTreeSet<String>, ser: S) -> Result<S::Ok, S::Error> {
-    let map: BTreeMap<&String, Map<String, Value>> = set.iter().map(|k| (k, Map::new())).collect();
-    map.serialize(ser)
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::{Map, Value};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        de: D,
+    ) -> Result<BTreeSet<String>, D::Error> {
+        let map = Option::<BTreeMap<String, Value>>::deserialize(de)?;
+        Ok(map.unwrap_or_default().into_keys().collect())
+    }
+
+    pub(super) fn serialize<S: Serializer>(
+        set: &BTreeSet<String>,
+        ser: S,
+    ) -> Result<S::Ok, S::Error> {
+        let map: BTreeMap<&String, Map<String, Value>> =
+            set.iter().map(|k| (k, Map::new())).collect();
+        map.serialize(ser)
+    }
 }
 
 impl RunConfig {

@@ -309,7 +309,7 @@ pub fn write_provided_files(dir: &Path, hostname: &str) -> std::io::Result<[Path
 
 /// The binary the helper runs from: `KANIKO_SANDBOX_HELPER` when set (a program that embeds
 /// the worker library under another name, e.g. a test), else this executable, whose `main`
-/// must hand [`HELPER_ARG`] to [`helper::main`] (`worker` and `coordinator` do).
+/// must call [`helper::main_if_asked`] (`worker` and `coordinator` do).
 pub fn helper_binary() -> std::io::Result<PathBuf> {
     match std::env::var_os("KANIKO_SANDBOX_HELPER") {
         Some(path) if !path.is_empty() => Ok(PathBuf::from(path)),

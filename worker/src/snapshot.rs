@@ -362,7 +362,8 @@ mod tests {
         }
     }
 
-    fn rels(changes: &[Change]) -> Vec<String> {
+    /// The changes as `+rel` (an entry) and `-rel` (a whiteout), for comparing in tests.
+    pub(super) fn rels(changes: &[Change]) -> Vec<String> {
         changes
             .iter()
             .map(|c| match c {

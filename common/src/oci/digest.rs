@@ -102,30 +102,44 @@ impl CopyError {
     }
 }
 
-/// Copies everything `reader` yields into `out` with a fixed 64 KiB buffer, hashing it with
-/// `algorithm` on the way: the digest (`<algorithm>:<hex>`) and the byte count. The one
-/// streaming read loop behind every digest computed from a reader (`io::sink()` when only
-/// the digest is wanted); nothing is ever held whole.
-pub fn hash_copy(
+/// Size of the buffer [`copy_chunks`] reads through.
+pub const COPY_BUFFER_SIZE: usize = 64 * 1024;
+
+/// Hands everything `reader` yields to `each`, in chunks of at most [`COPY_BUFFER_SIZE`] bytes
+/// (an interrupted read is retried): the byte count. The one streaming read loop behind
+/// [`hash_copy`] and the layer compressor; an error says which side it came from.
+pub fn copy_chunks(
     mut reader: impl Read,
-    mut out: impl Write,
-    algorithm: DigestAlgorithm,
-) -> Result<(String, u64), CopyError> {
-    let mut hasher = DigestHasher::new(algorithm);
-    let mut buf = vec![0u8; 64 * 1024];
+    mut each: impl FnMut(&[u8]) -> io::Result<()>,
+) -> Result<u64, CopyError> {
+    let mut buf = vec![0u8; COPY_BUFFER_SIZE];
     let mut total = 0u64;
     loop {
         let n = match reader.read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => return Ok(total),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(CopyError::Read(e)),
         };
-        let chunk = buf.get(..n).unwrap_or_default();
-        hasher.update(chunk);
-        out.write_all(chunk).map_err(CopyError::Write)?;
+        each(buf.get(..n).unwrap_or_default()).map_err(CopyError::Write)?;
         total += n as u64;
     }
+}
+
+/// Copies everything `reader` yields into `out` ([`copy_chunks`]), hashing it with
+/// `algorithm` on the way: the digest (`<algorithm>:<hex>`) and the byte count. Behind every
+/// digest computed from a reader (`io::sink()` when only the digest is wanted); nothing is
+/// ever held whole.
+pub fn hash_copy(
+    reader: impl Read,
+    mut out: impl Write,
+    algorithm: DigestAlgorithm,
+) -> Result<(String, u64), CopyError> {
+    let mut hasher = DigestHasher::new(algorithm);
+    let total = copy_chunks(reader, |chunk| {
+        hasher.update(chunk);
+        out.write_all(chunk)
+    })?;
     Ok((hasher.finish(), total))
 }
 

@@ -119,7 +119,7 @@ impl Staging {
             }
         };
         tracing::debug!(archive = %rel.display(), ?kind, "extracting");
-        let stats = archive::extract_archive(path, &tree, Path::new(""), None, &self.limits)
+        let stats = archive::extract_archive(path, None, &tree, Path::new(""), None, &self.limits)
             .with_context(|| format!("ADD {}", rel.display()))?;
         self.root = stats.root.or(self.root);
         Ok(true)

@@ -229,14 +229,16 @@ pub fn detect_archive(path: &Path) -> io::Result<Option<ArchiveKind>> {
     Ok((n == TAR_BLOCK && is_tar_header(&block)).then_some(kind))
 }
 
-/// Extracts the archive at `path` into `dest_dir_in_root` (a path inside the image root
-/// `dest_root`, symlinks resolved inside it), with the containment of [`crate::unpack`] and
-/// `.wh.` entries kept as files. With `chown`, every entry gets those ids (applied when we
-/// are root; the caller records them in the layer either way). Entries are charged to
-/// `limits`' disk budget and a compressed archive is held to its ratio limit. Returns what
-/// was written (the root-relative paths in archive order, and the archive's `./` entry).
+/// Extracts the archive at `path`, of `kind` (`None`: detected, and not an archive is an
+/// error), into `dest_dir_in_root` (a path inside the image root `dest_root`, symlinks
+/// resolved inside it), with the containment of [`crate::unpack`] and `.wh.` entries kept as
+/// files. With `chown`, every entry gets those ids (applied when we are root; the caller
+/// records them in the layer either way). Entries are charged to `limits`' disk budget and a
+/// compressed archive is held to its ratio limit. Returns what was written (the
+/// root-relative paths in archive order, and the archive's `./` entry).
 pub fn extract_archive(
     path: &Path,
+    kind: Option<ArchiveKind>,
     dest_root: &Path,
     dest_dir_in_root: &Path,
     chown: Option<(u32, u32)>,
@@ -246,27 +248,14 @@ pub fn extract_archive(
         path: path.to_path_buf(),
         error,
     };
-    let kind = detect_archive(path).map_err(io_err)?.ok_or_else(|| {
-        io_err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "not a tar archive",
-        ))
-    })?;
-    extract_archive_as(path, kind, dest_root, dest_dir_in_root, chown, limits)
-}
-
-/// [`extract_archive`] of an archive already known to be of `kind`.
-pub fn extract_archive_as(
-    path: &Path,
-    kind: ArchiveKind,
-    dest_root: &Path,
-    dest_dir_in_root: &Path,
-    chown: Option<(u32, u32)>,
-    limits: &Limits,
-) -> Result<UnpackStats, ArchiveError> {
-    let io_err = |error| ArchiveError::Io {
-        path: path.to_path_buf(),
-        error,
+    let kind = match kind {
+        Some(kind) => kind,
+        None => detect_archive(path).map_err(io_err)?.ok_or_else(|| {
+            io_err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a tar archive",
+            ))
+        })?,
     };
     let tar = open_guarded(
         File::open(path).map_err(io_err)?,
@@ -393,6 +382,7 @@ mod tests {
         fs_write(&archive, &compress(ArchiveKind::Xz, &sample_tar()));
         let written = extract_archive(
             &archive,
+            None,
             &root,
             Path::new("/app"),
             Some((7, 8)),
@@ -421,8 +411,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("plain.txt");
         fs_write(&path, b"hello");
-        let err = extract_archive(&path, dir.path(), Path::new("/"), None, &Limits::default())
-            .unwrap_err();
+        let err = extract_archive(
+            &path,
+            None,
+            dir.path(),
+            Path::new("/"),
+            None,
+            &Limits::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("plain.txt"), "{err}");
     }
 }

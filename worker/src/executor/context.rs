@@ -54,7 +54,7 @@ fn prepare_blocking(
             if kind.is_none() {
                 bail!("build context {name}: not a tar archive (plain, gzip, bzip2, xz or zstd)");
             }
-            crate::copy::archive::extract_archive(file, &dir, Path::new(""), None, limits)
+            crate::copy::archive::extract_archive(file, None, &dir, Path::new(""), None, limits)
                 .with_context(|| format!("build context {name}"))?;
             if matches!(source, TarSource::Stdin) {
                 let _ = std::fs::remove_file(file);

@@ -296,25 +296,15 @@ impl<'a> Executor<'a> {
             .stage()
             .with_base_env(state.run_config.env_pairs());
         // ONBUILD triggers of the base run first, then are cleared.
-        let triggers = std::mem::take(&mut state.run_config.on_build);
-        self.stage_runs = stage
-            .instructions
-            .iter()
-            .any(|i| matches!(i.kind, InstructionKind::Run(_)))
-            || triggers.iter().any(|t| {
-                t.trim_start()
-                    .get(..4)
-                    .is_some_and(|w| w.eq_ignore_ascii_case("run "))
-            });
-        for trigger in triggers {
-            let parsed = Dockerfile::parse(&format!("FROM scratch\n{trigger}\n"))
-                .with_context(|| format!("ONBUILD trigger {trigger:?} of the base image"))?;
-            let instructions: Vec<Instruction> = parsed
-                .stages
-                .into_iter()
-                .flat_map(|s| s.instructions)
-                .collect();
-            for instruction in &instructions {
+        let triggers = parse_triggers(std::mem::take(&mut state.run_config.on_build))?;
+        self.stage_runs = has_run(
+            stage
+                .instructions
+                .iter()
+                .chain(triggers.iter().flat_map(|(_, parsed)| parsed)),
+        );
+        for (trigger, instructions) in &triggers {
+            for instruction in instructions {
                 self.run_instruction(&mut state, &mut scope, instruction, stage.line)
                     .await
                     .with_context(|| format!("ONBUILD trigger {trigger:?} of the base image"))?;
@@ -472,5 +462,56 @@ impl<'a> Executor<'a> {
 impl Setup<'_> {
     fn client_ref(&self) -> &RegistryClient {
         &self.client
+    }
+}
+
+/// Parses a base image's ONBUILD triggers with the Dockerfile parser, each with its text (for
+/// error messages) and its instructions.
+fn parse_triggers(triggers: Vec<String>) -> Result<Vec<(String, Vec<Instruction>)>> {
+    triggers
+        .into_iter()
+        .map(|trigger| {
+            let parsed = Dockerfile::parse(&format!("FROM scratch\n{trigger}\n"))
+                .with_context(|| format!("ONBUILD trigger {trigger:?} of the base image"))?;
+            let instructions = parsed
+                .stages
+                .into_iter()
+                .flat_map(|s| s.instructions)
+                .collect();
+            Ok((trigger, instructions))
+        })
+        .collect()
+}
+
+/// Whether any of `instructions` is a RUN (a stage that runs needs a root on disk).
+fn has_run<'a>(mut instructions: impl Iterator<Item = &'a Instruction>) -> bool {
+    instructions.any(|i| matches!(i.kind, InstructionKind::Run(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trigger_runs_when_the_parser_reads_it_as_run() {
+        #[track_caller]
+        fn check(trigger: &str, expected: Result<bool, &str>) {
+            let got = parse_triggers(vec![trigger.to_string()])
+                .map(|parsed| has_run(parsed.iter().flat_map(|(_, i)| i)))
+                .map_err(|e| format!("{e:#}"));
+            match (got, expected) {
+                (Ok(got), Ok(expected)) => assert_eq!(got, expected, "{trigger:?}"),
+                (Err(got), Err(expected)) => assert!(got.contains(expected), "{trigger:?}: {got}"),
+                (got, expected) => panic!("{trigger:?}: got {got:?}, expected {expected:?}"),
+            }
+        }
+        check("RUN echo hi", Ok(true));
+        check("run\techo hi", Ok(true));
+        check("  Run  echo hi", Ok(true));
+        check("RUN [\"true\"]", Ok(true));
+        check("ENV RUN=1", Ok(false));
+        check("LABEL run=yes", Ok(false));
+        check("WORKDIR /run", Ok(false));
+        check("RUNX echo hi", Err("ONBUILD trigger \"RUNX echo hi\""));
     }
 }

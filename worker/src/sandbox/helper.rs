@@ -38,6 +38,18 @@ use super::{caps, mounts, seccomp, sys};
 /// Exit code of a process whose setup failed (the error went through the pipe).
 const SETUP_FAILED: i32 = 125;
 
+/// Runs the helper (and exits) when this process was started as one, `<exe> __sandbox SPEC`
+/// ([`super::HELPER_ARG`]); returns otherwise. A binary that embeds the worker library calls it
+/// first thing in `main`, before anything spawns a thread.
+pub fn main_if_asked() {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() == Some(OsStr::new(super::HELPER_ARG))
+        && let Some(spec) = args.next()
+    {
+        main(&spec);
+    }
+}
+
 /// The helper's entry point: runs the spec at `spec_path`, writes the outcome, exits.
 pub fn main(spec_path: &OsStr) -> ! {
     let spec: Spec = match std::fs::read(spec_path)

@@ -395,9 +395,9 @@ pub async fn unpack_within(tarball: &Path, dest: &Path, limits: Limits) -> Resul
         let kind = crate::copy::archive::detect_archive(&tarball)
             .map_err(|e| bad(&e))?
             .unwrap_or(crate::copy::archive::ArchiveKind::Tar);
-        crate::copy::archive::extract_archive_as(
+        crate::copy::archive::extract_archive(
             &tarball,
-            kind,
+            Some(kind),
             &dest,
             Path::new(""),
             None,

@@ -152,14 +152,7 @@ mod tests {
 
     fn changes(before: &Scan, root: &Path) -> Vec<String> {
         let after = Scan::of(root, &Exclusions::default(), false).expect("scan");
-        before
-            .diff(&after)
-            .iter()
-            .map(|c| match c {
-                Change::Entry { rel, .. } => format!("+{}", rel.display()),
-                Change::Whiteout(rel) => format!("-{}", rel.display()),
-            })
-            .collect()
+        crate::snapshot::tests::rels(&before.diff(&after))
     }
 
     #[test]

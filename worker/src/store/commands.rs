@@ -19,7 +19,7 @@ use super::images;
 use super::{DEFAULT_MAX_SIZE, Store, StoreOptions, default_store_dir, gc};
 use crate::base::{self, PullRewrites};
 use crate::blobs::BlobStore;
-use crate::cli::{BuildRegistryFlags, go_bool};
+use crate::cli::{BuildRegistryFlags, GoBoolFlag};
 use crate::unpack::limits::ByteSize;
 
 /// The layer store's flags, for `worker build` and `worker serve`.
@@ -31,7 +31,7 @@ pub struct StoreFlags {
     pub store_dir: Option<String>,
     /// Build without the layer store: every stage that runs a command unpacks its base
     /// again into a directory of its own.
-    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_parser = go_bool, value_name = "BOOL")]
+    #[arg(long, default_value_t = false, action = ArgAction::Set, go_bool_flag())]
     pub no_store: bool,
     /// Size the store is brought back under at the end of a build, least recently used
     /// layers first (never one a build is using).

@@ -32,6 +32,83 @@ pub fn clean(path: &Path) -> PathBuf {
     parts.iter().collect()
 }
 
+/// The components of a path still to resolve, one at a time, with a followed link's target
+/// queued in front of what is left; counts the links followed. The one component walk behind
+/// [`resolve_with`] and the descriptor walk of [`super::root`].
+pub(crate) struct Pending {
+    parts: VecDeque<OsString>,
+    links: u32,
+}
+
+/// A component [`Pending::pop`] hands out (`.` and empty ones are skipped).
+pub(crate) enum Part {
+    /// `..`: back one directory (never above the root).
+    Parent,
+    /// A name to look up.
+    Name(OsString),
+}
+
+/// More than [`MAX_SYMLINKS`] links were followed for one path.
+pub(crate) struct TooManyLinks;
+
+impl Pending {
+    /// The components of `path`, as they are.
+    pub(crate) fn new(path: &Path) -> Pending {
+        Pending {
+            parts: path
+                .components()
+                .map(|c| c.as_os_str().to_os_string())
+                .collect(),
+            links: 0,
+        }
+    }
+
+    /// Whether nothing is left (the component just handed out was the last).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Puts `name` back in front, to be handed out again.
+    pub(crate) fn retry(&mut self, name: OsString) {
+        self.parts.push_front(name);
+    }
+
+    /// Queues the symlink `target`'s components in front of what is left (whether it starts
+    /// again at the root is the caller's: `target.has_root()`).
+    pub(crate) fn follow(&mut self, target: &Path) -> Result<(), TooManyLinks> {
+        self.links += 1;
+        if self.links > MAX_SYMLINKS {
+            return Err(TooManyLinks);
+        }
+        let queued: Vec<OsString> = target
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(name) => Some(name.to_os_string()),
+                Component::ParentDir => Some(OsString::from("..")),
+                _ => None,
+            })
+            .collect();
+        // The original components still pending stay after the target's.
+        for item in queued.into_iter().rev() {
+            self.parts.push_front(item);
+        }
+        Ok(())
+    }
+
+    /// The next component to resolve, `None` when done.
+    pub(crate) fn pop(&mut self) -> Option<Part> {
+        loop {
+            let part = self.parts.pop_front()?;
+            if part == ".." {
+                return Some(Part::Parent);
+            }
+            if part != "." && !part.is_empty() {
+                return Some(Part::Name(part));
+            }
+        }
+    }
+}
+
 /// Resolves `path` (relative to a root, any form) to the path relative to the root it names
 /// once every symlink in it is followed inside the root. With `follow_final` false the last
 /// component is kept as is (never followed), as when an entry is written. `readlink` returns
@@ -42,21 +119,14 @@ where
     F: FnMut(&Path) -> io::Result<Option<PathBuf>>,
 {
     let mut current = PathBuf::new();
-    let mut pending: VecDeque<OsString> = clean(path)
-        .components()
-        .map(|c| c.as_os_str().to_os_string())
-        .collect();
-    let mut links = 0u32;
+    let mut pending = Pending::new(&clean(path));
     // A link's target is queued in front of what is left, so the last queued component is the
     // path's own final one until it is popped; with `follow_final` false it is never replaced.
-    while let Some(part) = pending.pop_front() {
-        if part == ".." {
-            current.pop();
+    while let Some(part) = pending.pop() {
+        let Part::Name(part) = part else {
+            current.pop(); // `..`
             continue;
-        }
-        if part == "." || part.is_empty() {
-            continue;
-        }
+        };
         let candidate = current.join(&part);
         if pending.is_empty() && !follow_final {
             current = candidate;
@@ -64,8 +134,7 @@ where
         }
         match readlink(&candidate)? {
             Some(target) => {
-                links += 1;
-                if links > MAX_SYMLINKS {
+                if pending.follow(&target).is_err() {
                     return Err(io::Error::other(format!(
                         "{}: more than {MAX_SYMLINKS} symlinks",
                         path.display()
@@ -73,19 +142,6 @@ where
                 }
                 if target.has_root() {
                     current = PathBuf::new();
-                }
-                let mut queued: Vec<OsString> = target
-                    .components()
-                    .filter_map(|c| match c {
-                        Component::Normal(name) => Some(name.to_os_string()),
-                        Component::ParentDir => Some(OsString::from("..")),
-                        _ => None,
-                    })
-                    .collect();
-                // The original components still pending stay after the target's.
-                queued.reverse();
-                for item in queued {
-                    pending.push_front(item);
                 }
             }
             None => current = candidate,

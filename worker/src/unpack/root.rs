@@ -19,16 +19,15 @@
 //! `AT_SYMLINK_FOLLOW`. Nothing else writes into a root while it is unpacked, so a type
 //! checked with `fstatat` stays true for the next call on the same name.
 
-use std::collections::VecDeque;
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Component, Path};
+use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use super::resolve::{MAX_SYMLINKS, clean};
+use super::resolve::{MAX_SYMLINKS, Part, Pending, clean};
 
 /// How directories inside a root are resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -295,19 +294,12 @@ impl RootDir {
     /// The component walk; see the module documentation.
     fn walk(&self, rel: &Path, walk: Walk) -> io::Result<Dir> {
         let mut stack: Vec<Dir> = Vec::new();
-        let mut pending: VecDeque<OsString> = rel
-            .components()
-            .map(|c| c.as_os_str().to_os_string())
-            .collect();
-        let mut links = 0u32;
-        while let Some(part) = pending.pop_front() {
-            if part == ".." {
-                stack.pop();
+        let mut pending = Pending::new(rel);
+        while let Some(part) = pending.pop() {
+            let Part::Name(part) = part else {
+                stack.pop(); // `..`
                 continue;
-            }
-            if part == "." || part.is_empty() {
-                continue;
-            }
+            };
             let current = stack.last().unwrap_or(&self.root);
             let name = component(&part)?;
             let fd = match open_at(
@@ -323,7 +315,7 @@ impl RootDir {
                         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
                         Err(e) => return Err(e),
                     }
-                    pending.push_front(part);
+                    pending.retry(part);
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -336,25 +328,13 @@ impl RootDir {
                 if walk == Walk::NoSymlinks {
                     return Err(io::Error::from_raw_os_error(libc::ELOOP));
                 }
-                links += 1;
-                if links > MAX_SYMLINKS {
-                    return Err(loop_error(rel));
-                }
                 let target = dir.read_link_self()?;
                 let target = Path::new(&target);
+                if pending.follow(target).is_err() {
+                    return Err(loop_error(rel));
+                }
                 if target.has_root() {
                     stack.clear();
-                }
-                let queued: Vec<OsString> = target
-                    .components()
-                    .filter_map(|c| match c {
-                        Component::Normal(name) => Some(name.to_os_string()),
-                        Component::ParentDir => Some(OsString::from("..")),
-                        _ => None,
-                    })
-                    .collect();
-                for item in queued.into_iter().rev() {
-                    pending.push_front(item);
                 }
             } else {
                 return Err(io::Error::from_raw_os_error(libc::ENOTDIR));

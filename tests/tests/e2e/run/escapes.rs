@@ -95,6 +95,18 @@ fn build(name: &str, dockerfile: &str) -> Built {
 
 /// [`build`] with more `worker build` flags.
 fn build_with(name: &str, dockerfile: &str, flags: &[&str]) -> Built {
+    let (out, reference) = attempt(name, dockerfile, flags);
+    assert!(
+        out.status.success(),
+        "{name}: worker build failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Built::read(reference)
+}
+
+/// Builds `dockerfile` with the worker (and more `worker build` flags) into
+/// `escapes/<name>`, whatever the outcome: the worker's output and the destination.
+fn attempt(name: &str, dockerfile: &str, flags: &[&str]) -> (Output, String) {
     let shared = shared();
     let context = tempfile::tempdir().unwrap();
     std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
@@ -102,12 +114,7 @@ fn build_with(name: &str, dockerfile: &str, flags: &[&str]) -> Built {
     let mut args = vec!["--destination".to_string(), reference.clone()];
     args.extend(flags.iter().map(|f| f.to_string()));
     let out = worker_build_within(context.path(), &args, Duration::from_secs(120), None);
-    assert!(
-        out.status.success(),
-        "{name}: worker build failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Built::read(reference)
+    (out, reference)
 }
 
 #[test]
@@ -370,22 +377,9 @@ async fn base_layers_cannot_write_outside_the_root_when_unpacked() {
         ),
     ];
     for (name, dockerfile) in dockerfiles {
-        let context = tempfile::tempdir().unwrap();
-        std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
-        let out = tokio::task::spawn_blocking({
-            let context = context.path().to_path_buf();
-            let destination = format!("{}/escapes/{name}:1", shared.host);
-            move || {
-                worker_build_within(
-                    &context,
-                    &["--destination".to_string(), destination],
-                    Duration::from_secs(120),
-                    None,
-                )
-            }
-        })
-        .await
-        .unwrap();
+        let out = tokio::task::spawn_blocking(move || attempt(name, &dockerfile, &[]).0)
+            .await
+            .unwrap();
         // Refusing the layer or containing it are both fine; writing on the host is not.
         target.assert_untouched(name);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -486,22 +480,9 @@ async fn a_deferred_hard_link_cannot_follow_a_later_symlink_out_of_a_base_layer(
         ),
     ];
     for (name, dockerfile) in dockerfiles {
-        let context = tempfile::tempdir().unwrap();
-        std::fs::write(context.path().join("Dockerfile"), dockerfile).unwrap();
-        let out = tokio::task::spawn_blocking({
-            let context = context.path().to_path_buf();
-            let destination = format!("{}/escapes/{name}:1", shared.host);
-            move || {
-                worker_build_within(
-                    &context,
-                    &["--destination".to_string(), destination],
-                    Duration::from_secs(120),
-                    None,
-                )
-            }
-        })
-        .await
-        .unwrap();
+        let out = tokio::task::spawn_blocking(move || attempt(name, &dockerfile, &[]).0)
+            .await
+            .unwrap();
         refused_deferred_link(name, &out, &target);
     }
 }
