@@ -348,7 +348,11 @@ mod tests {
     fn suffixes_expand_per_platform() {
         let check = |suffix: &str, platform: &str, expected: &str| {
             let p = Platform::parse(platform).unwrap();
-            assert_eq!(expand_arch_suffix(suffix, &p), expected, "{suffix} {platform}");
+            assert_eq!(
+                expand_arch_suffix(suffix, &p),
+                expected,
+                "{suffix} {platform}"
+            );
         };
         check("-${ARCH}", "linux/arm64", "-arm64");
         check("-${OS}-${ARCH}${VARIANT}", "linux/arm/v7", "-linux-armv7");
