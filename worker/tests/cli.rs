@@ -48,11 +48,15 @@ fn bad_build_command_lines_fail_naming_the_flag() {
     check_fails(&["build"], &["--destination", "--no-push"]);
     check_fails(
         &["build", "--no-push", "--cache=true"],
-        &["--cache=true is not supported yet"],
+        &["--cache=true", "--cache-repo", "--destination"],
     );
     check_fails(
         &["build", "--no-push", "--cache-repo", "reg.example/cache"],
-        &["--cache-repo is not supported yet"],
+        &["--cache-repo", "no effect without --cache=true"],
+    );
+    check_fails(
+        &["build", "--no-push", "--registry-certificate", "r=/ca.pem"],
+        &["--registry-certificate is not supported yet"],
     );
     check_fails(
         &["build", "--no-push", "-c", "git://github.com/org/repo"],
