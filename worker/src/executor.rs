@@ -127,6 +127,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
         },
         run: run_settings(config, &output_options)?,
         store: config.store.clone(),
+        uploads: crate::output::LayerUploads::for_outputs(&output_options, &client),
     })?;
     let mut state = executor.build_all().await?;
     for (key, value) in &config.image.labels {
@@ -149,8 +150,10 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
         platform = %finished.image.platform,
         "image built"
     );
+    let early = executor.take_uploads();
     let pushed =
-        crate::output::plan::write(&finished, &output_options, &client, executor.blobs()).await;
+        crate::output::plan::write(&finished, &output_options, &client, executor.blobs(), early)
+            .await;
     executor.cleanup().await;
     let pushed = pushed?;
     Ok(BuildOutcome {
