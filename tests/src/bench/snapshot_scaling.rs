@@ -271,7 +271,7 @@ impl Benchmark for SnapshotScaling {
 /// Builds Debian + 50 000 files and pushes it as `base`: with `buildah bud` (whose RUN
 /// snapshot does not grow with the square of the changes, unlike the worker's today), or with
 /// `worker build` when buildah is not there.
-fn build_large_base(
+pub(crate) fn build_large_base(
     config: &BenchConfig,
     context: &Path,
     work: &Path,
