@@ -246,6 +246,39 @@ pub(crate) fn buildah_sample(
     Ok(())
 }
 
+/// A base image the benchmarks build on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fixture {
+    /// The Debian bookworm fixture, in `fixtures/debian`.
+    Debian,
+    /// The busybox fixture, in `fixtures/busybox`.
+    Busybox,
+}
+
+/// A fresh loopback registry with `fixture` pushed; returns it and the fixture's reference.
+pub(crate) fn registry_with(fixture: Fixture) -> anyhow::Result<(crate::Registry, String)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting a tokio runtime for the fixture")?;
+    let registry = crate::Registry::start()?;
+    let reference = match fixture {
+        Fixture::Debian => {
+            runtime
+                .block_on(crate::debian::push_debian(&registry, "fixtures/debian"))
+                .context("pushing the debian fixture")?
+                .reference
+        }
+        Fixture::Busybox => {
+            runtime
+                .block_on(crate::fixture::push_busybox(&registry, "fixtures/busybox"))
+                .context("pushing the busybox fixture")?
+                .reference
+        }
+    };
+    Ok((registry, reference))
+}
+
 /// `1.234 s`.
 pub fn seconds(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())

@@ -11,9 +11,9 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use super::{BenchConfig, Benchmark, Row, Samples, Section, run_measured, seconds};
-use crate::Registry;
-use crate::fixture::push_busybox;
+use super::{
+    BenchConfig, Benchmark, Fixture, Row, Samples, Section, registry_with, run_measured, seconds,
+};
 
 /// A 1 GiB `COPY`, measured for the worker's peak RSS.
 pub struct BigContext;
@@ -49,18 +49,11 @@ impl Benchmark for BigContext {
             .with_context(|| format!("writing {}", big.display()))?;
         drop(out);
 
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting a tokio runtime for the fixture")?;
-        let registry = Registry::start()?;
+        let (registry, base) = registry_with(Fixture::Busybox)?;
         let host = registry.host();
-        let base = runtime
-            .block_on(push_busybox(&registry, "fixtures/busybox"))
-            .context("pushing the busybox fixture")?;
         std::fs::write(
             context.join("Dockerfile"),
-            format!("FROM {}\nCOPY big.bin /data/big.bin\n", base.reference),
+            format!("FROM {base}\nCOPY big.bin /data/big.bin\n"),
         )
         .context("writing the Dockerfile")?;
 

@@ -23,10 +23,11 @@ use super::run_files::{
     FILE_BYTES, FILE_DIRS, FILES_PER_DIR, Snapshotter, WorkerBuild, files_command, step,
 };
 use super::snapshot_scaling::{BASE_DIRS, BASE_PER_DIR, build_large_base};
-use super::{BenchConfig, Benchmark, Row, Samples, Section, Stats, buildah_sample, seconds};
-use crate::Registry;
+use super::{
+    BenchConfig, Benchmark, Fixture, Row, Samples, Section, Stats, buildah_sample, registry_with,
+    seconds,
+};
 use crate::buildah::Buildah;
-use crate::debian::push_debian;
 use crate::tree::remove_dir_all_force;
 
 /// What a store benchmark builds.
@@ -134,15 +135,8 @@ impl Benchmark for StoreRatios {
 
     fn run(&self, config: &BenchConfig, work: &Path) -> anyhow::Result<Section> {
         let case = self.0;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting a tokio runtime for the fixture")?;
-        let registry = Registry::start()?;
+        let (registry, debian) = registry_with(Fixture::Debian)?;
         let host = registry.host();
-        let debian = runtime
-            .block_on(push_debian(&registry, "fixtures/debian"))
-            .context("pushing the debian fixture")?;
         let context = work.join("context");
         std::fs::create_dir_all(&context)
             .with_context(|| format!("creating {}", context.display()))?;
@@ -153,13 +147,13 @@ impl Benchmark for StoreRatios {
                 available
                     .clone()
                     .and_then(|()| {
-                        build_large_base(config, &context, work, &debian.reference, &large, &host)
+                        build_large_base(config, &context, work, &debian, &large, &host)
                             .map_err(|err| format!("building the large base: {err:#}"))
                     })
                     .map_err(anyhow::Error::msg)?;
                 large
             }
-            _ => debian.reference.clone(),
+            _ => debian.clone(),
         };
         let dockerfile = context.join("Dockerfile");
         std::fs::write(&dockerfile, case.dockerfile(&base))

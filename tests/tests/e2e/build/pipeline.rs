@@ -14,9 +14,12 @@ use kaniko_tests::{FaultPlan, FaultProxy, Registry, skopeo_inspect_raw};
 
 use super::{ok, worker_build, write};
 
-/// `worker build` on a blocking thread, so an in-process proxy keeps serving meanwhile.
-async fn build_blocking(ctx: &Path, args: Vec<String>) -> Output {
+/// `worker build --insecure --reproducible <args>` on a blocking thread, so an in-process
+/// proxy keeps serving meanwhile.
+async fn build_blocking(ctx: &Path, args: &[&str]) -> Output {
     let ctx = ctx.to_path_buf();
+    let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    args.extend(["--insecure".to_string(), "--reproducible".to_string()]);
     tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         worker_build(&ctx, &args)
@@ -28,18 +31,9 @@ async fn build_blocking(ctx: &Path, args: Vec<String>) -> Output {
 /// The layer digests (bottom first) of a `--no-push --reproducible` build of `ctx`.
 async fn layer_digests(ctx: &Path, dir: &Path, extra: &[&str]) -> Vec<String> {
     let metadata = dir.join("metadata.json");
-    let mut args: Vec<String> = [
-        "--no-push",
-        "--insecure",
-        "--reproducible",
-        "--metadata-file",
-        metadata.to_str().unwrap(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend(extra.iter().map(|s| s.to_string()));
-    ok(&build_blocking(ctx, args).await);
+    let mut args = vec!["--no-push", "--metadata-file", metadata.to_str().unwrap()];
+    args.extend(extra);
+    ok(&build_blocking(ctx, &args).await);
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&metadata).unwrap()).unwrap();
     json["layers"]
@@ -99,17 +93,12 @@ async fn layers_upload_during_the_build_and_make_the_unpipelined_image() {
     let digest_file = tmp.path().join("digest");
     let out = build_blocking(
         &ctx,
-        [
+        &[
             "--destination",
             &dest,
-            "--insecure",
-            "--reproducible",
             "--digest-file",
             digest_file.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
+        ],
     )
     .await;
     ok(&out);
@@ -125,16 +114,7 @@ async fn layers_upload_during_the_build_and_make_the_unpipelined_image() {
     let unpipelined = tmp.path().join("unpipelined-digest");
     let local = build_blocking(
         &ctx,
-        [
-            "--no-push",
-            "--insecure",
-            "--reproducible",
-            "--digest-file",
-            unpipelined.to_str().unwrap(),
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
+        &["--no-push", "--digest-file", unpipelined.to_str().unwrap()],
     )
     .await;
     ok(&local);
@@ -200,21 +180,7 @@ async fn a_destination_refusing_uploads_fails_the_build_and_leaves_no_tag() {
     let digests = layer_digests(&ctx, &tmp.path().join("plain"), &[]).await;
     let good = format!("{}/pipe/good:1", registry.host());
     let denied = format!("{}/pipe/denied:1", proxy.host());
-    let out = build_blocking(
-        &ctx,
-        [
-            "--destination",
-            &good,
-            "--destination",
-            &denied,
-            "--insecure",
-            "--reproducible",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
-    )
-    .await;
+    let out = build_blocking(&ctx, &["--destination", &good, "--destination", &denied]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the build succeeded:\n{stderr}");
     let named = digests[1..]
