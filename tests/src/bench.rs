@@ -5,13 +5,17 @@
 //! the kaniko/buildah ratio and the worker's peak RSS). [`copy_context`] compares `worker
 //! build` with buildah; [`fan_out`] measures concurrent builds through the coordinator and
 //! two workers; [`compression`] times the layer writer's gzip and zstd against single-thread
-//! zlib and the `zstd` command line. A new one adds a module and an entry in [`benchmarks`].
+//! zlib and the `zstd` command line; [`store_ratios`] compares each tool warm and cold, the
+//! layer store on and off (issue #12's cases); [`big_context`] gives the peak RSS of a 1 GiB
+//! `COPY`. A new one adds a module and an entry in [`benchmarks`].
 
+pub mod big_context;
 pub mod compression;
 pub mod copy_context;
 pub mod fan_out;
 pub mod run_files;
 pub mod snapshot_scaling;
+pub mod store_ratios;
 
 use std::fmt::Write as _;
 use std::fs::File;
@@ -61,6 +65,16 @@ pub fn benchmarks() -> Vec<Box<dyn Benchmark>> {
         Box::new(copy_context::CopyContext),
         Box::new(run_files::RunFiles),
         Box::new(snapshot_scaling::SnapshotScaling),
+        Box::new(store_ratios::StoreRatios(
+            store_ratios::StoreCase::RunTenThousand,
+        )),
+        Box::new(store_ratios::StoreRatios(
+            store_ratios::StoreCase::OneFileLargeBase,
+        )),
+        Box::new(store_ratios::StoreRatios(
+            store_ratios::StoreCase::TwoStages,
+        )),
+        Box::new(big_context::BigContext),
         Box::new(fan_out::FanOut),
         Box::new(compression::CompressionBench),
     ]
@@ -230,6 +244,39 @@ pub(crate) fn buildah_sample(
         push.push(result.push_time);
     }
     Ok(())
+}
+
+/// A base image the benchmarks build on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fixture {
+    /// The Debian bookworm fixture, in `fixtures/debian`.
+    Debian,
+    /// The busybox fixture, in `fixtures/busybox`.
+    Busybox,
+}
+
+/// A fresh loopback registry with `fixture` pushed; returns it and the fixture's reference.
+pub(crate) fn registry_with(fixture: Fixture) -> anyhow::Result<(crate::Registry, String)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting a tokio runtime for the fixture")?;
+    let registry = crate::Registry::start()?;
+    let reference = match fixture {
+        Fixture::Debian => {
+            runtime
+                .block_on(crate::debian::push_debian(&registry, "fixtures/debian"))
+                .context("pushing the debian fixture")?
+                .reference
+        }
+        Fixture::Busybox => {
+            runtime
+                .block_on(crate::fixture::push_busybox(&registry, "fixtures/busybox"))
+                .context("pushing the busybox fixture")?
+                .reference
+        }
+    };
+    Ok((registry, reference))
 }
 
 /// `1.234 s`.

@@ -142,6 +142,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
         store: config.store.clone(),
         cache: config.cache.clone(),
         fs_extract_retry: config.image_fs_extract_retry,
+        uploads: crate::output::LayerUploads::for_outputs(&output_options, &client),
     })?;
     let mut state = executor.build_all().await?;
     for (key, value) in &config.image.labels {
@@ -164,8 +165,10 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
         platform = %finished.image.platform,
         "image built"
     );
+    let early = executor.take_uploads();
     let pushed =
-        crate::output::plan::write(&finished, &output_options, &client, executor.blobs()).await;
+        crate::output::plan::write(&finished, &output_options, &client, executor.blobs(), early)
+            .await;
     executor.cleanup().await;
     let pushed = pushed?;
     Ok(BuildOutcome {

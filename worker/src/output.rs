@@ -10,12 +10,14 @@
 //! Order: the layout and the tar first (local, they cannot half-publish anything), then the
 //! pushes (every blob of every destination before any tag moves), then the digest and
 //! metadata files, written atomically and only once everything else succeeded, so a CI
-//! pipeline never reads a digest that was not published.
+//! pipeline never reads a digest that was not published. The pushes may have begun during
+//! the build ([`LayerUploads`], the pipelined push): they are waited for before any tag moves.
 
 mod docker_archive;
 mod files;
 pub(crate) mod plan;
 mod push;
+mod uploads;
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +28,7 @@ use kaniko_registry::{Reference, RegistryClient, RegistryError, RetryPolicy};
 pub use docker_archive::write_docker_archive;
 pub use files::{metadata_json, name_digest_lines, write_atomic};
 pub use plan::Outputs;
+pub use uploads::{LayerUploads, UploadedLayers};
 
 use crate::blobs::{BlobError, BlobStore};
 use crate::image::FinishedImage;
@@ -149,6 +152,18 @@ pub async fn write_outputs(
     client: &RegistryClient,
     blobs: &BlobStore,
 ) -> Result<OutputReport, OutputError> {
+    write_outputs_after(finished, opts, client, blobs, None).await
+}
+
+/// [`write_outputs`] after the build's own layer uploads (`early`, started while it ran):
+/// the push waits for them, then uploads only what they did not.
+pub async fn write_outputs_after(
+    finished: &FinishedImage,
+    opts: &OutputOptions,
+    client: &RegistryClient,
+    blobs: &BlobStore,
+    early: Option<LayerUploads>,
+) -> Result<OutputReport, OutputError> {
     if let Some(path) = &opts.oci_layout_path {
         let ref_name = opts.destinations.first().map_or("latest", tag_of);
         write_oci_layout(finished, path, ref_name, blobs).await?;
@@ -164,17 +179,27 @@ pub async fn write_outputs(
     let pushed = if opts.no_push {
         Vec::new()
     } else {
+        // The uploads the build started are waited for once; with --push-retry a transient
+        // failure among them leaves their layers to the retried push below.
+        let early = match early {
+            Some(uploads) => match uploads.finish().await {
+                Ok(done) => done,
+                Err(err) if opts.push_retry > 0 && err.is_transient_push() => {
+                    tracing::warn!("{err}; the push uploads the build's layers again");
+                    UploadedLayers::default()
+                }
+                Err(err) => return Err(err),
+            },
+            None => UploadedLayers::default(),
+        };
+        let modes = push::PushModes {
+            ignore_immutable: opts.push_ignore_immutable_tag_errors,
+            by_digest_only: opts.push_by_digest_only,
+        };
         RetryPolicy::default()
             .with_attempts(opts.push_retry.saturating_add(1))
             .run_if("push", OutputError::is_transient_push, |_| {
-                push::push_all(
-                    finished,
-                    &opts.destinations,
-                    client,
-                    blobs,
-                    opts.push_ignore_immutable_tag_errors,
-                    opts.push_by_digest_only,
-                )
+                push::push_all(finished, &opts.destinations, client, blobs, modes, &early)
             })
             .await?
     };

@@ -16,10 +16,10 @@ use super::run_files::{
     FILE_BYTES, FILE_DIRS, FILES_PER_DIR, Snapshotter, WorkerBuild, files_command, only_snapshot,
     step,
 };
-use super::{BenchConfig, Benchmark, Row, Samples, Section, Stats, seconds};
-use crate::Registry;
+use super::{
+    BenchConfig, Benchmark, Fixture, Row, Samples, Section, Stats, registry_with, seconds,
+};
 use crate::buildah::{Buildah, BuildahOptions};
-use crate::debian::push_debian;
 
 /// One RUN changing one file against one writing 10 000, on a small and a large root, with
 /// the overlay and the walk.
@@ -151,22 +151,15 @@ impl Benchmark for SnapshotScaling {
             FILE_DIRS * FILES_PER_DIR,
             BASE_DIRS * BASE_PER_DIR
         );
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting a tokio runtime for the fixture")?;
-        let registry = Registry::start()?;
+        let (registry, debian) = registry_with(Fixture::Debian)?;
         let host = registry.host();
-        let debian = runtime
-            .block_on(push_debian(&registry, "fixtures/debian"))
-            .context("pushing the debian fixture")?;
 
         let context = work.join("context");
         std::fs::create_dir_all(&context)
             .with_context(|| format!("creating {}", context.display()))?;
         let base = format!("{host}/bench/base50k:latest");
         let made = super::worker_build_available(&config.worker).and_then(|()| {
-            build_large_base(config, &context, work, &debian.reference, &base, &host)
+            build_large_base(config, &context, work, &debian, &base, &host)
                 .map_err(|err| format!("building the large base: {err:#}"))
         });
         if let Err(why) = made {
@@ -188,7 +181,7 @@ impl Benchmark for SnapshotScaling {
         let mut dockerfiles = Vec::new();
         for cell in &cells {
             let from = match cell.root {
-                RootSize::Debian => &debian.reference,
+                RootSize::Debian => &debian,
                 RootSize::Large => &base,
             };
             let path = context.join(format!("Dockerfile.{}", cell.slug()));
@@ -271,7 +264,7 @@ impl Benchmark for SnapshotScaling {
 /// Builds Debian + 50 000 files and pushes it as `base`: with `buildah bud` (whose RUN
 /// snapshot does not grow with the square of the changes, unlike the worker's today), or with
 /// `worker build` when buildah is not there.
-fn build_large_base(
+pub(crate) fn build_large_base(
     config: &BenchConfig,
     context: &Path,
     work: &Path,

@@ -4,11 +4,12 @@
 //! fixture in a real registry; results are checked with skopeo and umoci.
 //!
 //! The binary is found next to this test executable (`target/debug/worker`); build it first
-//! (`cargo build -p kaniko-worker`).
+//! (`cargo build -p kaniko-worker`). The pipelined push has its own module (`pipeline`).
 
 mod add;
 mod bombs;
 mod dockerfiles;
+mod pipeline;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

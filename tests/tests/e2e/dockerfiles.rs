@@ -481,11 +481,22 @@ pub(crate) fn buildah_build(case: &Case, host: &str, context: &Path) -> Result<S
         destination: format!("{host}/cases/{}:buildah", case.name),
         secrets: secret_flags(case, context),
     };
-    let result = buildah
-        .build(context, &context.join("Dockerfile"), &opts)
-        .map_err(|err| err.to_string())?;
+    let build = || {
+        buildah
+            .build(context, &context.join("Dockerfile"), &opts)
+            .map_err(|err| err.to_string())
+    };
+    let result = match build() {
+        // buildah's chroot runtime sometimes fails to seal its memfd copy of itself on a busy
+        // machine: a fault of the reference builder, not of the Dockerfile; one more try.
+        Err(err) if err.contains(BUILDAH_MEMFD_FLAKE) => build()?,
+        other => other?,
+    };
     Ok(result.by_digest())
 }
+
+/// What buildah 1.28 prints when its chroot runtime could not seal its own memfd copy.
+const BUILDAH_MEMFD_FLAKE: &str = "sealing memfd copy: Device or resource busy";
 
 /// Files buildah 1.28 (chroot isolation) bind-mounts over during RUN and then leaves in the
 /// image as empty 0755 files when the base had none. The worker provides them too but never

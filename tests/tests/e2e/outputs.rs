@@ -4,7 +4,7 @@
 //! layer from `LayerWriter`, a config) is pushed under two tags, written to an OCI layout
 //! (unpacked by umoci) and a docker-archive (read by skopeo), with Kaniko's digest files and
 //! our metadata file; a base layer living in another repository of the same registry is
-//! mounted, not uploaded again.
+//! mounted, not uploaded again; layer uploads started during a build are finished once.
 
 use std::path::Path;
 use std::process::Command;
@@ -16,7 +16,7 @@ use kaniko_image::layer::{EntryKind, LayerEntry, LayerOptions, LayerWriter};
 use kaniko_tests::{Registry, init_test_tracing, skopeo_inspect_raw, umoci_unpack};
 use kaniko_worker::blobs::BlobStore;
 use kaniko_worker::image::{BlobLocation, Image, Layer};
-use kaniko_worker::output::{OutputOptions, write_outputs};
+use kaniko_worker::output::{LayerUploads, OutputOptions, write_outputs};
 use oci_spec::image::{Arch, ImageConfigurationBuilder, Os};
 
 /// A layer holding `app/` and `app/<name>` with `content`, written to a file in `dir`.
@@ -248,4 +248,63 @@ async fn a_base_layer_in_another_repository_is_mounted_not_uploaded_again() {
         .map(|l| l.diff_id.as_str())
         .collect();
     assert_eq!(inspected["Layers"], serde_json::json!(diff_ids));
+}
+
+#[tokio::test]
+async fn layer_uploads_started_early_are_finished_once_and_counted() {
+    init_test_tracing();
+    let registry = Registry::start().unwrap();
+    let client = registry.client();
+    let work = tempfile::tempdir().unwrap();
+    let first = layer(work.path(), "first.txt", "first\n");
+    let second = layer(work.path(), "second.txt", "second\n");
+    let opts = OutputOptions {
+        destinations: vec![registry.reference("early:1"), registry.reference("early:2")],
+        ..OutputOptions::default()
+    };
+    let mut uploads = LayerUploads::for_outputs(&opts, &client).expect("something to push");
+    uploads.offer(std::slice::from_ref(&first)).unwrap();
+    // Once the first upload is done, offering again (the next instruction) looks at it.
+    let target = registry.reference("early:1");
+    for _ in 0..200 {
+        if client
+            .blob_exists(&target, &first.descriptor.digest)
+            .await
+            .unwrap()
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    uploads.offer(&[first.clone(), second.clone()]).unwrap();
+    let done = uploads.finish().await.unwrap();
+    assert_eq!(
+        done.overlapped, 2,
+        "one upload per layer, the two tags share a repository"
+    );
+    let repository = format!("{}/early", registry.host());
+    for l in [&first, &second] {
+        assert!(
+            done.done
+                .contains(&(repository.clone(), l.descriptor.digest.clone()))
+        );
+        assert!(
+            client
+                .blob_exists(&target, &l.descriptor.digest)
+                .await
+                .unwrap()
+        );
+    }
+    assert!(
+        LayerUploads::for_outputs(
+            &OutputOptions {
+                no_push: true,
+                ..opts
+            },
+            &client
+        )
+        .is_none(),
+        "--no-push uploads nothing"
+    );
 }

@@ -26,6 +26,7 @@ use crate::blobs::BlobStore;
 use crate::copy;
 use crate::dockerignore::DockerIgnore;
 use crate::instructions::{self, StageFlags};
+use crate::output::LayerUploads;
 use crate::progress::Progress;
 use crate::run::{self as run_step, RunSettings, Snapshotter, StageRoot, snapshot_scan};
 use crate::stage::{StageFs, StageState};
@@ -68,6 +69,9 @@ pub struct Setup<'a> {
     pub cache: Option<crate::cache::CacheOptions>,
     /// `--image-fs-extract-retry`: retries of unpacking a stage's filesystem for RUN.
     pub fs_extract_retry: u32,
+    /// The pipelined push: layers of the final image start uploading as soon as they are
+    /// written (`None`: nothing is pushed).
+    pub uploads: Option<LayerUploads>,
 }
 
 /// Builds the stages of a plan.
@@ -101,6 +105,9 @@ pub struct Executor<'a> {
     pub(crate) chain: cache::StageChain,
     /// Each finished stage's final cache key.
     pub(crate) stage_keys: HashMap<usize, crate::cache::Key>,
+    /// The stages whose layers end up in the final image: the target and, through `FROM`,
+    /// the stages it is built on. Only their layers are uploaded during the build.
+    pub(crate) final_stages: Vec<usize>,
 }
 
 impl<'a> Executor<'a> {
@@ -137,7 +144,9 @@ impl<'a> Executor<'a> {
             )?),
             None => None,
         };
+        let final_stages = final_stages(setup.plan);
         Ok(Executor {
+            final_stages,
             global,
             cache,
             chain: cache::StageChain::default(),
@@ -184,6 +193,22 @@ impl<'a> Executor<'a> {
     /// The blob store (base layers fetched during the build).
     pub fn blobs(&self) -> &BlobStore {
         &self.blobs
+    }
+
+    /// The layer uploads started during the build, for the push to finish.
+    pub fn take_uploads(&mut self) -> Option<LayerUploads> {
+        self.setup.uploads.take()
+    }
+
+    /// Starts uploading the layers of `state` written so far when stage `index` ends up in
+    /// the final image; fails when an upload started earlier has failed.
+    fn offer_layers(&mut self, index: usize, state: &StageState) -> Result<()> {
+        if let Some(uploads) = self.setup.uploads.as_mut()
+            && self.final_stages.contains(&index)
+        {
+            uploads.offer(&state.image.layers)?;
+        }
+        Ok(())
     }
 
     /// Builds every planned stage; returns the target's final state.
@@ -314,10 +339,12 @@ impl<'a> Executor<'a> {
             self.run_instruction(&mut state, &mut scope, instruction, instruction.line)
                 .await
                 .with_context(|| format!("dockerfile:{}", instruction.line))?;
+            self.offer_layers(planned.index, &state)?;
         }
         if self.setup.run.single_snapshot {
             self.single_snapshot(&mut state, planned.index).await?;
         }
+        self.offer_layers(planned.index, &state)?;
         self.discard_stage_root();
         self.cache_stage_end(planned.index);
         Ok(state)
@@ -459,6 +486,25 @@ impl<'a> Executor<'a> {
     }
 }
 
+/// The target of `plan` and the stages it is built `FROM`, transitively.
+fn final_stages(plan: &BuildPlan) -> Vec<usize> {
+    let mut out = vec![plan.target];
+    let mut current = plan.target;
+    while let Some(BaseRef::Stage(parent)) = plan
+        .stages
+        .iter()
+        .find(|s| s.index == current)
+        .map(|s| &s.base)
+    {
+        if out.contains(parent) {
+            break;
+        }
+        out.push(*parent);
+        current = *parent;
+    }
+    out
+}
+
 impl Setup<'_> {
     fn client_ref(&self) -> &RegistryClient {
         &self.client
@@ -513,5 +559,27 @@ mod tests {
         check("LABEL run=yes", Ok(false));
         check("WORKDIR /run", Ok(false));
         check("RUNX echo hi", Err("ONBUILD trigger \"RUNX echo hi\""));
+    }
+
+    #[test]
+    fn final_stages_follow_from_not_copy_from() {
+        fn check(text: &str, target: Option<&str>, expected: &[usize]) {
+            let host = Platform::host();
+            let plan = Dockerfile::parse(text)
+                .unwrap()
+                .plan(target, &BuildArgs::new(host.clone(), host))
+                .unwrap();
+            assert_eq!(final_stages(&plan), expected, "{text}");
+        }
+        let multi = "FROM busybox AS side\nCOPY a /a\nFROM busybox AS parent\nCOPY b /b\n\
+                     FROM parent\nCOPY --from=side /a /c\n";
+        check(multi, None, &[2, 1]);
+        check(multi, Some("side"), &[0]);
+        check("FROM scratch\nCOPY a /a\n", None, &[0]);
+        check(
+            "FROM busybox AS a\nFROM a AS b\nFROM b\nRUN true\n",
+            None,
+            &[2, 1, 0],
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use kaniko_registry::RegistryClient;
 
-use super::{OutputOptions, write_outputs};
+use super::{LayerUploads, OutputOptions, write_outputs_after};
 use crate::base::parse_reference;
 use crate::blobs::BlobStore;
 use crate::image::FinishedImage;
@@ -68,14 +68,16 @@ pub fn options(
     })
 }
 
-/// Writes the outputs; returns `<registry>/<repo>:<tag>@<digest>` of every push.
+/// Writes the outputs after the build's own layer uploads (`early`); returns
+/// `<registry>/<repo>:<tag>@<digest>` of every push.
 pub async fn write(
     finished: &FinishedImage,
     opts: &OutputOptions,
     client: &RegistryClient,
     blobs: &BlobStore,
+    early: Option<LayerUploads>,
 ) -> Result<Vec<String>> {
-    let report = write_outputs(finished, opts, client, blobs).await?;
+    let report = write_outputs_after(finished, opts, client, blobs, early).await?;
     for pushed in &report.pushed {
         tracing::info!(image = %pushed, "pushed");
     }

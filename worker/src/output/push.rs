@@ -5,13 +5,15 @@
 //! them); a base layer is mounted from its source repository when both live on the same
 //! registry, else checked with a HEAD, and only when missing fetched (once per build) and
 //! uploaded. Only when every blob of every destination is in place are the manifests pushed,
-//! by tag, so no tag ever points at a partial image.
+//! by tag, so no tag ever points at a partial image. Layers uploaded while the build ran
+//! ([`super::uploads`]) are waited for first and not uploaded again.
 
 use std::collections::BTreeMap;
 
 use futures::{StreamExt, TryStreamExt};
 use kaniko_registry::{Reference, RegistryClient, RegistryError};
 
+use super::uploads::UploadedLayers;
 use super::{OutputError, repository_name, tag_of};
 use crate::blobs::BlobStore;
 use crate::image::{BlobLocation, FinishedImage, Layer};
@@ -32,15 +34,19 @@ fn push_err(destination: &Reference, digest: &str) -> impl FnOnce(RegistryError)
 
 /// Pushes `finished` to every destination; returns `<repo>:<tag>@<digest>` for each, or
 /// `<repo>@<digest>` when `by_digest_only` (the manifest is then pushed by digest and no tag
-/// moves).
+/// moves). `early`: what the uploads started during the build already put in place.
 pub(super) async fn push_all(
     finished: &FinishedImage,
     destinations: &[Reference],
     client: &RegistryClient,
     blobs: &BlobStore,
-    ignore_immutable: bool,
-    by_digest_only: bool,
+    modes: PushModes,
+    early: &UploadedLayers,
 ) -> Result<Vec<String>, OutputError> {
+    let PushModes {
+        ignore_immutable,
+        by_digest_only,
+    } = modes;
     // One blob upload per repository, whatever the number of tags.
     let mut repositories: BTreeMap<String, &Reference> = BTreeMap::new();
     for destination in destinations {
@@ -49,7 +55,7 @@ pub(super) async fn push_all(
             .or_insert(destination);
     }
     for target in repositories.values() {
-        push_blobs(finished, target, client, blobs).await?;
+        push_blobs(finished, target, client, blobs, early).await?;
     }
     let digest = &finished.manifest.digest;
     let mut pushed = Vec::new();
@@ -99,18 +105,30 @@ pub(super) async fn push_all(
     Ok(pushed)
 }
 
+/// How the manifests are pushed.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PushModes {
+    /// `--push-ignore-immutable-tag-errors`.
+    pub(super) ignore_immutable: bool,
+    /// By digest only, moving no tag.
+    pub(super) by_digest_only: bool,
+}
+
 fn is_immutable_tag_error(err: &RegistryError) -> bool {
     let text = err.to_string().to_ascii_lowercase();
     IMMUTABLE_TAG_ERRORS.iter().any(|s| text.contains(s))
 }
 
-/// Makes sure every layer and the config are in `target`'s repository.
+/// Makes sure every layer and the config are in `target`'s repository (layers `early` put
+/// there are not looked at again).
 async fn push_blobs(
     finished: &FinishedImage,
     target: &Reference,
     client: &RegistryClient,
     blobs: &BlobStore,
+    early: &UploadedLayers,
 ) -> Result<(), OutputError> {
+    let repository = repository_name(target);
     let limit = client.options().max_concurrent_uploads.max(1);
     // The futures are made before the stream: a `map` closure held across the await makes
     // the caller's future fail rustc's higher-ranked `Send` check (serve boxes it as `Send`).
@@ -118,6 +136,11 @@ async fn push_blobs(
         .image
         .layers
         .iter()
+        .filter(|layer| {
+            !early
+                .done
+                .contains(&(repository.clone(), layer.descriptor.digest.clone()))
+        })
         .map(|layer| push_layer(layer, target, client, blobs))
         .collect();
     futures::stream::iter(pushes)

@@ -1,0 +1,200 @@
+// Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
+
+//! The pipelined push end to end: layers of the final image upload while the build goes on
+//! (the build log counts them), the stage only copied from uploads nothing, every blob is in
+//! the registry before the manifest arrives, the image is the one an unpipelined build makes
+//! (same digest with `--reproducible`), and a destination that refuses the uploads fails the
+//! build with the destination and digest named and leaves no tag anywhere.
+
+use std::path::Path;
+use std::process::Output;
+
+use kaniko_tests::fixture::busybox_setup;
+use kaniko_tests::{FaultPlan, FaultProxy, Registry, skopeo_inspect_raw};
+
+use super::{ok, worker_build, write};
+
+/// `worker build --insecure --reproducible <args>` on a blocking thread, so an in-process
+/// proxy keeps serving meanwhile.
+async fn build_blocking(ctx: &Path, args: &[&str]) -> Output {
+    let ctx = ctx.to_path_buf();
+    let mut args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    args.extend(["--insecure".to_string(), "--reproducible".to_string()]);
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        worker_build(&ctx, &args)
+    })
+    .await
+    .unwrap()
+}
+
+/// The layer digests (bottom first) of a `--no-push --reproducible` build of `ctx`.
+async fn layer_digests(ctx: &Path, dir: &Path, extra: &[&str]) -> Vec<String> {
+    let metadata = dir.join("metadata.json");
+    let mut args = vec!["--no-push", "--metadata-file", metadata.to_str().unwrap()];
+    args.extend(extra);
+    ok(&build_blocking(ctx, &args).await);
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&metadata).unwrap()).unwrap();
+    json["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The number in the build log's `pipelined push: N layer uploads overlapped the build`.
+fn overlapped(stderr: &str) -> Option<usize> {
+    let line = stderr
+        .lines()
+        .find_map(|l| l.split_once("pipelined push: ").map(|(_, rest)| rest))?;
+    line.split_whitespace().next()?.parse().ok()
+}
+
+/// Index of the first `response completed` line of the registry log for a `method` request
+/// whose URI contains every part.
+fn first_request(registry: &Registry, method: &str, parts: &[&str]) -> Option<usize> {
+    registry.logs().lines().position(|line| {
+        line.contains("response completed")
+            && line.contains(&format!("http.request.method={method}"))
+            && parts.iter().all(|p| line.contains(p))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layers_upload_during_the_build_and_make_the_unpipelined_image() {
+    let (registry, base, tmp) = busybox_setup().await;
+    let ctx = tmp.path().join("ctx");
+    write(
+        &ctx,
+        &[
+            ("side.txt", "only in the side stage\n"),
+            ("one.txt", "one\n"),
+            ("two.txt", "two\n"),
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {base} AS side\nCOPY side.txt /side.txt\n\
+                     FROM {base} AS parent\nCOPY one.txt /one.txt\n\
+                     FROM parent\nCOPY --from=side /side.txt /copied.txt\nCOPY two.txt /two.txt\n",
+                    base = base.reference
+                ),
+            ),
+        ],
+    );
+    let digests = layer_digests(&ctx, &tmp.path().join("plain"), &[]).await;
+    let side = layer_digests(&ctx, &tmp.path().join("side"), &["--target", "side"]).await;
+    let side_layer = side.last().unwrap().clone();
+    assert_eq!(digests.len(), 4, "busybox + three COPY layers: {digests:?}");
+    assert!(!digests.contains(&side_layer));
+
+    let dest = format!("{}/pipe/app:1", registry.host());
+    let digest_file = tmp.path().join("digest");
+    let out = build_blocking(
+        &ctx,
+        &[
+            "--destination",
+            &dest,
+            "--digest-file",
+            digest_file.to_str().unwrap(),
+        ],
+    )
+    .await;
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        overlapped(&stderr),
+        Some(3),
+        "the three layers this build wrote for the final image upload during the build, the \
+         side stage's does not:\n{stderr}"
+    );
+
+    // The same image as the unpipelined path (`--no-push` writes the manifest locally).
+    let unpipelined = tmp.path().join("unpipelined-digest");
+    let local = build_blocking(
+        &ctx,
+        &["--no-push", "--digest-file", unpipelined.to_str().unwrap()],
+    )
+    .await;
+    ok(&local);
+    let pushed = std::fs::read_to_string(&digest_file).unwrap();
+    assert_eq!(pushed, std::fs::read_to_string(&unpipelined).unwrap());
+    let raw = skopeo_inspect_raw(&dest).unwrap();
+    let layers: Vec<&str> = raw["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(layers, digests);
+
+    // The side stage's layer never left the worker.
+    let client = registry.client();
+    let repo = registry.reference("pipe/app:1");
+    assert!(!client.blob_exists(&repo, &side_layer).await.unwrap());
+
+    // Every blob was in the repository before the manifest arrived.
+    let manifest_put = first_request(&registry, "PUT", &["/v2/pipe/app/manifests/1"])
+        .expect("the manifest was pushed");
+    for digest in &digests[1..] {
+        let hex = digest.trim_start_matches("sha256:");
+        let uploaded = first_request(&registry, "PUT", &["/v2/pipe/app/blobs/uploads/", hex])
+            .unwrap_or_else(|| panic!("{digest} was not uploaded"));
+        assert!(
+            uploaded < manifest_put,
+            "{digest} uploaded after the manifest"
+        );
+    }
+    let base_hex = digests[0].trim_start_matches("sha256:");
+    let mounted = first_request(
+        &registry,
+        "POST",
+        &["/v2/pipe/app/blobs/uploads/", "from=", base_hex],
+    )
+    .expect("the base layer was mounted");
+    assert!(mounted < manifest_put);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_destination_refusing_uploads_fails_the_build_and_leaves_no_tag() {
+    let (registry, base, tmp) = busybox_setup().await;
+    let proxy = FaultProxy::start(registry.addr(), FaultPlan::Always { status: 401 })
+        .await
+        .unwrap();
+    let ctx = tmp.path().join("ctx");
+    write(
+        &ctx,
+        &[
+            ("one.txt", "one\n"),
+            ("two.txt", "two\n"),
+            (
+                "Dockerfile",
+                &format!(
+                    "FROM {}\nCOPY one.txt /one.txt\nCOPY two.txt /two.txt\n",
+                    base.reference
+                ),
+            ),
+        ],
+    );
+    let digests = layer_digests(&ctx, &tmp.path().join("plain"), &[]).await;
+    let good = format!("{}/pipe/good:1", registry.host());
+    let denied = format!("{}/pipe/denied:1", proxy.host());
+    let out = build_blocking(&ctx, &["--destination", &good, "--destination", &denied]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the build succeeded:\n{stderr}");
+    let named = digests[1..]
+        .iter()
+        .any(|d| stderr.contains(&format!("pushing {d} to {denied}")));
+    assert!(
+        named,
+        "the error names the refusing destination and a layer this build wrote:\n{stderr}"
+    );
+    assert!(proxy.faulted() > 0);
+    // No tag anywhere, not even on the destination that accepted the uploads.
+    assert!(skopeo_inspect_raw(&good).is_err(), "{good} was tagged");
+    assert!(
+        first_request(&registry, "PUT", &["/v2/pipe/good/manifests/"]).is_none(),
+        "a manifest reached the registry"
+    );
+}
