@@ -134,10 +134,6 @@ pub struct PublishFlags {
     /// failure. Tag pushes only: the index is pushed by digest first.
     #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
     pub push_ignore_immutable_tag_errors: bool,
-    /// Suffix of each platform's layer cache repository (`submit --cache`; `${ARCH}`,
-    /// `${OS}`, `${VARIANT}`). `index` builds nothing: there it has no effect.
-    #[arg(long, value_name = "SUFFIX", allow_hyphen_values = true)]
-    pub arch_cache_repo_suffix: Option<String>,
     /// Replace a --digest-file whose content would change (refused otherwise; the same
     /// content is always fine).
     #[arg(long)]
@@ -394,8 +390,6 @@ mod tests {
             "--publish-index=false",
             "--insecure-registry",
             "127.0.0.1:5000",
-            "--arch-cache-repo-suffix",
-            "-cache",
         ])
         .unwrap();
         let Command::Index(args) = cli.command else {
@@ -406,10 +400,6 @@ mod tests {
         assert!(args.publish.push_ignore_immutable_tag_errors);
         assert!(!args.publish_index);
         assert_eq!(
-            args.publish.arch_cache_repo_suffix.as_deref(),
-            Some("-cache")
-        );
-        assert_eq!(
             args.registry.options().insecure_registries,
             ["127.0.0.1:5000"]
         );
@@ -418,6 +408,19 @@ mod tests {
         }
         check(&["coordinator", "index", "--digests-from", "d"], false);
         check(&["coordinator", "index", "-d", "r/a"], false);
+        // index builds nothing: a cache suffix there would be read by nothing
+        check(
+            &[
+                "coordinator",
+                "index",
+                "--digests-from",
+                "d",
+                "-d",
+                "r/a",
+                "--arch-cache-repo-suffix=-c",
+            ],
+            false,
+        );
         check(
             &[
                 "coordinator",

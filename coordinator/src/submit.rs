@@ -157,6 +157,10 @@ pub struct SubmitArgs {
     /// Read the cache, never write it.
     #[arg(long)]
     pub no_push_cache: bool,
+    /// Suffix of each platform's layer cache repository (`${ARCH}`, `${OS}`, `${VARIANT}`
+    /// of the task's platform, e.g. `-${ARCH}`).
+    #[arg(long, value_name = "SUFFIX", allow_hyphen_values = true)]
+    pub arch_cache_repo_suffix: Option<String>,
     /// Print the build id and exit without following the build.
     #[arg(long)]
     pub detach: bool,
@@ -344,7 +348,7 @@ pub fn build_request(
         OciModeArg::Auto => RequestedOciMode::Auto,
     };
     request.push_ignore_immutable_tag_errors = args.publish.push_ignore_immutable_tag_errors;
-    request.arch_cache_repo_suffix = args.publish.arch_cache_repo_suffix.clone();
+    request.arch_cache_repo_suffix = args.arch_cache_repo_suffix.clone();
     request.publish_index = args.publish_index;
     request.allow_partial = args.allow_partial;
     request.require_native_nodes = args.require_native_nodes;
@@ -363,6 +367,10 @@ pub fn build_request(
                 ("--cache-repo", args.cache_repo.is_some()),
                 ("--cache-ttl", args.cache_ttl.is_some()),
                 ("--cache-copy-layers", args.cache_copy_layers),
+                (
+                    "--arch-cache-repo-suffix",
+                    args.arch_cache_repo_suffix.is_some(),
+                ),
             ];
             if let Some((flag, _)) = naming.iter().find(|(_, given)| *given) {
                 anyhow::bail!("{flag} has no effect without --cache");
@@ -639,6 +647,11 @@ mod tests {
         );
         let err = request(&["--cache", "--cache-ttl", "0"]).unwrap_err();
         assert!(err.contains("the cache TTL must be positive"), "{err}");
+        let err = request(&["--arch-cache-repo-suffix=-${ARCH}"]).unwrap_err();
+        assert!(
+            err.contains("--arch-cache-repo-suffix has no effect without --cache"),
+            "{err}"
+        );
         let err = request(&["--cache", "--arch-cache-repo-suffix=-${CPU}"]).unwrap_err();
         assert!(err.contains("the only placeholders"), "{err}");
     }

@@ -564,7 +564,6 @@ fn outputs(args: &BuildArgs) -> Result<Outputs, ConfigError> {
     let path = |value: &Option<String>| non_empty(value).map(PathBuf::from);
     let outputs = Outputs {
         no_push,
-        no_push_cache: args.no_push_cache.unwrap_or(false),
         tar_path: path(&args.tar_path),
         oci_layout_path: path(&args.oci_layout_path),
         digest_file: path(&args.digest_file),

@@ -448,6 +448,7 @@ async fn submit_flags_reach_the_build_request() {
             "linux/amd64,linux/arm64",
             "--legacy-manifest-list",
             "--push-ignore-immutable-tag-errors",
+            "--cache",
             "--arch-cache-repo-suffix",
             "-cache",
             "--publish-index=false",

@@ -165,7 +165,6 @@ fn every_flag_lands_in_the_config() {
         outputs: Outputs {
             destinations: strings(&["reg.example/app:1", "reg.example/app:latest"]),
             no_push: false,
-            no_push_cache: true,
             tar_path: Some(PathBuf::from("/out/img.tar")),
             oci_layout_path: Some(PathBuf::from("/out/layout")),
             digest_file: Some(PathBuf::from("/out/digest")),

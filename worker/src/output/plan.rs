@@ -22,8 +22,6 @@ pub struct Outputs {
     pub destinations: Vec<String>,
     /// `--no-push`.
     pub no_push: bool,
-    /// `--no-push-cache` (meaningful once caching lands).
-    pub no_push_cache: bool,
     /// `--tar-path`.
     pub tar_path: Option<PathBuf>,
     /// `--oci-layout-path`.
