@@ -408,31 +408,15 @@ mod tests {
         }
         check(&["coordinator", "index", "--digests-from", "d"], false);
         check(&["coordinator", "index", "-d", "r/a"], false);
+        fn index(extra: &[&'static str]) -> Vec<&'static str> {
+            let base = ["coordinator", "index", "--digests-from", "d", "-d", "r/a"];
+            [&base[..], extra].concat()
+        }
+        check(&index(&[]), true);
         // index builds nothing: a cache suffix there would be read by nothing
+        check(&index(&["--arch-cache-repo-suffix=-c"]), false);
         check(
-            &[
-                "coordinator",
-                "index",
-                "--digests-from",
-                "d",
-                "-d",
-                "r/a",
-                "--arch-cache-repo-suffix=-c",
-            ],
-            false,
-        );
-        check(
-            &[
-                "coordinator",
-                "index",
-                "--digests-from",
-                "d",
-                "-d",
-                "r/a",
-                "--oci-mode",
-                "oci",
-                "--legacy-manifest-list",
-            ],
+            &index(&["--oci-mode", "oci", "--legacy-manifest-list"]),
             false,
         );
     }
