@@ -19,6 +19,7 @@ pub(crate) mod plan;
 mod push;
 mod uploads;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use kaniko_common::oci::Descriptor;
@@ -138,6 +139,18 @@ impl OutputError {
 /// `<registry>/<repository>` of a reference, as Kaniko writes image names.
 pub fn repository_name(reference: &Reference) -> String {
     format!("{}/{}", reference.registry(), reference.repository())
+}
+
+/// Each destination repository once (by [`repository_name`]), with the first destination
+/// naming it: blobs go once per repository, whatever the number of tags.
+pub(crate) fn repositories(destinations: &[Reference]) -> BTreeMap<String, &Reference> {
+    let mut repositories = BTreeMap::new();
+    for destination in destinations {
+        repositories
+            .entry(repository_name(destination))
+            .or_insert(destination);
+    }
+    repositories
 }
 
 /// The tag a destination is pushed under: its own, else `latest`.

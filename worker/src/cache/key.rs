@@ -8,9 +8,9 @@
 //! the files it hashes.
 
 use std::fmt::Debug;
-use std::io::Read;
 
 use kaniko_common::dockerfile::Scope;
+use kaniko_common::oci::{sha256_digest, sha256_digest_of_reader};
 use kaniko_common::platform::Platform;
 use kaniko_image::layer::LayerOptions;
 use sha2::{Digest, Sha256};
@@ -173,30 +173,18 @@ pub fn copy_key(
             .part("xattrs", format!("{:?}", e.xattrs).as_bytes());
         let content = match &p.content {
             Content::None => Vec::new(),
-            Content::Inline(bytes) => Sha256::digest(bytes).to_vec(),
+            Content::Inline(bytes) => sha256_digest(bytes).into_bytes(),
             Content::Disk(path) => {
                 let file = std::fs::File::open(path).map_err(|e| {
                     std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
                 })?;
-                hash_reader(file)?
+                sha256_digest_of_reader(file)?.0.into_bytes()
             }
         };
         builder.part("content", &content);
     }
     layer_parts(&mut builder, layer);
     Ok(builder.finish())
-}
-
-fn hash_reader(mut reader: impl Read) -> std::io::Result<Vec<u8>> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hasher.finalize().to_vec());
-        }
-        hasher.update(&buf[..n]);
-    }
 }
 
 #[cfg(test)]

@@ -8,13 +8,11 @@
 //! by tag, so no tag ever points at a partial image. Layers uploaded while the build ran
 //! ([`super::uploads`]) are waited for first and not uploaded again.
 
-use std::collections::BTreeMap;
-
 use futures::{StreamExt, TryStreamExt};
 use kaniko_registry::{Reference, RegistryClient, RegistryError};
 
 use super::uploads::UploadedLayers;
-use super::{OutputError, repository_name, tag_of};
+use super::{OutputError, repositories, repository_name, tag_of};
 use crate::blobs::BlobStore;
 use crate::image::{BlobLocation, FinishedImage, Layer};
 
@@ -48,12 +46,7 @@ pub(super) async fn push_all(
         by_digest_only,
     } = modes;
     // One blob upload per repository, whatever the number of tags.
-    let mut repositories: BTreeMap<String, &Reference> = BTreeMap::new();
-    for destination in destinations {
-        repositories
-            .entry(repository_name(destination))
-            .or_insert(destination);
-    }
+    let repositories = repositories(destinations);
     for target in repositories.values() {
         push_blobs(finished, target, client, blobs, early).await?;
     }

@@ -14,7 +14,7 @@
 //! destination and digest named; dropping the uploads (a build that failed) aborts the ones
 //! still running, and no manifest is ever pushed.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use futures::FutureExt;
@@ -22,7 +22,7 @@ use kaniko_registry::{Reference, RegistryClient, RegistryError};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use super::{OutputError, OutputOptions, repository_name};
+use super::{OutputError, OutputOptions, repositories, repository_name};
 use crate::image::{BlobLocation, Layer};
 
 /// One upload: its destination repository, the blob's digest and the task.
@@ -63,15 +63,12 @@ impl LayerUploads {
         if opts.no_push || opts.destinations.is_empty() {
             return None;
         }
-        let mut targets: BTreeMap<String, Reference> = BTreeMap::new();
-        for destination in &opts.destinations {
-            targets
-                .entry(repository_name(destination))
-                .or_insert_with(|| destination.clone());
-        }
         Some(LayerUploads {
             client: client.clone(),
-            targets: targets.into_values().collect(),
+            targets: repositories(&opts.destinations)
+                .into_values()
+                .cloned()
+                .collect(),
             limit: Arc::new(Semaphore::new(
                 client.options().max_concurrent_uploads.max(1),
             )),

@@ -10,7 +10,6 @@
 //! (pruned) or do not match is a miss, and the registry is asked.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -52,17 +51,10 @@ fn blob_path(store: &Path, digest: &str) -> Option<PathBuf> {
     ok.then(|| store.join("blobs/sha256").join(hex))
 }
 
-/// Writes `data` to `path` through a temporary file in the same directory and a rename.
+/// Writes `data` to `path` atomically, creating its directory.
 fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path.parent().context("a path with a parent")?;
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut file = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("a temporary file in {}", dir.display()))?;
-    file.write_all(data)
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.persist(path)
-        .with_context(|| format!("renaming into {}", path.display()))?;
-    Ok(())
+    kaniko_image::outfile::write(path, data, kaniko_image::outfile::Overwrite::Always)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Records `resolved` (pulled through `pulled_from` for `platform`) under `name` (the
