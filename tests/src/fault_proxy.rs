@@ -66,6 +66,9 @@ pub enum FaultPlan {
         path_part: &'static str,
         /// The status to answer, e.g. 500.
         status: u16,
+        /// A registry error code for the answer's body (e.g. `MANIFEST_BLOB_UNKNOWN`);
+        /// `None`: no body.
+        code: Option<&'static str>,
     },
     /// Forward everything (counts connections only).
     PassThrough,
@@ -89,6 +92,8 @@ enum Fault {
         status: u16,
         /// `Some(n)`: only the first `n` matching requests, answered without a body.
         budget: Option<usize>,
+        /// The registry error code of the answer's body (with a budget; else DENIED).
+        code: Option<&'static str>,
     },
 }
 
@@ -208,17 +213,20 @@ fn decide(plan: FaultPlan, faulted: &AtomicUsize) -> Option<Fault> {
             path: PathMatch::EndsWith(path_suffix),
             status,
             budget: None,
+            code: None,
         }),
         FaultPlan::FailFirstMatching {
             n,
             method,
             path_part,
             status,
+            code,
         } => Some(Fault::Refuse {
             method,
             path: PathMatch::Contains(path_part),
             status,
             budget: Some(n),
+            code,
         }),
         FaultPlan::PassThrough => None,
     }
@@ -236,6 +244,7 @@ async fn handle(
             path,
             status,
             budget,
+            code,
         }) => {
             let Ok(Ok(Some((head, rest)))) =
                 tokio::time::timeout(READ_REQUEST_TIMEOUT, read_head(&mut client)).await
@@ -259,11 +268,12 @@ async fn handle(
                 };
             if fault {
                 let _ = read_body(&mut client, &text, rest.len()).await;
-                let body = match budget {
-                    Some(_) => "",
-                    None => {
-                        r#"{"errors":[{"code":"DENIED","message":"refused by the fault proxy"}]}"#
-                    }
+                let body = match (budget, code) {
+                    (Some(_), None) => String::new(),
+                    (_, code) => format!(
+                        r#"{{"errors":[{{"code":"{}","message":"answered by the fault proxy"}}]}}"#,
+                        code.unwrap_or("DENIED")
+                    ),
                 };
                 let response = format!(
                     "HTTP/1.1 {status} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -72,6 +72,7 @@ async fn retried(registry: &kaniko_tests::Registry, dir: &Path, case: RetryCase)
                 method: case.method,
                 path_part: case.path_part,
                 status: 500,
+                code: None,
             },
         )
         .await

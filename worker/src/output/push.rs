@@ -59,12 +59,7 @@ pub(super) async fn push_all(
                 destination.repository().to_string(),
                 digest.clone(),
             );
-            client
-                .push_manifest_raw(
-                    &by_digest,
-                    finished.manifest_bytes.clone(),
-                    &finished.manifest.media_type,
-                )
+            push_manifest(finished, &by_digest, destination, client, blobs)
                 .await
                 .map_err(push_err(&by_digest, digest))?;
             tracing::info!(destination = %by_digest, %digest, "pushed by digest");
@@ -79,13 +74,7 @@ pub(super) async fn push_all(
             destination.repository().to_string(),
             tag.to_string(),
         );
-        let result = client
-            .push_manifest_raw(
-                &tagged,
-                finished.manifest_bytes.clone(),
-                &finished.manifest.media_type,
-            )
-            .await;
+        let result = push_manifest(finished, &tagged, destination, client, blobs).await;
         match result {
             Ok(_) => tracing::info!(destination = %tagged, %digest, "pushed"),
             Err(err) if ignore_immutable && is_immutable_tag_error(&err) => {
@@ -96,6 +85,36 @@ pub(super) async fn push_all(
         pushed.push(format!("{}:{tag}@{digest}", repository_name(destination)));
     }
     Ok(pushed)
+}
+
+/// Pushes the manifest to `reference` (in `target`'s repository). A registry that answers
+/// MANIFEST_BLOB_UNKNOWN for a blob this push already placed has lost a race between two
+/// writers of the same blob link (docker-registry rewrites the link file in place): the
+/// blobs are checked (and re-uploaded where missing) once more and the manifest pushed again.
+async fn push_manifest(
+    finished: &FinishedImage,
+    reference: &Reference,
+    target: &Reference,
+    client: &RegistryClient,
+    blobs: &BlobStore,
+) -> Result<(), RegistryError> {
+    let push = || {
+        client.push_manifest_raw(
+            reference,
+            finished.manifest_bytes.clone(),
+            &finished.manifest.media_type,
+        )
+    };
+    match push().await {
+        Err(err) if err.to_string().contains("MANIFEST_BLOB_UNKNOWN") => {
+            tracing::warn!(destination = %reference, error = %err, "the registry lost a blob of this push; checking the blobs again");
+            push_blobs(finished, target, client, blobs, &UploadedLayers::default())
+                .await
+                .map_err(|_| err)?;
+            push().await.map(|_| ())
+        }
+        other => other.map(|_| ()),
+    }
 }
 
 /// How the manifests are pushed.

@@ -198,3 +198,42 @@ async fn a_destination_refusing_uploads_fails_the_build_and_leaves_no_tag() {
         "a manifest reached the registry"
     );
 }
+
+/// docker-registry rewrites a repository's blob link in place, so a build racing another
+/// writer of the same blob can have its manifest refused with MANIFEST_BLOB_UNKNOWN: the
+/// push checks the blobs again and pushes the manifest once more instead of losing the build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_refused_for_a_lost_blob_is_pushed_again() {
+    let (registry, base, tmp) = busybox_setup().await;
+    let proxy = FaultProxy::start(
+        registry.addr(),
+        FaultPlan::FailFirstMatching {
+            n: 1,
+            method: "PUT",
+            path_part: "/manifests/",
+            status: 400,
+            code: Some("MANIFEST_BLOB_UNKNOWN"),
+        },
+    )
+    .await
+    .unwrap();
+    let ctx = tmp.path().join("ctx");
+    write(
+        &ctx,
+        &[
+            ("one.txt", "one\n"),
+            (
+                "Dockerfile",
+                &format!("FROM {}\nCOPY one.txt /one.txt\n", base.reference),
+            ),
+        ],
+    );
+    let destination = format!("{}/pipe/raced:1", proxy.host());
+    let out = build_blocking(&ctx, &["--destination", &destination]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the build failed:\n{stderr}");
+    assert_eq!(proxy.faulted(), 1, "{stderr}");
+    assert!(stderr.contains("checking the blobs again"), "{stderr}");
+    let direct = format!("{}/pipe/raced:1", registry.host());
+    assert!(skopeo_inspect_raw(&direct).is_ok(), "{direct} has no image");
+}
