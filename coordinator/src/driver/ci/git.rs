@@ -1,7 +1,8 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! The standard index annotations a git checkout gives: `org.opencontainers.image.source`
-//! (the `origin` remote's URL, credentials stripped) and `org.opencontainers.image.revision`
+//! (the `origin` remote's URL as a web address a reader can follow: credentials stripped,
+//! ssh and scp-like addresses mapped to `https://`, local paths left out) and `org.opencontainers.image.revision`
 //! (the `HEAD` commit). `.git` is read directly first (no process, and none of the hooks a
 //! `git` in an untrusted checkout could run); `git` is asked only when the direct read cannot
 //! resolve something (e.g. a ref format it does not know). Not a checkout, or no `origin`:
@@ -32,25 +33,75 @@ pub fn standard_annotations(context: &Path) -> BTreeMap<String, String> {
     let url = dirs
         .origin_url()
         .or_else(|| git(&context, &["config", "--get", "remote.origin.url"]));
-    if let Some(url) = url {
-        out.insert(ANNOTATION_SOURCE.to_string(), strip_credentials(&url));
+    if let Some(url) = url.as_deref().and_then(source_url) {
+        out.insert(ANNOTATION_SOURCE.to_string(), url);
     }
     out
 }
 
-/// A URL without its user-info: `https://user:token@host/x` → `https://host/x`. scp-like
-/// addresses (`git@host:org/repo.git`) carry no secret and are kept.
-pub fn strip_credentials(url: &str) -> String {
+/// The address a reader can follow for the remote `url`, or `None` when it has none (a local
+/// path, `file://`, an unknown scheme): `https://user:token@host/x` → `https://host/x`,
+/// `git@host:org/repo.git`, `ssh://git@host:22/org/repo.git` and `git://host/org/repo.git`
+/// → `https://host/org/repo`.
+pub fn source_url(url: &str) -> Option<String> {
     let url = url.trim();
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://{host}{path}"),
-        None => url.to_string(),
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(authority_end);
+        let host_port = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        return match scheme.to_ascii_lowercase().as_str() {
+            "https" | "http" if !host_port.is_empty() => {
+                Some(format!("{scheme}://{host_port}{path}"))
+            }
+            "ssh" | "git" | "git+ssh" | "ssh+git" => {
+                let host = host_without_port(host_port)?;
+                web_address(host, path)
+            }
+            _ => None,
+        };
     }
+    // scp-like: `[user@]host:path`. A local path has a `/` before any `:` (or no `:`).
+    let (authority, path) = url.split_once(':')?;
+    if authority.contains('/') || authority.contains('\\') {
+        return None;
+    }
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    // `C:` is a drive letter, not a host.
+    if host.len() < 2 {
+        return None;
+    }
+    web_address(host, path)
+}
+
+/// `https://host/path` without a trailing `.git` or `/`; `None` for an empty or odd host or
+/// path (a transport helper's `ext::...`, spaces).
+fn web_address(host: &str, path: &str) -> Option<String> {
+    let path = path.trim_matches('/');
+    let path = path.strip_suffix(".git").unwrap_or(path);
+    let valid_host = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    let valid_path = !path.is_empty()
+        && !path.starts_with(':')
+        && !path.chars().any(|c| c.is_whitespace() || c.is_control());
+    (valid_host && valid_path).then(|| format!("https://{host}/{path}"))
+}
+
+/// `host` of `host:port` (and of `[v6]:port`).
+fn host_without_port(host_port: &str) -> Option<&str> {
+    if host_port.starts_with('[') {
+        return None;
+    }
+    Some(
+        host_port
+            .split_once(':')
+            .map_or(host_port, |(host, _)| host),
+    )
 }
 
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
@@ -159,25 +210,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credentials_are_stripped() {
-        fn check(url: &str, expected: &str) {
-            assert_eq!(strip_credentials(url), expected, "{url}");
+    fn sources_are_addresses_a_reader_can_follow() {
+        fn check(url: &str, expected: Option<&str>) {
+            assert_eq!(source_url(url).as_deref(), expected, "{url}");
         }
         check(
             "https://x-access-token:ghs_secret@github.com/org/app.git",
-            "https://github.com/org/app.git",
+            Some("https://github.com/org/app.git"),
         );
         check(
             "https://token@gitlab.com/org/app",
-            "https://gitlab.com/org/app",
+            Some("https://gitlab.com/org/app"),
+        );
+        check("https://u:p@host", Some("https://host"));
+        check(
+            "http://mirror.local:8080/app",
+            Some("http://mirror.local:8080/app"),
         );
         check(
-            "https://github.com/org/app.git",
-            "https://github.com/org/app.git",
+            "ssh://git@host:22/org/app.git",
+            Some("https://host/org/app"),
         );
-        check("ssh://git@host:22/org/app.git", "ssh://host:22/org/app.git");
-        check("git@github.com:org/app.git", "git@github.com:org/app.git");
-        check("https://u:p@host", "https://host");
+        check(
+            "git@github.com:org/app.git",
+            Some("https://github.com/org/app"),
+        );
+        check("github.com:org/app", Some("https://github.com/org/app"));
+        check(
+            "git://host.example/org/app.git/",
+            Some("https://host.example/org/app"),
+        );
+        // Local paths and addresses with nowhere to go are left out.
+        check("/srv/git/app.git", None);
+        check("../app", None);
+        check("./a:b", None);
+        check("file:///srv/git/app.git", None);
+        check("C:\\repos\\app", None);
+        check("C:/repos/app", None);
+        check("https://", None);
+        check("git@host:", None);
+        check("ext::ssh -p 22 host", None);
     }
 
     const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -223,6 +295,15 @@ mod tests {
         )
         .unwrap();
         check_annotations(dir.path(), Some(COMMIT), None);
+
+        // A clone of a local repository: its origin is a path, which is no source to publish.
+        let local = tempfile::tempdir().unwrap();
+        checkout(
+            local.path(),
+            &format!("{COMMIT}\n"),
+            "[remote \"origin\"]\n\turl = /home/dev/src/app\n",
+        );
+        check_annotations(local.path(), Some(COMMIT), None);
 
         let detached = tempfile::tempdir().unwrap();
         checkout(detached.path(), &format!("{COMMIT}\n"), CONFIG);
