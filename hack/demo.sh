@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 #
-# What `make demo` runs: builds the binaries, starts nats-server and a registry on loopback,
+# What `make demo` runs: installs its tools (hack/deps.sh), builds the binaries, starts nats-server and a registry on loopback,
 # pushes the busybox fixture, starts `coordinator serve` and two workers (the native one and
 # an --allow-cross one serving linux/arm64), submits examples/multiarch for
 # linux/amd64,linux/arm64, prints the index with `skopeo inspect --raw`, and stops everything
@@ -20,13 +20,13 @@ case "$HOST_ARCH" in
     *) echo "demo: unsupported host architecture $HOST_ARCH" >&2; exit 1 ;;
 esac
 
-for tool in nats-server docker-registry skopeo busybox; do
-    command -v "$tool" >/dev/null || { echo "demo: $tool not found: run make deps" >&2; exit 1; }
-done
+echo "==> installing what the demo needs (hack/deps.sh, idempotent)"
+hack/deps.sh >/dev/null
 
 echo "==> building the binaries"
-CARGO_INCREMENTAL=0 cargo build --locked -p kaniko-worker -p kaniko-coordinator \
-    -p kaniko-tests --bin fixture
+# `--bin` filters every package given, so each package names its binary.
+CARGO_INCREMENTAL=0 cargo build --locked -p kaniko-worker --bin worker \
+    -p kaniko-coordinator --bin coordinator -p kaniko-tests --bin fixture
 BIN=target/debug
 
 WORK="$(mktemp -d -t kaniko-demo-XXXXXX)"
