@@ -621,4 +621,60 @@ mod tests {
         assert_eq!(args.local.mirrors.registry_mirror, ["m"]);
         assert_eq!(args.local.mirrors.registry_map, ["a=b"]);
     }
+
+    /// The seed's spellings: every boolean takes `--flag`, `--flag=true` and `--flag=false`;
+    /// a value that is not a boolean is refused naming it.
+    #[test]
+    fn boolean_flags_take_go_spellings_everywhere() {
+        use kaniko_worker::cli::try_parse_command_line;
+        let submit = |extra: &[&str]| {
+            let mut args = vec!["coordinator", "submit", "--context", ".", "-d", "r/x:y"];
+            args.extend_from_slice(extra);
+            try_parse_command_line::<Cli, _>(args)
+        };
+        let Command::Submit(args) = submit(&[
+            "--require-native-nodes=true",
+            "--allow-partial",
+            "--legacy-manifest-list=false",
+            "--publish-index=false",
+            "--reproducible=1",
+            "--driver=local",
+            "--multi-platform=linux/amd64,linux/arm64",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not submit");
+        };
+        assert!(args.require_native_nodes && args.allow_partial && args.reproducible);
+        assert!(!args.publish.legacy_manifest_list && !args.publish_index);
+        assert_eq!(args.multi_platform, ["linux/amd64", "linux/arm64"]);
+        let Command::Submit(args) = submit(&[]).unwrap().command else {
+            panic!("not submit");
+        };
+        assert!(!args.require_native_nodes && !args.allow_partial && args.publish_index);
+
+        let err = submit(&["--allow-partial=maybe"]).unwrap_err().to_string();
+        assert!(err.contains("\"maybe\" is not a boolean"), "{err}");
+        // A separate word is never a boolean's value, as in Kaniko.
+        let err = submit(&["--detach", "false"]).unwrap_err().to_string();
+        assert!(err.contains("unexpected argument 'false'"), "{err}");
+
+        let Command::Index(args) = try_parse_command_line::<Cli, _>([
+            "coordinator",
+            "index",
+            "--digests-from",
+            "d",
+            "-d",
+            "r/x:y",
+            "--force=true",
+            "--reproducible=false",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("not index");
+        };
+        assert!(args.publish.force && !args.reproducible);
+    }
 }

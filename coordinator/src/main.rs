@@ -4,13 +4,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // The local driver builds in-process; RUN's sandbox helper re-runs this binary.
     kaniko_worker::sandbox::helper::main_if_asked();
     kaniko_registry::install_crypto_provider();
-    let cli = kaniko_coordinator::cli::Cli::parse();
+    let cli = kaniko_worker::cli::parse_command_line::<kaniko_coordinator::cli::Cli>();
     // `submit` may build in-process (the local driver): an ordinary user with a subordinate
     // id range works as root of a user namespace, as `worker build` does.
     if matches!(cli.command, kaniko_coordinator::cli::Command::Submit(_))

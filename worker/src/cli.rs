@@ -454,6 +454,40 @@ impl GoBoolFlag for Arg {
     }
 }
 
+/// `cmd` with every plain boolean flag (clap's `SetTrue`) of it and its subcommands made a
+/// [`GoBoolFlag`]: `--flag`, `--flag=true` and `--flag=false` all work everywhere, as in Kaniko
+/// and the seed's spellings (`--require-native-nodes=true`, `--sign-images=false`). Both
+/// binaries parse through it ([`parse_command_line`]), so a flag added later gets it too.
+pub fn go_bool_flags(cmd: clap::Command) -> clap::Command {
+    cmd.mut_args(|arg| {
+        if matches!(arg.get_action(), ArgAction::SetTrue) {
+            arg.action(ArgAction::Set)
+                .default_value("false")
+                .go_bool_flag()
+        } else {
+            arg
+        }
+    })
+    .mut_subcommands(go_bool_flags)
+}
+
+/// Parses the process's command line as `T` with [`go_bool_flags`]; exits with clap's message
+/// and code on a bad command line, like `Parser::parse`.
+pub fn parse_command_line<T: Parser>() -> T {
+    try_parse_command_line(std::env::args_os()).unwrap_or_else(|err| err.exit())
+}
+
+/// [`parse_command_line`] of `args` (the first is the program name).
+pub fn try_parse_command_line<T, I>(args: I) -> Result<T, clap::Error>
+where
+    T: Parser,
+    I: IntoIterator,
+    I::Item: Into<std::ffi::OsString> + Clone,
+{
+    let mut matches = go_bool_flags(T::command()).try_get_matches_from(args)?;
+    T::from_arg_matches_mut(&mut matches)
+}
+
 /// Parses a boolean the way Go's `strconv.ParseBool` (and so Kaniko) does.
 pub fn go_bool(value: &str) -> Result<bool, String> {
     match value {
@@ -482,6 +516,23 @@ mod tests {
         for bad in ["", "yes", "tRuE", "2"] {
             check(bad, Err(()));
         }
+    }
+
+    #[test]
+    fn plain_boolean_flags_take_go_spellings_too() {
+        let serve = |flag: &str| {
+            let cli: Cli = try_parse_command_line(["worker", "serve", flag])?;
+            let Command::Serve(args) = cli.command else {
+                panic!("not serve");
+            };
+            Ok::<bool, clap::Error>(args.allow_cross)
+        };
+        assert!(serve("--allow-cross").unwrap());
+        assert!(serve("--allow-cross=true").unwrap());
+        assert!(!serve("--allow-cross=false").unwrap());
+        assert!(!serve("--concurrency=1").unwrap());
+        let err = serve("--allow-cross=sure").unwrap_err().to_string();
+        assert!(err.contains("\"sure\" is not a boolean"), "{err}");
     }
 
     #[test]

@@ -4,13 +4,11 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // The RUN sandbox's helper: must start before anything spawns a thread.
     kaniko_worker::sandbox::helper::main_if_asked();
     kaniko_registry::install_crypto_provider();
-    let cli = kaniko_worker::cli::Cli::parse();
+    let cli = kaniko_worker::cli::parse_command_line::<kaniko_worker::cli::Cli>();
     match kaniko_worker::run(cli) {
         Ok(code) => code,
         Err(err) => {
