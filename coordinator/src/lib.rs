@@ -112,12 +112,18 @@ async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
 }
 
 /// The tracing subscriber on stderr, filtered by `RUST_LOG` or else `default`: `warn` for
-/// short-lived commands, `info` for the daemon.
+/// short-lived commands, `info` for the daemon; colour only on a terminal; the local
+/// driver's progress lines as their message.
 fn install_subscriber(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .event_format(kaniko_worker::progress::TextLines {
+            format: tracing_subscriber::fmt::format(),
+            time: true,
+        })
         .try_init();
 }

@@ -34,7 +34,7 @@ pub mod cache;
 pub(crate) mod executor;
 pub(crate) mod fsindex;
 pub(crate) mod instructions;
-pub(crate) mod progress;
+pub mod progress;
 pub(crate) mod stage;
 pub(crate) mod users;
 

@@ -2,11 +2,19 @@
 
 //! Build output a user can follow: a header per stage and one line per instruction,
 //! `[3/9] COPY src/ /app/` when it starts and `[3/9] COPY src/ /app/: 0.12s, layer 1.2 KiB`
-//! when it is done. Every line is a `tracing` event at info level whose fields (`step`,
-//! `instruction`, `duration_ms`, `layer_size`) the JSON log format prints as one object per
-//! line; the text format prints the message. The binary installs the subscriber.
+//! when it is done. Every line is a `tracing` event at info level with target [`TARGET`]
+//! whose fields (`step`, `instruction`, `duration_ms`, `layer_size`) the JSON log format
+//! prints once, in one object per line; the text format ([`TextLines`]) and the build log a
+//! `worker serve` forwards print the message alone, which already says all of it. Colour
+//! only on a terminal. The binary installs the subscriber.
 
+use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
+
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{LogFormat, LogOptions};
 
@@ -21,16 +29,97 @@ pub fn install_subscriber(log: &LogOptions) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false);
+    let ansi = log.format == LogFormat::Color && std::io::stderr().is_terminal();
     let result = match (log.format, log.timestamp) {
         (LogFormat::Json, _) => builder.json().flatten_event(true).try_init(),
-        (format, true) => builder.with_ansi(format == LogFormat::Color).try_init(),
-        (format, false) => builder
-            .with_ansi(format == LogFormat::Color)
-            .without_time()
-            .try_init(),
+        (_, true) => {
+            let format = tracing_subscriber::fmt::format().with_target(false);
+            builder
+                .with_ansi(ansi)
+                .event_format(TextLines { format, time: true })
+                .try_init()
+        }
+        (_, false) => {
+            let format = tracing_subscriber::fmt::format()
+                .with_target(false)
+                .without_time();
+            builder
+                .with_ansi(ansi)
+                .event_format(TextLines {
+                    format,
+                    time: false,
+                })
+                .try_init()
+        }
     };
     if result.is_err() {
         tracing::debug!("a tracing subscriber was already installed");
+    }
+}
+
+/// The target of the progress lines (this module's path, given explicitly so that the
+/// formatters below can tell them apart).
+pub const TARGET: &str = module_path!();
+
+/// Whether `event` is a progress line, whose message says everything its fields do.
+pub fn is_progress(event: &Event<'_>) -> bool {
+    event.metadata().target() == TARGET
+}
+
+/// The text log format: progress lines as their message alone after the level (and the time
+/// when `time`), every other event as `F` writes it.
+pub struct TextLines<F> {
+    /// The format of every other event.
+    pub format: F,
+    /// Whether lines start with the time.
+    pub time: bool,
+}
+
+impl<S, N, F> FormatEvent<S, N> for TextLines<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        if !is_progress(event) {
+            return self.format.format_event(ctx, writer, event);
+        }
+        let mut message = Message::default();
+        event.record(&mut message);
+        if self.time {
+            use tracing_subscriber::fmt::time::FormatTime as _;
+            tracing_subscriber::fmt::time::SystemTime.format_time(&mut writer)?;
+            writer.write_char(' ')?;
+        }
+        if writer.has_ansi_escapes() {
+            writeln!(writer, "\x1b[32m INFO\x1b[0m {}", message.0)
+        } else {
+            writeln!(writer, " INFO {}", message.0)
+        }
+    }
+}
+
+/// The `message` field of an event.
+#[derive(Default)]
+pub struct Message(pub String);
+
+impl tracing::field::Visit for Message {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.0.push_str(value);
+        }
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            use std::fmt::Write as _;
+            let _ = write!(self.0, "{value:?}");
+        }
     }
 }
 
@@ -64,6 +153,7 @@ impl Progress {
             None => format!("stage {index}"),
         };
         tracing::info!(
+            target: TARGET,
             stage = index,
             stage_name = name.unwrap_or_default(),
             base,
@@ -82,6 +172,7 @@ impl Progress {
             started: Instant::now(),
         };
         tracing::info!(
+            target: TARGET,
             step = %format!("{}/{}", step.number, step.total),
             instruction,
             "[{}/{}] {instruction}",
@@ -97,6 +188,7 @@ impl Step {
     pub fn finish(self, layer_size: Option<u64>) {
         let elapsed = self.started.elapsed();
         tracing::info!(
+            target: TARGET,
             step = %format!("{}/{}", self.number, self.total),
             instruction = %self.instruction,
             duration_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),

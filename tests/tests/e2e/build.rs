@@ -288,3 +288,55 @@ fn foreign_platform() -> &'static str {
         "linux/arm64"
     }
 }
+
+/// What a user reading the log sees: each progress line once, as a clean human line with no
+/// colour codes when stderr is not a terminal (a file, a pipe, CI), and `--log-format json`
+/// carrying the step's fields once as JSON.
+#[test]
+fn progress_lines_are_clean_text_and_their_fields_come_once_in_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let context = tmp.path().join("ctx");
+    write(
+        &context,
+        &[
+            ("Dockerfile", "FROM scratch\nCOPY a.txt /a.txt\n"),
+            ("a.txt", "a"),
+        ],
+    );
+    let build = |format: &str| {
+        let output = Command::new(worker_binary())
+            .args(["build", "--no-push", "--context"])
+            .arg(&context)
+            .args(["--log-format", format])
+            .output()
+            .expect("spawn worker");
+        ok(&output);
+        String::from_utf8(output.stderr).unwrap()
+    };
+    // `color` is the default; stderr here is a pipe.
+    let text = build("color");
+    assert!(!text.contains('\x1b'), "colour codes in a pipe:\n{text}");
+    let done: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("[2/2] COPY a.txt /a.txt: "))
+        .collect();
+    assert_eq!(done.len(), 1, "{text}");
+    assert!(done[0].contains(", layer "), "{text}");
+    assert!(
+        !text.contains("step=") && !text.contains("instruction="),
+        "the fields repeat the line:\n{text}"
+    );
+
+    let json = build("json");
+    let events: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let done: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["step"] == "2/2" && e.get("duration_ms").is_some())
+        .collect();
+    assert_eq!(done.len(), 1, "{json}");
+    assert_eq!(done[0]["instruction"], "COPY a.txt /a.txt");
+    assert!(done[0]["layer_size"].as_u64().unwrap() > 0);
+}

@@ -2,7 +2,8 @@
 
 //! Log capture for the runner: a tracing layer that copies every event emitted inside a
 //! build's span (`kaniko_task = <key>`) to the [`LogSink`](super::LogSink) registered under
-//! that key (see [`super::sinks`]), as one `message key=value ...` line. `worker serve`
+//! that key (see [`super::sinks`]), as one `message key=value ...` line (a progress line as
+//! its message alone). `worker serve`
 //! installs it in its subscriber; [`super::Runner::run_captured`] under one of its own.
 
 use std::fmt::Write as _;
@@ -89,7 +90,12 @@ where
         if let Some(sink) = sink {
             let mut line = LineVisitor::default();
             event.record(&mut line);
-            sink.line(format!("{}{}", line.message, line.fields));
+            // A progress line's message already says what its fields do.
+            if crate::progress::is_progress(event) {
+                sink.line(line.message);
+            } else {
+                sink.line(format!("{}{}", line.message, line.fields));
+            }
         }
     }
 }
@@ -113,6 +119,7 @@ mod tests {
             let span = tracing::info_span!("build", kaniko_task = key);
             let _entered = span.enter();
             tracing::info!(step = 3, "[3/9] COPY src/ /app/");
+            tracing::info!(target: crate::progress::TARGET, step = 4, "[4/9] RUN make");
             let inner = tracing::debug_span!("layer");
             inner.in_scope(|| tracing::info!("nested"));
             let other = tracing::info_span!("build", kaniko_task = key + 1);
@@ -125,6 +132,9 @@ mod tests {
         while let Ok(line) = lines.try_recv() {
             got.push(line);
         }
-        assert_eq!(got, vec!["[3/9] COPY src/ /app/ step=3", "nested"]);
+        assert_eq!(
+            got,
+            vec!["[3/9] COPY src/ /app/ step=3", "[4/9] RUN make", "nested"]
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! events, batched, rate-limited and cut at 16 KiB so a chatty build cannot flood NATS (RUN
 //! output is also clipped at 2 MiB per step before it gets here: `sandbox::output`).
 
+use std::io::IsTerminal as _;
 use std::time::Duration;
 
 use kaniko_common::messages::{Event, EventKind};
@@ -39,14 +40,23 @@ fn fit_line(mut line: String) -> String {
 }
 
 /// Installs the `worker serve` subscriber: text lines on stderr filtered by `RUST_LOG`
-/// (default `info`), plus the build log capture.
+/// (default `info`; colour only on a terminal; progress lines as their message), plus the
+/// build log capture.
 pub fn install_subscriber() {
     use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let result = tracing_subscriber::registry()
         .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::stderr().is_terminal())
+                .event_format(crate::progress::TextLines {
+                    format: tracing_subscriber::fmt::format(),
+                    time: true,
+                }),
+        )
         .with(CaptureLayer)
         .try_init();
     if result.is_err() {
