@@ -6,10 +6,12 @@
 //! build` with buildah; [`fan_out`] measures concurrent builds through the coordinator and
 //! two workers; [`compression`] times the layer writer's gzip and zstd against single-thread
 //! zlib and the `zstd` command line; [`store_ratios`] compares each tool warm and cold, the
-//! layer store on and off (issue #12's cases); [`big_context`] gives the peak RSS of a 1 GiB
+//! layer store on and off (issue #12's cases); [`cached_rebuild`] rebuilds with the layer
+//! cache warm against `buildah bud --layers` (issue #14); [`big_context`] gives the peak RSS of a 1 GiB
 //! `COPY`. A new one adds a module and an entry in [`benchmarks`].
 
 pub mod big_context;
+pub mod cached_rebuild;
 pub mod compression;
 pub mod copy_context;
 pub mod fan_out;
@@ -74,6 +76,7 @@ pub fn benchmarks() -> Vec<Box<dyn Benchmark>> {
         Box::new(store_ratios::StoreRatios(
             store_ratios::StoreCase::TwoStages,
         )),
+        Box::new(cached_rebuild::CachedRebuild),
         Box::new(big_context::BigContext),
         Box::new(fan_out::FanOut),
         Box::new(compression::CompressionBench),
