@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 /// What every benchmark is run with.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BenchConfig {
     /// The `worker` binary (`target/release/worker`).
     pub worker: PathBuf,
@@ -280,6 +280,30 @@ pub(crate) fn registry_with(fixture: Fixture) -> anyhow::Result<(crate::Registry
         }
     };
     Ok((registry, reference))
+}
+
+/// The median of `a`'s samples over `b`'s, as `0.50`; `n/a` when either has none.
+pub(crate) fn median_ratio(
+    a: Option<&Result<Samples, String>>,
+    b: Option<&Result<Samples, String>>,
+) -> String {
+    let median = |row: Option<&Result<Samples, String>>| {
+        row.and_then(|r| r.as_ref().ok())
+            .and_then(|s| Stats::of(&s.times))
+            .map(|s| s.median)
+    };
+    match (median(a), median(b)) {
+        (Some(a), Some(b)) if b > Duration::ZERO => {
+            format!("{:.2}", a.as_secs_f64() / b.as_secs_f64())
+        }
+        _ => "n/a".to_string(),
+    }
+}
+
+/// The order of `len` rows in run `n`: rotated by `n`, so no row always goes first (and
+/// always meets a cold page cache).
+pub(crate) fn rotation(n: usize, len: usize) -> impl Iterator<Item = usize> {
+    (0..len).map(move |i| (i + n) % len)
 }
 
 /// `1.234 s`.
