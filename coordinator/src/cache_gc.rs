@@ -46,7 +46,7 @@ pub struct GcArgs {
     /// --arch-suffix.
     #[arg(long, value_name = "PLATFORM")]
     pub platform: Vec<String>,
-    /// Entries created longer ago than this are deleted (e.g. 168h, 30m, 90s).
+    /// Entries created longer ago than this are deleted (e.g. 7d, 168h, 30m, 90s).
     #[arg(long, value_name = "DURATION", value_parser = crate::submit::parse_duration)]
     pub older_than: Duration,
     /// Report what would be removed; delete nothing.

@@ -131,7 +131,7 @@ pub struct SubmitArgs {
     /// Reproducible images.
     #[arg(long)]
     pub reproducible: bool,
-    /// Give up after this long (`90s`, `30m`, `2h`, or seconds).
+    /// Give up after this long (`90s`, `30m`, `2h`, `1d`, or seconds).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Option<Duration>,
     /// Publish the index of the platforms that succeeded when some fail (exit code 2).
@@ -270,9 +270,9 @@ fn parse_cache_ttl(text: &str) -> Result<u64, String> {
     Ok(ttl.as_secs_f64().ceil() as u64)
 }
 
-/// `90s`, `30m`, `2h`, `1h30m`, or bare seconds.
+/// `90s`, `30m`, `2h`, `1h30m`, `7d`, or bare seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a duration (use e.g. 90s, 30m, 2h)");
+    let bad = || format!("{text:?} is not a duration (use e.g. 90s, 30m, 2h, 7d)");
     if let Ok(secs) = text.parse::<u64>() {
         return if secs == 0 {
             Err(bad())
@@ -291,6 +291,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             's' => 1,
             'm' => 60,
             'h' => 3600,
+            'd' => 86400,
             _ => return Err(bad()),
         };
         let n: u64 = number.parse().map_err(|_| bad())?;
@@ -786,7 +787,9 @@ mod tests {
         check("1h30m", Some(5400));
         check("0", None);
         check("", None);
-        check("5d", None);
+        check("5d", Some(5 * 86400));
+        check("1d12h", Some(36 * 3600));
+        check("5w", None);
         check("m", None);
         check("10", Some(10));
     }

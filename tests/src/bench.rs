@@ -6,10 +6,12 @@
 //! build` with buildah; [`fan_out`] measures concurrent builds through the coordinator and
 //! two workers; [`compression`] times the layer writer's gzip and zstd against single-thread
 //! zlib and the `zstd` command line; [`store_ratios`] compares each tool warm and cold, the
-//! layer store on and off (issue #12's cases); [`big_context`] gives the peak RSS of a 1 GiB
+//! layer store on and off (issue #12's cases); [`cached_rebuild`] rebuilds with the layer
+//! cache warm against `buildah bud --layers` (issue #14); [`big_context`] gives the peak RSS of a 1 GiB
 //! `COPY`. A new one adds a module and an entry in [`benchmarks`].
 
 pub mod big_context;
+pub mod cached_rebuild;
 pub mod compression;
 pub mod copy_context;
 pub mod fan_out;
@@ -27,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 /// What every benchmark is run with.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BenchConfig {
     /// The `worker` binary (`target/release/worker`).
     pub worker: PathBuf,
@@ -74,6 +76,7 @@ pub fn benchmarks() -> Vec<Box<dyn Benchmark>> {
         Box::new(store_ratios::StoreRatios(
             store_ratios::StoreCase::TwoStages,
         )),
+        Box::new(cached_rebuild::CachedRebuild),
         Box::new(big_context::BigContext),
         Box::new(fan_out::FanOut),
         Box::new(compression::CompressionBench),
@@ -277,6 +280,30 @@ pub(crate) fn registry_with(fixture: Fixture) -> anyhow::Result<(crate::Registry
         }
     };
     Ok((registry, reference))
+}
+
+/// The median of `a`'s samples over `b`'s, as `0.50`; `n/a` when either has none.
+pub(crate) fn median_ratio(
+    a: Option<&Result<Samples, String>>,
+    b: Option<&Result<Samples, String>>,
+) -> String {
+    let median = |row: Option<&Result<Samples, String>>| {
+        row.and_then(|r| r.as_ref().ok())
+            .and_then(|s| Stats::of(&s.times))
+            .map(|s| s.median)
+    };
+    match (median(a), median(b)) {
+        (Some(a), Some(b)) if b > Duration::ZERO => {
+            format!("{:.2}", a.as_secs_f64() / b.as_secs_f64())
+        }
+        _ => "n/a".to_string(),
+    }
+}
+
+/// The order of `len` rows in run `n`: rotated by `n`, so no row always goes first (and
+/// always meets a cold page cache).
+pub(crate) fn rotation(n: usize, len: usize) -> impl Iterator<Item = usize> {
+    (0..len).map(move |i| (i + n) % len)
 }
 
 /// `1.234 s`.

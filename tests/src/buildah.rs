@@ -119,6 +119,9 @@ pub struct BuildahOptions {
     pub destination: String,
     /// `--secret` values (`id=NAME,src=PATH`), in order.
     pub secrets: Vec<String>,
+    /// `--layers=true`: each step's result kept in the storage and reused by the next build
+    /// of the same steps (buildah's cache); off by default.
+    pub layers: bool,
 }
 
 /// A build pushed by buildah.
@@ -221,7 +224,8 @@ impl Buildah {
 
         let mut bud = self.command();
         bud.args(["bud", "--isolation", "chroot", "--network", "host"])
-            .args(["--layers=false", "--tls-verify=false", "--pull"])
+            .arg(format!("--layers={}", opts.layers))
+            .args(["--tls-verify=false", "--pull"])
             .args(["--format", opts.format.flag()])
             .arg("--file")
             .arg(dockerfile)

@@ -15,8 +15,7 @@ mod layout;
 mod repository;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use kaniko_common::messages::expand_arch_suffix;
@@ -25,6 +24,7 @@ use kaniko_registry::{RegistryClient, RetryPolicy};
 use oci_spec::image::History;
 
 use crate::image::Layer;
+use crate::output::UploadClaims;
 pub use key::Key;
 pub use repository::Hit;
 
@@ -60,15 +60,66 @@ impl CacheOptions {
     }
 }
 
-/// The cache of one build: lookups, background pushes and the hit and miss counts.
+/// One looked-up step of a build: a hit or a miss.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheStep {
+    /// The instruction as logged (`RUN make`).
+    pub instruction: String,
+    /// The step's key.
+    pub key: Key,
+    /// Whether its result came from the cache.
+    pub hit: bool,
+}
+
+/// The looked-up steps of a build, in order: what `--metadata-file` reports as `cache`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheReport {
+    /// Every hit and miss, in build order.
+    pub steps: Vec<CacheStep>,
+}
+
+impl CacheReport {
+    /// How many steps were hits.
+    pub fn hits(&self) -> usize {
+        self.steps.iter().filter(|s| s.hit).count()
+    }
+
+    /// How many steps were misses.
+    pub fn misses(&self) -> usize {
+        self.steps.len() - self.hits()
+    }
+
+    /// `{"hits": N, "misses": M, "steps": [{"instruction", "key", "result": "hit"|"miss"}]}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let steps: Vec<serde_json::Value> = self
+            .steps
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "instruction": s.instruction,
+                    "key": s.key.hex(),
+                    "result": if s.hit { "hit" } else { "miss" },
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "hits": self.hits(),
+            "misses": self.misses(),
+            "steps": steps,
+        })
+    }
+}
+
+/// The cache of one build: lookups, background pushes and the hits and misses.
 pub struct Cache {
     options: CacheOptions,
     client: RegistryClient,
     /// The build's temporary directory (a layout hit's layer is copied there).
     tmp: PathBuf,
     pushes: Vec<tokio::task::JoinHandle<()>>,
-    hits: Arc<AtomicUsize>,
-    misses: Arc<AtomicUsize>,
+    report: Mutex<CacheReport>,
+    /// The build's upload claims: a layer the image's push sends too is sent once.
+    claims: UploadClaims,
 }
 
 impl Cache {
@@ -78,6 +129,7 @@ impl Cache {
         options: CacheOptions,
         client: &RegistryClient,
         tmp: &Path,
+        claims: UploadClaims,
     ) -> anyhow::Result<Cache> {
         let mut registry = client.options().clone();
         registry.retry = RetryPolicy::none();
@@ -88,8 +140,8 @@ impl Cache {
             client,
             tmp: tmp.to_path_buf(),
             pushes: Vec::new(),
-            hits: Arc::new(AtomicUsize::new(0)),
-            misses: Arc::new(AtomicUsize::new(0)),
+            report: Mutex::new(CacheReport::default()),
+            claims,
         })
     }
 
@@ -125,16 +177,33 @@ impl Cache {
         }
     }
 
-    /// Counts and logs a hit.
+    /// Records and logs a hit.
     pub fn hit(&self, text: &str, key: &Key) {
-        self.hits.fetch_add(1, Ordering::Relaxed);
+        self.record(text, key, true);
         tracing::info!("cache: hit {text} ({})", key.short());
     }
 
-    /// Counts and logs a miss.
+    /// Records and logs a miss.
     pub fn miss(&self, text: &str, key: &Key, why: &str) {
-        self.misses.fetch_add(1, Ordering::Relaxed);
+        self.record(text, key, false);
         tracing::info!("cache: miss {text} ({}{why})", key.short());
+    }
+
+    fn record(&self, text: &str, key: &Key, hit: bool) {
+        let mut report = self.report.lock().unwrap_or_else(|e| e.into_inner());
+        report.steps.push(CacheStep {
+            instruction: text.to_string(),
+            key: key.clone(),
+            hit,
+        });
+    }
+
+    /// The hits and misses so far.
+    pub fn report(&self) -> CacheReport {
+        self.report
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Pushes the result of a missed step (`layer`: `None` when it changed nothing) under
@@ -144,6 +213,14 @@ impl Cache {
             return;
         }
         let repo = self.options.repository_for(platform);
+        // Claimed now, in build order: the image's upload of the layer, offered after this
+        // step, then mounts it from the cache repository (or this push from the image's).
+        let claim = match (&layer, repository::reference(&repo, key)) {
+            (Some(layer), Ok(tagged)) if !repo.starts_with("oci:") => {
+                Some(self.claims.claim(&tagged, &layer.descriptor.digest))
+            }
+            _ => None,
+        };
         let (client, platform, key) = (self.client.clone(), platform.clone(), key.clone());
         self.pushes.push(tokio::spawn(async move {
             let pushed = match repo.strip_prefix("oci:").map(PathBuf::from) {
@@ -156,7 +233,9 @@ impl Cache {
                     .unwrap_or_else(|e| Err(anyhow::anyhow!("writing the layout: {e}")))
                 }
                 None => {
-                    repository::push(&client, &repo, &platform, &key, layer.as_ref(), entry).await
+                    // No claim only when the reference is bad: the push says so.
+                    let layer = layer.as_ref().zip(claim);
+                    repository::push(&client, &repo, &platform, &key, layer, entry).await
                 }
             };
             match pushed {
@@ -171,10 +250,7 @@ impl Cache {
         for push in self.pushes.drain(..) {
             let _ = push.await;
         }
-        tracing::info!(
-            "cache: {} hits, {} misses",
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed)
-        );
+        let report = self.report();
+        tracing::info!("cache: {} hits, {} misses", report.hits(), report.misses());
     }
 }

@@ -108,6 +108,16 @@ pub struct ServeArgs {
     /// The layer store every build shares (see `worker build --help`).
     #[command(flatten)]
     pub store: crate::store::commands::StoreFlags,
+    /// Base-image cache of every build, as `worker build --cache-dir`: the layer store
+    /// `worker warm --cache-dir DIR` filled; FROM images recorded there are read from it
+    /// before any registry, and it is every build's store.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<String>,
+    /// Root of every build's state, as `worker build --kaniko-dir`: scratch files in
+    /// DIR/tmp, and (unless --store-dir, --cache-dir or --run-cache-dir say otherwise) the
+    /// layer store and RUN caches in DIR/store and DIR/run-cache.
+    #[arg(long, env = "KANIKO_DIR", value_name = "DIR")]
+    pub kaniko_dir: Option<String>,
 }
 
 /// Bounds on what one build may write and fetch, for `worker build` and every build of

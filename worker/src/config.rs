@@ -371,7 +371,12 @@ impl BuildConfig {
             },
             limits: limit_options(&args.limits)?,
             cache,
-            store: store_options(args, kaniko_dir.as_deref())?,
+            store: store_settings(
+                args.store.settings(),
+                non_empty(&args.cache_dir),
+                kaniko_dir.as_deref(),
+            )?
+            .options(),
             base_cache_dir: non_empty(&args.cache_dir).map(PathBuf::from),
             image_fs_extract_retry: args.image_fs_extract_retry,
             kaniko_dir: kaniko_dir.clone(),
@@ -665,13 +670,14 @@ fn key_value_error(flag: &'static str, value: &str) -> ConfigError {
 }
 
 /// The layer store: `--cache-dir` (which must agree with `--store-dir` and `--no-store`),
-/// else `--store-dir`, else `<--kaniko-dir>/store`, else the default.
-fn store_options(
-    args: &BuildArgs,
+/// else `--store-dir`, else `<--kaniko-dir>/store`, else the default. `worker build`'s and
+/// `worker serve`'s.
+pub(crate) fn store_settings(
+    mut settings: crate::store::commands::StoreSettings,
+    cache_dir: Option<&str>,
     kaniko_dir: Option<&Path>,
-) -> Result<Option<crate::store::StoreOptions>, ConfigError> {
-    let mut settings = args.store.settings();
-    if let Some(cache_dir) = non_empty(&args.cache_dir).map(PathBuf::from) {
+) -> Result<crate::store::commands::StoreSettings, ConfigError> {
+    if let Some(cache_dir) = cache_dir.map(PathBuf::from) {
         if settings.disabled {
             return Err(ConfigError::CacheDir("--no-store leaves no store to read"));
         }
@@ -685,7 +691,7 @@ fn store_options(
     if settings.dir.is_none() {
         settings.dir = kaniko_dir.map(|d| d.join("store"));
     }
-    Ok(settings.options())
+    Ok(settings)
 }
 
 fn non_empty(value: &Option<String>) -> Option<&str> {

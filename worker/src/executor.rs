@@ -166,6 +166,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
         "image built"
     );
     let early = executor.take_uploads();
+    output_options.cache = executor.cache_report();
     let pushed =
         crate::output::plan::write(&finished, &output_options, &client, executor.blobs(), early)
             .await;

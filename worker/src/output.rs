@@ -13,6 +13,7 @@
 //! pipeline never reads a digest that was not published. The pushes may have begun during
 //! the build ([`LayerUploads`], the pipelined push): they are waited for before any tag moves.
 
+mod claims;
 mod docker_archive;
 mod files;
 pub(crate) mod plan;
@@ -26,6 +27,7 @@ use kaniko_common::oci::Descriptor;
 use kaniko_image::layout::{LayoutError, OciLayout};
 use kaniko_registry::{Reference, RegistryClient, RegistryError, RetryPolicy};
 
+pub use claims::{ClaimedUpload, UploadClaims};
 pub use docker_archive::write_docker_archive;
 pub use files::{metadata_json, name_digest_lines, write_atomic};
 pub use plan::Outputs;
@@ -64,6 +66,8 @@ pub struct OutputOptions {
     /// `--push-retry`: how many times the whole push is tried again after a transient
     /// failure that outlived the registry client's own retries (Kaniko's flag; 0: none).
     pub push_retry: u32,
+    /// The build's cache hits and misses (`--cache`), reported in the metadata file.
+    pub cache: Option<crate::cache::CacheReport>,
 }
 
 /// What was written.

@@ -479,6 +479,36 @@ mod tests {
     }
 
     #[test]
+    fn serve_kaniko_dir_and_cache_dir_reach_every_build() {
+        let config = |argv: &[&str]| {
+            Runner::new(serve_settings(argv).unwrap())
+                .config(&task(), Path::new("/tmp/ctx"))
+                .unwrap()
+        };
+        // --kaniko-dir: scratch under DIR/tmp, the store and RUN caches under DIR.
+        let kaniko = config(&["--kaniko-dir", "/k"]);
+        assert_eq!(kaniko.kaniko_dir.as_deref(), Some(Path::new("/k")));
+        assert_eq!(
+            kaniko.store.map(|s| s.dir),
+            Some(std::path::PathBuf::from("/k/store"))
+        );
+        assert_eq!(kaniko.run.cache_dir, Path::new("/k/run-cache"));
+        // --cache-dir: bases read from it first, and it is the store.
+        let cached = config(&["--cache-dir", "/warm", "--kaniko-dir", "/k"]);
+        assert_eq!(cached.base_cache_dir.as_deref(), Some(Path::new("/warm")));
+        assert_eq!(
+            cached.store.map(|s| s.dir),
+            Some(std::path::PathBuf::from("/warm"))
+        );
+        // As in `worker build`, it must agree with --store-dir and --no-store.
+        let err = serve_settings(&["--cache-dir", "/warm", "--store-dir", "/other"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--store-dir"), "{err}");
+        assert!(serve_settings(&["--cache-dir", "/warm", "--no-store"]).is_err());
+    }
+
+    #[test]
     fn serve_secrets_and_cache_dir_reach_every_build() {
         let settings = serve_settings(&[
             "--secret",

@@ -45,7 +45,8 @@ struct Cli {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     fan_out_concurrency: u32,
     /// Run only these benchmarks (repeatable): copy-context, run-10k-files, snapshot-scaling,
-    /// store-run-10k, store-one-file-50k, store-two-stages, rss-1gib, fan-out, compression.
+    /// store-run-10k, store-one-file-50k, store-two-stages, cached-rebuild, rss-1gib, fan-out,
+    /// compression.
     #[arg(long)]
     only: Vec<String>,
 }

@@ -67,6 +67,31 @@ fn steps(out: &Output) -> Vec<String> {
         .collect()
 }
 
+/// The `cache` of a `--metadata-file`: hits, misses, and each step as `hit|miss <instruction>`.
+fn metadata_cache(path: &Path) -> (u64, u64, Vec<String>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let metadata: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cache = &metadata["cache"];
+    let steps = cache["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no cache steps in the metadata file:\n{text}"))
+        .iter()
+        .map(|s| {
+            assert_eq!(s["key"].as_str().map(str::len), Some(64), "{s}");
+            format!(
+                "{} {}",
+                s["result"].as_str().unwrap(),
+                s["instruction"].as_str().unwrap()
+            )
+        })
+        .collect();
+    (
+        cache["hits"].as_u64().unwrap(),
+        cache["misses"].as_u64().unwrap(),
+        steps,
+    )
+}
+
 /// The tags of `host/repo`, from the registry (skopeo).
 fn tags(host: &str, repo: &str) -> Vec<String> {
     let out = Command::new("skopeo")
@@ -107,6 +132,7 @@ async fn a_rebuild_hits_every_step_and_a_change_misses_from_its_copy_on() {
         &[("a.txt", "a\n"), ("b.txt", "b\n")],
     );
     let digest_file = tmp.path().join("digest");
+    let metadata_file = tmp.path().join("metadata.json");
     let destination = format!("{host}/app/web:1");
     let flags = |extra: &[&str]| -> Vec<String> {
         let mut flags = vec![
@@ -117,6 +143,7 @@ async fn a_rebuild_hits_every_step_and_a_change_misses_from_its_copy_on() {
             "--cache-copy-layers".to_string(),
             "--force".to_string(),
             format!("--digest-file={}", digest_file.display()),
+            format!("--metadata-file={}", metadata_file.display()),
         ];
         flags.extend(extra.iter().map(|s| s.to_string()));
         flags
@@ -147,6 +174,8 @@ async fn a_rebuild_hits_every_step_and_a_change_misses_from_its_copy_on() {
         log(&second)
     );
     assert_eq!(counts(&second), (5, 0));
+    // The metadata file reports the same, step by step.
+    assert_eq!(metadata_cache(&metadata_file), (5, 0, steps(&second)));
     assert_eq!(
         first_digest, second_digest,
         "a cached rebuild is the same image"
@@ -172,6 +201,7 @@ async fn a_rebuild_hits_every_step_and_a_change_misses_from_its_copy_on() {
         "{}",
         log(&changed)
     );
+    assert_eq!(metadata_cache(&metadata_file), (3, 2, steps(&changed)));
     assert_ne!(changed_digest, first_digest);
     // A declared arg's value is in the RUN's key: the first stage's RUN misses.
     let (flavour, _) = run(&["--build-arg", "FLAVOUR=spicy"]);
@@ -389,4 +419,42 @@ async fn without_copy_layers_a_run_after_a_copy_is_still_looked_up() {
     std::fs::write(ctx.join("a.txt"), "A\n").unwrap();
     let changed = build(&ctx, &flags);
     assert_eq!(steps(&changed), ["miss RUN cat /a.txt > /b.txt"]);
+}
+
+/// Blob uploads the registry completed for `digest` (a `PUT` to `/blobs/uploads/` naming it),
+/// from its request log.
+fn completed_uploads(registry: &Registry, digest: &str) -> Vec<String> {
+    let hex = digest.trim_start_matches("sha256:");
+    registry
+        .logs()
+        .lines()
+        .filter(|l| l.contains("response completed"))
+        .filter(|l| l.contains("http.request.method=PUT"))
+        .filter(|l| l.contains("/blobs/uploads/") && l.contains(hex))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_missed_layer_is_uploaded_once_for_the_image_and_the_cache() {
+    let (registry, host, tmp, ctx) =
+        setup("RUN head -c 300000 /dev/urandom > /big.bin\n", "a\n").await;
+    let metadata_file = tmp.path().join("metadata.json");
+    let destination = format!("{host}/once/app:1");
+    let metadata = format!("--metadata-file={}", metadata_file.display());
+    let flags = ["--destination", &destination, "--cache=true", &metadata];
+    let first = build(&ctx, &flags);
+    assert_eq!(counts(&first), (0, 1), "{}", log(&first));
+    let document: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metadata_file).unwrap()).unwrap();
+    let layers = document["layers"].as_array().unwrap();
+    let digest = layers.last().unwrap()["digest"].as_str().unwrap();
+    // One PUT for the image and the cache entry: the second repository mounted it.
+    let uploads = completed_uploads(&registry, digest);
+    assert_eq!(uploads.len(), 1, "{uploads:#?}\n{}", log(&first));
+    assert_eq!(tags(&host, "once/app/cache").len(), 1);
+    // The entry's layer is there: a second build hits it (its digest checked on the fetch).
+    let second = build(&ctx, &flags);
+    assert_eq!(counts(&second), (1, 0), "{}", log(&second));
+    assert_eq!(completed_uploads(&registry, digest).len(), 1);
 }

@@ -2,7 +2,7 @@
 
 //! `coordinator cache gc` (spawned) against a real registry: single-layer entries pushed with
 //! a crafted config `created`; the collection removes exactly the expired ones (checked in the
-//! registry's tag list) and reports the bytes freed (a layer shared with a kept entry is not),
+//! registry's tag list, `--older-than` in days or hours) and reports the bytes freed (a layer shared with a kept entry is not),
 //! `--dry-run` removes none, `--arch-suffix` collects each platform's repository, and a
 //! registry without deletes gives a message saying how to enable them and a failed exit.
 
@@ -138,12 +138,27 @@ async fn gc_removes_exactly_the_expired_entries() {
     )
     .await;
     push_entry(&client, &registry, "cache", "fresh", now, &[&shared]).await;
+    // Three days old: kept by `--older-than 7d` (days are a unit), not by 24h.
+    let three_days_ago = Command::new("date")
+        .args(["-u", "-d", "3 days ago", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .unwrap();
+    let three_days_ago = String::from_utf8(three_days_ago.stdout).unwrap();
+    push_entry(
+        &client,
+        &registry,
+        "cache",
+        "recent",
+        three_days_ago.trim(),
+        &[&[4u8; 200]],
+    )
+    .await;
     let repo = format!("{}/cache", registry.host());
-    let all = ["fresh", "old1", "old2"];
+    let all = ["fresh", "old1", "old2", "recent"];
 
     let out = gc(
         &registry,
-        &["--cache-repo", &repo, "--older-than", "24h", "--dry-run"],
+        &["--cache-repo", &repo, "--older-than", "7d", "--dry-run"],
     );
     assert!(out.status.success());
     let text = stdout(&out);
@@ -158,7 +173,7 @@ async fn gc_removes_exactly_the_expired_entries() {
         "--dry-run removed nothing"
     );
 
-    let out = gc(&registry, &["--cache-repo", &repo, "--older-than", "24h"]);
+    let out = gc(&registry, &["--cache-repo", &repo, "--older-than", "7d"]);
     assert!(out.status.success());
     let text = stdout(&out);
     assert!(
@@ -171,6 +186,9 @@ async fn gc_removes_exactly_the_expired_entries() {
         text.contains("2 entries removed from 1 repositories, 1500 bytes freed"),
         "{text}"
     );
+    assert_eq!(tags(&client, &registry, "cache").await, ["fresh", "recent"]);
+    let out = gc(&registry, &["--cache-repo", &repo, "--older-than", "24h"]);
+    assert!(stdout(&out).contains(&format!("removed {repo}:recent ")));
     assert_eq!(tags(&client, &registry, "cache").await, ["fresh"]);
 }
 

@@ -480,6 +480,7 @@ pub(crate) fn buildah_build(case: &Case, host: &str, context: &Path) -> Result<S
         },
         destination: format!("{host}/cases/{}:buildah", case.name),
         secrets: secret_flags(case, context),
+        layers: false,
     };
     let build = || {
         buildah

@@ -227,7 +227,8 @@ async fn cache_dir_builds_with_the_base_repository_deleted() {
     let warm = tokio::task::block_in_place(|| {
         std::process::Command::new(crate::dockerfiles::worker_binary())
             .args(["warm", &base.reference, "--insecure"])
-            .arg(format!("--store-dir={}", cache.display()))
+            // Kaniko's warmer spelling (`--store-dir` is the same directory).
+            .arg(format!("--cache-dir={}", cache.display()))
             .output()
             .unwrap()
     });

@@ -18,6 +18,7 @@ use oci_spec::image::{Arch, History, ImageConfiguration, ImageConfigurationBuild
 
 use super::Key;
 use crate::image::{BlobLocation, Layer};
+use crate::output::ClaimedUpload;
 
 /// A cache entry found for a key.
 #[derive(Debug, Clone)]
@@ -26,7 +27,8 @@ pub struct Hit {
     pub layer: Option<Layer>,
 }
 
-fn reference(repo: &str, key: &Key) -> Result<Reference> {
+/// `<repo>:<key hex>`, the entry's reference.
+pub(super) fn reference(repo: &str, key: &Key) -> Result<Reference> {
     let text = format!("{repo}:{}", key.hex());
     text.parse::<Reference>()
         .map_err(|e| anyhow!("cache reference {text:?}: {e}"))
@@ -192,23 +194,26 @@ pub(super) fn entry(platform: &Platform, layer: Option<&Layer>, history: History
     })
 }
 
-/// Pushes one entry: the layer (from its file), the config, the manifest under the key.
+/// Pushes one entry: the layer (from its file, through the build's claim on it: mounted
+/// from the image's repository when the image's push sends it), the config, the manifest
+/// under the key.
 pub(super) async fn push(
     client: &RegistryClient,
     repo: &str,
     platform: &Platform,
     key: &Key,
-    layer: Option<&Layer>,
+    layer: Option<(&Layer, ClaimedUpload)>,
     history: History,
 ) -> Result<()> {
     let tagged = reference(repo, key)?;
-    let entry = entry(platform, layer, history)?;
-    if let Some(layer) = layer {
+    let entry = entry(platform, layer.as_ref().map(|(l, _)| *l), history)?;
+    if let Some((layer, claim)) = layer {
         let path = file_of(layer)?;
-        client
-            .push_blob_file(
+        claim
+            .put(
+                client,
                 &tagged,
-                path,
+                path.to_path_buf(),
                 &layer.descriptor.digest,
                 layer.descriptor.size,
             )

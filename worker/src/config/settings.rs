@@ -38,6 +38,10 @@ pub struct BuildSettings {
     pub limits: LimitOptions,
     /// The layer store every build uses.
     pub store: crate::store::commands::StoreSettings,
+    /// `--cache-dir`: the base-image cache every build reads first (also its store).
+    pub base_cache_dir: Option<PathBuf>,
+    /// `--kaniko-dir`: every build's scratch files go under `DIR/tmp`.
+    pub kaniko_dir: Option<PathBuf>,
 }
 
 /// The worker's own secrets and RUN cache, for every build it runs.
@@ -72,13 +76,27 @@ impl BuildSettings {
     /// and limits are checked now, not at the first build.
     pub fn from_serve_args(args: &crate::cli::ServeArgs) -> anyhow::Result<BuildSettings> {
         crate::run::secrets::require_scopes(&args.run.secret).map_err(anyhow::Error::msg)?;
+        let non_empty =
+            |v: &Option<String>| v.as_deref().filter(|d| !d.is_empty()).map(str::to_string);
+        let base_cache_dir = non_empty(&args.cache_dir);
+        let kaniko_dir = non_empty(&args.kaniko_dir).map(PathBuf::from);
+        let mut run = RunSettings::from_flags(&args.run).map_err(anyhow::Error::msg)?;
+        if run.cache_dir.is_none() {
+            run.cache_dir = kaniko_dir.as_ref().map(|d| d.join("run-cache"));
+        }
         Ok(BuildSettings {
             registry: args.registry.clone(),
             network: Network::parse(&args.network).map_err(anyhow::Error::msg)?,
             snapshotter: Snapshotter::parse(&args.snapshotter).map_err(anyhow::Error::msg)?,
-            run: RunSettings::from_flags(&args.run).map_err(anyhow::Error::msg)?,
+            run,
             limits: super::limit_options(&args.limits)?,
-            store: args.store.settings(),
+            store: super::store_settings(
+                args.store.settings(),
+                base_cache_dir.as_deref(),
+                kaniko_dir.as_deref(),
+            )?,
+            base_cache_dir: base_cache_dir.map(PathBuf::from),
+            kaniko_dir,
         })
     }
 }
@@ -165,9 +183,9 @@ impl BuildConfig {
                     )
                 })
                 .transpose()?,
-            base_cache_dir: None,
+            base_cache_dir: settings.base_cache_dir.clone(),
             image_fs_extract_retry: 0,
-            kaniko_dir: None,
+            kaniko_dir: settings.kaniko_dir.clone(),
             log: LogOptions {
                 verbosity: Verbosity::default(),
                 format: LogFormat::default(),

@@ -141,6 +141,11 @@ impl<'a> Executor<'a> {
                 options.clone(),
                 &setup.client,
                 setup.tmp,
+                setup
+                    .uploads
+                    .as_ref()
+                    .map(crate::output::LayerUploads::claims)
+                    .unwrap_or_default(),
             )?),
             None => None,
         };
@@ -188,6 +193,11 @@ impl<'a> Executor<'a> {
             self.removals
                 .push(tokio::task::spawn_blocking(move || drop(root)));
         }
+    }
+
+    /// The cache's hits and misses (`None` without `--cache`).
+    pub fn cache_report(&self) -> Option<crate::cache::CacheReport> {
+        self.cache.as_ref().map(crate::cache::Cache::report)
     }
 
     /// The blob store (base layers fetched during the build).

@@ -11,7 +11,8 @@
 //!
 //! The metadata file is what the `ci` driver (`coordinator index --digests-from`) reads:
 //! `digest`, `mediaType`, `size`, `platform`, and `images` (`<registry>/<repo>@<digest>`, one
-//! per repository pushed to) next to Kaniko-style `destinations`.
+//! per repository pushed to) next to Kaniko-style `destinations`; with `--cache`, `cache`:
+//! the hit and miss counts and each looked-up step.
 
 use std::path::Path;
 
@@ -54,10 +55,11 @@ pub fn name_digest_lines(
         .collect()
 }
 
-/// The `--metadata-file` document.
+/// The `--metadata-file` document; with `--cache`, `cache` holds the hits and misses.
 pub fn metadata_json(
     finished: &FinishedImage,
     destinations: &[kaniko_registry::Reference],
+    cache: Option<&crate::cache::CacheReport>,
 ) -> serde_json::Value {
     let layers: Vec<serde_json::Value> = finished
         .image
@@ -87,7 +89,7 @@ pub fn metadata_json(
         .iter()
         .map(|d| format!("{}:{}", repository_name(d), tag_of(d)))
         .collect();
-    serde_json::json!({
+    let mut document = serde_json::json!({
         "digest": finished.manifest.digest,
         "mediaType": finished.manifest.media_type,
         "size": finished.manifest.size,
@@ -96,7 +98,11 @@ pub fn metadata_json(
         "layers": layers,
         "destinations": destinations,
         "images": images,
-    })
+    });
+    if let (Some(cache), Some(map)) = (cache, document.as_object_mut()) {
+        map.insert("cache".to_string(), cache.to_json());
+    }
+    document
 }
 
 /// Writes every digest and metadata file `opts` asks for.
@@ -125,8 +131,12 @@ pub(super) fn write_digest_files(
         outfile::write(path, content.as_bytes(), overwrite).map_err(outfile_error(path))?;
     }
     if let Some(path) = &opts.metadata_file {
-        let mut bytes = serde_json::to_vec_pretty(&metadata_json(finished, &opts.destinations))
-            .map_err(|e| OutputError::io(path)(std::io::Error::other(e)))?;
+        let mut bytes = serde_json::to_vec_pretty(&metadata_json(
+            finished,
+            &opts.destinations,
+            opts.cache.as_ref(),
+        ))
+        .map_err(|e| OutputError::io(path)(std::io::Error::other(e)))?;
         bytes.push(b'\n');
         write_atomic(path, &bytes)?;
     }

@@ -63,6 +63,7 @@ pub fn options(
         push_by_digest_only: false,
         force_digest_files: outputs.force,
         push_retry,
+        cache: None,
     })
 }
 

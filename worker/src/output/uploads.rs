@@ -8,6 +8,9 @@
 //! left to the final push (mount or HEAD, as always), and so are layers of stages only copied
 //! from, which never leave the worker.
 //!
+//! Each upload claims its blob in the build's [`UploadClaims`], shared with the layer cache:
+//! a layer the cache pushes too is sent once, the second repository mounting it.
+//!
 //! [`LayerUploads::finish`] waits for every upload and says which blobs are in place; the push
 //! then uploads the rest and only then moves tags, so no tag ever points at a partial image.
 //! A failed upload fails the build (at the next instruction, or in the push) with the
@@ -22,7 +25,7 @@ use kaniko_registry::{Reference, RegistryClient, RegistryError};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
-use super::{OutputError, OutputOptions, repositories, repository_name};
+use super::{OutputError, OutputOptions, UploadClaims, repositories, repository_name};
 use crate::image::{BlobLocation, Layer};
 
 /// One upload: its destination repository, the blob's digest and the task.
@@ -43,6 +46,8 @@ pub struct LayerUploads {
     /// Digests offered so far (each is uploaded once per repository).
     offered: BTreeSet<String>,
     uploads: Vec<Upload>,
+    /// The build's upload claims (shared with the layer cache).
+    claims: UploadClaims,
 }
 
 /// What the uploads did, once all have finished.
@@ -74,7 +79,13 @@ impl LayerUploads {
             )),
             offered: BTreeSet::new(),
             uploads: Vec::new(),
+            claims: UploadClaims::default(),
         })
+    }
+
+    /// The build's upload claims, for the layer cache's pushes.
+    pub fn claims(&self) -> UploadClaims {
+        self.claims.clone()
     }
 
     /// Starts uploading every layer of `layers` this build wrote and not offered before; fails
@@ -97,12 +108,12 @@ impl LayerUploads {
                     Arc::clone(&self.limit),
                 );
                 let size = layer.descriptor.size;
+                let claim = self.claims.claim(target, digest);
                 let task = tokio::spawn(async move {
                     let _permit = limit.acquire_owned().await;
-                    client
-                        .push_blob_file(&target_c, path.to_path_buf(), &digest_c, size)
+                    claim
+                        .put(&client, &target_c, path.to_path_buf(), &digest_c, size)
                         .await
-                        .map(|_| ())
                 });
                 tracing::debug!(%digest, to = %target, "layer upload started during the build");
                 self.uploads.push(Upload {

@@ -128,9 +128,23 @@ pub struct WarmArgs {
     /// The store.
     #[command(flatten)]
     pub store: StoreDirArg,
+    /// Kaniko's warmer spelling of `--store-dir`: the directory `worker build --cache-dir`
+    /// reads.
+    #[arg(long, value_name = "DIR", conflicts_with = "store_dir")]
+    pub cache_dir: Option<String>,
     /// How registries are reached (`worker build`'s flags).
     #[command(flatten)]
     pub registry: BuildRegistryFlags,
+}
+
+impl WarmArgs {
+    /// The store to fill: `--cache-dir`, else `--store-dir`, else the default.
+    fn dir(&self) -> PathBuf {
+        match self.cache_dir.as_deref().filter(|d| !d.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => self.store.dir(),
+        }
+    }
 }
 
 /// Runs `worker store ...`.
@@ -201,7 +215,7 @@ async fn warm(args: &WarmArgs) -> Result<()> {
         ..PullRewrites::default()
     };
     let store = Arc::new(Store::open(&StoreOptions {
-        dir: args.store.dir(),
+        dir: args.dir(),
         max_size: DEFAULT_MAX_SIZE,
     })?);
     let tmp = crate::image::temp_dir_in(None)?;
