@@ -2,7 +2,9 @@
 
 //! A real `docker-registry` (distribution 2.8) on a free loopback port, with filesystem
 //! storage and deletes enabled (or, [`Registry::start_without_delete`], not) in a temporary
-//! directory, stoppable and restartable on the same port and storage.
+//! directory, stoppable and restartable on the same port and storage; plain HTTP, or TLS
+//! with a certificate from the test CA ([`Registry::start_tls`]; Go's server then also offers
+//! HTTP/2 through ALPN).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -26,6 +28,8 @@ pub struct Registry {
     port: u16,
     /// Whether manifest and blob deletes are enabled.
     delete: bool,
+    /// The server certificate and key when serving TLS.
+    tls: Option<crate::nats_secure::TlsFiles>,
 }
 
 impl Registry {
@@ -40,7 +44,20 @@ impl Registry {
         Registry::start_with(false)
     }
 
+    /// [`Registry::start`] serving TLS with `tls`'s server certificate (for `127.0.0.1`,
+    /// signed by the test CA, which no client trusts unless told to).
+    pub fn start_tls(tls: &crate::nats_secure::TlsFiles) -> anyhow::Result<Registry> {
+        Registry::start_with_tls(true, Some(tls.clone()))
+    }
+
     fn start_with(delete: bool) -> anyhow::Result<Registry> {
+        Registry::start_with_tls(delete, None)
+    }
+
+    fn start_with_tls(
+        delete: bool,
+        tls: Option<crate::nats_secure::TlsFiles>,
+    ) -> anyhow::Result<Registry> {
         let dir = tempfile::Builder::new()
             .prefix("kaniko-registry-")
             .tempdir()
@@ -49,6 +66,7 @@ impl Registry {
         let mut registry = Registry {
             port: 0,
             delete,
+            tls,
             service: Service::new("docker-registry", log_path),
             dir,
         };
@@ -62,12 +80,20 @@ impl Registry {
     /// Writes the configuration for the current port and starts the process.
     fn launch(&mut self) -> anyhow::Result<()> {
         let storage = self.storage_dir();
+        let tls = match &self.tls {
+            Some(tls) => format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                tls.server_cert.display(),
+                tls.server_key.display()
+            ),
+            None => String::new(),
+        };
         let config = format!(
             "version: 0.1\n\
              log:\n  level: info\n  formatter: text\n\
              storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: {delete}\n  \
              maintenance:\n    uploadpurging:\n      enabled: false\n\
-             http:\n  addr: 127.0.0.1:{port}\n  secret: kaniko-test-registry\n",
+             http:\n  addr: 127.0.0.1:{port}\n  secret: kaniko-test-registry\n{tls}",
             storage = storage.display(),
             port = self.port,
             delete = self.delete,
@@ -79,14 +105,16 @@ impl Registry {
         command.arg("serve").arg(&config_path);
         self.service.spawn(command)?;
         let port = self.port;
+        let tls = self.tls.is_some();
         self.service.await_ready(
             READY_TIMEOUT,
             &format!("answered /v2/ on port {port}"),
-            || {
-                matches!(
-                    http_get(port, "/v2/", Duration::from_secs(1)),
-                    Some((200, _))
-                )
+            // A TLS server answers a plain HTTP request with 400 ("client sent an HTTP
+            // request to an HTTPS server"): it is up.
+            || match http_get(port, "/v2/", Duration::from_secs(1)) {
+                Some((200, _)) => true,
+                Some((400, _)) => tls,
+                _ => false,
             },
         )
     }
@@ -101,9 +129,10 @@ impl Registry {
         (Ipv4Addr::LOCALHOST, self.port).into()
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` when serving TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.host())
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.host())
     }
 
     /// The storage root (`docker/registry/v2/...` below it).
@@ -141,13 +170,21 @@ impl Registry {
         self.service.logs()
     }
 
-    /// Client options for this registry: plain HTTP, a docker config directory without
-    /// credentials, and a fast retry policy of 3 attempts.
+    /// Client options for this registry: plain HTTP (TLS without verifying the test CA's
+    /// certificate when serving TLS), a docker config directory without credentials, and a
+    /// fast retry policy of 3 attempts.
     pub fn options(&self) -> RegistryOptions {
+        let access = match self.tls {
+            Some(_) => RegistryOptions {
+                skip_tls_verify_registries: vec![self.host()],
+                ..RegistryOptions::default()
+            },
+            None => RegistryOptions::insecure(self.host()),
+        };
         RegistryOptions {
             docker_config_dir: Some(self.dir.path().join("docker-config")),
             retry: RetryPolicy::fast(3),
-            ..RegistryOptions::insecure(self.host())
+            ..access
         }
     }
 

@@ -50,15 +50,28 @@ pub fn run(config: &BuildConfig) -> Result<BuildOutcome> {
     runtime.block_on(run_async(config))
 }
 
-/// The registry client options for a build's flags.
+/// The registry client options for a build's pushes (the image, the cache): `--insecure`,
+/// `--insecure-registry`, `--skip-tls-verify`, `--skip-tls-verify-registry`.
 pub fn registry_options(config: &BuildConfig) -> RegistryOptions {
     let r = &config.registry;
     RegistryOptions {
         insecure_registries: r.insecure_registries.clone(),
-        insecure_all: r.insecure || r.insecure_pull,
+        insecure_all: r.insecure,
         skip_tls_verify_registries: r.skip_tls_verify_registries.clone(),
-        skip_tls_verify_all: r.skip_tls_verify || r.skip_tls_verify_pull,
+        skip_tls_verify_all: r.skip_tls_verify,
         ..RegistryOptions::default()
+    }
+}
+
+/// The registry client options for pulling base images: [`registry_options`] relaxed by
+/// `--insecure-pull` and `--skip-tls-verify-pull`, which (as in Kaniko) relax pulls only.
+pub fn pull_registry_options(config: &BuildConfig) -> RegistryOptions {
+    let r = &config.registry;
+    let push = registry_options(config);
+    RegistryOptions {
+        insecure_all: push.insecure_all || r.insecure_pull,
+        skip_tls_verify_all: push.skip_tls_verify_all || r.skip_tls_verify_pull,
+        ..push
     }
 }
 
@@ -110,6 +123,8 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
     let (dockerfile_file, dockerfile, args, plan) = read_and_plan(config, &context_dir).await?;
     let ignore = DockerIgnore::load(&context_dir, &dockerfile_file)?;
     let client = RegistryClient::new(registry_options(config)).context("registry client")?;
+    let pull_client =
+        RegistryClient::new(pull_registry_options(config)).context("registry client")?;
     let rewrites = PullRewrites {
         mirrors: config.registry.mirrors.clone(),
         maps: config
@@ -129,6 +144,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
         context_dir: &context_dir,
         ignore: &ignore,
         client: client.clone(),
+        pull_client,
         tmp: tmp.path(),
         limits,
         rewrites,

@@ -14,6 +14,7 @@ mod pipeline;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use kaniko_tests::Registry;
 use kaniko_tests::fixture::busybox_setup;
 use kaniko_tests::{skopeo_copy, skopeo_inspect_config, skopeo_inspect_raw, umoci_unpack};
 
@@ -339,4 +340,68 @@ fn progress_lines_are_clean_text_and_their_fields_come_once_in_json() {
     assert_eq!(done.len(), 1, "{json}");
     assert_eq!(done[0]["instruction"], "COPY a.txt /a.txt");
     assert!(done[0]["layer_size"].as_u64().unwrap() > 0);
+}
+
+/// `--skip-tls-verify-pull` relaxes pulls only, as in Kaniko: against a TLS registry whose
+/// certificate no client trusts (the test CA), the base is pulled but the push is verified
+/// and refused, naming the certificate; `--skip-tls-verify-registry` relaxes both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_only_tls_flags_leave_the_push_verified() {
+    kaniko_tests::init_test_tracing();
+    let tmp = tempfile::tempdir().unwrap();
+    let tls = kaniko_tests::nats_secure::TlsFiles::generate(&tmp.path().join("tls")).unwrap();
+    let registry = Registry::start_tls(&tls).unwrap();
+    let base = kaniko_tests::fixture::push_busybox(&registry, "fixtures/busybox")
+        .await
+        .unwrap();
+    let context = tmp.path().join("ctx");
+    write(
+        &context,
+        &[
+            (
+                "Dockerfile",
+                &format!("FROM {}\nCOPY a.txt /a.txt\n", base.reference),
+            ),
+            ("a.txt", "a"),
+        ],
+    );
+    let host = registry.host();
+    let build = |tag: &str, flags: &[&str]| {
+        let destination = format!("{host}/app:{tag}");
+        let mut args = vec!["--destination", destination.as_str()];
+        args.extend_from_slice(flags);
+        tokio::task::block_in_place(|| worker_build(&context, &args))
+    };
+    let client = registry.client();
+    let pushed = |tag: &str| {
+        let reference = registry.reference(&format!("app:{tag}"));
+        let client = client.clone();
+        async move { client.pull_manifest_raw(&reference).await.is_ok() }
+    };
+
+    let out = build("pull-only", &["--skip-tls-verify-pull"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the push was not verified:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("[2/2] COPY a.txt /a.txt: "),
+        "the pull did not get through:\n{stderr}"
+    );
+    assert!(
+        stderr.to_lowercase().contains("certificate"),
+        "the error does not name the certificate:\n{stderr}"
+    );
+    assert!(!pushed("pull-only").await);
+
+    // Without the flag the pull is verified too.
+    let out = build("strict", &[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(!stderr.contains("[2/2] COPY"), "{stderr}");
+
+    let out = build("both", &["--skip-tls-verify-registry", &host]);
+    ok(&out);
+    assert!(pushed("both").await);
 }

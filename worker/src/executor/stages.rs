@@ -51,8 +51,11 @@ pub struct Setup<'a> {
     pub context_dir: &'a Path,
     /// `.dockerignore`.
     pub ignore: &'a DockerIgnore,
-    /// Registry client.
+    /// Registry client for the cache and the early uploads (the push's verification).
     pub client: RegistryClient,
+    /// Registry client for base images and their layers (relaxed by `--insecure-pull`,
+    /// `--skip-tls-verify-pull`).
+    pub pull_client: RegistryClient,
     /// The build's temporary directory.
     pub tmp: &'a Path,
     /// The build's bounds: every unpack, pull and download is charged to its disk budget.
@@ -120,7 +123,7 @@ impl<'a> Executor<'a> {
                 .map_err(|e| tracing::warn!("building without the layer store: {e:#}"))
                 .ok()
         });
-        let mut blobs = BlobStore::new(setup.tmp.join("blobs"), setup.client.clone())
+        let mut blobs = BlobStore::new(setup.tmp.join("blobs"), setup.pull_client.clone())
             .with_limits(setup.limits.clone());
         if let Some(store) = &store {
             blobs = blobs.with_shared_dir(store.blobs_dir());
@@ -263,7 +266,7 @@ impl<'a> Executor<'a> {
             }
             BaseRef::Image(name) => {
                 let b = base::pull(
-                    self.setup.client_ref(),
+                    &self.setup.pull_client,
                     name,
                     platform,
                     &self.setup.rewrites,
@@ -513,12 +516,6 @@ fn final_stages(plan: &BuildPlan) -> Vec<usize> {
         current = *parent;
     }
     out
-}
-
-impl Setup<'_> {
-    fn client_ref(&self) -> &RegistryClient {
-        &self.client
-    }
 }
 
 /// Parses a base image's ONBUILD triggers with the Dockerfile parser, each with its text (for

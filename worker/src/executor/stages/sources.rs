@@ -35,11 +35,16 @@ impl Executor<'_> {
                 .map(|s| s.image.layers.clone())
                 .ok_or_else(|| anyhow!("--from={from}: stage {i} is not built"))?,
             None => {
-                base::pull(&self.setup.client, from, platform, &self.setup.rewrites)
-                    .await
-                    .with_context(|| format!("--from={from}"))?
-                    .image
-                    .layers
+                base::pull(
+                    &self.setup.pull_client,
+                    from,
+                    platform,
+                    &self.setup.rewrites,
+                )
+                .await
+                .with_context(|| format!("--from={from}"))?
+                .image
+                .layers
             }
         };
         let dir = tempfile::Builder::new()
