@@ -114,14 +114,22 @@ stage_libraries() {
     mkdir -p "$root$(dirname "$interpreter")"
     cp -L "$libdir/$(basename "$interpreter")" "$root$interpreter"
   fi
-  mkdir -p "$root/lib/${gnu_triple[$arch]}"
-  local lib
-  for lib in $(readelf -d "$binary" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-    if [ ! -e "$libdir/$lib" ]; then
-      echo "image: $binary needs $lib, not found in $libdir" >&2
-      exit 1
-    fi
-    cp -L "$libdir/$lib" "$root/lib/${gnu_triple[$arch]}/$lib"
+  local dest="$root/lib/${gnu_triple[$arch]}"
+  mkdir -p "$dest"
+  # Breadth first through the libraries' own needs.
+  local queue=("$binary") next lib
+  while [ "${#queue[@]}" -gt 0 ]; do
+    next=${queue[0]}
+    queue=("${queue[@]:1}")
+    for lib in $(readelf -d "$next" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+      [ -e "$dest/$lib" ] && continue
+      if [ ! -e "$libdir/$lib" ]; then
+        echo "image: $binary needs $lib, not found in $libdir" >&2
+        exit 1
+      fi
+      cp -L "$libdir/$lib" "$dest/$lib"
+      queue+=("$dest/$lib")
+    done
   done
 }
 
