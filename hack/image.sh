@@ -133,9 +133,10 @@ stage_libraries() {
   done
 }
 
-context=target/image-context
-rm -rf "$context"
-mkdir -p "$context"
+# The build context, staged afresh (its own directory: two runs at once do not mix).
+mkdir -p target
+context=$(mktemp -d target/image-context.XXXXXX)
+trap 'rm -rf "$context"' EXIT
 cp deploy/worker.Dockerfile "$context/Dockerfile"
 built=()
 skipped=()
