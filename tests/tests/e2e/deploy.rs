@@ -92,7 +92,7 @@ fn write_auth_conf(dir: &Path) {
         Command::new(workspace_binary("coordinator"))
             .arg("nats-config")
             .arg("--policy")
-            .arg(&policy)
+            .arg(policy)
             .arg("--keys")
             .arg(dir.join("keys"))
             .arg("--output")
@@ -139,7 +139,7 @@ fn parse_with_binary(program: &str, args: &[String], env: &BTreeMap<String, Stri
         .collect();
     let mut command = Command::new(workspace_binary(program));
     command
-        .args(&args)
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", scratch.path())

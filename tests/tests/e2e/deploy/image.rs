@@ -125,7 +125,7 @@ fn make_image_publishes_one_index_of_every_platform_it_built() {
         if *platform == host {
             // The image's own loader and libraries run it, nothing of this host's.
             let out = Command::new("chroot")
-                .arg(&rootfs)
+                .arg(rootfs)
                 .args(["/kaniko/worker", "--version"])
                 .env_clear()
                 .env("PATH", std::env::var_os("PATH").unwrap_or_default())

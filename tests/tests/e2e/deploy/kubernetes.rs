@@ -25,7 +25,7 @@ const NAMESPACE: &str = "kaniko-rs";
 /// `kubectl kustomize deploy/kubernetes/<overlay>`.
 fn render(overlay: &str) -> String {
     let dir = repo().join("deploy/kubernetes").join(overlay);
-    let out = run_ok(Command::new("kubectl").arg("kustomize").arg(&dir));
+    let out = run_ok(Command::new("kubectl").arg("kustomize").arg(dir));
     String::from_utf8(out.stdout).expect("utf-8 yaml")
 }
 
@@ -64,7 +64,7 @@ fn validate(yaml: &str) -> std::process::Output {
     std::fs::write(&file, yaml).expect("write");
     Command::new(venv_tool("kubernetes-validate"))
         .args(["--strict", "--quiet", "--kubernetes-version", "1.33.0"])
-        .arg(&file)
+        .arg(file)
         .output()
         .expect("kubernetes-validate")
 }

@@ -65,7 +65,7 @@ fn verify(units: &[(&str, String)]) -> std::process::Output {
     }
     Command::new("systemd-analyze")
         .arg("verify")
-        .args(&paths)
+        .args(paths)
         .env("SYSTEMD_LOG_COLOR", "0")
         .output()
         .expect("systemd-analyze")
