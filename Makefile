@@ -2,7 +2,7 @@
 #
 # The one entry point for building, testing and releasing kaniko-rs.
 
-.PHONY: all build test lint fmt deps release bench demo fidelity
+.PHONY: all build test lint fmt deps release bench demo fidelity image
 
 all: build
 
@@ -32,3 +32,8 @@ release:
 
 demo:
 	hack/demo.sh
+
+# The kaniko-rs image for linux/amd64 and linux/arm64, built by our own worker and pushed to
+# $(IMAGE) as one index (hack/image.sh says which platform it had to skip, and why).
+image:
+	hack/image.sh

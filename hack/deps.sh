@@ -21,6 +21,9 @@ declare -A wanted=(
   [gcc]=gcc
   [zstd]=zstd
   [gzip]=gzip
+  [systemd-analyze]=systemd
+  [readelf]=binutils
+  [aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu
 )
 
 missing=()
@@ -30,10 +33,14 @@ for cmd in "${!wanted[@]}"; do
     missing+=("$pkg")
   fi
 done
-# The static C library: the RUN sandbox tests compile a probe with gcc -static.
-if ! dpkg-query -W -f='${Status}' libc6-dev 2>/dev/null | grep -q 'install ok installed'; then
-  missing+=(libc6-dev)
-fi
+# The static C library: the RUN sandbox tests compile a probe with gcc -static. The arm64
+# C library: `make image` links the arm64 worker with aarch64-linux-gnu-gcc and puts its
+# shared libraries in the image.
+for pkg in libc6-dev libc6-dev-arm64-cross; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
 
 # The Python client example in docs/examples runs in the suite: nats-py from PyPI. Checked by
 # a module of its own: run from the checkout, a bare `import nats` finds the `nats/` crate
@@ -41,6 +48,22 @@ fi
 if ! python3 -c 'import nats.aio.client' >/dev/null 2>&1; then
   echo "deps: installing nats-py (pip)"
   python3 -m pip install --quiet --disable-pip-version-check nats-py
+fi
+
+# deploy/'s tests: kubernetes-validate (its wheel carries the Kubernetes JSON schemas, so
+# validation needs no network) in the project's own virtual environment, .venv.
+venv="$(cd "$(dirname "$0")/.." && pwd)/.venv"
+kubernetes_validate_version=1.37.0
+if ! "$venv/bin/kubernetes-validate" --version 2>/dev/null | grep -qF "$kubernetes_validate_version"; then
+  echo "deps: installing kubernetes-validate $kubernetes_validate_version into $venv (pip)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    "kubernetes-validate==$kubernetes_validate_version"
+fi
+# kubectl (`kubectl kustomize` renders deploy/kubernetes) has no current Debian package; the
+# machines this project runs on carry it.
+if ! command -v kubectl >/dev/null 2>&1; then
+  echo "deps: warning: kubectl not found; the deploy tests need it (kubectl kustomize)" >&2
 fi
 
 sudo=""
@@ -57,6 +80,16 @@ else
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   echo "deps: installed ${missing[*]}"
+fi
+
+# The arm64 standard library, for `make image`'s arm64 worker; without it `make image` builds
+# amd64 only and says so.
+if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  if rustup target add aarch64-unknown-linux-gnu; then
+    echo "deps: added the rust target aarch64-unknown-linux-gnu"
+  else
+    echo "deps: warning: rustup could not add aarch64-unknown-linux-gnu; make image builds amd64 only" >&2
+  fi
 fi
 
 # The unprivileged user the rootless RUN tests run `worker build` as (docs/rootless.md): a
