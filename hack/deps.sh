@@ -2,8 +2,15 @@
 # Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 #
 # Installs the tools the test suite and the demo talk to, through apt-get, only when missing.
-# Idempotent: a second run installs nothing and says so.
+# Idempotent: a second run installs nothing and says so. `--image` (what `make image` runs)
+# adds the arm64 cross toolchain (gcc, C library, the rust target), which the tests do not
+# need and CI does not install.
 set -euo pipefail
+
+image=0
+if [ "${1:-}" = "--image" ]; then
+  image=1
+fi
 
 # command -> Debian package
 declare -A wanted=(
@@ -23,8 +30,10 @@ declare -A wanted=(
   [gzip]=gzip
   [systemd-analyze]=systemd
   [readelf]=binutils
-  [aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu
 )
+if [ "$image" -eq 1 ]; then
+  wanted[aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu
+fi
 
 missing=()
 for cmd in "${!wanted[@]}"; do
@@ -34,9 +43,13 @@ for cmd in "${!wanted[@]}"; do
   fi
 done
 # The static C library: the RUN sandbox tests compile a probe with gcc -static. The arm64
-# C library: `make image` links the arm64 worker with aarch64-linux-gnu-gcc and puts its
-# shared libraries in the image.
-for pkg in libc6-dev libc6-dev-arm64-cross; do
+# C library (--image): `make image` links the arm64 worker with aarch64-linux-gnu-gcc and
+# puts its shared libraries in the image.
+libraries=(libc6-dev)
+if [ "$image" -eq 1 ]; then
+  libraries+=(libc6-dev-arm64-cross)
+fi
+for pkg in "${libraries[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$pkg")
   fi
@@ -84,7 +97,8 @@ fi
 
 # The arm64 standard library, for `make image`'s arm64 worker; without it `make image` builds
 # amd64 only and says so.
-if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+if [ "$image" -eq 1 ] && command -v rustup >/dev/null 2>&1 \
+  && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
   if rustup target add aarch64-unknown-linux-gnu; then
     echo "deps: added the rust target aarch64-unknown-linux-gnu"
   else

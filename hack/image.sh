@@ -17,12 +17,14 @@
 # SUBMIT_ARGS more `coordinator submit` flags (e.g. --insecure-registry 127.0.0.1:5000)
 #
 # The host's architecture is compiled natively; another one with rustup's target and a cross
-# linker (aarch64-linux-gnu-gcc / x86_64-linux-gnu-gcc, which hack/deps.sh installs for
-# arm64). A platform whose binaries cannot be built is skipped and named at the end; every
+# linker (aarch64-linux-gnu-gcc / x86_64-linux-gnu-gcc, which `hack/deps.sh --image`, run
+# first, installs for arm64). A platform whose binaries cannot be built is skipped and named at the end; every
 # staged binary's ELF machine is checked against its platform, so an arm64 image never holds
 # an amd64 binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+hack/deps.sh --image
 
 IMAGE="${IMAGE:?set IMAGE, e.g. IMAGE=registry.example.com/kaniko-rs/kaniko-rs:0.1.0 make image}"
 PLATFORMS="${PLATFORMS:-linux/amd64,linux/arm64}"
