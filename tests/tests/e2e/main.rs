@@ -20,6 +20,7 @@ mod fleet;
 mod harness;
 mod index;
 mod index_options;
+mod k8s_driver;
 mod kaniko_flags;
 mod local_driver;
 mod nats_auth;
