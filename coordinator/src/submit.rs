@@ -563,7 +563,8 @@ mod tests {
         args: SubmitArgs,
     }
 
-    fn parse(argv: &[&str]) -> Result<SubmitArgs, String> {
+    /// `coordinator submit`'s flags from `argv`.
+    pub(super) fn parse(argv: &[&str]) -> Result<SubmitArgs, String> {
         Wrapper::try_parse_from(std::iter::once("submit").chain(argv.iter().copied()))
             .map(|w| w.args)
             .map_err(|e| e.to_string())

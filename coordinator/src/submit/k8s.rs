@@ -280,7 +280,7 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
             "did not finish within {:?}",
             args.timeout.unwrap_or_default()
         )),
-        () = interrupted() => Err("was cancelled".to_string()),
+        () = crate::serve::signal() => Err("was cancelled".to_string()),
     };
     let outcome = match stopped {
         Ok(outcome) => outcome,
@@ -307,38 +307,14 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
     report(args, &build_id, &outcome)
 }
 
-/// Ctrl-C or SIGTERM.
-async fn interrupted() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-}
-
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
 
-    #[derive(Debug, Parser)]
-    struct Wrapper {
-        #[command(flatten)]
-        args: SubmitArgs,
-    }
-
     fn parse(argv: &[&str]) -> SubmitArgs {
-        Wrapper::try_parse_from(["submit", "-d", "r/a:1"].iter().chain(argv))
-            .unwrap()
-            .args
+        let mut all = vec!["-d", "r/a:1"];
+        all.extend_from_slice(argv);
+        super::super::tests::parse(&all).unwrap()
     }
 
     #[test]

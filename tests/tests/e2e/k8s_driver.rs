@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kaniko_tests::fixture::push_busybox;
 use kaniko_tests::kube_api::{FakeNode, KubeApi};
-use kaniko_tests::{Registry, init_test_tracing, skopeo_inspect_raw};
+use kaniko_tests::{Registry, skopeo_inspect_raw};
+
+use crate::local_driver::{describe, registry};
 
 const WORKER_IMAGE: &str = "registry.example/kaniko-rs/worker:test";
 
@@ -33,13 +34,6 @@ async fn cluster(arches: &[&str]) -> KubeApi {
     )
     .await
     .expect("fake API server")
-}
-
-async fn registry() -> Registry {
-    init_test_tracing();
-    let registry = Registry::start().expect("registry");
-    push_busybox(&registry, "busybox").await.expect("fixture");
-    registry
 }
 
 /// A context whose Dockerfile is `FROM <busybox>` then `body`.
@@ -94,15 +88,6 @@ async fn submit(
         .await
         .expect("coordinator submit finished")
         .expect("coordinator submit")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// Every request the driver made was one the RBAC file allows.
