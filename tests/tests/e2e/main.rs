@@ -21,6 +21,7 @@ mod harness;
 mod index;
 mod index_options;
 mod kaniko_flags;
+mod kube_api;
 mod local_driver;
 mod nats_auth;
 mod nats_prefix;
