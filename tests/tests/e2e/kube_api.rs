@@ -97,6 +97,20 @@ async fn job_pods(pods: &Api<Pod>, job: &str) -> Vec<Pod> {
         .items
 }
 
+/// The name of the job's running pod, once there is one.
+async fn running_pod(pods: &Api<Pod>, job: &str) -> String {
+    loop {
+        let running = job_pods(pods, job)
+            .await
+            .into_iter()
+            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
+        if let Some(p) = running {
+            return p.metadata.name.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn terminated(pod: &Pod) -> (i32, String, Option<String>) {
     let state = pod
         .status
@@ -169,16 +183,7 @@ async fn a_job_runs_its_command_to_succeeded_with_logs_and_termination_message()
     )
     .await
     .unwrap();
-    let pod_name = loop {
-        let running = job_pods(&pods, "message")
-            .await
-            .into_iter()
-            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
-        if let Some(p) = running {
-            break p.metadata.name.unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let pod_name = running_pod(&pods, "message").await;
     let followed: Vec<String> = pods
         .log_stream(
             &pod_name,
@@ -335,6 +340,35 @@ async fn status_errors_a_watch_from_a_compacted_version_and_rbac_refusals() {
         }
         other => panic!("expected 410, got {other:?}"),
     }
+    // A watch asking for bookmarks gets them at the current version; timeoutSeconds ends it.
+    let current = jobs
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let events: Vec<_> = jobs
+        .watch(
+            &WatchParams {
+                bookmarks: true,
+                ..WatchParams::default()
+            }
+            .timeout(3),
+            &current,
+        )
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(events.len() >= 2, "{events:?}");
+    for event in &events {
+        match event {
+            WatchEvent::Bookmark(b) => assert_eq!(b.metadata.resource_version, current),
+            other => panic!("expected only bookmarks, got {other:?}"),
+        }
+    }
     jobs.create(
         &PostParams::default(),
         &job("later", &["/bin/true"], json!({})),
@@ -440,16 +474,7 @@ async fn secrets_mount_read_only_killed_pods_retry_and_unpullable_images_back_of
     .await
     .unwrap();
     for attempt in 1..=2 {
-        let name = loop {
-            let running = job_pods(&pods, "killed")
-                .await
-                .into_iter()
-                .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"));
-            if let Some(p) = running {
-                break p.metadata.name.unwrap();
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let name = running_pod(&pods, "killed").await;
         api.kill_pod("default", &name);
         let pod = await_condition(pods.clone(), &name, conditions::is_pod_running().not())
             .await
