@@ -21,7 +21,7 @@
 //! process gets only PATH, HOME, TMPDIR, RUST_LOG and RUST_BACKTRACE from this process,
 //! HOSTNAME (the pod's name) and the container's `env` (values, `secretKeyRef`, `fieldRef`).
 //! Secret and emptyDir volumes are directories in a temporary directory (secret files
-//! read-only); the container paths are mapped, and the mapping is applied by rewriting every
+//! mode 0444, which does not stop a root process); the container paths are mapped, and the mapping is applied by rewriting every
 //! argument and env value that is, starts with or has after its first `=` a mount path (or
 //! the `terminationMessagePath`) to the host path. The mapping is also passed as the JSON
 //! object `{container path: host path}` in env `KANIKO_FAKE_KUBELET_MOUNTS`.
@@ -47,8 +47,8 @@ use self::store::Store;
 /// [`FakeNode`]s that have one. Kubernetes has no well-known label for it.
 pub const VARIANT_LABEL: &str = "kaniko-rs.io/arch-variant";
 
-/// The bearer token in [`KubeApi::kubeconfig`]: its requests are checked against the RBAC
-/// rules.
+/// The bearer token in [`KubeApi::kubeconfig`]: its requests, and requests without a token
+/// (kubectl sends none over plain HTTP), are checked against the RBAC rules.
 pub const DRIVER_TOKEN: &str = "kaniko-rs-driver-token";
 /// The bearer token in [`KubeApi::admin_kubeconfig`]: its requests bypass RBAC (test setup).
 pub const ADMIN_TOKEN: &str = "kaniko-rs-admin-token";

@@ -47,9 +47,8 @@ fn condition(kind: &str, reason: &str, message: &str) -> Value {
 
 fn is_finished(job: &Value) -> bool {
     job["status"]["conditions"].as_array().is_some_and(|cs| {
-        cs.iter().any(|c| {
-            (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True"
-        })
+        cs.iter()
+            .any(|c| (c["type"] == "Complete" || c["type"] == "Failed") && c["status"] == "True")
     })
 }
 
@@ -67,16 +66,30 @@ fn reconcile_jobs(s: &mut Store) {
 }
 
 fn reconcile_job(s: &mut Store, job: &Value) {
-    let ns = job["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-    let name = job["metadata"]["name"].as_str().unwrap_or_default().to_string();
-    let uid = job["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    let ns = job["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let name = job["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let uid = job["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let spec = &job["spec"];
     let pods = s.list(
         store::pods(),
         Some(&ns),
         &Selectors::label_equals("controller-uid", &uid),
     );
-    let phase = |p: &Value| p["status"]["phase"].as_str().unwrap_or("Pending").to_string();
+    let phase = |p: &Value| {
+        p["status"]["phase"]
+            .as_str()
+            .unwrap_or("Pending")
+            .to_string()
+    };
     let active: Vec<&Value> = pods
         .iter()
         .filter(|p| matches!(phase(p).as_str(), "Pending" | "Running"))
@@ -96,9 +109,15 @@ fn reconcile_job(s: &mut Store, job: &Value) {
         .is_some_and(|d| seconds_since(&start_time) >= d);
 
     let failure = if failed > backoff_limit {
-        Some(("BackoffLimitExceeded", "Job has reached the specified backoff limit"))
+        Some((
+            "BackoffLimitExceeded",
+            "Job has reached the specified backoff limit",
+        ))
     } else if deadline_passed && succeeded < completions {
-        Some(("DeadlineExceeded", "Job was active longer than specified deadline"))
+        Some((
+            "DeadlineExceeded",
+            "Job was active longer than specified deadline",
+        ))
     } else {
         None
     };
@@ -113,8 +132,16 @@ fn reconcile_job(s: &mut Store, job: &Value) {
         conditions.push(condition("FailureTarget", reason, message));
         conditions.push(condition("Failed", reason, message));
     } else if succeeded >= completions {
-        conditions.push(condition("SuccessCriteriaMet", "CompletionsReached", "Reached expected number of succeeded pods"));
-        conditions.push(condition("Complete", "CompletionsReached", "Reached expected number of succeeded pods"));
+        conditions.push(condition(
+            "SuccessCriteriaMet",
+            "CompletionsReached",
+            "Reached expected number of succeeded pods",
+        ));
+        conditions.push(condition(
+            "Complete",
+            "CompletionsReached",
+            "Reached expected number of succeeded pods",
+        ));
     } else {
         let wanted = parallelism.min(completions - succeeded) - active_count;
         for _ in 0..wanted.max(0) {
@@ -154,7 +181,11 @@ fn create_pod(s: &mut Store, job: &Value, ns: &str, name: &str, uid: &str) -> bo
     if !metadata.is_object() {
         metadata = json!({});
     }
-    metadata["name"] = json!(format!("{}-{}", &name[..name.len().min(57)], store::random_suffix()));
+    metadata["name"] = json!(format!(
+        "{}-{}",
+        &name[..name.len().min(57)],
+        store::random_suffix()
+    ));
     metadata["generateName"] = json!(format!("{name}-"));
     metadata["ownerReferences"] = json!([{
         "apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid,
@@ -163,12 +194,29 @@ fn create_pod(s: &mut Store, job: &Value, ns: &str, name: &str, uid: &str) -> bo
     let pod = json!({"metadata": metadata, "spec": template["spec"]});
     match s.create(store::pods(), ns, pod) {
         Ok(pod) => {
-            let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            record_event(s, job, "Normal", "SuccessfulCreate", &format!("Created pod: {pod_name}"), "job-controller");
+            let pod_name = pod["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            record_event(
+                s,
+                job,
+                "Normal",
+                "SuccessfulCreate",
+                &format!("Created pod: {pod_name}"),
+                "job-controller",
+            );
             true
         }
         Err(e) => {
-            record_event(s, job, "Warning", "FailedCreate", &format!("Error creating: {}", e.message), "job-controller");
+            record_event(
+                s,
+                job,
+                "Warning",
+                "FailedCreate",
+                &format!("Error creating: {}", e.message),
+                "job-controller",
+            );
             false
         }
     }
@@ -183,7 +231,9 @@ pub(crate) fn record_event(
     message: &str,
     source: &str,
 ) {
-    let ns = object["metadata"]["namespace"].as_str().unwrap_or("default");
+    let ns = object["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("default");
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
     let t = now();
     let event = json!({
@@ -205,7 +255,8 @@ fn tolerates(pod: &Value, taint: &Value) -> bool {
         ts.iter().any(|t| {
             let key_ok = t["key"].is_null() || t["key"] == taint["key"];
             let effect_ok = t["effect"].is_null() || t["effect"] == taint["effect"];
-            let value_ok = t["operator"] == "Exists" || t["value"] == taint["value"]
+            let value_ok = t["operator"] == "Exists"
+                || t["value"] == taint["value"]
                 || (t["value"].is_null() && taint["value"].as_str().is_none_or(str::is_empty));
             key_ok && effect_ok && value_ok
         })
@@ -219,15 +270,21 @@ fn schedule(s: &mut Store) {
         if !pod["spec"]["nodeName"].is_null() || pod["status"]["phase"] != "Pending" {
             continue;
         }
-        let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-        let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let ns = pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let name = pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let mut unmatched = 0;
         let mut tainted: Vec<String> = Vec::new();
         let mut chosen = None;
         for node in &nodes {
-            let selector_ok = pod["spec"]["nodeSelector"].as_object().is_none_or(|sel| {
-                sel.iter().all(|(k, v)| node["metadata"]["labels"][k] == *v)
-            });
+            let selector_ok = pod["spec"]["nodeSelector"]
+                .as_object()
+                .is_none_or(|sel| sel.iter().all(|(k, v)| node["metadata"]["labels"][k] == *v));
             if !selector_ok {
                 unmatched += 1;
                 continue;
@@ -259,7 +316,10 @@ fn schedule(s: &mut Store) {
                 }]);
             });
             if let Ok(p) = scheduled {
-                let message = format!("Successfully assigned {ns}/{name} to {}", node_name.as_str().unwrap_or_default());
+                let message = format!(
+                    "Successfully assigned {ns}/{name} to {}",
+                    node_name.as_str().unwrap_or_default()
+                );
                 record_event(s, &p, "Normal", "Scheduled", &message, "default-scheduler");
             }
             continue;
@@ -276,14 +336,17 @@ fn schedule(s: &mut Store) {
             ));
         }
         if unmatched > 0 {
-            reasons.push(format!("{unmatched} node(s) didn't match Pod's node affinity/selector"));
+            reasons.push(format!(
+                "{unmatched} node(s) didn't match Pod's node affinity/selector"
+            ));
         }
         let message = format!(
             "0/{n} nodes are available: {}. preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling.",
             reasons.join(", ")
         );
         let already = pod["status"]["conditions"].as_array().is_some_and(|cs| {
-            cs.iter().any(|c| c["type"] == "PodScheduled" && c["message"] == message.as_str())
+            cs.iter()
+                .any(|c| c["type"] == "PodScheduled" && c["message"] == message.as_str())
         });
         if already {
             continue;
@@ -294,7 +357,14 @@ fn schedule(s: &mut Store) {
                 "message": message, "lastProbeTime": null, "lastTransitionTime": now(),
             }]);
         }) {
-            record_event(s, &p, "Warning", "FailedScheduling", &message, "default-scheduler");
+            record_event(
+                s,
+                &p,
+                "Warning",
+                "FailedScheduling",
+                &message,
+                "default-scheduler",
+            );
         }
     }
 }

@@ -71,7 +71,9 @@ impl Kubelet {
             {
                 continue;
             }
-            let image = pod["spec"]["containers"][0]["image"].as_str().unwrap_or_default();
+            let image = pod["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap_or_default();
             if shared.unpullable.lock().unwrap().contains(image) {
                 self.handled.insert(k);
                 image_pull_backoff(shared, pod, image);
@@ -108,8 +110,14 @@ impl Kubelet {
 
 fn key(pod: &Value) -> PodKey {
     (
-        pod["metadata"]["namespace"].as_str().unwrap_or_default().to_string(),
-        pod["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+        pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
     )
 }
 
@@ -143,8 +151,7 @@ fn rewrite(value: &str, mounts: &BTreeMap<String, PathBuf>) -> String {
         // Longest mount path first, so /a/b wins over /a.
         mounts.iter().rev().find_map(|(container, host)| {
             let rest = v.strip_prefix(container.as_str())?;
-            (rest.is_empty() || rest.starts_with('/'))
-                .then(|| format!("{}{rest}", host.display()))
+            (rest.is_empty() || rest.starts_with('/')).then(|| format!("{}{rest}", host.display()))
         })
     };
     if let Some(v) = map(value) {
@@ -251,7 +258,10 @@ fn prepare(shared: &Shared, pod: &Value) -> Result<Launch, String> {
         .map(|w| w.as_str().unwrap_or_default().to_string())
         .collect();
     if words.is_empty() {
-        return Err("the fake kubelet needs the container's command (images have no entrypoint here)".to_string());
+        return Err(
+            "the fake kubelet needs the container's command (images have no entrypoint here)"
+                .to_string(),
+        );
     }
     let first = words.remove(0);
     let program = if first == "worker" || first.ends_with("/worker") {
@@ -282,9 +292,16 @@ fn prepare(shared: &Shared, pod: &Value) -> Result<Launch, String> {
             match field {
                 "metadata.name" => name.clone(),
                 "metadata.namespace" => ns.clone(),
-                "spec.nodeName" => pod["spec"]["nodeName"].as_str().unwrap_or_default().to_string(),
+                "spec.nodeName" => pod["spec"]["nodeName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 "status.podIP" | "status.hostIP" => "127.0.0.1".to_string(),
-                other => return Err(format!("the fake kubelet does not resolve fieldRef {other}")),
+                other => {
+                    return Err(format!(
+                        "the fake kubelet does not resolve fieldRef {other}"
+                    ));
+                }
             }
         } else {
             String::new()
@@ -329,10 +346,21 @@ fn set_status(shared: &Shared, ns: &str, name: &str, f: impl FnOnce(&mut Value))
 fn pod_conditions(ready: bool, reason: Option<&str>) -> Value {
     let t = now();
     let mut cs = vec![];
-    for kind in ["PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"] {
+    for kind in [
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+        "PodScheduled",
+    ] {
         let is_ready_kind = kind == "Ready" || kind == "ContainersReady";
-        let status = if is_ready_kind && !ready { "False" } else { "True" };
-        let mut c = json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": t});
+        let status = if is_ready_kind && !ready {
+            "False"
+        } else {
+            "True"
+        };
+        let mut c =
+            json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": t});
         if is_ready_kind && let Some(reason) = reason {
             c["reason"] = json!(reason);
         }
@@ -384,7 +412,11 @@ async fn run_container(shared: Arc<Shared>, pod: Value, launch: Launch) {
         .lock()
         .unwrap()
         .insert((ns.clone(), name.clone()), log.clone());
-    shared.pids.lock().unwrap().insert((ns.clone(), name.clone()), pid);
+    shared
+        .pids
+        .lock()
+        .unwrap()
+        .insert((ns.clone(), name.clone()), pid);
     let container_id = format!("fake://{pid}");
     set_status(&shared, &ns, &name, |p| {
         let status = &mut p["status"];
@@ -400,13 +432,23 @@ async fn run_container(shared: Arc<Shared>, pod: Value, launch: Launch) {
             "state": {"running": {"startedAt": started_at}},
         }]);
     });
-    let stdout = tokio::spawn(pump(BufReader::new(child.stdout.take().unwrap()), log.clone()));
-    let stderr = tokio::spawn(pump(BufReader::new(child.stderr.take().unwrap()), log.clone()));
+    let stdout = tokio::spawn(pump(
+        BufReader::new(child.stdout.take().unwrap()),
+        log.clone(),
+    ));
+    let stderr = tokio::spawn(pump(
+        BufReader::new(child.stderr.take().unwrap()),
+        log.clone(),
+    ));
     let status = child.wait().await;
     let _ = stdout.await;
     let _ = stderr.await;
     log.finish();
-    shared.pids.lock().unwrap().remove(&(ns.clone(), name.clone()));
+    shared
+        .pids
+        .lock()
+        .unwrap()
+        .remove(&(ns.clone(), name.clone()));
     let exit_code = match status {
         Ok(s) => s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(9)),
         Err(_) => 128,
@@ -433,7 +475,14 @@ async fn run_container(shared: Arc<Shared>, pod: Value, launch: Launch) {
     set_status(&shared, &ns, &name, |p| {
         let status = &mut p["status"];
         status["phase"] = json!(phase);
-        status["conditions"] = pod_conditions(false, Some(if exit_code == 0 { "PodCompleted" } else { "PodFailed" }));
+        status["conditions"] = pod_conditions(
+            false,
+            Some(if exit_code == 0 {
+                "PodCompleted"
+            } else {
+                "PodFailed"
+            }),
+        );
         let mut terminated = json!({
             "exitCode": exit_code, "reason": reason, "startedAt": started_at,
             "finishedAt": now(), "containerID": container_id,

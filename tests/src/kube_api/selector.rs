@@ -138,10 +138,7 @@ impl Selectors {
         let labels = &obj["metadata"]["labels"];
         self.labels.iter().all(|r| {
             matches(r, |k| {
-                labels
-                    .get(k)
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
+                labels.get(k).and_then(Value::as_str).map(str::to_string)
             })
         }) && self
             .fields

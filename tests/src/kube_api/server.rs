@@ -86,7 +86,13 @@ fn parse_target(path: &str) -> Result<Option<Target>, ApiError> {
         ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(ns.to_string()), rest),
         _ => (None, rest),
     };
-    let not_found = || ApiError::new(404, "NotFound", "the server could not find the requested resource");
+    let not_found = || {
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    };
     let (plural, name, subresource) = match rest {
         [plural] => (*plural, None, None),
         [plural, name] => (*plural, Some(name.to_string()), None),
@@ -117,10 +123,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
+    // kubectl (client-go) sends no bearer token over plain HTTP: a request without one gets
+    // the driver's rules, like one with its token.
     let admin = match token.as_deref() {
         Some(ADMIN_TOKEN) => true,
-        Some(DRIVER_TOKEN) => false,
-        _ => return error_response(&ApiError::new(401, "Unauthorized", "Unauthorized")),
+        Some(DRIVER_TOKEN) | None => false,
+        Some(_) => return error_response(&ApiError::new(401, "Unauthorized", "Unauthorized")),
     };
     let path = req.uri().path().to_string();
     let query: HashMap<String, String> = req
@@ -147,7 +155,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
             return error_response(&ApiError::new(
                 405,
                 "MethodNotAllowed",
-                format!("the server does not allow this method on the requested resource"),
+                "the server does not allow this method on the requested resource",
             ));
         }
     };
@@ -197,7 +205,8 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<Body> {
                  cannot {verb} resource \"{resource}\" in API group {group} {scope}"
             ),
         );
-        e.details = json!({"name": target.name, "group": target.rt.group, "kind": target.rt.plural});
+        e.details =
+            json!({"name": target.name, "group": target.rt.group, "kind": target.rt.plural});
         return error_response(&e);
     }
     let (parts, body) = req.into_parts();
@@ -274,12 +283,18 @@ fn dispatch(
         "create" => {
             let ns = namespace_of(target)?;
             let obj = parse_body(body)?;
-            Ok((StatusCode::CREATED, shared.write(|s| s.create(rt, &ns, obj))?))
+            Ok((
+                StatusCode::CREATED,
+                shared.write(|s| s.create(rt, &ns, obj))?,
+            ))
         }
         "update" => {
             let ns = namespace_of(target)?;
             let obj = parse_body(body)?;
-            Ok((StatusCode::OK, shared.write(|s| s.replace(rt, &ns, name, obj))?))
+            Ok((
+                StatusCode::OK,
+                shared.write(|s| s.replace(rt, &ns, name, obj))?,
+            ))
         }
         "patch" => {
             let ns = namespace_of(target)?;
@@ -452,9 +467,8 @@ fn watch(shared: &Arc<Shared>, target: &Target, query: &HashMap<String, String>)
             let mut cursor = match requested {
                 Some(rv) if !send_initial => rv,
                 _ => {
-                    let (items, rv) = shared.read(|s| {
-                        (s.list(rt, None, &selectors), s.resource_version())
-                    });
+                    let (items, rv) =
+                        shared.read(|s| (s.list(rt, None, &selectors), s.resource_version()));
                     for obj in items.iter().filter(|o| in_scope(o)) {
                         if tx.send(event_line("ADDED", obj)).await.is_err() {
                             return;
@@ -474,9 +488,8 @@ fn watch(shared: &Arc<Shared>, target: &Target, query: &HashMap<String, String>)
             let mut ticker = tokio::time::interval(BOOKMARK_EVERY);
             ticker.tick().await;
             loop {
-                let batch = shared.read(|s| {
-                    s.changes_since(cursor).map(|c| (c, s.resource_version()))
-                });
+                let batch =
+                    shared.read(|s| s.changes_since(cursor).map(|c| (c, s.resource_version())));
                 let (changes, now) = match batch {
                     Ok(b) => b,
                     Err(e) => {
@@ -489,7 +502,10 @@ fn watch(shared: &Arc<Shared>, target: &Target, query: &HashMap<String, String>)
                         continue;
                     }
                     let now_matches = selectors.matches(&change.object);
-                    let was_matching = change.previous.as_ref().is_some_and(|p| selectors.matches(p));
+                    let was_matching = change
+                        .previous
+                        .as_ref()
+                        .is_some_and(|p| selectors.matches(p));
                     let kind = match change.kind {
                         store::EventType::Modified if now_matches && !was_matching => "ADDED",
                         store::EventType::Modified if !now_matches && was_matching => "DELETED",
@@ -522,15 +538,27 @@ fn watch(shared: &Arc<Shared>, target: &Target, query: &HashMap<String, String>)
     response
 }
 
-fn pod_log(shared: &Arc<Shared>, target: &Target, query: &HashMap<String, String>) -> Response<Body> {
+fn pod_log(
+    shared: &Arc<Shared>,
+    target: &Target,
+    query: &HashMap<String, String>,
+) -> Response<Body> {
     let ns = target.namespace.clone().unwrap_or_default();
     let name = target.name.clone().unwrap_or_default();
     let pod = match shared.read(|s| s.get(target.rt, &ns, &name)) {
         Ok(p) => p,
         Err(e) => return error_response(&e),
     };
-    let Some(log) = shared.logs.lock().unwrap().get(&(ns.clone(), name.clone())).cloned() else {
-        let container = pod["spec"]["containers"][0]["name"].as_str().unwrap_or_default();
+    let Some(log) = shared
+        .logs
+        .lock()
+        .unwrap()
+        .get(&(ns.clone(), name.clone()))
+        .cloned()
+    else {
+        let container = pod["spec"]["containers"][0]["name"]
+            .as_str()
+            .unwrap_or_default();
         let reason = pod["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
             .as_str()
             .unwrap_or("ContainerCreating");
@@ -609,7 +637,11 @@ fn resource_list(group_version: &str, group: &str) -> Value {
             "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
         }));
         for sub in rt.subresources {
-            let verbs = if *sub == "log" { json!(["get"]) } else { json!(["get", "patch", "update"]) };
+            let verbs = if *sub == "log" {
+                json!(["get"])
+            } else {
+                json!(["get", "patch", "update"])
+            };
             resources.push(json!({
                 "name": format!("{}/{sub}", rt.plural), "singularName": "",
                 "namespaced": rt.namespaced, "kind": if *sub == "log" { "Pod" } else { rt.kind },

@@ -399,7 +399,10 @@ fn validate(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
 
 /// Fills the fields the API server or its admission would, for the types served.
 fn defaults(rt: &ResourceType, obj: &mut Value) {
-    let uid = obj["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+    let uid = obj["metadata"]["uid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let name = obj["metadata"]["name"]
         .as_str()
         .unwrap_or_default()
@@ -521,12 +524,7 @@ impl Store {
         if rv < self.oldest {
             return Err(ApiError::gone(rv, self.oldest + 1));
         }
-        Ok(self
-            .history
-            .iter()
-            .filter(|c| c.rv > rv)
-            .cloned()
-            .collect())
+        Ok(self.history.iter().filter(|c| c.rv > rv).cloned().collect())
     }
 
     pub fn create(

@@ -22,6 +22,7 @@ mod index;
 mod index_options;
 mod k8s_driver;
 mod kaniko_flags;
+mod kube_api;
 mod local_driver;
 mod nats_auth;
 mod nats_prefix;
