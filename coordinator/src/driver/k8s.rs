@@ -318,11 +318,11 @@ pub async fn run(
     let job_changes = watcher(jobs.clone(), config.clone())
         .default_backoff()
         .applied_objects()
-        .map_ok(Change::Job);
+        .map_ok(|job| Change::Job(Box::new(job)));
     let pod_changes = watcher(pods.clone(), config)
         .default_backoff()
         .applied_objects()
-        .map_ok(Change::Pod);
+        .map_ok(|pod| Change::Pod(Box::new(pod)));
     let mut changes = futures::stream::select(job_changes.boxed(), pod_changes.boxed());
     let mut followers = tokio::task::JoinSet::new();
     while runs.iter().any(|run| run.result.is_none()) {
@@ -408,8 +408,8 @@ pub async fn run(
 
 /// A watched object.
 enum Change {
-    Job(Job),
-    Pod(Pod),
+    Job(Box<Job>),
+    Pod(Box<Pod>),
 }
 
 impl Change {
