@@ -13,9 +13,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::platform::Platform;
 
+mod context_artifact;
 mod digest;
 mod manifest;
 
+pub use context_artifact::{
+    CONTEXT_ARTIFACT_TYPE, EMPTY_CONFIG, OCI_EMPTY, context_layer, context_manifest,
+};
 pub use digest::{
     COPY_BUFFER_SIZE, CopyError, DigestAlgorithm, DigestHasher, copy_chunks, hash_copy,
     parse_digest, sha256_digest, sha256_digest_of_reader,

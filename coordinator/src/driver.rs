@@ -2,61 +2,85 @@
 
 //! Drivers decide where a platform's build runs: `nats` (the worker fleet, through the
 //! TASKS stream: `coordinator serve`'s actors over [`crate::bus`]), `local` (an in-process
-//! worker, host platform only, no NATS) and `ci` (no build: per-platform images pushed by CI
-//! jobs, published as one index). Every driver applies [`crate::policy`]; none imports an
-//! actor.
+//! worker, host platform only, no NATS), `k8s` (a Kubernetes Job per platform on a native
+//! node) and `ci` (no build: per-platform images pushed by CI jobs, published as one index).
+//! Every driver applies [`crate::policy`]; none imports an actor. The in-process drivers end
+//! with [`conclude`].
 
 pub mod ci;
+pub mod k8s;
 pub mod local;
 
-use std::fmt;
-use std::str::FromStr;
+use kaniko_common::messages::{BuildRequest, EventKind, TaskResult, WireError};
+use kaniko_registry::{RegistryClient, RegistryOptions};
 
-/// Which driver runs the builds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DriverKind {
-    /// An in-process worker, no NATS (the embedded default).
-    #[default]
-    Local,
-    /// The worker fleet over NATS.
-    Nats,
-}
+use crate::policy::now_ms;
+use crate::policy::publish::{PublishFailure, PublishIndex, publish};
+use crate::policy::record::{Applied, BuildRecord, PlatformRecord, Verdict};
 
-impl FromStr for DriverKind {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "local" => Ok(DriverKind::Local),
-            "nats" => Ok(DriverKind::Nats),
-            other => Err(format!("unknown driver {other:?}: use local or nats")),
+/// The end of a build every driver shares: each platform's result applied to a record of
+/// `platforms` (a `platform_done` or `platform_failed` event each), the failure policy
+/// ([`BuildRecord::verdict`]), and the index published by the one publishing path
+/// ([`publish`]); ends with a `finished` or `failed` event.
+pub async fn conclude(
+    build_id: &str,
+    request: &BuildRequest,
+    platforms: Vec<PlatformRecord>,
+    results: Vec<TaskResult>,
+    index_registry: &RegistryOptions,
+    emit: impl Fn(EventKind),
+) {
+    let mut record = BuildRecord::new(build_id.to_string(), request.clone(), platforms, now_ms());
+    for result in results {
+        let platform = result.platform.clone();
+        let attempt = result.attempt;
+        record.started(&platform, &result.worker_id, attempt, now_ms());
+        match record.apply(&result, now_ms()) {
+            Applied::Done(descriptor) => emit(EventKind::PlatformDone {
+                platform,
+                descriptor,
+            }),
+            Applied::Failed(error) => emit(EventKind::PlatformFailed { platform, error }),
+            Applied::Ignored => {}
         }
     }
-}
-
-impl fmt::Display for DriverKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DriverKind::Local => "local",
-            DriverKind::Nats => "nats",
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn driver_names() {
-        fn check(input: &str, expected: Result<DriverKind, &str>) {
-            assert_eq!(
-                input.parse::<DriverKind>(),
-                expected.map_err(str::to_string)
-            );
+    match record.verdict() {
+        Verdict::Fail(errors) => emit(EventKind::Failed {
+            errors,
+            index: None,
+            platforms: Vec::new(),
+            tags: Vec::new(),
+        }),
+        Verdict::NoIndex { children, failed } => emit(EventKind::Finished {
+            index: None,
+            platforms: children,
+            failed,
+            tags: Vec::new(),
+        }),
+        Verdict::Publish { children, failed } => {
+            let outcome = match RegistryClient::new(index_registry.clone()) {
+                Ok(registry) => {
+                    publish(
+                        &registry,
+                        PublishIndex::for_request(build_id.to_string(), request, children.clone()),
+                    )
+                    .await
+                }
+                Err(e) => Err(PublishFailure::before_tags(
+                    WireError::permanent(format!("registry client: {e}")),
+                    &request.destinations,
+                    None,
+                )),
+            };
+            match outcome {
+                Ok(published) => emit(EventKind::Finished {
+                    index: Some(published.index),
+                    platforms: children,
+                    failed,
+                    tags: published.tags,
+                }),
+                Err(failure) => emit((*failure).into_event(children)),
+            }
         }
-        check("local", Ok(DriverKind::Local));
-        check("nats", Ok(DriverKind::Nats));
-        check("k8s", Err("unknown driver \"k8s\": use local or nats"));
     }
 }

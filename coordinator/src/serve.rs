@@ -117,7 +117,8 @@ pub fn run_blocking(config: ServeConfig) -> anyhow::Result<()> {
     actix::System::new().block_on(run(config, signal()))
 }
 
-async fn signal() {
+/// Ctrl-C (SIGINT) or SIGTERM, whichever comes first.
+pub(crate) async fn signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

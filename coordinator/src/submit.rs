@@ -17,6 +17,7 @@
 //! `--detach`) to stdout.
 
 pub mod follow;
+pub mod k8s;
 mod local;
 mod nats;
 pub mod output;
@@ -43,6 +44,8 @@ pub enum Driver {
     Local,
     /// The worker fleet over NATS.
     Nats,
+    /// A Kubernetes Job per platform on a native node (`--k8s-*` flags, docs/kubernetes.md).
+    K8s,
     /// No build: publish an index of the per-platform images per-arch CI jobs pushed
     /// (`--digests-from`); the same as `coordinator index`. No NATS.
     Ci,
@@ -196,6 +199,9 @@ pub struct SubmitArgs {
     #[command(flatten)]
     /// Registry flags of the in-process worker (`--driver local` only).
     pub local: LocalRegistryArgs,
+    #[command(flatten)]
+    /// The Kubernetes driver's flags (`--driver k8s` only).
+    pub k8s: k8s::K8sArgs,
 }
 
 /// More flags for `--driver local`, where this process pulls and pushes itself (with
@@ -394,12 +400,20 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
              a coordinator"
         );
     }
+    if args.driver != Some(Driver::K8s)
+        && let Some(flag) = args.k8s.first_given()
+    {
+        bail!("{flag} applies to --driver k8s only");
+    }
     if args.driver == Some(Driver::Ci) {
         let config = crate::driver::ci::CiConfig::from_submit_args(args)?;
         return crate::driver::ci::run_cli(&config).await;
     }
     if args.digests_from.is_some() {
         bail!("--digests-from needs --driver ci");
+    }
+    if args.driver == Some(Driver::K8s) {
+        return k8s::run(args).await;
     }
     let driver = resolve_driver(
         args.driver,
@@ -436,6 +450,26 @@ fn report(args: &SubmitArgs, build_id: &str, outcome: &Outcome) -> anyhow::Resul
         output::write_digests(path, outcome, args.publish.force)?;
     }
     Ok(ExitCode::from(outcome.exit_code()))
+}
+
+/// Shows the events of an in-process driver (`local`, `k8s`) until its verdict; `None` when
+/// the driver stopped without one.
+async fn follow_channel(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<kaniko_common::messages::Event>,
+    quiet: bool,
+    tracker: &mut follow::Tracker,
+) -> Option<Outcome> {
+    let mut display = Display::new(quiet);
+    while let Some(event) = rx.recv().await {
+        for update in tracker.apply(&event) {
+            if let Update::Done(outcome) = update {
+                display.finish();
+                return Some(outcome);
+            }
+            display.show(update);
+        }
+    }
+    None
 }
 
 /// Progress output on stderr: bars on a terminal, plain lines otherwise.
@@ -530,7 +564,8 @@ mod tests {
         args: SubmitArgs,
     }
 
-    fn parse(argv: &[&str]) -> Result<SubmitArgs, String> {
+    /// `coordinator submit`'s flags from `argv`.
+    pub(super) fn parse(argv: &[&str]) -> Result<SubmitArgs, String> {
         Wrapper::try_parse_from(std::iter::once("submit").chain(argv.iter().copied()))
             .map(|w| w.args)
             .map_err(|e| e.to_string())

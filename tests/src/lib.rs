@@ -11,6 +11,7 @@ pub mod debian;
 mod fault_proxy;
 pub mod fixture;
 pub mod hostile_registry;
+pub mod kube_api;
 mod nats;
 pub mod nats_secure;
 mod process;

@@ -238,7 +238,8 @@ pub struct RunFlags {
 #[derive(Debug, Clone, Args)]
 pub struct BuildArgs {
     // ---- context and Dockerfile ----
-    /// Build context: a directory, dir://<dir>, tar://<file.tar[.gz]> or tar://stdin.
+    /// Build context: a directory, dir://<dir>, tar://<file.tar[.gz]>, tar://stdin, or
+    /// oci://<registry>/<repo>@sha256:<digest> (a context artifact, `--driver k8s`).
     #[arg(short = 'c', long, default_value = "/workspace/")]
     pub context: String,
     /// Sub path within the given context.
@@ -296,6 +297,14 @@ pub struct BuildArgs {
     /// Write the pushed image's descriptor and platform as JSON to this file.
     #[arg(long, value_name = "PATH")]
     pub metadata_file: Option<String>,
+    /// Push by digest only, moving no tag (the per-platform images of a multi-platform
+    /// build, whose index `coordinator submit --driver k8s` publishes).
+    #[arg(long, go_bool_flag())]
+    pub push_by_digest: Option<bool>,
+    /// Write the pushed image's `{digest, size, mediaType, platform}` as one line of JSON to
+    /// this file, in place (a pod's `terminationMessagePath`; `--driver k8s` reads it).
+    #[arg(long, value_name = "PATH")]
+    pub termination_message_path: Option<String>,
     /// Media types of the image: oci, docker, or auto (follow the base image).
     #[arg(long, default_value = "auto", value_parser = oci_mode_parser())]
     pub oci_mode: RequestedOciMode,

@@ -78,6 +78,12 @@ pub enum ConfigError {
     /// No context at all.
     #[error("--context is empty: specify the build context directory")]
     EmptyContext,
+    /// An `oci://` context that does not name its artifact by digest.
+    #[error(
+        "--context {0:?}: an oci:// context names its artifact by digest \
+         (oci://<registry>/<repo>@sha256:<64 hex digits>)"
+    )]
+    ContextNotByDigest(String),
     /// A `--context-sub-path` that is absolute or climbs out of the context.
     #[error("--context-sub-path {0:?} must be a relative path inside the context")]
     BadContextSubPath(String),
@@ -396,7 +402,7 @@ impl BuildConfig {
                 Some(sub) => dir.join(sub),
                 None => dir.clone(),
             }),
-            BuildContext::Tar(_) => None,
+            BuildContext::Tar(_) | BuildContext::Oci(_) => None,
         }
     }
 
@@ -576,6 +582,8 @@ fn outputs(args: &BuildArgs) -> Result<Outputs, ConfigError> {
         image_name_tag_with_digest_file: path(&args.image_name_tag_with_digest_file),
         metadata_file: path(&args.metadata_file),
         force: args.force.unwrap_or(false),
+        push_by_digest: args.push_by_digest.unwrap_or(false),
+        termination_message_path: path(&args.termination_message_path),
         destinations,
     };
     if outputs.destinations.is_empty() {

@@ -107,7 +107,7 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
         config.registry.push_ignore_immutable_tag_errors,
         config.registry.push_retry,
     )?;
-    output_options.push_by_digest_only = push == Push::ByDigestOnly;
+    output_options.push_by_digest_only |= push == Push::ByDigestOnly;
     let scratch = match &config.kaniko_dir {
         Some(dir) => {
             let tmp = dir.join("tmp");

@@ -55,6 +55,8 @@ pub struct OutputOptions {
     pub image_name_tag_with_digest_file: Option<PathBuf>,
     /// `--metadata-file`: the descriptor, platform, config and layers as JSON.
     pub metadata_file: Option<PathBuf>,
+    /// `--termination-message-path`: `{digest, size, mediaType, platform}`, written in place.
+    pub termination_message_path: Option<PathBuf>,
     /// `--push-ignore-immutable-tag-errors`: a registry refusing to move an immutable tag is
     /// a warning, not a failure.
     pub push_ignore_immutable_tag_errors: bool,

@@ -21,13 +21,12 @@ use kaniko_common::messages::{
     BuildRequest, Event, EventKind, Task, TaskOutcome, TaskResult, WireError,
 };
 use kaniko_common::platform::Platform;
-use kaniko_registry::{RegistryClient, RegistryOptions};
+use kaniko_registry::RegistryOptions;
 use kaniko_worker::context_files::{DockerfilePath, read_dockerfile};
 use kaniko_worker::runner::{self, AttemptObserver, Runner};
 use tokio::sync::mpsc;
 
-use crate::policy::publish::{PublishFailure, PublishIndex, publish};
-use crate::policy::record::{Applied, BuildRecord, PlatformRecord, Route, Verdict};
+use crate::policy::record::{BuildRecord, PlatformRecord, Route};
 use crate::policy::{self, now_ms};
 
 /// The worker id the local driver reports in its events.
@@ -180,75 +179,21 @@ pub async fn run(
         platforms: build.request.platforms.clone(),
     });
     let records = placements.iter().map(placed).collect();
-    let mut record = BuildRecord::new(
-        build.build_id.clone(),
-        build.request.clone(),
-        records,
-        now_ms(),
-    );
     let results = join_all(
         placements
             .iter()
             .map(|p| build_platform(&build, &p.platform, &events)),
     )
     .await;
-    for result in results {
-        let platform = result.platform.clone();
-        let attempt = result.attempt;
-        record.started(&platform, LOCAL_WORKER, attempt, now_ms());
-        match record.apply(&result, now_ms()) {
-            Applied::Done(descriptor) => emit(EventKind::PlatformDone {
-                platform,
-                descriptor,
-            }),
-            Applied::Failed(error) => emit(EventKind::PlatformFailed { platform, error }),
-            Applied::Ignored => {}
-        }
-    }
-    match record.verdict() {
-        Verdict::Fail(errors) => emit(EventKind::Failed {
-            errors,
-            index: None,
-            platforms: Vec::new(),
-            tags: Vec::new(),
-        }),
-        Verdict::NoIndex { children, failed } => emit(EventKind::Finished {
-            index: None,
-            platforms: children,
-            failed,
-            tags: Vec::new(),
-        }),
-        Verdict::Publish { children, failed } => {
-            let outcome = match RegistryClient::new(build.index_registry.clone()) {
-                Ok(registry) => {
-                    let request = &build.request;
-                    publish(
-                        &registry,
-                        PublishIndex::for_request(
-                            build.build_id.clone(),
-                            request,
-                            children.clone(),
-                        ),
-                    )
-                    .await
-                }
-                Err(e) => Err(PublishFailure::before_tags(
-                    WireError::permanent(format!("registry client: {e}")),
-                    &build.request.destinations,
-                    None,
-                )),
-            };
-            match outcome {
-                Ok(published) => emit(EventKind::Finished {
-                    index: Some(published.index),
-                    platforms: children,
-                    failed,
-                    tags: published.tags,
-                }),
-                Err(failure) => emit((*failure).into_event(children)),
-            }
-        }
-    }
+    super::conclude(
+        &build.build_id,
+        &build.request,
+        records,
+        results,
+        &build.index_registry,
+        emit,
+    )
+    .await;
     Ok(())
 }
 

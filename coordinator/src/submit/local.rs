@@ -13,8 +13,8 @@ use kaniko_worker::cli::BuildRegistryFlags;
 use kaniko_worker::config::{BuildSettings, RunSettings};
 use tokio::sync::mpsc;
 
-use super::follow::{Tracker, Update};
-use super::{Display, SubmitArgs, build_request, report};
+use super::follow::Tracker;
+use super::{SubmitArgs, build_request, report};
 use crate::driver::local::{self, LocalBuild};
 
 /// What every platform's build gets besides the registry flags: the secrets (checked now,
@@ -65,19 +65,7 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
     let driver = tokio::spawn(local::run(build, tx));
     eprintln!("build {build_id} running locally");
     let mut tracker = Tracker::default();
-    let follow = async {
-        let mut display = Display::new(args.quiet);
-        while let Some(event) = rx.recv().await {
-            for update in tracker.apply(&event) {
-                if let Update::Done(outcome) = update {
-                    display.finish();
-                    return Some(outcome);
-                }
-                display.show(update);
-            }
-        }
-        None
-    };
+    let follow = super::follow_channel(&mut rx, args.quiet, &mut tracker);
     let outcome = match args.timeout {
         Some(limit) => match tokio::time::timeout(limit, follow).await {
             Ok(outcome) => outcome,

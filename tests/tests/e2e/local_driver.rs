@@ -16,7 +16,8 @@ use kaniko_tests::{Registry, init_test_tracing, skopeo_inspect_raw};
 
 use crate::fleet::platforms;
 
-async fn registry() -> Registry {
+/// A registry holding the busybox fixture as `busybox`.
+pub(crate) async fn registry() -> Registry {
     init_test_tracing();
     let registry = Registry::start().expect("registry");
     push_busybox(&registry, "busybox").await.expect("fixture");
@@ -47,7 +48,8 @@ fn submit(registry: &Registry, context: &Path, destination: &str, extra: &[&str]
         .expect("coordinator submit")
 }
 
-fn describe(output: &Output) -> String {
+/// A finished command's status and output, for assertion messages.
+pub(crate) fn describe(output: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
         output.status,

@@ -172,6 +172,8 @@ fn every_flag_lands_in_the_config() {
             image_name_tag_with_digest_file: Some(PathBuf::from("/out/tag")),
             metadata_file: Some(PathBuf::from("/out/meta.json")),
             force: true,
+            push_by_digest: false,
+            termination_message_path: None,
         },
         image: ImageOptions {
             labels: [("empty", ""), ("org.opencontainers.image.title", "app")]
@@ -390,6 +392,21 @@ fn contexts() {
         "dir://",
         Err("--context is empty: specify the build context directory"),
     );
+    let digest = "ab".repeat(32);
+    check(
+        &format!("oci://127.0.0.1:5000/team/app@sha256:{digest}"),
+        Ok(BuildContext::Oci(format!(
+            "127.0.0.1:5000/team/app@sha256:{digest}"
+        ))),
+    );
+    for raw in [
+        "oci://127.0.0.1:5000/team/app:ctx",
+        "oci://127.0.0.1:5000/team/app@sha256:abc",
+        "oci://@sha256:abababababababababababababababababababababababababababababababab",
+    ] {
+        let err = BuildContext::parse(raw).unwrap_err().to_string();
+        assert!(err.contains("names its artifact by digest"), "{raw}: {err}");
+    }
     for (raw, scheme) in [
         ("git://github.com/org/repo#refs/heads/main", "git"),
         ("s3://bucket/ctx.tar.gz", "s3"),

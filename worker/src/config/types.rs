@@ -20,6 +20,10 @@ pub enum BuildContext {
     /// A tarball, plain or gzip-compressed (`tar://<file>`, `tar://stdin`), to be unpacked
     /// before the build.
     Tar(TarSource),
+    /// A context artifact in a registry, named by digest (`oci://<registry>/<repo>@sha256:…`,
+    /// what `coordinator submit --driver k8s` pushes): one tar layer, fetched and verified
+    /// against its digests, then unpacked as a tarball context.
+    Oci(String),
 }
 
 /// Where a tarball context is read from.
@@ -48,6 +52,18 @@ impl BuildContext {
             "dir" => Ok(BuildContext::Dir(PathBuf::from(rest))),
             "tar" if rest == "stdin" => Ok(BuildContext::Tar(TarSource::Stdin)),
             "tar" => Ok(BuildContext::Tar(TarSource::File(PathBuf::from(rest)))),
+            "oci" => match rest.split_once("@sha256:") {
+                Some((repo, hex))
+                    if !repo.is_empty()
+                        && hex.len() == 64
+                        && hex
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+                {
+                    Ok(BuildContext::Oci(rest.to_string()))
+                }
+                _ => Err(ConfigError::ContextNotByDigest(raw.to_string())),
+            },
             _ => Err(ConfigError::UnsupportedContext {
                 context: raw.to_string(),
                 scheme,

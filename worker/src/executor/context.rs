@@ -4,7 +4,10 @@
 //! (`tar://<file>`, `tar://stdin`; plain, gzip, bzip2, xz or zstd, detected by content)
 //! extracted into the build's temporary directory first, with the containment of
 //! [`crate::unpack`], charged to the build's disk budget and held to its ratio limit.
-//! `--context-sub-path` applies inside either, resolved inside the context as if it were
+//! An `oci://<registry>/<repo>@<digest>` context (a context artifact, see
+//! [`kaniko_common::oci::context_layer`]) is fetched into that directory first, the manifest
+//! checked against the digest and the tarball against the manifest's layer digest, then
+//! extracted as a tarball. `--context-sub-path` applies inside either, resolved inside the context as if it were
 //! `/`: a symlink in the context cannot make a host directory the build context.
 
 use std::path::{Path, PathBuf};
@@ -17,13 +20,46 @@ use crate::unpack::Limits;
 /// The context directory of `config`, extracting a tarball context under `tmp` (on a
 /// blocking thread: extraction and stdin are synchronous).
 pub async fn prepare(config: &BuildConfig, tmp: &Path, limits: &Limits) -> Result<PathBuf> {
-    let context = config.context.clone();
+    let context = match &config.context {
+        BuildContext::Oci(reference) => {
+            let file = fetch_artifact(config, reference, tmp)
+                .await
+                .with_context(|| format!("build context oci://{reference}"))?;
+            BuildContext::Tar(TarSource::File(file))
+        }
+        other => other.clone(),
+    };
     let sub = config.context_sub_path.clone();
     let tmp = tmp.to_path_buf();
     let limits = limits.clone();
     tokio::task::spawn_blocking(move || prepare_blocking(&context, sub.as_deref(), &tmp, &limits))
         .await
         .context("preparing the build context")?
+}
+
+/// Downloads the context artifact `reference` names into `tmp`; returns the tarball's path.
+async fn fetch_artifact(config: &BuildConfig, reference: &str, tmp: &Path) -> Result<PathBuf> {
+    let reference: kaniko_registry::Reference = reference
+        .parse()
+        .map_err(|e| anyhow::anyhow!("not an image reference: {e}"))?;
+    let client = kaniko_registry::RegistryClient::new(super::registry_options(config))
+        .context("registry client")?;
+    let manifest = client.pull_manifest_raw(&reference).await?;
+    let layer = kaniko_common::oci::context_layer(&manifest.bytes)
+        .map_err(|e| anyhow::anyhow!("not a kaniko-rs context artifact: {e}"))?;
+    let path = tmp.join("context-oci.tar");
+    let file = tokio::fs::File::create(&path)
+        .await
+        .with_context(|| format!("{}", path.display()))?;
+    let mut out = tokio::io::BufWriter::new(file);
+    client
+        .pull_blob_sized(&reference, &layer.digest, layer.size, "context", &mut out)
+        .await?;
+    tokio::io::AsyncWriteExt::flush(&mut out)
+        .await
+        .with_context(|| format!("{}", path.display()))?;
+    tracing::info!(digest = %layer.digest, size = layer.size, "context fetched");
+    Ok(path)
 }
 
 fn prepare_blocking(
@@ -34,6 +70,7 @@ fn prepare_blocking(
 ) -> Result<PathBuf> {
     let root = match context {
         BuildContext::Dir(dir) => dir.clone(),
+        BuildContext::Oci(reference) => bail!("build context oci://{reference} was not fetched"),
         BuildContext::Tar(source) => {
             let stdin_copy;
             let (file, name): (&Path, String) = match source {

@@ -130,6 +130,9 @@ pub(super) fn write_digest_files(
     for (path, content) in &digest_files {
         outfile::write(path, content.as_bytes(), overwrite).map_err(outfile_error(path))?;
     }
+    if let Some(path) = &opts.termination_message_path {
+        write_termination_message(path, finished)?;
+    }
     if let Some(path) = &opts.metadata_file {
         let mut bytes = serde_json::to_vec_pretty(&metadata_json(
             finished,
@@ -141,6 +144,29 @@ pub(super) fn write_digest_files(
         write_atomic(path, &bytes)?;
     }
     Ok(())
+}
+
+/// The `--termination-message-path` document: the manifest's descriptor (`digest`, `size`,
+/// `mediaType`, `platform`) and `configDigest`, one line, far under the 4096 bytes Kubernetes
+/// keeps of a termination message.
+pub fn termination_message(finished: &FinishedImage) -> serde_json::Value {
+    let manifest = &finished.manifest;
+    serde_json::json!({
+        "digest": manifest.digest,
+        "size": manifest.size,
+        "mediaType": manifest.media_type,
+        "platform": manifest.platform.as_ref().map(ToString::to_string),
+        "configDigest": finished.config.digest,
+    })
+}
+
+/// Writes the termination message in place (truncating, no rename: the kubelet bind-mounts
+/// that path into the container).
+fn write_termination_message(path: &Path, finished: &FinishedImage) -> Result<(), OutputError> {
+    let mut bytes = serde_json::to_vec(&termination_message(finished))
+        .map_err(|e| OutputError::io(path)(std::io::Error::other(e)))?;
+    bytes.push(b'\n');
+    std::fs::write(path, &bytes).map_err(OutputError::io(path))
 }
 
 #[cfg(test)]

@@ -36,6 +36,10 @@ pub struct Outputs {
     pub metadata_file: Option<PathBuf>,
     /// `--force`: digest files whose content would change are replaced, not refused.
     pub force: bool,
+    /// `--push-by-digest`: no tag moves.
+    pub push_by_digest: bool,
+    /// `--termination-message-path`: the result as one line of JSON, written in place.
+    pub termination_message_path: Option<PathBuf>,
 }
 
 /// The [`OutputOptions`] for a build's output flags, `--push-ignore-immutable-tag-errors`
@@ -59,8 +63,9 @@ pub fn options(
         image_name_with_digest_file: outputs.image_name_with_digest_file.clone(),
         image_name_tag_with_digest_file: outputs.image_name_tag_with_digest_file.clone(),
         metadata_file: outputs.metadata_file.clone(),
+        termination_message_path: outputs.termination_message_path.clone(),
         push_ignore_immutable_tag_errors: ignore_immutable_tags,
-        push_by_digest_only: false,
+        push_by_digest_only: outputs.push_by_digest,
         force_digest_files: outputs.force,
         push_retry,
         cache: None,
