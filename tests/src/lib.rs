@@ -14,6 +14,7 @@ pub mod hostile_registry;
 mod nats;
 pub mod nats_secure;
 mod process;
+pub mod referrers_proxy;
 mod registry;
 pub mod rootless;
 pub mod tarball;

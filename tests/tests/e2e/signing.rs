@@ -286,3 +286,99 @@ async fn a_signed_two_platform_build_verifies_with_its_key_only() {
         }
     }
 }
+
+/// The native referrers path: docker-registry has no referrers API, so this test puts the test
+/// crate's thin referrers layer (`kaniko_tests::referrers_proxy`, which adds `OCI-Subject` to
+/// manifest pushes with a subject and answers `GET /v2/<name>/referrers/<digest>`) in front
+/// of it. The signature is then found through the API, and no fallback tag is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_referrers_api_signatures_are_found_through_it_and_no_fallback_tag_is_written() {
+    kaniko_tests::init_test_tracing();
+    let (native, _) = platforms();
+    let registry = Registry::start().expect("registry");
+    push_busybox(&registry, "busybox").await.expect("fixture");
+    let proxy = kaniko_tests::referrers_proxy::ReferrersProxy::start(registry.host())
+        .await
+        .expect("proxy");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = keys(dir.path());
+    let context = dir.path().join("context");
+    std::fs::create_dir_all(&context).expect("context");
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!("FROM {}/busybox:latest\nLABEL api=yes\n", registry.host()),
+    )
+    .expect("Dockerfile");
+    let destination = format!("{}/api:v1", proxy.host());
+    let digest_file = dir.path().join("digest");
+    let platform = native.to_string();
+    let signed = coordinator(
+        &registry,
+        &[
+            "submit",
+            "--driver",
+            "local",
+            "--context",
+            context.to_str().expect("utf-8"),
+            "--destination",
+            &destination,
+            "--multi-platform",
+            &platform,
+            "--sign-images",
+            "--cosign-key-path",
+            keys.encrypted.to_str().expect("utf-8"),
+            "--digest-file",
+            digest_file.to_str().expect("utf-8"),
+            "--insecure-registry",
+            &proxy.host(),
+        ],
+        Some(PASSWORD),
+    );
+    assert!(signed.status.success(), "{}", describe(&signed));
+    let index = std::fs::read_to_string(&digest_file).expect("digest file");
+    let hex = index.trim().trim_start_matches("sha256:");
+
+    let referrers = coordinator(
+        &registry,
+        &[
+            "referrers",
+            &destination,
+            "--insecure-registry",
+            &proxy.host(),
+        ],
+        None,
+    );
+    let listed = String::from_utf8_lossy(&referrers.stdout);
+    assert!(
+        referrers.status.success()
+            && listed.contains("referrers api")
+            && listed.contains(kaniko_sign::SIGNATURE_ARTIFACT_TYPE),
+        "{}",
+        describe(&referrers)
+    );
+    let verified = coordinator(
+        &registry,
+        &[
+            "verify",
+            &destination,
+            "--key",
+            keys.public.to_str().expect("utf-8"),
+            "--insecure-registry",
+            &proxy.host(),
+        ],
+        None,
+    );
+    assert!(verified.status.success(), "{}", describe(&verified));
+
+    let tags = String::from_utf8_lossy(
+        &Command::new("skopeo")
+            .args(["list-tags", "--tls-verify=false"])
+            .arg(format!("docker://{}/api", registry.host()))
+            .output()
+            .expect("skopeo")
+            .stdout,
+    )
+    .to_string();
+    assert!(tags.contains(&format!("\"sha256-{hex}.sig\"")), "{tags}");
+    assert!(!tags.contains(&format!("\"sha256-{hex}\"")), "{tags}");
+}
