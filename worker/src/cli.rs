@@ -271,6 +271,10 @@ pub struct RunFlags {
 
 #[derive(Debug, Clone, Args)]
 pub struct BuildArgs {
+    // ---- signing ----
+    /// `--sign-images`, `--cosign-key-path`, `--cosign-key-password` (docs/signing.md).
+    #[command(flatten)]
+    pub signing: SigningFlags,
     // ---- context and Dockerfile ----
     /// Build context: a directory, dir://<dir>, tar://<file.tar[.gz]> or tar://stdin.
     #[arg(short = 'c', long, default_value = "/workspace/")]

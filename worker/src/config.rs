@@ -87,6 +87,9 @@ pub enum ConfigError {
     /// Nowhere to put the image.
     #[error("you must provide --destination, or use --no-push")]
     MissingDestination,
+    /// The signing flags are wrong or the key does not load.
+    #[error("{0}")]
+    Signing(String),
     /// An output that names the destination, without a destination.
     #[error("{0} requires --destination")]
     DestinationRequired(&'static str),
@@ -571,8 +574,17 @@ fn outputs(args: &BuildArgs) -> Result<Outputs, ConfigError> {
         image_name_tag_with_digest_file: path(&args.image_name_tag_with_digest_file),
         metadata_file: path(&args.metadata_file),
         force: args.force.unwrap_or(false),
+        signing_key: args
+            .signing
+            .load()
+            .map_err(|err| ConfigError::Signing(format!("{err:#}")))?,
         destinations,
     };
+    if outputs.signing_key.is_some() && outputs.no_push {
+        return Err(ConfigError::Signing(
+            "--sign-images signs the pushed image: it cannot go with --no-push".to_string(),
+        ));
+    }
     if outputs.destinations.is_empty() {
         if outputs.image_name_with_digest_file.is_some() {
             return Err(ConfigError::DestinationRequired(

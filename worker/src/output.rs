@@ -64,6 +64,9 @@ pub struct OutputOptions {
     /// `--push-retry`: how many times the whole push is tried again after a transient
     /// failure that outlived the registry client's own retries (Kaniko's flag; 0: none).
     pub push_retry: u32,
+    /// Sign the image in every destination repository after it is pushed by digest and
+    /// before any tag moves (`worker build --sign-images`).
+    pub signing_key: Option<kaniko_sign::SigningKey>,
 }
 
 /// What was written.
@@ -89,6 +92,9 @@ pub enum OutputError {
         #[source]
         source: RegistryError,
     },
+    /// Signing the pushed image failed; no tag was moved.
+    #[error("signing failed, so no tag was moved: {0}")]
+    Sign(#[from] kaniko_sign::SignError),
     /// A layer's bytes could not be fetched.
     #[error(transparent)]
     Blob(#[from] BlobError),
@@ -208,6 +214,7 @@ pub async fn write_outputs_after(
         let modes = push::PushModes {
             ignore_immutable: opts.push_ignore_immutable_tag_errors,
             by_digest_only: opts.push_by_digest_only,
+            signing_key: opts.signing_key.as_ref(),
         };
         RetryPolicy::default()
             .with_attempts(opts.push_retry.saturating_add(1))

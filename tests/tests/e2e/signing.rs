@@ -382,3 +382,52 @@ async fn with_a_referrers_api_signatures_are_found_through_it_and_no_fallback_ta
     assert!(tags.contains(&format!("\"sha256-{hex}.sig\"")), "{tags}");
     assert!(!tags.contains(&format!("\"sha256-{hex}\"")), "{tags}");
 }
+
+/// `worker build --sign-images` with a plain PKCS#8 key: the pushed image verifies, and the
+/// signature is there before the tag (it is pushed by digest and signed first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_build_signs_the_image_it_pushed_with_a_pkcs8_key() {
+    kaniko_tests::init_test_tracing();
+    let (native, _) = platforms();
+    let registry = Registry::start().expect("registry");
+    push_busybox(&registry, "busybox").await.expect("fixture");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = keys(dir.path());
+    let context = dir.path().join("context");
+    std::fs::create_dir_all(&context).expect("context");
+    std::fs::write(
+        context.join("Dockerfile"),
+        format!("FROM {}/busybox:latest\nLABEL solo=yes\n", registry.host()),
+    )
+    .expect("Dockerfile");
+    let destination = format!("{}/solo:v1", registry.host());
+    let built = crate::ci_driver::worker_build(
+        &context,
+        &native.to_string(),
+        &destination,
+        &[
+            "--sign-images",
+            "--cosign-key-path",
+            dir.path().join("key.pem").to_str().expect("utf-8"),
+        ],
+    );
+    assert!(built.status.success(), "{}", describe(&built));
+    let verified = coordinator(
+        &registry,
+        &[
+            "verify",
+            &destination,
+            "--key",
+            keys.public.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert!(verified.status.success(), "{}", describe(&verified));
+    for secret in &keys.secrets {
+        assert!(
+            !contains(&built.stdout, secret) && !contains(&built.stderr, secret),
+            "a secret leaked:\n{}",
+            describe(&built)
+        );
+    }
+}

@@ -172,6 +172,7 @@ fn every_flag_lands_in_the_config() {
             image_name_tag_with_digest_file: Some(PathBuf::from("/out/tag")),
             metadata_file: Some(PathBuf::from("/out/meta.json")),
             force: true,
+            signing_key: None,
         },
         image: ImageOptions {
             labels: [("empty", ""), ("org.opencontainers.image.title", "app")]

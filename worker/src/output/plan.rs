@@ -36,6 +36,8 @@ pub struct Outputs {
     pub metadata_file: Option<PathBuf>,
     /// `--force`: digest files whose content would change are replaced, not refused.
     pub force: bool,
+    /// `--sign-images`: the key the pushed image is signed with (docs/signing.md).
+    pub signing_key: Option<kaniko_sign::SigningKey>,
 }
 
 /// The [`OutputOptions`] for a build's output flags, `--push-ignore-immutable-tag-errors`
@@ -63,6 +65,7 @@ pub fn options(
         push_by_digest_only: false,
         force_digest_files: outputs.force,
         push_retry,
+        signing_key: outputs.signing_key.clone(),
     })
 }
 

@@ -38,12 +38,13 @@ pub(super) async fn push_all(
     destinations: &[Reference],
     client: &RegistryClient,
     blobs: &BlobStore,
-    modes: PushModes,
+    modes: PushModes<'_>,
     early: &UploadedLayers,
 ) -> Result<Vec<String>, OutputError> {
     let PushModes {
         ignore_immutable,
         by_digest_only,
+        signing_key,
     } = modes;
     // One blob upload per repository, whatever the number of tags.
     let repositories = repositories(destinations);
@@ -66,6 +67,26 @@ pub(super) async fn push_all(
             pushed.push(format!("{repository}@{digest}"));
         }
         return Ok(pushed);
+    }
+    if let Some(key) = signing_key {
+        for destination in repositories.values() {
+            let by_digest = Reference::with_digest(
+                destination.registry().to_string(),
+                destination.repository().to_string(),
+                digest.clone(),
+            );
+            push_manifest(finished, &by_digest, destination, client, blobs)
+                .await
+                .map_err(push_err(&by_digest, digest))?;
+            kaniko_sign::sign(
+                client,
+                key,
+                destination,
+                &finished.manifest,
+                &std::collections::BTreeMap::new(),
+            )
+            .await?;
+        }
     }
     for destination in destinations {
         let tag = tag_of(destination);
@@ -119,11 +140,13 @@ async fn push_manifest(
 
 /// How the manifests are pushed.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct PushModes {
+pub(super) struct PushModes<'a> {
     /// `--push-ignore-immutable-tag-errors`.
     pub(super) ignore_immutable: bool,
     /// By digest only, moving no tag.
     pub(super) by_digest_only: bool,
+    /// Sign the image (pushed by digest first) before any tag moves.
+    pub(super) signing_key: Option<&'a kaniko_sign::SigningKey>,
 }
 
 fn is_immutable_tag_error(err: &RegistryError) -> bool {
