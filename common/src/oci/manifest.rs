@@ -94,9 +94,20 @@ pub fn manifest_bytes(
             return Err(refuse(format!("annotations of {}", d.digest)));
         }
     }
-    let mut manifest = ImageManifestBuilder::default()
+    let mut manifest = image_manifest(mode.manifest_media_type(), config, layers)?;
+    manifest.set_annotations(hash_map(annotations));
+    to_canonical_json(&manifest)
+}
+
+/// An image manifest of `media_type` with `config` and `layers` (digests validated).
+fn image_manifest(
+    media_type: &str,
+    config: &Descriptor,
+    layers: &[Descriptor],
+) -> Result<ImageManifest, OciError> {
+    ImageManifestBuilder::default()
         .schema_version(2u32)
-        .media_type(MediaType::from(mode.manifest_media_type()))
+        .media_type(MediaType::from(media_type))
         .config(SpecDescriptor::try_from(config)?)
         .layers(
             layers
@@ -105,9 +116,7 @@ pub fn manifest_bytes(
                 .collect::<Result<Vec<_>, _>>()?,
         )
         .build()
-        .map_err(|e| OciError::Build(e.to_string()))?;
-    manifest.set_annotations(hash_map(annotations));
-    to_canonical_json(&manifest)
+        .map_err(|e| OciError::Build(e.to_string()))
 }
 
 /// The canonical bytes of an OCI 1.1 artifact manifest: an OCI image manifest with
@@ -121,19 +130,8 @@ pub fn artifact_manifest_bytes(
     subject: Option<&Descriptor>,
     annotations: &BTreeMap<String, String>,
 ) -> Result<Vec<u8>, OciError> {
-    let mut manifest = ImageManifestBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::from(OCI_MANIFEST))
-        .artifact_type(MediaType::from(artifact_type))
-        .config(SpecDescriptor::try_from(config)?)
-        .layers(
-            layers
-                .iter()
-                .map(SpecDescriptor::try_from)
-                .collect::<Result<Vec<_>, _>>()?,
-        )
-        .build()
-        .map_err(|e| OciError::Build(e.to_string()))?;
+    let mut manifest = image_manifest(OCI_MANIFEST, config, layers)?;
+    manifest.set_artifact_type(Some(MediaType::from(artifact_type)));
     if let Some(subject) = subject {
         manifest.set_subject(Some(SpecDescriptor::try_from(subject)?));
     }

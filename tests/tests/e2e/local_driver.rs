@@ -47,7 +47,7 @@ fn submit(registry: &Registry, context: &Path, destination: &str, extra: &[&str]
         .expect("coordinator submit")
 }
 
-fn describe(output: &Output) -> String {
+pub(crate) fn describe(output: &Output) -> String {
     format!(
         "status {:?}\nstdout:\n{}\nstderr:\n{}",
         output.status,

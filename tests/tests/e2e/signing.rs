@@ -16,6 +16,7 @@ use kaniko_tests::Registry;
 use kaniko_tests::fixture::push_busybox;
 
 use crate::fleet::platforms;
+use crate::local_driver::describe;
 
 const PASSWORD: &str = "tr0ub4dor&3-signing";
 
@@ -101,15 +102,6 @@ fn coordinator(registry: &Registry, args: &[&str], password: Option<&str>) -> Ou
         command.env("COSIGN_PASSWORD", password);
     }
     command.output().expect("coordinator")
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
