@@ -53,7 +53,9 @@ pub(super) async fn push_all(
     }
     let digest = &finished.manifest.digest;
     let mut pushed = Vec::new();
-    if by_digest_only {
+    // By digest first when nothing else is pushed, or when the image is signed before any
+    // tag moves.
+    if by_digest_only || signing_key.is_some() {
         for (repository, destination) in &repositories {
             let by_digest = Reference::with_digest(
                 destination.registry().to_string(),
@@ -64,28 +66,17 @@ pub(super) async fn push_all(
                 .await
                 .map_err(push_err(&by_digest, digest))?;
             tracing::info!(destination = %by_digest, %digest, "pushed by digest");
-            pushed.push(format!("{repository}@{digest}"));
+            if let Some(key) = signing_key {
+                let annotations = std::collections::BTreeMap::new();
+                kaniko_sign::sign(client, key, destination, &finished.manifest, &annotations)
+                    .await?;
+            }
+            if by_digest_only {
+                pushed.push(format!("{repository}@{digest}"));
+            }
         }
-        return Ok(pushed);
-    }
-    if let Some(key) = signing_key {
-        for destination in repositories.values() {
-            let by_digest = Reference::with_digest(
-                destination.registry().to_string(),
-                destination.repository().to_string(),
-                digest.clone(),
-            );
-            push_manifest(finished, &by_digest, destination, client, blobs)
-                .await
-                .map_err(push_err(&by_digest, digest))?;
-            kaniko_sign::sign(
-                client,
-                key,
-                destination,
-                &finished.manifest,
-                &std::collections::BTreeMap::new(),
-            )
-            .await?;
+        if by_digest_only {
+            return Ok(pushed);
         }
     }
     for destination in destinations {
