@@ -125,22 +125,45 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signed_two_platform_build_verifies_with_its_key_only() {
+/// A registry with the busybox fixture, a scratch directory with the keys, and a context
+/// whose Dockerfile is `FROM <busybox>` followed by `body`.
+struct Setup {
+    registry: Registry,
+    dir: tempfile::TempDir,
+    keys: Keys,
+    context: PathBuf,
+}
+
+async fn setup(body: &str) -> Setup {
     kaniko_tests::init_test_tracing();
-    let (native, foreign) = platforms();
     let registry = Registry::start().expect("registry");
     push_busybox(&registry, "busybox").await.expect("fixture");
     let dir = tempfile::tempdir().expect("tempdir");
     let keys = keys(dir.path());
     let context = dir.path().join("context");
     std::fs::create_dir_all(&context).expect("context");
-    let base = format!("{}/busybox:latest", registry.host());
     std::fs::write(
         context.join("Dockerfile"),
-        format!("FROM {base}\nCOPY hello.txt /hello.txt\nLABEL signed=yes\n"),
+        format!("FROM {}/busybox:latest\n{body}", registry.host()),
     )
     .expect("Dockerfile");
+    Setup {
+        registry,
+        dir,
+        keys,
+        context,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_two_platform_build_verifies_with_its_key_only() {
+    let (native, foreign) = platforms();
+    let Setup {
+        registry,
+        dir,
+        keys,
+        context,
+    } = setup("COPY hello.txt /hello.txt\nLABEL signed=yes\n").await;
     std::fs::write(context.join("hello.txt"), "signed\n").expect("hello");
     let destination = format!("{}/app:v1", registry.host());
     let platforms = format!("{native},{foreign}");
@@ -285,22 +308,16 @@ async fn a_signed_two_platform_build_verifies_with_its_key_only() {
 /// of it. The signature is then found through the API, and no fallback tag is written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_referrers_api_signatures_are_found_through_it_and_no_fallback_tag_is_written() {
-    kaniko_tests::init_test_tracing();
     let (native, _) = platforms();
-    let registry = Registry::start().expect("registry");
-    push_busybox(&registry, "busybox").await.expect("fixture");
+    let Setup {
+        registry,
+        dir,
+        keys,
+        context,
+    } = setup("LABEL api=yes\n").await;
     let proxy = kaniko_tests::referrers_proxy::ReferrersProxy::start(registry.host())
         .await
         .expect("proxy");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let keys = keys(dir.path());
-    let context = dir.path().join("context");
-    std::fs::create_dir_all(&context).expect("context");
-    std::fs::write(
-        context.join("Dockerfile"),
-        format!("FROM {}/busybox:latest\nLABEL api=yes\n", registry.host()),
-    )
-    .expect("Dockerfile");
     let destination = format!("{}/api:v1", proxy.host());
     let digest_file = dir.path().join("digest");
     let platform = native.to_string();
@@ -379,19 +396,13 @@ async fn with_a_referrers_api_signatures_are_found_through_it_and_no_fallback_ta
 /// signature is there before the tag (it is pushed by digest and signed first).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_build_signs_the_image_it_pushed_with_a_pkcs8_key() {
-    kaniko_tests::init_test_tracing();
     let (native, _) = platforms();
-    let registry = Registry::start().expect("registry");
-    push_busybox(&registry, "busybox").await.expect("fixture");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let keys = keys(dir.path());
-    let context = dir.path().join("context");
-    std::fs::create_dir_all(&context).expect("context");
-    std::fs::write(
-        context.join("Dockerfile"),
-        format!("FROM {}/busybox:latest\nLABEL solo=yes\n", registry.host()),
-    )
-    .expect("Dockerfile");
+    let Setup {
+        registry,
+        dir,
+        keys,
+        context,
+    } = setup("LABEL solo=yes\n").await;
     let destination = format!("{}/solo:v1", registry.host());
     let built = crate::ci_driver::worker_build(
         &context,
