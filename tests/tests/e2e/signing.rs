@@ -104,6 +104,16 @@ fn coordinator(registry: &Registry, args: &[&str], password: Option<&str>) -> Ou
     command.output().expect("coordinator")
 }
 
+/// The tags of `repository` as skopeo lists them (JSON).
+fn tags(registry: &Registry, repository: &str) -> String {
+    let output = Command::new("skopeo")
+        .args(["list-tags", "--tls-verify=false"])
+        .arg(format!("docker://{}/{repository}", registry.host()))
+        .output()
+        .expect("skopeo");
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -242,15 +252,7 @@ async fn a_signed_two_platform_build_verifies_with_its_key_only() {
 
     // The fallback referrers tag and cosign's tag are both there.
     let hex = index.trim().trim_start_matches("sha256:");
-    let tags = String::from_utf8_lossy(
-        &Command::new("skopeo")
-            .args(["list-tags", "--tls-verify=false"])
-            .arg(format!("docker://{}/app", registry.host()))
-            .output()
-            .expect("skopeo")
-            .stdout,
-    )
-    .to_string();
+    let tags = tags(&registry, "app");
     assert!(tags.contains(&format!("\"sha256-{hex}\"")), "{tags}");
     assert!(tags.contains(&format!("\"sha256-{hex}.sig\"")), "{tags}");
     let referrers = coordinator(&registry, &["referrers", &destination], None);
@@ -379,15 +381,7 @@ async fn with_a_referrers_api_signatures_are_found_through_it_and_no_fallback_ta
     );
     assert!(verified.status.success(), "{}", describe(&verified));
 
-    let tags = String::from_utf8_lossy(
-        &Command::new("skopeo")
-            .args(["list-tags", "--tls-verify=false"])
-            .arg(format!("docker://{}/api", registry.host()))
-            .output()
-            .expect("skopeo")
-            .stdout,
-    )
-    .to_string();
+    let tags = tags(&registry, "api");
     assert!(tags.contains(&format!("\"sha256-{hex}.sig\"")), "{tags}");
     assert!(!tags.contains(&format!("\"sha256-{hex}\"")), "{tags}");
 }
