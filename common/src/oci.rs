@@ -17,19 +17,22 @@ mod context_artifact;
 mod digest;
 mod manifest;
 
-pub use context_artifact::{
-    CONTEXT_ARTIFACT_TYPE, EMPTY_CONFIG, OCI_EMPTY, context_layer, context_manifest,
-};
+pub use context_artifact::{CONTEXT_ARTIFACT_TYPE, context_layer, context_manifest};
 pub use digest::{
     COPY_BUFFER_SIZE, CopyError, DigestAlgorithm, DigestHasher, copy_chunks, hash_copy,
     parse_digest, sha256_digest, sha256_digest_of_reader,
 };
-pub use manifest::{Manifest, config_bytes, manifest_bytes, to_canonical_json};
+pub use manifest::{
+    ArtifactDescriptor, EMPTY_JSON, Manifest, artifact_manifest_bytes, config_bytes, empty_config,
+    manifest_bytes, referrers_index_bytes, to_canonical_json,
+};
 
 /// OCI image index.
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// OCI image manifest.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// The OCI empty descriptor's media type (`{}`, the config of an artifact without one).
+pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 /// OCI image config.
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// OCI uncompressed layer.

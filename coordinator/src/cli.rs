@@ -37,6 +37,11 @@ pub enum Command {
     /// The layer cache in a registry: `cache gc` deletes expired entries.
     #[command(subcommand)]
     Cache(crate::cache_gc::CacheCommand),
+    /// Check an image's cosign signature with a public key: exits non-zero naming what
+    /// failed (no signature, wrong key, digest mismatch).
+    Verify(Box<crate::verify::VerifyArgs>),
+    /// List the artifacts (signatures, SBOMs) attached to an image as OCI 1.1 referrers.
+    Referrers(Box<crate::verify::ReferrersArgs>),
     /// List the live workers.
     Workers {
         #[command(flatten)]
@@ -138,6 +143,20 @@ pub struct PublishFlags {
     /// content is always fine).
     #[arg(long)]
     pub force: bool,
+    /// Signing the index and each platform's manifest (docs/signing.md).
+    #[command(flatten)]
+    pub signing: kaniko_worker::cli::SigningFlags,
+}
+
+impl PublishFlags {
+    /// Loads the signing key when `--sign-images` asks for it and makes it the key this
+    /// process's publishing signs with ([`crate::policy::sign`]).
+    pub fn install_signing_key(&self) -> anyhow::Result<()> {
+        if let Some(key) = self.signing.load()? {
+            crate::policy::sign::install(key)?;
+        }
+        Ok(())
+    }
 }
 
 /// How the coordinator itself reaches registries (`serve` publishes indexes, the `ci` and

@@ -16,6 +16,7 @@ pub mod policy;
 pub mod serve;
 pub mod submit;
 pub mod verbs;
+pub mod verify;
 
 use cli::Command;
 
@@ -40,10 +41,30 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     if let Command::Index(args) = cli.command {
         install_subscriber("warn");
         let config = driver::ci::CiConfig::from_index_args(&args)?;
+        if args.publish.signing.sign_images && !args.publish_index {
+            anyhow::bail!(
+                "--sign-images signs the published index and its platforms: it needs --publish-index"
+            );
+        }
+        args.publish.install_signing_key()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
         return runtime.block_on(driver::ci::run_cli(&config));
+    }
+    if let Command::Verify(args) = &cli.command {
+        install_subscriber("warn");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        return runtime.block_on(verify::verify(args));
+    }
+    if let Command::Referrers(args) = &cli.command {
+        install_subscriber("warn");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        return runtime.block_on(verify::referrers(args));
     }
     if let Command::Cache(command) = &cli.command {
         install_subscriber("warn");
@@ -65,6 +86,8 @@ async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
         | Command::Submit(_)
         | Command::Index(_)
         | Command::NatsConfig(_)
+        | Command::Verify(_)
+        | Command::Referrers(_)
         | Command::Cache(_) => Ok(ExitCode::SUCCESS),
         Command::Workers { client, json } => {
             let api = verbs::ApiClient::connect(&client).await?;

@@ -2,12 +2,13 @@
 
 //! The coordinator's policy, apart from who runs it: routing ([`routing`]), the one task
 //! construction and task id ([`task`]), a build's record and the failure verdict
-//! ([`record`]), and index publishing ([`publish`]). The actors (the fleet over NATS) and
+//! ([`record`]), index publishing ([`publish`]) and signing what it publishes ([`sign`]). The actors (the fleet over NATS) and
 //! every driver (`local`, `ci`) call these; none of them imports an actor or a driver.
 
 pub mod publish;
 pub mod record;
 pub mod routing;
+pub mod sign;
 pub mod task;
 
 /// Now, unix milliseconds.

@@ -405,21 +405,36 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
     {
         bail!("{flag} applies to --driver k8s only");
     }
-    if args.driver == Some(Driver::Ci) {
+    let driver = resolve_driver(
+        args.driver,
+        &args.nats.url,
+        std::env::var_os("NATS_URL").is_some(),
+    );
+    let signing = &args.publish.signing;
+    if driver == Driver::Nats && (signing.sign_images || signing.cosign_key_path.is_some()) {
+        bail!(
+            "--sign-images and --cosign-key-path apply to --driver local, ci and k8s: a fleet build's \
+             index is published by `coordinator serve`, which holds no signing key (the key never \
+             travels over NATS); sign after the build with `coordinator index --sign-images` or \
+             build with --driver local"
+        );
+    }
+    if signing.sign_images && !args.publish_index {
+        bail!(
+            "--sign-images signs the published index and its platforms: it needs --publish-index"
+        );
+    }
+    args.publish.install_signing_key()?;
+    if driver == Driver::Ci {
         let config = crate::driver::ci::CiConfig::from_submit_args(args)?;
         return crate::driver::ci::run_cli(&config).await;
     }
     if args.digests_from.is_some() {
         bail!("--digests-from needs --driver ci");
     }
-    if args.driver == Some(Driver::K8s) {
+    if driver == Driver::K8s {
         return k8s::run(args).await;
     }
-    let driver = resolve_driver(
-        args.driver,
-        &args.nats.url,
-        std::env::var_os("NATS_URL").is_some(),
-    );
     if driver == Driver::Local {
         if identity.is_some() {
             bail!(

@@ -19,6 +19,7 @@ mod blob;
 mod body;
 mod error;
 mod manifest;
+mod referrers;
 mod retry;
 mod tags;
 
@@ -37,6 +38,7 @@ pub use error::{RegistryError, error_chain};
 pub use kaniko_retry::RetryPolicy;
 pub use manifest::{PulledManifest, ResolvedImage};
 pub use oci_client::Reference;
+pub use referrers::{Attached, Referrer, ReferrersSource, fallback_tag};
 
 use error::{classify_reqwest, classify_status};
 

@@ -382,6 +382,20 @@ impl RegistryClient {
         bytes: impl Into<Bytes>,
         media_type: &str,
     ) -> Result<String, RegistryError> {
+        let (digest, _) = self
+            .push_manifest_headers(reference, bytes, media_type)
+            .await?;
+        Ok(digest)
+    }
+
+    /// [`RegistryClient::push_manifest_raw`], also returning the response's headers (the
+    /// `OCI-Subject` a registry with the referrers API sends back).
+    pub(super) async fn push_manifest_headers(
+        &self,
+        reference: &Reference,
+        bytes: impl Into<Bytes>,
+        media_type: &str,
+    ) -> Result<(String, http::HeaderMap), RegistryError> {
         let bytes: Bytes = bytes.into();
         let digest = sha256_digest(&bytes);
         if let Some(wanted) = reference.digest()
@@ -392,14 +406,15 @@ impl RegistryClient {
                 format!("manifest content has digest {digest}, not the {wanted} it is pushed as"),
             ));
         }
-        self.change_manifest("push", reference, |http, url| {
-            http.put(url)
-                .header(http::header::CONTENT_TYPE, media_type)
-                .body(bytes.clone())
-        })
-        .await?;
+        let headers = self
+            .change_manifest("push", reference, |http, url| {
+                http.put(url)
+                    .header(http::header::CONTENT_TYPE, media_type)
+                    .body(bytes.clone())
+            })
+            .await?;
         tracing::debug!(reference = %reference.whole(), %digest, %media_type, "manifest pushed");
-        Ok(digest)
+        Ok((digest, headers))
     }
 
     /// Deletes the manifest `reference` names by digest (registries delete by digest only).
@@ -414,17 +429,18 @@ impl RegistryClient {
         check_digest(reference, digest)?;
         self.change_manifest("delete", reference, |http, url| http.delete(url))
             .await
+            .map(drop)
     }
 
     /// Sends the request `build` makes for the manifest `reference` (a push or a delete,
     /// named by `verb` in retry messages) with push rights, retried; a status outside 2xx is
-    /// classified into an error.
+    /// classified into an error; the response's headers otherwise.
     async fn change_manifest(
         &self,
         verb: &str,
         reference: &Reference,
         build: impl Fn(&reqwest::Client, String) -> reqwest::RequestBuilder,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<http::HeaderMap, RegistryError> {
         let whole = reference.whole();
         self.inner
             .options
@@ -438,7 +454,7 @@ impl RegistryClient {
                     let body = error_text(response).await;
                     return Err(classify_status(&whole, "manifest", status, &body));
                 }
-                Ok(())
+                Ok(response.headers().clone())
             })
             .await
     }

@@ -15,6 +15,7 @@ pub mod kube_api;
 mod nats;
 pub mod nats_secure;
 mod process;
+pub mod referrers_proxy;
 mod registry;
 pub mod rootless;
 pub mod tarball;

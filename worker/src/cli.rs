@@ -213,6 +213,50 @@ pub struct BuildRegistryFlags {
     pub push_retry: u32,
 }
 
+/// Image signing with a cosign key (docs/signing.md), declared once for `worker build`,
+/// `coordinator submit` and `coordinator index`. The password is never shown: not in
+/// `--help` (the variable's value is hidden), not in `Debug` output.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SigningFlags {
+    /// Sign what is pushed (cosign-compatible: an OCI 1.1 referrer and the
+    /// `sha256-<hex>.sig` tag) with the key of --cosign-key-path.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, go_bool_flag())]
+    pub sign_images: bool,
+    /// The private key: cosign's encrypted key (`cosign generate-key-pair`) or a PKCS#8
+    /// ECDSA P-256 PEM.
+    #[arg(long, value_name = "PATH")]
+    pub cosign_key_path: Option<std::path::PathBuf>,
+    /// The key's password (else the COSIGN_PASSWORD variable; none: the empty password).
+    #[arg(long, env = "COSIGN_PASSWORD", hide_env_values = true, value_name = "PASSWORD", value_parser = password)]
+    pub cosign_key_password: Option<kaniko_sign::Password>,
+}
+
+fn password(value: &str) -> Result<kaniko_sign::Password, String> {
+    Ok(kaniko_sign::Password::new(value))
+}
+
+impl SigningFlags {
+    /// The signing key when `--sign-images` asks for signing, loaded and decrypted now so a
+    /// wrong password fails before anything is built. `--sign-images` without a key and a
+    /// key without `--sign-images` are refused.
+    pub fn load(&self) -> anyhow::Result<Option<kaniko_sign::SigningKey>> {
+        match (&self.cosign_key_path, self.sign_images) {
+            (None, false) => Ok(None),
+            (Some(_), false) => {
+                anyhow::bail!("--cosign-key-path has no effect without --sign-images")
+            }
+            (None, true) => anyhow::bail!(
+                "--sign-images needs --cosign-key-path (keyless signing is not supported)"
+            ),
+            (Some(path), true) => {
+                let key = kaniko_sign::SigningKey::load(path, self.cosign_key_password.as_ref())?;
+                tracing::debug!(public_key = %key.public_key().fingerprint(), "signing key loaded");
+                Ok(Some(key))
+            }
+        }
+    }
+}
+
 /// `worker build` flags: every flag of Kaniko's executor, plus `--oci-mode` and
 /// `--metadata-file`.
 /// RUN's worker-local settings: secrets and caches. Declared once for `worker build`,
@@ -237,6 +281,10 @@ pub struct RunFlags {
 
 #[derive(Debug, Clone, Args)]
 pub struct BuildArgs {
+    // ---- signing ----
+    /// `--sign-images`, `--cosign-key-path`, `--cosign-key-password` (docs/signing.md).
+    #[command(flatten)]
+    pub signing: SigningFlags,
     // ---- context and Dockerfile ----
     /// Build context: a directory, dir://<dir>, tar://<file.tar[.gz]>, tar://stdin, or
     /// oci://<registry>/<repo>@sha256:<digest> (a context artifact, `--driver k8s`).

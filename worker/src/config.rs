@@ -93,6 +93,9 @@ pub enum ConfigError {
     /// Nowhere to put the image.
     #[error("you must provide --destination, or use --no-push")]
     MissingDestination,
+    /// The signing flags are wrong or the key does not load.
+    #[error("{0}")]
+    Signing(String),
     /// An output that names the destination, without a destination.
     #[error("{0} requires --destination")]
     DestinationRequired(&'static str),
@@ -584,8 +587,17 @@ fn outputs(args: &BuildArgs) -> Result<Outputs, ConfigError> {
         force: args.force.unwrap_or(false),
         push_by_digest: args.push_by_digest.unwrap_or(false),
         termination_message_path: path(&args.termination_message_path),
+        signing_key: args
+            .signing
+            .load()
+            .map_err(|err| ConfigError::Signing(format!("{err:#}")))?,
         destinations,
     };
+    if outputs.signing_key.is_some() && outputs.no_push {
+        return Err(ConfigError::Signing(
+            "--sign-images signs the pushed image: it cannot go with --no-push".to_string(),
+        ));
+    }
     if outputs.destinations.is_empty() {
         if outputs.image_name_with_digest_file.is_some() {
             return Err(ConfigError::DestinationRequired(

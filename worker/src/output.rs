@@ -70,6 +70,9 @@ pub struct OutputOptions {
     pub push_retry: u32,
     /// The build's cache hits and misses (`--cache`), reported in the metadata file.
     pub cache: Option<crate::cache::CacheReport>,
+    /// Sign the image in every destination repository after it is pushed by digest and
+    /// before any tag moves (`worker build --sign-images`).
+    pub signing_key: Option<kaniko_sign::SigningKey>,
 }
 
 /// What was written.
@@ -95,6 +98,9 @@ pub enum OutputError {
         #[source]
         source: RegistryError,
     },
+    /// Signing the pushed image failed; no tag was moved.
+    #[error("signing failed, so no tag was moved: {0}")]
+    Sign(#[from] kaniko_sign::SignError),
     /// A layer's bytes could not be fetched.
     #[error(transparent)]
     Blob(#[from] BlobError),
@@ -214,6 +220,7 @@ pub async fn write_outputs_after(
         let modes = push::PushModes {
             ignore_immutable: opts.push_ignore_immutable_tag_errors,
             by_digest_only: opts.push_by_digest_only,
+            signing_key: opts.signing_key.as_ref(),
         };
         RetryPolicy::default()
             .with_attempts(opts.push_retry.saturating_add(1))

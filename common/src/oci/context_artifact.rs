@@ -7,19 +7,15 @@
 //! oci://<registry>/<repo>@<digest>`, the manifest verified against that digest and the layer
 //! against the manifest's.
 
-use super::{Descriptor, OCI_LAYER_TAR, OCI_MANIFEST, parse_digest};
+use super::{Descriptor, OCI_EMPTY, OCI_LAYER_TAR, OCI_MANIFEST, empty_config, parse_digest};
 
 /// The `artifactType` of a context artifact.
 pub const CONTEXT_ARTIFACT_TYPE: &str = "application/vnd.kaniko-rs.context.v1";
-/// The media type of the OCI empty descriptor's blob (`{}`).
-pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
-/// The empty config blob.
-pub const EMPTY_CONFIG: &[u8] = b"{}";
 
 /// The manifest of a context artifact whose layer is the tarball `layer_digest` of `size`
 /// bytes, as canonical JSON.
 pub fn context_manifest(layer_digest: &str, size: u64) -> Vec<u8> {
-    let empty = Descriptor::for_bytes(OCI_EMPTY, EMPTY_CONFIG);
+    let empty = empty_config();
     let value = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,

@@ -2,14 +2,18 @@
 
 //! Manifests, configs and indexes on `oci-spec` types: canonical JSON bytes (sorted keys, no
 //! whitespace, so the same input always gives the same digest), conversions between our
-//! [`Descriptor`] and `oci_spec::image::Descriptor`, and [`Manifest`], a parsed manifest or
-//! index from raw bytes in either OCI or Docker spelling.
+//! [`Descriptor`] and `oci_spec::image::Descriptor`, [`Manifest`], a parsed manifest or
+//! index from raw bytes in either OCI or Docker spelling (OCI 1.1's `subject`, `artifactType`
+//! and a descriptor's `data` kept through parsing and canonical JSON), and the OCI 1.1
+//! artifact vocabulary: an artifact manifest with a `subject` ([`artifact_manifest_bytes`])
+//! and the referrers index ([`referrers_index_bytes`], [`ArtifactDescriptor`]).
 
 use std::collections::{BTreeMap, HashMap};
 
 use oci_spec::image::{
     Arch, Descriptor as SpecDescriptor, Digest as SpecDigest, ImageConfiguration, ImageIndex,
-    ImageManifest, ImageManifestBuilder, MediaType, Os, Platform as SpecPlatform,
+    ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType, Os,
+    Platform as SpecPlatform,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -90,9 +94,20 @@ pub fn manifest_bytes(
             return Err(refuse(format!("annotations of {}", d.digest)));
         }
     }
-    let mut manifest = ImageManifestBuilder::default()
+    let mut manifest = image_manifest(mode.manifest_media_type(), config, layers)?;
+    manifest.set_annotations(hash_map(annotations));
+    to_canonical_json(&manifest)
+}
+
+/// An image manifest of `media_type` with `config` and `layers` (digests validated).
+fn image_manifest(
+    media_type: &str,
+    config: &Descriptor,
+    layers: &[Descriptor],
+) -> Result<ImageManifest, OciError> {
+    ImageManifestBuilder::default()
         .schema_version(2u32)
-        .media_type(MediaType::from(mode.manifest_media_type()))
+        .media_type(MediaType::from(media_type))
         .config(SpecDescriptor::try_from(config)?)
         .layers(
             layers
@@ -101,9 +116,81 @@ pub fn manifest_bytes(
                 .collect::<Result<Vec<_>, _>>()?,
         )
         .build()
-        .map_err(|e| OciError::Build(e.to_string()))?;
+        .map_err(|e| OciError::Build(e.to_string()))
+}
+
+/// The canonical bytes of an OCI 1.1 artifact manifest: an OCI image manifest with
+/// `artifactType`, the given config (the empty descriptor, [`empty_config`], for artifacts
+/// without one) and layers, `subject` when the artifact refers to another manifest (a
+/// signature, an SBOM), and `annotations` when there are any.
+pub fn artifact_manifest_bytes(
+    artifact_type: &str,
+    config: &Descriptor,
+    layers: &[Descriptor],
+    subject: Option<&Descriptor>,
+    annotations: &BTreeMap<String, String>,
+) -> Result<Vec<u8>, OciError> {
+    let mut manifest = image_manifest(OCI_MANIFEST, config, layers)?;
+    manifest.set_artifact_type(Some(MediaType::from(artifact_type)));
+    if let Some(subject) = subject {
+        manifest.set_subject(Some(SpecDescriptor::try_from(subject)?));
+    }
     manifest.set_annotations(hash_map(annotations));
     to_canonical_json(&manifest)
+}
+
+/// The OCI empty descriptor's content (`{}`) and media type, the config of an artifact that
+/// has none.
+pub const EMPTY_JSON: &[u8] = b"{}";
+
+/// The descriptor of [`EMPTY_JSON`] as `application/vnd.oci.empty.v1+json`.
+pub fn empty_config() -> Descriptor {
+    Descriptor::for_bytes(super::OCI_EMPTY, EMPTY_JSON)
+}
+
+/// A descriptor in a referrers list: the manifest's descriptor and its `artifactType`
+/// (the manifest's `artifactType`, else its config's media type, as the distribution spec
+/// says). Annotations are the manifest's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactDescriptor {
+    /// The referring manifest.
+    pub descriptor: Descriptor,
+    /// What kind of artifact it is.
+    pub artifact_type: Option<String>,
+}
+
+impl ArtifactDescriptor {
+    /// The entry a referrers list gets for `bytes`, a manifest pushed with `media_type`.
+    pub fn for_manifest(bytes: &[u8], media_type: &str) -> Result<Self, OciError> {
+        let parsed = Manifest::parse(bytes, Some(media_type))?;
+        let mut descriptor = Descriptor::for_bytes(parsed.media_type(), bytes);
+        descriptor.annotations = parsed.annotations();
+        Ok(ArtifactDescriptor {
+            descriptor,
+            artifact_type: parsed.artifact_type(),
+        })
+    }
+}
+
+/// The canonical bytes of a referrers index (the answer of `GET /v2/<name>/referrers/<digest>`
+/// and the OCI 1.1 fallback tag `sha256-<hex>`): an OCI index listing `entries` in the order
+/// given, each with its `artifactType` and annotations.
+pub fn referrers_index_bytes(entries: &[ArtifactDescriptor]) -> Result<Vec<u8>, OciError> {
+    let manifests = entries
+        .iter()
+        .map(|entry| {
+            let mut spec = SpecDescriptor::try_from(&entry.descriptor)?;
+            spec.set_artifact_type(entry.artifact_type.as_deref().map(MediaType::from));
+            Ok(spec)
+        })
+        .collect::<Result<Vec<_>, OciError>>()?;
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::from(OCI_INDEX))
+        .manifests(manifests)
+        .build()
+        .map_err(|e| OciError::Build(e.to_string()))?;
+    to_canonical_json(&index)
 }
 
 /// The canonical bytes of an image configuration (OCI and Docker configs share the shape).
@@ -248,6 +335,71 @@ impl Manifest {
     /// True for a Docker schema 2 manifest or manifest list.
     pub fn is_docker(&self) -> bool {
         super::is_docker(&self.media_type())
+    }
+
+    /// The document's `subject` (OCI 1.1): the manifest it refers to.
+    pub fn subject(&self) -> Result<Option<Descriptor>, OciError> {
+        let subject = match self {
+            Manifest::Image(m) => m.subject().as_ref(),
+            Manifest::Index(i) => i.subject().as_ref(),
+        };
+        subject.map(Descriptor::try_from).transpose()
+    }
+
+    /// The document's `artifactType`, else (an image manifest) its config's media type when
+    /// that is not an image config: what a referrers list says the artifact is.
+    pub fn artifact_type(&self) -> Option<String> {
+        match self {
+            Manifest::Image(m) => m
+                .artifact_type()
+                .as_ref()
+                .map(|t| t.to_string())
+                .or_else(|| {
+                    let config = m.config().media_type().to_string();
+                    (config != super::OCI_CONFIG && config != super::DOCKER_CONFIG)
+                        .then_some(config)
+                }),
+            Manifest::Index(i) => i.artifact_type().as_ref().map(|t| t.to_string()),
+        }
+    }
+
+    /// The document's own annotations.
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        let annotations = match self {
+            Manifest::Image(m) => m.annotations(),
+            Manifest::Index(i) => i.annotations(),
+        };
+        annotations
+            .as_ref()
+            .map(|a| a.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    /// The children of an index with their `artifactType` (a referrers list); nothing for an
+    /// image manifest.
+    pub fn artifact_descriptors(&self) -> Result<Vec<ArtifactDescriptor>, OciError> {
+        match self {
+            Manifest::Image(_) => Ok(Vec::new()),
+            Manifest::Index(i) => i
+                .manifests()
+                .iter()
+                .map(|d| {
+                    Ok(ArtifactDescriptor {
+                        descriptor: Descriptor::try_from(d)?,
+                        artifact_type: d.artifact_type().as_ref().map(|t| t.to_string()),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// The canonical JSON of the parsed document: every field it had, `subject`,
+    /// `artifactType` and descriptors' `data` included.
+    pub fn canonical_bytes(&self) -> Result<Vec<u8>, OciError> {
+        match self {
+            Manifest::Image(m) => to_canonical_json(m),
+            Manifest::Index(i) => to_canonical_json(i),
+        }
     }
 
     /// The descriptors the document points at: the children of an index, or the config
@@ -478,6 +630,86 @@ mod tests {
         );
         check(b"not json", None, Err("invalid manifest json"));
         check(b"", None, Err("invalid manifest json"));
+    }
+
+    #[test]
+    fn subject_artifact_type_and_data_survive_parse_and_canonical_json() {
+        let subject = r#"{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}"#;
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/spdx+json","config":{{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2,"data":"e30="}},"layers":[],"subject":{subject}}}"#
+        );
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","artifactType":"application/x-set","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/x-a","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2}}],"subject":{subject}}}"#
+        );
+        for (bytes, artifact_type) in [
+            (&manifest, "application/spdx+json"),
+            (&index, "application/x-set"),
+        ] {
+            let parsed = Manifest::parse(bytes.as_bytes(), None).unwrap();
+            assert_eq!(parsed.artifact_type().as_deref(), Some(artifact_type));
+            let subject = parsed.subject().unwrap().unwrap();
+            assert_eq!(subject.media_type, OCI_INDEX);
+            assert_eq!(subject.size, 2);
+            // Nothing is dropped: the canonical bytes are the document's, keys sorted.
+            let value: Value = serde_json::from_str(bytes).unwrap();
+            assert_eq!(
+                parsed.canonical_bytes().unwrap(),
+                to_canonical_json(&value).unwrap()
+            );
+        }
+        let parsed = Manifest::parse(index.as_bytes(), None).unwrap();
+        let entries = parsed.artifact_descriptors().unwrap();
+        assert_eq!(entries[0].artifact_type.as_deref(), Some("application/x-a"));
+    }
+
+    #[test]
+    fn artifact_manifests_and_referrers_indexes() {
+        let subject = desc(OCI_MANIFEST, b"signed");
+        let layer = desc("application/vnd.dev.cosign.simplesigning.v1+json", b"p");
+        let bytes = artifact_manifest_bytes(
+            "application/vnd.dev.cosign.artifact.sig.v1+json",
+            &empty_config(),
+            std::slice::from_ref(&layer),
+            Some(&subject),
+            &annotations(&[("k", "v")]),
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["mediaType"], OCI_MANIFEST);
+        assert_eq!(
+            v["artifactType"],
+            "application/vnd.dev.cosign.artifact.sig.v1+json"
+        );
+        assert_eq!(
+            v["config"]["mediaType"],
+            "application/vnd.oci.empty.v1+json"
+        );
+        assert_eq!(v["config"]["size"], 2);
+        assert_eq!(v["subject"]["digest"], subject.digest);
+        let entry = ArtifactDescriptor::for_manifest(&bytes, OCI_MANIFEST).unwrap();
+        assert_eq!(entry.descriptor.digest, sha256_digest(&bytes));
+        assert_eq!(entry.descriptor.annotations, annotations(&[("k", "v")]));
+
+        // Without artifactType, a referrer's kind is its config's media type.
+        let plain = manifest_bytes(
+            OciMode::Oci,
+            &desc("application/x-custom-config", b"{}"),
+            &[],
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        let other = ArtifactDescriptor::for_manifest(&plain, OCI_MANIFEST).unwrap();
+        assert_eq!(
+            other.artifact_type.as_deref(),
+            Some("application/x-custom-config")
+        );
+
+        let index = referrers_index_bytes(&[entry.clone(), other.clone()]).unwrap();
+        let parsed = Manifest::parse(&index, None).unwrap();
+        assert_eq!(parsed.media_type(), OCI_INDEX);
+        assert_eq!(parsed.artifact_descriptors().unwrap(), [entry, other]);
+        let v: Value = serde_json::from_slice(&referrers_index_bytes(&[]).unwrap()).unwrap();
+        assert_eq!(v["manifests"], serde_json::json!([]));
     }
 
     #[test]

@@ -127,7 +127,7 @@ pub async fn push_context(
         .await
         .with_context(what)?;
     registry
-        .push_blob_bytes(&reference, kaniko_common::oci::EMPTY_CONFIG)
+        .push_blob_bytes(&reference, kaniko_common::oci::EMPTY_JSON)
         .await
         .with_context(what)?;
     let manifest = kaniko_common::oci::context_manifest(&layer, size);

@@ -5,7 +5,9 @@
 //! annotations plus `org.opencontainers.image.created`, and publishes it. Order, so that no
 //! tag ever points at something incomplete: every child is made present in every destination
 //! repository (cross-repository mount from a repository that has it, else a copy), then the
-//! index is pushed by digest to every repository, then under every destination tag.
+//! index is pushed by digest to every repository, then, when this process holds a signing
+//! key ([`super::sign`]), the index and every child are signed in every repository, then the
+//! index goes under every destination tag.
 //!
 //! [`publish`] is the one publishing path: the IndexActor runs it for NATS builds, the `local`
 //! and `ci` drivers call it in-process. [`PublishOptions`] carries what is not index content: the
@@ -300,6 +302,13 @@ pub async fn publish(
             .map_err(|err| early(wire(err)))?;
     }
     let index = built.descriptor();
+    if let Some(key) = super::sign::installed() {
+        super::sign::sign_published(registry, key, &repositories, &index, &msg.children)
+            .await
+            .map_err(|error| {
+                PublishFailure::before_tags(error, &msg.destinations, Some(index.clone()))
+            })?;
+    }
     let mut pushed: Vec<TagPush> = Vec::new();
     for (destination, tag) in msg.destinations.iter().zip(&tags) {
         let reference = Reference::with_tag(

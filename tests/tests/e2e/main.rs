@@ -34,4 +34,5 @@ mod registry_client;
 mod roundtrip;
 mod run;
 mod serve;
+mod signing;
 mod version;

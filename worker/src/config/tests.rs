@@ -174,6 +174,7 @@ fn every_flag_lands_in_the_config() {
             force: true,
             push_by_digest: false,
             termination_message_path: None,
+            signing_key: None,
         },
         image: ImageOptions {
             labels: [("empty", ""), ("org.opencontainers.image.title", "app")]

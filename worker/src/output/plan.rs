@@ -40,6 +40,8 @@ pub struct Outputs {
     pub push_by_digest: bool,
     /// `--termination-message-path`: the result as one line of JSON, written in place.
     pub termination_message_path: Option<PathBuf>,
+    /// `--sign-images`: the key the pushed image is signed with (docs/signing.md).
+    pub signing_key: Option<kaniko_sign::SigningKey>,
 }
 
 /// The [`OutputOptions`] for a build's output flags, `--push-ignore-immutable-tag-errors`
@@ -69,6 +71,7 @@ pub fn options(
         force_digest_files: outputs.force,
         push_retry,
         cache: None,
+        signing_key: outputs.signing_key.clone(),
     })
 }
 

@@ -38,12 +38,13 @@ pub(super) async fn push_all(
     destinations: &[Reference],
     client: &RegistryClient,
     blobs: &BlobStore,
-    modes: PushModes,
+    modes: PushModes<'_>,
     early: &UploadedLayers,
 ) -> Result<Vec<String>, OutputError> {
     let PushModes {
         ignore_immutable,
         by_digest_only,
+        signing_key,
     } = modes;
     // One blob upload per repository, whatever the number of tags.
     let repositories = repositories(destinations);
@@ -52,7 +53,9 @@ pub(super) async fn push_all(
     }
     let digest = &finished.manifest.digest;
     let mut pushed = Vec::new();
-    if by_digest_only {
+    // By digest first when nothing else is pushed, or when the image is signed before any
+    // tag moves.
+    if by_digest_only || signing_key.is_some() {
         for (repository, destination) in &repositories {
             let by_digest = Reference::with_digest(
                 destination.registry().to_string(),
@@ -63,9 +66,18 @@ pub(super) async fn push_all(
                 .await
                 .map_err(push_err(&by_digest, digest))?;
             tracing::info!(destination = %by_digest, %digest, "pushed by digest");
-            pushed.push(format!("{repository}@{digest}"));
+            if let Some(key) = signing_key {
+                let annotations = std::collections::BTreeMap::new();
+                kaniko_sign::sign(client, key, destination, &finished.manifest, &annotations)
+                    .await?;
+            }
+            if by_digest_only {
+                pushed.push(format!("{repository}@{digest}"));
+            }
         }
-        return Ok(pushed);
+        if by_digest_only {
+            return Ok(pushed);
+        }
     }
     for destination in destinations {
         let tag = tag_of(destination);
@@ -119,11 +131,13 @@ async fn push_manifest(
 
 /// How the manifests are pushed.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct PushModes {
+pub(super) struct PushModes<'a> {
     /// `--push-ignore-immutable-tag-errors`.
     pub(super) ignore_immutable: bool,
     /// By digest only, moving no tag.
     pub(super) by_digest_only: bool,
+    /// Sign the image (pushed by digest first) before any tag moves.
+    pub(super) signing_key: Option<&'a kaniko_sign::SigningKey>,
 }
 
 fn is_immutable_tag_error(err: &RegistryError) -> bool {
