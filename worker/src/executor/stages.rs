@@ -343,14 +343,14 @@ impl<'a> Executor<'a> {
         );
         for (trigger, instructions) in &triggers {
             for instruction in instructions {
-                self.run_instruction(&mut state, &mut scope, instruction, stage.line)
-                    .await
+                self.watched_instruction(&mut state, &mut scope, instruction, stage.line)
+                    .await?
                     .with_context(|| format!("ONBUILD trigger {trigger:?} of the base image"))?;
             }
         }
         for instruction in &stage.instructions {
-            self.run_instruction(&mut state, &mut scope, instruction, instruction.line)
-                .await
+            self.watched_instruction(&mut state, &mut scope, instruction, instruction.line)
+                .await?
                 .with_context(|| format!("dockerfile:{}", instruction.line))?;
             self.offer_layers(planned.index, &state)?;
         }
@@ -361,6 +361,31 @@ impl<'a> Executor<'a> {
         self.discard_stage_root();
         self.cache_stage_end(planned.index);
         Ok(state)
+    }
+
+    /// One instruction raced against the layer uploads started so far: an upload that fails
+    /// meanwhile is the (outer) error at once, the instruction dropped (a RUN's sandbox is
+    /// killed); otherwise the instruction's own outcome (inner).
+    async fn watched_instruction(
+        &mut self,
+        state: &mut StageState,
+        scope: &mut Scope,
+        instruction: &Instruction,
+        line: usize,
+    ) -> Result<Result<()>> {
+        let mut uploads = self.setup.uploads.take();
+        let outcome = {
+            let step = self.run_instruction(state, scope, instruction, line);
+            match uploads.as_mut() {
+                Some(watched) => tokio::select! {
+                    done = step => Ok(done),
+                    failed = watched.failure() => Err(anyhow::Error::from(failed)),
+                },
+                None => Ok(step.await),
+            }
+        };
+        self.setup.uploads = uploads;
+        outcome
     }
 
     async fn run_instruction(

@@ -13,12 +13,16 @@
 //!
 //! [`LayerUploads::finish`] waits for every upload and says which blobs are in place; the push
 //! then uploads the rest and only then moves tags, so no tag ever points at a partial image.
-//! A failed upload fails the build (at the next instruction, or in the push) with the
+//! A failed upload fails the build at once (the executor races every instruction against
+//! [`LayerUploads::failure`]; a RUN in progress is stopped), or in the push, with the
 //! destination and digest named; dropping the uploads (a build that failed) aborts the ones
 //! still running, and no manifest is ever pushed.
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use futures::FutureExt;
 use kaniko_registry::{Reference, RegistryClient, RegistryError};
@@ -33,8 +37,9 @@ struct Upload {
     target: Reference,
     digest: String,
     task: JoinHandle<Result<(), RegistryError>>,
-    /// Finished and its success already taken from `task` (a handle is read only once).
-    succeeded: bool,
+    /// Its outcome once taken from `task` (a handle is read only once): `Some(true)` it
+    /// succeeded, `Some(false)` it failed and that error was returned.
+    taken: Option<bool>,
 }
 
 /// Layer uploads started during the build, to every destination repository.
@@ -120,7 +125,7 @@ impl LayerUploads {
                     target: target.clone(),
                     digest: digest.clone(),
                     task,
-                    succeeded: false,
+                    taken: None,
                 });
             }
         }
@@ -130,17 +135,34 @@ impl LayerUploads {
     /// The first upload that has finished with an error, as the push's error.
     fn check(&mut self) -> Result<(), OutputError> {
         for upload in &mut self.uploads {
-            if upload.succeeded || !upload.task.is_finished() {
+            if upload.taken.is_some() || !upload.task.is_finished() {
                 continue;
             }
             if let Some(result) = (&mut upload.task).now_or_never() {
-                match flatten(upload, result) {
-                    Ok(()) => upload.succeeded = true,
-                    Err(source) => return Err(push_error(upload, source)),
-                }
+                take(upload, result)?;
             }
         }
         Ok(())
+    }
+
+    /// Resolves with the error of the first upload that fails, and never while none has:
+    /// the executor races each instruction against it, so a refused upload fails the build
+    /// at once (a RUN in progress is stopped) instead of when the instruction ends.
+    pub async fn failure(&mut self) -> OutputError {
+        std::future::poll_fn(|cx| {
+            for upload in &mut self.uploads {
+                if upload.taken.is_some() {
+                    continue;
+                }
+                if let Poll::Ready(result) = Pin::new(&mut upload.task).poll(cx)
+                    && let Err(e) = take(upload, result)
+                {
+                    return Poll::Ready(e);
+                }
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Waits for every upload; the first failure is the error (the others are aborted).
@@ -158,10 +180,18 @@ impl LayerUploads {
             report.finished_before_push,
         );
         for upload in &mut self.uploads {
-            if !upload.succeeded {
-                let result = (&mut upload.task).await;
-                if let Err(source) = flatten(upload, result) {
+            match upload.taken {
+                Some(true) => {}
+                Some(false) => {
+                    let source = RegistryError::Io {
+                        what: format!("uploading {}", upload.digest),
+                        source: std::io::Error::other("the upload failed during the build"),
+                    };
                     return Err(push_error(upload, source));
+                }
+                None => {
+                    let result = (&mut upload.task).await;
+                    take(upload, result)?;
                 }
             }
             report
@@ -183,6 +213,16 @@ fn flatten(
             source: std::io::Error::other(e.to_string()),
         })
     })
+}
+
+/// Records a finished upload's outcome; its failure as the push's error.
+fn take(
+    upload: &mut Upload,
+    result: Result<Result<(), RegistryError>, tokio::task::JoinError>,
+) -> Result<(), OutputError> {
+    let outcome = flatten(upload, result);
+    upload.taken = Some(outcome.is_ok());
+    outcome.map_err(|source| push_error(upload, source))
 }
 
 fn push_error(upload: &Upload, source: RegistryError) -> OutputError {

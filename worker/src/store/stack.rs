@@ -135,6 +135,90 @@ impl Stack {
     }
 }
 
+impl Stack {
+    /// Makes `dest` (an empty directory on the stack's filesystem) the merged tree as one
+    /// directory, without copying any data: directories made with their layer's owner, mode,
+    /// kept xattrs and mtime; every other entry (files, symlinks, devices) a hard link to its
+    /// topmost copy; whiteouts and what they or opaque directories hide left out. What a
+    /// reader of an earlier stage's filesystem (`COPY --from`, `RUN --mount=from`) needs,
+    /// for the cost of one link per entry instead of an unpack. Fails with `EXDEV` when
+    /// `dest` is on another filesystem than the store.
+    pub fn link_into(&self, dest: &Path) -> io::Result<()> {
+        let Some(top) = self.layers.first() else {
+            return Ok(());
+        };
+        let visible: Vec<&Path> = self.layers.iter().map(PathBuf::as_path).collect();
+        link_dir(&visible, Path::new(""), dest)?;
+        let meta = fs::symlink_metadata(top)?;
+        set_dir_meta(top, dest, &meta)
+    }
+}
+
+/// Links the merged directory `rel` of the layers `visible` (top first, each holding `rel`
+/// as a directory, opaque ones last) into `dest.join(rel)`.
+fn link_dir(visible: &[&Path], rel: &Path, dest: &Path) -> io::Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for (at, layer) in visible.iter().enumerate() {
+        let dir = layer.join(rel);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", dir.display()))),
+        };
+        for entry in entries {
+            let name = entry?.file_name();
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let child = rel.join(&name);
+            let source = layer.join(&child);
+            let target = dest.join(&child);
+            let meta = fs::symlink_metadata(&source)?;
+            if is_whiteout(&meta) {
+                continue;
+            }
+            if !meta.is_dir() {
+                fs::hard_link(&source, &target).map_err(|e| {
+                    io::Error::new(e.kind(), format!("linking {}: {e}", source.display()))
+                })?;
+                continue;
+            }
+            // The layers below that merge into this directory.
+            let mut below: Vec<&Path> = vec![*layer];
+            if !is_opaque(&source) {
+                for lower in visible.iter().skip(at + 1) {
+                    let path = lower.join(&child);
+                    match lstat(&path)? {
+                        None => continue,
+                        Some(m) if !m.is_dir() => break,
+                        Some(_) => below.push(*lower),
+                    }
+                    if is_opaque(&path) {
+                        break;
+                    }
+                }
+            }
+            fs::create_dir(&target)?;
+            link_dir(&below, &child, dest)?;
+            set_dir_meta(&source, &target, &meta)?;
+        }
+    }
+    Ok(())
+}
+
+/// Gives the directory `target` the owner, mode, kept xattrs and mtime of `source`.
+fn set_dir_meta(source: &Path, target: &Path, meta: &Metadata) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::os::unix::fs::lchown(target, Some(meta.uid()), Some(meta.gid()))?;
+    fs::set_permissions(target, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    for (name, value) in kaniko_image::layer::read_xattrs(source) {
+        unpack::set_xattr(target, name.as_bytes(), &value)?;
+    }
+    let times = fs::FileTimes::new()
+        .set_accessed(meta.accessed()?)
+        .set_modified(meta.modified()?);
+    fs::File::open(target)?.set_times(times)
+}
+
 /// A stage root as the RUN code reads it: a directory, or a stack of store layers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RootView {
@@ -295,6 +379,54 @@ mod tests {
             view.resolve(Path::new("/via"), false).unwrap(),
             PathBuf::from("via")
         );
+    }
+
+    #[test]
+    fn link_into_makes_the_merged_tree_of_hard_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layers = layers(tmp.path());
+        let mid = layers[1].clone();
+        fs::set_permissions(
+            mid.join("opq"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o750),
+        )
+        .unwrap();
+        let dest = tmp.path().join("merged");
+        fs::create_dir(&dest).unwrap();
+        Stack::new(layers).link_into(&dest).unwrap();
+        let read = |p: &str| fs::read_to_string(dest.join(p)).ok();
+        assert_eq!(
+            read("etc/passwd").as_deref(),
+            Some("middle"),
+            "top copy wins"
+        );
+        assert_eq!(read("etc/group").as_deref(), Some("group"), "dirs merge");
+        assert_eq!(read("gone"), None, "a whiteout hides a lower file");
+        assert!(!dest.join("gone").exists());
+        assert_eq!(read("opq/new").as_deref(), Some("x"));
+        assert!(
+            !dest.join("opq/old").exists(),
+            "opaque hides lower children"
+        );
+        assert!(!dest.join("opq/kept-below").exists());
+        assert_eq!(read("file-then-dir").as_deref(), Some("now a file"));
+        assert_eq!(
+            fs::read_link(dest.join("via")).unwrap(),
+            Path::new("link/file")
+        );
+        assert_eq!(
+            fs::read_link(dest.join("link")).unwrap(),
+            Path::new("/real")
+        );
+        let opq = fs::metadata(dest.join("opq")).unwrap();
+        assert_eq!(opq.mode() & 0o7777, 0o750, "a directory keeps its mode");
+        assert!(
+            !is_opaque(&dest.join("opq")),
+            "no overlay marker in the merged tree"
+        );
+        let linked = fs::metadata(dest.join("etc/passwd")).unwrap();
+        let stored = fs::metadata(mid.join("etc/passwd")).unwrap();
+        assert_eq!(linked.ino(), stored.ino(), "a hard link, not a copy");
     }
 
     #[test]

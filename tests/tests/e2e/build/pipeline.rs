@@ -4,7 +4,8 @@
 //! (the build log counts them), the stage only copied from uploads nothing, every blob is in
 //! the registry before the manifest arrives, the image is the one an unpipelined build makes
 //! (same digest with `--reproducible`), and a destination that refuses the uploads fails the
-//! build with the destination and digest named and leaves no tag anywhere.
+//! build with the destination and digest named and leaves no tag anywhere, at once (a long
+//! RUN in progress is stopped).
 
 use std::path::Path;
 use std::process::Output;
@@ -197,6 +198,44 @@ async fn a_destination_refusing_uploads_fails_the_build_and_leaves_no_tag() {
         first_request(&registry, "PUT", &["/v2/pipe/good/manifests/"]).is_none(),
         "a manifest reached the registry"
     );
+}
+
+/// An upload refused while a long RUN is running fails the build then, with the registry's
+/// error, rather than when the RUN ends: the RUN is stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_upload_stops_the_build_during_a_long_run() {
+    let (registry, base, tmp) = busybox_setup().await;
+    let proxy = FaultProxy::start(registry.addr(), FaultPlan::Always { status: 401 })
+        .await
+        .unwrap();
+    let ctx = tmp.path().join("ctx");
+    let dockerfile = format!(
+        "FROM {}\nCOPY one.txt /one.txt\nRUN sleep 40\nCOPY two.txt /two.txt\n",
+        base.reference
+    );
+    write(
+        &ctx,
+        &[
+            ("one.txt", "one\n"),
+            ("two.txt", "two\n"),
+            ("Dockerfile", &dockerfile),
+        ],
+    );
+    let denied = format!("{}/pipe/slow:1", proxy.host());
+    let started = std::time::Instant::now();
+    let out = build_blocking(&ctx, &["--destination", &denied]).await;
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the build succeeded:\n{stderr}");
+    assert!(
+        stderr.contains("pushing sha256:") && stderr.contains(&format!("to {denied}")),
+        "the error names the layer and the refusing destination:\n{stderr}"
+    );
+    assert!(
+        elapsed < std::time::Duration::from_secs(30),
+        "the build failed only after {elapsed:?}, when the 40 s RUN had ended:\n{stderr}"
+    );
+    assert!(proxy.faulted() > 0);
 }
 
 /// docker-registry rewrites a repository's blob link in place, so a build racing another

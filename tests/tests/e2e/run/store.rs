@@ -4,7 +4,7 @@
 //! concurrent builds unpack each layer once between them, `worker store ls|prune` and
 //! `worker warm` work on it, a rootless worker uses it too, and an image built through it is
 //! the image built without it (same digest with `--reproducible`) for a base whose layers
-//! hold whiteouts and opaque directories.
+//! hold whiteouts and opaque directories, `COPY --from` of such a stage included.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -234,12 +234,15 @@ const BASE: &str = "FROM {busybox}\n\
     RUN rm /gone\n\
     RUN rm -rf /d && mkdir /d && echo new > /d/n\n";
 
-/// On that base: RUN (checking what it sees), COPY, and a RUN deleting from a lower layer.
-const ON_BASE: &str = "FROM {base}\n\
+/// On that base: RUN (checking what it sees), COPY, and a RUN deleting from a lower layer;
+/// then a stage copying that whole filesystem (`COPY --from` reads it through the store).
+const ON_BASE: &str = "FROM {base} AS app\n\
     RUN test ! -e /gone && test ! -e /d/sub && test \"$(cat /d/n)\" = new && \
         test \"$(cat /keep/k)\" = z && echo a > /a\n\
     COPY f.txt /keep/f.txt\n\
-    RUN rm /lower /keep/k && rm -r /d && ls /keep > /listing\n";
+    RUN rm /lower /keep/k && rm -r /d && ls /keep > /listing\n\
+    FROM {base}\n\
+    COPY --from=app / /app/\n";
 
 #[test]
 fn an_image_built_through_the_store_is_the_image_built_without_it() {
@@ -275,15 +278,19 @@ fn an_image_built_through_the_store_is_the_image_built_without_it() {
         if tag == "store" {
             assert_eq!(
                 counters(&out),
-                (6, 0),
-                "4 base layers, the first RUN's and the COPY's"
+                (7, 6),
+                "4 base layers, the first RUN's and the COPY's for the last RUN; the last \
+                 RUN's for COPY --from, which reads the other six from the store too"
             );
         }
         digests.push(std::fs::read_to_string(&digest_file).unwrap());
         let built = crate::dockerfiles::Built::read(reference);
-        built.content_is("/listing", "f.txt\n");
-        built.absent("/lower");
-        built.absent("/d");
+        built.content_is("/app/listing", "f.txt\n");
+        built.content_is("/app/a", "a\n");
+        built.content_is("/app/keep/f.txt", "copied\n");
+        built.absent("/app/lower");
+        built.absent("/app/gone");
+        built.absent("/app/d");
     }
     assert_eq!(
         digests[0], digests[1],

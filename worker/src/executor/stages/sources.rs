@@ -1,7 +1,9 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! The filesystems `COPY --from` and `RUN --mount=from` read: an earlier stage's image or
-//! an image pulled for the stage's platform, unpacked once per build and shared.
+//! an image pulled for the stage's platform, once per build and shared: hard links into the
+//! layer store's directories (nothing copied, a layer already there not unpacked again), or
+//! unpacked into a directory of its own without a store.
 
 use std::sync::Arc;
 
@@ -10,6 +12,8 @@ use kaniko_common::platform::Platform;
 
 use super::Executor;
 use crate::base;
+use crate::image::Layer;
+use crate::store::stack::Stack;
 use crate::unpack::{self, UnpackOptions};
 
 impl Executor<'_> {
@@ -47,19 +51,68 @@ impl Executor<'_> {
                 .layers
             }
         };
-        let dir = tempfile::Builder::new()
-            .prefix("from-")
-            .tempdir_in(self.setup.tmp)
-            .context("temporary directory for --from")?;
+        let dir = match self.linked_root(&layers).await {
+            Ok(Some(dir)) => dir,
+            Ok(None) => self.unpacked_root(from, &layers).await?,
+            Err(e) if crate::store::is_final(&e) => return Err(e),
+            Err(e) => {
+                tracing::warn!(
+                    "--from={from}: the layer store cannot give its filesystem ({e:#}); it is \
+                     unpacked instead"
+                );
+                self.unpacked_root(from, &layers).await?
+            }
+        };
+        let dir = Arc::new(dir);
+        self.roots.insert(key, Arc::clone(&dir));
+        Ok(dir)
+    }
+
+    /// `layers` (an image's, bottom first) as one directory of hard links into the layer
+    /// store's directories (each layer unpacked into the store unless there already, as a
+    /// stage root stacks them): no data copied. `None` without a store, for an image deeper
+    /// than a stack, or not as root (the store keeps the images' owners, which needs root or
+    /// the rootless user namespace).
+    async fn linked_root(&self, layers: &[Layer]) -> Result<Option<tempfile::TempDir>> {
+        let Some(store) = self.store.as_ref().filter(|_| unpack::is_root()) else {
+            return Ok(None);
+        };
+        if layers.len() > crate::store::MAX_STACK {
+            return Ok(None);
+        }
+        let started = std::time::Instant::now();
+        let held = store
+            .layers(layers, 0, &self.blobs, &self.setup.limits.disk)
+            .await?;
+        let dir = from_dir(self.setup.tmp)?;
+        let stack = Stack::new(held.iter().rev().map(|l| l.dir.clone()).collect());
+        let target = dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            // The layers stay held (safe from garbage collection) while they are linked.
+            let _held = held;
+            stack.link_into(&target)
+        })
+        .await
+        .map_err(|e| anyhow!("linking the layer store's directories: {e}"))?
+        .context("linking the layer store's directories")?;
+        tracing::debug!(
+            layers = layers.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "--from filesystem linked from the layer store"
+        );
+        Ok(Some(dir))
+    }
+
+    /// `layers` unpacked into a directory of their own (`--no-store`, or no store at hand).
+    async fn unpacked_root(&self, from: &str, layers: &[Layer]) -> Result<tempfile::TempDir> {
+        let dir = from_dir(self.setup.tmp)?;
         let opts = UnpackOptions {
             budget: self.setup.limits.disk.clone(),
             ..UnpackOptions::default()
         };
-        unpack::unpack_image(dir.path(), &layers, &self.blobs, &opts)
+        unpack::unpack_image(dir.path(), layers, &self.blobs, &opts)
             .await
             .with_context(|| format!("unpacking {from} for --from"))?;
-        let dir = Arc::new(dir);
-        self.roots.insert(key, Arc::clone(&dir));
         Ok(dir)
     }
 
@@ -76,4 +129,12 @@ impl Executor<'_> {
             .or_else(|| from.parse::<usize>().ok())
             .filter(|i| self.done.contains_key(i))
     }
+}
+
+/// A new directory for a `--from` filesystem.
+fn from_dir(tmp: &std::path::Path) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix("from-")
+        .tempdir_in(tmp)
+        .context("temporary directory for --from")
 }
