@@ -123,7 +123,7 @@ impl Benchmark for CopyContext {
                 config.warmup
             ),
             format!(
-                "kaniko: {} build (peak RSS from wait4 ru_maxrss)",
+                "kaniko: {} build (peak RSS: the child's VmHWM, sampled while it runs)",
                 config.worker.display()
             ),
         ];
