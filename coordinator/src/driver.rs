@@ -18,6 +18,20 @@ use crate::policy::now_ms;
 use crate::policy::publish::{PublishFailure, PublishIndex, publish};
 use crate::policy::record::{Applied, BuildRecord, PlatformRecord, Verdict};
 
+/// Sends `kind` for build `build_id`, stamped now, to the submitter's event channel of an
+/// in-process driver (a receiver already gone is no error: nobody is following).
+pub(crate) fn send_event(
+    events: &tokio::sync::mpsc::UnboundedSender<kaniko_common::messages::Event>,
+    build_id: &str,
+    kind: EventKind,
+) {
+    let _ = events.send(kaniko_common::messages::Event {
+        build_id: build_id.to_string(),
+        at_unix_ms: now_ms(),
+        kind,
+    });
+}
+
 /// The end of a build every driver shares: each platform's result applied to a record of
 /// `platforms` (a `platform_done` or `platform_failed` event each), the failure policy
 /// ([`BuildRecord::verdict`]), and the index published by the one publishing path

@@ -264,11 +264,7 @@ pub async fn run(
         }
     }
     let emit = |kind: EventKind| {
-        let _ = events.send(Event {
-            build_id: build.build_id.clone(),
-            at_unix_ms: now_ms(),
-            kind,
-        });
+        super::send_event(&events, &build.build_id, kind);
     };
     emit(EventKind::Accepted {
         platforms: build.request.platforms.clone(),
@@ -452,15 +448,15 @@ async fn observe_pod(
         Some(index) => index + 1,
         None => {
             run.pods.push(name.clone());
-            let _ = events.send(Event {
-                build_id: build.build_id.clone(),
-                at_unix_ms: now_ms(),
-                kind: EventKind::PlatformStarted {
+            super::send_event(
+                events,
+                &build.build_id,
+                EventKind::PlatformStarted {
                     platform: run.platform.clone(),
                     worker_id: format!("pod/{name}"),
                     attempt: u32::try_from(run.pods.len()).unwrap_or(u32::MAX),
                 },
-            });
+            );
             run.pods.len()
         }
     };
@@ -515,14 +511,14 @@ async fn observe_pod(
                 <= i64::from(build.pods.backoff_limit);
             run.last_failure = Some(failure.clone());
             if retries_left {
-                let _ = events.send(Event {
-                    build_id: build.build_id.clone(),
-                    at_unix_ms: now_ms(),
-                    kind: EventKind::Log {
+                super::send_event(
+                    events,
+                    &build.build_id,
+                    EventKind::Log {
                         platform: run.platform.clone(),
                         line: format!("{failure}; the Job tries again"),
                     },
-                });
+                );
                 None
             } else {
                 Some(Err(failure))
@@ -552,14 +548,14 @@ async fn follow_logs(
     };
     let mut lines = Box::pin(stream.lines());
     while let Some(Ok(line)) = lines.next().await {
-        let _ = events.send(Event {
-            build_id: build_id.to_string(),
-            at_unix_ms: now_ms(),
-            kind: EventKind::Log {
+        super::send_event(
+            events,
+            build_id,
+            EventKind::Log {
                 platform: platform.clone(),
                 line,
             },
-        });
+        );
     }
 }
 

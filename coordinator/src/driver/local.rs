@@ -169,11 +169,7 @@ pub async fn run(
         })?;
     let placements = place(&file.text, &build.request, &Platform::host())?;
     let emit = |kind: EventKind| {
-        let _ = events.send(Event {
-            build_id: build.build_id.clone(),
-            at_unix_ms: now_ms(),
-            kind,
-        });
+        super::send_event(&events, &build.build_id, kind);
     };
     emit(EventKind::Accepted {
         platforms: build.request.platforms.clone(),
@@ -239,26 +235,26 @@ struct Reporter<'a>(&'a mpsc::UnboundedSender<Event>);
 
 impl AttemptObserver for Reporter<'_> {
     fn started(&mut self, task: &Task) {
-        let _ = self.0.send(Event {
-            build_id: task.build_id.clone(),
-            at_unix_ms: now_ms(),
-            kind: EventKind::PlatformStarted {
+        super::send_event(
+            self.0,
+            &task.build_id,
+            EventKind::PlatformStarted {
                 platform: task.platform.clone(),
                 worker_id: LOCAL_WORKER.to_string(),
                 attempt: task.attempt,
             },
-        });
+        );
     }
 
     fn line(&mut self, task: &Task, line: String) {
-        let _ = self.0.send(Event {
-            build_id: task.build_id.clone(),
-            at_unix_ms: now_ms(),
-            kind: EventKind::Log {
+        super::send_event(
+            self.0,
+            &task.build_id,
+            EventKind::Log {
                 platform: task.platform.clone(),
                 line,
             },
-        });
+        );
     }
 }
 
