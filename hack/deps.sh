@@ -3,9 +3,16 @@
 #
 # Installs the tools the test suite and the demo talk to, through apt-get, only when missing.
 # Idempotent: a second run installs nothing and says so. `--image` (what `make image` runs)
-# adds the arm64 cross toolchain (gcc, C library, the rust target), which the tests do not
-# need and CI does not install.
+# adds the arm64 cross toolchain (gcc, C library, the rust target); only `make image`, and the
+# suite's tests of it, ask for it. Runs at once wait for each other (below).
 set -euo pipefail
+
+# One run at a time: two at once (two `make image` tests in parallel) would both find a
+# package missing and the second apt-get would fail on dpkg's lock. The second run waits, then
+# finds everything present.
+lock="${TMPDIR:-/tmp}/kaniko-rs-deps.lock"
+exec 9>>"$lock" 2>/dev/null || exec 9<"$lock"
+flock 9
 
 image=0
 if [ "${1:-}" = "--image" ]; then
@@ -90,8 +97,10 @@ else
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Another apt-get on the machine (not ours: ours wait above) is waited for, not failed on.
+  apt=(apt-get -o DPkg::Lock::Timeout=600)
+  $sudo "${apt[@]}" update -qq
+  $sudo "${apt[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   echo "deps: installed ${missing[*]}"
 fi
 
