@@ -254,6 +254,28 @@ async fn read_and_plan(
     Ok((dockerfile_file, dockerfile, args, plan))
 }
 
+/// What the walk compares for `--snapshot-mode`, and the snapshotter that honours it: the
+/// overlay's upper directory holds every file the command wrote, whatever its mtime, so
+/// `time` (Kaniko's: a rewrite keeping the mtime is no change) takes the walk, and refuses an
+/// explicit `--snapshotter overlay`.
+fn snapshot_compare(
+    mode: crate::config::SnapshotMode,
+    snapshotter: crate::run::Snapshotter,
+) -> Result<(crate::snapshot::walk::Compare, crate::run::Snapshotter)> {
+    use crate::config::SnapshotMode;
+    use crate::run::Snapshotter;
+    use crate::snapshot::walk::Compare;
+    Ok(match (mode, snapshotter) {
+        (SnapshotMode::Full, s) => (Compare::Content, s),
+        (SnapshotMode::Redo, s) => (Compare::Metadata, s),
+        (SnapshotMode::Time, Snapshotter::Overlay) => anyhow::bail!(
+            "--snapshot-mode time compares mtimes, which only the walk snapshotter does: \
+             use --snapshotter walk or auto"
+        ),
+        (SnapshotMode::Time, _) => (Compare::Mtime, Snapshotter::Walk),
+    })
+}
+
 /// How this build's RUNs run: the worker's snapshot settings, the secrets its destinations
 /// may use (their values masked in its output), and its RUN cache key.
 fn run_settings(
@@ -264,11 +286,13 @@ fn run_settings(
     let (usable_secrets, withheld_secrets) =
         crate::run::secrets::for_destinations(&config.run.secrets, &config.outputs.destinations);
     let masker = crate::run::secrets::Masker::of(&usable_secrets).map_err(anyhow::Error::msg)?;
+    let (compare, snapshotter) =
+        snapshot_compare(config.snapshot.mode, config.snapshot.snapshotter)?;
     Ok(crate::run::RunSettings {
         network: config.snapshot.network,
-        snapshotter: config.snapshot.snapshotter,
+        snapshotter,
         ignore: run_ignore_paths(&config.snapshot),
-        hash: config.snapshot.mode == crate::config::SnapshotMode::Full,
+        compare,
         single_snapshot: config.snapshot.single_snapshot,
         secrets: usable_secrets,
         withheld_secrets,

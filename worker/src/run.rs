@@ -48,8 +48,8 @@ pub struct RunSettings {
     pub snapshotter: Snapshotter,
     /// Paths never snapshotted (`--ignore-path`, `/var/run`).
     pub ignore: Vec<PathBuf>,
-    /// Hash content in the walk (`--snapshot-mode full`).
-    pub hash: bool,
+    /// What the walk compares (`--snapshot-mode`).
+    pub compare: snapshot::walk::Compare,
     /// `--single-snapshot`.
     pub single_snapshot: bool,
     /// `--secret`s for `RUN --mount=type=secret`: the ones this build's destinations may

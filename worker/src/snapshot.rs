@@ -11,7 +11,8 @@
 //!   links its other names into the upper so the group stays one inode.
 //! * **walk** ([`walk`]): the command ran on the stage root itself; a scan before and one
 //!   after are compared (type, mode, owner, size, mtime, ctime, inode, link target; `full`
-//!   mode also hashes content), where overlay is not available, and for `--single-snapshot`.
+//!   mode also hashes content, `time` mode compares the mtime only), where overlay is not
+//!   available, for `--single-snapshot` and for `--snapshot-mode time`.
 //!
 //! Either way the change is a list of [`Change`]s in path order (parents first); deletions
 //! are whiteouts of the top-most deleted path only, and nothing below a path that became a

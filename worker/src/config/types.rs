@@ -80,7 +80,7 @@ pub enum SnapshotMode {
     Full,
     /// Metadata only: mtime, size, mode, owner (faster, Kaniko's `redo`).
     Redo,
-    /// Modification time only.
+    /// Modification time only, content not hashed (Kaniko's `time`; takes the walk).
     Time,
 }
 

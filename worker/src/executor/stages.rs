@@ -321,9 +321,9 @@ impl<'a> Executor<'a> {
             let mut root = run_step::new_root(self.setup.tmp, &state, &self.blobs).await?;
             let excl = run_step::exclusions(&state, &self.setup.run.ignore, Vec::new(), &[]);
             let base = root.dir.clone();
-            let hash = self.setup.run.hash;
+            let compare = self.setup.run.compare;
             root.single = Some(
-                tokio::task::spawn_blocking(move || snapshot_scan(&base, &excl, hash))
+                tokio::task::spawn_blocking(move || snapshot_scan(&base, &excl, compare))
                     .await
                     .map_err(|e| anyhow!("scanning the stage root: {e}"))??,
             );

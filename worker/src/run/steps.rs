@@ -20,8 +20,12 @@ use crate::stage::StageState;
 use crate::store::stack::RootView;
 
 /// Scans a root for the walk snapshotter.
-pub(crate) fn snapshot_scan(root: &Path, excl: &Exclusions, hash: bool) -> Result<Scan> {
-    Scan::of(root, excl, hash).map_err(|e| anyhow!("scanning the stage root: {e}"))
+pub(crate) fn snapshot_scan(
+    root: &Path,
+    excl: &Exclusions,
+    compare: snapshot::walk::Compare,
+) -> Result<Scan> {
+    Scan::of(root, excl, compare).map_err(|e| anyhow!("scanning the stage root: {e}"))
 }
 
 /// One RUN's sandbox inputs, whatever root it runs on.
@@ -260,7 +264,7 @@ impl Executor<'_> {
             },
             &view,
         )?;
-        let hash = self.setup.run.hash;
+        let compare = self.setup.run.compare;
         let excl = run_step::exclusions(
             state,
             &self.setup.run.ignore,
@@ -270,7 +274,7 @@ impl Executor<'_> {
         let scan_started = std::time::Instant::now();
         let before = {
             let (dir, excl) = (root_dir.clone(), excl.clone());
-            tokio::task::spawn_blocking(move || snapshot_scan(&dir, &excl, hash))
+            tokio::task::spawn_blocking(move || snapshot_scan(&dir, &excl, compare))
                 .await
                 .map_err(|e| anyhow!("scanning the stage root: {e}"))??
         };
@@ -279,7 +283,7 @@ impl Executor<'_> {
         let started = std::time::Instant::now();
         let after = {
             let (dir, excl) = (root_dir.clone(), excl.clone());
-            tokio::task::spawn_blocking(move || snapshot_scan(&dir, &excl, hash))
+            tokio::task::spawn_blocking(move || snapshot_scan(&dir, &excl, compare))
                 .await
                 .map_err(|e| anyhow!("scanning the stage root: {e}"))??
         };
@@ -435,10 +439,10 @@ impl Executor<'_> {
         };
         let dir = root.dir.clone();
         let excl = run_step::exclusions(state, &self.setup.run.ignore, Vec::new(), &[]);
-        let hash = self.setup.run.hash;
+        let compare = self.setup.run.compare;
         let after = {
             let (dir, excl) = (dir.clone(), excl.clone());
-            tokio::task::spawn_blocking(move || snapshot_scan(&dir, &excl, hash))
+            tokio::task::spawn_blocking(move || snapshot_scan(&dir, &excl, compare))
                 .await
                 .map_err(|e| anyhow!("scanning the stage root: {e}"))??
         };

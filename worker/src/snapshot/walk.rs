@@ -4,7 +4,8 @@
 //! compared path by path. A path is changed when its type, mode, owner, size, mtime, ctime,
 //! inode or link target differ (ctime moves on every write, chmod, chown, xattr change and
 //! link count change, and cannot be set back by the command), or, in `full` mode, when its
-//! content hash differs. Deletions become whiteouts of the top-most deleted path; a path
+//! content hash differs. In `time` mode ([`Compare::Mtime`], Kaniko's) only the mtime and the
+//! file type are compared: a rewrite that keeps the mtime is not a change. Deletions become whiteouts of the top-most deleted path; a path
 //! below one that is no longer a directory needs none.
 
 use std::collections::BTreeMap;
@@ -16,6 +17,18 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::{Change, Exclusions};
+
+/// What the walk compares of a path that is there before and after (`--snapshot-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compare {
+    /// Metadata and the content hash of regular files (`full`).
+    Content,
+    /// Type, mode, owner, size, mtime, ctime, inode, link target (`redo`).
+    #[default]
+    Metadata,
+    /// The mtime and the file type only, as Kaniko's `time`.
+    Mtime,
+}
 
 /// What is compared of one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,12 +49,30 @@ pub struct Stat {
 #[derive(Debug, Clone, Default)]
 pub struct Scan {
     paths: BTreeMap<PathBuf, Stat>,
+    compare: Compare,
+}
+
+impl Stat {
+    /// Whether `self` (after) is unchanged from `before` under `compare`.
+    fn same(&self, before: &Stat, compare: Compare) -> bool {
+        match compare {
+            Compare::Content | Compare::Metadata => self == before,
+            Compare::Mtime => {
+                self.mtime == before.mtime && self.mode & libc::S_IFMT == before.mode & libc::S_IFMT
+            }
+        }
+    }
 }
 
 impl Scan {
-    /// Scans `root`, leaving out excluded trees; `hash` also hashes regular files.
-    pub fn of(root: &Path, exclusions: &Exclusions, hash: bool) -> io::Result<Scan> {
-        let mut scan = Scan::default();
+    /// Scans `root`, leaving out excluded trees; [`Compare::Content`] also hashes regular
+    /// files.
+    pub fn of(root: &Path, exclusions: &Exclusions, compare: Compare) -> io::Result<Scan> {
+        let hash = compare == Compare::Content;
+        let mut scan = Scan {
+            compare,
+            ..Scan::default()
+        };
         let mut stack = vec![PathBuf::new()];
         while let Some(rel) = stack.pop() {
             let dir = root.join(&rel);
@@ -106,7 +137,11 @@ impl Scan {
     pub fn diff(&self, after: &Scan) -> Vec<Change> {
         let mut out = Vec::new();
         for (rel, stat) in &after.paths {
-            if self.paths.get(rel) != Some(stat) {
+            if !self
+                .paths
+                .get(rel)
+                .is_some_and(|before| stat.same(before, self.compare))
+            {
                 out.push(Change::Entry {
                     rel: rel.clone(),
                     opaque: false,
@@ -151,7 +186,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     fn changes(before: &Scan, root: &Path) -> Vec<String> {
-        let after = Scan::of(root, &Exclusions::default(), false).expect("scan");
+        let after = Scan::of(root, &Exclusions::default(), before.compare).expect("scan");
         crate::snapshot::tests::rels(&before.diff(&after))
     }
 
@@ -165,7 +200,7 @@ mod tests {
         fs::write(root.join("mode"), "m").expect("write");
         fs::create_dir_all(root.join("d/sub")).expect("mkdir");
         fs::write(root.join("d/sub/x"), "x").expect("write");
-        let before = Scan::of(root, &Exclusions::default(), false).expect("scan");
+        let before = Scan::of(root, &Exclusions::default(), Compare::Metadata).expect("scan");
         assert!(changes(&before, root).is_empty(), "no change, no entries");
         fs::remove_dir_all(root.join("a/b")).expect("rm");
         fs::set_permissions(root.join("mode"), fs::Permissions::from_mode(0o600)).expect("chmod");
@@ -177,5 +212,39 @@ mod tests {
             ["+a", "-a/b", "+d", "+mode", "+new"],
             "a (its mtime) and the top-most deleted path; nothing below d, which became a file"
         );
+    }
+
+    #[test]
+    fn time_mode_sees_only_mtime_changes_and_full_mode_sees_content() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        fs::write(root.join("kept"), "before").expect("write");
+        fs::write(root.join("touched"), "same").expect("write");
+        let old = fs::metadata(root.join("kept"))
+            .expect("stat")
+            .modified()
+            .expect("mtime");
+        let scans = [Compare::Mtime, Compare::Metadata, Compare::Content]
+            .map(|c| Scan::of(root, &Exclusions::default(), c).expect("scan"));
+        // Same size, new content, the old mtime put back; a new mtime on the other file.
+        fs::write(root.join("kept"), "after!").expect("write");
+        fs::File::options()
+            .write(true)
+            .open(root.join("kept"))
+            .and_then(|f| f.set_modified(old))
+            .expect("set mtime");
+        let later = old + std::time::Duration::from_secs(60);
+        fs::File::options()
+            .write(true)
+            .open(root.join("touched"))
+            .and_then(|f| f.set_modified(later))
+            .expect("set mtime");
+        assert_eq!(changes(&scans[0], root), ["+touched"], "time: mtime only");
+        assert_eq!(
+            changes(&scans[1], root),
+            ["+kept", "+touched"],
+            "redo: ctime moved"
+        );
+        assert_eq!(changes(&scans[2], root), ["+kept", "+touched"], "full");
     }
 }

@@ -423,3 +423,51 @@ fn single_snapshot_makes_one_layer_for_the_stage() {
         ..Case::DEFAULT
     });
 }
+
+#[test]
+fn snapshot_mode_time_skips_a_rewrite_that_keeps_the_mtime() {
+    // The second RUN rewrites /etc/passwd and puts its mtime back: `time` (Kaniko's, mtime
+    // only) leaves it out of the layer, `full` (content hashed) takes it.
+    const DOCKERFILE: &str = "FROM {base}\n\
+        RUN touch -d '2001-02-03 04:05:06' /etc/passwd\n\
+        RUN echo marker > /marker && echo rewritten > /etc/passwd && \
+        touch -d '2001-02-03 04:05:06' /etc/passwd\n";
+    fn paths(img: &crate::dockerfiles::Built) -> Vec<String> {
+        let layer = top_layer(&img.reference);
+        let paths: Vec<String> = layer.paths().iter().map(|p| p.to_string()).collect();
+        assert!(
+            paths.iter().any(|p| p == "marker"),
+            "the second RUN's layer is not on top of {}: {paths:?}",
+            img.reference
+        );
+        paths
+    }
+    run(&Case {
+        name: "run-snapshot-mode-time",
+        dockerfile: DOCKERFILE,
+        worker_args: &["--snapshot-mode", "time"],
+        // buildah snapshots content: the one known difference, the point of `time`.
+        ignore: &["/etc/passwd"],
+        check: |img| {
+            let paths = paths(img);
+            assert!(
+                !paths.iter().any(|p| p == "etc/passwd"),
+                "time mode took a file whose mtime did not change: {paths:?}"
+            );
+        },
+        ..Case::DEFAULT
+    });
+    run(&Case {
+        name: "run-snapshot-mode-full",
+        dockerfile: DOCKERFILE,
+        worker_args: &["--snapshot-mode", "full"],
+        check: |img| {
+            assert!(
+                paths(img).iter().any(|p| p == "etc/passwd"),
+                "full mode missed a rewritten file"
+            );
+            img.content_is("/etc/passwd", "rewritten\n");
+        },
+        ..Case::DEFAULT
+    });
+}
