@@ -349,5 +349,7 @@ impl FsIndex {
     }
 }
 
+pub mod persist;
+
 #[cfg(test)]
 mod tests;

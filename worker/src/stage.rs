@@ -156,13 +156,26 @@ fn scan_small_files(
 impl StageFs {
     /// Indexes the filesystem of `image` (headers only) when what is known is not complete
     /// and no index exists yet; later [`StageFs::record`] calls keep it current.
-    pub async fn ensure_index(&mut self, image: &Image, blobs: &BlobStore) -> anyhow::Result<()> {
+    /// With a layer store the index of a base is read from it (and written there the first
+    /// time), see [`crate::store::Store::base_index`].
+    pub async fn ensure_index(
+        &mut self,
+        image: &Image,
+        blobs: &BlobStore,
+        store: Option<&crate::store::Store>,
+    ) -> anyhow::Result<()> {
         if self.complete || self.index.is_some() {
             return Ok(());
         }
-        let index = FsIndex::from_layers(&image.layers, blobs)
-            .await
-            .map_err(|e| anyhow::anyhow!("indexing the base filesystem: {e}"))?;
+        let index = match store {
+            Some(store) => store
+                .base_index(&image.layers, blobs)
+                .await
+                .map_err(|e| anyhow::anyhow!("indexing the base filesystem: {e:#}"))?,
+            None => FsIndex::from_layers(&image.layers, blobs)
+                .await
+                .map_err(|e| anyhow::anyhow!("indexing the base filesystem: {e}"))?,
+        };
         tracing::debug!(paths = index.len(), "base filesystem indexed");
         self.index = Some(Arc::new(index));
         Ok(())

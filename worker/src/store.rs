@@ -13,6 +13,12 @@
 //! * `l/<first 12 hex>`: a symlink to `../layers/<chain-hex>`, the name overlay's mount
 //!   options use (a page holds about 300 of them);
 //! * `info/<chain-hex>.json`: its size; the file's mtime is its last use;
+//! * `index/<chain-hex>.fsidx`: the [`crate::fsindex::FsIndex`] of the filesystem of a base
+//!   image whose top layer has that chain id (every path's kind, mode, owner, size, link
+//!   target; `/etc/passwd` and `/etc/group`), written once the first time a COPY-only stage
+//!   indexes that base and read instead of decompressing every layer again (format in
+//!   [`crate::fsindex::persist`]; a file of another version or damaged is indexed again and
+//!   rewritten, never a failed build); removed with that layer or by `store prune --all`;
 //! * `images/<key>.json`: base images `worker warm` recorded (manifest and config by digest
 //!   in `blobs/`), which `worker build --cache-dir` reads before the registry (see
 //!   [`images`]);
@@ -23,7 +29,7 @@
 //!
 //! A stage root is then a [`stack::Stack`] of those directories, mounted by the RUN sandbox as
 //! overlay lower directories. [`Store::counters`] say how many layers this build unpacked and
-//! how many it found already there.
+//! how many it found already there, and how many base indexes it built and loaded.
 
 pub mod commands;
 pub mod gc;
@@ -44,6 +50,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use sha2::{Digest, Sha256};
 
 use crate::blobs::{BlobStore, digest_hex};
+use crate::fsindex::FsIndex;
 use crate::image::Layer;
 use crate::unpack::{self, DiskBudget, UnpackOptions};
 use stack::Stack;
@@ -80,6 +87,10 @@ pub struct Counters {
     pub unpacked: u64,
     /// Layers it found already unpacked.
     pub reused: u64,
+    /// Base filesystem indexes it built from layer tars (and wrote into the store).
+    pub indexes_built: u64,
+    /// Base filesystem indexes it read from the store.
+    pub indexes_loaded: u64,
 }
 
 /// An open store. Cheap; one per build (its [`Counters`] are the build's).
@@ -89,6 +100,8 @@ pub struct Store {
     max_size: u64,
     unpacked: AtomicU64,
     reused: AtomicU64,
+    indexes_built: AtomicU64,
+    indexes_loaded: AtomicU64,
 }
 
 /// A layer of a stage root: its directory, held in use (a shared lock) while this lives.
@@ -212,7 +225,15 @@ impl Store {
     /// Opens (creating) the store at `options.dir`.
     pub fn open(options: &StoreOptions) -> Result<Store> {
         let dir = options.dir.clone();
-        for sub in ["blobs/sha256", "layers", "l", "info", "locks", "tmp"] {
+        for sub in [
+            "blobs/sha256",
+            "layers",
+            "l",
+            "info",
+            "index",
+            "locks",
+            "tmp",
+        ] {
             let path = dir.join(sub);
             fs::create_dir_all(&path)
                 .with_context(|| format!("creating the layer store {}", path.display()))?;
@@ -228,6 +249,8 @@ impl Store {
             max_size: options.max_size,
             unpacked: AtomicU64::new(0),
             reused: AtomicU64::new(0),
+            indexes_built: AtomicU64::new(0),
+            indexes_loaded: AtomicU64::new(0),
         })
     }
 
@@ -285,7 +308,70 @@ impl Store {
         Counters {
             unpacked: self.unpacked.load(Ordering::Relaxed),
             reused: self.reused.load(Ordering::Relaxed),
+            indexes_built: self.indexes_built.load(Ordering::Relaxed),
+            indexes_loaded: self.indexes_loaded.load(Ordering::Relaxed),
         }
+    }
+
+    /// Where the index of the filesystem whose top layer has chain id `chain` (hex) is kept.
+    pub fn index_path(&self, chain: &str) -> PathBuf {
+        self.dir.join("index").join(format!("{chain}.fsidx"))
+    }
+
+    /// The filesystem index of `layers` (bottom first): read from the store when a valid one
+    /// is there, else built from the layer tars through `blobs` and written for the next
+    /// build. A missing, damaged or other-version file is rebuilt; a store that cannot be
+    /// written only costs the next build the same work.
+    pub async fn base_index(&self, layers: &[Layer], blobs: &BlobStore) -> Result<FsIndex> {
+        let Some(top) = layers.last() else {
+            return Ok(FsIndex::new());
+        };
+        let chains = chain_ids(layers.iter().map(|l| l.diff_id.as_str()))?;
+        let chain = chains
+            .last()
+            .ok_or_else(|| anyhow!("layer {} has no chain id", top.descriptor.digest))?
+            .clone();
+        let path = self.index_path(&chain);
+        let read = {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || fs::read(&path)).await?
+        };
+        match read {
+            Ok(bytes) => {
+                match tokio::task::spawn_blocking(move || FsIndex::decode(&bytes)).await? {
+                    Some(index) => {
+                        self.indexes_loaded.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(chain = %chain, paths = index.len(), "base index read from the store");
+                        return Ok(index);
+                    }
+                    None => tracing::warn!(
+                        path = %path.display(),
+                        "store: base index unreadable (damaged or another format), indexing again"
+                    ),
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "store: reading the base index")
+            }
+        }
+        let index = FsIndex::from_layers(layers, blobs)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        self.indexes_built.fetch_add(1, Ordering::Relaxed);
+        let bytes = index.encode();
+        let tmp = self.dir.join("tmp");
+        let written = tokio::task::spawn_blocking(move || -> io::Result<()> {
+            let mut temp = tempfile::NamedTempFile::new_in(tmp)?;
+            io::Write::write_all(&mut temp, &bytes)?;
+            temp.persist(&path).map_err(|e| e.error)?;
+            Ok(())
+        })
+        .await?;
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "store: writing the base index");
+        }
+        Ok(index)
     }
 
     /// `--store-max-size`.
@@ -427,9 +513,13 @@ impl Store {
         tracing::info!(
             unpacked = counters.unpacked,
             reused = counters.reused,
-            "store: {} layers unpacked, {} reused",
+            indexes_built = counters.indexes_built,
+            indexes_loaded = counters.indexes_loaded,
+            "store: {} layers unpacked, {} reused, {} base indexes built, {} loaded",
             counters.unpacked,
-            counters.reused
+            counters.reused,
+            counters.indexes_built,
+            counters.indexes_loaded
         );
         match gc::collect(&self.dir, self.max_size) {
             Ok(report) if report.removed > 0 => tracing::info!(

@@ -477,7 +477,10 @@ impl<'a> Executor<'a> {
         text: &str,
     ) -> Result<Option<u64>> {
         copy::step::check(c, add)?;
-        state.fs.ensure_index(&state.image, &self.blobs).await?;
+        state
+            .fs
+            .ensure_index(&state.image, &self.blobs, self.store.as_deref())
+            .await?;
         let chown = match &c.chown {
             Some(spec) if !spec.is_empty() => Some(self.chown(state, spec).await?),
             _ => None,

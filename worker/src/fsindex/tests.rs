@@ -4,6 +4,7 @@
 //! captured passwd and group, and updates from the entries of new layers.
 
 use super::*;
+use sha2::Digest;
 
 fn header(name: &str, kind: tar::EntryType, size: u64, link: &str, mode: u32) -> tar::Header {
     let mut h = tar::Header::new_old();
@@ -207,4 +208,30 @@ fn symlink_loops_do_not_hang_queries() {
     assert!(!index.is_dir(Path::new("l")));
     assert!(!index.exists(Path::new("m/x")));
     assert!(index.get(Path::new("l")).is_some());
+}
+
+#[test]
+fn an_encoded_index_decodes_to_the_same_index() {
+    let index = base();
+    let decoded = FsIndex::decode(&index.encode()).expect("decodes");
+    assert_eq!(decoded.nodes, index.nodes);
+    assert_eq!(decoded.captured, index.captured);
+    assert_eq!(decoded.capture, index.capture);
+}
+
+#[test]
+fn a_damaged_or_other_version_index_does_not_decode() {
+    let bytes = base().encode();
+    assert!(FsIndex::decode(&bytes[..bytes.len() - 1]).is_none());
+    assert!(FsIndex::decode(&bytes[..10]).is_none());
+    assert!(FsIndex::decode(b"").is_none());
+    let mut flipped = bytes.clone();
+    flipped[20] ^= 1;
+    assert!(FsIndex::decode(&flipped).is_none());
+    // Another version with a valid checksum is refused too.
+    let mut other = bytes[..bytes.len() - 32].to_vec();
+    other[8..12].copy_from_slice(&(persist::FORMAT_VERSION + 1).to_le_bytes());
+    let sum = sha2::Sha256::digest(&other);
+    other.extend_from_slice(&sum);
+    assert!(FsIndex::decode(&other).is_none());
 }

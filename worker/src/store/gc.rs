@@ -126,6 +126,7 @@ fn remove_layer(dir: &Path, chain: &str) -> Result<bool> {
         rand::random::<u32>()
     ));
     let _ = fs::remove_file(dir.join("info").join(format!("{chain}.json")));
+    let _ = fs::remove_file(dir.join("index").join(format!("{chain}.fsidx")));
     if let Some(short) = chain.get(..super::SHORT_NAME) {
         let link = dir.join("l").join(short);
         if fs::read_link(&link).is_ok_and(|t| t == Path::new("../layers").join(chain)) {
@@ -170,6 +171,14 @@ pub fn prune(dir: &Path, max_size: u64) -> Result<Report> {
             size = size.saturating_sub(entry.size);
             report.removed += 1;
             report.freed += entry.size;
+        }
+    }
+    if max_size == 0 {
+        // `prune --all`: base indexes go too (small; a build writes them again).
+        if let Ok(items) = fs::read_dir(dir.join("index")) {
+            for item in items.flatten() {
+                let _ = fs::remove_file(item.path());
+            }
         }
     }
     report.size = size;

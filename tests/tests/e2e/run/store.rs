@@ -4,7 +4,8 @@
 //! concurrent builds unpack each layer once between them, `worker store ls|prune` and
 //! `worker warm` work on it, a rootless worker uses it too, and an image built through it is
 //! the image built without it (same digest with `--reproducible`) for a base whose layers
-//! hold whiteouts and opaque directories, `COPY --from` of such a stage included.
+//! hold whiteouts and opaque directories, `COPY --from` of such a stage included; a COPY-only
+//! stage reads its base's filesystem index from the store after the first build.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -294,6 +295,110 @@ fn an_image_built_through_the_store_is_the_image_built_without_it() {
     }
     assert_eq!(
         digests[0], digests[1],
+        "the store and --no-store build the same image"
+    );
+}
+
+/// `(built, loaded)` base filesystem indexes from the build log's store line.
+fn index_counters(out: &Output) -> (u64, u64) {
+    let log = String::from_utf8_lossy(&out.stderr);
+    let line = log
+        .lines()
+        .filter_map(|l| l.split_once("store: ").map(|(_, rest)| rest.to_string()))
+        .find(|rest| rest.contains("base indexes built"))
+        .unwrap_or_else(|| panic!("no base index counters in the build log:\n{log}"));
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match numbers.as_slice() {
+        [_, _, built, loaded, ..] => (*built, *loaded),
+        _ => panic!("unreadable store counters: {line}"),
+    }
+}
+
+/// A COPY-only stage (WORKDIR into an existing directory, `--chown` by name) on the
+/// three-layer base with whiteouts and an opaque directory.
+const COPY_ONLY: &str = "FROM {base}\n\
+    COPY --chown=root:root f.txt /d/f.txt\n\
+    WORKDIR /keep\n\
+    COPY f.txt g.txt\n";
+
+#[test]
+fn a_second_build_reads_the_base_index_from_the_store_and_a_damaged_one_is_rebuilt() {
+    let shared = shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let base_ref = format!("{}/store/index-base:latest", shared.host);
+    let base_ctx = context(
+        &tmp.path().join("base"),
+        &BASE.replace("{busybox}", &shared.busybox),
+        &[],
+    );
+    build(&base_ctx, &base_ref, &["--no-store"], None);
+    let ctx = context(
+        &tmp.path().join("app"),
+        &COPY_ONLY.replace("{base}", &base_ref),
+        &[("f.txt", "copied\n")],
+    );
+    let reference = format!("{}/store/index:latest", shared.host);
+    let digest_file = tmp.path().join("digest");
+    let digest_flag = format!("--digest-file={}", digest_file.display());
+    let run = |flag: &str| {
+        let out = build(
+            &ctx,
+            &reference,
+            &[flag, "--reproducible", &digest_flag],
+            None,
+        );
+        (out, std::fs::read_to_string(&digest_file).unwrap())
+    };
+    let store_flag = store_flag(&store);
+
+    let (first, digest) = run(&store_flag);
+    assert_eq!(
+        index_counters(&first),
+        (1, 0),
+        "the first build indexes the base and keeps the index"
+    );
+    let files: Vec<PathBuf> = std::fs::read_dir(store.join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let built = crate::dockerfiles::Built::read(reference.clone());
+    built.content_is("/d/f.txt", "copied\n");
+    built.content_is("/keep/g.txt", "copied\n");
+    built.content_is("/keep/k", "z\n");
+    built.absent("/d/sub");
+
+    let (second, again) = run(&store_flag);
+    assert_eq!(
+        index_counters(&second),
+        (0, 1),
+        "the second build reads the index from the store"
+    );
+    assert_eq!(digest, again, "the image is the same with the stored index");
+
+    std::fs::write(&files[0], b"KRFSIDX\0 not an index").unwrap();
+    let (third, after) = run(&store_flag);
+    assert_eq!(
+        index_counters(&third),
+        (1, 0),
+        "a damaged index is built again"
+    );
+    assert_eq!(digest, after);
+    assert_ne!(
+        std::fs::read(&files[0]).unwrap(),
+        b"KRFSIDX\0 not an index",
+        "and rewritten"
+    );
+    let (fourth, _) = run(&store_flag);
+    assert_eq!(index_counters(&fourth), (0, 1));
+
+    let (_, flat) = run("--no-store");
+    assert_eq!(
+        digest, flat,
         "the store and --no-store build the same image"
     );
 }

@@ -43,7 +43,10 @@ impl Executor<'_> {
         state: &mut StageState,
         text: &str,
     ) -> Result<Option<u64>> {
-        state.fs.ensure_index(&state.image, &self.blobs).await?;
+        state
+            .fs
+            .ensure_index(&state.image, &self.blobs, self.store.as_deref())
+            .await?;
         let dir = state.run_config.working_dir.clone();
         let reproducible = self.setup.layer.reproducible;
         match state.fs.known(&dir) {
@@ -80,7 +83,10 @@ impl Executor<'_> {
         paths: &[String],
         text: &str,
     ) -> Result<Option<u64>> {
-        state.fs.ensure_index(&state.image, &self.blobs).await?;
+        state
+            .fs
+            .ensure_index(&state.image, &self.blobs, self.store.as_deref())
+            .await?;
         let reproducible = self.setup.layer.reproducible;
         let mut planned: Vec<Planned> = Vec::new();
         let wanted = if self.stage_runs { paths } else { &[][..] };
