@@ -321,6 +321,9 @@ pub async fn run(
         .map_ok(|pod| Change::Pod(Box::new(pod)));
     let mut changes = futures::stream::select(job_changes.boxed(), pod_changes.boxed());
     let mut followers = tokio::task::JoinSet::new();
+    // Deletions of failed Jobs, awaited before the build concludes: the process may exit
+    // right after, and a deletion it did not wait for would leave the Job behind.
+    let mut deletions = tokio::task::JoinSet::new();
     while runs.iter().any(|run| run.result.is_none()) {
         let change = match changes.next().await {
             Some(Ok(change)) => change,
@@ -370,8 +373,10 @@ pub async fn run(
                 // up) leaves nothing running behind.
                 let jobs = jobs.clone();
                 let job = run.job.clone();
-                tokio::spawn(async move {
-                    let _ = jobs.delete(&job, &DeleteParams::foreground()).await;
+                deletions.spawn(async move {
+                    if let Err(e) = jobs.delete(&job, &DeleteParams::foreground()).await {
+                        tracing::warn!(job = %job, error = %e, "deleting a failed Job");
+                    }
                 });
             }
         }
@@ -379,6 +384,13 @@ pub async fn run(
     // Logs still in flight are sent before the platform's result.
     let drain = async { while followers.join_next().await.is_some() {} };
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
+    let deleted = async { while deletions.join_next().await.is_some() {} };
+    if tokio::time::timeout(std::time::Duration::from_secs(30), deleted)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the failed Jobs' deletions did not finish within 30 s");
+    }
     let results = runs
         .into_iter()
         .map(|mut run| match run.result.take() {

@@ -392,6 +392,13 @@ async fn a_timeout_deletes_every_job_of_the_build() {
         .count();
     assert_eq!(deletes, 2, "{:?}", api.requests());
     // Foreground deletion: the Jobs and their pods are gone.
+    wait_until_no_jobs_or_pods(&api).await;
+    assert_rbac_allowed(&api);
+    drop(silent);
+}
+
+/// Waits until no Job or pod is left in the API server (foreground deletion is done).
+async fn wait_until_no_jobs_or_pods(api: &KubeApi) {
     let start = Instant::now();
     while api
         .objects()
@@ -405,6 +412,84 @@ async fn a_timeout_deletes_every_job_of_the_build() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unpullable_worker_image_fails_naming_the_image_and_publishes_nothing() {
+    let registry = registry().await;
+    let api = cluster(&["amd64", "arm64"]).await;
+    api.set_unpullable_image(WORKER_IMAGE);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let context = context(dir.path(), &registry, "COPY hello.txt /hello.txt\n");
+    let destination = format!("{}/app:v1", registry.host());
+    let start = Instant::now();
+    let output = submit(
+        &api,
+        &registry,
+        &context,
+        &destination,
+        &["--multi-platform=linux/amd64,linux/arm64"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    // Reported as soon as the kubelet says so, not when --timeout runs out.
+    assert!(
+        start.elapsed() < Duration::from_secs(120),
+        "took {:?}",
+        start.elapsed()
+    );
+    let text = describe(&output);
+    for platform in ["linux/amd64", "linux/arm64"] {
+        assert!(
+            text.lines().any(|l| l.contains(platform)
+                && l.contains("ImagePullBackOff")
+                && l.contains(WORKER_IMAGE)
+                && l.contains("--k8s-worker-image")),
+            "{platform}'s failure names the image and the flag: {text}"
+        );
+    }
+    assert!(
+        skopeo_inspect_raw(&destination).is_err(),
+        "nothing is published"
+    );
+    // A Job that cannot start is not left retrying in the cluster.
+    wait_until_no_jobs_or_pods(&api).await;
+    assert_rbac_allowed(&api);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_past_its_active_deadline_fails_as_deadline_exceeded() {
+    let registry = registry().await;
+    let api = cluster(&["amd64"]).await;
+    // An ADD from a server that never answers keeps the build running past the deadline.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let url = format!("http://{}/never", silent.local_addr().expect("addr"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let context = context(dir.path(), &registry, &format!("ADD {url} /never\n"));
+    let destination = format!("{}/app:v1", registry.host());
+    let output = submit(
+        &api,
+        &registry,
+        &context,
+        &destination,
+        &["--multi-platform=linux/amd64", "--k8s-active-deadline=3"],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let text = describe(&output);
+    assert!(
+        text.contains("DeadlineExceeded") && text.contains("--k8s-active-deadline"),
+        "the deadline is named, not a generic failure: {text}"
+    );
+    assert!(
+        !text.contains("did not finish within"),
+        "the Job's deadline, not --timeout, ended it: {text}"
+    );
+    assert!(
+        skopeo_inspect_raw(&destination).is_err(),
+        "nothing is published"
+    );
+    wait_until_no_jobs_or_pods(&api).await;
     assert_rbac_allowed(&api);
     drop(silent);
 }
