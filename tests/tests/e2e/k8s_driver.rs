@@ -357,11 +357,8 @@ async fn a_pod_killed_mid_build_is_replaced_and_the_index_still_published() {
 async fn a_timeout_deletes_every_job_of_the_build() {
     let registry = registry().await;
     let api = cluster(&["amd64", "arm64"]).await;
-    // An ADD from a server that never answers keeps both builds running.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
-    let url = format!("http://{}/never", silent.local_addr().expect("addr"));
     let dir = tempfile::tempdir().expect("tempdir");
-    let context = context(dir.path(), &registry, &format!("ADD {url} /never\n"));
+    let (context, silent) = never_finishing_context(dir.path(), &registry);
     let destination = format!("{}/app:v1", registry.host());
     let mut command = submit_command(
         &api,
@@ -395,6 +392,28 @@ async fn a_timeout_deletes_every_job_of_the_build() {
     wait_until_no_jobs_or_pods(&api).await;
     assert_rbac_allowed(&api);
     drop(silent);
+}
+
+/// A context whose build never finishes: an ADD from the returned listener, which never
+/// answers (keep it alive for the test).
+fn never_finishing_context(dir: &Path, registry: &Registry) -> (PathBuf, std::net::TcpListener) {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let url = format!("http://{}/never", silent.local_addr().expect("addr"));
+    (
+        context(dir, registry, &format!("ADD {url} /never\n")),
+        silent,
+    )
+}
+
+/// A failed build published nothing at `destination`, left no Job or pod behind, and made
+/// no request the driver's Role denies.
+async fn assert_failed_cleanly(api: &KubeApi, destination: &str) {
+    assert!(
+        skopeo_inspect_raw(destination).is_err(),
+        "nothing is published"
+    );
+    wait_until_no_jobs_or_pods(api).await;
+    assert_rbac_allowed(api);
 }
 
 /// Waits until no Job or pod is left in the API server (foreground deletion is done).
@@ -448,24 +467,16 @@ async fn an_unpullable_worker_image_fails_naming_the_image_and_publishes_nothing
             "{platform}'s failure names the image and the flag: {text}"
         );
     }
-    assert!(
-        skopeo_inspect_raw(&destination).is_err(),
-        "nothing is published"
-    );
     // A Job that cannot start is not left retrying in the cluster.
-    wait_until_no_jobs_or_pods(&api).await;
-    assert_rbac_allowed(&api);
+    assert_failed_cleanly(&api, &destination).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_past_its_active_deadline_fails_as_deadline_exceeded() {
     let registry = registry().await;
     let api = cluster(&["amd64"]).await;
-    // An ADD from a server that never answers keeps the build running past the deadline.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
-    let url = format!("http://{}/never", silent.local_addr().expect("addr"));
     let dir = tempfile::tempdir().expect("tempdir");
-    let context = context(dir.path(), &registry, &format!("ADD {url} /never\n"));
+    let (context, silent) = never_finishing_context(dir.path(), &registry);
     let destination = format!("{}/app:v1", registry.host());
     let output = submit(
         &api,
@@ -485,11 +496,6 @@ async fn a_job_past_its_active_deadline_fails_as_deadline_exceeded() {
         !text.contains("did not finish within"),
         "the Job's deadline, not --timeout, ended it: {text}"
     );
-    assert!(
-        skopeo_inspect_raw(&destination).is_err(),
-        "nothing is published"
-    );
-    wait_until_no_jobs_or_pods(&api).await;
-    assert_rbac_allowed(&api);
+    assert_failed_cleanly(&api, &destination).await;
     drop(silent);
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use kaniko_tests::rootless::RootlessUser;
 
-use super::shared;
+use super::{Shared, shared};
 use crate::dockerfiles::{worker_binary, worker_build_within};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
@@ -245,18 +245,25 @@ const ON_BASE: &str = "FROM {base} AS app\n\
     FROM {base}\n\
     COPY --from=app / /app/\n";
 
+/// The three-layer base with whiteouts and an opaque directory ([`BASE`]), built without the
+/// store and pushed as `store/<name>:latest`; its reference.
+fn whiteouts_base(shared: &Shared, tmp: &Path, name: &str) -> String {
+    let base_ref = format!("{}/store/{name}:latest", shared.host);
+    let base_ctx = context(
+        &tmp.join("base"),
+        &BASE.replace("{busybox}", &shared.busybox),
+        &[],
+    );
+    build(&base_ctx, &base_ref, &["--no-store"], None);
+    base_ref
+}
+
 #[test]
 fn an_image_built_through_the_store_is_the_image_built_without_it() {
     let shared = shared();
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
-    let base_ref = format!("{}/store/whiteouts-base:latest", shared.host);
-    let base_ctx = context(
-        &tmp.path().join("base"),
-        &BASE.replace("{busybox}", &shared.busybox),
-        &[],
-    );
-    build(&base_ctx, &base_ref, &["--no-store"], None);
+    let base_ref = whiteouts_base(shared, tmp.path(), "whiteouts-base");
     let ctx = context(
         &tmp.path().join("app"),
         &ON_BASE.replace("{base}", &base_ref),
@@ -329,13 +336,7 @@ fn a_second_build_reads_the_base_index_from_the_store_and_a_damaged_one_is_rebui
     let shared = shared();
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
-    let base_ref = format!("{}/store/index-base:latest", shared.host);
-    let base_ctx = context(
-        &tmp.path().join("base"),
-        &BASE.replace("{busybox}", &shared.busybox),
-        &[],
-    );
-    build(&base_ctx, &base_ref, &["--no-store"], None);
+    let base_ref = whiteouts_base(shared, tmp.path(), "index-base");
     let ctx = context(
         &tmp.path().join("app"),
         &COPY_ONLY.replace("{base}", &base_ref),
