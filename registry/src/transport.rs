@@ -5,10 +5,11 @@
 //! Over TLS a registry that offers HTTP/2 (ALPN `h2`, as Go's server does) is spoken to in
 //! HTTP/2: one connection carries the concurrent blob uploads and pulls. A registry or a
 //! proxy in front of it that breaks HTTP/2 (a stream reset with `HTTP_1_1_REQUIRED`, a
-//! connection-level protocol error, `h2` negotiated and then garbage or a closed connection)
-//! makes its host fall back to HTTP/1.1 for the rest of the process: the failure is logged
-//! once, the request is sent again at once over HTTP/1.1 when its body can be replayed, and
-//! otherwise fails as transient so the operation's retry sends it over HTTP/1.1.
+//! connection-level protocol error, `h2` negotiated and then garbage or a closed connection,
+//! which an HTTP/1.1 attempt of the same request then gets through) makes its host fall back
+//! to HTTP/1.1 for the rest of the process: the failure is logged once, the request is sent
+//! again at once over HTTP/1.1 when its body can be replayed, and otherwise fails as
+//! transient so the operation's retry sends it over HTTP/1.1.
 //! `--registry-http1` ([`crate::RegistryOptions::http1_only`]) never offers HTTP/2.
 //! Plain-HTTP registries always get HTTP/1.1 (no `h2c`).
 
@@ -22,6 +23,10 @@ const USER_AGENT: &str = concat!("kaniko-rs/", env!("CARGO_PKG_VERSION"));
 /// `host[:port]`s that broke HTTP/2 in this process: every client of the process (a build's
 /// pull, push and cache clients) speaks HTTP/1.1 to them from then on.
 static FALLEN_BACK: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+
+/// `host[:port]`s that answered over HTTP/2 in this process: HTTP/2 works there, so a dropped
+/// connection is a network failure, not a reason to fall back.
+static SPEAKS_H2: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
 
 /// The two clients of one TLS setting: one that offers HTTP/2, one that speaks HTTP/1.1 only.
 pub(crate) struct Clients {
@@ -59,16 +64,17 @@ impl Clients {
 
     /// Whether `host` is spoken to in HTTP/1.1 only (`--registry-http1`, or it broke HTTP/2).
     pub(crate) fn is_http1_only(&self, host: &str) -> bool {
-        self.http1_only
-            || FALLEN_BACK
-                .lock()
-                .map(|hosts| hosts.contains(host))
-                .unwrap_or(true)
+        self.http1_only || known(&FALLEN_BACK, host)
     }
 
     /// Sends `request` (built with [`Clients::http`]) over the HTTP version its host gets; an
     /// HTTP/2 failure makes the host HTTP/1.1 only and sends the request again over HTTP/1.1
     /// when its body can be replayed.
+    ///
+    /// A connection that `h2` was negotiated on and that then closes or breaks before any
+    /// answer carries no `h2` error (hyper reports it as an I/O error), so on a TLS host that
+    /// has not answered over HTTP/2 yet such a failure is put to the test: the request is
+    /// sent again over HTTP/1.1, and when that succeeds the host falls back.
     pub(crate) async fn send(
         &self,
         request: reqwest::RequestBuilder,
@@ -78,8 +84,15 @@ impl Clients {
         if self.is_http1_only(&host) {
             return self.http1.execute(request).await;
         }
+        let tls = request.url().scheme() == "https";
         let replay = request.try_clone();
         match self.http.execute(request).await {
+            Ok(response) => {
+                if response.version() == reqwest::Version::HTTP_2 {
+                    remember(&SPEAKS_H2, &host);
+                }
+                Ok(response)
+            }
             Err(err) if breaks_http2(&err) => {
                 self.fall_back(&host, &err);
                 match replay {
@@ -87,7 +100,17 @@ impl Clients {
                     None => Err(err),
                 }
             }
-            other => other,
+            Err(err) if tls && dropped(&err) && !known(&SPEAKS_H2, &host) => match replay {
+                Some(request) => match self.http1.execute(request).await {
+                    Ok(response) => {
+                        self.fall_back(&host, &err);
+                        Ok(response)
+                    }
+                    Err(_) => Err(err),
+                },
+                None => Err(err),
+            },
+            Err(err) => Err(err),
         }
     }
 
@@ -104,6 +127,26 @@ impl Clients {
             );
         }
     }
+}
+
+fn remember(set: &Mutex<HashSet<String>>, host: &str) {
+    if let Ok(mut hosts) = set.lock()
+        && !hosts.contains(host)
+    {
+        hosts.insert(host.to_string());
+    }
+}
+
+fn known(set: &Mutex<HashSet<String>>, host: &str) -> bool {
+    set.lock()
+        .map(|hosts| hosts.contains(host))
+        .unwrap_or(false)
+}
+
+/// A request that failed after its connection was made (closed, reset, broken pipe), not a
+/// refused connection, a TLS failure or a timeout.
+fn dropped(err: &reqwest::Error) -> bool {
+    err.is_request() && !err.is_connect() && !err.is_timeout()
 }
 
 /// `host[:port]` of a URL, the key of the per-host choice.

@@ -27,6 +27,8 @@ pub enum H2Fault {
     ResetHttp11Required,
     /// `h2` is negotiated, then bytes that are not HTTP/2 arrive and the connection closes.
     Garbage,
+    /// `h2` is negotiated, then the connection closes without a byte.
+    Close,
 }
 
 /// The running proxy; stops on drop.
@@ -132,6 +134,9 @@ async fn break_h2(mut tls: tokio_rustls::server::TlsStream<TcpStream>, fault: H2
             let _ = tls
                 .write_all(b"HTTP/1.0 400 this is not HTTP/2\r\n\r\n")
                 .await;
+            let _ = tls.shutdown().await;
+        }
+        H2Fault::Close => {
             let _ = tls.shutdown().await;
         }
     }

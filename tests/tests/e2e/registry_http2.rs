@@ -3,8 +3,8 @@
 //! HTTP/2 to registries: a TLS docker-registry (Go's server offers `h2` through ALPN) is
 //! pushed to in HTTP/2, as its access log shows, and in HTTP/1.1 with `--registry-http1`; a
 //! proxy that negotiates HTTP/2 and then breaks it (every stream reset with
-//! `HTTP_1_1_REQUIRED`, or garbage instead of frames) still gets the push, over HTTP/1.1, and
-//! the log says the fallback was taken, once.
+//! `HTTP_1_1_REQUIRED`, garbage instead of frames, or the connection closed) still gets the
+//! push, over HTTP/1.1, and the log says the fallback was taken, once.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -131,4 +131,9 @@ async fn a_proxy_resetting_http2_streams_with_http_1_1_required_gets_http1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_sending_garbage_after_alpn_h2_gets_http1() {
     push_through_breaking_proxy(H2Fault::Garbage).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_closing_the_connection_after_alpn_h2_gets_http1() {
+    push_through_breaking_proxy(H2Fault::Close).await;
 }
