@@ -539,12 +539,14 @@ mod tests {
             "--skip-tls-verify=true",
             "--skip-tls-verify-registry",
             "r2",
+            "--registry-http1",
         ];
         let want = RegistryFlags {
             insecure: true,
             insecure_registry: vec!["r1:5000".into()],
             skip_tls_verify: true,
             skip_tls_verify_registry: vec!["r2".into()],
+            registry_http1: true,
         };
         let coordinator = |command: &[&str]| {
             let argv = ["coordinator"].iter().chain(command).chain(&flags);
@@ -588,7 +590,7 @@ mod tests {
             docker_config: Some("/etc/docker".into()),
         }
         .options();
-        assert!(options.insecure_all && options.skip_tls_verify_all);
+        assert!(options.insecure_all && options.skip_tls_verify_all && options.http1_only);
         assert_eq!(options.insecure_registries, ["r1:5000"]);
         assert_eq!(options.skip_tls_verify_registries, ["r2"]);
         assert_eq!(

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use oci_client::RegistryOperation;
-use oci_client::errors::OciDistributionError;
+use oci_client::errors::{OciDistributionError, OciEnvelope};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -59,7 +59,7 @@ impl Body {
         &self,
         size: u64,
         what: &str,
-    ) -> Result<BoxStream<'static, Result<Bytes, OciDistributionError>>, RegistryError> {
+    ) -> Result<BoxStream<'static, Result<Bytes, LocalRead>>, RegistryError> {
         match self {
             Body::Bytes(data) => {
                 let data = data.clone();
@@ -82,7 +82,7 @@ impl Body {
                 }
                 Ok(
                     tokio_util::io::ReaderStream::with_capacity(file, FILE_READ_SIZE)
-                        .map_err(OciDistributionError::IoError)
+                        .map_err(LocalRead)
                         .boxed(),
                 )
             }
@@ -173,14 +173,29 @@ impl RegistryClient {
             .options
             .retry
             .run(&format!("check {what} in {reference}"), |_| async {
-                let (clients, _) = self.prepare(reference).await?;
-                clients
-                    .oci
-                    .blob_exists(reference, digest)
-                    .await
-                    .map_err(|err| classify(&reference.whole(), &what, err))
+                self.blob_head(reference, digest, &what).await
             })
             .await
+    }
+
+    /// One `HEAD /v2/<name>/blobs/<digest>`: whether the repository has the blob.
+    async fn blob_head(
+        &self,
+        reference: &Reference,
+        digest: &str,
+        what: &str,
+    ) -> Result<bool, RegistryError> {
+        let path = format!("/v2/{}/blobs/{digest}", reference.repository());
+        let response = self
+            .api_request(reference, &path, RegistryOperation::Pull, |http, url| {
+                http.head(url)
+            })
+            .await?;
+        match response.status().as_u16() {
+            200..=299 => Ok(true),
+            404 => Ok(false),
+            _ => Err(unexpected(response, &reference.whole(), what).await),
+        }
     }
 
     /// Streams the blob `digest` of `reference`'s repository into `out`, verifying its sha256;
@@ -289,8 +304,8 @@ impl RegistryClient {
         {
             request = request.header(http::header::AUTHORIZATION, header);
         }
-        request
-            .send()
+        clients
+            .send(request)
             .await
             .map_err(|err| classify_reqwest(&reference.whole(), what, &err))
     }
@@ -433,28 +448,10 @@ impl RegistryClient {
             .options
             .retry
             .run(&format!("push {what} to {reference}"), |_| async {
-                let (clients, _) = self.prepare(reference).await?;
-                let whole = reference.whole();
-                let exists = clients
-                    .oci
-                    .blob_exists(reference, digest)
-                    .await
-                    .map_err(|err| classify(&whole, &what, err))?;
-                if exists {
+                if self.blob_head(reference, digest, &what).await? {
                     return Ok(BlobPush::Skipped);
                 }
-                let stream = body.stream(size, &what).await?;
-                clients
-                    .oci
-                    .push_blob_stream(reference, stream, digest, Some(size))
-                    .await
-                    .map_err(|err| match err {
-                        OciDistributionError::IoError(source) => RegistryError::Io {
-                            what: format!("reading {} for {what}", body.describe()),
-                            source,
-                        },
-                        other => classify(&whole, &what, other),
-                    })?;
+                self.upload(reference, body, digest, size, &what).await?;
                 Ok(BlobPush::Uploaded)
             })
             .await
@@ -504,16 +501,133 @@ impl RegistryClient {
             .run(
                 &format!("mount {what} from {from_repository} into {target}"),
                 |_| async {
-                    let (clients, _) = self.prepare(target).await?;
-                    match clients.oci.mount_blob(target, &source, digest).await {
-                        Ok(()) => Ok(true),
-                        // 202 instead of 201: the registry opened an upload session instead.
-                        Err(OciDistributionError::SpecViolationError(_)) => Ok(false),
-                        Err(err) => Err(classify(&target.whole(), &what, err)),
+                    let path = format!(
+                        "/v2/{}/blobs/uploads/?mount={digest}&from={}",
+                        target.repository(),
+                        source.repository()
+                    );
+                    let response = self
+                        .api_request(target, &path, RegistryOperation::Push, |http, url| {
+                            http.post(url).header(http::header::CONTENT_LENGTH, 0)
+                        })
+                        .await?;
+                    match response.status().as_u16() {
+                        201 => Ok(true),
+                        // 202: the registry opened an upload session instead.
+                        202 => Ok(false),
+                        _ => Err(unexpected(response, &target.whole(), &what).await),
                     }
                 },
             )
             .await
+    }
+}
+
+impl RegistryClient {
+    /// One monolithic upload: `POST /v2/<name>/blobs/uploads/` opens a session, one streamed
+    /// `PUT <location>?digest=<digest>` sends the bytes and closes it.
+    async fn upload(
+        &self,
+        reference: &Reference,
+        body: &Body,
+        digest: &str,
+        size: u64,
+        what: &str,
+    ) -> Result<(), RegistryError> {
+        let whole = reference.whole();
+        let path = format!("/v2/{}/blobs/uploads/", reference.repository());
+        let response = self
+            .api_request(reference, &path, RegistryOperation::Push, |http, url| {
+                http.post(url).header(http::header::CONTENT_LENGTH, 0)
+            })
+            .await?;
+        if response.status().as_u16() != 202 {
+            return Err(unexpected(response, &whole, what).await);
+        }
+        let location = response
+            .headers()
+            .get(http::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                RegistryError::protocol(&whole, format!("{what}: upload opened without a Location"))
+            })?;
+        let mut url = response.url().join(location).map_err(|err| {
+            RegistryError::protocol(
+                &whole,
+                format!("{what}: upload Location {location:?}: {err}"),
+            )
+        })?;
+        url.query_pairs_mut().append_pair("digest", digest);
+        let (clients, auth) = self.prepare(reference).await?;
+        let stream = body.stream(size, what).await?;
+        let mut request = clients
+            .http
+            .put(url)
+            .header(http::header::CONTENT_TYPE, "application/octet-stream")
+            .header(http::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(stream));
+        if let Some(header) = self
+            .authorization(clients, &auth, reference, RegistryOperation::Push)
+            .await?
+        {
+            request = request.header(http::header::AUTHORIZATION, header);
+        }
+        let response = clients
+            .send(request)
+            .await
+            .map_err(|err| match local_read(&err) {
+                // The local file failed, not the registry.
+                Some(LocalRead(source)) => RegistryError::Io {
+                    what: format!("reading {} for {what}", body.describe()),
+                    source: std::io::Error::new(source.kind(), source.to_string()),
+                },
+                None => classify_reqwest(&whole, what, &err),
+            })?;
+        if response.status().as_u16() != 201 {
+            return Err(unexpected(response, &whole, what).await);
+        }
+        Ok(())
+    }
+}
+
+/// A failure reading an upload's local file, told apart from the network's failures in the
+/// chain of the request's error.
+#[derive(Debug)]
+struct LocalRead(std::io::Error);
+
+impl std::fmt::Display for LocalRead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for LocalRead {}
+
+/// The [`LocalRead`] under a failed upload, when reading the body is what failed.
+fn local_read(err: &reqwest::Error) -> Option<&LocalRead> {
+    let mut source = std::error::Error::source(err);
+    while let Some(current) = source {
+        if let Some(local) = current.downcast_ref::<LocalRead>() {
+            return Some(local);
+        }
+        source = current.source();
+    }
+    None
+}
+
+/// A response that is not the one expected, as the kind of error a caller branches on: the
+/// registry's error codes when the body carries them, else the status.
+async fn unexpected(response: reqwest::Response, reference: &str, what: &str) -> RegistryError {
+    let status = response.status().as_u16();
+    let url = response.url().to_string();
+    let body = error_text(response).await;
+    match serde_json::from_str::<OciEnvelope>(&body) {
+        Ok(envelope) if !envelope.errors.is_empty() => classify(
+            reference,
+            what,
+            OciDistributionError::RegistryError { envelope, url },
+        ),
+        _ => classify_status(reference, what, status, &body),
     }
 }
 

@@ -157,6 +157,10 @@ pub(crate) fn classify_reqwest(reference: &str, what: &str, err: &reqwest::Error
         return classify_status(reference, what, status.as_u16(), "");
     }
     let message = error_chain(err);
+    if crate::transport::breaks_http2(err) {
+        // The host was just made HTTP/1.1 only: the operation's next attempt uses it.
+        return RegistryError::transient(reference, format!("HTTP/2 failed: {message}"));
+    }
     if err.is_timeout() || err.is_connect() || err.is_request() || err.is_body() {
         RegistryError::transient(reference, message)
     } else {

@@ -1,18 +1,20 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! The registry client every part of kaniko-rs uses to pull base images and push layers,
-//! configs, manifests and indexes. Built on `oci-client`; adds Kaniko's registry options
-//! (insecure and skip-TLS-verify registries), docker `config.json` credentials, errors a caller
-//! can branch on, a retry policy for transient failures, bounded concurrent uploads that skip
-//! blobs the registry already has, streamed and digest-verified blob pulls, and platform
-//! resolution of image indexes. Nothing a registry sends is read without a bound: manifests
-//! stop at their descriptor's size (else 8 MiB), configs and layers at their descriptor's,
-//! error bodies at 16 KiB (see `body`).
+//! configs, manifests and indexes. Speaks the distribution API itself over reqwest (HTTP/2
+//! where a TLS registry offers it, HTTP/1.1 otherwise or after a registry broke HTTP/2: see
+//! `transport`), with oci-client's reference and error vocabulary; adds Kaniko's registry
+//! options (insecure and skip-TLS-verify registries), docker `config.json` credentials, errors
+//! a caller can branch on, a retry policy for transient failures, bounded concurrent uploads
+//! that skip blobs the registry already has, streamed and digest-verified blob pulls, and
+//! platform resolution of image indexes. Nothing a registry sends is read without a bound:
+//! manifests stop at their descriptor's size (else 8 MiB), configs and layers at their
+//! descriptor's, error bodies at 16 KiB (see `body`).
 //!
 //! Each registry is "pinged" (`GET /v2/`) once, inside the first operation's retry loop: a 200
 //! means no authentication (nothing is stored, so no request carries credentials); a 401 means
-//! the credentials from `config.json` (or anonymous tokens) are handed to oci-client, which
-//! fetches and caches bearer tokens per repository.
+//! the credentials from `config.json` (or anonymous tokens) are used: HTTP Basic, or bearer
+//! tokens per repository and operation from the challenge's realm (see `token`).
 
 mod auth;
 mod blob;
@@ -22,14 +24,16 @@ mod manifest;
 mod referrers;
 mod retry;
 mod tags;
+mod token;
+mod transport;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
+use transport::Clients;
 
 pub use auth::{Credential, CredentialError, DockerConfig, default_config_dir, normalize_registry};
 pub use blob::{BlobPush, BlobSource, PushedBlob};
@@ -65,11 +69,12 @@ pub struct RegistryOptions {
     pub docker_config_dir: Option<PathBuf>,
     /// Retries of transient failures.
     pub retry: RetryPolicy,
-    /// Blob uploads running at once in [`RegistryClient::push_blobs`] (Kaniko: 4).
+    /// Blob uploads running at once in [`RegistryClient::push_blobs`] (Kaniko: 4); each blob
+    /// goes up in one streamed `PUT` after the `POST` that opens the upload.
     pub max_concurrent_uploads: usize,
-    /// `None`: each blob goes up in one streamed `PUT` (POST-then-PUT). `Some(n)`: chunked
-    /// upload, one `PATCH` per `n` bytes (oci-client caps a chunk at 4 MiB).
-    pub chunk_size: Option<usize>,
+    /// `--registry-http1`: never offer HTTP/2, even to a TLS registry that speaks it (see
+    /// the `transport` module for the per-registry fallback when this is off).
+    pub http1_only: bool,
     /// Bound on establishing a connection.
     pub connect_timeout: Duration,
     /// Bound on waiting for any single read from a registry.
@@ -86,7 +91,7 @@ impl Default for RegistryOptions {
             docker_config_dir: None,
             retry: RetryPolicy::default(),
             max_concurrent_uploads: 4,
-            chunk_size: None,
+            http1_only: false,
             connect_timeout: Duration::from_secs(15),
             read_timeout: Duration::from_secs(120),
         }
@@ -123,8 +128,10 @@ impl RegistryOptions {
 /// What the ping found out about a registry.
 #[derive(Clone)]
 struct RegistryState {
-    /// The authentication handed to oci-client; `None` when `/v2/` answered without any.
+    /// The authentication to use; `None` when `/v2/` answered without asking for any.
     auth: Option<RegistryAuth>,
+    /// The ping's `Bearer` challenge: where tokens come from (`None`: Basic, or no auth).
+    challenge: Option<token::BearerChallenge>,
 }
 
 /// A client for OCI registries. Cheap to clone; clones share connections, tokens and what was
@@ -140,49 +147,8 @@ struct Inner {
     verified: Clients,
     unverified: Clients,
     registries: Mutex<HashMap<String, RegistryState>>,
-}
-
-/// An oci-client and a plain reqwest client (for the ping and the manifest requests
-/// oci-client does not expose) sharing one TLS setting.
-struct Clients {
-    oci: oci_client::Client,
-    http: reqwest::Client,
-}
-
-const USER_AGENT: &str = concat!("kaniko-rs/", env!("CARGO_PKG_VERSION"));
-
-impl Clients {
-    fn new(
-        options: &RegistryOptions,
-        accept_invalid_certificates: bool,
-    ) -> Result<Self, RegistryError> {
-        let protocol = if options.insecure_all {
-            ClientProtocol::Http
-        } else {
-            ClientProtocol::HttpsExcept(options.insecure_registries.clone())
-        };
-        let config = ClientConfig {
-            protocol,
-            accept_invalid_certificates,
-            use_monolithic_push: options.chunk_size.is_none(),
-            platform_resolver: None,
-            max_concurrent_upload: options.max_concurrent_uploads.max(1),
-            connect_timeout: Some(options.connect_timeout),
-            read_timeout: Some(options.read_timeout),
-            user_agent: USER_AGENT,
-            ..ClientConfig::default()
-        };
-        let oci = oci_client::Client::try_from(config)
-            .map_err(|err| RegistryError::protocol("registry client", err.to_string()))?;
-        let http = reqwest::Client::builder()
-            .danger_accept_invalid_certs(accept_invalid_certificates)
-            .connect_timeout(options.connect_timeout)
-            .read_timeout(options.read_timeout)
-            .user_agent(USER_AGENT)
-            .build()
-            .map_err(|err| RegistryError::protocol("registry client", err.to_string()))?;
-        Ok(Clients { oci, http })
-    }
+    /// Bearer tokens by `registry scope`.
+    tokens: Mutex<HashMap<String, token::CachedToken>>,
 }
 
 impl RegistryClient {
@@ -208,6 +174,7 @@ impl RegistryClient {
                 verified,
                 unverified,
                 registries: Mutex::new(HashMap::new()),
+                tokens: Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -235,8 +202,8 @@ impl RegistryClient {
         format!("{}://{registry}", self.inner.options.scheme_for(registry))
     }
 
-    /// Makes sure the registry of `reference` was pinged and its authentication handed to
-    /// oci-client; returns the clients to use and the registry's authentication (`None`:
+    /// Makes sure the registry of `reference` was pinged and its authentication known;
+    /// returns the clients to use and the registry's authentication (`None`:
     /// the registry wants none).
     async fn prepare(
         &self,
@@ -255,12 +222,11 @@ impl RegistryClient {
         }
         let url = format!("{}/v2/", self.base_url(reference));
         let response = clients
-            .http
-            .get(&url)
-            .send()
+            .send(clients.http.get(&url))
             .await
             .map_err(|err| classify_reqwest(&reference.whole(), "registry api", &err))?;
         let status = response.status().as_u16();
+        let version = response.version();
         let challenge = response
             .headers()
             .get(http::header::WWW_AUTHENTICATE)
@@ -298,12 +264,18 @@ impl RegistryClient {
             // Registries that answer `/v2/` oddly still get a chance to serve the request.
             _ => None,
         };
-        if let Some(auth) = &auth {
-            clients.oci.store_auth_if_needed(&registry, auth).await;
-        }
-        tracing::debug!(%registry, authenticated = auth.is_some(), "registry pinged");
+        let challenge = auth
+            .as_ref()
+            .and_then(|_| token::BearerChallenge::parse(&challenge));
+        tracing::debug!(%registry, authenticated = auth.is_some(), version = ?version, "registry pinged");
         if let Ok(mut map) = self.inner.registries.lock() {
-            map.insert(registry, RegistryState { auth: auth.clone() });
+            map.insert(
+                registry,
+                RegistryState {
+                    auth: auth.clone(),
+                    challenge,
+                },
+            );
         }
         Ok((clients, auth))
     }

@@ -5,23 +5,21 @@
 //! platform through an index down to its manifest, config and layers.
 //!
 //! Manifest requests are sent here rather than through oci-client: its raw pull does not
-//! return the media type and registers anonymous access for registries that need none, and its
-//! push panics on registries that answer without a `Location` when pushing by digest.
+//! return the media type, and its push panics on registries that answer without a `Location`
+//! when pushing by digest.
 
 use std::collections::BTreeMap;
 
-use base64::Engine;
 use bytes::Bytes;
 use oci_client::RegistryOperation;
-use oci_client::secrets::RegistryAuth;
 use serde::Deserialize;
 
 use super::blob::{check_digest, sha256_digest};
 use super::body::{
     Capped, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, error_text, limit_text, read_capped,
 };
-use super::error::{classify, classify_reqwest, classify_status};
-use super::{Clients, Reference, RegistryClient, RegistryError};
+use super::error::{classify_reqwest, classify_status};
+use super::{Reference, RegistryClient, RegistryError};
 use kaniko_common::oci::{self, Descriptor};
 use kaniko_common::platform::Platform;
 
@@ -185,32 +183,6 @@ fn manifest_path(reference: &Reference) -> String {
 }
 
 impl RegistryClient {
-    /// The `Authorization` header for a request oci-client does not send itself.
-    pub(super) async fn authorization(
-        &self,
-        clients: &Clients,
-        auth: &Option<RegistryAuth>,
-        reference: &Reference,
-        operation: RegistryOperation,
-    ) -> Result<Option<String>, RegistryError> {
-        let Some(auth) = auth else {
-            return Ok(None);
-        };
-        let token = clients
-            .oci
-            .auth(reference, auth, operation)
-            .await
-            .map_err(|err| classify(&reference.whole(), "registry token", err))?;
-        Ok(match (token, auth) {
-            (Some(token), _) => Some(format!("Bearer {token}")),
-            (None, RegistryAuth::Basic(user, password)) => Some(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-            )),
-            (None, _) => None,
-        })
-    }
-
     /// Sends one manifest request (`build` adds method-specific parts) with authentication;
     /// transport failures classified, the status left to the caller.
     async fn manifest_request(
@@ -242,8 +214,8 @@ impl RegistryClient {
         {
             request = request.header(http::header::AUTHORIZATION, header);
         }
-        request
-            .send()
+        clients
+            .send(request)
             .await
             .map_err(|err| classify_reqwest(&reference.whole(), "manifest", &err))
     }

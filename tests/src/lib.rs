@@ -10,6 +10,7 @@ pub mod buildah;
 pub mod debian;
 mod fault_proxy;
 pub mod fixture;
+pub mod h2_proxy;
 pub mod hostile_registry;
 pub mod kube_api;
 mod nats;
@@ -19,6 +20,7 @@ pub mod referrers_proxy;
 mod registry;
 pub mod rootless;
 pub mod tarball;
+pub mod token_proxy;
 mod tools;
 pub mod tree;
 

@@ -162,6 +162,10 @@ pub struct RegistryFlags {
     /// Registry to push to and pull from without verifying TLS. Repeatable.
     #[arg(long, value_name = "REGISTRY")]
     pub skip_tls_verify_registry: Vec<String>,
+    /// Speak HTTP/1.1 to every registry, never HTTP/2. Without it a TLS registry that offers
+    /// HTTP/2 gets it, and one that breaks it falls back to HTTP/1.1 by itself.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, go_bool_flag())]
+    pub registry_http1: bool,
 }
 
 impl RegistryFlags {
@@ -172,6 +176,7 @@ impl RegistryFlags {
             insecure_all: self.insecure,
             skip_tls_verify_registries: self.skip_tls_verify_registry.clone(),
             skip_tls_verify_all: self.skip_tls_verify,
+            http1_only: self.registry_http1,
             ..Default::default()
         }
     }

@@ -59,6 +59,7 @@ pub fn registry_options(config: &BuildConfig) -> RegistryOptions {
         insecure_all: r.insecure,
         skip_tls_verify_registries: r.skip_tls_verify_registries.clone(),
         skip_tls_verify_all: r.skip_tls_verify,
+        http1_only: r.http1,
         ..RegistryOptions::default()
     }
 }

@@ -183,6 +183,9 @@ fn registry_flags(args: &SubmitArgs) -> Vec<String> {
     if flags.skip_tls_verify {
         out.push("--skip-tls-verify=true".to_string());
     }
+    if flags.registry_http1 {
+        out.push("--registry-http1=true".to_string());
+    }
     let repeated = [
         ("insecure-registry", &flags.insecure_registry),
         ("skip-tls-verify-registry", &flags.skip_tls_verify_registry),
@@ -443,10 +446,12 @@ mod tests {
             "127.0.0.1:5000",
             "--registry-mirror",
             "mirror.local",
+            "--registry-http1",
         ]);
         assert_eq!(
             registry_flags(&args),
             [
+                "--registry-http1=true",
                 "--insecure-registry=127.0.0.1:5000",
                 "--registry-mirror=mirror.local"
             ]

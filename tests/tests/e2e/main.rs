@@ -31,6 +31,8 @@ mod outputs;
 mod parity_tools;
 mod publish_tags;
 mod registry_client;
+mod registry_http2;
+mod registry_token;
 mod roundtrip;
 mod run;
 mod serve;

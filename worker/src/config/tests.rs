@@ -101,6 +101,7 @@ fn every_flag_lands_in_the_config() {
         "--skip-tls-verify-pull=T",
         "--skip-tls-verify-registry",
         "r2",
+        "--registry-http1=true",
         "--registry-mirror",
         "mirror.example",
         "--registry-map",
@@ -220,6 +221,7 @@ fn every_flag_lands_in_the_config() {
             skip_tls_verify: true,
             skip_tls_verify_pull: true,
             skip_tls_verify_registries: strings(&["r2"]),
+            http1: true,
             mirrors: strings(&["mirror.example"]),
             maps: [
                 ("index.docker.io", "m1"),

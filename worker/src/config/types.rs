@@ -290,6 +290,8 @@ pub struct RegistryOptions {
     pub skip_tls_verify_pull: bool,
     /// `--skip-tls-verify-registry`: registries reached without verifying certificates.
     pub skip_tls_verify_registries: Vec<String>,
+    /// `--registry-http1`: HTTP/1.1 to every registry, never HTTP/2.
+    pub http1: bool,
     /// `--registry-mirror` (or `KANIKO_REGISTRY_MIRROR`): mirrors of docker.io, in order.
     pub mirrors: Vec<String>,
     /// `--registry-map` (or `KANIKO_REGISTRY_MAP`): remappings, in order; one registry may
@@ -358,6 +360,7 @@ impl RegistryOptions {
             skip_tls_verify: registry.access.skip_tls_verify,
             skip_tls_verify_pull: registry.skip_tls_verify_pull,
             skip_tls_verify_registries: list(&registry.access.skip_tls_verify_registry),
+            http1: registry.access.registry_http1,
             mirrors: list(&registry.mirrors.registry_mirror),
             maps,
             push_retry: registry.push_retry,

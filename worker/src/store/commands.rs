@@ -202,6 +202,7 @@ async fn warm(args: &WarmArgs) -> Result<()> {
         insecure_all: registry.insecure || registry.insecure_pull,
         skip_tls_verify_registries: registry.skip_tls_verify_registries.clone(),
         skip_tls_verify_all: registry.skip_tls_verify || registry.skip_tls_verify_pull,
+        http1_only: registry.http1,
         ..kaniko_registry::RegistryOptions::default()
     })
     .context("registry client")?;
