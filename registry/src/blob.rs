@@ -524,6 +524,51 @@ impl RegistryClient {
 }
 
 impl RegistryClient {
+    /// Whether this client may push to `reference`'s repository, asked as Kaniko's executor
+    /// asks before a build: an upload session is opened (`POST /v2/<name>/blobs/uploads/`,
+    /// with the push credentials) and cancelled at once. A refusal is the error the first
+    /// upload would have met, before any work is done.
+    pub async fn check_push_permission(&self, reference: &Reference) -> Result<(), RegistryError> {
+        let whole = reference.whole();
+        let what = "a push";
+        self.inner
+            .options
+            .retry
+            .run(&format!("checking push permission for {whole}"), |_| async {
+                let path = format!("/v2/{}/blobs/uploads/", reference.repository());
+                let response = self
+                    .api_request(reference, &path, RegistryOperation::Push, |http, url| {
+                        http.post(url).header(http::header::CONTENT_LENGTH, 0)
+                    })
+                    .await?;
+                if response.status().as_u16() != 202 {
+                    return Err(unexpected(response, &whole, what).await);
+                }
+                let location = response
+                    .headers()
+                    .get(http::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|location| response.url().join(location).ok());
+                // The session is not needed: cancelled, best effort (a registry forgets an
+                // idle session anyway).
+                if let Some(url) = location {
+                    let (clients, auth) = self.prepare(reference).await?;
+                    let mut request = clients.http.delete(url);
+                    if let Ok(Some(header)) = self
+                        .authorization(clients, &auth, reference, RegistryOperation::Push)
+                        .await
+                    {
+                        request = request.header(http::header::AUTHORIZATION, header);
+                    }
+                    if let Err(err) = clients.send(request).await {
+                        tracing::debug!(%whole, error = %err, "cancelling the permission check's upload");
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+
     /// One monolithic upload: `POST /v2/<name>/blobs/uploads/` opens a session, one streamed
     /// `PUT <location>?digest=<digest>` sends the bytes and closes it.
     async fn upload(

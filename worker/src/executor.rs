@@ -124,6 +124,9 @@ pub async fn run_async_pushing(config: &BuildConfig, push: Push) -> Result<Build
     let (dockerfile_file, dockerfile, args, plan) = read_and_plan(config, &context_dir).await?;
     let ignore = DockerIgnore::load(&context_dir, &dockerfile_file)?;
     let client = RegistryClient::new(registry_options(config)).context("registry client")?;
+    if !config.registry.skip_push_permission_check {
+        crate::output::check_push_permissions(&output_options, &client).await?;
+    }
     let pull_client =
         RegistryClient::new(pull_registry_options(config)).context("registry client")?;
     let rewrites = PullRewrites {

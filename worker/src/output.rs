@@ -165,6 +165,30 @@ pub(crate) fn repositories(destinations: &[Reference]) -> BTreeMap<String, &Refe
     repositories
 }
 
+/// Kaniko's check before a build: every destination repository (once) accepts a push from
+/// `client`, so a missing permission fails the build before any work rather than at its
+/// first upload. Nothing is checked with `--no-push` or without destinations.
+pub async fn check_push_permissions(
+    opts: &OutputOptions,
+    client: &RegistryClient,
+) -> anyhow::Result<()> {
+    if opts.no_push {
+        return Ok(());
+    }
+    for destination in repositories(&opts.destinations).into_values() {
+        client
+            .check_push_permission(destination)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "checking push permission for {destination}: {e} \
+                     (--skip-push-permission-check skips this check)"
+                )
+            })?;
+    }
+    Ok(())
+}
+
 /// The tag a destination is pushed under: its own, else `latest`.
 pub fn tag_of(reference: &Reference) -> &str {
     reference.tag().unwrap_or("latest")

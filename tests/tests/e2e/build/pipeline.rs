@@ -5,7 +5,8 @@
 //! the registry before the manifest arrives, the image is the one an unpipelined build makes
 //! (same digest with `--reproducible`), and a destination that refuses the uploads fails the
 //! build with the destination and digest named and leaves no tag anywhere, at once (a long
-//! RUN in progress is stopped).
+//! RUN in progress is stopped). Before any of it, as Kaniko does, each destination is asked
+//! whether it takes a push (`--skip-push-permission-check` skips that).
 
 use std::path::Path;
 use std::process::Output;
@@ -181,7 +182,18 @@ async fn a_destination_refusing_uploads_fails_the_build_and_leaves_no_tag() {
     let digests = layer_digests(&ctx, &tmp.path().join("plain"), &[]).await;
     let good = format!("{}/pipe/good:1", registry.host());
     let denied = format!("{}/pipe/denied:1", proxy.host());
-    let out = build_blocking(&ctx, &["--destination", &good, "--destination", &denied]).await;
+    // Past the check before the build, the refusal meets the pipelined uploads.
+    let out = build_blocking(
+        &ctx,
+        &[
+            "--destination",
+            &good,
+            "--destination",
+            &denied,
+            "--skip-push-permission-check",
+        ],
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the build succeeded:\n{stderr}");
     let named = digests[1..]
@@ -223,7 +235,11 @@ async fn a_refused_upload_stops_the_build_during_a_long_run() {
     );
     let denied = format!("{}/pipe/slow:1", proxy.host());
     let started = std::time::Instant::now();
-    let out = build_blocking(&ctx, &["--destination", &denied]).await;
+    let out = build_blocking(
+        &ctx,
+        &["--destination", &denied, "--skip-push-permission-check"],
+    )
+    .await;
     let elapsed = started.elapsed();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "the build succeeded:\n{stderr}");
@@ -275,4 +291,89 @@ async fn a_manifest_refused_for_a_lost_blob_is_pushed_again() {
     assert!(stderr.contains("checking the blobs again"), "{stderr}");
     let direct = format!("{}/pipe/raced:1", registry.host());
     assert!(skopeo_inspect_raw(&direct).is_ok(), "{direct} has no image");
+}
+
+/// A destination that refuses pushes fails the build before its first step, naming the
+/// destination; with `--skip-push-permission-check` the build runs until its first upload
+/// is refused. A destination that takes pushes is asked once and its upload session is not
+/// left open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_permission_is_checked_before_the_build_unless_skipped() {
+    let (registry, base, tmp) = busybox_setup().await;
+    let proxy = FaultProxy::start(
+        registry.addr(),
+        FaultPlan::Refuse {
+            method: "POST",
+            path_suffix: "/blobs/uploads/",
+            status: 403,
+        },
+    )
+    .await
+    .unwrap();
+    let ctx = tmp.path().join("ctx");
+    write(
+        &ctx,
+        &[
+            ("one.txt", "one\n"),
+            (
+                "Dockerfile",
+                &format!("FROM {}\nCOPY one.txt /one.txt\n", base.reference),
+            ),
+        ],
+    );
+    let denied = format!("{}/pipe/checked:1", proxy.host());
+    let step = "COPY one.txt /one.txt";
+
+    let out = build_blocking(&ctx, &["--destination", &denied]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the build succeeded:\n{stderr}");
+    assert!(
+        stderr.contains(&format!("checking push permission for {denied}"))
+            && stderr.contains("--skip-push-permission-check"),
+        "the refusal names the destination and the flag:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains(step),
+        "a step ran before the check:\n{stderr}"
+    );
+
+    let out = build_blocking(
+        &ctx,
+        &["--destination", &denied, "--skip-push-permission-check"],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the build succeeded:\n{stderr}");
+    assert!(stderr.contains(step), "the build did not run:\n{stderr}");
+    assert!(
+        !stderr.contains("checking push permission"),
+        "the check was made:\n{stderr}"
+    );
+
+    let good = format!("{}/pipe/allowed:1", registry.host());
+    ok(&build_blocking(&ctx, &["--destination", &good]).await);
+    let sessions: Vec<String> = registry
+        .logs()
+        .lines()
+        .filter(|l| {
+            l.contains("response completed")
+                && l.contains("/v2/pipe/allowed/blobs/uploads/")
+                && !l.contains("digest=")
+                && !l.contains("mount=")
+        })
+        .map(str::to_string)
+        .collect();
+    let opened = sessions
+        .iter()
+        .filter(|l| l.contains("http.request.method=POST"))
+        .count();
+    let cancelled = sessions
+        .iter()
+        .filter(|l| l.contains("http.request.method=DELETE"))
+        .count();
+    assert!(opened >= 1, "{sessions:#?}");
+    assert_eq!(
+        cancelled, 1,
+        "the check's session is cancelled: {sessions:#?}"
+    );
 }
