@@ -23,6 +23,7 @@ mod uploads;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
 use kaniko_common::oci::Descriptor;
 use kaniko_image::layout::{LayoutError, OciLayout};
 use kaniko_registry::{Reference, RegistryClient, RegistryError, RetryPolicy};
@@ -176,12 +177,15 @@ pub async fn check_push_permissions(
         return Ok(());
     }
     for destination in repositories(&opts.destinations).into_values() {
+        // The registry's error stays in the chain: a caller tells transient from permanent
+        // by it (a fleet task is delivered again after a transient one).
         client
             .check_push_permission(destination)
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "checking push permission for {destination}: {e} \
+            .map_err(anyhow::Error::new)
+            .with_context(|| {
+                format!(
+                    "checking push permission for {destination} \
                      (--skip-push-permission-check skips this check)"
                 )
             })?;

@@ -344,7 +344,8 @@ fn progress_lines_are_clean_text_and_their_fields_come_once_in_json() {
 
 /// `--skip-tls-verify-pull` relaxes pulls only, as in Kaniko: against a TLS registry whose
 /// certificate no client trusts (the test CA), the base is pulled but the push is verified
-/// and refused, naming the certificate; `--skip-tls-verify-registry` relaxes both.
+/// and refused, naming the certificate (by the push-permission check before the build, or
+/// by the push when that is skipped); `--skip-tls-verify-registry` relaxes both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_only_tls_flags_leave_the_push_verified() {
     kaniko_tests::init_test_tracing();
@@ -379,7 +380,12 @@ async fn pull_only_tls_flags_leave_the_push_verified() {
         async move { client.pull_manifest_raw(&reference).await.is_ok() }
     };
 
-    let out = build("pull-only", &["--skip-tls-verify-pull"]);
+    // Past the push-permission check (which is a push, and verified: see below), the pull
+    // goes through and the push is refused.
+    let out = build(
+        "pull-only",
+        &["--skip-tls-verify-pull", "--skip-push-permission-check"],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success(),
@@ -394,6 +400,13 @@ async fn pull_only_tls_flags_leave_the_push_verified() {
         "the error does not name the certificate:\n{stderr}"
     );
     assert!(!pushed("pull-only").await);
+    let out = build("checked", &["--skip-tls-verify-pull"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("checking push permission") && stderr.contains("certificate"),
+        "the check before the build verifies the push's certificate:\n{stderr}"
+    );
 
     // Without the flag the pull is verified too.
     let out = build("strict", &[]);
