@@ -42,6 +42,8 @@ pub enum Command {
     Verify(Box<crate::verify::VerifyArgs>),
     /// List the artifacts (signatures, SBOMs) attached to an image as OCI 1.1 referrers.
     Referrers(Box<crate::verify::ReferrersArgs>),
+    /// Print the SPDX 2.3 SBOM attached to an image's platform manifest (`--sbom`).
+    Sbom(Box<crate::verify::SbomArgs>),
     /// List the live workers.
     Workers {
         #[command(flatten)]
@@ -146,14 +148,22 @@ pub struct PublishFlags {
     /// Signing the index and each platform's manifest (docs/signing.md).
     #[command(flatten)]
     pub signing: kaniko_worker::cli::SigningFlags,
+    /// Attach an SPDX 2.3 SBOM (OS packages and layers) to each platform's manifest as an
+    /// OCI 1.1 referrer, signed too with --sign-images (docs/signing.md).
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub sbom: bool,
 }
 
 impl PublishFlags {
     /// Loads the signing key when `--sign-images` asks for it and makes it the key this
-    /// process's publishing signs with ([`crate::policy::sign`]).
+    /// process's publishing signs with ([`crate::policy::sign`]); with `--sbom`, makes this
+    /// process's publishing attach SBOMs.
     pub fn install_signing_key(&self) -> anyhow::Result<()> {
         if let Some(key) = self.signing.load()? {
             crate::policy::sign::install(key)?;
+        }
+        if self.sbom {
+            crate::policy::sign::enable_sbom();
         }
         Ok(())
     }

@@ -46,6 +46,11 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                 "--sign-images signs the published index and its platforms: it needs --publish-index"
             );
         }
+        if args.publish.sbom && !args.publish_index {
+            anyhow::bail!(
+                "--sbom is attached by the publishing of the index: it needs --publish-index"
+            );
+        }
         args.publish.install_signing_key()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -65,6 +70,13 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
             .enable_all()
             .build()?;
         return runtime.block_on(verify::referrers(args));
+    }
+    if let Command::Sbom(args) = &cli.command {
+        install_subscriber("warn");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        return runtime.block_on(verify::sbom(args));
     }
     if let Command::Cache(command) = &cli.command {
         install_subscriber("warn");
@@ -88,6 +100,7 @@ async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
         | Command::NatsConfig(_)
         | Command::Verify(_)
         | Command::Referrers(_)
+        | Command::Sbom(_)
         | Command::Cache(_) => Ok(ExitCode::SUCCESS),
         Command::Workers { client, json } => {
             let api = verbs::ApiClient::connect(&client).await?;

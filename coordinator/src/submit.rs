@@ -424,6 +424,16 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
             "--sign-images signs the published index and its platforms: it needs --publish-index"
         );
     }
+    if driver == Driver::Nats && args.publish.sbom {
+        bail!(
+            "--sbom applies to --driver local, ci and k8s: a fleet build's index is published by \
+             `coordinator serve`, which attaches no SBOM; attach them after the build with \
+             `coordinator index --sbom` or build with --driver local"
+        );
+    }
+    if args.publish.sbom && !args.publish_index {
+        bail!("--sbom is attached by the publishing of the index: it needs --publish-index");
+    }
     args.publish.install_signing_key()?;
     if driver == Driver::Ci {
         let config = crate::driver::ci::CiConfig::from_submit_args(args)?;

@@ -5,9 +5,10 @@
 //! annotations plus `org.opencontainers.image.created`, and publishes it. Order, so that no
 //! tag ever points at something incomplete: every child is made present in every destination
 //! repository (cross-repository mount from a repository that has it, else a copy), then the
-//! index is pushed by digest to every repository, then, when this process holds a signing
-//! key ([`super::sign`]), the index and every child are signed in every repository, then the
-//! index goes under every destination tag.
+//! index is pushed by digest to every repository, then, with `--sbom`, each child gets its
+//! SPDX SBOM attached as a referrer, then, when this process holds a signing key
+//! ([`super::sign`]), the index, every child and every SBOM are signed in every repository,
+//! then the index goes under every destination tag.
 //!
 //! [`publish`] is the one publishing path: the IndexActor runs it for NATS builds, the `local`
 //! and `ci` drivers call it in-process. [`PublishOptions`] carries what is not index content: the
@@ -302,8 +303,17 @@ pub async fn publish(
             .map_err(|err| early(wire(err)))?;
     }
     let index = built.descriptor();
+    let sboms = if super::sign::sbom_enabled() {
+        super::sign::attach_sboms(registry, &repositories, &msg.children)
+            .await
+            .map_err(|error| {
+                PublishFailure::before_tags(error, &msg.destinations, Some(index.clone()))
+            })?
+    } else {
+        Vec::new()
+    };
     if let Some(key) = super::sign::installed() {
-        super::sign::sign_published(registry, key, &repositories, &index, &msg.children)
+        super::sign::sign_published(registry, key, &repositories, &index, &msg.children, &sboms)
             .await
             .map_err(|error| {
                 PublishFailure::before_tags(error, &msg.destinations, Some(index.clone()))

@@ -8,6 +8,8 @@
 //! key; a wrong password fails before anything is pushed; the tag moved to an unsigned image
 //! has no signature. Neither the password nor the private key appears in any output or in
 //! anything pushed.
+//!
+//! `sbom`: the SBOMs `--sbom` attaches (docs/signing.md, "SBOMs").
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,6 +19,8 @@ use kaniko_tests::fixture::push_busybox;
 
 use crate::fleet::platforms;
 use crate::local_driver::describe;
+
+mod sbom;
 
 const PASSWORD: &str = "tr0ub4dor&3-signing";
 
