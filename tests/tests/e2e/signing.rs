@@ -10,6 +10,7 @@
 //! anything pushed.
 //!
 //! `sbom`: the SBOMs `--sbom` attaches (docs/signing.md, "SBOMs").
+//! `sigstore`: the sigstore crate, an independent verifier, against our signatures and keys.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -21,6 +22,7 @@ use crate::fleet::platforms;
 use crate::local_driver::describe;
 
 mod sbom;
+mod sigstore;
 
 const PASSWORD: &str = "tr0ub4dor&3-signing";
 
