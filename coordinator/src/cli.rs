@@ -314,9 +314,28 @@ pub struct ServeArgs {
     /// anonymous (see docs/security.md).
     #[arg(long, env = "KANIKO_POLICY", value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// The cosign key (encrypted or PKCS#8) fleet builds are signed with when their submit
+    /// asks (`submit --driver nats --sign-images`). Its password is read from the
+    /// COSIGN_PASSWORD variable only, never from a flag (docs/signing.md).
+    #[arg(long, value_name = "PATH")]
+    pub cosign_key_path: Option<PathBuf>,
 }
 
 impl ServeArgs {
+    /// Loads `--cosign-key-path` (password from `COSIGN_PASSWORD`) and makes it the key this
+    /// process's publishing signs with, before anything is served.
+    pub fn install_signing_key(&self) -> anyhow::Result<()> {
+        let Some(path) = &self.cosign_key_path else {
+            return Ok(());
+        };
+        let password = std::env::var("COSIGN_PASSWORD")
+            .ok()
+            .map(kaniko_sign::Password::new);
+        let key = kaniko_sign::SigningKey::load(path, password.as_ref())?;
+        tracing::info!(public_key = %key.public_key().fingerprint(), "fleet builds that ask are signed with this key");
+        crate::policy::sign::install(key)
+    }
+
     /// The daemon's configuration.
     pub fn config(&self) -> Result<crate::serve::ServeConfig, kaniko_nats::PrefixConflict> {
         Ok(crate::serve::ServeConfig {

@@ -24,6 +24,7 @@ use cli::Command;
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     if let Command::Serve(args) = &cli.command {
         install_subscriber("info");
+        args.install_signing_key()?;
         serve::run_blocking(args.config()?)?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -140,6 +140,11 @@ pub struct BuildRequest {
     /// The layer cache (`--cache=true` and its settings); `None`: off.
     #[serde(default)]
     pub cache: Option<super::LayerCache>,
+    /// Sign the index and each platform's manifest with the publishing coordinator's key
+    /// (`coordinator serve --cosign-key-path`); refused when it holds none. The key itself
+    /// never travels (docs/signing.md).
+    #[serde(default)]
+    pub sign_images: bool,
 }
 
 impl BuildRequest {
@@ -166,6 +171,7 @@ impl BuildRequest {
             push_ignore_immutable_tag_errors: false,
             arch_cache_repo_suffix: None,
             cache: None,
+            sign_images: false,
         }
     }
 

@@ -387,6 +387,7 @@ pub async fn run(config: &CiConfig) -> Result<CiReport, CiError> {
             ignore_immutable_tag_errors: config.ignore_immutable_tag_errors,
             child_sources: sources.clone(),
             created: Some(chrono::Utc::now()),
+            sign: crate::policy::sign::installed().is_some(),
         },
     };
 

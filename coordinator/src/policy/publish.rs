@@ -128,6 +128,9 @@ pub struct PublishOptions {
     /// The `created` annotation's time; `None` for now. Set it to build the same bytes
     /// twice (see [`build_index`]).
     pub created: Option<chrono::DateTime<chrono::Utc>>,
+    /// Sign the index, the children and their SBOMs with this process's key
+    /// ([`super::sign::installed`]); refused when it holds none.
+    pub sign: bool,
 }
 
 impl PublishIndex {
@@ -147,6 +150,7 @@ impl PublishIndex {
             options: PublishOptions {
                 standard_annotations: request.standard_annotations.clone(),
                 ignore_immutable_tag_errors: request.push_ignore_immutable_tag_errors,
+                sign: request.sign_images,
                 ..PublishOptions::default()
             },
         }
@@ -271,6 +275,11 @@ pub async fn publish(
 ) -> Result<Published, Box<PublishFailure>> {
     let early = |error: WireError| PublishFailure::before_tags(error, &msg.destinations, None);
     let built = build_index(&msg).map_err(early)?;
+    let key = match (msg.options.sign, super::sign::installed()) {
+        (false, _) => None,
+        (true, Some(key)) => Some(key),
+        (true, None) => return Err(early(WireError::refused(super::sign::NO_KEY.to_string()))),
+    };
 
     let mut tags = Vec::new();
     for destination in &msg.destinations {
@@ -312,7 +321,7 @@ pub async fn publish(
     } else {
         Vec::new()
     };
-    if let Some(key) = super::sign::installed() {
+    if let Some(key) = key {
         super::sign::sign_published(registry, key, &repositories, &index, &msg.children, &sboms)
             .await
             .map_err(|error| {

@@ -5,12 +5,15 @@
 //! and before any tag moves (so a signing failure fails the build with every tag unmoved).
 //! Attaching the SBOMs (`--sbom`, [`attach_sboms`]) comes just before.
 //!
-//! The key is the process's: `coordinator submit` (`local` and `ci` drivers) and
-//! `coordinator index` load it from `--cosign-key-path` and [`install`] it before publishing,
-//! so the one publishing path signs for every driver that publishes in this process without a
-//! key travelling anywhere (not in a message, an event, a task or KV). `coordinator serve`
-//! holds no key: a fleet submit asking for signing is refused by `submit`. `--sbom` is set the
-//! same way ([`enable_sbom`]) and refused the same way for a fleet submit.
+//! The key is the process's: `coordinator submit` (`local`, `ci` and `k8s` drivers) and
+//! `coordinator index` load it from `--cosign-key-path` and [`install`] it before publishing;
+//! `coordinator serve` loads its own from `--cosign-key-path` (password from
+//! `COSIGN_PASSWORD`) at start. A build is signed when it asks ([`PublishOptions::sign`]:
+//! `--sign-images`, the request's `sign_images` for a fleet build); one asking a process
+//! without a key is refused ([`NO_KEY`]). The key never travels (not in a message, an event,
+//! a task or KV). `--sbom` is set per process ([`enable_sbom`]); a fleet submit refuses it.
+//!
+//! [`PublishOptions::sign`]: super::publish::PublishOptions::sign
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -22,6 +25,10 @@ use kaniko_registry::{Reference, RegistryClient};
 use kaniko_sign::SigningKey;
 
 static KEY: OnceLock<SigningKey> = OnceLock::new();
+
+/// Why a build asking to be signed is refused by a coordinator without a key.
+pub const NO_KEY: &str = "signing was asked for but this coordinator holds no signing key \
+     (start `coordinator serve` with --cosign-key-path, the password in COSIGN_PASSWORD)";
 static SBOM: AtomicBool = AtomicBool::new(false);
 
 /// Makes this process's publishing attach an SBOM to every platform manifest (`--sbom`).

@@ -11,6 +11,7 @@
 //!
 //! `sbom`: the SBOMs `--sbom` attaches (docs/signing.md, "SBOMs").
 //! `sigstore`: the sigstore crate, an independent verifier, against our signatures and keys.
+//! `fleet`: fleet builds signed by `coordinator serve`'s key when they ask.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -21,6 +22,7 @@ use kaniko_tests::fixture::push_busybox;
 use crate::fleet::platforms;
 use crate::local_driver::describe;
 
+mod fleet;
 mod sbom;
 mod sigstore;
 
