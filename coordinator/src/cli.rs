@@ -156,14 +156,10 @@ pub struct PublishFlags {
 
 impl PublishFlags {
     /// Loads the signing key when `--sign-images` asks for it and makes it the key this
-    /// process's publishing signs with ([`crate::policy::sign`]); with `--sbom`, makes this
-    /// process's publishing attach SBOMs.
+    /// process's publishing signs with ([`crate::policy::sign`]).
     pub fn install_signing_key(&self) -> anyhow::Result<()> {
         if let Some(key) = self.signing.load()? {
             crate::policy::sign::install(key)?;
-        }
-        if self.sbom {
-            crate::policy::sign::enable_sbom();
         }
         Ok(())
     }

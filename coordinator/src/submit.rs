@@ -358,6 +358,7 @@ pub fn build_request(
     request.arch_cache_repo_suffix = args.arch_cache_repo_suffix.clone();
     request.publish_index = args.publish_index;
     request.sign_images = args.publish.signing.sign_images;
+    request.sbom = args.publish.sbom;
     request.allow_partial = args.allow_partial;
     request.require_native_nodes = args.require_native_nodes;
     request.timeout_secs = args.timeout.map(|t| t.as_secs().max(1));
@@ -422,13 +423,6 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
     if signing.sign_images && !args.publish_index {
         bail!(
             "--sign-images signs the published index and its platforms: it needs --publish-index"
-        );
-    }
-    if driver == Driver::Nats && args.publish.sbom {
-        bail!(
-            "--sbom applies to --driver local, ci and k8s: a fleet build's index is published by \
-             `coordinator serve`, which attaches no SBOM; attach them after the build with \
-             `coordinator index --sbom` or build with --driver local"
         );
     }
     if args.publish.sbom && !args.publish_index {

@@ -145,6 +145,10 @@ pub struct BuildRequest {
     /// never travels (docs/signing.md).
     #[serde(default)]
     pub sign_images: bool,
+    /// Attach an SPDX SBOM to each platform's manifest (`--sbom`), signed too with
+    /// `sign_images`.
+    #[serde(default)]
+    pub sbom: bool,
 }
 
 impl BuildRequest {
@@ -172,6 +176,7 @@ impl BuildRequest {
             arch_cache_repo_suffix: None,
             cache: None,
             sign_images: false,
+            sbom: false,
         }
     }
 

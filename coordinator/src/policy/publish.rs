@@ -131,6 +131,8 @@ pub struct PublishOptions {
     /// Sign the index, the children and their SBOMs with this process's key
     /// ([`super::sign::installed`]); refused when it holds none.
     pub sign: bool,
+    /// Attach an SPDX SBOM to each child (`--sbom`, [`super::sign::attach_sboms`]).
+    pub sbom: bool,
 }
 
 impl PublishIndex {
@@ -151,6 +153,7 @@ impl PublishIndex {
                 standard_annotations: request.standard_annotations.clone(),
                 ignore_immutable_tag_errors: request.push_ignore_immutable_tag_errors,
                 sign: request.sign_images,
+                sbom: request.sbom,
                 ..PublishOptions::default()
             },
         }
@@ -312,7 +315,7 @@ pub async fn publish(
             .map_err(|err| early(wire(err)))?;
     }
     let index = built.descriptor();
-    let sboms = if super::sign::sbom_enabled() {
+    let sboms = if msg.options.sbom {
         super::sign::attach_sboms(registry, &repositories, &msg.children)
             .await
             .map_err(|error| {

@@ -11,13 +11,15 @@
 //! `COSIGN_PASSWORD`) at start. A build is signed when it asks ([`PublishOptions::sign`]:
 //! `--sign-images`, the request's `sign_images` for a fleet build); one asking a process
 //! without a key is refused ([`NO_KEY`]). The key never travels (not in a message, an event,
-//! a task or KV). `--sbom` is set per process ([`enable_sbom`]); a fleet submit refuses it.
+//! a task or KV). `--sbom` is asked the same way ([`PublishOptions::sbom`], a fleet request's
+//! `sbom`) and needs no key.
+//!
+//! [`PublishOptions::sbom`]: super::publish::PublishOptions::sbom
 //!
 //! [`PublishOptions::sign`]: super::publish::PublishOptions::sign
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use kaniko_common::messages::{PlatformDescriptor, WireError};
 use kaniko_common::oci::Descriptor;
@@ -29,18 +31,6 @@ static KEY: OnceLock<SigningKey> = OnceLock::new();
 /// Why a build asking to be signed is refused by a coordinator without a key.
 pub const NO_KEY: &str = "signing was asked for but this coordinator holds no signing key \
      (start `coordinator serve` with --cosign-key-path, the password in COSIGN_PASSWORD)";
-static SBOM: AtomicBool = AtomicBool::new(false);
-
-/// Makes this process's publishing attach an SBOM to every platform manifest (`--sbom`).
-pub fn enable_sbom() {
-    SBOM.store(true, Ordering::Relaxed);
-}
-
-/// Whether [`enable_sbom`] was called.
-pub fn sbom_enabled() -> bool {
-    SBOM.load(Ordering::Relaxed)
-}
-
 /// Makes the SBOM of every child (read once, from the first repository) and attaches it in
 /// each of `repositories`; returns the SBOM manifests (the same in every repository), to be
 /// signed with the rest. A failure stops it; its error says no tag moved.

@@ -393,7 +393,8 @@ fn json_field_names_are_stable() {
         "push_ignore_immutable_tag_errors": false,
         "arch_cache_repo_suffix": null,
         "cache": null,
-        "sign_images": false
+        "sign_images": false,
+        "sbom": false
     });
     assert_eq!(json, expected);
 

@@ -4,7 +4,8 @@
 //! (its password from `COSIGN_PASSWORD` only) and signs the builds whose `submit --driver nats
 //! --sign-images` asks; nothing key-like travels over NATS. A server without a key refuses
 //! such a build, a wrong password stops the server at start, and `--cosign-key-path` on a
-//! fleet submit is refused.
+//! fleet submit is refused. With `--sbom` the server attaches each platform's SBOM, signed
+//! too.
 
 use std::process::{Command, Output};
 
@@ -78,13 +79,39 @@ async fn a_fleet_build_is_signed_with_the_servers_key_when_it_asks() {
         describe(&refused)
     );
 
-    let built = submit(&fleet, &signed, &["--sign-images"]);
+    let built = submit(&fleet, &signed, &["--sign-images", "--sbom"]);
     assert!(
         built.status.success(),
         "{}\n{}",
         describe(&built),
         fleet.logs()
     );
+    // The server attached the platform's SBOM and signed it with the rest.
+    let sbom = coordinator(&fleet.registry, &["sbom", &signed], None);
+    assert!(sbom.status.success(), "{}", describe(&sbom));
+    let document: serde_json::Value = serde_json::from_slice(&sbom.stdout).expect("json");
+    assert_eq!(document["spdxVersion"], "SPDX-2.3");
+    let client = fleet.registry.client();
+    let repository = fleet.registry.reference("fleet-signed:v1");
+    let pulled = client
+        .pull_manifest_raw(&repository)
+        .await
+        .expect("the index");
+    let index: serde_json::Value = serde_json::from_slice(&pulled.bytes).unwrap();
+    let child = index["manifests"][0]["digest"].as_str().unwrap();
+    let (sboms, _) = client
+        .list_referrers(
+            &repository,
+            child,
+            Some(kaniko_sign::sbom::SBOM_ARTIFACT_TYPE),
+        )
+        .await
+        .expect("referrers");
+    assert_eq!(sboms.len(), 1);
+    let key = kaniko_sign::PublicKey::load(&keys.public).expect("public key");
+    kaniko_sign::verify(&client, &repository, &sboms[0].descriptor.digest, &key)
+        .await
+        .expect("the sbom is signed by the server's key");
     let public = keys.public.to_str().unwrap();
     let native = kaniko_common::platform::Platform::host().to_string();
     for extra in [vec![], vec!["--platform", native.as_str()]] {

@@ -9,8 +9,7 @@
 //!   in tests/fixtures/spdx; a broken copy of the document is refused, so the validator checks);
 //! * `worker build --sbom` of a busybox image whose apk database is COPY'd in, and whose dpkg
 //!   status is removed again by a later RUN (a whiteout): the apk packages are listed, the
-//!   removed dpkg ones are not;
-//! * `submit --driver nats --sbom` is refused, as signing is.
+//!   removed dpkg ones are not (a fleet build's SBOM: `signing/fleet.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -322,27 +321,5 @@ async fn worker_build_attaches_an_apk_sbom_and_whiteouts_hide_removed_databases(
         String::from_utf8_lossy(&none.stderr).contains("no sbom"),
         "{}",
         describe(&none)
-    );
-
-    // A fleet build cannot attach one: refused before anything happens.
-    let nats = coordinator(
-        &registry,
-        &[
-            "submit",
-            "--driver",
-            "nats",
-            "--context",
-            context.to_str().unwrap(),
-            "--destination",
-            &destination,
-            "--sbom",
-        ],
-        None,
-    );
-    assert_eq!(nats.status.code(), Some(1), "{}", describe(&nats));
-    assert!(
-        String::from_utf8_lossy(&nats.stderr).contains("--sbom applies to --driver local"),
-        "{}",
-        describe(&nats)
     );
 }
