@@ -9,7 +9,8 @@
 //!   in tests/fixtures/spdx; a broken copy of the document is refused, so the validator checks);
 //! * `worker build --sbom` of a busybox image whose apk database is COPY'd in, and whose dpkg
 //!   status is removed again by a later RUN (a whiteout): the apk packages are listed, the
-//!   removed dpkg ones are not (a fleet build's SBOM: `signing/fleet.rs`).
+//!   removed dpkg ones are not (a fleet build's SBOM: `signing/fleet.rs`);
+//! * `coordinator index --sbom` over per-architecture images: one SBOM per platform.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -322,4 +323,58 @@ async fn worker_build_attaches_an_apk_sbom_and_whiteouts_hide_removed_databases(
         "{}",
         describe(&none)
     );
+}
+
+/// `coordinator index --sbom` over per-architecture images built elsewhere: each platform of
+/// the published index gets its SBOM; `coordinator sbom` of the index asks which platform.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinator_index_attaches_an_sbom_to_each_platform() {
+    let Setup {
+        registry,
+        dir,
+        keys: _,
+        context,
+    } = setup("COPY installed /lib/apk/db/installed\n").await;
+    std::fs::write(context.join("installed"), "P:zlib\nV:1.3.1-r0\nA:aarch64\n")
+        .expect("installed");
+    let host = registry.host();
+    let digests = dir.path().join("digests");
+    crate::ci_driver::build_per_arch(&context, &host, &digests, &[]);
+    let destination = format!("{host}/multi:1");
+    let published = coordinator(
+        &registry,
+        &[
+            "index",
+            "--digests-from",
+            digests.to_str().unwrap(),
+            "--destination",
+            &destination,
+            "--sbom",
+        ],
+        None,
+    );
+    assert!(published.status.success(), "{}", describe(&published));
+    let which = coordinator(&registry, &["sbom", &destination], None);
+    assert_eq!(which.status.code(), Some(1), "{}", describe(&which));
+    assert!(
+        String::from_utf8_lossy(&which.stderr)
+            .contains("index of 2 platforms: name one with --platform (linux/amd64, linux/arm64)"),
+        "{}",
+        describe(&which)
+    );
+    for platform in ["linux/amd64", "linux/arm64"] {
+        let printed = coordinator(
+            &registry,
+            &["sbom", &destination, "--platform", platform],
+            None,
+        );
+        assert!(printed.status.success(), "{}", describe(&printed));
+        validate(&printed.stdout).unwrap_or_else(|err| panic!("not SPDX 2.3: {err}"));
+        let document: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
+        assert_eq!(listed(&document, "apk"), ["zlib 1.3.1-r0"]);
+        assert_eq!(
+            document["packages"][0]["description"],
+            format!("platform {platform}")
+        );
+    }
 }
