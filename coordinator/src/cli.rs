@@ -42,6 +42,8 @@ pub enum Command {
     Verify(Box<crate::verify::VerifyArgs>),
     /// List the artifacts (signatures, SBOMs) attached to an image as OCI 1.1 referrers.
     Referrers(Box<crate::verify::ReferrersArgs>),
+    /// Print the SPDX 2.3 SBOM attached to an image's platform manifest (`--sbom`).
+    Sbom(Box<crate::verify::SbomArgs>),
     /// List the live workers.
     Workers {
         #[command(flatten)]
@@ -146,6 +148,10 @@ pub struct PublishFlags {
     /// Signing the index and each platform's manifest (docs/signing.md).
     #[command(flatten)]
     pub signing: kaniko_worker::cli::SigningFlags,
+    /// Attach an SPDX 2.3 SBOM (OS packages and layers) to each platform's manifest as an
+    /// OCI 1.1 referrer, signed too with --sign-images (docs/signing.md).
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub sbom: bool,
 }
 
 impl PublishFlags {
@@ -304,9 +310,28 @@ pub struct ServeArgs {
     /// anonymous (see docs/security.md).
     #[arg(long, env = "KANIKO_POLICY", value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// The cosign key (encrypted or PKCS#8) fleet builds are signed with when their submit
+    /// asks (`submit --driver nats --sign-images`). Its password is read from the
+    /// COSIGN_PASSWORD variable only, never from a flag (docs/signing.md).
+    #[arg(long, value_name = "PATH")]
+    pub cosign_key_path: Option<PathBuf>,
 }
 
 impl ServeArgs {
+    /// Loads `--cosign-key-path` (password from `COSIGN_PASSWORD`) and makes it the key this
+    /// process's publishing signs with, before anything is served.
+    pub fn install_signing_key(&self) -> anyhow::Result<()> {
+        let Some(path) = &self.cosign_key_path else {
+            return Ok(());
+        };
+        let password = std::env::var("COSIGN_PASSWORD")
+            .ok()
+            .map(kaniko_sign::Password::new);
+        let key = kaniko_sign::SigningKey::load(path, password.as_ref())?;
+        tracing::info!(public_key = %key.public_key().fingerprint(), "fleet builds that ask are signed with this key");
+        crate::policy::sign::install(key)
+    }
+
     /// The daemon's configuration.
     pub fn config(&self) -> Result<crate::serve::ServeConfig, kaniko_nats::PrefixConflict> {
         Ok(crate::serve::ServeConfig {

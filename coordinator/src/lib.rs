@@ -24,6 +24,7 @@ use cli::Command;
 pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
     if let Command::Serve(args) = &cli.command {
         install_subscriber("info");
+        args.install_signing_key()?;
         serve::run_blocking(args.config()?)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -46,32 +47,24 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<ExitCode> {
                 "--sign-images signs the published index and its platforms: it needs --publish-index"
             );
         }
+        if args.publish.sbom && !args.publish_index {
+            anyhow::bail!(
+                "--sbom is attached by the publishing of the index: it needs --publish-index"
+            );
+        }
         args.publish.install_signing_key()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
         return runtime.block_on(driver::ci::run_cli(&config));
     }
-    if let Command::Verify(args) = &cli.command {
-        install_subscriber("warn");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        return runtime.block_on(verify::verify(args));
-    }
-    if let Command::Referrers(args) = &cli.command {
-        install_subscriber("warn");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        return runtime.block_on(verify::referrers(args));
-    }
-    if let Command::Cache(command) = &cli.command {
-        install_subscriber("warn");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        return runtime.block_on(cache_gc::run(command));
+    // The registry verbs: a warn-level subscriber and a current-thread runtime each.
+    match &cli.command {
+        Command::Verify(args) => return registry_verb(verify::verify(args)),
+        Command::Referrers(args) => return registry_verb(verify::referrers(args)),
+        Command::Sbom(args) => return registry_verb(verify::sbom(args)),
+        Command::Cache(command) => return registry_verb(cache_gc::run(command)),
+        _ => {}
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -88,6 +81,7 @@ async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
         | Command::NatsConfig(_)
         | Command::Verify(_)
         | Command::Referrers(_)
+        | Command::Sbom(_)
         | Command::Cache(_) => Ok(ExitCode::SUCCESS),
         Command::Workers { client, json } => {
             let api = verbs::ApiClient::connect(&client).await?;
@@ -137,6 +131,17 @@ async fn client_verb(command: Command) -> anyhow::Result<ExitCode> {
 /// The tracing subscriber on stderr, filtered by `RUST_LOG` or else `default`: `warn` for
 /// short-lived commands, `info` for the daemon; colour only on a terminal; the local
 /// driver's progress lines as their message.
+/// Runs a verb that talks to registries only (`verify`, `referrers`, `sbom`, `cache`).
+fn registry_verb(
+    verb: impl std::future::Future<Output = anyhow::Result<ExitCode>>,
+) -> anyhow::Result<ExitCode> {
+    install_subscriber("warn");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(verb)
+}
+
 fn install_subscriber(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -357,6 +357,8 @@ pub fn build_request(
     request.push_ignore_immutable_tag_errors = args.publish.push_ignore_immutable_tag_errors;
     request.arch_cache_repo_suffix = args.arch_cache_repo_suffix.clone();
     request.publish_index = args.publish_index;
+    request.sign_images = args.publish.signing.sign_images;
+    request.sbom = args.publish.sbom;
     request.allow_partial = args.allow_partial;
     request.require_native_nodes = args.require_native_nodes;
     request.timeout_secs = args.timeout.map(|t| t.as_secs().max(1));
@@ -411,12 +413,11 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
         std::env::var_os("NATS_URL").is_some(),
     );
     let signing = &args.publish.signing;
-    if driver == Driver::Nats && (signing.sign_images || signing.cosign_key_path.is_some()) {
+    if driver == Driver::Nats && signing.cosign_key_path.is_some() {
         bail!(
-            "--sign-images and --cosign-key-path apply to --driver local, ci and k8s: a fleet build's \
-             index is published by `coordinator serve`, which holds no signing key (the key never \
-             travels over NATS); sign after the build with `coordinator index --sign-images` or \
-             build with --driver local"
+            "--cosign-key-path applies to --driver local, ci and k8s: a fleet build's index is \
+             published by `coordinator serve`, which signs with its own key (`coordinator serve \
+             --cosign-key-path`) when --sign-images asks; the key never travels over NATS"
         );
     }
     if signing.sign_images && !args.publish_index {
@@ -424,7 +425,12 @@ pub async fn run(args: &SubmitArgs) -> anyhow::Result<ExitCode> {
             "--sign-images signs the published index and its platforms: it needs --publish-index"
         );
     }
-    args.publish.install_signing_key()?;
+    if args.publish.sbom && !args.publish_index {
+        bail!("--sbom is attached by the publishing of the index: it needs --publish-index");
+    }
+    if driver != Driver::Nats {
+        args.publish.install_signing_key()?;
+    }
     if driver == Driver::Ci {
         let config = crate::driver::ci::CiConfig::from_submit_args(args)?;
         return crate::driver::ci::run_cli(&config).await;

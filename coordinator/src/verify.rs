@@ -1,7 +1,8 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! `coordinator verify` and `coordinator referrers`: an image's signatures checked with a
-//! public key, and the artifacts attached to it (docs/signing.md).
+//! `coordinator verify`, `coordinator referrers` and `coordinator sbom`: an image's
+//! signatures checked with a public key, the artifacts attached to it, and its SPDX SBOM
+//! (docs/signing.md).
 //!
 //! `verify IMAGE --key cosign.pub [--platform P]` resolves IMAGE (a tag or a digest; with
 //! `--platform`, that platform's manifest in the index), finds its signatures through the
@@ -49,6 +50,20 @@ pub struct ReferrersArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: crate::cli::RegistryArgs,
+}
+
+/// `coordinator sbom` flags.
+#[derive(Debug, Clone, Args)]
+pub struct SbomArgs {
+    /// The image: `registry/repository:tag` or `@sha256:...`.
+    pub image: String,
+    /// The platform whose SBOM to print, when IMAGE is an index (not needed when the index
+    /// has one platform).
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
     /// Registry access.
     #[command(flatten)]
     pub registry: crate::cli::RegistryArgs,
@@ -103,6 +118,48 @@ pub async fn verify(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         verified.payload.critical.identity.docker_reference,
         verified.found_in
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `coordinator sbom`: prints the SBOM document as attached.
+pub async fn sbom(args: &SbomArgs) -> anyhow::Result<ExitCode> {
+    let client = RegistryClient::new(args.registry.options())?;
+    let mut platform = args.platform.clone();
+    if platform.is_none() {
+        let reference: Reference = args
+            .image
+            .parse()
+            .with_context(|| format!("{:?} is not an image reference", args.image))?;
+        let pulled = client.pull_manifest_raw(&reference).await?;
+        if pulled.is_index() {
+            let manifest = Manifest::parse(&pulled.bytes, Some(&pulled.media_type))
+                .with_context(|| format!("the manifest of {}", args.image))?;
+            let platforms: Vec<String> = manifest
+                .descriptors()?
+                .iter()
+                .filter_map(|child| child.platform.as_ref())
+                .map(|p| match &p.variant {
+                    Some(variant) => format!("{}/{}/{variant}", p.os, p.architecture),
+                    None => format!("{}/{}", p.os, p.architecture),
+                })
+                .collect();
+            match platforms.as_slice() {
+                [only] => platform = Some(only.clone()),
+                _ => anyhow::bail!(
+                    "{} is an index of {} platforms: name one with --platform ({})",
+                    args.image,
+                    platforms.len(),
+                    platforms.join(", ")
+                ),
+            }
+        }
+    }
+    let (reference, digest) = resolve(&client, &args.image, platform.as_deref()).await?;
+    let document = kaniko_sign::sbom::find(&client, &reference, &digest)
+        .await
+        .with_context(|| format!("the sbom of {}", args.image))?;
+    use std::io::Write as _;
+    std::io::stdout().write_all(&document)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -3,8 +3,9 @@
 //! Image signing, cosign-compatible: keys in cosign's formats ([`keys`]), the simple-signing
 //! payload ([`payload`]), and signatures stored in a registry as OCI 1.1 referrers and under
 //! cosign's `sha256-<hex>.sig` tag, found and checked again by [`cosign::verify`]
-//! ([`cosign`]). `worker build` and the coordinator's publishing path sign through it; see
-//! docs/signing.md.
+//! ([`cosign`]). `worker build` and the coordinator's publishing path sign through it, and
+//! attach SBOMs through [`sbom`] (SPDX 2.3 documents of the OS packages read from an image's
+//! layers); see docs/signing.md.
 //!
 //! Invariant: the private key and its password never reach a log line, an error message or
 //! `Debug` output.
@@ -12,6 +13,7 @@
 pub mod cosign;
 pub mod keys;
 pub mod payload;
+pub mod sbom;
 
 pub use cosign::{
     SIGNATURE_ANNOTATION, SIGNATURE_ARTIFACT_TYPE, SIMPLE_SIGNING, SignError, Signed, Verified,

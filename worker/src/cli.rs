@@ -290,6 +290,10 @@ pub struct BuildArgs {
     /// `--sign-images`, `--cosign-key-path`, `--cosign-key-password` (docs/signing.md).
     #[command(flatten)]
     pub signing: SigningFlags,
+    /// Attach an SPDX 2.3 SBOM (the OS packages of the image's root and its layers) to the
+    /// pushed image as an OCI 1.1 referrer, signed too with --sign-images (docs/signing.md).
+    #[arg(long, default_value_t = false, action = ArgAction::Set, go_bool_flag())]
+    pub sbom: bool,
     // ---- context and Dockerfile ----
     /// Build context: a directory, dir://<dir>, tar://<file.tar[.gz]>, tar://stdin, or
     /// oci://<registry>/<repo>@sha256:<digest> (a context artifact, `--driver k8s`).

@@ -591,8 +591,14 @@ fn outputs(args: &BuildArgs) -> Result<Outputs, ConfigError> {
             .signing
             .load()
             .map_err(|err| ConfigError::Signing(format!("{err:#}")))?,
+        sbom: args.sbom,
         destinations,
     };
+    if outputs.sbom && outputs.no_push {
+        return Err(ConfigError::Signing(
+            "--sbom is attached to the pushed image: it cannot go with --no-push".to_string(),
+        ));
+    }
     if outputs.signing_key.is_some() && outputs.no_push {
         return Err(ConfigError::Signing(
             "--sign-images signs the pushed image: it cannot go with --no-push".to_string(),

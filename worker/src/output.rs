@@ -74,6 +74,9 @@ pub struct OutputOptions {
     /// Sign the image in every destination repository after it is pushed by digest and
     /// before any tag moves (`worker build --sign-images`).
     pub signing_key: Option<kaniko_sign::SigningKey>,
+    /// Attach an SPDX SBOM to the image in every destination repository after it is pushed
+    /// by digest and before any tag moves (`worker build --sbom`); signed with the image.
+    pub sbom: bool,
 }
 
 /// What was written.
@@ -102,6 +105,9 @@ pub enum OutputError {
     /// Signing the pushed image failed; no tag was moved.
     #[error("signing failed, so no tag was moved: {0}")]
     Sign(#[from] kaniko_sign::SignError),
+    /// Making or attaching the SBOM failed; no tag was moved.
+    #[error("{0}, so no tag was moved")]
+    Sbom(#[from] kaniko_sign::sbom::SbomError),
     /// A layer's bytes could not be fetched.
     #[error(transparent)]
     Blob(#[from] BlobError),
@@ -249,6 +255,7 @@ pub async fn write_outputs_after(
             ignore_immutable: opts.push_ignore_immutable_tag_errors,
             by_digest_only: opts.push_by_digest_only,
             signing_key: opts.signing_key.as_ref(),
+            sbom: opts.sbom,
         };
         RetryPolicy::default()
             .with_attempts(opts.push_retry.saturating_add(1))

@@ -140,6 +140,15 @@ pub struct BuildRequest {
     /// The layer cache (`--cache=true` and its settings); `None`: off.
     #[serde(default)]
     pub cache: Option<super::LayerCache>,
+    /// Sign the index and each platform's manifest with the publishing coordinator's key
+    /// (`coordinator serve --cosign-key-path`); refused when it holds none. The key itself
+    /// never travels (docs/signing.md).
+    #[serde(default)]
+    pub sign_images: bool,
+    /// Attach an SPDX SBOM to each platform's manifest (`--sbom`), signed too with
+    /// `sign_images`.
+    #[serde(default)]
+    pub sbom: bool,
 }
 
 impl BuildRequest {
@@ -166,6 +175,8 @@ impl BuildRequest {
             push_ignore_immutable_tag_errors: false,
             arch_cache_repo_suffix: None,
             cache: None,
+            sign_images: false,
+            sbom: false,
         }
     }
 

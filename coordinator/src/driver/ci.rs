@@ -60,6 +60,8 @@ pub struct CiConfig {
     pub reproducible: bool,
     /// `--push-ignore-immutable-tag-errors`.
     pub ignore_immutable_tag_errors: bool,
+    /// `--sbom`: attach an SBOM to each platform's manifest.
+    pub sbom: bool,
     /// `--digest-file`.
     pub digest_file: Option<PathBuf>,
     /// `--metadata-file`.
@@ -90,6 +92,7 @@ impl CiConfig {
             publish_index: args.publish_index,
             reproducible: args.reproducible,
             ignore_immutable_tag_errors: args.publish.push_ignore_immutable_tag_errors,
+            sbom: args.publish.sbom,
             digest_file: args.digest_file.clone(),
             metadata_file: args.metadata_file.clone(),
             force: args.publish.force,
@@ -387,6 +390,8 @@ pub async fn run(config: &CiConfig) -> Result<CiReport, CiError> {
             ignore_immutable_tag_errors: config.ignore_immutable_tag_errors,
             child_sources: sources.clone(),
             created: Some(chrono::Utc::now()),
+            sign: crate::policy::sign::installed().is_some(),
+            sbom: config.sbom,
         },
     };
 
@@ -670,6 +675,7 @@ mod tests {
             publish_index: true,
             reproducible: false,
             ignore_immutable_tag_errors: false,
+            sbom: false,
             digest_file: None,
             metadata_file: None,
             force: false,

@@ -5,9 +5,10 @@
 //! annotations plus `org.opencontainers.image.created`, and publishes it. Order, so that no
 //! tag ever points at something incomplete: every child is made present in every destination
 //! repository (cross-repository mount from a repository that has it, else a copy), then the
-//! index is pushed by digest to every repository, then, when this process holds a signing
-//! key ([`super::sign`]), the index and every child are signed in every repository, then the
-//! index goes under every destination tag.
+//! index is pushed by digest to every repository, then, with `--sbom`, each child gets its
+//! SPDX SBOM attached as a referrer, then, when this process holds a signing key
+//! ([`super::sign`]), the index, every child and every SBOM are signed in every repository,
+//! then the index goes under every destination tag.
 //!
 //! [`publish`] is the one publishing path: the IndexActor runs it for NATS builds, the `local`
 //! and `ci` drivers call it in-process. [`PublishOptions`] carries what is not index content: the
@@ -127,6 +128,11 @@ pub struct PublishOptions {
     /// The `created` annotation's time; `None` for now. Set it to build the same bytes
     /// twice (see [`build_index`]).
     pub created: Option<chrono::DateTime<chrono::Utc>>,
+    /// Sign the index, the children and their SBOMs with this process's key
+    /// ([`super::sign::installed`]); refused when it holds none.
+    pub sign: bool,
+    /// Attach an SPDX SBOM to each child (`--sbom`, [`super::sign::attach_sboms`]).
+    pub sbom: bool,
 }
 
 impl PublishIndex {
@@ -146,6 +152,8 @@ impl PublishIndex {
             options: PublishOptions {
                 standard_annotations: request.standard_annotations.clone(),
                 ignore_immutable_tag_errors: request.push_ignore_immutable_tag_errors,
+                sign: request.sign_images,
+                sbom: request.sbom,
                 ..PublishOptions::default()
             },
         }
@@ -270,6 +278,11 @@ pub async fn publish(
 ) -> Result<Published, Box<PublishFailure>> {
     let early = |error: WireError| PublishFailure::before_tags(error, &msg.destinations, None);
     let built = build_index(&msg).map_err(early)?;
+    let key = match (msg.options.sign, super::sign::installed()) {
+        (false, _) => None,
+        (true, Some(key)) => Some(key),
+        (true, None) => return Err(early(WireError::refused(super::sign::NO_KEY.to_string()))),
+    };
 
     let mut tags = Vec::new();
     for destination in &msg.destinations {
@@ -302,8 +315,17 @@ pub async fn publish(
             .map_err(|err| early(wire(err)))?;
     }
     let index = built.descriptor();
-    if let Some(key) = super::sign::installed() {
-        super::sign::sign_published(registry, key, &repositories, &index, &msg.children)
+    let sboms = if msg.options.sbom {
+        super::sign::attach_sboms(registry, &repositories, &msg.children)
+            .await
+            .map_err(|error| {
+                PublishFailure::before_tags(error, &msg.destinations, Some(index.clone()))
+            })?
+    } else {
+        Vec::new()
+    };
+    if let Some(key) = key {
+        super::sign::sign_published(registry, key, &repositories, &index, &msg.children, &sboms)
             .await
             .map_err(|error| {
                 PublishFailure::before_tags(error, &msg.destinations, Some(index.clone()))

@@ -133,7 +133,13 @@ impl Fleet {
 
     /// `coordinator serve` with `extra` flags after the usual ones.
     pub(crate) fn coordinator_with(&mut self, extra: &[&str]) {
+        self.coordinator_with_env(extra, &[]);
+    }
+
+    /// [`Fleet::coordinator_with`] with `env` variables set.
+    pub(crate) fn coordinator_with_env(&mut self, extra: &[&str], env: &[(&str, &str)]) {
         let mut command = Command::new(binary("coordinator"));
+        command.envs(env.iter().copied());
         command
             .arg("serve")
             .args(["--nats", &self.nats.url()])

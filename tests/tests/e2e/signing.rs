@@ -8,6 +8,10 @@
 //! key; a wrong password fails before anything is pushed; the tag moved to an unsigned image
 //! has no signature. Neither the password nor the private key appears in any output or in
 //! anything pushed.
+//!
+//! `sbom`: the SBOMs `--sbom` attaches (docs/signing.md, "SBOMs").
+//! `sigstore`: the sigstore crate, an independent verifier, against our signatures and keys.
+//! `fleet`: fleet builds signed by `coordinator serve`'s key when they ask.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,6 +21,10 @@ use kaniko_tests::fixture::push_busybox;
 
 use crate::fleet::platforms;
 use crate::local_driver::describe;
+
+mod fleet;
+mod sbom;
+mod sigstore;
 
 const PASSWORD: &str = "tr0ub4dor&3-signing";
 

@@ -176,6 +176,7 @@ fn every_flag_lands_in_the_config() {
             push_by_digest: false,
             termination_message_path: None,
             signing_key: None,
+            sbom: false,
         },
         image: ImageOptions {
             labels: [("empty", ""), ("org.opencontainers.image.title", "app")]

@@ -42,6 +42,8 @@ pub struct Outputs {
     pub termination_message_path: Option<PathBuf>,
     /// `--sign-images`: the key the pushed image is signed with (docs/signing.md).
     pub signing_key: Option<kaniko_sign::SigningKey>,
+    /// `--sbom`: attach an SPDX SBOM to the pushed image (docs/signing.md).
+    pub sbom: bool,
 }
 
 /// The [`OutputOptions`] for a build's output flags, `--push-ignore-immutable-tag-errors`
@@ -72,6 +74,7 @@ pub fn options(
         push_retry,
         cache: None,
         signing_key: outputs.signing_key.clone(),
+        sbom: outputs.sbom,
     })
 }
 

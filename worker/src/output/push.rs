@@ -45,6 +45,7 @@ pub(super) async fn push_all(
         ignore_immutable,
         by_digest_only,
         signing_key,
+        sbom,
     } = modes;
     // One blob upload per repository, whatever the number of tags.
     let repositories = repositories(destinations);
@@ -53,9 +54,10 @@ pub(super) async fn push_all(
     }
     let digest = &finished.manifest.digest;
     let mut pushed = Vec::new();
-    // By digest first when nothing else is pushed, or when the image is signed before any
-    // tag moves.
-    if by_digest_only || signing_key.is_some() {
+    // By digest first when nothing else is pushed, or when the image is signed or gets its
+    // SBOM before any tag moves.
+    let mut document = None;
+    if by_digest_only || signing_key.is_some() || sbom {
         for (repository, destination) in &repositories {
             let by_digest = Reference::with_digest(
                 destination.registry().to_string(),
@@ -66,8 +68,32 @@ pub(super) async fn push_all(
                 .await
                 .map_err(push_err(&by_digest, digest))?;
             tracing::info!(destination = %by_digest, %digest, "pushed by digest");
+            let annotations = std::collections::BTreeMap::new();
+            if sbom {
+                // Made once, from the first repository's copy; attached in each.
+                if document.is_none() {
+                    let platform = finished.manifest.platform.as_ref().map(|p| p.to_string());
+                    document = Some(
+                        kaniko_sign::sbom::generate(
+                            client,
+                            destination,
+                            &finished.manifest,
+                            platform.as_deref(),
+                        )
+                        .await?,
+                    );
+                }
+                let document = document.as_deref().unwrap_or_default();
+                let attached =
+                    kaniko_sign::sbom::attach(client, destination, &finished.manifest, document)
+                        .await?;
+                if let Some(key) = signing_key {
+                    let sbom_manifest = &attached.referrer.descriptor;
+                    kaniko_sign::sign(client, key, destination, sbom_manifest, &annotations)
+                        .await?;
+                }
+            }
             if let Some(key) = signing_key {
-                let annotations = std::collections::BTreeMap::new();
                 kaniko_sign::sign(client, key, destination, &finished.manifest, &annotations)
                     .await?;
             }
@@ -138,6 +164,8 @@ pub(super) struct PushModes<'a> {
     pub(super) by_digest_only: bool,
     /// Sign the image (pushed by digest first) before any tag moves.
     pub(super) signing_key: Option<&'a kaniko_sign::SigningKey>,
+    /// Attach the image's SBOM (signed with it) before any tag moves.
+    pub(super) sbom: bool,
 }
 
 fn is_immutable_tag_error(err: &RegistryError) -> bool {

@@ -392,7 +392,9 @@ fn json_field_names_are_stable() {
         "standard_annotations": {},
         "push_ignore_immutable_tag_errors": false,
         "arch_cache_repo_suffix": null,
-        "cache": null
+        "cache": null,
+        "sign_images": false,
+        "sbom": false
     });
     assert_eq!(json, expected);
 

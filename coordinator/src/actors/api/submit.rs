@@ -35,6 +35,9 @@ pub async fn prepare(
     policy: Option<&Policy>,
 ) -> Result<BuildRecord, WireError> {
     request.validate()?;
+    if request.sign_images && crate::policy::sign::installed().is_none() {
+        return Err(WireError::refused(crate::policy::sign::NO_KEY.to_string()));
+    }
     for destination in &request.destinations {
         destination.parse::<Reference>().map_err(|e| {
             WireError::refused(format!(
