@@ -80,11 +80,12 @@ if ! "$venv/bin/kubernetes-validate" --version 2>/dev/null | grep -qF "$kubernet
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     "kubernetes-validate==$kubernetes_validate_version"
 fi
-# The SBOM tests validate documents against the vendored SPDX 2.3 JSON schema with python's
-# jsonschema (kubernetes-validate depends on it; named here because the tests use it directly).
-if ! "$venv/bin/python" -c 'import jsonschema' >/dev/null 2>&1; then
-  echo "deps: installing jsonschema into $venv (pip)"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check jsonschema
+# The SBOM tests validate documents with the SPDX project's own validator, pyspdxtools
+# (spdx-tools from PyPI), in the same virtual environment.
+spdx_tools_version=0.8.5
+if ! "$venv/bin/pip" show spdx-tools 2>/dev/null | grep -qx "Version: $spdx_tools_version"; then
+  echo "deps: installing spdx-tools $spdx_tools_version into $venv (pip)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "spdx-tools==$spdx_tools_version"
 fi
 # kubectl (`kubectl kustomize` renders deploy/kubernetes) has no current Debian package; the
 # machines this project runs on carry it.
