@@ -80,13 +80,16 @@ if ! "$venv/bin/kubernetes-validate" --version 2>/dev/null | grep -qF "$kubernet
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     "kubernetes-validate==$kubernetes_validate_version"
 fi
-# The SBOM tests validate documents with the SPDX project's own validator, pyspdxtools
-# (spdx-tools from PyPI), in the same virtual environment.
-spdx_tools_version=0.8.5
-if ! "$venv/bin/pip" show spdx-tools 2>/dev/null | grep -qx "Version: $spdx_tools_version"; then
-  echo "deps: installing spdx-tools $spdx_tools_version into $venv (pip)"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check "spdx-tools==$spdx_tools_version"
-fi
+# The SBOM tests validate documents twice, in the same virtual environment: against the SPDX
+# 2.3 JSON schema (lib4sbom's wheel carries it; jsonschema checks) and with the SPDX
+# project's own validator, pyspdxtools (spdx-tools). (grep reads all of pip's output: with
+# -q, pip's broken pipe would fail the pipeline and reinstall every time.)
+for pinned in spdx-tools==0.8.5 lib4sbom==0.10.4; do
+  if ! "$venv/bin/pip" show "${pinned%%==*}" 2>/dev/null | grep -x "Version: ${pinned##*==}" >/dev/null; then
+    echo "deps: installing $pinned into $venv (pip)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$pinned"
+  fi
+done
 # kubectl (`kubectl kustomize` renders deploy/kubernetes) has no current Debian package; the
 # machines this project runs on carry it.
 if ! command -v kubectl >/dev/null 2>&1; then

@@ -5,9 +5,10 @@
 //!   with a package installed by `dpkg -i` in a RUN: the SBOM `coordinator sbom` prints lists
 //!   exactly the packages `dpkg-query -W` reports on the built root (the image unpacked with
 //!   skopeo and umoci), and the image's layers; it is a referrer of the platform manifest,
-//!   signed with the build's key, and the SPDX project's own validator (`pyspdxtools`, in the
-//!   project's .venv from hack/deps.sh) takes it as SPDX 2.3 (a broken copy of the document
-//!   is refused, so the validator checks);
+//!   signed with the build's key, and it validates against the SPDX 2.3 JSON schema (from
+//!   lib4sbom's wheel) and with the SPDX project's own validator, `pyspdxtools` (both in the
+//!   project's .venv from hack/deps.sh; a broken copy of the document is refused, so the
+//!   validators check);
 //! * `worker build --sbom` of a busybox image whose apk database is COPY'd in, and whose dpkg
 //!   status is removed again by a later RUN (a whiteout): the apk packages are listed, the
 //!   removed dpkg ones are not (a fleet build's SBOM: `signing/fleet.rs`);
@@ -22,28 +23,42 @@ use kaniko_tests::{Registry, skopeo_copy_image, umoci_unpack};
 use super::{Setup, coordinator, setup};
 use crate::local_driver::describe;
 
-/// Validates `document` with `pyspdxtools` (spdx-tools, the SPDX project's parser and
-/// validator for SPDX 2.3) from the project's `.venv` (hack/deps.sh); its complaint on
-/// failure.
+/// Validates `document` twice, with the tools of the project's `.venv` (hack/deps.sh):
+/// against the SPDX 2.3 JSON schema (the copy lib4sbom's wheel carries, checked by python's
+/// `jsonschema`), then with `pyspdxtools` (spdx-tools, the SPDX project's parser and
+/// validator). The first complaint on failure.
 fn validate(document: &[u8]) -> Result<(), String> {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("sbom.spdx.json");
     std::fs::write(&path, document).expect("sbom");
-    let tool = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/pyspdxtools");
-    let output = Command::new(&tool)
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin");
+    let schema = Command::new(bin.join("python"))
+        .args([
+            "-c",
+            "import json, os, sys, jsonschema, lib4sbom\n\
+             path = os.path.join(os.path.dirname(lib4sbom.__file__), 'schemas/spdx/2.3-schema.json')\n\
+             schema = json.load(open(path))\n\
+             assert schema['title'] == 'SPDX 2.3', schema['title']\n\
+             jsonschema.Draft7Validator.check_schema(schema)\n\
+             jsonschema.Draft7Validator(schema).validate(json.load(open(sys.argv[1])))",
+        ])
+        .arg(&path)
+        .output();
+    let spdx_tools = Command::new(bin.join("pyspdxtools"))
         .arg("-i")
         .arg(&path)
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e} (run hack/deps.sh)", tool.display()));
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ))
+        .output();
+    for (what, output) in [("the SPDX 2.3 schema", schema), ("pyspdxtools", spdx_tools)] {
+        let output = output.unwrap_or_else(|e| panic!("{what}: {e} (run hack/deps.sh)"));
+        if !output.status.success() {
+            return Err(format!(
+                "{what}: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
     }
+    Ok(())
 }
 
 /// `name version` of each OS package of `kind` the document lists, sorted.
@@ -168,7 +183,10 @@ async fn a_debian_images_sbom_lists_what_dpkg_reports_and_is_spdx_2_3() {
         .unwrap()
         .remove("downloadLocation");
     let refused = validate(&serde_json::to_vec(&broken).unwrap()).expect_err("broken");
-    assert!(refused.contains("download_location"), "{refused}");
+    assert!(
+        refused.starts_with("the SPDX 2.3 schema") && refused.contains("downloadLocation"),
+        "{refused}"
+    );
     // What dpkg itself reports on the built root.
     let layout = dir.path().join("layout");
     skopeo_copy_image(
