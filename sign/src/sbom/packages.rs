@@ -475,6 +475,58 @@ mod tests {
     }
 
     #[test]
+    fn an_rpm_sqlite_database_in_a_layer_is_read_and_a_whiteout_hides_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rpmdb.sqlite");
+        {
+            let db = rusqlite::Connection::open(&path).unwrap();
+            db.execute_batch(
+                "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL)",
+            )
+            .unwrap();
+            for (hnum, blob) in [
+                (1, rpm::tests::package("bash", Some(1))),
+                (2, b"\xff\xff\xff\xffhostile".to_vec()),
+            ] {
+                db.execute("INSERT INTO Packages VALUES (?1, ?2)", (hnum, blob))
+                    .unwrap();
+            }
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        builder
+            .append_data(&mut header, "usr/lib/sysimage/rpm/rpmdb.sqlite", &bytes[..])
+            .unwrap();
+        let mut root = Root::default();
+        root.apply_layer(&builder.into_inner().unwrap()[..])
+            .unwrap();
+        let inventory = root.inventory();
+        assert_eq!(
+            inventory
+                .packages
+                .iter()
+                .map(|p| format!("{} {} {} {:?}", p.kind, p.name, p.version, p.epoch))
+                .collect::<Vec<_>>(),
+            ["rpm bash 1.2-3.fc40 Some(1)"]
+        );
+        assert_eq!(inventory.rpm_read, ["usr/lib/sysimage/rpm/rpmdb.sqlite"]);
+        assert_eq!(
+            inventory.notes,
+            [
+                "1 headers of the rpm database /usr/lib/sysimage/rpm/rpmdb.sqlite could not be \
+              read and are NOT listed"
+            ]
+        );
+        root.apply_layer(&layer(&[("usr/lib/sysimage/.wh.rpm", Some(""))])[..])
+            .unwrap();
+        assert_eq!(root.inventory(), Inventory::default());
+    }
+
+    #[test]
     fn an_oversized_database_is_refused() {
         let mut builder = tar::Builder::new(Vec::new());
         let mut header = tar::Header::new_gnu();
