@@ -37,6 +37,8 @@ declare -A wanted=(
   [gzip]=gzip
   [systemd-analyze]=systemd
   [readelf]=binutils
+  [rpmbuild]=rpm
+  [gpg]=gpg
 )
 if [ "$image" -eq 1 ]; then
   wanted[aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu

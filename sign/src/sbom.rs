@@ -11,6 +11,7 @@
 //! makes the same document from the same image.
 
 pub mod packages;
+pub mod rpm;
 pub mod spdx;
 
 use std::collections::BTreeMap;
@@ -160,8 +161,10 @@ pub async fn generate(
     }
     let name = format!("{}/{}", repository.registry(), repository.repository());
     let os_id = root.os_id();
-    let found = root.packages();
-    tracing::debug!(digest = %manifest.digest, packages = found.len(), "sbom made");
+    let found = tokio::task::spawn_blocking(move || root.inventory())
+        .await
+        .map_err(|err| image_error(format!("reading its package databases: {err}")))?;
+    tracing::debug!(digest = %manifest.digest, packages = found.packages.len(), "sbom made");
     Ok(spdx::document(
         &spdx::ImageFacts {
             repository: &name,
@@ -170,9 +173,9 @@ pub async fn generate(
             layers: &layers,
             created: created.as_deref(),
             os_id: os_id.as_deref(),
-            rpm_database: root.rpm_database(),
+            notes: &found.notes,
         },
-        &found,
+        &found.packages,
     ))
 }
 

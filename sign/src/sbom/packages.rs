@@ -6,14 +6,16 @@
 //! apply in order, a later file replacing an earlier one and a whiteout (or an opaque
 //! directory) hiding what lower layers put there, as a runtime would see the root.
 //!
-//! rpm is not read: its database is a SQLite file (`/var/lib/rpm/rpmdb.sqlite`) of binary
-//! rpm headers, and no parser for either is part of this workspace; an image with one is
-//! reported by [`Root::rpm_database`] so the SBOM can say its packages are not listed.
+//! rpm's SQLite database (`rpmdb.sqlite`) is kept too and read by [`super::rpm`]; the
+//! older Berkeley DB and ndb formats are only noticed (their content is not even kept), so
+//! the SBOM can say their packages are not listed.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 
 use kaniko_image::whiteout::{self, Whiteout};
+
+use super::rpm;
 
 /// dpkg's database of installed packages.
 pub const DPKG_STATUS: &str = "var/lib/dpkg/status";
@@ -21,8 +23,6 @@ pub const DPKG_STATUS: &str = "var/lib/dpkg/status";
 pub const DPKG_STATUS_D: &str = "var/lib/dpkg/status.d/";
 /// apk's database of installed packages.
 pub const APK_INSTALLED: &str = "lib/apk/db/installed";
-/// rpm's databases (SQLite since rpm 4.16, Berkeley DB before): noticed, not read.
-pub const RPM_DATABASES: [&str; 2] = ["var/lib/rpm/rpmdb.sqlite", "var/lib/rpm/Packages"];
 /// Where the distribution names itself.
 pub const OS_RELEASE: [&str; 2] = ["etc/os-release", "usr/lib/os-release"];
 
@@ -35,10 +35,19 @@ fn wanted(path: &str) -> bool {
     path == DPKG_STATUS
         || path == APK_INSTALLED
         || OS_RELEASE.contains(&path)
-        || RPM_DATABASES.contains(&path)
+        || rpm::SQLITE.contains(&path)
+        || unread_rpm(path).is_some()
         || path
             .strip_prefix(DPKG_STATUS_D)
             .is_some_and(|name| !name.is_empty() && !name.contains('/'))
+}
+
+/// The format of an rpm database at `path` that is noticed and not read.
+fn unread_rpm(path: &str) -> Option<&'static str> {
+    rpm::UNREAD
+        .iter()
+        .find(|(at, _)| *at == path)
+        .map(|(_, format)| *format)
 }
 
 /// `./a/b`, `/a/b/` → `a/b`.
@@ -59,12 +68,14 @@ pub struct Root {
 /// A package found in a database.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Package {
-    /// `deb` or `apk` (the purl type).
+    /// `deb`, `apk` or `rpm` (the purl type).
     pub kind: &'static str,
     /// The package name.
     pub name: String,
-    /// The version, as the database spells it.
+    /// The version, as the database spells it (rpm: `VERSION-RELEASE`).
     pub version: String,
+    /// rpm's epoch, when set.
+    pub epoch: Option<u32>,
     /// The architecture, when the database says.
     pub architecture: Option<String>,
     /// The declared license (apk's `L:`), when the database says.
@@ -117,6 +128,11 @@ impl Root {
                 added.insert(path, None);
                 continue;
             }
+            if unread_rpm(&path).is_some() {
+                // Noticed only: its content is never read.
+                added.insert(path, Some(Vec::new()));
+                continue;
+            }
             let size = entry.header().size()?;
             if size > MAX_DB_SIZE {
                 return Err(std::io::Error::other(format!(
@@ -147,28 +163,56 @@ impl Root {
         Ok(())
     }
 
-    /// Every package of the dpkg and apk databases, sorted.
-    pub fn packages(&self) -> Vec<Package> {
-        let mut out = Vec::new();
+    /// Every package of the dpkg, apk and rpm (SQLite) databases, sorted, and what the
+    /// document must say about databases not read or read in part. Blocking: an rpm database
+    /// goes through a temporary file.
+    pub fn inventory(&self) -> Inventory {
+        let mut out = Inventory::default();
         for (path, content) in &self.files {
-            let text = String::from_utf8_lossy(content);
             if path == DPKG_STATUS || path.starts_with(DPKG_STATUS_D) {
-                out.extend(dpkg_packages(&text));
+                out.packages
+                    .extend(dpkg_packages(&String::from_utf8_lossy(content)));
             } else if path == APK_INSTALLED {
-                out.extend(apk_packages(&text));
+                out.packages
+                    .extend(apk_packages(&String::from_utf8_lossy(content)));
+            } else if rpm::SQLITE.contains(&path.as_str()) {
+                match rpm::read_sqlite(path, content) {
+                    Ok(read) => {
+                        out.rpm_read.push(path.clone());
+                        out.packages.extend(read.packages);
+                        if read.skipped > 0 {
+                            out.notes.push(format!(
+                                "{} headers of the rpm database /{path} could not be read and \
+                                 are NOT listed",
+                                read.skipped
+                            ));
+                        }
+                        if read.truncated {
+                            out.notes.push(format!(
+                                "the rpm database /{path} has more than {} packages; the rest \
+                                 are NOT listed",
+                                rpm::MAX_PACKAGES
+                            ));
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(database = %path, error = %err, "rpm database not read");
+                        out.notes.push(format!(
+                            "the rpm database /{path} could not be read ({err}) and its \
+                             packages are NOT listed"
+                        ));
+                    }
+                }
+            } else if let Some(format) = unread_rpm(path) {
+                out.notes.push(format!(
+                    "the rpm database /{path} ({format}) is present and its packages are NOT \
+                     listed (only rpm's SQLite database, rpmdb.sqlite, is read)"
+                ));
             }
         }
-        out.sort();
-        out.dedup();
+        out.packages.sort();
+        out.packages.dedup();
         out
-    }
-
-    /// The rpm database the root has, if any (its packages are not read).
-    pub fn rpm_database(&self) -> Option<&str> {
-        RPM_DATABASES
-            .iter()
-            .find(|path| self.files.contains_key(**path))
-            .copied()
     }
 
     /// `ID` of `os-release` (`/etc` first, as systemd reads it), unquoted.
@@ -180,6 +224,17 @@ impl Root {
             (!value.is_empty()).then(|| value.to_string())
         })
     }
+}
+
+/// What [`Root::inventory`] found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    /// The packages, sorted, without duplicates.
+    pub packages: Vec<Package>,
+    /// The rpm SQLite databases read.
+    pub rpm_read: Vec<String>,
+    /// Sentences for the document about databases not read, or read in part.
+    pub notes: Vec<String>,
 }
 
 /// The paragraphs of an RFC 822-style database (blank-line separated), as field → value
@@ -236,6 +291,7 @@ pub fn dpkg_packages(text: &str) -> Vec<Package> {
                 kind: "deb",
                 name: p.remove("Package")?,
                 version: p.remove("Version")?,
+                epoch: None,
                 architecture: p.remove("Architecture"),
                 license: None,
             })
@@ -253,6 +309,7 @@ pub fn apk_packages(text: &str) -> Vec<Package> {
                 kind: "apk",
                 name: p.remove("P")?,
                 version: p.remove("V")?,
+                epoch: None,
                 architecture: p.remove("A"),
                 license: p.remove("L"),
             })
@@ -290,7 +347,8 @@ mod tests {
     }
 
     fn names(root: &Root) -> Vec<String> {
-        root.packages()
+        root.inventory()
+            .packages
             .into_iter()
             .map(|p| format!("{} {} {}", p.kind, p.name, p.version))
             .collect()
@@ -373,16 +431,33 @@ mod tests {
         )
         .unwrap();
         assert_eq!(names(&root), ["deb tzdata 2024a"]);
-        // Removing the whole directory hides it too; rpm is noticed.
+        // Removing the whole directory hides it too; a Berkeley DB rpm database is noticed
+        // (not kept), a broken SQLite one is said not to be read.
         root.apply_layer(
             &layer(&[
                 ("var/lib/.wh.dpkg", Some("")),
-                ("var/lib/rpm/rpmdb.sqlite", Some("SQLite format 3\0")),
+                ("var/lib/rpm/Packages", Some("berkeley")),
+                (
+                    "usr/lib/sysimage/rpm/rpmdb.sqlite",
+                    Some("SQLite format 3\0"),
+                ),
             ])[..],
         )
         .unwrap();
         assert!(names(&root).is_empty());
-        assert_eq!(root.rpm_database(), Some("var/lib/rpm/rpmdb.sqlite"));
+        assert_eq!(root.files["var/lib/rpm/Packages"], b"");
+        let notes = root.inventory().notes;
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes[0].starts_with(
+                "the rpm database /usr/lib/sysimage/rpm/rpmdb.sqlite could not be read"
+            ),
+            "{notes:?}"
+        );
+        assert!(
+            notes[1].contains("/var/lib/rpm/Packages (Berkeley DB)"),
+            "{notes:?}"
+        );
         // A symlink in place of the database is not a database.
         let mut root = Root::default();
         root.apply_layer(&layer(&[("lib/apk/db/installed", Some(APK))])[..])
@@ -397,6 +472,58 @@ mod tests {
         root.apply_layer(&builder.into_inner().unwrap()[..])
             .unwrap();
         assert!(names(&root).is_empty());
+    }
+
+    #[test]
+    fn an_rpm_sqlite_database_in_a_layer_is_read_and_a_whiteout_hides_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rpmdb.sqlite");
+        {
+            let db = rusqlite::Connection::open(&path).unwrap();
+            db.execute_batch(
+                "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL)",
+            )
+            .unwrap();
+            for (hnum, blob) in [
+                (1, rpm::tests::package("bash", Some(1))),
+                (2, b"\xff\xff\xff\xffhostile".to_vec()),
+            ] {
+                db.execute("INSERT INTO Packages VALUES (?1, ?2)", (hnum, blob))
+                    .unwrap();
+            }
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        builder
+            .append_data(&mut header, "usr/lib/sysimage/rpm/rpmdb.sqlite", &bytes[..])
+            .unwrap();
+        let mut root = Root::default();
+        root.apply_layer(&builder.into_inner().unwrap()[..])
+            .unwrap();
+        let inventory = root.inventory();
+        assert_eq!(
+            inventory
+                .packages
+                .iter()
+                .map(|p| format!("{} {} {} {:?}", p.kind, p.name, p.version, p.epoch))
+                .collect::<Vec<_>>(),
+            ["rpm bash 1.2-3.fc40 Some(1)"]
+        );
+        assert_eq!(inventory.rpm_read, ["usr/lib/sysimage/rpm/rpmdb.sqlite"]);
+        assert_eq!(
+            inventory.notes,
+            [
+                "1 headers of the rpm database /usr/lib/sysimage/rpm/rpmdb.sqlite could not be \
+              read and are NOT listed"
+            ]
+        );
+        root.apply_layer(&layer(&[("usr/lib/sysimage/.wh.rpm", Some(""))])[..])
+            .unwrap();
+        assert_eq!(root.inventory(), Inventory::default());
     }
 
     #[test]

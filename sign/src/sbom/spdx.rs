@@ -33,8 +33,8 @@ pub struct ImageFacts<'a> {
     pub created: Option<&'a str>,
     /// `ID` of os-release, for package-urls.
     pub os_id: Option<&'a str>,
-    /// The rpm database found and not read, if any.
-    pub rpm_database: Option<&'a str>,
+    /// What the document says about package databases not read or read in part.
+    pub notes: &'a [String],
 }
 
 /// `created` in SPDX's form (`YYYY-MM-DDThh:mm:ssZ`), from an RFC 3339 time; the epoch when
@@ -76,19 +76,33 @@ fn purl_encode(text: &str) -> String {
 
 /// The package-url of `package`.
 pub fn purl(package: &Package, os_id: Option<&str>) -> String {
-    let namespace = os_id.unwrap_or(match package.kind {
-        "apk" => "alpine",
-        _ => "debian",
+    // rpm's namespace is the vendor: os-release's ID, or none when the image has none.
+    let namespace = os_id.or(match package.kind {
+        "apk" => Some("alpine"),
+        "deb" => Some("debian"),
+        _ => None,
     });
-    let mut out = format!(
-        "pkg:{}/{}/{}@{}",
-        package.kind,
-        purl_encode(&namespace.to_ascii_lowercase()),
+    let mut out = format!("pkg:{}/", package.kind);
+    if let Some(namespace) = namespace {
+        out.push_str(&purl_encode(&namespace.to_ascii_lowercase()));
+        out.push('/');
+    }
+    out.push_str(&format!(
+        "{}@{}",
         purl_encode(&package.name),
         purl_encode(&package.version)
-    );
+    ));
+    // Qualifiers sorted by key, as the purl spec asks.
+    let mut qualifiers = Vec::new();
     if let Some(arch) = &package.architecture {
-        out.push_str(&format!("?arch={}", purl_encode(arch)));
+        qualifiers.push(format!("arch={}", purl_encode(arch)));
+    }
+    if let Some(epoch) = package.epoch {
+        qualifiers.push(format!("epoch={epoch}"));
+    }
+    if !qualifiers.is_empty() {
+        out.push('?');
+        out.push_str(&qualifiers.join("&"));
     }
     out
 }
@@ -102,14 +116,13 @@ pub fn document(facts: &ImageFacts<'_>, packages: &[Package]) -> Vec<u8> {
     let digest = &facts.manifest.digest;
     let image_id = "SPDXRef-Image";
     let mut comment = format!(
-        "OS packages read from the dpkg and apk databases of the image's layers by kaniko-rs; \
-         {} found",
+        "OS packages read from the dpkg, apk and rpm (SQLite) databases of the image's \
+         layers by kaniko-rs; {} found",
         packages.len()
     );
-    if let Some(rpm) = facts.rpm_database {
-        comment.push_str(&format!(
-            "; the rpm database /{rpm} is present and its packages are NOT listed (rpm is not read)"
-        ));
+    for note in facts.notes {
+        comment.push_str("; ");
+        comment.push_str(note);
     }
     let mut image = json!({
         "SPDXID": image_id,
@@ -171,7 +184,10 @@ pub fn document(facts: &ImageFacts<'_>, packages: &[Package]) -> Vec<u8> {
         all.push(json!({
             "SPDXID": id,
             "name": package.name,
-            "versionInfo": package.version,
+            "versionInfo": match package.epoch {
+                Some(epoch) => format!("{epoch}:{}", package.version),
+                None => package.version.clone(),
+            },
             "downloadLocation": "NOASSERTION",
             "filesAnalyzed": false,
             "licenseConcluded": "NOASSERTION",
@@ -230,12 +246,29 @@ mod tests {
             kind: "deb",
             name: "libstdc++6".into(),
             version: "1:12.2.0-14".into(),
+            epoch: None,
             architecture: Some("amd64".into()),
             license: None,
         };
         assert_eq!(
             purl(&package, Some("debian")),
             "pkg:deb/debian/libstdc%2B%2B6@1%3A12.2.0-14?arch=amd64"
+        );
+        let rpm = Package {
+            kind: "rpm",
+            name: "shadow-utils".into(),
+            version: "4.14.0-2.fc40".into(),
+            epoch: Some(2),
+            architecture: Some("x86_64".into()),
+            license: None,
+        };
+        assert_eq!(
+            purl(&rpm, Some("fedora")),
+            "pkg:rpm/fedora/shadow-utils@4.14.0-2.fc40?arch=x86_64&epoch=2"
+        );
+        assert_eq!(
+            purl(&rpm, None),
+            "pkg:rpm/shadow-utils@4.14.0-2.fc40?arch=x86_64&epoch=2"
         );
         assert_eq!(id_part("libstdc++6"), "libstdc--6");
         assert_eq!(
@@ -266,12 +299,17 @@ mod tests {
             layers: &layers,
             created: None,
             os_id: Some("debian"),
-            rpm_database: Some("var/lib/rpm/rpmdb.sqlite"),
+            notes: &[
+                "the rpm database /var/lib/rpm/Packages (Berkeley DB) is present and its \
+                      packages are NOT listed"
+                    .to_string(),
+            ],
         };
         let packages = [Package {
             kind: "deb",
             name: "bash".into(),
             version: "5.2".into(),
+            epoch: None,
             architecture: None,
             license: None,
         }];

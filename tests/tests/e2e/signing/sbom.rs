@@ -12,6 +12,9 @@
 //! * `worker build --sbom` of a busybox image whose apk database is COPY'd in, and whose dpkg
 //!   status is removed again by a later RUN (a whiteout): the apk packages are listed, the
 //!   removed dpkg ones are not (a fleet build's SBOM: `signing/fleet.rs`);
+//! * `worker build --sbom` of a busybox image with a root whose rpm SQLite database the real
+//!   rpm wrote (rpmbuild, `rpm --root --justdb`, `rpm --import`): what `rpm -qa` reports is
+//!   listed, gpg-pubkey is not;
 //! * `coordinator index --sbom` over per-architecture images: one SBOM per platform.
 
 use std::path::Path;
@@ -314,6 +317,155 @@ async fn worker_build_attaches_an_apk_sbom_and_whiteouts_hide_removed_databases(
         String::from_utf8_lossy(&none.stderr).contains("no sbom"),
         "{}",
         describe(&none)
+    );
+}
+
+/// Runs `program` with `args`, panicking with its output when it fails; its stdout.
+fn run(program: &str, args: &[&str], env: &[(&str, &Path)]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e} (run hack/deps.sh)"));
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        describe(&output)
+    );
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+/// A root with an rpm SQLite database made by the real rpm (Debian's, whose backend is
+/// sqlite): two tiny noarch packages built by rpmbuild (one with an epoch), installed with
+/// `rpm --root --justdb`, and a gpg-pubkey pseudo-package imported with `rpm --import`.
+/// What `rpm -qa` reports of it, `name [epoch:]version-release`, sorted, gpg-pubkey left out.
+fn rpm_root(dir: &Path, root: &Path) -> Vec<String> {
+    let top = dir.join("rpmbuild");
+    let mut rpms = Vec::new();
+    for (name, epoch) in [("kaniko-alpha", None), ("kaniko-beta", Some(3))] {
+        let spec = dir.join(format!("{name}.spec"));
+        let epoch = epoch.map_or(String::new(), |e| format!("Epoch: {e}\n"));
+        std::fs::write(
+            &spec,
+            format!(
+                "Name: {name}\nVersion: 1.2\nRelease: 4.fc40\n{epoch}Summary: a test package\n\
+                 License: MIT\nBuildArch: noarch\n%description\na test package\n\
+                 %install\nmkdir -p %{{buildroot}}/usr/share/{name}\n\
+                 echo {name} > %{{buildroot}}/usr/share/{name}/file\n\
+                 %files\n/usr/share/{name}/file\n"
+            ),
+        )
+        .expect("spec");
+        run(
+            "rpmbuild",
+            &[
+                "-bb",
+                "--define",
+                &format!("_topdir {}", top.display()),
+                "--dbpath",
+                dir.join("builddb").to_str().unwrap(),
+                spec.to_str().unwrap(),
+            ],
+            &[],
+        );
+        rpms.push(top.join(format!("RPMS/noarch/{name}-1.2-4.fc40.noarch.rpm")));
+    }
+    let root_arg = root.to_str().unwrap();
+    let rpm = |args: &[&str]| {
+        let mut all = vec!["--root", root_arg, "--dbpath", "/var/lib/rpm"];
+        all.extend_from_slice(args);
+        run("rpm", &all, &[])
+    };
+    rpm(&["--initdb"]);
+    let mut install = vec!["-i", "--nodeps", "--justdb"];
+    install.extend(rpms.iter().map(|p| p.to_str().unwrap()));
+    rpm(&install);
+    // A public key: rpm lists it as the pseudo-package gpg-pubkey, which an SBOM leaves out.
+    let gnupg = dir.join("gnupg");
+    std::fs::create_dir_all(&gnupg).expect("gnupg");
+    let env = [("GNUPGHOME", gnupg.as_path())];
+    run(
+        "gpg",
+        &[
+            "--batch",
+            "--quick-gen-key",
+            "--passphrase",
+            "",
+            "kaniko-rs test <test@example.invalid>",
+            "ed25519",
+            "sign",
+            "never",
+        ],
+        &env,
+    );
+    let key = dir.join("key.asc");
+    let armored = run("gpg", &["--armor", "--export"], &env);
+    std::fs::write(&key, armored).expect("key");
+    rpm(&["--import", key.to_str().unwrap()]);
+    let reported = rpm(&[
+        "-qa",
+        "--qf",
+        "%{NAME} %|EPOCH?{%{EPOCH}:}|%{VERSION}-%{RELEASE}\n",
+    ]);
+    assert!(reported.contains("gpg-pubkey "), "{reported}");
+    assert!(
+        root.join("var/lib/rpm/rpmdb.sqlite").is_file(),
+        "rpm's backend is sqlite"
+    );
+    let mut out: Vec<String> = reported
+        .lines()
+        .filter(|line| !line.starts_with("gpg-pubkey "))
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    out
+}
+
+/// rpm: `worker build --sbom` of a busybox image with a root COPY'd in whose rpm SQLite
+/// database the real rpm wrote lists exactly what `rpm -qa` reports (not gpg-pubkey), with
+/// `pkg:rpm/fedora/...` purls from os-release; the document still validates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_build_lists_what_rpm_reports_from_its_sqlite_database() {
+    let Setup {
+        registry,
+        dir,
+        keys: _,
+        context,
+    } = setup("COPY root/ /\n").await;
+    let root = context.join("root");
+    std::fs::create_dir_all(root.join("etc")).expect("etc");
+    let expected = rpm_root(dir.path(), &root);
+    assert_eq!(
+        expected,
+        ["kaniko-alpha 1.2-4.fc40", "kaniko-beta 3:1.2-4.fc40"]
+    );
+    std::fs::write(
+        root.join("etc/os-release"),
+        "NAME=\"Fedora Linux\"\nID=fedora\nVERSION_ID=40\n",
+    )
+    .expect("os-release");
+    let native = kaniko_common::platform::Platform::host().to_string();
+    let destination = format!("{}/rpm:v1", registry.host());
+    let built = crate::ci_driver::worker_build(&context, &native, &destination, &["--sbom"]);
+    assert!(built.status.success(), "{}", describe(&built));
+    let document = sbom_of(&registry, &destination);
+    assert_eq!(listed(&document, "rpm"), expected, "{document}");
+    let text = document.to_string();
+    assert!(!text.contains("gpg-pubkey"), "{document}");
+    assert!(!text.contains("NOT listed"), "{document}");
+    let locators: Vec<&str> = document["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["externalRefs"][0]["referenceLocator"].as_str())
+        .collect();
+    assert!(
+        locators.contains(&"pkg:rpm/fedora/kaniko-alpha@1.2-4.fc40?arch=noarch"),
+        "{locators:?}"
+    );
+    assert!(
+        locators.contains(&"pkg:rpm/fedora/kaniko-beta@1.2-4.fc40?arch=noarch&epoch=3"),
+        "{locators:?}"
     );
 }
 
