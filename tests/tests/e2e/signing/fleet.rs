@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use crate::fleet::{Fleet, copy_context, describe};
 
-use super::{PASSWORD, contains, coordinator, keys};
+use super::{PASSWORD, contains, coordinator, files, keys};
 
 fn submit(fleet: &Fleet, destination: &str, extra: &[&str]) -> Output {
     let context = copy_context(&fleet.dir.path().join("context"), &fleet.registry.host());
@@ -133,10 +133,23 @@ async fn a_fleet_build_is_signed_with_the_servers_key_when_it_asks() {
         describe(&unsigned)
     );
 
-    // Neither the password nor the key is in any daemon's log or NATS's.
+    // Neither the password nor the key is in any daemon's log or NATS's, nor in anything
+    // JetStream stored (requests, tasks, events, KV values) or the registry holds.
     let logs = fleet.logs();
     for secret in &keys.secrets {
         assert!(!contains(logs.as_bytes(), secret), "a secret in the logs");
+    }
+    let stored = [fleet.nats.store_dir(), fleet.registry.storage_dir()];
+    let files: Vec<_> = stored.iter().flat_map(|dir| files(dir)).collect();
+    assert!(
+        files.iter().any(|f| f.starts_with(fleet.nats.store_dir())),
+        "JetStream stored nothing: {files:?}"
+    );
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        for secret in &keys.secrets {
+            assert!(!contains(&bytes, secret), "a secret in {}", file.display());
+        }
     }
 }
 
