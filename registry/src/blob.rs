@@ -535,50 +535,32 @@ impl RegistryClient {
             .options
             .retry
             .run(&format!("checking push permission for {whole}"), |_| async {
-                let path = format!("/v2/{}/blobs/uploads/", reference.repository());
-                let response = self
-                    .api_request(reference, &path, RegistryOperation::Push, |http, url| {
-                        http.post(url).header(http::header::CONTENT_LENGTH, 0)
-                    })
-                    .await?;
-                if response.status().as_u16() != 202 {
-                    return Err(unexpected(response, &whole, what).await);
-                }
-                let location = response
-                    .headers()
-                    .get(http::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|location| response.url().join(location).ok());
+                let url = self.open_upload(reference, what).await?;
                 // The session is not needed: cancelled, best effort (a registry forgets an
                 // idle session anyway).
-                if let Some(url) = location {
-                    let (clients, auth) = self.prepare(reference).await?;
-                    let mut request = clients.http.delete(url);
-                    if let Ok(Some(header)) = self
-                        .authorization(clients, &auth, reference, RegistryOperation::Push)
-                        .await
-                    {
-                        request = request.header(http::header::AUTHORIZATION, header);
-                    }
-                    if let Err(err) = clients.send(request).await {
-                        tracing::debug!(%whole, error = %err, "cancelling the permission check's upload");
-                    }
+                let (clients, auth) = self.prepare(reference).await?;
+                let mut request = clients.http.delete(url);
+                if let Ok(Some(header)) = self
+                    .authorization(clients, &auth, reference, RegistryOperation::Push)
+                    .await
+                {
+                    request = request.header(http::header::AUTHORIZATION, header);
+                }
+                if let Err(err) = clients.send(request).await {
+                    tracing::debug!(%whole, error = %err, "cancelling the permission check's upload");
                 }
                 Ok(())
             })
             .await
     }
 
-    /// One monolithic upload: `POST /v2/<name>/blobs/uploads/` opens a session, one streamed
-    /// `PUT <location>?digest=<digest>` sends the bytes and closes it.
-    async fn upload(
+    /// Opens an upload session (`POST /v2/<name>/blobs/uploads/`, push credentials): the
+    /// session's URL, from the `Location` the registry answers.
+    async fn open_upload(
         &self,
         reference: &Reference,
-        body: &Body,
-        digest: &str,
-        size: u64,
         what: &str,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<reqwest::Url, RegistryError> {
         let whole = reference.whole();
         let path = format!("/v2/{}/blobs/uploads/", reference.repository());
         let response = self
@@ -596,12 +578,26 @@ impl RegistryClient {
             .ok_or_else(|| {
                 RegistryError::protocol(&whole, format!("{what}: upload opened without a Location"))
             })?;
-        let mut url = response.url().join(location).map_err(|err| {
+        response.url().join(location).map_err(|err| {
             RegistryError::protocol(
                 &whole,
                 format!("{what}: upload Location {location:?}: {err}"),
             )
-        })?;
+        })
+    }
+
+    /// One monolithic upload: `POST /v2/<name>/blobs/uploads/` opens a session, one streamed
+    /// `PUT <location>?digest=<digest>` sends the bytes and closes it.
+    async fn upload(
+        &self,
+        reference: &Reference,
+        body: &Body,
+        digest: &str,
+        size: u64,
+        what: &str,
+    ) -> Result<(), RegistryError> {
+        let whole = reference.whole();
+        let mut url = self.open_upload(reference, what).await?;
         url.query_pairs_mut().append_pair("digest", digest);
         let (clients, auth) = self.prepare(reference).await?;
         let stream = body.stream(size, what).await?;

@@ -476,23 +476,10 @@ mod tests {
 
     #[test]
     fn an_rpm_sqlite_database_in_a_layer_is_read_and_a_whiteout_hides_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rpmdb.sqlite");
-        {
-            let db = rusqlite::Connection::open(&path).unwrap();
-            db.execute_batch(
-                "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL)",
-            )
-            .unwrap();
-            for (hnum, blob) in [
-                (1, rpm::tests::package("bash", Some(1))),
-                (2, b"\xff\xff\xff\xffhostile".to_vec()),
-            ] {
-                db.execute("INSERT INTO Packages VALUES (?1, ?2)", (hnum, blob))
-                    .unwrap();
-            }
-        }
-        let bytes = std::fs::read(&path).unwrap();
+        let bytes = rpm::tests::sqlite_database(&[
+            (1, rpm::tests::package("bash", Some(1))),
+            (2, b"\xff\xff\xff\xffhostile".to_vec()),
+        ]);
         let mut builder = tar::Builder::new(Vec::new());
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Regular);

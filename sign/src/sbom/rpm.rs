@@ -281,6 +281,21 @@ pub(crate) mod tests {
         blob
     }
 
+    /// The bytes of an rpm SQLite database whose `Packages` table holds `rows`.
+    pub(crate) fn sqlite_database(rows: &[(i64, Vec<u8>)]) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rpmdb.sqlite");
+        let db = rusqlite::Connection::open(&path).unwrap();
+        db.execute_batch("CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL)")
+            .unwrap();
+        for (hnum, blob) in rows {
+            db.execute("INSERT INTO Packages VALUES (?1, ?2)", (hnum, blob))
+                .unwrap();
+        }
+        drop(db);
+        std::fs::read(&path).unwrap()
+    }
+
     pub(crate) fn package(name: &str, epoch: Option<u32>) -> Vec<u8> {
         let mut tags: Vec<(i32, i32, Vec<u8>)> = vec![
             (TAG_NAME, TYPE_STRING, name.as_bytes().to_vec()),
@@ -374,25 +389,12 @@ pub(crate) mod tests {
 
     #[test]
     fn a_sqlite_database_is_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rpmdb.sqlite");
-        {
-            let db = rusqlite::Connection::open(&path).unwrap();
-            db.execute_batch(
-                "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL)",
-            )
-            .unwrap();
-            for (hnum, blob) in [
-                (1, package("bash", None)),
-                (2, package("gpg-pubkey", None)),
-                (3, package("shadow-utils", Some(2))),
-                (4, b"\0\0\0\x09garbage".to_vec()),
-            ] {
-                db.execute("INSERT INTO Packages VALUES (?1, ?2)", (hnum, blob))
-                    .unwrap();
-            }
-        }
-        let bytes = std::fs::read(&path).unwrap();
+        let bytes = sqlite_database(&[
+            (1, package("bash", None)),
+            (2, package("gpg-pubkey", None)),
+            (3, package("shadow-utils", Some(2))),
+            (4, b"\0\0\0\x09garbage".to_vec()),
+        ]);
         let read = read_sqlite("var/lib/rpm/rpmdb.sqlite", &bytes).unwrap();
         let names: Vec<_> = read
             .packages

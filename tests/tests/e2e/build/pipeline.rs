@@ -46,6 +46,22 @@ async fn layer_digests(ctx: &Path, dir: &Path, extra: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// `<dir>/ctx`: `FROM <base>` and one COPY of `one.txt`.
+fn one_copy_context(dir: &Path, base: &str) -> std::path::PathBuf {
+    let ctx = dir.join("ctx");
+    write(
+        &ctx,
+        &[
+            ("one.txt", "one\n"),
+            (
+                "Dockerfile",
+                &format!("FROM {base}\nCOPY one.txt /one.txt\n"),
+            ),
+        ],
+    );
+    ctx
+}
+
 /// The number in the build log's `pipelined push: N layer uploads overlapped the build`.
 fn overlapped(stderr: &str) -> Option<usize> {
     let line = stderr
@@ -272,17 +288,7 @@ async fn a_manifest_refused_for_a_lost_blob_is_pushed_again() {
     )
     .await
     .unwrap();
-    let ctx = tmp.path().join("ctx");
-    write(
-        &ctx,
-        &[
-            ("one.txt", "one\n"),
-            (
-                "Dockerfile",
-                &format!("FROM {}\nCOPY one.txt /one.txt\n", base.reference),
-            ),
-        ],
-    );
+    let ctx = one_copy_context(tmp.path(), &base.reference);
     let destination = format!("{}/pipe/raced:1", proxy.host());
     let out = build_blocking(&ctx, &["--destination", &destination]).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -310,17 +316,7 @@ async fn push_permission_is_checked_before_the_build_unless_skipped() {
     )
     .await
     .unwrap();
-    let ctx = tmp.path().join("ctx");
-    write(
-        &ctx,
-        &[
-            ("one.txt", "one\n"),
-            (
-                "Dockerfile",
-                &format!("FROM {}\nCOPY one.txt /one.txt\n", base.reference),
-            ),
-        ],
-    );
+    let ctx = one_copy_context(tmp.path(), &base.reference);
     let denied = format!("{}/pipe/checked:1", proxy.host());
     let step = "COPY one.txt /one.txt";
 

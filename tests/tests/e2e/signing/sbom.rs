@@ -64,6 +64,16 @@ fn validate(document: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// `worker build --sbom` of `context` for this host's platform into `<registry>/<repo>:v1`:
+/// the SBOM `coordinator sbom` prints for it.
+fn worker_build_with_sbom(registry: &Registry, context: &Path, repo: &str) -> serde_json::Value {
+    let native = kaniko_common::platform::Platform::host().to_string();
+    let destination = format!("{}/{repo}:v1", registry.host());
+    let built = crate::ci_driver::worker_build(context, &native, &destination, &["--sbom"]);
+    assert!(built.status.success(), "{}", describe(&built));
+    sbom_of(registry, &destination)
+}
+
 /// `name version` of each OS package of `kind` the document lists, sorted.
 fn listed(document: &serde_json::Value, kind: &str) -> Vec<String> {
     let prefix = format!("pkg:{kind}/");
@@ -277,11 +287,7 @@ async fn worker_build_attaches_an_apk_sbom_and_whiteouts_hide_removed_databases(
         "Package: removed-later\nStatus: install ok installed\nVersion: 1.0\n",
     )
     .expect("status");
-    let native = kaniko_common::platform::Platform::host().to_string();
-    let destination = format!("{}/apk:v1", registry.host());
-    let built = crate::ci_driver::worker_build(&context, &native, &destination, &["--sbom"]);
-    assert!(built.status.success(), "{}", describe(&built));
-    let document = sbom_of(&registry, &destination);
+    let document = worker_build_with_sbom(&registry, &context, "apk");
     assert_eq!(
         listed(&document, "apk"),
         ["busybox 1.36.1-r5", "musl 1.2.4-r2"]
@@ -302,7 +308,7 @@ async fn worker_build_attaches_an_apk_sbom_and_whiteouts_hide_removed_databases(
     // Without --sbom nothing is attached: `coordinator sbom` says so.
     let plain = crate::ci_driver::worker_build(
         &context,
-        &native,
+        &kaniko_common::platform::Platform::host().to_string(),
         &format!("{}/plain:v1", registry.host()),
         &[],
     );
@@ -444,11 +450,7 @@ async fn worker_build_lists_what_rpm_reports_from_its_sqlite_database() {
         "NAME=\"Fedora Linux\"\nID=fedora\nVERSION_ID=40\n",
     )
     .expect("os-release");
-    let native = kaniko_common::platform::Platform::host().to_string();
-    let destination = format!("{}/rpm:v1", registry.host());
-    let built = crate::ci_driver::worker_build(&context, &native, &destination, &["--sbom"]);
-    assert!(built.status.success(), "{}", describe(&built));
-    let document = sbom_of(&registry, &destination);
+    let document = worker_build_with_sbom(&registry, &context, "rpm");
     assert_eq!(listed(&document, "rpm"), expected, "{document}");
     let text = document.to_string();
     assert!(!text.contains("gpg-pubkey"), "{document}");
