@@ -11,6 +11,17 @@
 //! dictionary. Memory is bounded: at most `2 × threads` chunks are in flight, and the writer
 //! blocks on the oldest before sending another; finished chunks stream to the sink in order.
 //! A stream of at most one chunk, or a writer given a single thread, never starts a thread.
+//!
+//! A chunk that deflate cannot shrink — already compressed or encrypted bytes, whose byte
+//! histogram is nearly flat (order-0 entropy above [`STORED_ENTROPY_BITS`] bits per byte) —
+//! and with no repeats (below) is written as stored blocks instead of deflated: deflating it
+//! costs ~50× the time of copying it and saves under 1%. The entropy bounds what Huffman coding
+//! can save; what is left to deflate is LZ matches, repeats within the 32 KiB window. Those
+//! are found by content-defined sampling: a gear hash over the dictionary and the chunk picks
+//! about one position in [`ANCHOR_SPACING`] by its preceding bytes, so both copies of a
+//! repeated run pick the same positions with the same hash; any anchor hash seen twice means
+//! the chunk is deflated as usual. The choice depends only on the bytes, so the output still
+//! depends only on the input and the level.
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -24,6 +35,15 @@ use flate2::{Compress, Crc, FlushCompress, Status};
 pub const CHUNK_SIZE: usize = 128 * 1024;
 /// The deflate window: how much of the previous chunk primes the next one.
 const DICTIONARY_SIZE: usize = 32 * 1024;
+/// Chunks whose byte histogram has at least this many bits of entropy per byte (of 8) are
+/// stored, not deflated; see the module documentation.
+const STORED_ENTROPY_BITS: f64 = 7.95;
+/// Chunks shorter than this are always deflated: their histogram says too little.
+const STORED_MIN_LEN: usize = 16 * 1024;
+/// One position in about this many is an anchor of the repeat check (a power of two).
+const ANCHOR_SPACING: u64 = 64;
+/// The most bytes one stored deflate block holds.
+const STORED_BLOCK_MAX: usize = 65_535;
 /// Chunks in flight per worker thread.
 const IN_FLIGHT_PER_THREAD: usize = 2;
 
@@ -233,6 +253,15 @@ impl<W: Write> Write for ParallelGzip<W> {
 /// Compresses `work.input` into `work.output` as raw deflate primed with `work.dictionary`,
 /// ending with a sync flush (or the final block when `work.last`), and computes its CRC.
 fn compress_chunk(compress: &mut Compress, work: &mut Work) -> io::Result<()> {
+    work.crc.reset();
+    work.crc.update(&work.input);
+    if work.input.len() >= STORED_MIN_LEN
+        && entropy_bits(&work.input) >= STORED_ENTROPY_BITS
+        && !has_repeats(&work.dictionary, &work.input)
+    {
+        store_chunk(work);
+        return Ok(());
+    }
     let failed = |e: flate2::CompressError| io::Error::other(format!("gzip chunk: {e}"));
     compress.reset();
     if !work.dictionary.is_empty() {
@@ -269,9 +298,84 @@ fn compress_chunk(compress: &mut Compress, work: &mut Work) -> io::Result<()> {
         }
         work.output.reserve(CHUNK_SIZE / 4);
     }
-    work.crc.reset();
-    work.crc.update(input);
     Ok(())
+}
+
+/// The order-0 (byte histogram) entropy of `bytes`, in bits per byte (0 to 8).
+fn entropy_bits(bytes: &[u8]) -> f64 {
+    let mut counts = [0u32; 256];
+    for &byte in bytes {
+        if let Some(count) = counts.get_mut(usize::from(byte)) {
+            *count = count.saturating_add(1);
+        }
+    }
+    let total = bytes.len() as f64;
+    counts
+        .iter()
+        .filter(|&&count| count > 0)
+        .map(|&count| {
+            let p = f64::from(count) / total;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// Whether a run of bytes in `input` repeats one earlier in `dictionary` or `input`, judged by
+/// content-defined anchors (see the module documentation): a run of a few hundred bytes or
+/// more that occurs twice is all but certain to put the same anchor hash in both places;
+/// random bytes repeat an anchor hash with odds of about 2⁻⁵⁰.
+fn has_repeats(dictionary: &[u8], input: &[u8]) -> bool {
+    let mask = ANCHOR_SPACING - 1;
+    let mut hash = 0u64;
+    let mut anchors = Vec::with_capacity((dictionary.len() + input.len()) / 32);
+    for (i, &byte) in dictionary.iter().chain(input).enumerate() {
+        hash = (hash << 1).wrapping_add(GEAR[usize::from(byte)]);
+        // The hash depends on the last 64 bytes only once 64 have gone in.
+        if i >= 64 && hash & mask == 0 {
+            anchors.push(hash);
+        }
+    }
+    anchors.sort_unstable();
+    anchors.windows(2).any(|pair| pair.first() == pair.last())
+}
+
+/// The gear hash's table: one fixed pseudo-random 64-bit value per byte (splitmix64).
+static GEAR: [u64; 256] = gear_table();
+
+const fn gear_table() -> [u64; 256] {
+    let mut table = [0u64; 256];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut i = 0;
+    while i < 256 {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        table[i] = z ^ (z >> 31);
+        i += 1;
+    }
+    table
+}
+
+/// Writes `work.input` as stored (uncompressed) deflate blocks: each a byte-aligned header
+/// (BFINAL on the stream's last block, BTYPE 00), LEN and its one's complement, and the bytes.
+/// Every block ends on a byte boundary, so the next chunk follows as after a sync flush.
+fn store_chunk(work: &mut Work) {
+    let input = work.input.as_slice();
+    work.output.clear();
+    work.output
+        .reserve(input.len() + (input.len() / STORED_BLOCK_MAX + 1) * 5);
+    let blocks = input.chunks(STORED_BLOCK_MAX);
+    let count = blocks.len();
+    for (i, block) in blocks.enumerate() {
+        let last = work.last && i + 1 == count;
+        // At most STORED_BLOCK_MAX bytes, so the length fits.
+        let len = u16::try_from(block.len()).unwrap_or(u16::MAX);
+        work.output.push(u8::from(last));
+        work.output.extend_from_slice(&len.to_le_bytes());
+        work.output.extend_from_slice(&(!len).to_le_bytes());
+        work.output.extend_from_slice(block);
+    }
 }
 
 /// The worker threads: each takes the next job, compresses it with its own compressor and

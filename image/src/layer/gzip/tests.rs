@@ -228,3 +228,52 @@ fn a_layer_of_one_chunk_starts_no_thread() {
     gz.write_all(&text(3 * CHUNK_SIZE)).unwrap();
     assert!(gz.pool.is_none());
 }
+
+#[test]
+fn incompressible_chunks_are_stored_and_the_rest_still_deflated() {
+    // Random, text, random, a short random tail: the random chunks go out as stored blocks
+    // (exactly 5 bytes of header per 64 KiB block), the text chunk deflated.
+    let mut data = random(2 * CHUNK_SIZE, 7);
+    data.extend(text(CHUNK_SIZE));
+    data.extend(random(CHUNK_SIZE, 8));
+    data.extend(random(STORED_MIN_LEN - 1, 9));
+    let gz = compress(2, &data);
+    assert_eq!(gunzip_flate2(&gz), data);
+    assert_eq!(gunzip_system(&gz), data);
+    assert_eq!(gz, compress(1, &data), "the thread count changes nothing");
+
+    let stored = |len: usize| len + len.div_ceil(STORED_BLOCK_MAX) * 5;
+    let random_only = compress(2, &random(3 * CHUNK_SIZE, 7));
+    assert_eq!(
+        random_only.len(),
+        10 + 3 * stored(CHUNK_SIZE) + 8,
+        "three random chunks are three stored chunks, nothing else"
+    );
+    // The text chunk deflated as before: the stream is far below the input's size.
+    assert!(gz.len() < data.len() - CHUNK_SIZE / 2, "{}", gz.len());
+    assert!(entropy_bits(&text(CHUNK_SIZE)) < STORED_ENTROPY_BITS);
+    assert!(entropy_bits(&random(CHUNK_SIZE, 3)) > STORED_ENTROPY_BITS);
+    assert!(entropy_bits(&[]) == 0.0);
+}
+
+#[test]
+fn a_random_chunk_with_a_repeat_in_the_window_is_deflated_not_stored() {
+    // Random bytes, except that the second chunk repeats 2 KiB of the first chunk's tail (its
+    // dictionary) and 2 KiB of its own: the repeat check sees both, and deflate finds them.
+    let mut data = random(2 * CHUNK_SIZE, 11);
+    let tail = data[CHUNK_SIZE - 4096..CHUNK_SIZE - 2048].to_vec();
+    data[CHUNK_SIZE + 10_000..CHUNK_SIZE + 10_000 + 2048].copy_from_slice(&tail);
+    let own = data[CHUNK_SIZE + 40_000..CHUNK_SIZE + 42_048].to_vec();
+    data[CHUNK_SIZE + 60_000..CHUNK_SIZE + 62_048].copy_from_slice(&own);
+    let (first, second) = data.split_at(CHUNK_SIZE);
+    assert!(has_repeats(&first[CHUNK_SIZE - DICTIONARY_SIZE..], second));
+    assert!(!has_repeats(&[], first), "random bytes have no repeats");
+    let gz = compress(2, &data);
+    assert_eq!(gunzip_flate2(&gz), data);
+    let stored = |len: usize| len + len.div_ceil(STORED_BLOCK_MAX) * 5;
+    assert!(
+        gz.len() < 10 + 2 * stored(CHUNK_SIZE) + 8 - 3000,
+        "the second chunk's repeats were deflated: {} bytes",
+        gz.len()
+    );
+}
