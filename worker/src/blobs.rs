@@ -78,6 +78,11 @@ pub struct BlobStore {
     limits: Limits,
     /// `dir` is the layer store's, shared with other builds: a blob already there is used.
     shared: bool,
+    /// Shared locks on `<dir>/.<hex>.use` of every blob this build fetched from a shared
+    /// directory, held until the store is dropped: garbage collection (another build's, or
+    /// `worker store prune`) skips a blob it cannot lock exclusively, so a blob is never
+    /// removed between the build finding it and reading it.
+    leases: Mutex<Vec<File>>,
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -106,6 +111,7 @@ impl BlobStore {
             cells: Mutex::new(HashMap::new()),
             limits: Limits::default(),
             shared: false,
+            leases: Mutex::new(Vec::new()),
         }
     }
 
@@ -150,6 +156,14 @@ impl BlobStore {
         let path = cell
             .get_or_try_init(|| async {
                 let target = self.dir.join(hex);
+                // Held in use first, so garbage collection cannot remove it once found.
+                if self.shared {
+                    let lease = blob_lease(&self.dir, hex).await;
+                    self.leases
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(lease);
+                }
                 // Shared: one build pulls, another waiting on the same blob finds it there.
                 let _pulling = match self.shared {
                     true => shared_pull_lock(&self.dir, hex).await,
@@ -235,6 +249,36 @@ impl BlobStore {
             reader
         })
     }
+}
+
+/// A shared lock on `<dir>/.<hex>.use`: the blob is in use (see `BlobStore::leases`); `None`
+/// when it cannot be had (the build goes ahead without it, as before leases existed).
+async fn blob_lease(dir: &Path, hex: &str) -> Option<File> {
+    use std::os::unix::fs::MetadataExt;
+    let path = dir.join(format!(".{hex}.use"));
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(path.parent()?).ok()?;
+        // Garbage collection removes the lock file with its blob: a lock taken on a file no
+        // longer at `path` protects nothing, so take it again on the one there now.
+        for _ in 0..8 {
+            let file = File::options()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .ok()?;
+            crate::store::flock(&file, libc::LOCK_SH).ok()?;
+            let held = file.metadata().ok()?;
+            let there = std::fs::metadata(&path).ok();
+            if there.is_some_and(|m| m.ino() == held.ino() && m.dev() == held.dev()) {
+                return Some(file);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// An exclusive lock on `<dir>/.<hex>.pull` (held while one process pulls that blob into a

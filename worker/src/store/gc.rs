@@ -4,7 +4,11 @@
 //! mtime: last use) and blob, least recently used first, removed until the store is under its
 //! size. A layer is removed only under an exclusive, non-blocking lock on its use lock: one a
 //! build stacks (a shared lock) is skipped, never waited for. The directory is renamed into
-//! `tmp/` first, so a half-removed layer is never seen under its name.
+//! `tmp/` first, so a half-removed layer is never seen under its name. A blob is removed the
+//! same way, under an exclusive lock on `blobs/sha256/.<hex>.use`, which a build holds shared
+//! from finding the blob until it ends. A base index (`index/<chain>.fsidx`) counts toward
+//! the size of its layer and goes with it; one whose layer is not in the store (a COPY-only
+//! build indexes a base without unpacking it) is an entry of its own.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -18,7 +22,7 @@ use super::flock;
 /// One layer or blob of the store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
-    /// `layer` or `blob`.
+    /// `layer`, `blob` or `index`.
     pub kind: &'static str,
     /// The chain id (layers) or digest (blobs), `sha256:<hex>`.
     pub id: String,
@@ -26,7 +30,7 @@ pub struct Entry {
     pub size: u64,
     /// Last use, seconds since the epoch.
     pub last_used: u64,
-    /// A build holds it (layers only).
+    /// A build holds it (layers and blobs).
     pub in_use: bool,
 }
 
@@ -59,9 +63,26 @@ fn in_use(dir: &Path, chain: &str) -> bool {
     }
 }
 
-/// Every layer and blob of the store at `dir`, least recently used first.
+/// Whether a build holds the blob `hex` (its use lock cannot be taken exclusively).
+fn blob_in_use(blobs: &Path, hex: &str) -> bool {
+    match fs::File::open(blobs.join(format!(".{hex}.use"))) {
+        Ok(file) => !flock(&file, libc::LOCK_EX | libc::LOCK_NB).unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+/// Bytes a file takes on disk.
+fn on_disk(meta: &fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::blocks(meta).saturating_mul(512)
+}
+
+/// Every layer, blob and base index of the store at `dir`, least recently used first.
 pub fn list(dir: &Path) -> Result<Vec<Entry>> {
     let mut out = Vec::new();
+    let index_dir = dir.join("index");
+    let index_size = |chain: &str| {
+        fs::metadata(index_dir.join(format!("{chain}.fsidx"))).map_or(0, |m| on_disk(&m))
+    };
     let info = dir.join("info");
     if let Ok(items) = fs::read_dir(&info) {
         for item in items.flatten() {
@@ -81,13 +102,14 @@ pub fn list(dir: &Path) -> Result<Vec<Entry>> {
             out.push(Entry {
                 kind: "layer",
                 id: format!("sha256:{chain}"),
-                size,
+                size: size.saturating_add(index_size(chain)),
                 last_used: meta.and_then(|m| m.modified().ok()).map_or(0, seconds),
                 in_use: in_use(dir, chain),
             });
         }
     }
-    if let Ok(items) = fs::read_dir(dir.join("blobs").join("sha256")) {
+    let blobs = dir.join("blobs").join("sha256");
+    if let Ok(items) = fs::read_dir(&blobs) {
         for item in items.flatten() {
             let name = item.file_name().to_string_lossy().into_owned();
             if !is_hex(&name) {
@@ -97,7 +119,26 @@ pub fn list(dir: &Path) -> Result<Vec<Entry>> {
             out.push(Entry {
                 kind: "blob",
                 id: format!("sha256:{name}"),
-                size: std::os::unix::fs::MetadataExt::blocks(&meta).saturating_mul(512),
+                size: on_disk(&meta),
+                last_used: meta.modified().map_or(0, seconds),
+                in_use: blob_in_use(&blobs, &name),
+            });
+        }
+    }
+    if let Ok(items) = fs::read_dir(&index_dir) {
+        for item in items.flatten() {
+            let name = item.file_name().to_string_lossy().into_owned();
+            let Some(chain) = name.strip_suffix(".fsidx").filter(|c| is_hex(c)) else {
+                continue;
+            };
+            if dir.join("layers").join(chain).is_dir() {
+                continue;
+            }
+            let Ok(meta) = item.metadata() else { continue };
+            out.push(Entry {
+                kind: "index",
+                id: format!("sha256:{chain}"),
+                size: on_disk(&meta),
                 last_used: meta.modified().map_or(0, seconds),
                 in_use: false,
             });
@@ -143,6 +184,35 @@ fn remove_layer(dir: &Path, chain: &str) -> Result<bool> {
     Ok(true)
 }
 
+/// Removes a file; `true` also when it is already gone.
+fn remove_if_there(path: &Path) -> Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
+    }
+}
+
+/// Removes one blob if no build holds it; `false` when one does. Its use lock is held
+/// exclusively while it goes, so a build finding it waits and then pulls it again; the lock
+/// file goes too (a build that locked the removed file sees that and locks the new one).
+fn remove_blob(blobs: &Path, hex: &str) -> Result<bool> {
+    let lock_path = blobs.join(format!(".{hex}.use"));
+    let lock = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    if !flock(&lock, libc::LOCK_EX | libc::LOCK_NB)? {
+        return Ok(false);
+    }
+    let _ = fs::remove_file(blobs.join(format!(".{hex}.pull")));
+    let removed = remove_if_there(&blobs.join(hex))?;
+    let _ = fs::remove_file(&lock_path);
+    Ok(removed)
+}
+
 /// Removes least recently used entries until the store is at most `max_size` bytes (`0`
 /// with `all`: everything not in use). Leftovers of interrupted unpacks older than a day go
 /// too.
@@ -158,14 +228,11 @@ pub fn prune(dir: &Path, max_size: u64) -> Result<Report> {
         let hex = entry.id.trim_start_matches("sha256:");
         let removed = match entry.kind {
             "layer" => remove_layer(dir, hex)?,
-            _ => {
-                let blobs = dir.join("blobs").join("sha256");
-                let _ = fs::remove_file(blobs.join(format!(".{hex}.pull")));
-                let path = blobs.join(hex);
-                fs::remove_file(&path)
-                    .with_context(|| format!("removing {}", path.display()))
-                    .map(|()| true)?
+            "index" => {
+                let path = dir.join("index").join(format!("{hex}.fsidx"));
+                remove_if_there(&path)?
             }
+            _ => remove_blob(&dir.join("blobs").join("sha256"), hex)?,
         };
         if removed {
             size = size.saturating_sub(entry.size);
@@ -272,5 +339,95 @@ mod tests {
         let report = prune(tmp.path(), 0).unwrap();
         assert_eq!((report.removed, report.size), (1, 0));
         assert!(list(tmp.path()).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_blob_a_build_holds_is_never_collected_and_goes_once_released() {
+        use kaniko_common::oci::Descriptor;
+        use kaniko_registry::{Reference, RegistryClient, RegistryOptions};
+
+        use crate::blobs::BlobStore;
+        use crate::image::{BlobLocation, Layer};
+
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreOptions {
+            dir: tmp.path().to_path_buf(),
+            max_size: 0,
+        })
+        .unwrap();
+        let [held, free] = ["d", "e"].map(|c| c.repeat(64));
+        for hex in [&held, &free] {
+            fs::write(store.blobs_dir().join(hex), vec![7u8; 4096]).unwrap();
+        }
+        let client = RegistryClient::new(RegistryOptions::default()).unwrap();
+        let build = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::new(build.path(), client).with_shared_dir(store.blobs_dir());
+        let layer = Layer {
+            descriptor: Descriptor {
+                media_type: "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+                digest: format!("sha256:{held}"),
+                size: 4096,
+                platform: None,
+                annotations: Default::default(),
+            },
+            diff_id: format!("sha256:{}", "f".repeat(64)),
+            location: BlobLocation::Remote("registry.invalid/base:1".parse::<Reference>().unwrap()),
+        };
+        // Found in the store (no pull): from now on this build holds it.
+        let path = blobs.fetch(&layer).await.unwrap();
+        assert_eq!(path, store.blobs_dir().join(&held));
+        let listed = list(tmp.path()).unwrap();
+        let in_use: Vec<(&str, bool)> = listed.iter().map(|e| (&e.id[7..], e.in_use)).collect();
+        assert!(in_use.contains(&(held.as_str(), true)), "{in_use:?}");
+        assert!(in_use.contains(&(free.as_str(), false)), "{in_use:?}");
+
+        let report = prune(tmp.path(), 0).unwrap();
+        assert_eq!(report.removed, 1, "only the blob nobody holds goes");
+        assert!(
+            path.is_file(),
+            "the held blob stays for the build that found it"
+        );
+        assert!(!store.blobs_dir().join(&free).exists());
+
+        drop(blobs);
+        let report = prune(tmp.path(), 0).unwrap();
+        assert_eq!((report.removed, report.size), (1, 0));
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn base_indexes_count_toward_the_size_and_are_collected() {
+        let tmp = tempfile::tempdir().unwrap();
+        Store::open(&StoreOptions {
+            dir: tmp.path().to_path_buf(),
+            max_size: 0,
+        })
+        .unwrap();
+        let [with_layer, alone] = ["a", "b"].map(|c| c.repeat(64));
+        fake_layer(tmp.path(), &with_layer, 1000, 100);
+        let index = tmp.path().join("index");
+        fs::create_dir_all(&index).unwrap();
+        fs::write(index.join(format!("{with_layer}.fsidx")), vec![1u8; 8192]).unwrap();
+        // A COPY-only build indexed this base without unpacking it into the store.
+        let lone_path = index.join(format!("{alone}.fsidx"));
+        fs::write(&lone_path, vec![1u8; 8192]).unwrap();
+        let file = fs::File::options().write(true).open(&lone_path).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(200))
+            .unwrap();
+        let listed = list(tmp.path()).unwrap();
+        let layer = listed.iter().find(|e| e.kind == "layer").unwrap();
+        assert!(layer.size >= 1000 + 8192, "{listed:?}");
+        let lone = listed.iter().find(|e| e.kind == "index").unwrap();
+        assert_eq!(&lone.id[7..], alone.as_str());
+        assert!(lone.size >= 8192, "{listed:?}");
+        assert_eq!(listed.len(), 2, "{listed:?}");
+
+        // Over a limit only the layer fits under: the lone index, used longer ago, goes.
+        let keep = layer.size;
+        let report = prune(tmp.path(), keep).unwrap();
+        assert_eq!(report.removed, 1, "{report:?}");
+        assert!(!index.join(format!("{alone}.fsidx")).exists());
+        assert!(index.join(format!("{with_layer}.fsidx")).exists());
+        assert_eq!(report.size, keep);
     }
 }
