@@ -5,7 +5,9 @@
 //! `worker warm` work on it, a rootless worker uses it too, and an image built through it is
 //! the image built without it (same digest with `--reproducible`) for a base whose layers
 //! hold whiteouts and opaque directories, `COPY --from` of such a stage included; a COPY-only
-//! stage reads its base's filesystem index from the store after the first build.
+//! stage reads its base's filesystem index from the store after the first build; where the
+//! overlay cannot be mounted (the worker's directories on an overlayfs) the walk takes over
+//! and builds the same image.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -401,5 +403,93 @@ fn a_second_build_reads_the_base_index_from_the_store_and_a_damaged_one_is_rebui
     assert_eq!(
         digest, flat,
         "the store and --no-store build the same image"
+    );
+}
+
+/// An overlay mounted at `<dir>/merged` for a test; unmounted on drop. The worker's own
+/// overlays cannot use a directory on it as their upper directory (overlayfs is not a valid
+/// upper filesystem), which is how a host without a usable overlay looks to the worker.
+struct OverlayMount {
+    merged: PathBuf,
+}
+
+impl OverlayMount {
+    fn new(dir: &Path) -> OverlayMount {
+        let [lower, upper, work, merged] =
+            ["lower", "upper", "work", "merged"].map(|d| dir.join(d));
+        for d in [&lower, &upper, &work, &merged] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.display(),
+            upper.display(),
+            work.display()
+        );
+        let status = Command::new("mount")
+            .args(["-t", "overlay", "overlay", "-o", &options])
+            .arg(&merged)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "mounting the test's overlay (the tests run as root)"
+        );
+        OverlayMount { merged }
+    }
+}
+
+impl Drop for OverlayMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.merged).status();
+    }
+}
+
+#[test]
+fn where_overlay_cannot_mount_the_walk_takes_over_and_builds_the_same_image() {
+    let shared = shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let base_ref = whiteouts_base(shared, tmp.path(), "fallback-base");
+    let ctx = context(
+        &tmp.path().join("app"),
+        &ON_BASE.replace("{base}", &base_ref),
+        &[("f.txt", "copied\n")],
+    );
+    let overlay = OverlayMount::new(&tmp.path().join("ovl"));
+    let mut digests = Vec::new();
+    for (tag, kaniko_dir) in [
+        ("overlay", tmp.path().join("kaniko")),
+        ("fallback", overlay.merged.join("kaniko")),
+    ] {
+        let digest_file = tmp.path().join(format!("{tag}.digest"));
+        let reference = format!("{}/store/fallback:{tag}", shared.host);
+        let out = build(
+            &ctx,
+            &reference,
+            &[
+                &format!("--kaniko-dir={}", kaniko_dir.display()),
+                "--reproducible",
+                &format!("--digest-file={}", digest_file.display()),
+            ],
+            None,
+        );
+        let log = String::from_utf8_lossy(&out.stderr);
+        let warned = log.contains("overlay is not available");
+        assert_eq!(warned, tag == "fallback", "{tag}:\n{log}");
+        if tag == "fallback" {
+            // Both RUNs of the stage: the first falls back, the second walks straight away.
+            assert_eq!(log.matches("overlay is not available").count(), 1, "{log}");
+        }
+        digests.push(std::fs::read_to_string(&digest_file).unwrap());
+        let built = crate::dockerfiles::Built::read(reference);
+        built.content_is("/app/listing", "f.txt\n");
+        built.content_is("/app/a", "a\n");
+        built.absent("/app/lower");
+        built.absent("/app/gone");
+        built.absent("/app/d");
+    }
+    assert_eq!(
+        digests[0], digests[1],
+        "the walk after the failed overlay builds the image the overlay builds"
     );
 }
