@@ -16,6 +16,13 @@
 //! deletion (an object is gone at once; a deleted pod's process gets SIGTERM, then SIGKILL
 //! after two seconds), `restartPolicy: OnFailure` treated as `Never`.
 //!
+//! Two of the kubelet's ways of ending a pod are simulated as the real one reports them: a
+//! container's `resources.limits.memory` is enforced on its process tree's resident memory
+//! (sampled every 50 ms; over it, the tree is killed and the container terminated with
+//! reason `OOMKilled`, exit code 137), and [`KubeApi::evict_pod`] evicts a running pod (its
+//! processes killed, the pod `Failed` with reason `Evicted` and the kubelet's message, its
+//! container terminated with exit code 137).
+//!
 //! The kubelet runs a pod's first container: `command` + `args`, the first word `worker` (or
 //! any path ending in `/worker`) replaced by the `worker_bin` given to [`KubeApi::start`]. The
 //! process gets only PATH, HOME, TMPDIR, RUST_LOG and RUST_BACKTRACE from this process,
@@ -159,6 +166,8 @@ pub(crate) struct Shared {
     requests: Mutex<Vec<RequestRecord>>,
     logs: Mutex<HashMap<(String, String), Arc<PodLog>>>,
     unpullable: Mutex<HashSet<String>>,
+    /// Pods being evicted, with the kubelet's message.
+    evicted: Mutex<HashMap<(String, String), String>>,
     /// Process group of each running pod.
     pids: Mutex<HashMap<(String, String), i32>>,
     worker_bin: PathBuf,
@@ -244,6 +253,7 @@ impl KubeApi {
             requests: Mutex::new(Vec::new()),
             logs: Mutex::new(HashMap::new()),
             unpullable: Mutex::new(HashSet::new()),
+            evicted: Mutex::new(HashMap::new()),
             pids: Mutex::new(HashMap::new()),
             worker_bin,
             pods_dir,
@@ -324,6 +334,35 @@ impl KubeApi {
         if let Some(pid) = pid {
             kubelet::kill_group(pid, libc::SIGKILL);
         }
+    }
+
+    /// Evicts a running pod as the kubelet does under node pressure: its processes are
+    /// killed and it ends `Failed`, reason `Evicted`, with `message`. `false` if the pod has
+    /// no running process.
+    pub fn evict_pod(&self, namespace: &str, name: &str, message: &str) -> bool {
+        let key = (namespace.to_string(), name.to_string());
+        let Some(pid) = self.shared.pids.lock().unwrap().get(&key).copied() else {
+            return false;
+        };
+        self.shared
+            .evicted
+            .lock()
+            .unwrap()
+            .insert(key, message.to_string());
+        kubelet::kill_group(pid, libc::SIGKILL);
+        true
+    }
+
+    /// The names of the pods in `namespace` whose container is running.
+    pub fn running_pods(&self, namespace: &str) -> Vec<String> {
+        self.shared
+            .pids
+            .lock()
+            .unwrap()
+            .keys()
+            .filter(|(ns, _)| ns == namespace)
+            .map(|(_, name)| name.clone())
+            .collect()
     }
 
     /// Pods whose first container has this image stay Pending in ImagePullBackOff.

@@ -347,10 +347,18 @@ pub async fn run(
         let outcome = match change {
             Change::Job(job) => match status::job_view(&job) {
                 JobView::Active | JobView::Complete => None,
-                JobView::Failed(message) => Some(Err(match &run.last_failure {
-                    Some(last) => format!("{message}; the last pod: {last}"),
-                    None => message,
-                })),
+                JobView::Failed(message) => {
+                    // The Job's and the pods' watches are separate streams: the Job's failure
+                    // can come before its pod's, so ask for the pod when it has not been seen.
+                    let last = match run.last_failure.clone() {
+                        Some(last) => Some(last),
+                        None => last_failed_pod(&pods, &run.job).await,
+                    };
+                    Some(Err(match last {
+                        Some(last) => format!("{message}; the last pod: {last}"),
+                        None => message,
+                    }))
+                }
             },
             Change::Pod(pod) => {
                 observe_pod(
@@ -442,6 +450,29 @@ impl Change {
                 .or_else(|| pod.metadata.labels.as_ref()?.get("job-name")),
         }
     }
+}
+
+/// What the most recent failed pod of `job` says (`pod <name>: <what happened>`), listed
+/// now; `None` when there is none or the list fails.
+async fn last_failed_pod(pods: &Api<Pod>, job: &str) -> Option<String> {
+    let listed = pods
+        .list(&ListParams::default().labels(&format!("job-name={job}")))
+        .await
+        .map_err(|e| tracing::debug!(error = %e, job, "listing the Job's pods"))
+        .ok()?;
+    listed
+        .items
+        .iter()
+        .filter_map(|pod| match status::pod_view(pod) {
+            PodView::Failed(what) => Some((
+                pod.metadata.creation_timestamp.clone(),
+                pod.metadata.name.clone().unwrap_or_default(),
+                what,
+            )),
+            _ => None,
+        })
+        .max_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)))
+        .map(|(_, name, what)| format!("pod {name}: {what}"))
 }
 
 /// Follows what `pod` says for `run`: its logs once it runs, its result once it succeeds;

@@ -4,7 +4,9 @@
 //! machine (see the module documentation of `kube_api` for the command, env and volume
 //! mapping), captures its output for pods/log, and reports Running, then Succeeded or
 //! Failed with the exit code, reason and termination message. A pod whose image was made
-//! unpullable stays Pending in ImagePullBackOff; a deleted pod's process is stopped.
+//! unpullable stays Pending in ImagePullBackOff; a deleted pod's process is stopped. A
+//! container over its memory limit is OOM-killed and an evicted pod reported as the real
+//! kubelet reports them (see the module documentation of `kube_api`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
@@ -27,6 +29,72 @@ use super::{PodLog, Shared};
 const MAX_TERMINATION_MESSAGE: usize = 4096;
 /// How long a deleted pod's process has between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(2);
+/// How often a container's memory is compared with its limit.
+const MEMORY_SAMPLE: Duration = Duration::from_millis(50);
+
+/// A Kubernetes quantity of bytes (`64Mi`, `1Gi`, `500M`, `2k`, `1048576`); `None` when it
+/// is not one.
+fn parse_bytes(quantity: &str) -> Option<u64> {
+    let units: [(&str, u64); 10] = [
+        ("Ki", 1 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("Ti", 1 << 40),
+        ("k", 1_000),
+        ("K", 1_000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+        ("T", 1_000_000_000_000),
+        ("", 1),
+    ];
+    units.iter().find_map(|(suffix, factor)| {
+        let number = quantity.strip_suffix(suffix)?;
+        number.parse::<u64>().ok()?.checked_mul(*factor)
+    })
+}
+
+/// The resident memory of `root` and every process below it, in bytes (from /proc).
+fn tree_rss(root: i32) -> u64 {
+    let mut parents: Vec<(i32, i32, u64)> = Vec::new();
+    let page = 4096u64;
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // Fields after the command (which may hold spaces) start after the last ')'.
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let ppid = fields.get(1).and_then(|f| f.parse().ok()).unwrap_or(0);
+            let rss_pages: u64 = fields.get(21).and_then(|f| f.parse().ok()).unwrap_or(0);
+            parents.push((pid, ppid, rss_pages * page));
+        }
+    }
+    let mut tree = vec![root];
+    let mut total = 0;
+    let mut i = 0;
+    while let Some(&pid) = tree.get(i) {
+        for &(child, parent, rss) in &parents {
+            if child == pid {
+                total += rss;
+            }
+            if parent == pid && child != pid {
+                tree.push(child);
+            }
+        }
+        i += 1;
+    }
+    total
+}
 
 /// Sends `signal` to a process group.
 pub(crate) fn kill_group(pid: i32, signal: i32) {
@@ -432,6 +500,28 @@ async fn run_container(shared: Arc<Shared>, pod: Value, launch: Launch) {
             "state": {"running": {"startedAt": started_at}},
         }]);
     });
+    // The memory limit, enforced on the container's process tree as the kernel's cgroup
+    // would: over it, everything is killed and the container is OOMKilled.
+    let limit = container["resources"]["limits"]["memory"]
+        .as_str()
+        .and_then(parse_bytes);
+    let oom_killed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watchdog = limit.map(|limit| {
+        let oom_killed = oom_killed.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(MEMORY_SAMPLE).await;
+                let used = tokio::task::spawn_blocking(move || tree_rss(pid))
+                    .await
+                    .unwrap_or(0);
+                if used > limit {
+                    oom_killed.store(true, std::sync::atomic::Ordering::SeqCst);
+                    kill_group(pid, libc::SIGKILL);
+                    return;
+                }
+            }
+        })
+    });
     let stdout = tokio::spawn(pump(
         BufReader::new(child.stdout.take().unwrap()),
         log.clone(),
@@ -441,6 +531,9 @@ async fn run_container(shared: Arc<Shared>, pod: Value, launch: Launch) {
         log.clone(),
     ));
     let status = child.wait().await;
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
+    }
     let _ = stdout.await;
     let _ = stderr.await;
     log.finish();
@@ -467,14 +560,24 @@ async fn run_container(shared: Arc<Shared>, pod: Value, launch: Launch) {
         }
         message = tail[cut..].to_string();
     }
-    let (phase, reason) = if exit_code == 0 {
-        ("Succeeded", "Completed")
-    } else {
-        ("Failed", "Error")
+    let oom_killed = oom_killed.load(std::sync::atomic::Ordering::SeqCst);
+    let evicted = shared
+        .evicted
+        .lock()
+        .unwrap()
+        .remove(&(ns.clone(), name.clone()));
+    let (phase, reason) = match (exit_code, oom_killed) {
+        (0, _) => ("Succeeded", "Completed"),
+        (_, true) => ("Failed", "OOMKilled"),
+        _ => ("Failed", "Error"),
     };
     set_status(&shared, &ns, &name, |p| {
         let status = &mut p["status"];
         status["phase"] = json!(phase);
+        if let Some(message) = &evicted {
+            status["reason"] = json!("Evicted");
+            status["message"] = json!(message);
+        }
         status["conditions"] = pod_conditions(
             false,
             Some(if exit_code == 0 {

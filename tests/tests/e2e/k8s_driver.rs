@@ -499,3 +499,86 @@ async fn a_job_past_its_active_deadline_fails_as_deadline_exceeded() {
     assert_failed_cleanly(&api, &destination).await;
     drop(silent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_over_its_memory_limit_fails_as_oom_killed_naming_the_flag() {
+    let registry = registry().await;
+    let api = cluster(&["amd64"]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let context = context(dir.path(), &registry, "COPY hello.txt /hello.txt\n");
+    let destination = format!("{}/app:v1", registry.host());
+    // The fake kubelet enforces the limit on the worker's resident memory, which is well
+    // above 8 MiB once it runs.
+    let output = submit(
+        &api,
+        &registry,
+        &context,
+        &destination,
+        &[
+            "--multi-platform=linux/amd64",
+            "--k8s-memory=8Mi",
+            "--k8s-backoff-limit=0",
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let text = describe(&output);
+    assert!(
+        text.lines().any(|l| l.contains("linux/amd64")
+            && l.contains("OOMKilled")
+            && l.contains("--k8s-memory")),
+        "the platform's failure says it ran out of memory and which flag raises it: {text}"
+    );
+    assert_failed_cleanly(&api, &destination).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evicted_pod_fails_its_platform_as_evicted_with_the_kubelets_message() {
+    let registry = registry().await;
+    let api = cluster(&["amd64"]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (context, silent) = never_finishing_context(dir.path(), &registry);
+    let destination = format!("{}/app:v1", registry.host());
+    let mut child = submit_command(
+        &api,
+        &registry,
+        &context,
+        &destination,
+        &[
+            "--multi-platform=linux/amd64",
+            "--k8s-backoff-limit=0",
+            "--timeout=240",
+        ],
+    )
+    .spawn()
+    .expect("coordinator submit");
+    let start = Instant::now();
+    const MESSAGE: &str = "The node was low on resource: ephemeral-storage. Threshold quantity: \
+                           1Gi, available: 512Mi.";
+    loop {
+        let running = api.running_pods("default");
+        if let Some(name) = running.first() {
+            assert!(api.evict_pod("default", name, MESSAGE), "evicting {name}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no pod ran: {:?}",
+            api.objects()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let output = tokio::time::timeout(Duration::from_secs(300), child.wait_with_output())
+        .await
+        .expect("submit finished")
+        .expect("output");
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let text = describe(&output);
+    assert!(
+        text.lines()
+            .any(|l| l.contains("linux/amd64") && l.contains("Evicted") && l.contains(MESSAGE)),
+        "the eviction and the kubelet's reason are reported, not an exit code: {text}"
+    );
+    assert_failed_cleanly(&api, &destination).await;
+    drop(silent);
+}

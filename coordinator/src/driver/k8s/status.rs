@@ -60,6 +60,14 @@ pub fn pod_view(pod: &Pod) -> PodView {
         .as_ref()
         .and_then(|all| all.first());
     let state = container.and_then(|c| c.state.as_ref());
+    // An evicted pod's container is terminated too (exit code 137, reason `Error`): the
+    // pod's reason says why.
+    if status.phase.as_deref() == Some("Failed") && status.reason.as_deref() == Some("Evicted") {
+        let message = status.message.as_deref().unwrap_or_default();
+        return PodView::Failed(format!(
+            "Evicted: the pod was evicted from its node: {message}"
+        ));
+    }
     if let Some(terminated) = state.and_then(|s| s.terminated.as_ref()) {
         let message = terminated.message.clone().unwrap_or_default();
         if terminated.exit_code == 0 {
@@ -78,7 +86,6 @@ pub fn pod_view(pod: &Pod) -> PodView {
         let reason = status.reason.as_deref().unwrap_or("Failed");
         let message = status.message.as_deref().unwrap_or_default();
         return PodView::Failed(match reason {
-            "Evicted" => format!("Evicted: the pod was evicted from its node: {message}"),
             "DeadlineExceeded" => format!("DeadlineExceeded: {message}"),
             _ => format!("the pod failed ({reason}): {message}"),
         });
@@ -263,6 +270,19 @@ mod tests {
             PodView::Failed(
                 "Evicted: the pod was evicted from its node: The node was low on resource: \
                  ephemeral-storage."
+                    .into(),
+            ),
+        );
+        // As the kubelet reports it: the container killed (137, `Error`) as well.
+        let mut evicted = terminated(137, "Error", "");
+        evicted["phase"] = "Failed".into();
+        evicted["reason"] = "Evicted".into();
+        evicted["message"] = "The node was low on resource: memory.".into();
+        check(
+            evicted,
+            PodView::Failed(
+                "Evicted: the pod was evicted from its node: The node was low on resource: \
+                 memory."
                     .into(),
             ),
         );
