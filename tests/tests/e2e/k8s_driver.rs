@@ -539,7 +539,7 @@ async fn an_evicted_pod_fails_its_platform_as_evicted_with_the_kubelets_message(
     let dir = tempfile::tempdir().expect("tempdir");
     let (context, silent) = never_finishing_context(dir.path(), &registry);
     let destination = format!("{}/app:v1", registry.host());
-    let mut child = submit_command(
+    let child = submit_command(
         &api,
         &registry,
         &context,
