@@ -12,12 +12,13 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use oci_client::RegistryOperation;
-use oci_client::errors::{OciDistributionError, OciEnvelope};
+use oci_client::errors::OciErrorCode;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use super::body::{error_text, limit_text};
-use super::error::{classify, classify_reqwest, classify_status};
+use super::answer::Answer;
+use super::body::limit_text;
+use super::error::classify_reqwest;
 use super::{Reference, RegistryClient, RegistryError};
 
 /// Read size when streaming a file to the registry.
@@ -253,7 +254,8 @@ impl RegistryClient {
                 Ok(()) => break,
                 Err(PullFailure::Local(err)) => return Err(err),
                 Err(PullFailure::Registry(err)) => {
-                    if !(err.is_transient() && retrying.again(&err).await) {
+                    if !(err.is_transient() && retrying.again_after(&err, err.retry_after()).await)
+                    {
                         return Err(err);
                     }
                 }
@@ -331,8 +333,7 @@ impl RegistryClient {
             // written.
             200 => pull.written,
             _ => {
-                let body = error_text(response).await;
-                return Err(classify_status(&whole, what, status, &body).into());
+                return Err(Answer::read(response).await.by_status(&whole, what).into());
             }
         };
         let too_large = |size: u64| {
@@ -480,8 +481,10 @@ impl RegistryClient {
     }
 
     /// Asks the registry to mount the blob `digest` from `from_repository` (same registry)
-    /// into `target`'s repository. `Ok(false)` when the registry declines (it then expects an
-    /// ordinary upload).
+    /// into `target`'s repository. `Ok(false)` when the registry declines, so that the caller
+    /// uploads the blob: a `202` with an upload session (GHCR, Docker Hub without pull scope
+    /// on the source; the session is cancelled) or a refusal (`401`, `403`, `404` or another
+    /// 4xx but 408 and 429). Transient failures are retried.
     pub async fn mount_blob(
         &self,
         target: &Reference,
@@ -513,8 +516,27 @@ impl RegistryClient {
                         .await?;
                     match response.status().as_u16() {
                         201 => Ok(true),
-                        // 202: the registry opened an upload session instead.
-                        202 => Ok(false),
+                        // The registry opened an upload session instead (GHCR and Docker Hub
+                        // do so when the token may not pull the source): not used, cancelled.
+                        202 => {
+                            let session = response
+                                .headers()
+                                .get(http::header::LOCATION)
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(|location| response.url().join(location).ok());
+                            if let Some(session) = session {
+                                self.cancel_upload(target, session).await;
+                            }
+                            tracing::debug!(%digest, from = %from_repository, to = %target, "mount declined with an upload session: uploading instead");
+                            Ok(false)
+                        }
+                        // Refused (no pull scope on the source, a source the registry does
+                        // not know, a mount it does not allow): an upload does instead.
+                        status @ 400..=499 if ![408, 429].contains(&status) => {
+                            let answer = Answer::read(response).await;
+                            tracing::debug!(%digest, from = %from_repository, to = %target, answer = %answer.shown(), "mount refused: uploading instead");
+                            Ok(false)
+                        }
                         _ => Err(unexpected(response, &target.whole(), &what).await),
                     }
                 },
@@ -534,28 +556,39 @@ impl RegistryClient {
         self.inner
             .options
             .retry
-            .run(&format!("checking push permission for {whole}"), |_| async {
-                let url = self.open_upload(reference, what).await?;
-                // The session is not needed: cancelled, best effort (a registry forgets an
-                // idle session anyway).
-                let (clients, auth) = self.prepare(reference).await?;
-                let mut request = clients.http.delete(url);
-                if let Ok(Some(header)) = self
-                    .authorization(clients, &auth, reference, RegistryOperation::Push)
-                    .await
-                {
-                    request = request.header(http::header::AUTHORIZATION, header);
-                }
-                if let Err(err) = clients.send(request).await {
-                    tracing::debug!(%whole, error = %err, "cancelling the permission check's upload");
-                }
-                Ok(())
-            })
+            .run(
+                &format!("checking push permission for {whole}"),
+                |_| async {
+                    let url = self.open_upload(reference, what).await?;
+                    // The session is not needed.
+                    self.cancel_upload(reference, url).await;
+                    Ok(())
+                },
+            )
             .await
     }
 
+    /// Cancels the upload session at `url` (`DELETE`), best effort: a registry forgets an
+    /// idle session anyway.
+    async fn cancel_upload(&self, reference: &Reference, url: reqwest::Url) {
+        let Ok((clients, auth)) = self.prepare(reference).await else {
+            return;
+        };
+        let mut request = clients.http.delete(url);
+        if let Ok(Some(header)) = self
+            .authorization(clients, &auth, reference, RegistryOperation::Push)
+            .await
+        {
+            request = request.header(http::header::AUTHORIZATION, header);
+        }
+        if let Err(err) = clients.send(request).await {
+            tracing::debug!(reference = %reference.whole(), error = %err, "cancelling an upload session");
+        }
+    }
+
     /// Opens an upload session (`POST /v2/<name>/blobs/uploads/`, push credentials): the
-    /// session's URL, from the `Location` the registry answers.
+    /// session's URL, from the `Location` the registry answers. A `404` or `NAME_UNKNOWN`
+    /// (ECR's answer for a repository nobody created) is [`RegistryError::NoRepository`].
     async fn open_upload(
         &self,
         reference: &Reference,
@@ -569,7 +602,17 @@ impl RegistryClient {
             })
             .await?;
         if response.status().as_u16() != 202 {
-            return Err(unexpected(response, &whole, what).await);
+            let answer = Answer::read(response).await;
+            if answer.status == 404 || answer.first_code() == Some(OciErrorCode::NameUnknown) {
+                // ECR answers so for a repository nobody created: say how to create it.
+                return Err(RegistryError::no_repository(
+                    whole,
+                    reference.resolve_registry(),
+                    reference.repository(),
+                    &answer.shown(),
+                ));
+            }
+            return Err(answer.by_code(&whole, what));
         }
         let location = response
             .headers()
@@ -659,17 +702,7 @@ fn local_read(err: &reqwest::Error) -> Option<&LocalRead> {
 /// A response that is not the one expected, as the kind of error a caller branches on: the
 /// registry's error codes when the body carries them, else the status.
 async fn unexpected(response: reqwest::Response, reference: &str, what: &str) -> RegistryError {
-    let status = response.status().as_u16();
-    let url = response.url().to_string();
-    let body = error_text(response).await;
-    match serde_json::from_str::<OciEnvelope>(&body) {
-        Ok(envelope) if !envelope.errors.is_empty() => classify(
-            reference,
-            what,
-            OciDistributionError::RegistryError { envelope, url },
-        ),
-        _ => classify_status(reference, what, status, &body),
-    }
+    Answer::read(response).await.by_code(reference, what)
 }
 
 #[cfg(test)]

@@ -49,8 +49,13 @@ pub(crate) async fn read_capped(
 
 /// The start of an error response's body as text, for a message: at most
 /// [`MAX_ERROR_BODY`] bytes are read, the rest is never asked for; a body that cannot be
-/// read gives what arrived.
+/// read gives what arrived. Secrets are redacted: the request's credentials if the registry
+/// echoes them, and anything that looks like one (see `redact`).
 pub(crate) async fn error_text(mut response: reqwest::Response) -> String {
+    let sent = response
+        .extensions()
+        .get::<crate::redact::SentAuthorization>()
+        .cloned();
     let mut body = Vec::new();
     while body.len() < MAX_ERROR_BODY {
         match response.chunk().await {
@@ -61,7 +66,7 @@ pub(crate) async fn error_text(mut response: reqwest::Response) -> String {
             Ok(None) | Err(_) => break,
         }
     }
-    String::from_utf8_lossy(&body).into_owned()
+    crate::redact::redact(&String::from_utf8_lossy(&body), sent.as_ref())
 }
 
 /// `8 MiB`, `200 bytes`: a limit as error messages name it.

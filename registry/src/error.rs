@@ -4,7 +4,11 @@
 //! talking to a registry (oci-client errors, HTTP statuses, connection failures) into the few
 //! kinds a caller branches on: unauthorized, not found, transient (retry) or protocol (do not).
 
+use std::time::Duration;
+
 use oci_client::errors::{DigestError, OciDistributionError, OciErrorCode};
+
+use crate::answer::{repository_hint, whole_seconds};
 
 /// What went wrong talking to a registry. Each variant names the reference at fault; the retry
 /// policy retries [`RegistryError::Transient`] only.
@@ -28,6 +32,17 @@ pub enum RegistryError {
         /// What is missing, e.g. `manifest` or `blob sha256:...`.
         what: String,
     },
+    /// The repository a push goes to does not exist, and the registry does not create
+    /// repositories on push (ECR answers the upload start `404`/`NAME_UNKNOWN`). The message
+    /// names the repository, quotes the registry and says how to create it
+    /// ([`RegistryError::no_repository`]).
+    #[error("{message} (pushing {reference})")]
+    NoRepository {
+        /// The image reference the push was for.
+        reference: String,
+        /// The repository named, what the registry said, the hint.
+        message: String,
+    },
     /// A failure that may go away on its own: connection refused or reset, timeout, 408, 429,
     /// 500, 502, 503, 504, an upload session the registry forgot.
     #[error("transient registry failure for {reference}: {message}")]
@@ -35,6 +50,21 @@ pub enum RegistryError {
         /// The image reference the operation was for.
         reference: String,
         /// What failed.
+        message: String,
+        /// How long the registry asked to wait, in whole seconds (`Retry-After` of a 429 or
+        /// 503, rounded up): the next attempt waits that long (at most
+        /// [`kaniko_retry::MAX_RETRY_AFTER`]) instead of the backoff's pause. Seconds rather
+        /// than a `Duration` keep every error that carries this one small.
+        retry_after_secs: Option<u32>,
+    },
+    /// The registry's TLS certificate was not accepted (unknown CA, name mismatch, expired):
+    /// retrying does not help.
+    /// The message names the host and what to do ([`RegistryError::tls`]).
+    #[error("{message} (for {reference})")]
+    Tls {
+        /// The image reference the operation was for.
+        reference: String,
+        /// What the verification said, naming the host, and the way out.
         message: String,
     },
     /// The registry does not offer the operation: 405, `UNSUPPORTED` (a docker-registry
@@ -72,12 +102,23 @@ impl RegistryError {
         matches!(self, RegistryError::Transient { .. })
     }
 
+    /// How long the registry asked to wait before the next attempt, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            RegistryError::Transient {
+                retry_after_secs, ..
+            } => retry_after_secs.map(|secs| Duration::from_secs(secs.into())),
+            _ => None,
+        }
+    }
+
     /// A short kind name (`unauthorized`, `not_found`, `transient`, `unsupported`,
-    /// `protocol`, `io`), for errors that travel as `{kind, message}`.
+    /// `protocol`, `tls`, `io`), for errors that travel as `{kind, message}`.
     pub fn kind(&self) -> &'static str {
         match self {
             RegistryError::Unauthorized { .. } => "unauthorized",
-            RegistryError::NotFound { .. } => "not_found",
+            RegistryError::NotFound { .. } | RegistryError::NoRepository { .. } => "not_found",
+            RegistryError::Tls { .. } => "tls",
             RegistryError::Transient { .. } => "transient",
             RegistryError::Unsupported { .. } => "unsupported",
             RegistryError::Protocol { .. } => "protocol",
@@ -96,6 +137,21 @@ impl RegistryError {
         RegistryError::Transient {
             reference: reference.to_string(),
             message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// The same error asking for `retry_after` when it is transient.
+    pub(crate) fn with_retry_after(self, retry_after: Option<Duration>) -> Self {
+        match self {
+            RegistryError::Transient {
+                reference, message, ..
+            } => RegistryError::Transient {
+                reference,
+                message,
+                retry_after_secs: retry_after.map(whole_seconds),
+            },
+            other => other,
         }
     }
 
@@ -103,6 +159,34 @@ impl RegistryError {
         RegistryError::Unauthorized {
             reference: reference.to_string(),
             message: message.into(),
+        }
+    }
+
+    /// [`RegistryError::Tls`]: the certificate of `host` (`host[:port]`) was refused for
+    /// `why`.
+    pub(crate) fn tls(reference: impl ToString, host: &str, why: &str) -> Self {
+        RegistryError::Tls {
+            reference: reference.to_string(),
+            message: format!(
+                "the TLS certificate of {host} was not accepted: {why}; if {host} uses a private CA, add it to this machine's trusted certificates, or pass --skip-tls-verify-registry {host} to skip verification"
+            ),
+        }
+    }
+
+    /// [`RegistryError::NoRepository`] for `repository` of `registry`, the registry having
+    /// said `said`.
+    pub(crate) fn no_repository(
+        reference: impl ToString,
+        registry: &str,
+        repository: &str,
+        said: &str,
+    ) -> Self {
+        RegistryError::NoRepository {
+            reference: reference.to_string(),
+            message: format!(
+                "repository {repository} does not exist in {registry}: {said}; {}",
+                repository_hint(registry, repository)
+            ),
         }
     }
 
@@ -114,11 +198,11 @@ impl RegistryError {
     }
 }
 
-/// Longest registry response body kept in an error message; registries sometimes answer with
-/// whole HTML pages.
-const MAX_BODY_IN_MESSAGE: usize = 300;
+/// Longest registry response body kept in an error message (characters, about 1 KiB);
+/// registries sometimes answer with whole HTML pages.
+const MAX_BODY_IN_MESSAGE: usize = 1024;
 
-fn shorten(body: &str) -> String {
+pub(crate) fn shorten(body: &str) -> String {
     let body = body.trim();
     match body.char_indices().nth(MAX_BODY_IN_MESSAGE) {
         Some((cut, _)) => format!("{}...", &body[..cut]),
@@ -157,6 +241,17 @@ pub(crate) fn classify_reqwest(reference: &str, what: &str, err: &reqwest::Error
         return classify_status(reference, what, status.as_u16(), "");
     }
     let message = error_chain(err);
+    if let Some(certificate) = certificate_error(err) {
+        let host = err
+            .url()
+            .map(|url| match (url.host_str(), url.port()) {
+                (Some(host), Some(port)) => format!("{host}:{port}"),
+                (Some(host), None) => host.to_string(),
+                _ => url.to_string(),
+            })
+            .unwrap_or_else(|| "the registry".to_string());
+        return RegistryError::tls(reference, &host, &certificate);
+    }
     if crate::transport::breaks_http2(err) {
         // The host was just made HTTP/1.1 only: the operation's next attempt uses it.
         return RegistryError::transient(reference, format!("HTTP/2 failed: {message}"));
@@ -165,6 +260,48 @@ pub(crate) fn classify_reqwest(reference: &str, what: &str, err: &reqwest::Error
         RegistryError::transient(reference, message)
     } else {
         RegistryError::protocol(reference, message)
+    }
+}
+
+/// The certificate verification failure under `err`, when the TLS handshake failed because
+/// the registry's certificate was not accepted (rustls's `InvalidCertificate`: unknown CA,
+/// wrong name, expired), as words.
+fn certificate_error(err: &reqwest::Error) -> Option<String> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(current) = source {
+        // `io::Error::source` skips the error it wraps (hyper wraps rustls's in two): look
+        // inside each.
+        let mut candidate = Some(current);
+        while let Some(error) = candidate {
+            if let Some(rustls::Error::InvalidCertificate(certificate)) =
+                error.downcast_ref::<rustls::Error>()
+            {
+                return Some(certificate_words(certificate));
+            }
+            candidate = error
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|inner| inner as &(dyn std::error::Error + 'static));
+        }
+        source = current.source();
+    }
+    None
+}
+
+fn certificate_words(err: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    match err {
+        C::UnknownIssuer => "it is signed by an unknown certificate authority".to_string(),
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            format!("it is not valid for this host name ({err:?})")
+        }
+        C::Expired | C::ExpiredContext { .. } => format!("it has expired ({err:?})"),
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            format!("it is not valid yet ({err:?})")
+        }
+        C::Revoked => "it is revoked".to_string(),
+        C::BadSignature => "its signature is invalid".to_string(),
+        other => format!("invalid peer certificate: {other:?}"),
     }
 }
 
@@ -417,7 +554,8 @@ mod tests {
     fn long_bodies_are_cut_in_messages() {
         let body = "x".repeat(5000);
         let err = classify_status("r/x", "manifest", 500, &body);
-        assert!(err.to_string().len() < 400, "{}", err.to_string().len());
+        let len = err.to_string().len();
+        assert!((1024..1200).contains(&len), "{len}");
     }
 
     #[tokio::test]

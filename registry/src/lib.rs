@@ -16,11 +16,13 @@
 //! the credentials from `config.json` (or anonymous tokens) are used: HTTP Basic, or bearer
 //! tokens per repository and operation from the challenge's realm (see `token`).
 
+mod answer;
 mod auth;
 mod blob;
 mod body;
 mod error;
 mod manifest;
+mod redact;
 mod referrers;
 mod retry;
 mod tags;
@@ -44,7 +46,7 @@ pub use manifest::{PulledManifest, ResolvedImage};
 pub use oci_client::Reference;
 pub use referrers::{Attached, Referrer, ReferrersSource, fallback_tag};
 
-use error::{classify_reqwest, classify_status};
+use error::classify_reqwest;
 
 /// Installs the one rustls crypto provider (aws-lc-rs) every TLS client in the process uses
 /// (the registry's HTTPS clients and the NATS connections). Binaries call it first thing;
@@ -253,13 +255,9 @@ impl RegistryClient {
                 }
             }
             408 | 429 | 500..=599 => {
-                let body = body::error_text(response).await;
-                return Err(classify_status(
-                    &reference.whole(),
-                    "registry api",
-                    status,
-                    &body,
-                ));
+                return Err(answer::Answer::read(response)
+                    .await
+                    .by_status(&reference.whole(), "registry api"));
             }
             // Registries that answer `/v2/` oddly still get a chance to serve the request.
             _ => None,

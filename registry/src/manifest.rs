@@ -12,13 +12,13 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use oci_client::RegistryOperation;
+use oci_client::errors::OciErrorCode;
 use serde::Deserialize;
 
+use super::answer::Answer;
 use super::blob::{check_digest, sha256_digest};
-use super::body::{
-    Capped, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, error_text, limit_text, read_capped,
-};
-use super::error::{classify_reqwest, classify_status};
+use super::body::{Capped, MAX_CONFIG_SIZE, MAX_MANIFEST_SIZE, limit_text, read_capped};
+use super::error::classify_reqwest;
 use super::{Reference, RegistryClient, RegistryError};
 use kaniko_common::oci::{self, Descriptor};
 use kaniko_common::platform::Platform;
@@ -282,8 +282,7 @@ impl RegistryClient {
             .await?;
         let status = response.status().as_u16();
         if status != 200 {
-            let body = error_text(response).await;
-            return Err(classify_status(&whole, "manifest", status, &body));
+            return Err(Answer::read(response).await.by_status(&whole, "manifest"));
         }
         let header = |name: &str| {
             response
@@ -423,8 +422,17 @@ impl RegistryClient {
                     .await?;
                 let status = response.status().as_u16();
                 if !(200..300).contains(&status) {
-                    let body = error_text(response).await;
-                    return Err(classify_status(&whole, "manifest", status, &body));
+                    let answer = Answer::read(response).await;
+                    // A push into a repository nobody created (ECR): say how to create it.
+                    if verb == "push" && answer.first_code() == Some(OciErrorCode::NameUnknown) {
+                        return Err(RegistryError::no_repository(
+                            &whole,
+                            reference.resolve_registry(),
+                            reference.repository(),
+                            &answer.shown(),
+                        ));
+                    }
+                    return Err(answer.by_status(&whole, "manifest"));
                 }
                 Ok(response.headers().clone())
             })

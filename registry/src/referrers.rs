@@ -22,8 +22,9 @@ use kaniko_common::oci::{
 };
 use oci_client::RegistryOperation;
 
-use super::body::{Capped, MAX_MANIFEST_SIZE, error_text, read_capped};
-use super::error::{classify_reqwest, classify_status};
+use super::answer::Answer;
+use super::body::{Capped, MAX_MANIFEST_SIZE, read_capped};
+use super::error::classify_reqwest;
 use super::{Reference, RegistryClient, RegistryError};
 
 /// How many times the fallback index is written and read back before a concurrent writer
@@ -250,8 +251,7 @@ impl RegistryClient {
             return Ok(None);
         }
         if status != 200 {
-            let body = error_text(response).await;
-            return Err(classify_status(&whole, "referrers", status, &body));
+            return Err(Answer::read(response).await.by_status(&whole, "referrers"));
         }
         let bytes = match read_capped(response, MAX_MANIFEST_SIZE)
             .await

@@ -1,7 +1,8 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! Which registry failures are retried: only [`RegistryError::Transient`] ones (connection,
-//! reset, timeout, 408, 429, 5xx), under the client's [`kaniko_retry::RetryPolicy`].
+//! reset, timeout, 408, 429, 5xx), under the client's [`kaniko_retry::RetryPolicy`]; a
+//! registry's `Retry-After` sets the pause before the next attempt.
 
 use kaniko_retry::Retryable;
 
@@ -10,6 +11,10 @@ use super::error::RegistryError;
 impl Retryable for RegistryError {
     fn is_retryable(&self) -> bool {
         self.is_transient()
+    }
+
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        RegistryError::retry_after(self)
     }
 }
 

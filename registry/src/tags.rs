@@ -6,8 +6,9 @@
 use oci_client::RegistryOperation;
 use serde::Deserialize;
 
-use super::body::{Capped, MAX_MANIFEST_SIZE, error_text, read_capped};
-use super::error::{classify_reqwest, classify_status};
+use super::answer::Answer;
+use super::body::{Capped, MAX_MANIFEST_SIZE, read_capped};
+use super::error::classify_reqwest;
 use super::{Reference, RegistryClient, RegistryError};
 
 /// Tags asked for per page.
@@ -95,8 +96,7 @@ impl RegistryClient {
             .await?;
         let status = response.status().as_u16();
         if status != 200 {
-            let body = error_text(response).await;
-            return Err(classify_status(&whole, "repository", status, &body));
+            return Err(Answer::read(response).await.by_status(&whole, "repository"));
         }
         let next = response
             .headers()

@@ -14,8 +14,9 @@ use oci_client::RegistryOperation;
 use oci_client::secrets::RegistryAuth;
 use serde::Deserialize;
 
-use crate::body::{Capped, error_text, read_capped};
-use crate::error::{classify_reqwest, classify_status};
+use crate::answer::Answer;
+use crate::body::{Capped, read_capped};
+use crate::error::classify_reqwest;
 use crate::transport::Clients;
 use crate::{Reference, RegistryClient, RegistryError};
 
@@ -188,13 +189,18 @@ impl RegistryClient {
             .map_err(|err| classify_reqwest(&whole, what, &err))?;
         let status = response.status().as_u16();
         if status != 200 {
-            let body = error_text(response).await;
+            let answer = Answer::read(response).await;
             return Err(match status {
-                401 | 403 => RegistryError::unauthorized(
-                    &whole,
-                    format!("token request failed: http status {status}"),
-                ),
-                _ => classify_status(&whole, what, status, &body),
+                401 | 403 => match answer.by_status(&whole, what) {
+                    RegistryError::Unauthorized { reference, message } => {
+                        RegistryError::Unauthorized {
+                            reference,
+                            message: format!("token request failed: {message}"),
+                        }
+                    }
+                    other => other,
+                },
+                _ => answer.by_status(&whole, what),
             });
         }
         let bytes = match read_capped(response, MAX_TOKEN_RESPONSE)

@@ -16,6 +16,7 @@
 use std::collections::HashSet;
 use std::sync::{LazyLock, Mutex};
 
+use crate::redact::SentAuthorization;
 use crate::{RegistryError, RegistryOptions};
 
 const USER_AGENT: &str = concat!("kaniko-rs/", env!("CARGO_PKG_VERSION"));
@@ -69,7 +70,8 @@ impl Clients {
 
     /// Sends `request` (built with [`Clients::http`]) over the HTTP version its host gets; an
     /// HTTP/2 failure makes the host HTTP/1.1 only and sends the request again over HTTP/1.1
-    /// when its body can be replayed.
+    /// when its body can be replayed. The request's `Authorization` goes with the response
+    /// (as [`SentAuthorization`]), so that an error body echoing it is redacted.
     ///
     /// A connection that `h2` was negotiated on and that then closes or breaks before any
     /// answer carries no `h2` error (hyper reports it as an I/O error), so on a TLS host that
@@ -80,6 +82,22 @@ impl Clients {
         request: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, reqwest::Error> {
         let request = request.build()?;
+        let sent = request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| SentAuthorization(v.to_string()));
+        let mut response = self.execute(request).await?;
+        if let Some(sent) = sent {
+            response.extensions_mut().insert(sent);
+        }
+        Ok(response)
+    }
+
+    async fn execute(
+        &self,
+        request: reqwest::Request,
+    ) -> Result<reqwest::Response, reqwest::Error> {
         let host = host_of(request.url());
         if self.is_http1_only(&host) {
             return self.http1.execute(request).await;

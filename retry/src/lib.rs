@@ -25,7 +25,18 @@ pub trait Retryable {
     /// Whether another attempt may succeed (a connection reset, a 503), as opposed to a
     /// failure that would only repeat itself (a 401, a bad request).
     fn is_retryable(&self) -> bool;
+
+    /// How long the other side asked to be left alone before the next attempt (an HTTP
+    /// `Retry-After`); when given, the next pause is that long (at most
+    /// [`MAX_RETRY_AFTER`]) instead of the backoff's.
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
 }
+
+/// The longest pause a [`Retryable::retry_after`] is honoured for: a server asking for more
+/// gets this long.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// How often and how patiently an operation is tried again.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,13 +171,22 @@ impl RetryPolicy {
 
     /// Runs `op` (given the 1-based attempt number) until it succeeds, fails with an error
     /// that is not [`Retryable::is_retryable`], or the policy gives up; the last error then.
-    pub async fn run<T, E, F, Fut>(&self, what: &str, op: F) -> Result<T, E>
+    pub async fn run<T, E, F, Fut>(&self, what: &str, mut op: F) -> Result<T, E>
     where
         E: Retryable + Display,
         F: FnMut(u32) -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run_if(what, E::is_retryable, op).await
+        let mut retrying = self.start(what);
+        loop {
+            match op(retrying.attempt()).await {
+                Ok(value) => return Ok(value),
+                Err(err)
+                    if err.is_retryable()
+                        && retrying.again_after(&err, err.retry_after()).await => {}
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// [`RetryPolicy::run`] with the failures worth another attempt chosen by `retryable`.
@@ -216,8 +236,20 @@ impl Retrying<'_> {
     /// After the current attempt failed with `err` (worth another try): the pause before
     /// the next one, counted and logged; `None` (logged too) when the policy gives up.
     pub fn next_pause(&mut self, err: &dyn Display) -> Option<Duration> {
+        self.next_pause_after(err, None)
+    }
+
+    /// [`Retrying::next_pause`] when the other side asked for `retry_after` (an HTTP
+    /// `Retry-After`): the pause is that, at most [`MAX_RETRY_AFTER`], instead of the
+    /// backoff's, and the log says so.
+    pub fn next_pause_after(
+        &mut self,
+        err: &dyn Display,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
         let (what, attempt) = (self.what, self.attempt);
-        let pause = self.policy.backoff(attempt);
+        let asked = retry_after.map(|wait| wait.min(MAX_RETRY_AFTER));
+        let pause = asked.unwrap_or_else(|| self.policy.backoff(attempt));
         let exhausted = attempt >= self.policy.max_attempts.max(1)
             || self
                 .policy
@@ -229,16 +261,32 @@ impl Retrying<'_> {
             ));
             return None;
         }
-        self.log(format_args!(
-            "{what} failed (attempt {attempt}): {err}; trying again in {pause:?}"
-        ));
+        if asked.is_some() {
+            self.log(format_args!(
+                "{what} failed (attempt {attempt}): {err}; waiting {pause:?} for the registry's Retry-After before trying again"
+            ));
+        } else {
+            self.log(format_args!(
+                "{what} failed (attempt {attempt}): {err}; trying again in {pause:?}"
+            ));
+        }
         self.attempt += 1;
         Some(pause)
     }
 
     /// [`Retrying::next_pause`], then the pause: whether to make another attempt.
     pub async fn again<E: Display + ?Sized>(&mut self, err: &E) -> bool {
-        match self.next_pause(&err) {
+        self.again_after(err, None).await
+    }
+
+    /// [`Retrying::again`] honouring the other side's `retry_after` (see
+    /// [`Retrying::next_pause_after`]).
+    pub async fn again_after<E: Display + ?Sized>(
+        &mut self,
+        err: &E,
+        retry_after: Option<Duration>,
+    ) -> bool {
+        match self.next_pause_after(&err, retry_after) {
             Some(pause) => {
                 tokio::time::sleep(pause).await;
                 true
@@ -408,6 +456,58 @@ mod tests {
         // 100 + 200 + 400 ms of pauses fit in 1 s; the fourth failure is final.
         check(10, Duration::from_secs(1), Err(4)).await;
         check(10, Duration::ZERO, Err(1)).await;
+    }
+
+    #[test]
+    fn a_retry_after_replaces_the_backoff_up_to_the_cap() {
+        let policy = RetryPolicy::fast(5);
+        let mut retrying = policy.start("push");
+        let asked = |secs| Some(Duration::from_secs(secs));
+        assert_eq!(retrying.next_pause_after(&"429", asked(2)), asked(2));
+        assert_eq!(
+            retrying.next_pause_after(&"429", asked(3600)),
+            Some(MAX_RETRY_AFTER)
+        );
+        let backoff = retrying.next_pause_after(&"503", None).unwrap();
+        assert!(backoff <= Duration::from_millis(50), "{backoff:?}");
+        // The attempts still count: the fifth failure is final, whatever was asked.
+        assert_eq!(retrying.next_pause_after(&"429", asked(1)), asked(1));
+        assert_eq!(retrying.next_pause_after(&"429", asked(1)), None);
+    }
+
+    /// A failure that asks for a pause.
+    struct Throttled(Duration);
+
+    impl Display for Throttled {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("429")
+        }
+    }
+
+    impl Retryable for Throttled {
+        fn is_retryable(&self) -> bool {
+            true
+        }
+        fn retry_after(&self) -> Option<Duration> {
+            Some(self.0)
+        }
+    }
+
+    #[tokio::test]
+    async fn run_waits_as_long_as_the_failure_asks() {
+        let started = Instant::now();
+        let got = RetryPolicy::fast(3)
+            .run("op", |attempt| async move {
+                if attempt == 1 {
+                    Err(Throttled(Duration::from_millis(300)))
+                } else {
+                    Ok(attempt)
+                }
+            })
+            .await;
+        assert_eq!(got.ok(), Some(2));
+        // The fast policy's own pauses are at most 50 ms.
+        assert!(started.elapsed() >= Duration::from_millis(300));
     }
 
     #[test]

@@ -4,18 +4,22 @@
 //! first requests itself with an error status, resets the first connections, refuses
 //! everything, refuses the requests of one method whose path ends a given way (a registry
 //! that protects one tag), or fails the first requests of one method whose path contains a
-//! given part (a registry failing a while on one manifest or blob), and pipes bytes both ways
-//! otherwise. It counts what it faulted so tests can assert the number of retries.
+//! given part (a registry failing a while on one manifest or blob), or answers the first
+//! requests of one method whose target (path and query) contains a given part the way a
+//! hosted registry would ([`FaultPlan::Answer`]: a status with headers such as `Retry-After`
+//! and a JSON error body, the request's `Authorization` echoed back, or a cross-repository
+//! mount turned into a plain upload start), and pipes bytes both ways otherwise. It counts
+//! what it faulted so tests can assert the number of retries.
 //!
 //! Faults are decided per connection; a faulted connection carries one request and is closed
 //! (`Connection: close` or a reset), so the client's next request comes on a new connection.
-//! With [`FaultPlan::Refuse`] and [`FaultPlan::FailFirstMatching`] every request is looked
-//! at: each one is forwarded on a connection of its own with `Connection: close`, so none
+//! With [`FaultPlan::Refuse`], [`FaultPlan::FailFirstMatching`] and [`FaultPlan::Answer`]
+//! every request is looked at: each one is forwarded on a connection of its own with `Connection: close`, so none
 //! slips through a kept-alive connection.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -70,14 +74,58 @@ pub enum FaultPlan {
         /// `None`: no body.
         code: Option<&'static str>,
     },
+    /// Answer the first `n` requests whose method is `method` and whose request target (path
+    /// and query) contains `target_part` with `reply`; forward every other request (each on a
+    /// connection of its own, as with [`FaultPlan::Refuse`]).
+    Answer {
+        /// Requests to answer (`usize::MAX`: all of them).
+        n: usize,
+        /// `PUT`, `POST`, ...
+        method: &'static str,
+        /// A part of the target, e.g. `/manifests/` or `mount=`.
+        target_part: &'static str,
+        /// What they get.
+        reply: Reply,
+    },
     /// Forward everything (counts connections only).
     PassThrough,
+}
+
+/// How [`FaultPlan::Answer`] answers a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    /// `status` with `headers` (e.g. `Retry-After`) and `body` (`application/json` when it
+    /// starts with `{`, else `text/plain`).
+    Status {
+        /// The status, e.g. 429.
+        status: u16,
+        /// Extra headers.
+        headers: &'static [(&'static str, &'static str)],
+        /// The body.
+        body: &'static str,
+    },
+    /// `status` with `body`, in which `{authorization}` becomes the request's
+    /// `Authorization` header and `{credential}` its credential (past the scheme): a
+    /// registry that echoes the request in its error. What was echoed is kept
+    /// ([`FaultProxy::echoed`]).
+    Echo {
+        /// The status, e.g. 400.
+        status: u16,
+        /// The body, with the placeholders.
+        body: &'static str,
+    },
+    /// The request is forwarded without its query: a cross-repository mount
+    /// (`POST .../blobs/uploads/?mount=..&from=..`) reaches the registry as a plain upload
+    /// start, which it answers `202` with a fresh upload session, as GHCR and Docker Hub
+    /// answer a mount the token may not make.
+    WithoutQuery,
 }
 
 /// A running proxy on a free loopback port; stops (with all its connections) on drop.
 pub struct FaultProxy {
     addr: SocketAddr,
     faulted: Arc<AtomicUsize>,
+    echoed: Arc<Mutex<Vec<String>>>,
     connections: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
@@ -94,6 +142,13 @@ enum Fault {
         budget: Option<usize>,
         /// The registry error code of the answer's body (with a budget; else DENIED).
         code: Option<&'static str>,
+    },
+    /// See [`FaultPlan::Answer`].
+    Answer {
+        n: usize,
+        method: &'static str,
+        target_part: &'static str,
+        reply: Reply,
     },
 }
 
@@ -125,16 +180,21 @@ impl FaultProxy {
         let addr = listener.local_addr()?;
         let faulted = Arc::new(AtomicUsize::new(0));
         let connections = Arc::new(AtomicUsize::new(0));
+        let echoed = Arc::new(Mutex::new(Vec::new()));
         let task = tokio::spawn(accept_loop(
             listener,
             upstream,
             plan,
-            Arc::clone(&faulted),
+            Counters {
+                faulted: Arc::clone(&faulted),
+                echoed: Arc::clone(&echoed),
+            },
             Arc::clone(&connections),
         ));
         Ok(FaultProxy {
             addr,
             faulted,
+            echoed,
             connections,
             task,
         })
@@ -155,6 +215,11 @@ impl FaultProxy {
         self.faulted.load(Ordering::SeqCst)
     }
 
+    /// The `Authorization` headers a [`Reply::Echo`] echoed so far.
+    pub fn echoed(&self) -> Vec<String> {
+        self.echoed.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
@@ -167,11 +232,18 @@ impl Drop for FaultProxy {
     }
 }
 
+/// What the connection tasks count and keep.
+#[derive(Clone)]
+struct Counters {
+    faulted: Arc<AtomicUsize>,
+    echoed: Arc<Mutex<Vec<String>>>,
+}
+
 async fn accept_loop(
     listener: TcpListener,
     upstream: SocketAddr,
     plan: FaultPlan,
-    faulted: Arc<AtomicUsize>,
+    counters: Counters,
     connections: Arc<AtomicUsize>,
 ) {
     // Dropping the set (when this task is aborted) aborts every connection task.
@@ -181,8 +253,8 @@ async fn accept_loop(
             continue;
         };
         connections.fetch_add(1, Ordering::SeqCst);
-        let fault = decide(plan, &faulted);
-        tasks.spawn(handle(client, upstream, fault, Arc::clone(&faulted)));
+        let fault = decide(plan, &counters.faulted);
+        tasks.spawn(handle(client, upstream, fault, counters.clone()));
         while tasks.try_join_next().is_some() {}
     }
 }
@@ -228,6 +300,17 @@ fn decide(plan: FaultPlan, faulted: &AtomicUsize) -> Option<Fault> {
             budget: Some(n),
             code,
         }),
+        FaultPlan::Answer {
+            n,
+            method,
+            target_part,
+            reply,
+        } => Some(Fault::Answer {
+            n,
+            method,
+            target_part,
+            reply,
+        }),
         FaultPlan::PassThrough => None,
     }
 }
@@ -236,9 +319,78 @@ async fn handle(
     mut client: TcpStream,
     upstream: SocketAddr,
     fault: Option<Fault>,
-    faulted: Arc<AtomicUsize>,
+    counters: Counters,
 ) {
+    let faulted = &counters.faulted;
     match fault {
+        Some(Fault::Answer {
+            n,
+            method,
+            target_part,
+            reply,
+        }) => {
+            let Ok(Ok(Some((head, rest)))) =
+                tokio::time::timeout(READ_REQUEST_TIMEOUT, read_head(&mut client)).await
+            else {
+                return;
+            };
+            let text = String::from_utf8_lossy(&head).to_string();
+            let mut request_line = text.lines().next().unwrap_or_default().split_whitespace();
+            let matches = request_line.next() == Some(method)
+                && request_line
+                    .next()
+                    .is_some_and(|target| target.contains(target_part));
+            if !(matches && take_one(faulted, n)) {
+                forward_one(client, upstream, head, rest).await;
+                return;
+            }
+            match reply {
+                Reply::WithoutQuery => {
+                    let line_end = text.find("\r\n").unwrap_or(0);
+                    let line = text.get(..line_end).unwrap_or_default();
+                    let rewritten = match line.split_once('?') {
+                        Some((before, after)) => {
+                            let version = after.rsplit_once(' ').map_or("", |(_, v)| v);
+                            format!("{before} {version}")
+                        }
+                        None => line.to_string(),
+                    };
+                    let mut head2 = rewritten.into_bytes();
+                    head2.extend_from_slice(head.get(line_end..).unwrap_or_default());
+                    forward_one(client, upstream, head2, rest).await;
+                }
+                Reply::Status {
+                    status,
+                    headers,
+                    body,
+                } => {
+                    let _ = read_body(&mut client, &text, rest.len()).await;
+                    answer(&mut client, status, headers, body).await;
+                }
+                Reply::Echo { status, body } => {
+                    let _ = read_body(&mut client, &text, rest.len()).await;
+                    let authorization = text
+                        .lines()
+                        .find_map(|line| {
+                            let (name, value) = line.split_once(':')?;
+                            name.eq_ignore_ascii_case("authorization")
+                                .then(|| value.trim().to_string())
+                        })
+                        .unwrap_or_default();
+                    let credential = authorization
+                        .split_once(' ')
+                        .map_or(authorization.as_str(), |(_, c)| c)
+                        .to_string();
+                    if let Ok(mut echoed) = counters.echoed.lock() {
+                        echoed.push(authorization.clone());
+                    }
+                    let body = body
+                        .replace("{authorization}", &authorization)
+                        .replace("{credential}", &credential);
+                    answer(&mut client, status, &[], &body).await;
+                }
+            }
+        }
         Some(Fault::Refuse {
             method,
             path,
@@ -260,7 +412,7 @@ async fn handle(
                     .is_some_and(|target| path.matches(target));
             let fault = matches
                 && match budget {
-                    Some(n) => take_one(&faulted, n),
+                    Some(n) => take_one(faulted, n),
                     None => {
                         faulted.fetch_add(1, Ordering::SeqCst);
                         true
@@ -284,18 +436,7 @@ async fn handle(
                 let _ = client.shutdown().await;
                 return;
             }
-            let Ok(mut server) = TcpStream::connect(upstream).await else {
-                return;
-            };
-            // One request per connection: the upstream answers `Connection: close` and the
-            // client opens a new connection (looked at again) for its next request.
-            let head_end = head.len() - 2;
-            let mut forwarded = head.get(..head_end).unwrap_or_default().to_vec();
-            forwarded.extend_from_slice(b"Connection: close\r\n\r\n");
-            forwarded.extend_from_slice(&rest);
-            if server.write_all(&forwarded).await.is_ok() {
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-            }
+            forward_one(client, upstream, head, rest).await;
         }
         None => {
             if let Ok(mut server) = TcpStream::connect(upstream).await {
@@ -324,6 +465,42 @@ async fn handle(
             let _ = client.shutdown().await;
         }
     }
+}
+
+/// Forwards one request (`head`, and `rest`, what was read past it) to `upstream` with
+/// `Connection: close`, and pipes the answer back: the upstream closes after it and the
+/// client opens a new connection (looked at again) for its next request.
+async fn forward_one(mut client: TcpStream, upstream: SocketAddr, head: Vec<u8>, rest: Vec<u8>) {
+    let Ok(mut server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let head_end = head.len().saturating_sub(2);
+    let mut forwarded = head.get(..head_end).unwrap_or_default().to_vec();
+    forwarded.extend_from_slice(b"Connection: close\r\n\r\n");
+    forwarded.extend_from_slice(&rest);
+    if server.write_all(&forwarded).await.is_ok() {
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+    }
+}
+
+/// Writes a whole answer (`Connection: close`) and closes the connection.
+async fn answer(client: &mut TcpStream, status: u16, headers: &[(&str, &str)], body: &str) {
+    let content_type = if body.starts_with('{') {
+        "application/json"
+    } else {
+        "text/plain"
+    };
+    let extra: String = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
+    let response = format!(
+        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
+        reason(status),
+        body.len()
+    );
+    let _ = client.write_all(response.as_bytes()).await;
+    let _ = client.shutdown().await;
 }
 
 /// Reads one request head and as much of its body as `Content-Length` announces (so the

@@ -24,7 +24,7 @@ pub mod token_proxy;
 mod tools;
 pub mod tree;
 
-pub use fault_proxy::{FaultPlan, FaultProxy};
+pub use fault_proxy::{FaultPlan, FaultProxy, Reply};
 pub use nats::Nats;
 pub use registry::Registry;
 pub use tools::{

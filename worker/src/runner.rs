@@ -147,7 +147,9 @@ pub fn classify(err: &anyhow::Error) -> ExecError {
             let kind = match registry {
                 RegistryError::Transient { .. } => ErrorKind::Transient,
                 RegistryError::Unauthorized { .. } => ErrorKind::Unauthorized,
-                RegistryError::NotFound { .. } => ErrorKind::NotFound,
+                RegistryError::NotFound { .. } | RegistryError::NoRepository { .. } => {
+                    ErrorKind::NotFound
+                }
                 _ => ErrorKind::Permanent,
             };
             return ExecError { kind, message };
@@ -607,6 +609,7 @@ mod tests {
         let transient = RegistryError::Transient {
             reference: "r/x".into(),
             message: "503".into(),
+            retry_after_secs: None,
         };
         check(
             anyhow::Error::new(transient).context("pushing the manifest"),

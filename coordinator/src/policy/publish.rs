@@ -229,7 +229,7 @@ pub fn index_annotations(
 fn wire(err: RegistryError) -> WireError {
     let kind = match &err {
         RegistryError::Unauthorized { .. } => ErrorKind::Unauthorized,
-        RegistryError::NotFound { .. } => ErrorKind::NotFound,
+        RegistryError::NotFound { .. } | RegistryError::NoRepository { .. } => ErrorKind::NotFound,
         RegistryError::Transient { .. } => ErrorKind::Transient,
         _ => ErrorKind::Permanent,
     };
@@ -625,6 +625,7 @@ mod tests {
             RegistryError::Transient {
                 reference: "r/app:1".into(),
                 message: "http status 503: denied by upstream".into(),
+                retry_after_secs: None,
             },
             false,
         );

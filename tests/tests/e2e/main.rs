@@ -32,6 +32,7 @@ mod parity_tools;
 mod publish_tags;
 mod registry_client;
 mod registry_http2;
+mod registry_quirks;
 mod registry_token;
 mod roundtrip;
 mod run;
