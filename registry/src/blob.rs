@@ -481,7 +481,7 @@ impl RegistryClient {
     }
 
     /// Asks the registry to mount the blob `digest` from `from_repository` (same registry)
-    /// into `target`'s repository. `Ok(false)` when the registry declines, so that the caller
+    /// into `target`'s repository, with a token that may push the target and pull the source. `Ok(false)` when the registry declines, so that the caller
     /// uploads the blob: a `202` with an upload session (GHCR, Docker Hub without pull scope
     /// on the source; the session is cancelled) or a refusal (`401`, `403`, `404` or another
     /// 4xx but 408 and 429). Transient failures are retried.
@@ -509,11 +509,26 @@ impl RegistryClient {
                         target.repository(),
                         source.repository()
                     );
+                    // The token may pull the source too, or GHCR and Docker Hub do not mount.
                     let response = self
-                        .api_request(target, &path, RegistryOperation::Push, |http, url| {
-                            http.post(url).header(http::header::CONTENT_LENGTH, 0)
-                        })
-                        .await?;
+                        .api_request_with_source(
+                            target,
+                            &path,
+                            RegistryOperation::Push,
+                            Some(source.repository()),
+                            |http, url| http.post(url).header(http::header::CONTENT_LENGTH, 0),
+                        )
+                        .await;
+                    let response = match response {
+                        Ok(response) => response,
+                        // A token service that refuses the pair of scopes (rather than
+                        // granting what it can): no mount, the upload asks for its own token.
+                        Err(err @ RegistryError::Unauthorized { .. }) => {
+                            tracing::debug!(%digest, from = %from_repository, to = %target, error = %err, "no token for the mount: uploading instead");
+                            return Ok(false);
+                        }
+                        Err(err) => return Err(err),
+                    };
                     match response.status().as_u16() {
                         201 => Ok(true),
                         // The registry opened an upload session instead (GHCR and Docker Hub

@@ -205,11 +205,25 @@ impl RegistryClient {
         operation: RegistryOperation,
         build: impl FnOnce(&reqwest::Client, String) -> reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, RegistryError> {
+        self.api_request_with_source(reference, path, operation, None, build)
+            .await
+    }
+
+    /// [`Self::api_request`] with a token that may also pull the repository `source` (see
+    /// [`Self::authorization_with_source`]).
+    pub(super) async fn api_request_with_source(
+        &self,
+        reference: &Reference,
+        path: &str,
+        operation: RegistryOperation,
+        source: Option<&str>,
+        build: impl FnOnce(&reqwest::Client, String) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, RegistryError> {
         let (clients, auth) = self.prepare(reference).await?;
         let url = format!("{}{path}", self.base_url(reference));
         let mut request = build(&clients.http, url);
         if let Some(header) = self
-            .authorization(clients, &auth, reference, operation)
+            .authorization_with_source(clients, &auth, reference, operation, source)
             .await?
         {
             request = request.header(http::header::AUTHORIZATION, header);

@@ -120,6 +120,22 @@ impl RegistryClient {
         reference: &Reference,
         operation: RegistryOperation,
     ) -> Result<Option<String>, RegistryError> {
+        self.authorization_with_source(clients, auth, reference, operation, None)
+            .await
+    }
+
+    /// [`Self::authorization`], and with a token also allowed to pull `source` (a repository
+    /// of the same registry) when there is one: what a cross-repository mount needs, since
+    /// GHCR and Docker Hub open an upload session instead of mounting when the token may not
+    /// pull the source. Asked as two `scope` parameters of one token request.
+    pub(super) async fn authorization_with_source(
+        &self,
+        clients: &Clients,
+        auth: &Option<RegistryAuth>,
+        reference: &Reference,
+        operation: RegistryOperation,
+        source: Option<&str>,
+    ) -> Result<Option<String>, RegistryError> {
         let Some(auth) = auth else {
             return Ok(None);
         };
@@ -142,6 +158,10 @@ impl RegistryClient {
         let scope = match operation {
             RegistryOperation::Pull => format!("repository:{}:pull", reference.repository()),
             RegistryOperation::Push => format!("repository:{}:pull,push", reference.repository()),
+        };
+        let scope = match source.filter(|source| *source != reference.repository()) {
+            Some(source) => format!("{scope} repository:{source}:pull"),
+            None => scope,
         };
         let key = format!("{registry} {scope}");
         let cached = self
@@ -174,7 +194,8 @@ impl RegistryClient {
     ) -> Result<CachedToken, RegistryError> {
         let whole = reference.whole();
         let what = "registry token";
-        let mut query = vec![("scope", scope)];
+        // Several scopes (a mount's) are several `scope` parameters, as the token spec says.
+        let mut query: Vec<(&str, &str)> = scope.split(' ').map(|one| ("scope", one)).collect();
         if let Some(service) = &challenge.service {
             query.push(("service", service));
         }

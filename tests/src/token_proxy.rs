@@ -7,6 +7,12 @@
 //! /token?scope=repository:<name>:pull[,push]&service=kaniko-test` with the right HTTP Basic
 //! credentials hands out such a token (`pull,push` needed for anything but GET and HEAD).
 //! Everything else is forwarded, with the proxy's `Host`, so `Location`s name the proxy.
+//!
+//! A token request may carry several `scope` parameters; the token grants them all. A
+//! cross-repository mount (`POST .../blobs/uploads/?mount=<digest>&from=<source>`) is
+//! honoured only when the token may also pull the source, as GHCR and Docker Hub do: without
+//! that the mount is forwarded as a plain upload start, so the registry opens an upload session
+//! (`202`) instead of mounting. [`TokenProxy::mounts`] counts both.
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -24,6 +30,15 @@ pub struct TokenProxy {
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
     tokens: Arc<AtomicUsize>,
+    mounts: Arc<Mounts>,
+}
+
+/// Cross-repository mounts seen: honoured (the token may pull the source) and turned into
+/// plain upload starts (it may not).
+#[derive(Default)]
+struct Mounts {
+    honoured: AtomicUsize,
+    declined: AtomicUsize,
 }
 
 struct Shared {
@@ -31,6 +46,7 @@ struct Shared {
     host: String,
     basic: String,
     tokens: Arc<AtomicUsize>,
+    mounts: Arc<Mounts>,
     client: reqwest::Client,
 }
 
@@ -41,7 +57,9 @@ impl TokenProxy {
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
         let tokens = Arc::new(AtomicUsize::new(0));
+        let mounts = Arc::new(Mounts::default());
         let shared = Arc::new(Shared {
+            mounts: Arc::clone(&mounts),
             upstream,
             host: addr.to_string(),
             basic: format!(
@@ -67,7 +85,12 @@ impl TokenProxy {
                 });
             }
         });
-        Ok(TokenProxy { addr, task, tokens })
+        Ok(TokenProxy {
+            addr,
+            task,
+            tokens,
+            mounts,
+        })
     }
 
     /// `127.0.0.1:PORT`.
@@ -78,6 +101,15 @@ impl TokenProxy {
     /// Tokens handed out so far.
     pub fn tokens_issued(&self) -> usize {
         self.tokens.load(Ordering::SeqCst)
+    }
+
+    /// Cross-repository mounts so far: `(honoured, declined)` (declined: the token could not
+    /// pull the source, so the registry was asked for an upload session instead).
+    pub fn mounts(&self) -> (usize, usize) {
+        (
+            self.mounts.honoured.load(Ordering::SeqCst),
+            self.mounts.declined.load(Ordering::SeqCst),
+        )
     }
 }
 
@@ -111,12 +143,13 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
         if header("authorization") != shared.basic {
             return answer(StatusCode::UNAUTHORIZED, &[], Bytes::new());
         }
-        let scope = form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == "scope")
+        let scopes: Vec<String> = form_urlencoded::parse(query.as_bytes())
+            .filter(|(k, _)| k == "scope")
             .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
+            .collect();
         shared.tokens.fetch_add(1, Ordering::SeqCst);
-        let body = serde_json::json!({ "token": format!("token {scope}"), "expires_in": 300 });
+        let token = format!("token {}", scopes.join(" "));
+        let body = serde_json::json!({ "token": token, "expires_in": 300 });
         return answer(StatusCode::OK, &[], Bytes::from(body.to_string()));
     }
     // `/v2/<name>/(blobs|manifests|tags)/...`: the repository the token must name.
@@ -132,13 +165,20 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
     let read_only = matches!(req.method().as_str(), "GET" | "HEAD");
     let wanted = if read_only { "pull" } else { "pull,push" };
     let token = header("authorization");
-    let granted = token
-        .strip_prefix("Bearer token repository:")
-        .and_then(|rest| rest.rsplit_once(':'))
-        .is_some_and(|(name, actions)| {
-            (repository.is_empty() || name == repository)
-                && (actions == wanted || actions == "pull,push")
-        });
+    // The token's grants: `repository:<name>:<actions>` each.
+    let grants: Vec<(String, String)> = token
+        .strip_prefix("Bearer token ")
+        .unwrap_or_default()
+        .split(' ')
+        .filter_map(|scope| {
+            let (name, actions) = scope.strip_prefix("repository:")?.rsplit_once(':')?;
+            Some((name.to_string(), actions.to_string()))
+        })
+        .collect();
+    let granted = grants.iter().any(|(name, actions)| {
+        (repository.is_empty() || *name == repository)
+            && (actions == wanted || actions == "pull,push")
+    });
     if !granted {
         let challenge = format!(
             "Bearer realm=\"http://{}/token\",service=\"kaniko-test\"",
@@ -152,23 +192,56 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
             ),
         );
     }
-    forward(shared, req).await.unwrap_or_else(|err| {
-        answer(
-            StatusCode::BAD_GATEWAY,
-            &[],
-            Bytes::from(format!("token proxy: {err}")),
-        )
-    })
+    let mount_from = (req.method() == "POST")
+        .then(|| {
+            let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let has_mount = pairs.iter().any(|(k, _)| k == "mount");
+            pairs
+                .into_iter()
+                .find(|(k, _)| k == "from")
+                .filter(|_| has_mount)
+                .map(|(_, v)| v)
+        })
+        .flatten();
+    let mut strip_query = false;
+    if let Some(from) = mount_from {
+        let may_pull = grants.iter().any(|(name, _)| *name == from);
+        let counter = match may_pull {
+            true => &shared.mounts.honoured,
+            false => &shared.mounts.declined,
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+        strip_query = !may_pull;
+    }
+    forward(shared, req, strip_query)
+        .await
+        .unwrap_or_else(|err| {
+            answer(
+                StatusCode::BAD_GATEWAY,
+                &[],
+                Bytes::from(format!("token proxy: {err}")),
+            )
+        })
 }
 
-async fn forward(shared: &Shared, req: Request<Incoming>) -> anyhow::Result<Response<Full<Bytes>>> {
+/// Forwards `req` upstream (without its query when `strip_query`: a declined mount).
+async fn forward(
+    shared: &Shared,
+    req: Request<Incoming>,
+    strip_query: bool,
+) -> anyhow::Result<Response<Full<Bytes>>> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await?.to_bytes();
-    let target = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
+    let target = match strip_query {
+        true => parts.uri.path().to_string(),
+        false => parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default(),
+    };
     let mut request = shared
         .client
         .request(parts.method, format!("http://{}{target}", shared.upstream));

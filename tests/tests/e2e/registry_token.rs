@@ -69,3 +69,72 @@ async fn a_push_fetches_bearer_tokens_with_the_config_json_credentials() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mount_asks_for_a_token_that_may_pull_the_source_so_the_registry_mounts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let registry = Registry::start().unwrap();
+    let proxy = TokenProxy::start(registry.addr(), "tester", "s3cret")
+        .await
+        .unwrap();
+    let host = proxy.host();
+    let config = tmp.path().join("credentials");
+    std::fs::create_dir_all(&config).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("tester:s3cret");
+    std::fs::write(
+        config.join("config.json"),
+        serde_json::json!({ "auths": { host.clone(): { "auth": auth } } }).to_string(),
+    )
+    .unwrap();
+    let build = |dockerfile: &str, destination: &str| {
+        let context = tmp.path().join(destination.replace([':', '/'], "-"));
+        std::fs::create_dir_all(&context).unwrap();
+        std::fs::write(context.join("Dockerfile"), dockerfile).unwrap();
+        std::fs::write(context.join("a.txt"), "base layer\n").unwrap();
+        let out = Command::new(kaniko_tests::workspace_binary("worker"))
+            .args(["build", "--log-format", "text", "--context"])
+            .arg(&context)
+            .args(["--destination", &format!("{host}/{destination}")])
+            .args(["--insecure-registry", &host])
+            .env("DOCKER_CONFIG", &config)
+            .env("RUST_LOG", "info,kaniko_registry=debug")
+            .output()
+            .expect("spawn worker");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    tokio::task::block_in_place(|| build("FROM scratch\nCOPY a.txt /a.txt\n", "base:1"));
+    assert_eq!(
+        proxy.mounts(),
+        (0, 0),
+        "the first push has nothing to mount"
+    );
+    // The app's base layer lives in `base`: the push to `app` mounts it from there, with a
+    // token for `app` that may also pull `base` — without it the registry (as GHCR and Docker
+    // Hub do) opens an upload session instead, and the layer is uploaded again.
+    let log = tokio::task::block_in_place(|| {
+        build(
+            &format!("FROM {host}/base:1\nCOPY a.txt /again.txt\n"),
+            "app:2",
+        )
+    });
+    let (honoured, declined) = proxy.mounts();
+    assert!(
+        honoured >= 1 && declined == 0,
+        "mounts {:?}:\n{log}",
+        proxy.mounts()
+    );
+    assert!(!log.contains("uploading instead"), "{log}");
+    let pulled = registry
+        .client()
+        .pull_manifest_raw(&registry.reference("app:2"))
+        .await
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&pulled.bytes).unwrap();
+    assert_eq!(
+        manifest["layers"].as_array().map(Vec::len),
+        Some(2),
+        "{manifest}"
+    );
+}
