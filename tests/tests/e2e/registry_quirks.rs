@@ -7,7 +7,8 @@
 //! nothing; a cross-repository mount refused the ways GHCR and Docker Hub refuse it (`202`
 //! with an upload session, `403`) falls back to an upload; a registry error body that echoes
 //! the request's token is shown with the token redacted; and a TLS registry whose CA is not
-//! trusted fails at once, naming the host.
+//! trusted fails at once, naming the host; a mirror with a path prefix (ECR Public's layout
+//! of Docker Hub's images) serves `FROM busybox`.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -345,4 +346,44 @@ async fn an_untrusted_registry_certificate_fails_at_once_naming_the_host() {
     assert!(!log.contains("trying again"), "{log}");
     assert!(!log.contains("(attempt 1)"), "{log}");
     assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mirror_with_a_path_prefix_serves_docker_hub_images_as_ecr_public_lays_them_out() {
+    // ECR Public keeps Docker Hub's official images under `docker/library/<name>`:
+    // `--registry-mirror=public.ecr.aws/docker` turns `FROM busybox` into
+    // `public.ecr.aws/docker/library/busybox`. The same layout on the test registry.
+    let registry = Registry::start().unwrap();
+    let host = registry.host();
+    kaniko_tests::fixture::push_busybox(&registry, "docker/library/busybox")
+        .await
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = context(tmp.path(), "FROM busybox\nCOPY a.txt /a.txt\n");
+    let out = worker_build(
+        &ctx,
+        &args(&[
+            "--registry-mirror",
+            &format!("{host}/docker"),
+            // Never Docker Hub itself: the mirror serves it or the build fails.
+            "--skip-default-registry-fallback",
+            "--insecure-registry",
+            &host,
+            "--destination",
+            &format!("{host}/app:mirrored"),
+        ]),
+        None,
+    )
+    .await;
+    let log = stderr(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains(&format!("from={host}/docker/library/busybox:latest")),
+        "resolved through the mirror's prefix: {log}"
+    );
+    let index = skopeo_inspect_raw(&format!("{host}/app:mirrored")).expect("skopeo inspect");
+    assert!(
+        index["layers"].as_array().is_some_and(|l| l.len() == 2),
+        "{index}"
+    );
 }
