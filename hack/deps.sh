@@ -39,6 +39,7 @@ declare -A wanted=(
   [readelf]=binutils
   [rpmbuild]=rpm
   [gpg]=gpg
+  [tc]=iproute2
 )
 if [ "$image" -eq 1 ]; then
   wanted[aarch64-linux-gnu-gcc]=gcc-aarch64-linux-gnu

@@ -420,7 +420,17 @@ impl StreamHandler<ResultMessage> for BuildActor {
         };
         let platform = result.platform.clone();
         let event = match self.record.apply(&result, now_ms()) {
-            Applied::Ignored => return,
+            Applied::Ignored => {
+                // A redelivered task can report twice: the first result counts.
+                info!(
+                    build_id = %self.record.build_id,
+                    platform = %platform,
+                    worker = %result.worker_id,
+                    attempt = result.attempt,
+                    "ignoring a late result: the platform is already done, or a later attempt runs"
+                );
+                return;
+            }
             Applied::Done(descriptor) => EventKind::PlatformDone {
                 platform,
                 descriptor,

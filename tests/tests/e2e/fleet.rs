@@ -10,6 +10,7 @@
 //! `target/debug/coordinator`); build them first.
 
 mod policy;
+mod slow_link;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
