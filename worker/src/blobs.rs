@@ -261,12 +261,7 @@ async fn blob_lease(dir: &Path, hex: &str) -> Option<File> {
         // Garbage collection removes the lock file with its blob: a lock taken on a file no
         // longer at `path` protects nothing, so take it again on the one there now.
         for _ in 0..8 {
-            let file = File::options()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&path)
-                .ok()?;
+            let file = crate::store::open_lock(&path).ok()?;
             crate::store::flock(&file, libc::LOCK_SH).ok()?;
             let held = file.metadata().ok()?;
             let there = std::fs::metadata(&path).ok();
@@ -286,12 +281,7 @@ async fn blob_lease(dir: &Path, hex: &str) -> Option<File> {
 async fn shared_pull_lock(dir: &Path, hex: &str) -> Option<File> {
     let path = dir.join(format!(".{hex}.pull"));
     tokio::task::spawn_blocking(move || {
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .ok()?;
+        let file = crate::store::open_lock(&path).ok()?;
         crate::store::flock(&file, libc::LOCK_EX).ok()?;
         Some(file)
     })

@@ -118,6 +118,16 @@ pub struct Lease {
     _file: File,
 }
 
+/// Opens (creating it) the lock file at `path`, for [`flock`].
+pub(crate) fn open_lock(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+}
+
 /// Takes `flock(op)` on `file`; with `LOCK_NB`, `Ok(false)` when another holds it.
 pub(crate) fn flock(file: &File, op: libc::c_int) -> io::Result<bool> {
     loop {
@@ -295,12 +305,7 @@ impl Store {
     }
 
     fn lock_file(&self, chain: &str, kind: &str) -> io::Result<File> {
-        OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(self.dir.join("locks").join(format!("{chain}.{kind}")))
+        open_lock(&self.dir.join("locks").join(format!("{chain}.{kind}")))
     }
 
     /// What this build did with the store so far.

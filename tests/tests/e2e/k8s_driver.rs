@@ -90,6 +90,25 @@ async fn submit(
         .expect("coordinator submit")
 }
 
+/// [`submit`] of a build that must fail: exit code 1; what it printed.
+async fn submit_failing(
+    api: &KubeApi,
+    registry: &Registry,
+    context: &Path,
+    destination: &str,
+    extra: &[&str],
+) -> String {
+    let output = submit(api, registry, context, destination, extra).await;
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    describe(&output)
+}
+
+/// Whether one line of `text` holds every one of `parts`.
+fn a_line_with(text: &str, parts: &[&str]) -> bool {
+    text.lines()
+        .any(|line| parts.iter().all(|part| line.contains(part)))
+}
+
 /// Every request the driver made was one the RBAC file allows.
 fn assert_rbac_allowed(api: &KubeApi) {
     let denied: Vec<_> = api
@@ -442,7 +461,7 @@ async fn an_unpullable_worker_image_fails_naming_the_image_and_publishes_nothing
     let context = context(dir.path(), &registry, "COPY hello.txt /hello.txt\n");
     let destination = format!("{}/app:v1", registry.host());
     let start = Instant::now();
-    let output = submit(
+    let text = submit_failing(
         &api,
         &registry,
         &context,
@@ -450,20 +469,23 @@ async fn an_unpullable_worker_image_fails_naming_the_image_and_publishes_nothing
         &["--multi-platform=linux/amd64,linux/arm64"],
     )
     .await;
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     // Reported as soon as the kubelet says so, not when --timeout runs out.
     assert!(
         start.elapsed() < Duration::from_secs(120),
         "took {:?}",
         start.elapsed()
     );
-    let text = describe(&output);
     for platform in ["linux/amd64", "linux/arm64"] {
         assert!(
-            text.lines().any(|l| l.contains(platform)
-                && l.contains("ImagePullBackOff")
-                && l.contains(WORKER_IMAGE)
-                && l.contains("--k8s-worker-image")),
+            a_line_with(
+                &text,
+                &[
+                    platform,
+                    "ImagePullBackOff",
+                    WORKER_IMAGE,
+                    "--k8s-worker-image"
+                ]
+            ),
             "{platform}'s failure names the image and the flag: {text}"
         );
     }
@@ -478,7 +500,7 @@ async fn a_job_past_its_active_deadline_fails_as_deadline_exceeded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (context, silent) = never_finishing_context(dir.path(), &registry);
     let destination = format!("{}/app:v1", registry.host());
-    let output = submit(
+    let text = submit_failing(
         &api,
         &registry,
         &context,
@@ -486,8 +508,6 @@ async fn a_job_past_its_active_deadline_fails_as_deadline_exceeded() {
         &["--multi-platform=linux/amd64", "--k8s-active-deadline=3"],
     )
     .await;
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
-    let text = describe(&output);
     assert!(
         text.contains("DeadlineExceeded") && text.contains("--k8s-active-deadline"),
         "the deadline is named, not a generic failure: {text}"
@@ -509,7 +529,7 @@ async fn a_build_over_its_memory_limit_fails_as_oom_killed_naming_the_flag() {
     let destination = format!("{}/app:v1", registry.host());
     // The fake kubelet enforces the limit on the worker's resident memory, which is well
     // above 8 MiB once it runs.
-    let output = submit(
+    let text = submit_failing(
         &api,
         &registry,
         &context,
@@ -521,12 +541,8 @@ async fn a_build_over_its_memory_limit_fails_as_oom_killed_naming_the_flag() {
         ],
     )
     .await;
-    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
-    let text = describe(&output);
     assert!(
-        text.lines().any(|l| l.contains("linux/amd64")
-            && l.contains("OOMKilled")
-            && l.contains("--k8s-memory")),
+        a_line_with(&text, &["linux/amd64", "OOMKilled", "--k8s-memory"]),
         "the platform's failure says it ran out of memory and which flag raises it: {text}"
     );
     assert_failed_cleanly(&api, &destination).await;
@@ -575,8 +591,7 @@ async fn an_evicted_pod_fails_its_platform_as_evicted_with_the_kubelets_message(
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     let text = describe(&output);
     assert!(
-        text.lines()
-            .any(|l| l.contains("linux/amd64") && l.contains("Evicted") && l.contains(MESSAGE)),
+        a_line_with(&text, &["linux/amd64", "Evicted", MESSAGE]),
         "the eviction and the kubelet's reason are reported, not an exit code: {text}"
     );
     assert_failed_cleanly(&api, &destination).await;

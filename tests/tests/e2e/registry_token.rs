@@ -22,13 +22,32 @@ fn push(context: &std::path::Path, docker_config: &std::path::Path, host: &str) 
         .expect("spawn worker")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_push_fetches_bearer_tokens_with_the_config_json_credentials() {
-    let tmp = tempfile::tempdir().unwrap();
+/// A registry behind the token proxy (credentials `tester`:`s3cret`).
+async fn behind_tokens() -> (Registry, TokenProxy) {
     let registry = Registry::start().unwrap();
     let proxy = TokenProxy::start(registry.addr(), "tester", "s3cret")
         .await
         .unwrap();
+    (registry, proxy)
+}
+
+/// `<dir>/credentials/config.json` with the proxy's credentials for `host`; the directory.
+fn credentials(dir: &std::path::Path, host: &str) -> std::path::PathBuf {
+    let config = dir.join("credentials");
+    std::fs::create_dir_all(&config).unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("tester:s3cret");
+    std::fs::write(
+        config.join("config.json"),
+        serde_json::json!({ "auths": { host: { "auth": auth } } }).to_string(),
+    )
+    .unwrap();
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_fetches_bearer_tokens_with_the_config_json_credentials() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (registry, proxy) = behind_tokens().await;
     let host = proxy.host();
     let context = tmp.path().join("ctx");
     std::fs::create_dir_all(&context).unwrap();
@@ -48,14 +67,7 @@ async fn a_push_fetches_bearer_tokens_with_the_config_json_credentials() {
     assert!(stderr.contains("unauthorized"), "{stderr}");
     assert_eq!(proxy.tokens_issued(), 0);
 
-    let with_credentials = tmp.path().join("credentials");
-    std::fs::create_dir_all(&with_credentials).unwrap();
-    let auth = base64::engine::general_purpose::STANDARD.encode("tester:s3cret");
-    std::fs::write(
-        with_credentials.join("config.json"),
-        serde_json::json!({ "auths": { host.clone(): { "auth": auth } } }).to_string(),
-    )
-    .unwrap();
+    let with_credentials = credentials(tmp.path(), &host);
     let out = tokio::task::block_in_place(|| push(&context, &with_credentials, &host));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -73,19 +85,9 @@ async fn a_push_fetches_bearer_tokens_with_the_config_json_credentials() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mount_asks_for_a_token_that_may_pull_the_source_so_the_registry_mounts() {
     let tmp = tempfile::tempdir().unwrap();
-    let registry = Registry::start().unwrap();
-    let proxy = TokenProxy::start(registry.addr(), "tester", "s3cret")
-        .await
-        .unwrap();
+    let (registry, proxy) = behind_tokens().await;
     let host = proxy.host();
-    let config = tmp.path().join("credentials");
-    std::fs::create_dir_all(&config).unwrap();
-    let auth = base64::engine::general_purpose::STANDARD.encode("tester:s3cret");
-    std::fs::write(
-        config.join("config.json"),
-        serde_json::json!({ "auths": { host.clone(): { "auth": auth } } }).to_string(),
-    )
-    .unwrap();
+    let config = credentials(tmp.path(), &host);
     let build = |dockerfile: &str, destination: &str| {
         let context = tmp.path().join(destination.replace([':', '/'], "-"));
         std::fs::create_dir_all(&context).unwrap();

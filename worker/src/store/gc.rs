@@ -150,16 +150,9 @@ pub fn list(dir: &Path) -> Result<Vec<Entry>> {
 
 /// Removes one layer if no build holds it; `false` when one does.
 fn remove_layer(dir: &Path, chain: &str) -> Result<bool> {
-    let lock_path = dir.join("locks").join(format!("{chain}.use"));
-    let lock = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("opening {}", lock_path.display()))?;
-    if !flock(&lock, libc::LOCK_EX | libc::LOCK_NB)? {
+    let Some(lock) = try_exclusive(&dir.join("locks").join(format!("{chain}.use")))? else {
         return Ok(false);
-    }
+    };
     let layer = dir.join("layers").join(chain);
     let trash: PathBuf = dir.join("tmp").join(format!(
         "{chain}-gc-{}-{}",
@@ -184,6 +177,12 @@ fn remove_layer(dir: &Path, chain: &str) -> Result<bool> {
     Ok(true)
 }
 
+/// The use lock at `path` taken exclusively without waiting; `None` when a build holds it.
+fn try_exclusive(path: &Path) -> Result<Option<fs::File>> {
+    let lock = super::open_lock(path).with_context(|| format!("opening {}", path.display()))?;
+    Ok(flock(&lock, libc::LOCK_EX | libc::LOCK_NB)?.then_some(lock))
+}
+
 /// Removes a file; `true` also when it is already gone.
 fn remove_if_there(path: &Path) -> Result<bool> {
     match fs::remove_file(path) {
@@ -198,15 +197,9 @@ fn remove_if_there(path: &Path) -> Result<bool> {
 /// file goes too (a build that locked the removed file sees that and locks the new one).
 fn remove_blob(blobs: &Path, hex: &str) -> Result<bool> {
     let lock_path = blobs.join(format!(".{hex}.use"));
-    let lock = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("opening {}", lock_path.display()))?;
-    if !flock(&lock, libc::LOCK_EX | libc::LOCK_NB)? {
+    let Some(_lock) = try_exclusive(&lock_path)? else {
         return Ok(false);
-    }
+    };
     let _ = fs::remove_file(blobs.join(format!(".{hex}.pull")));
     let removed = remove_if_there(&blobs.join(hex))?;
     let _ = fs::remove_file(&lock_path);
