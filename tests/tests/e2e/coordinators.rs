@@ -362,3 +362,113 @@ async fn a_coordinator_started_while_the_owner_lives_leaves_its_build_alone() {
     assert_eq!(fleet.tasks_published().await, 2);
     assert_eq!(tag_history(&fleet, "alive", "v1"), 1);
 }
+
+/// Writes `cancel_requested` into build `build_id`'s record with compare-and-swap, as a
+/// coordinator that does not own the build does.
+async fn request_cancel_in_store(fleet: &Fleet, build_id: &str) {
+    let client = async_nats::connect(fleet.nats.url()).await.expect("nats");
+    let js = async_nats::jetstream::new(client);
+    let names = kaniko_common::subjects::Names::default();
+    let builds = js
+        .get_key_value(names.builds_bucket())
+        .await
+        .expect("builds bucket");
+    for _ in 0..10 {
+        let entry = builds
+            .entry(build_id)
+            .await
+            .expect("entry")
+            .expect("record");
+        let mut record: serde_json::Value = serde_json::from_slice(&entry.value).expect("json");
+        record["cancel_requested"] = "asked elsewhere".into();
+        let bytes = serde_json::to_vec(&record).expect("json");
+        if builds
+            .update(build_id, bytes.into(), entry.revision)
+            .await
+            .is_ok()
+        {
+            return;
+        }
+    }
+    panic!("could not write cancel_requested");
+}
+
+/// Waits until build `build_id` is stored in state `state`; its lease holder.
+async fn wait_for_state(fleet: &Fleet, build_id: &str, state: &str, within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let builds = stored_builds(fleet).await;
+        if let Some((_, now, holder)) = builds.iter().find(|(id, _, _)| id == build_id)
+            && now == state
+        {
+            return holder.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "build {build_id} never {state}: {builds:?}\n{}",
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_through_a_coordinator_not_owning_the_build_cancels_it() {
+    let (native, foreign) = platforms();
+    let mut fleet = Fleet::start().await;
+    let a = start_coordinator(&mut fleet, "coordinator-a");
+    fleet.worker_with("native-1", None, &[]);
+    fleet.worker_with("cross-1", Some(&foreign), &[]);
+    fleet.wait_for_workers(&["native-1", "cross-1"]);
+    // Two builds of a, kept unfinished by a stopped cross worker.
+    signal(&fleet, "cross-1", "-STOP");
+    let context = copy_context(&fleet.dir.path().join("ctx"), &fleet.registry.host());
+    let mut submits: Vec<_> = ["one", "two"]
+        .iter()
+        .map(|name| {
+            let destination = format!("{}/{name}:v1", fleet.registry.host());
+            fleet.spawn_submit_for(&context, &destination, &[&native, &foreign], 60)
+        })
+        .collect();
+    for submit in &mut submits {
+        submit.wait_for("pushed sha256:", Duration::from_secs(60), &fleet);
+    }
+    let b = start_coordinator(&mut fleet, "coordinator-b");
+    let builds = stored_builds(&fleet).await;
+    assert_eq!(builds.len(), 2, "{builds:?}");
+    assert!(
+        builds.iter().all(|(_, _, h)| is_process(h, a)),
+        "{builds:?}"
+    );
+
+    // A cancel written to the store by a coordinator that does not own the build: the
+    // live owner sees it at its next renewal and cancels.
+    let (first, _, _) = builds[0].clone();
+    request_cancel_in_store(&fleet, &first).await;
+    let holder = wait_for_state(&fleet, &first, "cancelled", Duration::from_secs(10)).await;
+    assert!(is_process(&holder, a), "a cancelled it: {holder}");
+
+    // The owner killed: `coordinator cancel` reaches b, the only one left; b takes the build
+    // over once the lease runs out and cancels it.
+    let (second, _, _) = builds[1].clone();
+    kill_9(&mut fleet, "coordinator-a");
+    let output = Command::new(binary("coordinator"))
+        .arg("cancel")
+        .args(["--nats", &fleet.nats.url()])
+        .arg(&second)
+        .output()
+        .expect("coordinator cancel");
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        crate::fleet::describe(&output),
+        fleet.logs()
+    );
+    let holder = wait_for_state(&fleet, &second, "cancelled", Duration::from_secs(15)).await;
+    assert!(is_process(&holder, b), "b cancelled it: {holder}");
+    for submit in &mut submits {
+        let status = submit.finish();
+        assert!(!status.success(), "a cancelled build's submit fails");
+    }
+    signal(&fleet, "cross-1", "-CONT");
+}
