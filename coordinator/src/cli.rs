@@ -316,7 +316,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PATH")]
     pub cosign_key_path: Option<PathBuf>,
     /// How long this coordinator's lease on a build lasts unless renewed, seconds: when it
-    /// dies, another coordinator takes its builds over after this (docs/fleet.md).
+    /// dies, another coordinator takes its builds over after this (docs/api.md, Several coordinators).
     #[arg(long, default_value_t = 15, value_name = "SECS")]
     pub lease: u64,
     /// How often leases are renewed, and how often builds whose lease ran out are looked

@@ -371,6 +371,13 @@ mod tests {
             render_status(&status),
             "build b1: failed\n  linux/arm64      failed     permanent: dockerfile:2: unknown instruction\n"
         );
+        let mut owned = status.clone();
+        owned.coordinator = Some("host-1-abc".into());
+        assert!(
+            render_status(&owned).starts_with("build b1: failed\n  coordinator host-1-abc\n"),
+            "{}",
+            render_status(&owned)
+        );
         assert_eq!(
             render_list(&[status])
                 .lines()
