@@ -23,13 +23,18 @@ const LEASE: [&str; 4] = ["--lease", "3", "--lease-renew", "1"];
 /// Starts `coordinator serve` named `name` (its log is `<name>.log`) and waits until it
 /// serves; its process id.
 fn start_coordinator(fleet: &mut Fleet, name: &str) -> u32 {
+    start_coordinator_with(fleet, name, &LEASE)
+}
+
+/// [`start_coordinator`] with these lease flags.
+fn start_coordinator_with(fleet: &mut Fleet, name: &str, lease: &[&str]) -> u32 {
     let mut command = Command::new(binary("coordinator"));
     command
         .arg("serve")
         .args(["--nats", &fleet.nats.url()])
         .args(["--heartbeat-interval", "1"])
         .args(["--insecure-registry", &fleet.registry.host()])
-        .args(LEASE);
+        .args(lease);
     let daemon = Daemon::spawn(name, fleet.dir.path(), command);
     let pid = daemon.child.id();
     fleet.daemons.push(daemon);
@@ -471,4 +476,61 @@ async fn a_cancel_through_a_coordinator_not_owning_the_build_cancels_it() {
         assert!(!status.success(), "a cancelled build's submit fails");
     }
     signal(&fleet, "cross-1", "-CONT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_stopped_by_sigterm_gives_its_leases_up_at_once() {
+    let (native, foreign) = platforms();
+    let mut fleet = Fleet::start().await;
+    // A lease of 60 s: a takeover within seconds shows the lease was given up, not run out.
+    let long = ["--lease", "60", "--lease-renew", "1"];
+    let a = start_coordinator_with(&mut fleet, "coordinator-a", &long);
+    fleet.worker_with("native-1", None, &[]);
+    fleet.worker_with("cross-1", Some(&foreign), &[]);
+    fleet.wait_for_workers(&["native-1", "cross-1"]);
+    signal(&fleet, "cross-1", "-STOP");
+    let context = copy_context(&fleet.dir.path().join("ctx"), &fleet.registry.host());
+    let destination = format!("{}/handed:v1", fleet.registry.host());
+    let mut submit = fleet.spawn_submit_for(&context, &destination, &[&native, &foreign], 60);
+    submit.wait_for("pushed sha256:", Duration::from_secs(60), &fleet);
+    let b = start_coordinator_with(&mut fleet, "coordinator-b", &long);
+    let builds = stored_builds(&fleet).await;
+    assert!(is_process(&builds[0].2, a), "{builds:?}");
+
+    let stopped_at = Instant::now();
+    signal(&fleet, "coordinator-a", "-TERM");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let builds = stored_builds(&fleet).await;
+        if is_process(&builds[0].2, b) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "b never took the build over: {builds:?}\n{}",
+            fleet.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let handed_over = stopped_at.elapsed();
+    signal(&fleet, "cross-1", "-CONT");
+    let status = submit.finish();
+    assert!(
+        status.success(),
+        "{status:?}\n{}\n{}",
+        submit.seen(),
+        fleet.logs()
+    );
+    assert!(
+        log_of(&fleet, "coordinator-a").contains("giving up its builds' leases"),
+        "{}",
+        fleet.logs()
+    );
+    let builds = stored_builds(&fleet).await;
+    assert_eq!(builds[0].1, "succeeded");
+    assert!(is_process(&builds[0].2, b), "b finished it: {builds:?}");
+    assert_eq!(images_built(fleet.dir.path(), "native-1"), 1);
+    assert_eq!(fleet.tasks_published().await, 2);
+    assert_eq!(tag_history(&fleet, "handed", "v1"), 1);
+    eprintln!("sigterm: build handed over {handed_over:?} after the signal (lease 60 s)");
 }
