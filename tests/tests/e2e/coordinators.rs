@@ -6,7 +6,8 @@
 //! shown by `coordinator status`); a coordinator `kill -9`ed mid-build has its builds taken
 //! over by the other once the lease runs out, without building a finished task again or
 //! publishing a second index; a coordinator started while the owner is alive leaves the
-//! owner's builds alone. Leases are 3 s, renewed every second.
+//! owner's builds alone. Leases are 5 s (a stall of the test machine shorter than that
+//! takes nothing over), renewed every second.
 
 use std::path::Path;
 use std::process::Command;
@@ -18,7 +19,7 @@ use kaniko_tests::{index_platforms, skopeo_inspect_raw};
 use crate::fleet::{Daemon, Fleet, binary, copy_context, platforms};
 
 /// The lease flags of every coordinator here.
-const LEASE: [&str; 4] = ["--lease", "3", "--lease-renew", "1"];
+const LEASE: [&str; 4] = ["--lease", "5", "--lease-renew", "1"];
 
 /// Starts `coordinator serve` named `name` (its log is `<name>.log`) and waits until it
 /// serves; its process id.
@@ -322,12 +323,12 @@ async fn a_coordinator_started_while_the_owner_lives_leaves_its_build_alone() {
     let destination = format!("{}/alive:v1", fleet.registry.host());
     let mut submit = fleet.spawn_submit_for(&context, &destination, &[&native, &foreign], 60);
     submit.wait_for("pushed sha256:", Duration::from_secs(60), &fleet);
-    // b starts, is killed and starts again while a drives the build; with a lease of 3 s,
-    // two leases' time is enough for a wrong takeover to show.
+    // b starts, is killed and starts again while a drives the build; with a lease of 5 s,
+    // more than a lease's time is enough for a wrong takeover to show.
     start_coordinator(&mut fleet, "coordinator-b");
     kill_9(&mut fleet, "coordinator-b");
     let b = start_coordinator(&mut fleet, "coordinator-b2");
-    std::thread::sleep(Duration::from_secs(6));
+    std::thread::sleep(Duration::from_secs(7));
     let builds = stored_builds(&fleet).await;
     let (build_id, state, holder) = builds[0].clone();
     assert!(
