@@ -6,6 +6,8 @@
 # an --allow-cross one serving linux/arm64), submits examples/multiarch for
 # linux/amd64,linux/arm64, prints the index with `skopeo inspect --raw`, and stops everything
 # it started. Offline, loopback only. Ports: DEMO_NATS_PORT, DEMO_REGISTRY_PORT.
+# COORDINATORS=N (default 1) starts N `coordinator serve` sharing the builds (each build
+# driven by the one holding its lease; `coordinator status` shows which).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,11 @@ REGISTRY_PORT="${DEMO_REGISTRY_PORT:-15000}"
 NATS_URL="nats://127.0.0.1:${NATS_PORT}"
 REGISTRY="127.0.0.1:${REGISTRY_PORT}"
 HOST_ARCH="$(uname -m)"
+COORDINATORS="${COORDINATORS:-1}"
+if ! [[ "$COORDINATORS" =~ ^[1-9][0-9]?$ ]]; then
+    echo "demo: COORDINATORS must be a number from 1 to 99, not '$COORDINATORS'" >&2
+    exit 1
+fi
 case "$HOST_ARCH" in
     x86_64) NATIVE=linux/amd64 FOREIGN=linux/arm64 ;;
     aarch64|arm64) NATIVE=linux/arm64 FOREIGN=linux/amd64 ;;
@@ -82,11 +89,13 @@ sleep 0.5
 echo "==> pushing the busybox fixture"
 "$BIN/fixture" --registry "$REGISTRY" --repository busybox
 
-echo "==> coordinator serve, worker native-1 ($NATIVE), worker cross-1 ($FOREIGN, --allow-cross)"
+echo "==> $COORDINATORS × coordinator serve, worker native-1 ($NATIVE), worker cross-1 ($FOREIGN, --allow-cross)"
 export RUST_LOG="${RUST_LOG:-info}"
-"$BIN/coordinator" serve --nats "$NATS_URL" --heartbeat-interval 1 \
-    --insecure-registry "$REGISTRY" >"$WORK/coordinator.log" 2>&1 &
-PIDS+=($!)
+for i in $(seq 1 "$COORDINATORS"); do
+    "$BIN/coordinator" serve --nats "$NATS_URL" --heartbeat-interval 1 \
+        --insecure-registry "$REGISTRY" >"$WORK/coordinator-$i.log" 2>&1 &
+    PIDS+=($!)
+done
 "$BIN/worker" serve --nats "$NATS_URL" --id native-1 --heartbeat-interval 1 \
     --insecure-registry "$REGISTRY" >"$WORK/native-1.log" 2>&1 &
 PIDS+=($!)
@@ -112,3 +121,11 @@ echo "==> coordinator submit examples/multiarch for $NATIVE,$FOREIGN"
 echo "==> skopeo inspect --raw docker://$REGISTRY/demo/multiarch:latest"
 skopeo inspect --raw --tls-verify=false "docker://$REGISTRY/demo/multiarch:latest"
 echo
+
+if [ "$COORDINATORS" -gt 1 ]; then
+    echo "==> the coordinators serving and the one that drove the build"
+    grep -ho 'coordinator=[^ ]*' "$WORK"/coordinator-*.log | sort -u
+    for id in $("$BIN/coordinator" list --nats "$NATS_URL" | awk 'NR > 1 { print $1 }'); do
+        "$BIN/coordinator" status --nats "$NATS_URL" "$id"
+    done
+fi

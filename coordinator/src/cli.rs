@@ -315,6 +315,14 @@ pub struct ServeArgs {
     /// COSIGN_PASSWORD variable only, never from a flag (docs/signing.md).
     #[arg(long, value_name = "PATH")]
     pub cosign_key_path: Option<PathBuf>,
+    /// How long this coordinator's lease on a build lasts unless renewed, seconds: when it
+    /// dies, another coordinator takes its builds over after this (docs/api.md, Several coordinators).
+    #[arg(long, default_value_t = 15, value_name = "SECS")]
+    pub lease: u64,
+    /// How often leases are renewed, and how often builds whose lease ran out are looked
+    /// for, seconds; shorter than --lease.
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    pub lease_renew: u64,
 }
 
 impl ServeArgs {
@@ -333,7 +341,13 @@ impl ServeArgs {
     }
 
     /// The daemon's configuration.
-    pub fn config(&self) -> Result<crate::serve::ServeConfig, kaniko_nats::PrefixConflict> {
+    pub fn config(&self) -> anyhow::Result<crate::serve::ServeConfig> {
+        let ownership = crate::policy::lease::Ownership::new(
+            crate::policy::lease::coordinator_id(),
+            Duration::from_secs(self.lease),
+            Duration::from_secs(self.lease_renew),
+        )
+        .map_err(anyhow::Error::msg)?;
         Ok(crate::serve::ServeConfig {
             nats: kaniko_nats::NatsOptions {
                 connect_wait: Some(Duration::from_secs(self.nats_connect_timeout)),
@@ -350,6 +364,7 @@ impl ServeArgs {
             registry: self.registry.options(),
             heartbeat_interval: Duration::from_secs(self.heartbeat_interval.max(1)),
             policy: self.policy.clone(),
+            ownership,
         })
     }
 }
@@ -387,6 +402,31 @@ mod tests {
         assert_eq!(config.prefix, "ci");
         assert_eq!(config.registry.insecure_registries, ["127.0.0.1:5000"]);
         assert_eq!(config.heartbeat_interval, Duration::from_secs(2));
+        assert_eq!(config.ownership.lease, Duration::from_secs(15));
+        assert_eq!(config.ownership.renew, Duration::from_secs(5));
+        let parse = |lease: &str, renew: &str| {
+            let cli = Cli::try_parse_from([
+                "coordinator",
+                "serve",
+                "--lease",
+                lease,
+                "--lease-renew",
+                renew,
+            ])
+            .unwrap();
+            let Command::Serve(args) = cli.command else {
+                panic!("not serve");
+            };
+            args.config().map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            parse("3", "1").unwrap().ownership.lease,
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            parse("3", "3").unwrap_err(),
+            "--lease-renew (3s) must be shorter than --lease (3s), or leases run out between renewals"
+        );
     }
 
     #[test]

@@ -2,9 +2,10 @@
 
 //! The coordinator's policy, apart from who runs it: routing ([`routing`]), the one task
 //! construction and task id ([`task`]), a build's record and the failure verdict
-//! ([`record`]), index publishing ([`publish`]) and signing what it publishes ([`sign`]). The actors (the fleet over NATS) and
+//! ([`record`]), which coordinator owns a build ([`lease`]), index publishing ([`publish`]) and signing what it publishes ([`sign`]). The actors (the fleet over NATS) and
 //! every driver (`local`, `ci`) call these; none of them imports an actor or a driver.
 
+pub mod lease;
 pub mod publish;
 pub mod record;
 pub mod routing;

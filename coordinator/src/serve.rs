@@ -1,8 +1,10 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! `coordinator serve`: loads the policy (`--policy`), connects to NATS, makes sure the
-//! streams, buckets and object stores exist (each policy identity's too), starts the actors under an actix `System`, resumes the builds left unfinished in
-//! the BUILDS bucket, and serves until shut down. [`run`] is the daemon inside a running
+//! streams, buckets and object stores exist (each policy identity's too), starts the actors under an actix `System`, takes over the builds of
+//! the BUILDS bucket whose lease ran out ([`crate::policy::lease`]: unfinished builds of a
+//! coordinator that died or restarted), and serves until shut down, when it gives up its
+//! builds' leases so another coordinator takes them over at once. [`run`] is the daemon inside a running
 //! system; [`run_blocking`] is the CLI's entry; [`spawn`] runs it on its own thread for
 //! tests and embedding.
 
@@ -20,11 +22,12 @@ use kaniko_registry::{RegistryClient, RegistryOptions};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
-use crate::actors::api::{Adopt, ApiActor};
+use crate::actors::api::{ApiActor, ReleaseAll};
 use crate::actors::fleet::{FleetActor, decode_presence};
 use crate::actors::index::IndexActor;
 use crate::authz::Policy;
 use crate::bus::{FleetBus, StreamSettings};
+use crate::policy::lease::Ownership;
 
 /// Everything `coordinator serve` needs.
 #[derive(Debug, Clone)]
@@ -41,6 +44,8 @@ pub struct ServeConfig {
     pub heartbeat_interval: Duration,
     /// The authorization policy (`--policy`); `None` serves the open, anonymous API.
     pub policy: Option<PathBuf>,
+    /// This coordinator's id and its builds' lease timing (`--lease`, `--lease-renew`).
+    pub ownership: Ownership,
 }
 
 /// Runs the coordinator inside the current actix system until `shutdown` completes.
@@ -90,25 +95,19 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> any
     let identities = policy
         .as_ref()
         .map_or(0, |policy| policy.identities().count());
-    let api = ApiActor::subscribe(driver.clone(), fleet, index, policy)
+    let ownership = Arc::new(config.ownership.clone());
+    // Started, the ApiActor takes over the stored builds whose lease ran out (all the
+    // unfinished ones after a restart of the only coordinator, once their lease ends).
+    let api = ApiActor::subscribe(driver.clone(), fleet, index, policy, ownership.clone())
         .await?
         .start();
-
-    match driver.load_all().await {
-        Ok(records) => {
-            for (record, revision) in records {
-                if !record.state.is_terminal() {
-                    info!(build_id = %record.build_id, "resuming build");
-                    api.do_send(Adopt { record, revision });
-                }
-            }
-        }
-        Err(err) => warn!("cannot list stored builds to resume: {err}"),
-    }
     client.flush().await.context("flushing subscriptions")?;
-    info!(prefix = %names.prefix(), identities, "coordinator serving");
+    info!(prefix = %names.prefix(), identities, coordinator = %ownership.id, lease = ?ownership.lease, "coordinator serving");
     shutdown.await;
-    info!("coordinator shutting down");
+    info!("coordinator shutting down: giving up its builds' leases");
+    if let Err(err) = api.send(ReleaseAll).await {
+        warn!("giving up the leases: {err}");
+    }
     Ok(())
 }
 

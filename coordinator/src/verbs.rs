@@ -125,6 +125,9 @@ pub fn render_workers(workers: &[WorkerInfo]) -> String {
 /// One build's status for people.
 pub fn render_status(status: &BuildStatus) -> String {
     let mut out = format!("build {}: {}\n", status.build_id, json_name(&status.state));
+    if let Some(coordinator) = &status.coordinator {
+        out.push_str(&format!("  coordinator {coordinator}\n"));
+    }
     for p in &status.platforms {
         let detail = match (&p.descriptor, &p.error) {
             (Some(d), _) => d.digest.clone(),
@@ -362,10 +365,18 @@ mod tests {
             submitted_at_unix_ms: 0,
             updated_at_unix_ms: 0,
             owner: None,
+            coordinator: None,
         };
         assert_eq!(
             render_status(&status),
             "build b1: failed\n  linux/arm64      failed     permanent: dockerfile:2: unknown instruction\n"
+        );
+        let mut owned = status.clone();
+        owned.coordinator = Some("host-1-abc".into());
+        assert!(
+            render_status(&owned).starts_with("build b1: failed\n  coordinator host-1-abc\n"),
+            "{}",
+            render_status(&owned)
         );
         assert_eq!(
             render_list(&[status])

@@ -379,6 +379,9 @@ pub struct BuildStatus {
     /// identity's events stream.
     #[serde(default)]
     pub owner: Option<String>,
+    /// The coordinator that drives it (holds its lease), when one does.
+    #[serde(default)]
+    pub coordinator: Option<String>,
 }
 
 /// Asks for one build's status (`kaniko.api.status`).

@@ -107,6 +107,7 @@ fn build_status() -> BuildStatus {
         submitted_at_unix_ms: 1,
         updated_at_unix_ms: 2,
         owner: Some("alice".into()),
+        coordinator: Some("host-1-12-abcdef".into()),
     }
 }
 

@@ -9,13 +9,19 @@
 //! never a crash. Each verb with logic of its own has its file under `api/` (`submit`,
 //! `status`, `cancel`, `list`); `status`, `cancel` and `list` show an identity its own builds
 //! only (admins all).
+//!
+//! Several coordinators run at once: every `--lease-renew` (and at start) the ApiActor looks
+//! for builds not terminal whose lease ran out (their coordinator died, or a record from
+//! before leases) and takes them over with a compare-and-swap write of a lease of its own
+//! (only one coordinator wins), then drives them like its own; at shutdown it gives its
+//! builds' leases up.
 
 mod cancel;
 mod list;
 mod status;
 mod submit;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -27,16 +33,17 @@ use kaniko_common::messages::{
     StatusReply, SubmitReply, WireError, WorkersReply, WorkersRequest,
 };
 use kaniko_common::subjects::ApiVerb;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 pub use self::cancel::cancellable;
 pub use self::list::list;
 pub use self::submit::prepare;
-use super::build_actor::BuildActor;
+use super::build_actor::{BuildActor, ReleaseLease};
 use super::fleet::{FleetActor, LiveWorkers};
 use super::index::IndexActor;
 use crate::authz::{self, Caller, Policy};
 use crate::bus::{FleetBus, headers};
+use crate::policy::lease::Ownership;
 use crate::policy::now_ms;
 use crate::policy::record::BuildRecord;
 
@@ -51,6 +58,9 @@ pub struct ApiActor {
     index: Addr<IndexActor>,
     builds: HashMap<String, Addr<BuildActor>>,
     requests: Option<futures::stream::SelectAll<async_nats::Subscriber>>,
+    ownership: Arc<Ownership>,
+    scanning: bool,
+    stopping: bool,
 }
 
 impl ApiActor {
@@ -62,6 +72,7 @@ impl ApiActor {
         fleet: Addr<FleetActor>,
         index: Addr<IndexActor>,
         policy: Option<Arc<Policy>>,
+        ownership: Arc<Ownership>,
     ) -> anyhow::Result<ApiActor> {
         let mut subscriptions = Vec::new();
         for verb in ApiVerb::ALL {
@@ -80,7 +91,32 @@ impl ApiActor {
             index,
             builds: HashMap::new(),
             requests: Some(futures::stream::select_all(subscriptions)),
+            ownership,
+            scanning: false,
+            stopping: false,
         })
+    }
+
+    /// Looks for builds whose lease ran out and takes them over (one look at a time).
+    fn scan(&mut self, ctx: &mut Context<Self>) {
+        if self.scanning || self.stopping {
+            return;
+        }
+        self.scanning = true;
+        self.builds.retain(|_, addr| addr.connected());
+        let live: HashSet<String> = self.builds.keys().cloned().collect();
+        let bus = self.bus.clone();
+        let ownership = self.ownership.clone();
+        ctx.spawn(
+            async move { take_over(&bus, &ownership, &live).await }
+                .into_actor(self)
+                .map(|adopts, act, ctx| {
+                    act.scanning = false;
+                    for adopt in adopts {
+                        <Self as Handler<Adopt>>::handle(act, adopt, ctx);
+                    }
+                }),
+        );
     }
 
     fn live_build(&self, build_id: &str) -> Option<Addr<BuildActor>> {
@@ -95,6 +131,74 @@ impl Actor for ApiActor {
         if let Some(requests) = self.requests.take() {
             ctx.add_stream(requests);
         }
+        self.scan(ctx);
+        ctx.run_interval(self.ownership.renew, |act, ctx| act.scan(ctx));
+    }
+}
+
+/// Takes over every build of the BUILDS bucket that `ownership` may take (not terminal,
+/// lease run out) and none of `live` (driven here): a CAS write of a lease of this
+/// coordinator each, the builds won to adopt. A lost CAS is another coordinator's win.
+async fn take_over(bus: &FleetBus, ownership: &Ownership, live: &HashSet<String>) -> Vec<Adopt> {
+    let records = match bus.load_all().await {
+        Ok(records) => records,
+        Err(err) => {
+            warn!("cannot list stored builds to take over: {err}");
+            return Vec::new();
+        }
+    };
+    let now = now_ms();
+    let mut adopts = Vec::new();
+    for (mut record, revision) in records {
+        if live.contains(&record.build_id) || !ownership.may_take(&record, now) {
+            continue;
+        }
+        let previous = record.lease.as_ref().map(|l| l.holder.clone());
+        record.lease = Some(ownership.lease_from(now));
+        let Ok(bytes) = serde_json::to_vec(&record) else {
+            continue;
+        };
+        match bus
+            .builds
+            .update(&record.build_id, bytes.into(), revision)
+            .await
+        {
+            Ok(revision) => {
+                info!(
+                    build_id = %record.build_id,
+                    from = previous.as_deref().unwrap_or("nobody"),
+                    coordinator = %ownership.id,
+                    "lease ran out: build taken over"
+                );
+                adopts.push(Adopt { record, revision });
+            }
+            Err(err) => {
+                debug!(build_id = %record.build_id, "another coordinator took the build: {err}");
+            }
+        }
+    }
+    adopts
+}
+
+/// Gives up the leases of every build driven here (shutdown); answers once they are saved.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReleaseAll;
+
+impl Handler<ReleaseAll> for ApiActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _msg: ReleaseAll, _ctx: &mut Self::Context) -> Self::Result {
+        self.stopping = true;
+        let live: Vec<Addr<BuildActor>> = self
+            .builds
+            .values()
+            .filter(|a| a.connected())
+            .cloned()
+            .collect();
+        Box::pin(async move {
+            futures::future::join_all(live.iter().map(|a| a.send(ReleaseLease))).await;
+        })
     }
 }
 
@@ -113,11 +217,15 @@ impl Handler<Adopt> for ApiActor {
 
     fn handle(&mut self, msg: Adopt, _ctx: &mut Self::Context) {
         let id = msg.record.build_id.clone();
+        if self.stopping || self.live_build(&id).is_some() {
+            return;
+        }
         let actor = BuildActor::new(
             msg.record,
             msg.revision,
             self.bus.clone(),
             self.index.clone(),
+            self.ownership.clone(),
         );
         self.builds.retain(|_, addr| addr.connected());
         self.builds.insert(id, actor.start());
@@ -247,7 +355,14 @@ impl StreamHandler<async_nats::Message> for ApiActor {
         }
         match verb {
             ApiVerb::Submit => {
-                let work = submit::answer(bus, self.fleet.clone(), message, identity, policy);
+                let work = submit::answer(
+                    bus,
+                    self.fleet.clone(),
+                    message,
+                    identity,
+                    policy,
+                    self.ownership.clone(),
+                );
                 ctx.spawn(work.into_actor(self).map(|adopt, act, ctx| {
                     if let Some(adopt) = adopt {
                         <Self as Handler<Adopt>>::handle(act, adopt, ctx);
@@ -264,7 +379,15 @@ impl StreamHandler<async_nats::Message> for ApiActor {
                     .as_ref()
                     .ok()
                     .and_then(|r| self.live_build(&r.build_id));
-                let work = cancel::answer(bus, live, decoded, message, identity, policy);
+                let work = cancel::answer(
+                    bus,
+                    live,
+                    decoded,
+                    message,
+                    identity,
+                    policy,
+                    self.ownership.clone(),
+                );
                 ctx.spawn(work.into_actor(self));
             }
             ApiVerb::List => {

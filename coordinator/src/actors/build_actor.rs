@@ -7,8 +7,14 @@
 //! cancellation, and once every platform is done applies the failure policy
 //! ([`BuildRecord::verdict`]) and hands the children to the IndexActor. Every change is
 //! written to the BUILDS bucket with compare-and-swap on the revision
-//! ([`FleetBus::save_record`]).
+//! ([`FleetBus::save_record`]), carrying this coordinator's lease ([`crate::policy::lease`]),
+//! renewed every `--lease-renew`. A CAS conflict re-reads the record: still this
+//! coordinator's lease, the other write was a cancel asked of another coordinator (merged,
+//! then the build is cancelled); anyone else's, the build was taken over and the actor stops
+//! without publishing anything more for it. The index is published only once the
+//! `publishing` state is saved under this coordinator's lease.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
@@ -21,6 +27,7 @@ use tracing::{debug, error, info, warn};
 
 use super::index::IndexActor;
 use crate::bus::{FleetBus, STATE_RETRY_LIMIT};
+use crate::policy::lease::Ownership;
 use crate::policy::now_ms;
 use crate::policy::publish::{PublishFailure, PublishIndex};
 use crate::policy::record::{Applied, BuildRecord, Verdict};
@@ -35,6 +42,8 @@ pub struct BuildActor {
     index: Addr<IndexActor>,
     finishing: bool,
     outbox: Option<tokio::sync::mpsc::UnboundedSender<Save>>,
+    ownership: Arc<Ownership>,
+    released: bool,
 }
 
 /// One write of the build's state and the events that follow it.
@@ -42,6 +51,8 @@ struct Save {
     bytes: Vec<u8>,
     events: Vec<Event>,
     terminal: bool,
+    /// Told once the record is saved (dropped unsaved when the build is someone else's).
+    saved: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 /// Stops the build actor (its state is final, or another coordinator owns it).
@@ -58,8 +69,15 @@ impl Handler<StopBuild> for BuildActor {
 }
 
 impl BuildActor {
-    /// An actor for `record`, stored at `revision` in the BUILDS bucket (new or resumed).
-    pub fn new(record: BuildRecord, revision: u64, bus: FleetBus, index: Addr<IndexActor>) -> Self {
+    /// An actor for `record`, stored at `revision` in the BUILDS bucket (new or taken over)
+    /// under a lease of `ownership`'s coordinator.
+    pub fn new(
+        record: BuildRecord,
+        revision: u64,
+        bus: FleetBus,
+        index: Addr<IndexActor>,
+        ownership: Arc<Ownership>,
+    ) -> Self {
         BuildActor {
             record,
             revision,
@@ -67,7 +85,18 @@ impl BuildActor {
             index,
             finishing: false,
             outbox: None,
+            ownership,
+            released: false,
         }
+    }
+
+    /// Renews the lease in the record and saves it (the next write of the record).
+    fn renew(&mut self, ctx: &mut Context<Self>) {
+        if self.released || self.record.state.is_terminal() {
+            return;
+        }
+        self.record.lease = Some(self.ownership.lease_from(now_ms()));
+        self.persist(ctx, Vec::new());
     }
 
     fn event(&self, kind: EventKind) -> Event {
@@ -104,11 +133,21 @@ impl BuildActor {
     }
 
     fn persist(&mut self, _ctx: &mut Context<Self>, events: Vec<EventKind>) {
+        self.persist_then(events, None);
+    }
+
+    /// [`persist`](Self::persist), telling `saved` once the record is stored.
+    fn persist_then(
+        &mut self,
+        events: Vec<EventKind>,
+        saved: Option<tokio::sync::oneshot::Sender<()>>,
+    ) {
         let events: Vec<Event> = events.into_iter().map(|k| self.event(k)).collect();
         let save = Save {
             bytes: serde_json::to_vec(&self.record).unwrap_or_default(),
             events,
             terminal: self.record.state.is_terminal(),
+            saved,
         };
         if let Some(outbox) = &self.outbox
             && outbox.send(save).is_err()
@@ -126,15 +165,18 @@ impl BuildActor {
         let owner = self.record.owner.clone();
         let mut revision = self.revision;
         let actor = ctx.address();
+        let ownership = self.ownership.clone();
         actix::spawn(async move {
             while let Some(save) = saves.recv().await {
-                match bus.save_record(&key, &save.bytes, revision).await {
-                    Ok(next) => revision = next,
-                    Err(err) => {
-                        error!(build_id = %key, "saving build state: {err}; stopping");
-                        actor.do_send(StopBuild);
-                        return;
-                    }
+                let Some(next) =
+                    save_owned(&bus, &ownership, &key, save.bytes, revision, &actor).await
+                else {
+                    actor.do_send(StopBuild);
+                    return;
+                };
+                revision = next;
+                if let Some(saved) = save.saved {
+                    let _ = saved.send(());
                 }
                 for event in &save.events {
                     let published =
@@ -274,15 +316,28 @@ impl BuildActor {
             Verdict::Publish { children, failed } => {
                 self.record.state = BuildState::Publishing;
                 self.record.updated_at_unix_ms = now_ms();
-                self.persist(ctx, Vec::new());
+                let (saved, is_saved) = tokio::sync::oneshot::channel();
+                self.persist_then(Vec::new(), Some(saved));
                 let request = &self.record.request;
                 let publish = PublishIndex::for_request(
                     self.record.build_id.clone(),
                     request,
                     children.clone(),
                 );
-                ctx.wait(self.index.send(publish).into_actor(self).map(
+                // Published only once `publishing` is stored under this coordinator's lease:
+                // a build taken over meanwhile is published by its new owner alone.
+                let index = self.index.clone();
+                let gated = async move {
+                    is_saved.await.ok()?;
+                    Some(index.send(publish).await)
+                };
+                ctx.wait(gated.into_actor(self).map(
                     move |outcome, act, ctx| {
+                        let Some(outcome) = outcome else {
+                            warn!(build_id = %act.record.build_id, "the publishing state was not saved: the index is left to the build's owner");
+                            ctx.stop();
+                            return;
+                        };
                         let destinations = act.record.request.destinations.clone();
                         let outcome = outcome.unwrap_or_else(|e| {
                             Err(PublishFailure::before_tags(
@@ -368,8 +423,15 @@ impl Actor for BuildActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        info!(build_id = %self.record.build_id, state = ?self.record.state, "build actor started");
+        info!(build_id = %self.record.build_id, state = ?self.record.state, coordinator = %self.ownership.id, "build actor started");
+        self.record.lease = Some(self.ownership.lease_from(now_ms()));
         self.start_writer(ctx);
+        ctx.run_interval(self.ownership.renew, |act, ctx| act.renew(ctx));
+        if let Some(reason) = self.record.cancel_requested.clone() {
+            // Cancelled through another coordinator before this one took the build.
+            self.abort(ctx, ErrorKind::Cancelled, &reason);
+            return;
+        }
         if self.record.state == BuildState::Queued
             && self.record.platforms.iter().all(|p| !p.published)
         {
@@ -504,5 +566,101 @@ impl Handler<Cancel> for BuildActor {
     fn handle(&mut self, msg: Cancel, ctx: &mut Self::Context) -> Self::Result {
         self.abort(ctx, ErrorKind::Cancelled, &msg.reason);
         MessageResult(self.record.state)
+    }
+}
+
+/// Saves `bytes` as build `key`'s record at `revision` under `ownership`'s lease: the next
+/// revision, or `None` when the build is no longer this coordinator's (taken over after its
+/// lease ran out) or cannot be saved. A conflict with a record still under this
+/// coordinator's lease is a cancel asked elsewhere: merged into `bytes`, saved again, and
+/// sent to `actor`.
+async fn save_owned(
+    bus: &FleetBus,
+    ownership: &Ownership,
+    key: &str,
+    mut bytes: Vec<u8>,
+    mut revision: u64,
+    actor: &Addr<BuildActor>,
+) -> Option<u64> {
+    use async_nats::jetstream::kv::UpdateErrorKind;
+    loop {
+        let err = match bus.save_record(key, &bytes, revision).await {
+            Ok(next) => return Some(next),
+            Err(err) => err,
+        };
+        if err.kind() != UpdateErrorKind::WrongLastRevision {
+            error!(build_id = %key, "saving build state: {err}; stopping");
+            return None;
+        }
+        let stored = match bus.builds.entry(key).await {
+            Ok(Some(entry)) => serde_json::from_slice::<BuildRecord>(&entry.value)
+                .ok()
+                .map(|record| (record, entry.revision)),
+            _ => None,
+        };
+        let Some((stored, stored_revision)) = stored else {
+            error!(build_id = %key, "the build's record changed and cannot be read; stopping");
+            return None;
+        };
+        if !ownership.holds(&stored) || stored.state.is_terminal() {
+            let holder = stored.lease.map(|l| l.holder).unwrap_or_default();
+            warn!(build_id = %key, %holder, "the build was taken over by another coordinator; stopping");
+            return None;
+        }
+        revision = stored_revision;
+        let Some(reason) = stored.cancel_requested else {
+            continue;
+        };
+        let Ok(mut mine) = serde_json::from_slice::<BuildRecord>(&bytes) else {
+            return None;
+        };
+        if mine.cancel_requested.is_none() {
+            info!(build_id = %key, "cancel asked through another coordinator");
+            mine.cancel_requested = Some(reason.clone());
+            bytes = serde_json::to_vec(&mine).unwrap_or_default();
+            actor.do_send(CancelRequested { reason });
+        }
+    }
+}
+
+/// A cancel asked of another coordinator, seen in the stored record.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct CancelRequested {
+    reason: String,
+}
+
+impl Handler<CancelRequested> for BuildActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CancelRequested, ctx: &mut Self::Context) {
+        self.record.cancel_requested = Some(msg.reason.clone());
+        self.abort(ctx, ErrorKind::Cancelled, &msg.reason);
+    }
+}
+
+/// Gives up the build's lease at shutdown (expired now), so another coordinator takes the
+/// build over at its next look instead of after a whole lease; answers once saved.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReleaseLease;
+
+impl Handler<ReleaseLease> for BuildActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _msg: ReleaseLease, _ctx: &mut Self::Context) -> Self::Result {
+        if self.released || self.record.state.is_terminal() {
+            return Box::pin(async {});
+        }
+        self.released = true;
+        self.record.lease = Some(self.ownership.lease_from(now_ms()));
+        if let Some(lease) = &mut self.record.lease {
+            lease.expires_at_unix_ms = now_ms();
+        }
+        let (saved, is_saved) = tokio::sync::oneshot::channel();
+        self.persist_then(Vec::new(), Some(saved));
+        Box::pin(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(3), is_saved).await;
+        })
     }
 }

@@ -12,6 +12,8 @@ use kaniko_common::oci::Descriptor;
 use kaniko_common::platform::Platform;
 use serde::{Deserialize, Serialize};
 
+use super::lease::Lease;
+
 /// Where a platform's task was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -97,6 +99,14 @@ pub struct BuildRecord {
     /// anonymous build of a coordinator without a policy.
     #[serde(default)]
     pub owner: Option<String>,
+    /// The coordinator driving it and until when ([`super::lease`]); `None` in a record
+    /// stored before leases (any coordinator may take it).
+    #[serde(default)]
+    pub lease: Option<Lease>,
+    /// Why a cancel was asked of a coordinator that does not own the build: the owner sees
+    /// it at its next write and cancels.
+    #[serde(default)]
+    pub cancel_requested: Option<String>,
 }
 
 /// What the failure policy decides once every platform is done.
@@ -150,6 +160,8 @@ impl BuildRecord {
             submitted_at_unix_ms: now,
             updated_at_unix_ms: now,
             owner: None,
+            lease: None,
+            cancel_requested: None,
         }
     }
 
@@ -300,6 +312,7 @@ impl BuildRecord {
             submitted_at_unix_ms: self.submitted_at_unix_ms,
             updated_at_unix_ms: self.updated_at_unix_ms,
             owner: self.owner.clone(),
+            coordinator: self.lease.as_ref().map(|l| l.holder.clone()),
         }
     }
 }

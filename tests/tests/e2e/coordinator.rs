@@ -48,6 +48,7 @@ impl Setup {
             },
             heartbeat_interval: Duration::from_secs(5),
             policy: None,
+            ownership: Default::default(),
         };
         let coordinator = tokio::task::spawn_blocking(move || spawn(config))
             .await

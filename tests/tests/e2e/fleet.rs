@@ -45,8 +45,8 @@ pub(crate) fn binary(name: &str) -> PathBuf {
 
 /// A spawned daemon whose stderr goes to a log file; killed on drop.
 pub(crate) struct Daemon {
-    name: String,
-    child: Child,
+    pub(crate) name: String,
+    pub(crate) child: Child,
     log: PathBuf,
 }
 
@@ -98,7 +98,7 @@ pub(crate) struct Fleet {
     pub(crate) nats: Nats,
     pub(crate) registry: Registry,
     pub(crate) dir: tempfile::TempDir,
-    daemons: Vec<Daemon>,
+    pub(crate) daemons: Vec<Daemon>,
 }
 
 impl Fleet {
@@ -489,7 +489,7 @@ fn incompressible(len: usize) -> Vec<u8> {
 }
 
 /// A `coordinator submit` running in the background whose live lines (stderr) are kept.
-struct Followed {
+pub(crate) struct Followed {
     child: Child,
     lines: std::sync::Arc<std::sync::Mutex<String>>,
     reader: Option<std::thread::JoinHandle<()>>,
@@ -497,12 +497,12 @@ struct Followed {
 
 impl Followed {
     /// What submit has printed so far.
-    fn seen(&self) -> String {
+    pub(crate) fn seen(&self) -> String {
         self.lines.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
     /// Waits until submit has printed `text`; fails after `within`, or when submit ended.
-    fn wait_for(&mut self, text: &str, within: Duration, fleet: &Fleet) {
+    pub(crate) fn wait_for(&mut self, text: &str, within: Duration, fleet: &Fleet) {
         let deadline = Instant::now() + within;
         while !self.seen().contains(text) {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -523,7 +523,7 @@ impl Followed {
     }
 
     /// Waits for submit to end; its status.
-    fn finish(&mut self) -> std::process::ExitStatus {
+    pub(crate) fn finish(&mut self) -> std::process::ExitStatus {
         let status = self.child.wait().expect("submit status");
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
@@ -534,7 +534,7 @@ impl Followed {
 
 impl Fleet {
     /// A context whose one big incompressible COPY keeps a build busy for a while.
-    fn big_context(&self, name: &str, len: usize) -> PathBuf {
+    pub(crate) fn big_context(&self, name: &str, len: usize) -> PathBuf {
         let context = self.dir.path().join(name);
         std::fs::create_dir_all(&context).expect("context dir");
         std::fs::write(context.join("big.bin"), incompressible(len)).expect("big file");
@@ -557,6 +557,18 @@ impl Fleet {
         platform: &Platform,
         timeout_secs: u64,
     ) -> Followed {
+        self.spawn_submit_for(context, destination, &[platform], timeout_secs)
+    }
+
+    /// [`Fleet::spawn_submit`] for several platforms.
+    pub(crate) fn spawn_submit_for(
+        &self,
+        context: &Path,
+        destination: &str,
+        platforms: &[&Platform],
+        timeout_secs: u64,
+    ) -> Followed {
+        let list: Vec<String> = platforms.iter().map(ToString::to_string).collect();
         let mut child = Command::new(binary("coordinator"))
             .arg("submit")
             .args(["--driver", "nats"])
@@ -564,7 +576,7 @@ impl Fleet {
             .arg("--context")
             .arg(context)
             .args(["--destination", destination])
-            .args(["--multi-platform", &platform.to_string()])
+            .args(["--multi-platform", &list.join(",")])
             .args(["--timeout", &timeout_secs.to_string()])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -595,7 +607,7 @@ impl Fleet {
     }
 
     /// How many tasks were ever published on the tasks stream.
-    async fn tasks_published(&self) -> u64 {
+    pub(crate) async fn tasks_published(&self) -> u64 {
         let client = async_nats::connect(self.nats.url()).await.expect("nats");
         let js = async_nats::jetstream::new(client);
         let names = kaniko_common::subjects::Names::default();

@@ -11,6 +11,7 @@ mod cache;
 mod cache_gc;
 mod ci_driver;
 mod coordinator;
+mod coordinators;
 mod deploy;
 mod dockerfile_reading;
 mod dockerfiles;

@@ -18,6 +18,7 @@ use super::{Adopt, caller_of, decode, new_build_id, reply};
 use crate::actors::fleet::{FleetActor, LiveWorkers};
 use crate::authz::{Caller, Policy};
 use crate::bus::FleetBus;
+use crate::policy::lease::Ownership;
 use crate::policy::now_ms;
 use crate::policy::record::{BuildRecord, PlatformRecord, Route};
 use crate::policy::routing::{cross_safe, missing_native, route};
@@ -94,6 +95,7 @@ pub(super) async fn answer(
     message: async_nats::Message,
     identity: Option<String>,
     policy: Option<Arc<Policy>>,
+    ownership: Arc<Ownership>,
 ) -> Option<Adopt> {
     let caller = caller_of(identity.as_deref());
     let request = match decode::<BuildRequest>(&message) {
@@ -105,7 +107,11 @@ pub(super) async fn answer(
     };
     let build_id = new_build_id();
     let stored = async {
-        let record = prepare(&bus, &fleet, &build_id, request, caller, policy.as_deref()).await?;
+        let mut record =
+            prepare(&bus, &fleet, &build_id, request, caller, policy.as_deref()).await?;
+        // Driven by this coordinator from the start: the others leave it alone while the
+        // lease is renewed.
+        record.lease = Some(ownership.lease_from(now_ms()));
         let bytes = serde_json::to_vec(&record).map_err(|e| WireError::permanent(e.to_string()))?;
         let revision = bus
             .builds

@@ -259,6 +259,7 @@ async fn the_coordinator_answers_only_on_the_caller_s_own_inbox() {
         registry: Default::default(),
         heartbeat_interval: Duration::from_secs(5),
         policy: None,
+        ownership: Default::default(),
     };
     let _coordinator = tokio::task::spawn_blocking(move || kaniko_coordinator::serve::spawn(serve))
         .await
