@@ -129,10 +129,14 @@ pub fn render_status(status: &BuildStatus) -> String {
         out.push_str(&format!("  coordinator {coordinator}\n"));
     }
     for p in &status.platforms {
-        let detail = match (&p.descriptor, &p.error) {
-            (Some(d), _) => d.digest.clone(),
-            (None, Some(e)) => e.to_string(),
-            (None, None) => p.worker_id.clone().unwrap_or_default(),
+        let detail = match (&p.descriptor, &p.error, p.queue_position) {
+            (Some(d), _, _) => d.digest.clone(),
+            (None, Some(e), _) => e.to_string(),
+            (None, None, Some(place)) => format!(
+                "position {place} in its queue, waiting {}",
+                waited(status.submitted_at_unix_ms)
+            ),
+            (None, None, None) => p.worker_id.clone().unwrap_or_default(),
         };
         out.push_str(&format!(
             "  {:<16} {:<10} {detail}\n",
@@ -158,18 +162,39 @@ pub fn render_status(status: &BuildStatus) -> String {
     out
 }
 
-/// The builds as a table, newest first.
+/// How long ago `since_unix_ms` was, for people (`12s`, `3m04s`).
+fn waited(since_unix_ms: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let seconds = now.saturating_sub(since_unix_ms) / 1000;
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        _ => format!("{}m{:02}s", seconds / 60, seconds % 60),
+    }
+}
+
+/// The builds as a table, newest first; a build with a platform waiting says its place in
+/// the queue (the first waiting platform's, `#3`) and how long it has waited.
 pub fn render_list(builds: &[BuildStatus]) -> String {
     let mut out = format!(
-        "{:<28} {:<11} {:<10} {}\n",
-        "BUILD", "STATE", "PLATFORMS", "DESTINATION"
+        "{:<28} {:<11} {:<10} {:<14} {}\n",
+        "BUILD", "STATE", "PLATFORMS", "QUEUE", "DESTINATION"
     );
     for b in builds {
+        let queue = b
+            .platforms
+            .iter()
+            .filter_map(|p| p.queue_position)
+            .min()
+            .map(|place| format!("#{place} {}", waited(b.submitted_at_unix_ms)))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "{:<28} {:<11} {:<10} {}\n",
+            "{:<28} {:<11} {:<10} {:<14} {}\n",
             b.build_id,
             json_name(&b.state),
             b.platforms.len(),
+            queue,
             b.destinations.first().map(String::as_str).unwrap_or("")
         ));
     }
@@ -351,6 +376,7 @@ mod tests {
             build_id: "b1".into(),
             state: BuildState::Failed,
             platforms: vec![PlatformStatus {
+                queue_position: None,
                 platform: Platform::parse("linux/arm64").unwrap(),
                 state: PlatformState::Failed,
                 worker_id: Some("w".into()),

@@ -351,6 +351,11 @@ pub struct PlatformStatus {
     pub descriptor: Option<Descriptor>,
     /// The last error, if any.
     pub error: Option<WireError>,
+    /// While queued: its place among the tasks waiting on the same subject (1: next to be
+    /// taken), counted over every unfinished build in submission order. Filled by `status`
+    /// and `list`.
+    #[serde(default)]
+    pub queue_position: Option<u32>,
 }
 
 /// What is known about one build.

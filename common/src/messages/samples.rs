@@ -75,6 +75,7 @@ fn build_status() -> BuildStatus {
         state: BuildState::Running,
         platforms: vec![
             PlatformStatus {
+                queue_position: None,
                 platform: platform("linux/amd64"),
                 state: PlatformState::Succeeded,
                 worker_id: Some("worker-1".into()),
@@ -83,6 +84,7 @@ fn build_status() -> BuildStatus {
                 error: None,
             },
             PlatformStatus {
+                queue_position: None,
                 platform: platform("linux/arm/v7"),
                 state: PlatformState::Queued,
                 worker_id: None,

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::lease::Lease;
 
 /// Where a platform's task was sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Route {
     /// The platform's own subject: native workers only.
@@ -303,6 +303,7 @@ impl BuildRecord {
                     attempt: p.attempt,
                     descriptor: p.descriptor.clone(),
                     error: p.error.clone(),
+                    queue_position: None,
                 })
                 .collect(),
             index: self.index.clone(),
@@ -314,6 +315,50 @@ impl BuildRecord {
             owner: self.owner.clone(),
             coordinator: self.lease.as_ref().map(|l| l.holder.clone()),
         }
+    }
+}
+
+/// The place in its queue of every waiting platform of `records`' unfinished builds, keyed by
+/// `(build id, platform)`: platforms whose tasks go to the same subject (the platform and its
+/// route) wait in one queue, served in the order the builds were submitted; 1 is next.
+pub fn queue_positions<'r>(
+    records: impl IntoIterator<Item = &'r BuildRecord>,
+) -> std::collections::HashMap<(String, String), u32> {
+    let mut waiting: std::collections::BTreeMap<(String, Route), Vec<(u64, String)>> =
+        std::collections::BTreeMap::new();
+    for record in records {
+        if record.state.is_terminal() {
+            continue;
+        }
+        for p in &record.platforms {
+            if p.state == PlatformState::Queued {
+                waiting
+                    .entry((p.platform.to_string(), p.route))
+                    .or_default()
+                    .push((record.submitted_at_unix_ms, record.build_id.clone()));
+            }
+        }
+    }
+    let mut positions = std::collections::HashMap::new();
+    for ((platform, _), mut builds) in waiting {
+        builds.sort();
+        for (place, (_, build_id)) in builds.into_iter().enumerate() {
+            let place = u32::try_from(place).unwrap_or(u32::MAX).saturating_add(1);
+            positions.insert((build_id, platform.clone()), place);
+        }
+    }
+    positions
+}
+
+/// Fills `status`' queue positions from `positions` ([`queue_positions`]).
+pub fn fill_queue_positions(
+    status: &mut BuildStatus,
+    positions: &std::collections::HashMap<(String, String), u32>,
+) {
+    for p in &mut status.platforms {
+        p.queue_position = positions
+            .get(&(status.build_id.clone(), p.platform.to_string()))
+            .copied();
     }
 }
 
@@ -495,5 +540,49 @@ mod tests {
         r.apply(&built("linux/amd64", 1), 2);
         let json = serde_json::to_vec(&r).unwrap();
         assert_eq!(serde_json::from_slice::<BuildRecord>(&json).unwrap(), r);
+    }
+
+    #[test]
+    fn waiting_platforms_are_numbered_per_queue_in_submission_order() {
+        let build = |id: &str, submitted: u64| {
+            let mut r = record(false, true);
+            r.build_id = id.into();
+            r.submitted_at_unix_ms = submitted;
+            r
+        };
+        // b-late was submitted last; b-first first. b-busy's amd64 is being built, b-done is
+        // finished: neither waits in the amd64 queue.
+        let late = build("b-late", 300);
+        let first = build("b-first", 100);
+        let mut busy = build("b-busy", 50);
+        busy.started(&p("linux/amd64"), "w1", 1, 60);
+        let mut done = build("b-done", 10);
+        done.state = BuildState::Succeeded;
+        let mut cross = build("b-cross", 200);
+        for platform in &mut cross.platforms {
+            platform.route = Route::Cross;
+        }
+        let positions = queue_positions([&late, &first, &busy, &done, &cross]);
+        let at = |id: &str, platform: &str| positions.get(&(id.to_string(), platform.to_string()));
+        assert_eq!(at("b-first", "linux/amd64"), Some(&1));
+        assert_eq!(at("b-late", "linux/amd64"), Some(&2));
+        assert_eq!(at("b-busy", "linux/amd64"), None, "being built");
+        assert_eq!(at("b-busy", "linux/arm64"), Some(&1));
+        assert_eq!(at("b-first", "linux/arm64"), Some(&2));
+        assert_eq!(at("b-late", "linux/arm64"), Some(&3));
+        assert_eq!(
+            at("b-done", "linux/amd64"),
+            None,
+            "finished builds wait for nothing"
+        );
+        assert_eq!(
+            at("b-cross", "linux/amd64"),
+            Some(&1),
+            "the cross subject is its own queue"
+        );
+        let mut status = late.status();
+        fill_queue_positions(&mut status, &positions);
+        let places: Vec<Option<u32>> = status.platforms.iter().map(|p| p.queue_position).collect();
+        assert_eq!(places, [Some(2), Some(3)]);
     }
 }

@@ -9,6 +9,7 @@
 //! The binaries are found next to this test executable (`target/debug/worker`,
 //! `target/debug/coordinator`); build them first.
 
+mod load;
 mod policy;
 mod slow_link;
 

@@ -387,3 +387,45 @@ async fn a_mirror_with_a_path_prefix_serves_docker_hub_images_as_ecr_public_lays
         "{index}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_whose_references_the_registry_does_not_see_yet_is_pushed_again() {
+    // docker-registry's filesystem storage rewrites a repository's links in place, so while
+    // another worker pushes the same image a manifest PUT can be answered MANIFEST_BLOB_UNKNOWN
+    // (S3-backed registries say the same while their storage settles): a moment later it is
+    // there, so the push is tried again rather than failing the build.
+    let registry = Registry::start().unwrap();
+    let proxy = FaultProxy::start(
+        registry.addr(),
+        FaultPlan::Answer {
+            n: 1,
+            method: "PUT",
+            target_part: "/manifests/",
+            reply: Reply::Status {
+                status: 400,
+                headers: &[],
+                body: r#"{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"},{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:6a0c"}]}"#,
+            },
+        },
+    )
+    .await
+    .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = context(tmp.path(), "FROM scratch\nCOPY a.txt /a.txt\n");
+    let destination = format!("{}/quirks/settling:1", proxy.host());
+    let out = worker_build(
+        &ctx,
+        &args(&["--destination", &destination, "--insecure"]),
+        None,
+    )
+    .await;
+    let log = stderr(&out);
+    assert!(out.status.success(), "{log}");
+    assert_eq!(proxy.faulted(), 1, "{log}");
+    assert!(
+        log.contains("references (yet)"),
+        "the retry says why:\n{log}"
+    );
+    let direct = format!("{}/quirks/settling:1", registry.host());
+    assert!(skopeo_inspect_raw(&direct).is_ok(), "{direct} has no image");
+}

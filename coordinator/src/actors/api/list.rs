@@ -10,7 +10,7 @@ use kaniko_common::messages::{BuildStatus, ListReply, ListRequest};
 use super::{caller_of, decode, reply};
 use crate::authz::{self, Policy};
 use crate::bus::FleetBus;
-use crate::policy::record::BuildRecord;
+use crate::policy::record::{BuildRecord, fill_queue_positions, queue_positions};
 
 /// Answers a list request.
 pub(super) async fn answer(
@@ -49,6 +49,7 @@ pub(super) async fn answer(
 /// The builds a list request asks for: newest first, unfinished only when asked, at most
 /// `limit`.
 pub fn list(mut records: Vec<BuildRecord>, request: &ListRequest) -> Vec<BuildStatus> {
+    let positions = queue_positions(&records);
     records.sort_by(|a, b| {
         b.submitted_at_unix_ms
             .cmp(&a.submitted_at_unix_ms)
@@ -58,6 +59,10 @@ pub fn list(mut records: Vec<BuildRecord>, request: &ListRequest) -> Vec<BuildSt
         .iter()
         .filter(|r| !request.active_only || !r.state.is_terminal())
         .take(request.limit.map_or(usize::MAX, |l| l as usize))
-        .map(BuildRecord::status)
+        .map(|record| {
+            let mut status = record.status();
+            fill_queue_positions(&mut status, &positions);
+            status
+        })
         .collect()
 }

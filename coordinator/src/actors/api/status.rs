@@ -13,6 +13,7 @@ use super::{caller_of, decode, reply};
 use crate::actors::build_actor::{BuildActor, GetStatus};
 use crate::authz::{self, Access, Caller, Policy};
 use crate::bus::FleetBus;
+use crate::policy::record::{fill_queue_positions, queue_positions};
 
 /// The status of `build_id` when `caller` may have `access` to it under `policy`: the one
 /// ownership check of every verb that names a build.
@@ -52,6 +53,22 @@ pub(super) async fn status_of(
     }
 }
 
+/// Fills the places in their queues of `build`'s waiting platforms, from every stored
+/// build (read only when one of its platforms waits).
+async fn with_queue_positions(bus: &FleetBus, build: &mut BuildStatus) {
+    let waiting = build
+        .platforms
+        .iter()
+        .any(|p| p.state == kaniko_common::messages::PlatformState::Queued);
+    if !waiting || build.state.is_terminal() {
+        return;
+    }
+    if let Ok(records) = bus.load_all().await {
+        let positions = queue_positions(records.iter().map(|(record, _)| record));
+        fill_queue_positions(build, &positions);
+    }
+}
+
 /// Answers a status request.
 pub(super) async fn answer(
     bus: FleetBus,
@@ -81,10 +98,13 @@ pub(super) async fn answer(
             )
             .await;
             match status {
-                Ok(build) => StatusReply {
-                    build: Some(build),
-                    error: None,
-                },
+                Ok(mut build) => {
+                    with_queue_positions(&bus, &mut build).await;
+                    StatusReply {
+                        build: Some(build),
+                        error: None,
+                    }
+                }
                 Err(error) => StatusReply {
                     build: None,
                     error: Some(error),
