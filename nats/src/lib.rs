@@ -7,9 +7,12 @@
 //! results, events and heartbeats with the right headers; and the NATS command-line flags
 //! both binaries take ([`NatsArgs`]).
 //!
-//! Works with the nats-server 2.9 that Debian ships: KV buckets are created as their
-//! `KV_<bucket>` streams directly (async-nats 0.51's `create_key_value` needs an account
-//! query 2.9 cannot answer), and no 2.10-only stream field is ever set.
+//! Works from the nats-server 2.9 that Debian ships to 2.15 (the suite runs on both): KV
+//! buckets are created as their `KV_<bucket>` streams directly on every version (async-nats
+//! 0.51's `create_key_value` needs an account query 2.9 cannot answer; the stream is the one
+//! a native create makes on 2.10+, so one path serves both), they are read and written
+//! through the KV API, the object store is created natively, and no 2.10-only stream field
+//! is ever set.
 
 mod args;
 mod contexts;

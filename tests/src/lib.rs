@@ -25,7 +25,7 @@ mod tools;
 pub mod tree;
 
 pub use fault_proxy::{FaultPlan, FaultProxy};
-pub use nats::Nats;
+pub use nats::{Nats, nats_server_binary};
 pub use registry::Registry;
 pub use tools::{
     index_platforms, skopeo_copy, skopeo_copy_image, skopeo_inspect_config, skopeo_inspect_raw,
