@@ -4,7 +4,8 @@
 //! reconnect.
 //!
 //! [`follow`] reads a stream through an ephemeral, unacknowledged, in-memory pull consumer of
-//! its own, in short fetches, instead of async-nats' ordered consumer, which notices a lost
+//! its own (with the stream's replica count, so on a cluster it outlives a node), in short
+//! fetches, instead of async-nats' ordered consumer, which notices a lost
 //! consumer only after two missed idle heartbeats (30 s or more), or never when the failed
 //! pull comes back as "consumer not found". A consumer is lost when nats-server restarts, and
 //! on a cluster when the node holding it dies, without this client reconnecting at all. The
@@ -55,7 +56,11 @@ pub fn follow(
         let connects = || connects(&client);
         let mut next_sequence: u64 = 1;
         let what = format!("following {stream_name} ({filter_subject}): creating the consumer");
-        let recreate = RetryPolicy::forever().quiet();
+        // Short pauses: on a cluster the consumer can be made again as soon as the stream has
+        // a leader, within seconds.
+        let recreate = RetryPolicy::forever()
+            .quiet()
+            .with_backoff(Duration::from_millis(100), Duration::from_secs(1));
         let mut retrying = recreate.start(&what);
         loop {
             let seen_connects = connects();
@@ -69,7 +74,10 @@ pub fn follow(
                         },
                         ack_policy: AckPolicy::None,
                         memory_storage: true,
-                        num_replicas: 1,
+                        // The stream's replica count: on a cluster the consumer survives its
+                        // node, and is made while one node is down (an R1 one may be
+                        // placed on the missing peer by nats-server 2.9).
+                        num_replicas: 0,
                         inactive_threshold: INACTIVE_THRESHOLD,
                         ..Default::default()
                     })

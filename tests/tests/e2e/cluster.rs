@@ -293,11 +293,20 @@ impl ClusterFleet {
     /// The build went through: submit succeeded, the index holds both platforms, two tasks
     /// were ever published, the tag has only ever pointed at one index, and the repository
     /// holds three manifests (the index and its two children: nothing pushed twice).
-    async fn check_built_once(&self, mut submit: Submit) {
+    async fn check_built_once(&self, mut submit: Submit, killed: Instant) {
         let status = submit.finish();
+        let recovered = killed.elapsed();
         assert!(
             status.success(),
             "{status:?}\n{}\n{}",
+            submit.seen(),
+            self.logs()
+        );
+        // Without waiting out heartbeats: async-nats' ordered consumer, lost with its node,
+        // kept the coordinator from the results for over a minute.
+        assert!(
+            recovered < RECOVERY_BOUND,
+            "the build finished {recovered:?} after the node went down\n{}\n{}",
             submit.seen(),
             self.logs()
         );
@@ -458,6 +467,9 @@ impl Drop for Submit {
     }
 }
 
+/// How long after a node went down the build must be over.
+const RECOVERY_BOUND: Duration = Duration::from_secs(30);
+
 /// What submit prints once a worker is writing the big layer.
 const MID_BUILD: &str = "COPY big.bin /big.bin";
 
@@ -468,9 +480,10 @@ async fn a_two_platform_build_completes_when_the_node_of_the_native_worker_is_ki
     submit.wait_for(MID_BUILD, &fleet);
     let node = fleet.node_of_worker("native-1");
     fleet.cluster.kill(node);
+    let killed = Instant::now();
     submit.still_building();
     eprintln!("killed {} (native-1's node)", fleet.cluster.name(node));
-    fleet.check_built_once(submit).await;
+    fleet.check_built_once(submit, killed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -491,9 +504,10 @@ async fn a_two_platform_build_completes_when_the_tasks_stream_leader_is_killed()
         .expect("the tasks stream's leader");
     let node = fleet.cluster.index_of(&leader).expect("leader node");
     fleet.cluster.kill(node);
+    let killed = Instant::now();
     submit.still_building();
     eprintln!("killed {leader} (the tasks stream's leader)");
-    fleet.check_built_once(submit).await;
+    fleet.check_built_once(submit, killed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -507,15 +521,16 @@ async fn a_two_platform_build_completes_with_a_node_down_throughout_which_rejoin
     // once the build is accepted. From 2.10 on it is down before the submit.
     let version = nats_server_version().expect("nats-server version");
     let down_before_submit = version >= (2, 10);
-    let mut submit = if down_before_submit {
+    let (mut submit, killed) = if down_before_submit {
         fleet.cluster.kill(down);
+        let killed = Instant::now();
         fleet.settled_without(&down_name).await;
-        fleet.spawn_submit()
+        (fleet.spawn_submit(), killed)
     } else {
         let mut submit = fleet.spawn_submit();
         submit.wait_for("submitted", &fleet);
         fleet.cluster.kill(down);
-        submit
+        (submit, Instant::now())
     };
     submit.wait_for(MID_BUILD, &fleet);
     eprintln!(
@@ -526,7 +541,7 @@ async fn a_two_platform_build_completes_with_a_node_down_throughout_which_rejoin
             "right after"
         }
     );
-    fleet.check_built_once(submit).await;
+    fleet.check_built_once(submit, killed).await;
 
     // Back: it rejoins, and its copy of the tasks stream catches up with the two tasks.
     fleet
