@@ -293,7 +293,7 @@ impl ClusterFleet {
     /// The build went through: submit succeeded, the index holds both platforms, two tasks
     /// were ever published, the tag has only ever pointed at one index, and the repository
     /// holds three manifests (the index and its two children: nothing pushed twice).
-    async fn check_built_once(&self, mut submit: Submit, killed: Instant) {
+    async fn check_built_once(&self, mut submit: Submit, killed: Instant, bound: Duration) {
         let status = submit.finish();
         let recovered = killed.elapsed();
         assert!(
@@ -305,7 +305,7 @@ impl ClusterFleet {
         // Without waiting out heartbeats: async-nats' ordered consumer, lost with its node,
         // kept the coordinator from the results for over a minute.
         assert!(
-            recovered < RECOVERY_BOUND,
+            recovered < bound,
             "the build finished {recovered:?} after the node went down\n{}\n{}",
             submit.seen(),
             self.logs()
@@ -467,8 +467,13 @@ impl Drop for Submit {
     }
 }
 
-/// How long after a node went down the build must be over.
+/// How long after a node went down mid-build the build must be over.
 const RECOVERY_BOUND: Duration = Duration::from_secs(30);
+/// How long after a node went down for the whole build the build must be over: on
+/// nats-server 2.9.10 a worker's read of the context (async-nats' object store, through a
+/// consumer of one replica) can be placed on the missing peer and is tried again after its
+/// timeout.
+const DOWN_THROUGHOUT_BOUND: Duration = Duration::from_secs(60);
 
 /// What submit prints once a worker is writing the big layer.
 const MID_BUILD: &str = "COPY big.bin /big.bin";
@@ -483,7 +488,7 @@ async fn a_two_platform_build_completes_when_the_node_of_the_native_worker_is_ki
     let killed = Instant::now();
     submit.still_building();
     eprintln!("killed {} (native-1's node)", fleet.cluster.name(node));
-    fleet.check_built_once(submit, killed).await;
+    fleet.check_built_once(submit, killed, RECOVERY_BOUND).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -507,7 +512,7 @@ async fn a_two_platform_build_completes_when_the_tasks_stream_leader_is_killed()
     let killed = Instant::now();
     submit.still_building();
     eprintln!("killed {leader} (the tasks stream's leader)");
-    fleet.check_built_once(submit, killed).await;
+    fleet.check_built_once(submit, killed, RECOVERY_BOUND).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -521,7 +526,7 @@ async fn a_two_platform_build_completes_with_a_node_down_throughout_which_rejoin
     // once the build is accepted. From 2.10 on it is down before the submit.
     let version = nats_server_version().expect("nats-server version");
     let down_before_submit = version >= (2, 10);
-    let (mut submit, killed) = if down_before_submit {
+    let (submit, killed) = if down_before_submit {
         fleet.cluster.kill(down);
         let killed = Instant::now();
         fleet.settled_without(&down_name).await;
@@ -532,7 +537,6 @@ async fn a_two_platform_build_completes_with_a_node_down_throughout_which_rejoin
         fleet.cluster.kill(down);
         (submit, Instant::now())
     };
-    submit.wait_for(MID_BUILD, &fleet);
     eprintln!(
         "{down_name} down {} the submit (nats-server {version:?})",
         if down_before_submit {
@@ -541,7 +545,9 @@ async fn a_two_platform_build_completes_with_a_node_down_throughout_which_rejoin
             "right after"
         }
     );
-    fleet.check_built_once(submit, killed).await;
+    fleet
+        .check_built_once(submit, killed, DOWN_THROUGHOUT_BOUND)
+        .await;
 
     // Back: it rejoins, and its copy of the tasks stream catches up with the two tasks.
     fleet
