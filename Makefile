@@ -2,7 +2,7 @@
 #
 # The one entry point for building, testing and releasing kaniko-rs.
 
-.PHONY: all build test lint fmt deps release bench demo fidelity image
+.PHONY: all build test test-nats-current lint fmt deps release bench demo fidelity image
 
 all: build
 
@@ -11,6 +11,11 @@ build:
 
 test:
 	hack/test.sh
+
+# The NATS-facing end-to-end tests again, against nats-server 2.15 (`make test` runs them
+# against Debian's 2.9.10).
+test-nats-current:
+	hack/test-nats-current.sh
 
 lint:
 	hack/lint.sh

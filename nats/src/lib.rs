@@ -7,9 +7,12 @@
 //! results, events and heartbeats with the right headers; and the NATS command-line flags
 //! both binaries take ([`NatsArgs`]).
 //!
-//! Works with the nats-server 2.9 that Debian ships: KV buckets are created as their
-//! `KV_<bucket>` streams directly (async-nats 0.51's `create_key_value` needs an account
-//! query 2.9 cannot answer), and no 2.10-only stream field is ever set.
+//! Works from the nats-server 2.9 that Debian ships to 2.15 (the suite runs on both): KV
+//! buckets are created as their `KV_<bucket>` streams directly on every version (async-nats
+//! 0.51's `create_key_value` needs an account query 2.9 cannot answer; the stream is the one
+//! a native create makes on 2.10+, so one path serves both), they are read and written
+//! through the KV API, the object store is created natively, and no 2.10-only stream field
+//! is ever set.
 
 mod args;
 mod contexts;
@@ -45,6 +48,10 @@ pub const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 /// How long a task result is published again while the server is away (a restart), before
 /// the worker gives up and hands the task back.
 pub const RESULT_RETRY_LIMIT: Duration = Duration::from_secs(60);
+/// How long reading a stream (opening a KV bucket, the object store, a consumer) waits for
+/// a server that does not answer: on a cluster, a stream whose leader's node died has no
+/// leader until the others elect one.
+pub const FAILOVER_WAIT: Duration = Duration::from_secs(30);
 /// How many times the first connection is tried before giving up.
 pub const CONNECT_ATTEMPTS: u32 = 5;
 
@@ -279,12 +286,13 @@ pub async fn connect(options: &NatsOptions) -> Result<async_nats::Client, BusErr
     } else {
         options.url.as_str()
     };
+    let servers = server_addrs(url)?;
     let policy = connect_policy(options);
     let what = format!("connecting to NATS at {url}");
     let mut retrying = policy.start(&what);
     loop {
         let connect = connect_options(options).await?;
-        match connect.connect(url).await {
+        match connect.connect(servers.as_slice()).await {
             Ok(client) => return Ok(client),
             Err(err) if is_permanent(&err) => {
                 // Retrying cannot help: the server refused these credentials, or the TLS
@@ -308,6 +316,30 @@ pub async fn connect(options: &NatsOptions) -> Result<async_nats::Client, BusErr
             }
         }
     }
+}
+
+/// The servers of `url`, a comma-separated list (`nats://a:4222,nats://b:4222`, the URLs of
+/// a cluster's nodes): the client connects to any of them and, once connected, reconnects to
+/// any of them (and to those the cluster announces). An empty entry or one that is not a
+/// server URL is refused, naming it.
+pub fn server_addrs(url: &str) -> Result<Vec<async_nats::ServerAddr>, BusError> {
+    let refused = |message: String| BusError::Connect {
+        url: url.to_string(),
+        message,
+    };
+    url.split(',')
+        .map(str::trim)
+        .map(|entry| {
+            if entry.is_empty() {
+                return Err(refused(
+                    "an empty server URL in the comma-separated list".to_string(),
+                ));
+            }
+            entry
+                .parse::<async_nats::ServerAddr>()
+                .map_err(|err| refused(format!("{entry:?} is not a NATS server URL: {err}")))
+        })
+        .collect()
 }
 
 /// How the first connection is tried: [`CONNECT_ATTEMPTS`] times, or for
@@ -500,9 +532,34 @@ impl Bus {
         Ok(())
     }
 
+    /// Stream `name`, its info asked for again while the server does not answer (on a
+    /// cluster, a stream whose leader's node died has none until the others elect one, a
+    /// matter of seconds) for up to [`FAILOVER_WAIT`]; a missing stream or any other refusal
+    /// at once.
+    async fn get_stream(
+        &self,
+        name: &str,
+    ) -> Result<stream::Stream, jetstream::context::GetStreamError> {
+        use jetstream::context::GetStreamErrorKind;
+        RetryPolicy::within(FAILOVER_WAIT)
+            .with_backoff(Duration::from_millis(200), Duration::from_secs(2))
+            .run_if(
+                &format!("reading stream {name}"),
+                |err: &jetstream::context::GetStreamError| match err.kind() {
+                    GetStreamErrorKind::Request => true,
+                    GetStreamErrorKind::JetStream(inner) => {
+                        inner.error_code() != jetstream::ErrorCode::STREAM_NOT_FOUND
+                    }
+                    _ => false,
+                },
+                |_| self.js.get_stream(name),
+            )
+            .await
+    }
+
     /// The configuration of stream `name`, or `None` when it does not exist.
     async fn existing_stream(&self, name: &str) -> Result<Option<stream::Config>, BusError> {
-        match self.js.get_stream(name).await {
+        match self.get_stream(name).await {
             Ok(stream) => Ok(Some(stream.cached_info().config.clone())),
             Err(err) => match err.kind() {
                 jetstream::context::GetStreamErrorKind::JetStream(inner)
@@ -558,6 +615,9 @@ impl Bus {
     /// The KV bucket `bucket`, opened once into `cell`.
     async fn kv(&self, cell: &OnceCell<kv::Store>, bucket: String) -> Result<kv::Store, BusError> {
         cell.get_or_try_init(|| async {
+            self.get_stream(&kaniko_common::subjects::kv_stream(&bucket))
+                .await
+                .map_err(|err| BusError::jetstream("KV bucket", &bucket, err))?;
             self.js
                 .get_key_value(bucket.clone())
                 .await
@@ -573,6 +633,9 @@ impl Bus {
         let bucket = self.names.contexts_store_for(self.owner.as_deref())?;
         self.contexts
             .get_or_try_init(|| async {
+                self.get_stream(&kaniko_common::subjects::object_stream(&bucket))
+                    .await
+                    .map_err(|err| BusError::jetstream("object store", &bucket, err))?;
                 self.js
                     .get_object_store(&bucket)
                     .await
@@ -593,7 +656,6 @@ impl Bus {
         let name = self.names.tasks_consumer(platform)?;
         let stream_name = self.names.tasks_stream();
         let stream = self
-            .js
             .get_stream(&stream_name)
             .await
             .map_err(|err| BusError::jetstream("stream", &stream_name, err))?;

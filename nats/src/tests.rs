@@ -1,7 +1,8 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
 //! Tests of the bus that need no server: secrets kept out of `Debug`, connect errors
-//! classified and described, task message ids, half-given credentials refused.
+//! classified and described, task message ids, half-given credentials refused, server lists
+//! parsed.
 
 use super::*;
 
@@ -96,4 +97,25 @@ async fn half_given_credentials_are_refused_before_connecting() {
     options.tls_cert = Some("/nonexistent/cert.pem".into());
     let err = connect(&options).await.unwrap_err();
     assert!(err.to_string().contains("--nats-tls-key"), "{err}");
+}
+
+#[test]
+fn a_comma_separated_url_names_every_server_and_a_bad_entry_is_refused() {
+    let servers =
+        server_addrs("nats://127.0.0.1:4222, nats://127.0.0.1:4223,tls://n3:4222").unwrap();
+    let ports: Vec<u16> = servers.iter().map(async_nats::ServerAddr::port).collect();
+    assert_eq!(ports, [4222, 4223, 4222]);
+    assert!(servers[2].tls_required());
+    assert_eq!(server_addrs("nats://a:1").unwrap().len(), 1);
+
+    fn refused(url: &str, expected: &str) {
+        let err = server_addrs(url).unwrap_err().to_string();
+        assert!(err.contains(expected), "{url}: {err}");
+    }
+    refused("nats://a:1,,nats://b:2", "an empty server URL");
+    refused("nats://a:1,", "an empty server URL");
+    refused(
+        "nats://a:1,http://b:2",
+        "\"http://b:2\" is not a NATS server URL",
+    );
 }

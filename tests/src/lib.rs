@@ -14,6 +14,7 @@ pub mod h2_proxy;
 pub mod hostile_registry;
 pub mod kube_api;
 mod nats;
+pub mod nats_cluster;
 pub mod nats_secure;
 mod process;
 pub mod referrers_proxy;
@@ -25,7 +26,8 @@ mod tools;
 pub mod tree;
 
 pub use fault_proxy::{FaultPlan, FaultProxy, Reply};
-pub use nats::Nats;
+pub use nats::{Nats, nats_server_binary, nats_server_version};
+pub use nats_cluster::NatsCluster;
 pub use registry::Registry;
 pub use tools::{
     index_platforms, skopeo_copy, skopeo_copy_image, skopeo_inspect_config, skopeo_inspect_raw,

@@ -5,6 +5,10 @@
 //! configuration file carrying `authorization { ... }` and `tls { ... }` blocks (see
 //! [`crate::nats_secure`] for the TLS material and nkeys).
 //!
+//! The binary is `$NATS_SERVER` when set (an absolute path: `make test-nats-current` points
+//! it at the nats-server 2.15 `hack/deps.sh` puts in `.venv`), else `nats-server` from `PATH`
+//! (Debian's 2.9.10).
+//!
 //! Readiness is the monitoring `/healthz` answering ok and the client port greeting with
 //! `INFO`; not JetStream account info, which async-nats 0.51 cannot decode from 2.9 servers.
 
@@ -19,6 +23,15 @@ use anyhow::Context;
 use crate::process::{Service, free_port, http_get, start_with_attempts};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The nats-server binary the tests run: `$NATS_SERVER` when set and not empty, else
+/// `nats-server` from `PATH`.
+pub fn nats_server_binary() -> PathBuf {
+    match std::env::var_os("NATS_SERVER") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => PathBuf::from("nats-server"),
+    }
+}
 
 /// A running nats-server; killed (and reaped) on drop. Its log tail is printed when a test
 /// panics.
@@ -82,7 +95,7 @@ impl Nats {
     }
 
     fn launch(&mut self) -> anyhow::Result<()> {
-        let mut command = Command::new("nats-server");
+        let mut command = Command::new(nats_server_binary());
         if let Some(config) = &self.config {
             command.arg("-c").arg(config);
         }
@@ -146,8 +159,29 @@ impl Nats {
     }
 }
 
+/// The (major, minor) version of [`nats_server_binary`], from its `--version`
+/// (`nats-server: v2.9.10`).
+pub fn nats_server_version() -> anyhow::Result<(u32, u32)> {
+    let binary = nats_server_binary();
+    let output = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("running {} --version", binary.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let version = text
+        .trim()
+        .rsplit('v')
+        .next()
+        .with_context(|| format!("no version in {text:?}"))?;
+    let mut parts = version.split('.').map(str::parse::<u32>);
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => Ok((major, minor)),
+        _ => anyhow::bail!("no version in {text:?}"),
+    }
+}
+
 /// Whether a client connecting to `port` is greeted with the server's `INFO` line.
-fn greets(port: u16) -> bool {
+pub(crate) fn greets(port: u16) -> bool {
     let Ok(stream) =
         TcpStream::connect_timeout(&(Ipv4Addr::LOCALHOST, port).into(), Duration::from_secs(1))
     else {

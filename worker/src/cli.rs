@@ -76,6 +76,11 @@ pub struct ServeArgs {
     /// Deliveries of a task at most (used when this worker creates the consumer).
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub max_deliver: i64,
+    /// Replicas of the streams, KV buckets and object store when this worker is the one that
+    /// creates them (1 to 5; as the coordinator's `--replicas`: 3 on a 3-node cluster).
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=5))]
+    pub replicas: usize,
     /// Seconds before a task that failed transiently (registry down, timeout) is delivered
     /// again; doubled for each further delivery, at most 60.
     #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]

@@ -100,7 +100,10 @@ impl ServeConfig {
             concurrency: args.concurrency,
             heartbeat_interval: Duration::from_secs(args.heartbeat_interval),
             grace_period: Duration::from_secs(args.grace_period),
-            bus: BusSettings::default(),
+            bus: BusSettings {
+                replicas: args.replicas,
+                ..BusSettings::default()
+            },
             consumer: ConsumerSettings {
                 ack_wait: Duration::from_secs(args.ack_wait.max(1)),
                 max_deliver: args.max_deliver,

@@ -105,7 +105,7 @@ fn write_auth_conf(dir: &Path) {
 /// `env`; panics with its complaint when it refuses the file.
 fn nats_server_accepts(conf: &Path, env: &[(&str, &str)]) {
     run_ok(
-        Command::new("nats-server")
+        Command::new(kaniko_tests::nats_server_binary())
             .arg("--config")
             .arg(conf)
             .arg("-t")

@@ -10,6 +10,7 @@ mod bus;
 mod cache;
 mod cache_gc;
 mod ci_driver;
+mod cluster;
 mod coordinator;
 mod coordinators;
 mod deploy;
