@@ -9,6 +9,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -126,17 +127,48 @@ async fn stored_digest(
             "unknown (it is {stored_size} bytes, not {expected_size})"
         ));
     }
-    let mut object = store.get(name).await.map_err(|err| err.to_string())?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 128 * 1024];
-    loop {
-        let n = object.read(&mut buf).await.map_err(|err| err.to_string())?;
-        if n == 0 {
-            break;
+    let mut last = String::new();
+    // Another submit of the same context may replace the object while it is read: its old
+    // chunks are purged and the read stalls. Read the object that is there now instead.
+    for _ in 0..2 {
+        let mut object = store.get(name).await.map_err(|err| err.to_string())?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 128 * 1024];
+        let read = loop {
+            match read_or_stall(&mut object, &mut buf).await {
+                Ok(0) => break Ok(()),
+                Ok(n) => hasher.update(buf.get(..n).unwrap_or_default()),
+                Err(err) => break Err(err),
+            }
+        };
+        match read {
+            Ok(()) => return Ok(hex::encode(hasher.finalize())),
+            Err(err) => last = err.to_string(),
         }
-        hasher.update(buf.get(..n).unwrap_or_default());
     }
-    Ok(hex::encode(hasher.finalize()))
+    Err(last)
+}
+
+/// How long a read of a stored context may go without a byte before it is given up: the
+/// chunks of an object replaced while it is read are purged, and the client would wait for
+/// them for ever (only idle heartbeats arrive).
+const READ_STALL: Duration = Duration::from_secs(5);
+
+/// One read of `object`, failed after [`READ_STALL`] without data.
+async fn read_or_stall(
+    object: &mut async_nats::jetstream::object_store::Object,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    match tokio::time::timeout(READ_STALL, object.read(buf)).await {
+        Ok(read) => read,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "no data for {}s: the stored object was replaced while it was read",
+                READ_STALL.as_secs()
+            ),
+        )),
+    }
 }
 
 impl Bus {
@@ -256,7 +288,7 @@ impl Bus {
         let mut size = 0u64;
         let mut buf = vec![0u8; 128 * 1024];
         loop {
-            let n = match object.read(&mut buf).await {
+            let n = match read_or_stall(&mut object, &mut buf).await {
                 Ok(n) => n,
                 // The client checks the object's own digest at the end; a tampered object
                 // fails there. Report it as the mismatch it is.

@@ -327,3 +327,51 @@ async fn a_context_round_trips_only_with_its_sha256() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn a_context_whose_chunks_vanish_while_stored_fails_the_read_and_is_uploaded_again() {
+    // What a reader meets when another submit of the same context replaces the object while
+    // it reads: the object's description names chunks that are purged. The client waits for
+    // them for ever; the bus gives the read up and uploads the context again.
+    init_test_tracing();
+    let nats = Nats::start().unwrap();
+    let bus = bus(&nats).await;
+    bus.ensure(&BusSettings::default()).await.unwrap();
+    let data = b"a context whose chunks are purged".to_vec();
+    let sha = sha256_hex(&data);
+    let size = data.len() as u64;
+    bus.upload_context(&data[..], &sha, size).await.unwrap();
+    let store = bus.contexts().await.unwrap();
+    let info = store.info(format!("sha256:{sha}").as_str()).await.unwrap();
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = async_nats::jetstream::new(client);
+    let stream = js.get_stream("OBJ_KANIKO_CONTEXTS").await.unwrap();
+    stream
+        .purge()
+        .filter(format!("$O.KANIKO_CONTEXTS.C.{}", info.nuid))
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let err = bus
+        .download_context(&sha, &mut Vec::new())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("replaced while it was read"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        bus.upload_context(&data[..], &sha, size).await.unwrap(),
+        Upload::Replaced,
+        "the object that cannot be read is stored again"
+    );
+    let mut back = Vec::new();
+    assert_eq!(bus.download_context(&sha, &mut back).await.unwrap(), size);
+    assert_eq!(back, data);
+}
