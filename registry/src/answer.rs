@@ -108,12 +108,6 @@ impl Answer {
         envelope.errors.into_iter().next().map(|e| e.code)
     }
 
-    /// Whether any error of the body has `code`.
-    pub(crate) fn has_code(&self, code: OciErrorCode) -> bool {
-        serde_json::from_str::<OciEnvelope>(&self.body)
-            .is_ok_and(|envelope| envelope.errors.iter().any(|e| e.code == code))
-    }
-
     /// The error the registry's error codes mean when they say more than the status (a
     /// missing blob or manifest, a denial, a rate limit, an unsupported operation), else the
     /// status's; the body shown as the registry wrote it.

@@ -446,21 +446,6 @@ impl RegistryClient {
                             &answer.shown(),
                         ));
                     }
-                    // A manifest or blob it references that the registry does not see (yet):
-                    // pushed a moment ago, perhaps by another worker pushing the same content
-                    // at once (docker-registry's filesystem storage rewrites its links in
-                    // place) or to storage that is only eventually consistent. Retried.
-                    if verb == "push" && answer.has_code(OciErrorCode::ManifestBlobUnknown) {
-                        return Err(RegistryError::Transient {
-                            reference: whole.clone(),
-                            message: format!(
-                                "the registry does not see a manifest or blob this one \
-                                 references (yet): {}",
-                                answer.shown()
-                            ),
-                            retry_after_secs: None,
-                        });
-                    }
                     return Err(answer.by_status(&whole, "manifest"));
                 }
                 Ok(response.headers().clone())

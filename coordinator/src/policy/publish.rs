@@ -306,11 +306,17 @@ pub async fn publish(
             .await
             .map_err(early)?;
     }
+    let children = Children {
+        registry,
+        sources: &sources,
+        repositories: &repositories,
+        descriptors: msg.children.iter().map(|c| &c.descriptor).collect(),
+    };
     for (host, repository) in &repositories {
         let by_digest =
             Reference::with_digest(host.clone(), repository.clone(), built.digest.clone());
-        registry
-            .push_manifest_raw(&by_digest, built.bytes.clone(), &built.media_type)
+        children
+            .push_index(&by_digest, &built.bytes, &built.media_type)
             .await
             .map_err(|err| early(wire(err)))?;
     }
@@ -338,11 +344,11 @@ pub async fn publish(
             tag.repository().to_string(),
             tag.tag().unwrap_or("latest").to_string(),
         );
-        match registry
-            .push_manifest_raw(&reference, built.bytes.clone(), &built.media_type)
+        match children
+            .push_index(&reference, &built.bytes, &built.media_type)
             .await
         {
-            Ok(_) => {
+            Ok(()) => {
                 info!(reference = %reference.whole(), digest = %built.digest, "index pushed");
                 pushed.push(TagPush::new(destination.clone(), TagState::Moved));
             }
@@ -393,6 +399,59 @@ fn source_repositories(names: &[String]) -> Result<Vec<(String, String)>, WireEr
             ))
         })
         .collect()
+}
+
+/// An index's children and where they must be, for pushing the index.
+struct Children<'a> {
+    registry: &'a RegistryClient,
+    sources: &'a [(String, String)],
+    repositories: &'a [(String, String)],
+    descriptors: Vec<&'a Descriptor>,
+}
+
+/// Pushes of an index refused MANIFEST_BLOB_UNKNOWN before giving up.
+const INDEX_PUSH_ATTEMPTS: u32 = 3;
+
+impl Children<'_> {
+    /// Pushes the index `bytes` to `reference`. docker-registry rewrites a repository's links
+    /// in place, so while other builds push the same child at once (or on storage still
+    /// settling) the index can be refused MANIFEST_BLOB_UNKNOWN for a child that is there:
+    /// the children are checked again (copied where really missing) and the index pushed once
+    /// more, up to [`INDEX_PUSH_ATTEMPTS`] times in all.
+    async fn push_index(
+        &self,
+        reference: &Reference,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
+        let mut attempt = 1;
+        loop {
+            match self
+                .registry
+                .push_manifest_raw(reference, bytes.to_vec(), media_type)
+                .await
+            {
+                Err(err)
+                    if attempt < INDEX_PUSH_ATTEMPTS
+                        && err.to_string().contains("MANIFEST_BLOB_UNKNOWN") =>
+                {
+                    warn!(reference = %reference.whole(), error = %err, attempt, "the registry does not see a child of the index; checking the children again");
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
+                        .await;
+                    for child in &self.descriptors {
+                        if let Err(error) =
+                            ensure_child_from(self.registry, self.sources, self.repositories, child)
+                                .await
+                        {
+                            warn!(child = %child.digest, %error, "checking a child of the index again");
+                        }
+                    }
+                    attempt += 1;
+                }
+                other => return other.map(drop),
+            }
+        }
+    }
 }
 
 /// Makes `child` present in every repository of `repositories`: it must be in at least one of

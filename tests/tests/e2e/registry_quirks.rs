@@ -389,18 +389,22 @@ async fn a_mirror_with_a_path_prefix_serves_docker_hub_images_as_ecr_public_lays
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_manifest_whose_references_the_registry_does_not_see_yet_is_pushed_again() {
-    // docker-registry's filesystem storage rewrites a repository's links in place, so while
-    // another worker pushes the same image a manifest PUT can be answered MANIFEST_BLOB_UNKNOWN
-    // (S3-backed registries say the same while their storage settles): a moment later it is
-    // there, so the push is tried again rather than failing the build.
+async fn an_index_refused_for_a_child_the_registry_does_not_see_yet_is_pushed_again() {
+    // docker-registry's filesystem storage rewrites a repository's links in place: while
+    // other builds push the same child at once, the index's PUT can be answered
+    // MANIFEST_BLOB_UNKNOWN for a child that is there (200 builds of one image met it). The
+    // coordinator checks the children again and pushes the index once more.
     let registry = Registry::start().unwrap();
+    kaniko_tests::fixture::push_busybox(&registry, "busybox")
+        .await
+        .unwrap();
     let proxy = FaultProxy::start(
         registry.addr(),
         FaultPlan::Answer {
             n: 1,
             method: "PUT",
-            target_part: "/manifests/",
+            // The tag: only the coordinator moves it (the build pushes by digest).
+            target_part: "/manifests/indexed",
             reply: Reply::Status {
                 status: 400,
                 headers: &[],
@@ -411,21 +415,41 @@ async fn a_manifest_whose_references_the_registry_does_not_see_yet_is_pushed_aga
     .await
     .unwrap();
     let tmp = tempfile::tempdir().unwrap();
-    let ctx = context(tmp.path(), "FROM scratch\nCOPY a.txt /a.txt\n");
-    let destination = format!("{}/quirks/settling:1", proxy.host());
-    let out = worker_build(
-        &ctx,
-        &args(&["--destination", &destination, "--insecure"]),
-        None,
-    )
-    .await;
+    let ctx = context(
+        tmp.path(),
+        &format!("FROM {}/busybox:latest\nCOPY a.txt /a.txt\n", proxy.host()),
+    );
+    let destination = format!("{}/quirks/app:indexed", proxy.host());
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(kaniko_tests::workspace_binary("coordinator"))
+            .env_remove("NATS_URL")
+            .env_remove("KANIKO_DRIVER")
+            .arg("submit")
+            .arg("--context")
+            .arg(&ctx)
+            .args(["--destination", &destination])
+            .args([
+                "--insecure-registry",
+                &destination[..destination.find('/').unwrap()],
+            ])
+            .args(["--timeout", "120"])
+            .output()
+            .expect("coordinator submit")
+    })
+    .await
+    .unwrap();
     let log = stderr(&out);
     assert!(out.status.success(), "{log}");
     assert_eq!(proxy.faulted(), 1, "{log}");
     assert!(
-        log.contains("references (yet)"),
+        log.contains("checking the children again"),
         "the retry says why:\n{log}"
     );
-    let direct = format!("{}/quirks/settling:1", registry.host());
-    assert!(skopeo_inspect_raw(&direct).is_ok(), "{direct} has no image");
+    let direct = format!("{}/quirks/app:indexed", registry.host());
+    let index = skopeo_inspect_raw(&direct).expect("the index is published");
+    assert_eq!(
+        index["manifests"].as_array().map(Vec::len),
+        Some(1),
+        "{index}"
+    );
 }
