@@ -454,7 +454,7 @@ mod tests {
                 record("new", 3, BuildState::Running),
                 record("mid", 2, BuildState::Queued),
             ];
-            let got: Vec<String> = list(records, &request)
+            let got: Vec<String> = list(records, &request, &Default::default())
                 .into_iter()
                 .map(|s| s.build_id)
                 .collect();

@@ -3,6 +3,7 @@
 //! `list`: the stored builds the caller may see, newest first, unfinished only when asked, at
 //! most `limit`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use kaniko_common::messages::{BuildStatus, ListReply, ListRequest};
@@ -27,14 +28,17 @@ pub(super) async fn answer(
         },
         Ok(request) => match bus.load_all().await {
             Ok(records) => ListReply {
-                builds: list(
-                    records
+                builds: {
+                    // Places count every waiting build, as `status` does, not only those the
+                    // caller may see.
+                    let positions = queue_positions(records.iter().map(|(r, _)| r));
+                    let visible = records
                         .into_iter()
                         .map(|(r, _)| r)
                         .filter(|r| authz::lists(policy.as_deref(), caller, r.owner.as_deref()))
-                        .collect(),
-                    &request,
-                ),
+                        .collect();
+                    list(visible, &request, &positions)
+                },
                 error: None,
             },
             Err(error) => ListReply {
@@ -47,9 +51,12 @@ pub(super) async fn answer(
 }
 
 /// The builds a list request asks for: newest first, unfinished only when asked, at most
-/// `limit`.
-pub fn list(mut records: Vec<BuildRecord>, request: &ListRequest) -> Vec<BuildStatus> {
-    let positions = queue_positions(&records);
+/// `limit`; waiting platforms with their place from `positions` ([`queue_positions`]).
+pub fn list(
+    mut records: Vec<BuildRecord>,
+    request: &ListRequest,
+    positions: &HashMap<(String, String), u32>,
+) -> Vec<BuildStatus> {
     records.sort_by(|a, b| {
         b.submitted_at_unix_ms
             .cmp(&a.submitted_at_unix_ms)
@@ -61,7 +68,7 @@ pub fn list(mut records: Vec<BuildRecord>, request: &ListRequest) -> Vec<BuildSt
         .take(request.limit.map_or(usize::MAX, |l| l as usize))
         .map(|record| {
             let mut status = record.status();
-            fill_queue_positions(&mut status, &positions);
+            fill_queue_positions(&mut status, positions);
             status
         })
         .collect()
