@@ -13,6 +13,10 @@ hack/deps.sh
 NATS_SERVER="$PWD/.venv/bin/nats-server"
 export NATS_SERVER
 echo "test-nats-current: $("$NATS_SERVER" --version)"
-cargo build --locked -p kaniko-worker --bin worker -p kaniko-coordinator --bin coordinator
-cargo test --locked -p kaniko-tests --test e2e -- \
-  bus:: cluster:: coordinator:: fleet:: serve:: nats_auth:: nats_prefix:: authz::server:: "$@"
+# The same invocation as `make test` (the whole workspace, so the same feature set): after it,
+# nothing is compiled again. Building one package alone would resolve features differently and
+# rebuild every dependency.
+cargo test --workspace --locked --no-run
+cargo test --workspace --locked --test e2e -- \
+  bus:: cluster:: coordinator:: coordinators:: fleet:: serve:: nats_auth:: nats_prefix:: \
+  authz::server:: chaos:: "$@"
