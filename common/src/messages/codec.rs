@@ -28,12 +28,14 @@ use super::task::{Heartbeat, Task, TaskResult};
 
 /// The protocol version this build speaks. Bumped when a message changes incompatibly.
 /// 2: a task's and a build status's `owner` (the identity that submitted the build), the
-/// tags a publication moved. 3: a task's and a request's layer cache settings.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// tags a publication moved. 3: a task's and a request's layer cache settings. 4: a request's
+/// signing and SBOM switches, a platform status's queue position and a build status's
+/// coordinator.
+pub const PROTOCOL_VERSION: u16 = 4;
 /// The oldest version whose internal (bincode) messages this build decodes: a bincode body
 /// has no optional fields, so one of another layout cannot be read. Public (JSON) messages of
 /// any version up to [`PROTOCOL_VERSION`] are read.
-pub const MIN_INTERNAL_VERSION: u16 = 3;
+pub const MIN_INTERNAL_VERSION: u16 = 4;
 /// The NATS header carrying the protocol version of a message.
 pub const PROTOCOL_HEADER: &str = "Kaniko-Protocol";
 /// The NATS header carrying the encoding of a message.

@@ -139,7 +139,7 @@ fn every_event_round_trips_as_json() {
 #[test]
 fn envelope_layout_is_magic_version_kind() {
     let bytes = encode_internal(&ListRequest::default()).unwrap();
-    assert_eq!(bytes.get(..ENVELOPE_LEN), Some(&b"KNKO\x00\x03\x16"[..]));
+    assert_eq!(bytes.get(..ENVELOPE_LEN), Some(&b"KNKO\x00\x04\x16"[..]));
 }
 
 #[test]
@@ -187,35 +187,36 @@ fn bad_internal_payloads_give_typed_errors() {
         garbage("payload does not start with the kaniko envelope"),
     );
     check(
-        &with_header(b"KNKX\x00\x03\x01"),
+        &with_header(b"KNKX\x00\x04\x01"),
         garbage("payload does not start with the kaniko envelope"),
     );
     check(
-        &with_header(b"KNKO\x00\x03\x63"),
+        &with_header(b"KNKO\x00\x04\x63"),
         garbage("unknown message kind 99"),
     );
     check(&trailing, garbage("1 trailing bytes after the task body"));
     check(
-        &with_header(b"KNKO\x00\x04\x01"),
+        &with_header(b"KNKO\x00\x05\x01"),
         CodecError::FutureVersion {
-            found: 4,
-            supported: 3,
+            found: 5,
+            supported: 4,
         },
     );
-    // A task of protocol 2 (no cache settings) cannot be read as one of 3: refused by
-    // version, never misread.
+    // A message of protocol 3 (a status without its queue position and coordinator, a
+    // request without its signing switches) cannot be read as one of 4: refused by version,
+    // never misread.
     check(
-        &with_header(b"KNKO\x00\x02\x01"),
+        &with_header(b"KNKO\x00\x03\x01"),
         CodecError::PastVersion {
-            found: 2,
-            needed: 3,
+            found: 3,
+            needed: 4,
         },
     );
     check(
         &with_header(b"KNKO\xff\xff\x01"),
         CodecError::FutureVersion {
             found: 65535,
-            supported: 3,
+            supported: 4,
         },
     );
     check(
@@ -277,11 +278,12 @@ fn bad_json_payloads_give_typed_errors() {
     check("{\"protocol\": 1, \"active_only\": true}", Ok(()));
     check("{\"protocol\": 2, \"active_only\": true}", Ok(()));
     check("{\"protocol\": 3, \"active_only\": true}", Ok(()));
+    check("{\"protocol\": 4, \"active_only\": true}", Ok(()));
     check(
-        "{\"protocol\": 4}",
+        "{\"protocol\": 5}",
         Err(CodecError::FutureVersion {
-            found: 4,
-            supported: 3,
+            found: 5,
+            supported: 4,
         }),
     );
     check(
@@ -372,7 +374,7 @@ fn json_field_names_are_stable() {
     let json: serde_json::Value =
         serde_json::from_slice(&encode_json(&samples::build_request()).unwrap()).unwrap();
     let expected = serde_json::json!({
-        "protocol": 3,
+        "protocol": 4,
         "context": {"sha256": "a".repeat(64), "size": 12345},
         "dockerfile": "Dockerfile",
         "platforms": ["linux/amd64", "linux/arm64", "linux/arm/v7"],
@@ -403,7 +405,7 @@ fn json_field_names_are_stable() {
     assert_eq!(
         reply,
         serde_json::json!({
-            "protocol": 3,
+            "protocol": 4,
             "error": null,
             "workers": [{
                 "id": "worker-1",
@@ -438,10 +440,10 @@ fn headers_choose_the_decoder() {
     let bytes = encode_internal(&samples::cancel_request()).unwrap();
     let json = encode_json(&samples::cancel_request()).unwrap();
     assert_eq!(
-        decode_by_content_type::<CancelRequest>(Some(CONTENT_TYPE_JSON), Some("4"), &json),
+        decode_by_content_type::<CancelRequest>(Some(CONTENT_TYPE_JSON), Some("5"), &json),
         Err(CodecError::FutureVersion {
-            found: 4,
-            supported: 3
+            found: 5,
+            supported: 4
         })
     );
     assert_eq!(
