@@ -35,6 +35,9 @@ pub const STATE_RETRY_LIMIT: Duration = Duration::from_secs(60);
 /// How long a task publish is tried again (de-duplicated by its id) before the build waits
 /// for its next resume to publish it.
 pub const TASK_PUBLISH_LIMIT: Duration = Duration::from_secs(30);
+/// How long storing a new build's record is tried: past a stream's leader election after a
+/// node is lost (seconds), within the submitter's wait for its answer (30 s).
+pub const RECORD_CREATE_LIMIT: Duration = Duration::from_secs(20);
 
 /// The coordinator's NATS connection and JetStream handles.
 #[derive(Clone)]
@@ -92,6 +95,36 @@ impl FleetBus {
             None => Ok(self.contexts.clone()),
             Some(_) => Ok(self.bus.for_owner(owner)?.contexts().await?),
         }
+    }
+
+    /// Stores the new record of build `build_id` (`bytes`, its JSON), trying again for up to
+    /// [`RECORD_CREATE_LIMIT`] while the bucket cannot answer (a node lost, its stream electing
+    /// a leader). A try whose answer was lost may have stored it: a record already under the
+    /// id with these very bytes is that try's, and taken as stored. Its revision.
+    pub async fn create_record(&self, build_id: &str, bytes: bytes::Bytes) -> anyhow::Result<u64> {
+        RetryPolicy::within(RECORD_CREATE_LIMIT)
+            .run_if(
+                "storing a build",
+                |err: &CreateRecordError| matches!(err, CreateRecordError::Unavailable(_)),
+                |_| async {
+                    // An update expecting no revision, not the client's `create`: that
+                    // reads the key after a failed write, and a read of a stream without a
+                    // leader waits out the request timeout.
+                    match self.builds.update(build_id, bytes.clone(), 0).await {
+                        Ok(revision) => Ok(revision),
+                        Err(err) if err.kind() == kv::UpdateErrorKind::WrongLastRevision => {
+                            match self.builds.entry(build_id).await {
+                                Ok(Some(entry)) if entry.value == bytes => Ok(entry.revision),
+                                Ok(_) => Err(CreateRecordError::Taken),
+                                Err(err) => Err(CreateRecordError::Unavailable(err.to_string())),
+                            }
+                        }
+                        Err(err) => Err(CreateRecordError::Unavailable(err.to_string())),
+                    }
+                },
+            )
+            .await
+            .map_err(|err| anyhow::anyhow!("storing build {build_id}: {err}"))
     }
 
     /// Publishes `task` on `subject` (its route's, [`crate::policy::routing::task_subject`])
@@ -207,11 +240,27 @@ impl FleetBus {
         path: &str,
     ) -> anyhow::Result<String> {
         let name = context.object_name();
-        let store = self.contexts_for(owner).await?;
-        let mut object = store
-            .get(&name)
+        let store = self
+            .contexts_for(owner)
             .await
-            .with_context(|| format!("context {name} is not in the object store"))?;
+            .map_err(|e| StoreUnavailable::error(format!("opening the context store: {e:#}")))?;
+        let mut object = match store.get(&name).await {
+            Ok(object) => object,
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    object_store::GetErrorKind::NotFound | object_store::GetErrorKind::InvalidName
+                ) =>
+            {
+                return Err(anyhow::Error::new(err)
+                    .context(format!("context {name} is not in the object store")));
+            }
+            Err(err) => {
+                return Err(StoreUnavailable::error(format!(
+                    "reading context {name}: {err}"
+                )));
+            }
+        };
         let spool = tempfile::tempfile().context("creating a temporary file for the context")?;
         let mut file = tokio::fs::File::from_std(spool);
         let mut hasher = Sha256::new();
@@ -234,7 +283,9 @@ impl FleetBus {
             // The client checks the object's own digest at the end: a tampered object.
             Err(err) if err.to_string().contains("digest") => Some(format!("is corrupt ({err})")),
             Err(err) => {
-                return Err(anyhow::Error::new(err).context(format!("downloading context {name}")));
+                return Err(StoreUnavailable::error(format!(
+                    "downloading context {name}: {err}"
+                )));
             }
             Ok(()) if actual != context.sha256 => Some(format!("has sha256:{actual}")),
             Ok(()) => None,
@@ -255,6 +306,30 @@ impl FleetBus {
             .await
             .context("reading the context tarball")?
     }
+}
+
+/// The object store did not answer a read of a context (a node lost, its stream electing a
+/// leader, a read stalled): the request is not at fault, and the same submit may succeed
+/// later. Found in an error's chain with `downcast_ref`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreUnavailable(String);
+
+impl StoreUnavailable {
+    fn error(message: String) -> anyhow::Error {
+        anyhow::Error::new(StoreUnavailable(message))
+    }
+}
+
+/// Why [`FleetBus::create_record`] did not store a record.
+#[derive(Debug, thiserror::Error)]
+enum CreateRecordError {
+    /// The bucket did not answer or refused for a reason of its own: worth another try.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Another record holds the id.
+    #[error("another build holds its id")]
+    Taken,
 }
 
 /// The `Content-Type` and `Kaniko-Protocol` headers of a message in `encoding`.

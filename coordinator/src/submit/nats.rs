@@ -10,9 +10,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use futures::StreamExt;
 use kaniko_common::messages::codec::{decode_json, encode_json};
-use kaniko_common::messages::{ContextRef, Event, SubmitReply};
+use kaniko_common::messages::{ContextRef, ErrorKind, Event, SubmitReply};
 use kaniko_common::subjects::{ApiVerb, Names};
 use kaniko_nats::{self as bus, Bus};
+use kaniko_retry::RetryPolicy;
 
 use super::follow::{Outcome, Tracker, Update};
 use super::{Display, SubmitArgs, build_request, report};
@@ -22,6 +23,9 @@ use crate::context::PackedContext;
 const VERDICT_GRACE: Duration = Duration::from_secs(15);
 /// How long the API may take to answer a submit.
 const SUBMIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a submit is made again while no coordinator answers (one restarting) or the one
+/// that answered refused it as transient (its store lost a node and elects a new leader).
+const SUBMIT_RETRY_WINDOW: Duration = Duration::from_secs(60);
 
 /// Runs `coordinator submit` against a coordinator over NATS, as `identity` when given.
 pub(super) async fn run(args: &SubmitArgs, identity: Option<&str>) -> anyhow::Result<ExitCode> {
@@ -38,8 +42,18 @@ pub(super) async fn run(args: &SubmitArgs, identity: Option<&str>) -> anyhow::Re
     let client = bus::connect(&options).await?;
     // An identity's context goes to its own store, and its events come from its own stream.
     let bus = Bus::new(client.clone(), names.clone()).for_owner(identity)?;
-    upload(&bus, &packed, identity).await?;
-    let build_id = submit(args, &client, &names, identity, &packed).await?;
+    let build_id = RetryPolicy::within(SUBMIT_RETRY_WINDOW)
+        .with_backoff(Duration::from_millis(500), Duration::from_secs(5))
+        .run_if("submitting the build", Refusal::is_transient, |_| async {
+            // Again before every try: a context lost with a node is stored again (a no-op
+            // when it is there).
+            upload(&bus, &packed, identity)
+                .await
+                .map_err(Refusal::Final)?;
+            submit(args, &client, &names, identity, &packed).await
+        })
+        .await
+        .map_err(Refusal::into_error)?;
     if args.detach {
         println!("{build_id}");
         return Ok(ExitCode::SUCCESS);
@@ -86,6 +100,38 @@ async fn upload(bus: &Bus, packed: &PackedContext, identity: Option<&str>) -> an
     Ok(())
 }
 
+/// Why a submit was not accepted.
+#[derive(Debug)]
+enum Refusal {
+    /// Worth making again: no coordinator answered at once (none subscribed, one restarting),
+    /// or one refused the build as transient (it could not read the context or store the
+    /// build for now). Nothing was accepted.
+    Transient(anyhow::Error),
+    /// Anything else. An unanswered request is final too: the build may have been accepted
+    /// with its answer lost, and a second submit would build it twice.
+    Final(anyhow::Error),
+}
+
+impl Refusal {
+    fn is_transient(&self) -> bool {
+        matches!(self, Refusal::Transient(_))
+    }
+
+    fn into_error(self) -> anyhow::Error {
+        match self {
+            Refusal::Transient(err) | Refusal::Final(err) => err,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Transient(err) | Refusal::Final(err) => write!(f, "{err:#}"),
+        }
+    }
+}
+
 /// Submits the build of `packed` on the API subject of `identity`: its build id, or why it
 /// was refused.
 async fn submit(
@@ -94,34 +140,55 @@ async fn submit(
     names: &Names,
     identity: Option<&str>,
     packed: &PackedContext,
-) -> anyhow::Result<String> {
+) -> Result<String, Refusal> {
     let context = ContextRef {
         sha256: packed.sha256.clone(),
         size: packed.size,
     };
-    let mut request = build_request(args, context, packed.dockerfile.clone())?;
+    let mut request =
+        build_request(args, context, packed.dockerfile.clone()).map_err(Refusal::Final)?;
     request.standard_annotations = crate::driver::ci::git::standard_annotations(&args.context);
-    let payload = encode_json(&request)?;
+    let payload = encode_json(&request).map_err(|e| Refusal::Final(e.into()))?;
     let subject = match identity {
         None => names.api(ApiVerb::Submit),
-        Some(identity) => names.api_as(identity, ApiVerb::Submit)?,
+        Some(identity) => names
+            .api_as(identity, ApiVerb::Submit)
+            .map_err(|e| Refusal::Final(e.into()))?,
     };
-    let reply = tokio::time::timeout(
-        SUBMIT_TIMEOUT,
-        client.request_with_headers(subject.clone(), bus::json_headers(), payload.into()),
-    )
-    .await
-    .map_err(|_| {
-        anyhow::anyhow!(
-            "no answer on {subject} within {SUBMIT_TIMEOUT:?}: is the coordinator running?"
-        )
-    })?
-    .with_context(|| format!("submitting on {subject}"))?;
-    let reply: SubmitReply = decode_json(&reply.payload).context("decoding the submit reply")?;
+    let request = async_nats::Request::new()
+        .payload(payload.into())
+        .headers(bus::json_headers())
+        .timeout(Some(SUBMIT_TIMEOUT));
+    let reply = match client.send_request(subject.clone(), request).await {
+        Ok(reply) => reply,
+        Err(err) if err.kind() == async_nats::RequestErrorKind::TimedOut => {
+            return Err(Refusal::Final(anyhow::anyhow!(
+                "no answer on {subject} within {SUBMIT_TIMEOUT:?}: is the coordinator running?"
+            )));
+        }
+        Err(err) if err.kind() == async_nats::RequestErrorKind::NoResponders => {
+            return Err(Refusal::Transient(anyhow::anyhow!(
+                "no coordinator serves {subject}: is the coordinator running?"
+            )));
+        }
+        Err(err) => {
+            return Err(Refusal::Final(
+                anyhow::Error::new(err).context(format!("submitting on {subject}")),
+            ));
+        }
+    };
+    let reply: SubmitReply = decode_json(&reply.payload)
+        .context("decoding the submit reply")
+        .map_err(Refusal::Final)?;
     match (reply.build_id, reply.error) {
-        (_, Some(error)) => bail!("build refused: {error}"),
+        (_, Some(error)) if error.kind == ErrorKind::Transient => Err(Refusal::Transient(
+            anyhow::anyhow!("build refused for now: {error}"),
+        )),
+        (_, Some(error)) => Err(Refusal::Final(anyhow::anyhow!("build refused: {error}"))),
         (Some(id), None) => Ok(id),
-        (None, None) => bail!("the submit reply carries neither a build id nor an error"),
+        (None, None) => Err(Refusal::Final(anyhow::anyhow!(
+            "the submit reply carries neither a build id nor an error"
+        ))),
     }
 }
 

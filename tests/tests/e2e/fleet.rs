@@ -12,6 +12,7 @@
 mod load;
 mod policy;
 mod slow_link;
+mod submit_retry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use super::{Adopt, caller_of, decode, new_build_id, reply};
 use crate::actors::fleet::{FleetActor, LiveWorkers};
 use crate::authz::{Caller, Policy};
-use crate::bus::FleetBus;
+use crate::bus::{FleetBus, StoreUnavailable};
 use crate::policy::lease::Ownership;
 use crate::policy::now_ms;
 use crate::policy::record::{BuildRecord, PlatformRecord, Route};
@@ -54,7 +54,10 @@ pub async fn prepare(
     let text = bus
         .read_dockerfile(owner, &request.context, &request.dockerfile)
         .await
-        .map_err(|e| WireError::not_found(format!("{e:#}")))?;
+        .map_err(|e| match e.downcast_ref::<StoreUnavailable>() {
+            Some(_) => WireError::transient(format!("{e:#}")),
+            None => WireError::not_found(format!("{e:#}")),
+        })?;
     let dockerfile = Dockerfile::parse(&text)
         .map_err(|e| WireError::refused(format!("{}: {e}", request.dockerfile)))?;
     if let Some((identity, policy)) = checks {
@@ -114,10 +117,9 @@ pub(super) async fn answer(
         record.lease = Some(ownership.lease_from(now_ms()));
         let bytes = serde_json::to_vec(&record).map_err(|e| WireError::permanent(e.to_string()))?;
         let revision = bus
-            .builds
-            .create(&build_id, bytes.into())
+            .create_record(&build_id, bytes.into())
             .await
-            .map_err(|e| WireError::transient(format!("storing build {build_id}: {e}")))?;
+            .map_err(|e| WireError::transient(format!("{e:#}")))?;
         Ok::<_, WireError>((record, revision))
     }
     .await;
