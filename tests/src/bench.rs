@@ -47,8 +47,12 @@ pub struct BenchConfig {
     pub big_file_mib: u64,
     /// The `coordinator` binary (`target/release/coordinator`).
     pub coordinator: PathBuf,
-    /// Concurrent builds in the fan-out benchmark.
-    pub fan_out_builds: usize,
+    /// The batch sizes of the fan-out benchmark, each that many concurrent builds (empty: 1,
+    /// 10 and 100).
+    pub fan_out_builds: Vec<usize>,
+    /// The NATS layouts of the fan-out benchmark: 1 (one server) and/or 3 (a cluster; empty:
+    /// both).
+    pub fan_out_servers: Vec<usize>,
     /// `--concurrency` of each worker in the fan-out benchmark.
     pub fan_out_concurrency: u32,
 }

@@ -1,19 +1,23 @@
 // Copyright 2026 The kaniko-rs Authors. SPDX-License-Identifier: Apache-2.0
 
-//! The fan-out benchmark: a real nats-server, a registry with the busybox fixture,
-//! `coordinator serve`, and two `worker serve` processes (the native one, and an
-//! `--allow-cross` one serving the foreign architecture), each with `--concurrency`. The
-//! context (a trivial cross-safe Dockerfile) is uploaded once; then `builds` requests for both
+//! The fan-out benchmark: a registry with the busybox fixture, `coordinator serve`, and two
+//! `worker serve` processes (the native one, and an `--allow-cross` one serving the foreign
+//! architecture), each with `--concurrency`, on each NATS layout asked for: one nats-server,
+//! or a 3-node cluster on loopback with everything created with `--replicas 3` and every
+//! process given the three URLs. The context (a trivial cross-safe Dockerfile) is uploaded
+//! once; then for each batch size (1, 10 and 100 by default) that many requests for both
 //! platforms are submitted at once through the JSON API, each with its own label so every
-//! build makes its own images, and the events and results are followed on core NATS.
+//! build makes its own images, and the events and results are followed on core NATS; the
+//! batches run one after the other on the same fleet.
 //!
 //! Reported per build: submit → `finished` event (the index is pushed before it is sent); the
 //! slowest platform's build time as the worker measured it (from its `TaskResult`); the
 //! coordinator's added latency, the first minus the second (queueing for a free worker slot
 //! included, as the issue defines it); and the index publishing alone (the last platform's
-//! `platform_done` → `finished`). Builds per second over the whole batch.
+//! `platform_done` → `finished`). Builds per second over each batch.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -32,13 +36,14 @@ use sha2::{Digest, Sha256};
 
 use super::{BenchConfig, Benchmark, Row, Samples, Section, Stats, seconds};
 use crate::fixture::push_busybox;
+use crate::nats_cluster::NatsCluster;
 use crate::process::Service;
 use crate::{Nats, Registry};
 
 /// Concurrent multi-platform builds through the coordinator.
 pub struct FanOut;
 
-/// How long the whole batch may take.
+/// How long one batch may take.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Benchmark for FanOut {
@@ -52,7 +57,123 @@ impl Benchmark for FanOut {
             .enable_all()
             .build()
             .context("starting a tokio runtime")?;
-        runtime.block_on(run(config, work))
+        let mut rows = Vec::new();
+        let mut table = String::from(
+            "servers  builds  builds/s  added median  added p99  publish median  publish p99  failed",
+        );
+        let servers = if config.fan_out_servers.is_empty() {
+            vec![1, 3]
+        } else {
+            config.fan_out_servers.clone()
+        };
+        for layout in servers {
+            let layout = Layout::of(layout)?;
+            let dir = work.join(format!("fan-out-{}", layout.servers()));
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            for batch in runtime.block_on(run(config, &dir, &layout))? {
+                let _ = write!(
+                    table,
+                    "\n{:>7}  {:>6}  {:>8.2}  {:>12}  {:>9}  {:>14}  {:>11}  {:>6}",
+                    layout.servers(),
+                    batch.builds,
+                    batch.builds_per_second(),
+                    median(&batch.added),
+                    p99(&batch.added),
+                    median(&batch.publish),
+                    p99(&batch.publish),
+                    batch.failures.len(),
+                );
+                if let Some(first) = batch.failures.first() {
+                    let _ = write!(table, "\n  first failure: {first}");
+                }
+                let label = format!("{} x{}", layout.label(), batch.builds);
+                rows.push(row(
+                    &format!("{label}: submit -> index pushed"),
+                    batch.total,
+                ));
+                rows.push(row(
+                    &format!("{label}: coordinator added latency"),
+                    batch.added,
+                ));
+            }
+        }
+        Ok(Section {
+            title: format!(
+                "fan-out: concurrent builds x 2 platforms through coordinator serve, 2 workers \
+                 of --concurrency {}",
+                config.fan_out_concurrency.max(1)
+            ),
+            rows,
+            notes: vec![table],
+            compare: false,
+        })
+    }
+}
+
+/// The NATS the fleet runs on.
+enum Layout {
+    One,
+    Cluster,
+}
+
+impl Layout {
+    fn of(servers: usize) -> anyhow::Result<Layout> {
+        match servers {
+            1 => Ok(Layout::One),
+            3 => Ok(Layout::Cluster),
+            other => {
+                bail!("--fan-out-servers takes 1 (one nats-server) or 3 (a cluster), not {other}")
+            }
+        }
+    }
+
+    fn servers(&self) -> usize {
+        match self {
+            Layout::One => 1,
+            Layout::Cluster => 3,
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Layout::One => "1 server",
+            Layout::Cluster => "3-node cluster",
+        }
+    }
+}
+
+/// A started nats-server or cluster: what the processes connect to.
+enum Servers {
+    One(Nats),
+    Cluster(NatsCluster),
+}
+
+impl Servers {
+    fn start(layout: &Layout) -> anyhow::Result<Servers> {
+        Ok(match layout {
+            Layout::One => Servers::One(Nats::start()?),
+            Layout::Cluster => {
+                let cluster = NatsCluster::start()?;
+                cluster.wait_for_meta_leader(Duration::from_secs(30))?;
+                Servers::Cluster(cluster)
+            }
+        })
+    }
+
+    /// The URL list every process is given.
+    fn urls(&self) -> String {
+        match self {
+            Servers::One(nats) => nats.url(),
+            Servers::Cluster(cluster) => cluster.urls(),
+        }
+    }
+
+    /// `--replicas` for everything the coordinator and the workers create.
+    fn replicas(&self) -> &'static str {
+        match self {
+            Servers::One(_) => "1",
+            Servers::Cluster(_) => "3",
+        }
     }
 }
 
@@ -66,12 +187,49 @@ struct Seen {
     slowest_build: Duration,
 }
 
-async fn run(config: &BenchConfig, work: &Path) -> anyhow::Result<Section> {
+/// The figures of one batch.
+#[derive(Debug, Default)]
+struct Batch {
+    builds: usize,
+    elapsed: Duration,
+    total: Vec<Duration>,
+    added: Vec<Duration>,
+    publish: Vec<Duration>,
+    failures: Vec<String>,
+}
+
+impl Batch {
+    fn builds_per_second(&self) -> f64 {
+        self.total.len() as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+}
+
+fn row(tool: &str, times: Vec<Duration>) -> Row {
+    Row {
+        tool: tool.to_string(),
+        outcome: Ok(Samples {
+            times,
+            peak_rss_kib: None,
+        }),
+    }
+}
+
+fn p99(times: &[Duration]) -> String {
+    percentile(times, 99).map_or("-".to_string(), seconds)
+}
+
+fn median(times: &[Duration]) -> String {
+    Stats::of(times).map_or("-".to_string(), |s| seconds(s.median))
+}
+
+/// The fleet on `layout`, then one batch per size of `config.fan_out_builds`.
+async fn run(config: &BenchConfig, work: &Path, layout: &Layout) -> anyhow::Result<Vec<Batch>> {
     let coordinator = config.coordinator.clone();
     if !coordinator.is_file() {
         bail!("coordinator binary {} not found", coordinator.display());
     }
-    let nats = Nats::start()?;
+    let servers = Servers::start(layout)?;
+    let urls = servers.urls();
     let registry = Registry::start()?;
     let base = push_busybox(&registry, "fixtures/busybox")
         .await
@@ -89,7 +247,8 @@ async fn run(config: &BenchConfig, work: &Path) -> anyhow::Result<Section> {
     let mut command = Command::new(&coordinator);
     command
         .arg("serve")
-        .args(["--nats", &nats.url()])
+        .args(["--nats", &urls])
+        .args(["--replicas", servers.replicas()])
         .args(["--heartbeat-interval", "1"])
         .args(["--insecure-registry", &host]);
     coordinator_service.spawn(command)?;
@@ -99,7 +258,8 @@ async fn run(config: &BenchConfig, work: &Path) -> anyhow::Result<Section> {
         let mut command = Command::new(&config.worker);
         command
             .arg("serve")
-            .args(["--nats", &nats.url()])
+            .args(["--nats", &urls])
+            .args(["--replicas", servers.replicas()])
             .args(["--id", id])
             .args(["--heartbeat-interval", "1"])
             .args(["--concurrency", &concurrency])
@@ -112,9 +272,9 @@ async fn run(config: &BenchConfig, work: &Path) -> anyhow::Result<Section> {
         service.spawn(command)?;
         workers.push(service);
     }
-    wait_for_workers(&coordinator, &nats.url(), &["bench-native", "bench-cross"])?;
+    wait_for_workers(&coordinator, &urls, &["bench-native", "bench-cross"])?;
 
-    let client = bus::connect(&bus::NatsOptions::new(nats.url())).await?;
+    let client = bus::connect(&bus::NatsOptions::new(urls.clone())).await?;
     let names = Names::default();
     let bus = Bus::new(client.clone(), names.clone());
     let (tarball, sha256) = context_tarball(&format!(
@@ -129,32 +289,70 @@ async fn run(config: &BenchConfig, work: &Path) -> anyhow::Result<Section> {
         .await
         .context("uploading the context")?;
 
-    let mut events = client
-        .subscribe(names.events_all())
-        .await
-        .context("subscribing to events")?;
-    let mut results = client
-        .subscribe(names.results_all())
-        .await
-        .context("subscribing to results")?;
+    let mut follow = Follow {
+        events: client
+            .subscribe(names.events_all())
+            .await
+            .context("subscribing to events")?,
+        results: client
+            .subscribe(names.results_all())
+            .await
+            .context("subscribing to results")?,
+        seen: HashMap::new(),
+    };
     client.flush().await?;
 
-    let builds = config.fan_out_builds.max(1);
-    tracing::info!("fan-out: submitting {builds} builds for {native} and {foreign}");
-    let mut seen: HashMap<String, Seen> = HashMap::new();
+    let context = ContextRef { sha256, size };
+    let sizes = if config.fan_out_builds.is_empty() {
+        vec![1, 10, 100]
+    } else {
+        config.fan_out_builds.clone()
+    };
+    let mut batches = Vec::new();
+    for (number, builds) in sizes.into_iter().enumerate() {
+        let builds = builds.max(1);
+        tracing::info!(
+            "fan-out ({}): submitting {builds} builds for {native} and {foreign}",
+            layout.label()
+        );
+        let requests = (0..builds).map(|n| {
+            let mut request = BuildRequest::new(
+                context.clone(),
+                vec![native.clone(), foreign.clone()],
+                vec![format!("{host}/bench/fan-out-{number}-{n}:latest")],
+            );
+            request.labels = BTreeMap::from([("bench".to_string(), format!("{number}-{n}"))]);
+            request
+        });
+        batches.push(batch(&client, &names, &mut follow, requests.collect()).await?);
+    }
+    // The clients go before the servers they are connected to, quietly.
+    drop((follow, bus, client));
+    drop(workers);
+    coordinator_service.stop();
+    drop(servers);
+    Ok(batches)
+}
+
+/// The core-NATS subscriptions a batch is followed through, and every build seen so far.
+struct Follow {
+    events: async_nats::Subscriber,
+    results: async_nats::Subscriber,
+    seen: HashMap<String, Seen>,
+}
+
+/// Submits `requests` at once and follows them until every one has ended.
+async fn batch(
+    client: &async_nats::Client,
+    names: &Names,
+    follow: &mut Follow,
+    requests: Vec<BuildRequest>,
+) -> anyhow::Result<Batch> {
+    let builds = requests.len();
     let started = Instant::now();
-    let submits = (0..builds).map(|n| {
+    let submits = requests.into_iter().map(|request| {
         let client = client.clone();
         let names = names.clone();
-        let mut request = BuildRequest::new(
-            ContextRef {
-                sha256: sha256.clone(),
-                size,
-            },
-            vec![native.clone(), foreign.clone()],
-            vec![format!("{host}/bench/fan-out-{n}:latest")],
-        );
-        request.labels = BTreeMap::from([("bench".to_string(), n.to_string())]);
         async move {
             let payload = encode_json(&request)?;
             let submitted = Instant::now();
@@ -174,23 +372,26 @@ async fn run(config: &BenchConfig, work: &Path) -> anyhow::Result<Section> {
             }
         }
     });
+    let mut ids = HashSet::new();
     for outcome in futures::future::join_all(submits).await {
         let (id, submitted) = outcome?;
-        seen.entry(id).or_default().submitted = Some(submitted);
+        follow.seen.entry(id.clone()).or_default().submitted = Some(submitted);
+        ids.insert(id);
     }
 
     let deadline = tokio::time::Instant::now() + BATCH_TIMEOUT;
     let ended = |seen: &HashMap<String, Seen>| {
-        seen.values()
+        ids.iter()
+            .filter_map(|id| seen.get(id))
             .filter(|s| s.finished.is_some() || s.failed.is_some())
             .count()
     };
-    while ended(&seen) < builds {
+    while ended(&follow.seen) < builds {
         tokio::select! {
-            message = events.next() => {
+            message = follow.events.next() => {
                 let Some(message) = message else { bail!("the events subscription ended") };
                 let Ok(event) = decode_json::<Event>(&message.payload) else { continue };
-                let entry = seen.entry(event.build_id.clone()).or_default();
+                let entry = follow.seen.entry(event.build_id.clone()).or_default();
                 match event.kind {
                     EventKind::PlatformDone { .. } => entry.last_done = Some(Instant::now()),
                     EventKind::Finished { .. } => entry.finished = Some(Instant::now()),
@@ -200,95 +401,41 @@ async fn run(config: &BenchConfig, work: &Path) -> anyhow::Result<Section> {
                     _ => {}
                 }
             }
-            message = results.next() => {
+            message = follow.results.next() => {
                 let Some(message) = message else { bail!("the results subscription ended") };
                 let Ok(result) = decode_internal::<TaskResult>(&message.payload) else { continue };
                 if let TaskOutcome::Built { duration_ms, .. } = result.outcome {
-                    let entry = seen.entry(result.build_id.clone()).or_default();
+                    let entry = follow.seen.entry(result.build_id.clone()).or_default();
                     entry.slowest_build = entry.slowest_build.max(Duration::from_millis(duration_ms));
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {
-                bail!("only {} of {builds} builds ended within {BATCH_TIMEOUT:?}", ended(&seen));
+                bail!("only {} of {builds} builds ended within {BATCH_TIMEOUT:?}", ended(&follow.seen));
             }
         }
     }
-    let batch = started.elapsed();
-    drop(workers);
-    coordinator_service.stop();
-
-    let failures: Vec<String> = seen.values().filter_map(|s| s.failed.clone()).collect();
-    let mut total = Vec::new();
-    let mut slowest = Vec::new();
-    let mut added = Vec::new();
-    let mut publish = Vec::new();
-    for s in seen.values() {
+    let mut figures = Batch {
+        builds,
+        elapsed: started.elapsed(),
+        ..Batch::default()
+    };
+    for s in ids.iter().filter_map(|id| follow.seen.get(id)) {
+        if let Some(failed) = &s.failed {
+            figures.failures.push(failed.clone());
+        }
         let (Some(submitted), Some(finished)) = (s.submitted, s.finished) else {
             continue;
         };
         let whole = finished.saturating_duration_since(submitted);
-        total.push(whole);
-        slowest.push(s.slowest_build);
-        added.push(whole.saturating_sub(s.slowest_build));
+        figures.total.push(whole);
+        figures.added.push(whole.saturating_sub(s.slowest_build));
         if let Some(done) = s.last_done {
-            publish.push(finished.saturating_duration_since(done));
+            figures
+                .publish
+                .push(finished.saturating_duration_since(done));
         }
     }
-    let row = |tool: &str, times: Vec<Duration>, rss: Option<u64>| Row {
-        tool: tool.to_string(),
-        outcome: Ok(Samples {
-            times,
-            peak_rss_kib: rss,
-        }),
-    };
-    let p99 = |times: &[Duration]| percentile(times, 99).map_or("-".to_string(), seconds);
-    let median =
-        |times: &[Duration]| Stats::of(times).map_or("-".to_string(), |s| seconds(s.median));
-    let mut notes = vec![
-        format!(
-            "{} builds x 2 platforms ({native}, {foreign}) in {}: {:.2} builds/s ({:.2} platform builds/s); \
-             2 workers, --concurrency {concurrency} each",
-            total.len(),
-            seconds(batch),
-            total.len() as f64 / batch.as_secs_f64().max(f64::EPSILON),
-            2.0 * total.len() as f64 / batch.as_secs_f64().max(f64::EPSILON),
-        ),
-        format!(
-            "coordinator added latency (submit -> index pushed, minus the slowest worker build): median {}, p99 {}",
-            median(&added),
-            p99(&added)
-        ),
-        format!(
-            "index publishing (last platform done -> finished): median {}, p99 {}",
-            median(&publish),
-            p99(&publish)
-        ),
-        format!(
-            "submit -> index pushed: median {}, p99 {}",
-            median(&total),
-            p99(&total)
-        ),
-    ];
-    if !failures.is_empty() {
-        notes.push(format!(
-            "{} builds failed: {}",
-            failures.len(),
-            failures.first().cloned().unwrap_or_default()
-        ));
-    }
-    Ok(Section {
-        title: format!(
-            "fan-out: {builds} concurrent builds x 2 platforms through coordinator serve"
-        ),
-        rows: vec![
-            row("submit -> index pushed", total, None),
-            row("slowest worker build", slowest, None),
-            row("coordinator added latency", added, None),
-            row("index publishing", publish, None),
-        ],
-        notes,
-        compare: false,
-    })
+    Ok(figures)
 }
 
 /// The `p`th percentile (nearest rank) of `times`.

@@ -354,7 +354,8 @@ mod tests {
             small_files: 0,
             big_file_mib: 0,
             coordinator: PathBuf::new(),
-            fan_out_builds: 0,
+            fan_out_builds: Vec::new(),
+            fan_out_servers: Vec::new(),
             fan_out_concurrency: 1,
         };
         let notes = notes(&config, &outcomes);

@@ -38,9 +38,16 @@ struct Cli {
     /// The coordinator binary (fan-out benchmark); default: next to the worker binary.
     #[arg(long)]
     coordinator: Option<PathBuf>,
-    /// Concurrent builds (each for two platforms) in the fan-out benchmark.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..))]
-    fan_out_builds: u64,
+    /// The fan-out benchmark's batch sizes: each batch submits that many builds (each for two
+    /// platforms) at once.
+    #[arg(long, value_delimiter = ',', default_value = "1,10,100",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    fan_out_builds: Vec<u64>,
+    /// The NATS layouts of the fan-out benchmark: 1 (one nats-server), 3 (a 3-node cluster,
+    /// everything with 3 replicas).
+    #[arg(long, value_delimiter = ',', default_value = "1,3",
+          value_parser = clap::builder::PossibleValuesParser::new(["1", "3"]))]
+    fan_out_servers: Vec<String>,
     /// `--concurrency` of each of the two workers in the fan-out benchmark.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     fan_out_concurrency: u32,
@@ -65,7 +72,16 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| cli.worker.with_file_name("coordinator"));
     let config = BenchConfig {
         coordinator,
-        fan_out_builds: usize::try_from(cli.fan_out_builds).unwrap_or(usize::MAX),
+        fan_out_builds: cli
+            .fan_out_builds
+            .iter()
+            .map(|&n| usize::try_from(n).unwrap_or(usize::MAX))
+            .collect(),
+        fan_out_servers: cli
+            .fan_out_servers
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect(),
         fan_out_concurrency: cli.fan_out_concurrency,
         worker: cli.worker,
         worker_args: cli.worker_args,
