@@ -296,6 +296,7 @@ impl ClusterFleet {
     async fn check_built_once(&self, mut submit: Submit, killed: Instant, bound: Duration) {
         let status = submit.finish();
         let recovered = killed.elapsed();
+        eprintln!("the submitter saw the build over {recovered:?} after the kill");
         assert!(
             status.success(),
             "{status:?}\n{}\n{}",
@@ -489,10 +490,17 @@ async fn a_two_platform_build_completes_when_the_node_of_the_native_worker_is_ki
     let mut submit = fleet.spawn_submit();
     submit.wait_for(MID_BUILD, &fleet);
     let node = fleet.node_of_worker("native-1");
+    let submitter = fleet
+        .cluster
+        .node_of_connection("kaniko coordinator submit");
     fleet.cluster.kill(node);
     let killed = Instant::now();
     submit.still_building();
-    eprintln!("killed {} (native-1's node)", fleet.cluster.name(node));
+    eprintln!(
+        "killed {} (native-1's node; the submitter's: {:?})",
+        fleet.cluster.name(node),
+        submitter.map(|n| fleet.cluster.name(n).to_string())
+    );
     fleet.check_built_once(submit, killed, RECOVERY_BOUND).await;
 }
 
