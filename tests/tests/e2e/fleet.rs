@@ -11,6 +11,7 @@
 
 mod load;
 mod policy;
+mod publish_retry;
 mod slow_link;
 
 use std::path::{Path, PathBuf};
