@@ -9,7 +9,7 @@
 //! The binaries are found next to this test executable (`target/debug/worker`,
 //! `target/debug/coordinator`); build them first.
 
-mod load;
+pub(crate) mod load;
 mod policy;
 mod publish_retry;
 mod slow_link;
