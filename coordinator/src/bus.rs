@@ -32,6 +32,10 @@ pub use kaniko_nats::BusSettings as StreamSettings;
 
 /// How long a save of the build's state or an event is tried again while NATS is away.
 pub const STATE_RETRY_LIMIT: Duration = Duration::from_secs(60);
+/// How long storing a new build is tried again while its bucket cannot take it (its stream
+/// electing a leader after a node was lost): well within a client's request timeout (10 s),
+/// so the submit still gets its answer.
+pub const CREATE_RETRY_LIMIT: Duration = Duration::from_secs(5);
 /// How long a task publish is tried again (de-duplicated by its id) before the build waits
 /// for its next resume to publish it.
 pub const TASK_PUBLISH_LIMIT: Duration = Duration::from_secs(30);
@@ -113,6 +117,33 @@ impl FleetBus {
     pub async fn publish_event(&self, event: &Event, owner: Option<&str>) -> anyhow::Result<()> {
         self.bus.for_owner(owner)?.publish_event(event).await?;
         Ok(())
+    }
+
+    /// Stores `bytes` as the new build `key`'s record (it must not exist), trying again for up
+    /// to [`CREATE_RETRY_LIMIT`]: on a cluster that lost a node the bucket's stream answers
+    /// nothing, or `no stream found`, until it has a leader again. A record already there
+    /// holding `bytes` was stored by an earlier try whose answer was lost.
+    pub async fn create_record(&self, key: &str, bytes: &[u8]) -> Result<u64, kv::CreateError> {
+        use kv::CreateErrorKind;
+        let exists = |err: &kv::CreateError| err.kind() == CreateErrorKind::AlreadyExists;
+        let created = RetryPolicy::within(CREATE_RETRY_LIMIT)
+            .run_if(
+                &format!("storing build {key}"),
+                |err| !exists(err) && err.kind() != CreateErrorKind::InvalidKey,
+                |_| self.builds.create(key, bytes.to_vec().into()),
+            )
+            .await;
+        match created {
+            Err(err) if exists(&err) => {
+                if let Ok(Some(entry)) = self.builds.entry(key).await
+                    && entry.value.as_ref() == bytes
+                {
+                    return Ok(entry.revision);
+                }
+                Err(err)
+            }
+            created => created,
+        }
     }
 
     /// Saves `bytes` as the build's record with compare-and-swap on `revision`, trying again

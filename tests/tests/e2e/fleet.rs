@@ -13,6 +13,7 @@ pub(crate) mod load;
 mod policy;
 mod publish_retry;
 mod slow_link;
+mod store_retry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

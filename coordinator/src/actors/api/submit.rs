@@ -114,8 +114,7 @@ pub(super) async fn answer(
         record.lease = Some(ownership.lease_from(now_ms()));
         let bytes = serde_json::to_vec(&record).map_err(|e| WireError::permanent(e.to_string()))?;
         let revision = bus
-            .builds
-            .create(&build_id, bytes.into())
+            .create_record(&build_id, &bytes)
             .await
             .map_err(|e| WireError::transient(format!("storing build {build_id}: {e}")))?;
         Ok::<_, WireError>((record, revision))
