@@ -25,7 +25,7 @@ mod invariants;
 mod schedule;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -360,10 +360,6 @@ impl Chaos {
             .collect::<Vec<_>>()
             .join("\n")
     }
-
-    fn dir(&self) -> &Path {
-        self.dir.path()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -382,9 +378,10 @@ async fn seeded_kills_and_outages_leave_every_build_ended_published_once_or_fail
     for (at, action) in plan.actions() {
         while chaos.started.elapsed() < at {
             chaos.sample_peaks();
-            std::thread::sleep((at - chaos.started.elapsed()).min(Duration::from_millis(200)));
+            let left = at.saturating_sub(chaos.started.elapsed());
+            std::thread::sleep(left.min(Duration::from_millis(200)));
         }
-        let late = chaos.started.elapsed() - at;
+        let late = chaos.started.elapsed().saturating_sub(at);
         let what = match action {
             Action::Submit(n) => {
                 submits.push((n, chaos.submit(seed, &plan.builds[n])));
@@ -444,11 +441,12 @@ async fn seeded_kills_and_outages_leave_every_build_ended_published_once_or_fail
             break builds.clone();
         }
         if Instant::now() > deadline {
-            let dir = chaos.dir().display().to_string();
+            let logs = chaos.logs_tail(60);
+            let kept = chaos.dir.keep();
             panic!(
                 "seed {seed}: builds not ended {TERMINAL_BOUND:?} after the last fault: \
-                 {listed:#?}\nreplay: {replay}\n{}\n(logs in {dir})",
-                chaos.logs_tail(60)
+                 {listed:#?}\nreplay: {replay}\n{logs}\n(whole logs kept in {})",
+                kept.display()
             );
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
