@@ -2,7 +2,7 @@
 #
 # The one entry point for building, testing and releasing kaniko-rs.
 
-.PHONY: all build test test-nats-current lint fmt deps release bench demo fidelity image
+.PHONY: all build test test-nats-current chaos lint fmt deps release bench demo fidelity image
 
 all: build
 
@@ -16,6 +16,11 @@ test:
 # against Debian's 2.9.10).
 test-nats-current:
 	hack/test-nats-current.sh
+
+# The seeded chaos test with 40 builds (`make test` runs it with 5) and a random seed, unless
+# CHAOS_SEED / CHAOS_BUILDS say otherwise: `CHAOS_SEED=17 CHAOS_BUILDS=40 make chaos` replays a run.
+chaos:
+	hack/chaos.sh
 
 lint:
 	hack/lint.sh

@@ -21,7 +21,8 @@ use actix::prelude::*;
 use futures::StreamExt;
 use kaniko_common::messages::codec::decode_internal;
 use kaniko_common::messages::{
-    BuildState, BuildStatus, ErrorKind, Event, EventKind, Task, TaskResult, WireError,
+    BuildState, BuildStatus, ErrorKind, Event, EventKind, FailedPlatform, PlatformDescriptor, Task,
+    TaskResult, WireError,
 };
 use tracing::{debug, error, info, warn};
 
@@ -33,6 +34,12 @@ use crate::policy::publish::{PublishFailure, PublishIndex};
 use crate::policy::record::{Applied, BuildRecord, Verdict};
 use crate::policy::routing::task_subject;
 use crate::policy::task::task_for;
+
+/// Rounds of publishing an index whose push fails transiently before any tag moves.
+const PUBLISH_ROUNDS: u32 = 5;
+/// The pause after the first transiently failed round, doubled after each: 2, 4, 8, 16 s
+/// (about 30 s in all, as a worker's `--retry-backoff` gives a task).
+const PUBLISH_BACKOFF: Duration = Duration::from_secs(2);
 
 /// One build.
 pub struct BuildActor {
@@ -313,75 +320,102 @@ impl BuildActor {
                     }],
                 );
             }
-            Verdict::Publish { children, failed } => {
-                self.record.state = BuildState::Publishing;
-                self.record.updated_at_unix_ms = now_ms();
-                let (saved, is_saved) = tokio::sync::oneshot::channel();
-                self.persist_then(Vec::new(), Some(saved));
-                let request = &self.record.request;
-                let publish = PublishIndex::for_request(
-                    self.record.build_id.clone(),
-                    request,
-                    children.clone(),
-                );
-                // Published only once `publishing` is stored under this coordinator's lease:
-                // a build taken over meanwhile is published by its new owner alone.
-                let index = self.index.clone();
-                let gated = async move {
-                    is_saved.await.ok()?;
-                    Some(index.send(publish).await)
-                };
-                ctx.wait(gated.into_actor(self).map(
-                    move |outcome, act, ctx| {
-                        let Some(outcome) = outcome else {
-                            warn!(build_id = %act.record.build_id, "the publishing state was not saved: the index is left to the build's owner");
-                            ctx.stop();
-                            return;
-                        };
-                        let destinations = act.record.request.destinations.clone();
-                        let outcome = outcome.unwrap_or_else(|e| {
-                            Err(PublishFailure::before_tags(
-                                WireError::transient(format!("index actor unavailable: {e}")),
-                                &destinations,
-                                None,
-                            ))
-                        });
-                        act.record.updated_at_unix_ms = now_ms();
-                        match outcome {
-                            Ok(published) => {
-                                let index = published.index;
-                                act.record.state = BuildState::Succeeded;
-                                act.record.index = Some(index.clone());
-                                act.record.tags = published.tags.clone();
-                                act.record.errors = failed.iter().map(|f| f.error.clone()).collect();
-                                info!(build_id = %act.record.build_id, digest = %index.digest, "build finished");
-                                act.persist(
-                                    ctx,
-                                    vec![EventKind::Finished {
-                                        index: Some(index),
-                                        platforms: children,
-                                        failed,
-                                        tags: published.tags,
-                                    }],
-                                );
-                            }
-                            Err(failure) => {
-                                act.record.state = if failure.partially_published() {
-                                    BuildState::PartiallyPublished
-                                } else {
-                                    BuildState::Failed
-                                };
-                                act.record.index = failure.index.clone();
-                                act.record.tags = failure.tags.clone();
-                                act.record.errors = vec![failure.build_error()];
-                                warn!(build_id = %act.record.build_id, state = ?act.record.state, "publishing the index failed");
-                                act.persist(ctx, vec![(*failure).into_event(children)]);
-                            }
-                        }
-                    },
-                ));
-            }
+            Verdict::Publish { children, failed } => self.publish(ctx, children, failed, 1),
         }
+    }
+
+    /// Saves `publishing` under this coordinator's lease, then has the IndexActor publish the
+    /// index of `children` (`failed` left out); `round` counts the tries. A transient failure
+    /// before any tag moved (the registry down for a moment) is tried again after
+    /// [`PUBLISH_BACKOFF`] doubled each round, up to [`PUBLISH_ROUNDS`] rounds, instead of
+    /// failing a build whose platforms are all built; each round saves `publishing` again
+    /// first, so a build taken over meanwhile is published by its new owner alone.
+    fn publish(
+        &mut self,
+        ctx: &mut Context<Self>,
+        children: Vec<PlatformDescriptor>,
+        failed: Vec<FailedPlatform>,
+        round: u32,
+    ) {
+        self.record.state = BuildState::Publishing;
+        self.record.updated_at_unix_ms = now_ms();
+        let (saved, is_saved) = tokio::sync::oneshot::channel();
+        self.persist_then(Vec::new(), Some(saved));
+        let request = &self.record.request;
+        let publish =
+            PublishIndex::for_request(self.record.build_id.clone(), request, children.clone());
+        // Published only once `publishing` is stored under this coordinator's lease:
+        // a build taken over meanwhile is published by its new owner alone.
+        let index = self.index.clone();
+        let gated = async move {
+            is_saved.await.ok()?;
+            Some(index.send(publish).await)
+        };
+        ctx.wait(gated.into_actor(self).map(
+            move |outcome, act, ctx| {
+                let Some(outcome) = outcome else {
+                    warn!(build_id = %act.record.build_id, "the publishing state was not saved: the index is left to the build's owner");
+                    ctx.stop();
+                    return;
+                };
+                let destinations = act.record.request.destinations.clone();
+                let outcome = outcome.unwrap_or_else(|e| {
+                    Err(PublishFailure::before_tags(
+                        WireError::transient(format!("index actor unavailable: {e}")),
+                        &destinations,
+                        None,
+                    ))
+                });
+                act.record.updated_at_unix_ms = now_ms();
+                match outcome {
+                    Ok(published) => {
+                        let index = published.index;
+                        act.record.state = BuildState::Succeeded;
+                        act.record.index = Some(index.clone());
+                        act.record.tags = published.tags.clone();
+                        act.record.errors = failed.iter().map(|f| f.error.clone()).collect();
+                        info!(build_id = %act.record.build_id, digest = %index.digest, "build finished");
+                        act.persist(
+                            ctx,
+                            vec![EventKind::Finished {
+                                index: Some(index),
+                                platforms: children,
+                                failed,
+                                tags: published.tags,
+                            }],
+                        );
+                    }
+                    Err(failure)
+                        if failure.error.kind == ErrorKind::Transient
+                            && !failure.partially_published()
+                            && round < PUBLISH_ROUNDS =>
+                    {
+                        let delay = PUBLISH_BACKOFF * 2u32.pow(round - 1);
+                        warn!(
+                            build_id = %act.record.build_id,
+                            round,
+                            error = %failure.error.message,
+                            "publishing the index failed transiently; trying again in {delay:?}"
+                        );
+                        ctx.run_later(delay, move |act, ctx| {
+                            act.publish(ctx, children, failed, round + 1);
+                        });
+                    }
+                    Err(failure) => {
+                        act.record.state = if failure.partially_published() {
+                            BuildState::PartiallyPublished
+                        } else {
+                            BuildState::Failed
+                        };
+                        act.record.index = failure.index.clone();
+                        act.record.tags = failure.tags.clone();
+                        act.record.errors = vec![failure.build_error()];
+                        warn!(build_id = %act.record.build_id, state = ?act.record.state, "publishing the index failed");
+                        act.persist(ctx, vec![(*failure).into_event(children)]);
+                    }
+                }
+            },
+        ));
     }
 
     fn abort(&mut self, ctx: &mut Context<Self>, kind: ErrorKind, reason: &str) {

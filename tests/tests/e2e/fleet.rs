@@ -9,8 +9,9 @@
 //! The binaries are found next to this test executable (`target/debug/worker`,
 //! `target/debug/coordinator`); build them first.
 
-mod load;
+pub(crate) mod load;
 mod policy;
+mod publish_retry;
 mod slow_link;
 mod submit_retry;
 

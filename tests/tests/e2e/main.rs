@@ -9,6 +9,7 @@ mod build;
 mod bus;
 mod cache;
 mod cache_gc;
+mod chaos;
 mod ci_driver;
 mod cluster;
 mod coordinator;

@@ -24,7 +24,7 @@ fn coordinator(fleet: &Fleet, args: &[&str]) -> Output {
 }
 
 /// The peak resident memory of the process `pid`, in KiB (`VmHWM`).
-fn peak_rss_kib(pid: u32) -> u64 {
+pub(crate) fn peak_rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
