@@ -492,6 +492,61 @@ fn wait(pid: libc::pid_t) -> std::io::Result<ExitStatus> {
     }
 }
 
+/// Waits (at most [`SETTLE_LIMIT`]) until the file system under `work` creates files about as
+/// fast as it did at its quietest, after a `sync`. Creating files on ext4 right after a large
+/// deletion was measured 5–15× slower than on a quiet disk, for seconds, for any tool: the
+/// store benchmarks delete stores, storages and stage roots between builds, so without this
+/// the build after a big deletion pays for it. `probes` keeps the quietest probe seen; the
+/// probe files stay under `work/settle` until the benchmark's directory is removed (a
+/// deletion would disturb the next build again).
+pub fn settle(work: &Path, probes: &mut Option<Duration>) {
+    let _ = Command::new("sync").status();
+    let started = Instant::now();
+    let mut round = 0u32;
+    loop {
+        let dir = work.join("settle").join(format!("{}", probes_made()));
+        let Some(took) = probe(&dir) else {
+            return;
+        };
+        let best = *probes.get_or_insert(took);
+        if took < best {
+            *probes = Some(took);
+        }
+        if took <= best.saturating_mul(2) || started.elapsed() >= SETTLE_LIMIT {
+            if round > 0 {
+                tracing::info!(
+                    "file system settled in {} (probe {}, quietest {})",
+                    seconds(started.elapsed()),
+                    seconds(took),
+                    seconds(best)
+                );
+            }
+            return;
+        }
+        round += 1;
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// The longest [`settle`] waits.
+const SETTLE_LIMIT: Duration = Duration::from_secs(60);
+
+/// A number for each probe directory of this process.
+fn probes_made() -> u64 {
+    static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Creates 500 small files in a new `dir`: how long that took; `None` when it could not.
+fn probe(dir: &Path) -> Option<Duration> {
+    std::fs::create_dir_all(dir).ok()?;
+    let started = Instant::now();
+    for i in 0..500 {
+        std::fs::write(dir.join(format!("f{i}")), b"settle\n").ok()?;
+    }
+    Some(started.elapsed())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -643,59 +698,4 @@ mod tests {
         let err = run_measured(fail, &log).unwrap_err().to_string();
         assert!(err.contains("push denied"), "{err}");
     }
-}
-
-/// Waits (at most [`SETTLE_LIMIT`]) until the file system under `work` creates files about as
-/// fast as it did at its quietest, after a `sync`. Creating files on ext4 right after a large
-/// deletion was measured 5–15× slower than on a quiet disk, for seconds, for any tool: the
-/// store benchmarks delete stores, storages and stage roots between builds, so without this
-/// the build after a big deletion pays for it. `probes` keeps the quietest probe seen; the
-/// probe files stay under `work/settle` until the benchmark's directory is removed (a
-/// deletion would disturb the next build again).
-pub fn settle(work: &Path, probes: &mut Option<Duration>) {
-    let _ = Command::new("sync").status();
-    let started = Instant::now();
-    let mut round = 0u32;
-    loop {
-        let dir = work.join("settle").join(format!("{}", probes_made()));
-        let Some(took) = probe(&dir) else {
-            return;
-        };
-        let best = *probes.get_or_insert(took);
-        if took < best {
-            *probes = Some(took);
-        }
-        if took <= best.saturating_mul(2) || started.elapsed() >= SETTLE_LIMIT {
-            if round > 0 {
-                tracing::info!(
-                    "file system settled in {} (probe {}, quietest {})",
-                    seconds(started.elapsed()),
-                    seconds(took),
-                    seconds(best)
-                );
-            }
-            return;
-        }
-        round += 1;
-        std::thread::sleep(Duration::from_secs(1));
-    }
-}
-
-/// The longest [`settle`] waits.
-const SETTLE_LIMIT: Duration = Duration::from_secs(60);
-
-/// A number for each probe directory of this process.
-fn probes_made() -> u64 {
-    static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Creates 500 small files in a new `dir`: how long that took; `None` when it could not.
-fn probe(dir: &Path) -> Option<Duration> {
-    std::fs::create_dir_all(dir).ok()?;
-    let started = Instant::now();
-    for i in 0..500 {
-        std::fs::write(dir.join(format!("f{i}")), b"settle\n").ok()?;
-    }
-    Some(started.elapsed())
 }
