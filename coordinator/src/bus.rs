@@ -10,7 +10,7 @@
 //! object that does not is deleted.
 
 use std::io::Read;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use async_nats::HeaderMap;
@@ -97,32 +97,13 @@ impl FleetBus {
         }
     }
 
-    /// Stores the new record of build `build_id` (`bytes`, its JSON), trying again for up to
-    /// [`RECORD_CREATE_LIMIT`] while the bucket cannot answer (a node lost, its stream electing
-    /// a leader). A try whose answer was lost may have stored it: a record already under the
-    /// id with these very bytes is that try's, and taken as stored. Its revision.
-    pub async fn create_record(&self, build_id: &str, bytes: bytes::Bytes) -> anyhow::Result<u64> {
-        RetryPolicy::within(RECORD_CREATE_LIMIT)
-            .run_if(
-                "storing a build",
-                |err: &CreateRecordError| matches!(err, CreateRecordError::Unavailable(_)),
-                |_| async {
-                    // An update expecting no revision, not the client's `create`: that
-                    // reads the key after a failed write, and a read of a stream without a
-                    // leader waits out the request timeout.
-                    match self.builds.update(build_id, bytes.clone(), 0).await {
-                        Ok(revision) => Ok(revision),
-                        Err(err) if err.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                            match self.builds.entry(build_id).await {
-                                Ok(Some(entry)) if entry.value == bytes => Ok(entry.revision),
-                                Ok(_) => Err(CreateRecordError::Taken),
-                                Err(err) => Err(CreateRecordError::Unavailable(err.to_string())),
-                            }
-                        }
-                        Err(err) => Err(CreateRecordError::Unavailable(err.to_string())),
-                    }
-                },
-            )
+    /// Stores the new record of build `build_id` (`bytes`, its JSON): [`Self::write_record`]
+    /// expecting no record yet, for up to [`RECORD_CREATE_LIMIT`] while the bucket cannot
+    /// answer (a node lost, its stream electing a leader). Its revision. An update expecting
+    /// no revision, not the client's `create`: that reads the key after a failed write, and a
+    /// read of a stream without a leader waits out the request timeout.
+    pub async fn create_record(&self, build_id: &str, bytes: &[u8]) -> anyhow::Result<u64> {
+        self.write_record(build_id, bytes, 0, RECORD_CREATE_LIMIT, "storing a build")
             .await
             .map_err(|err| anyhow::anyhow!("storing build {build_id}: {err}"))
     }
@@ -149,33 +130,51 @@ impl FleetBus {
     }
 
     /// Saves `bytes` as the build's record with compare-and-swap on `revision`, trying again
-    /// through a NATS reconnect. A CAS conflict is final (another coordinator owns the build),
-    /// unless the record already holds `bytes`: an earlier try was stored but its answer lost.
+    /// through a NATS reconnect for up to [`STATE_RETRY_LIMIT`] ([`Self::write_record`]).
     pub async fn save_record(
         &self,
         key: &str,
         bytes: &[u8],
         revision: u64,
     ) -> Result<u64, async_nats::jetstream::kv::UpdateError> {
+        let what = format!("saving the state of build {key}");
+        self.write_record(key, bytes, revision, STATE_RETRY_LIMIT, &what)
+            .await
+    }
+
+    /// Writes `bytes` under `key` with compare-and-swap on `revision` (0: no record yet),
+    /// trying again for up to `limit` while the bucket does not answer. A CAS conflict is
+    /// final (another writer was first), unless the record already holds `bytes`: an earlier
+    /// try was stored but its answer lost. That check's read is tried again within what is
+    /// left of `limit`.
+    async fn write_record(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        revision: u64,
+        limit: Duration,
+        what: &str,
+    ) -> Result<u64, async_nats::jetstream::kv::UpdateError> {
         use async_nats::jetstream::kv::{UpdateError, UpdateErrorKind};
+        let started = Instant::now();
         let conflict = |err: &UpdateError| err.kind() == UpdateErrorKind::WrongLastRevision;
-        let saved = RetryPolicy::within(STATE_RETRY_LIMIT)
+        let written = RetryPolicy::within(limit)
             .run_if(
-                &format!("saving the state of build {key}"),
+                what,
                 |err| !conflict(err),
                 |_| self.builds.update(key, bytes.to_vec().into(), revision),
             )
             .await;
-        match saved {
-            Err(err) if conflict(&err) => {
-                if let Ok(Some(entry)) = self.builds.entry(key).await
-                    && entry.value.as_ref() == bytes
-                {
-                    return Ok(entry.revision);
-                }
-                Err(err)
-            }
-            saved => saved,
+        let err = match written {
+            Err(err) if conflict(&err) => err,
+            written => return written,
+        };
+        let stored = RetryPolicy::within(limit.saturating_sub(started.elapsed()))
+            .run_if(what, |_| true, |_| self.builds.entry(key))
+            .await;
+        match stored {
+            Ok(Some(entry)) if entry.value.as_ref() == bytes => Ok(entry.revision),
+            _ => Err(err),
         }
     }
 
@@ -319,17 +318,6 @@ impl StoreUnavailable {
     fn error(message: String) -> anyhow::Error {
         anyhow::Error::new(StoreUnavailable(message))
     }
-}
-
-/// Why [`FleetBus::create_record`] did not store a record.
-#[derive(Debug, thiserror::Error)]
-enum CreateRecordError {
-    /// The bucket did not answer or refused for a reason of its own: worth another try.
-    #[error("{0}")]
-    Unavailable(String),
-    /// Another record holds the id.
-    #[error("another build holds its id")]
-    Taken,
 }
 
 /// The `Content-Type` and `Kaniko-Protocol` headers of a message in `encoding`.

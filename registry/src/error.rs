@@ -102,6 +102,14 @@ impl RegistryError {
         matches!(self, RegistryError::Transient { .. })
     }
 
+    /// Whether a manifest push was refused `MANIFEST_BLOB_UNKNOWN`: the registry does not see
+    /// a blob or manifest it references (yet). docker-registry's filesystem storage rewrites
+    /// a repository's links in place, so two pushes of the same content at once can make it
+    /// so for a blob that is there; the pusher checks what it references and pushes again.
+    pub fn is_manifest_blob_unknown(&self) -> bool {
+        self.to_string().contains("MANIFEST_BLOB_UNKNOWN")
+    }
+
     /// How long the registry asked to wait before the next attempt, if it said.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
@@ -466,6 +474,15 @@ mod tests {
             url: "http://r/v2/x/blobs/uploads/".to_string(),
             message: "body".to_string(),
         }
+    }
+
+    #[test]
+    fn only_a_manifest_blob_unknown_refusal_is_one() {
+        let is = |code| classify("r/x:y", "manifest", envelope(code)).is_manifest_blob_unknown();
+        assert!(is(OciErrorCode::ManifestBlobUnknown));
+        assert!(!is(OciErrorCode::BlobUnknown));
+        assert!(!is(OciErrorCode::ManifestUnknown));
+        assert!(!classify("r/x:y", "manifest", server(404)).is_manifest_blob_unknown());
     }
 
     #[test]

@@ -508,14 +508,18 @@ pub fn settle(work: &Path, probes: &mut Option<Duration>) {
         let Some(took) = probe(&dir) else {
             return;
         };
-        let best = *probes.get_or_insert(took);
-        if took < best {
-            *probes = Some(took);
-        }
-        if took <= best.saturating_mul(2) || started.elapsed() >= SETTLE_LIMIT {
+        let best = probes.map_or(took, |best| best.min(took));
+        *probes = Some(best);
+        let settled = took <= best.saturating_mul(2);
+        if settled || started.elapsed() >= SETTLE_LIMIT {
             if round > 0 {
                 tracing::info!(
-                    "file system settled in {} (probe {}, quietest {})",
+                    "file system {} after {} (probe {}, quietest {})",
+                    if settled {
+                        "settled"
+                    } else {
+                        "still slow: going on"
+                    },
                     seconds(started.elapsed()),
                     seconds(took),
                     seconds(best)

@@ -431,10 +431,7 @@ impl Children<'_> {
                 .push_manifest_raw(reference, bytes.to_vec(), media_type)
                 .await
             {
-                Err(err)
-                    if attempt < INDEX_PUSH_ATTEMPTS
-                        && err.to_string().contains("MANIFEST_BLOB_UNKNOWN") =>
-                {
+                Err(err) if attempt < INDEX_PUSH_ATTEMPTS && err.is_manifest_blob_unknown() => {
                     warn!(reference = %reference.whole(), error = %err, attempt, "the registry does not see a child of the index; checking the children again");
                     tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
                         .await;

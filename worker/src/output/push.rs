@@ -144,7 +144,7 @@ async fn push_manifest(
         )
     };
     match push().await {
-        Err(err) if err.to_string().contains("MANIFEST_BLOB_UNKNOWN") => {
+        Err(err) if err.is_manifest_blob_unknown() => {
             tracing::warn!(destination = %reference, error = %err, "the registry lost a blob of this push; checking the blobs again");
             push_blobs(finished, target, client, blobs, &UploadedLayers::default())
                 .await

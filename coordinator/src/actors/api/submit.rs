@@ -117,7 +117,7 @@ pub(super) async fn answer(
         record.lease = Some(ownership.lease_from(now_ms()));
         let bytes = serde_json::to_vec(&record).map_err(|e| WireError::permanent(e.to_string()))?;
         let revision = bus
-            .create_record(&build_id, bytes.into())
+            .create_record(&build_id, &bytes)
             .await
             .map_err(|e| WireError::transient(format!("{e:#}")))?;
         Ok::<_, WireError>((record, revision))

@@ -35,24 +35,26 @@ fn spawn_submit(fleet: &Fleet, name: &str) -> std::thread::JoinHandle<Output> {
     std::thread::spawn(move || command.output().expect("coordinator submit"))
 }
 
-/// Checks that the submit ended published and its image is in the registry.
-fn check_published(fleet: &Fleet, name: &str, out: &Output) {
+/// Waits for `submit` (of [`spawn_submit`] to `name`) to end, checks that it ended published
+/// and its image is in the registry; its output.
+async fn published(fleet: &Fleet, name: &str, submit: std::thread::JoinHandle<Output>) -> Output {
+    let out = tokio::task::spawn_blocking(move || submit.join().expect("submit thread"))
+        .await
+        .expect("join");
     assert!(
         out.status.success(),
         "submit failed\n{}\n{}",
-        describe(out),
+        describe(&out),
         fleet.logs()
     );
     let reference = format!("{}/{name}:1", fleet.registry.host());
     skopeo_inspect_raw(&reference).unwrap_or_else(|e| panic!("{reference}: {e:#}"));
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_submit_while_the_builds_bucket_does_not_answer_is_stored_once_it_does() {
-    let mut fleet = Fleet::start().await;
-    fleet.coordinator_with(&[]);
-    fleet.worker_with("retry-1", None, &[]);
-    fleet.wait_for_workers(&["retry-1"]);
+    let fleet = Fleet::with_workers(&[("retry-1", None)]).await;
 
     // The BUILDS bucket's stream goes away (its messages with it) and comes back 3 s later
     // with the same configuration: a stream that lost its leader answers nothing meanwhile.
@@ -77,10 +79,7 @@ async fn a_submit_while_the_builds_bucket_does_not_answer_is_stored_once_it_does
         .await
         .expect("recreating the stream");
 
-    let out = tokio::task::spawn_blocking(move || submit.join().expect("submit thread"))
-        .await
-        .expect("join");
-    check_published(&fleet, "while-away", &out);
+    published(&fleet, "while-away", submit).await;
     let logs = fleet.logs();
     assert!(
         logs.contains("storing a build failed (attempt 1)"),
@@ -90,10 +89,7 @@ async fn a_submit_while_the_builds_bucket_does_not_answer_is_stored_once_it_does
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_submit_while_no_coordinator_answers_is_made_again_until_one_does() {
-    let mut fleet = Fleet::start().await;
-    fleet.coordinator_with(&[]);
-    fleet.worker_with("retry-2", None, &[]);
-    fleet.wait_for_workers(&["retry-2"]);
+    let mut fleet = Fleet::with_workers(&[("retry-2", None)]).await;
 
     // The coordinator restarts: none serves the API for 3 s. The context store it made stays.
     let index = fleet
@@ -109,10 +105,7 @@ async fn a_submit_while_no_coordinator_answers_is_made_again_until_one_does() {
     fleet.daemons.push(gone);
     fleet.coordinator_with(&[]);
 
-    let out = tokio::task::spawn_blocking(move || submit.join().expect("submit thread"))
-        .await
-        .expect("join");
-    check_published(&fleet, "restarting", &out);
+    let out = published(&fleet, "restarting", submit).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("no coordinator serves") && stderr.contains("trying again"),
