@@ -31,6 +31,7 @@
 //! overlay lower directories. [`Store::counters`] say how many layers this build unpacked and
 //! how many it found already there, and how many base indexes it built and loaded.
 
+pub mod adopt;
 pub mod commands;
 pub mod gc;
 pub mod images;
@@ -87,6 +88,8 @@ pub struct Counters {
     pub unpacked: u64,
     /// Layers it found already unpacked.
     pub reused: u64,
+    /// RUN upper directories it kept as layers ([`Store::adopt`]).
+    pub kept: u64,
     /// Base filesystem indexes it built from layer tars (and wrote into the store).
     pub indexes_built: u64,
     /// Base filesystem indexes it read from the store.
@@ -100,6 +103,7 @@ pub struct Store {
     max_size: u64,
     unpacked: AtomicU64,
     reused: AtomicU64,
+    kept: AtomicU64,
     indexes_built: AtomicU64,
     indexes_loaded: AtomicU64,
 }
@@ -259,6 +263,7 @@ impl Store {
             max_size: options.max_size,
             unpacked: AtomicU64::new(0),
             reused: AtomicU64::new(0),
+            kept: AtomicU64::new(0),
             indexes_built: AtomicU64::new(0),
             indexes_loaded: AtomicU64::new(0),
         })
@@ -313,6 +318,7 @@ impl Store {
         Counters {
             unpacked: self.unpacked.load(Ordering::Relaxed),
             reused: self.reused.load(Ordering::Relaxed),
+            kept: self.kept.load(Ordering::Relaxed),
             indexes_built: self.indexes_built.load(Ordering::Relaxed),
             indexes_loaded: self.indexes_loaded.load(Ordering::Relaxed),
         }
@@ -518,11 +524,14 @@ impl Store {
         tracing::info!(
             unpacked = counters.unpacked,
             reused = counters.reused,
+            kept = counters.kept,
             indexes_built = counters.indexes_built,
             indexes_loaded = counters.indexes_loaded,
-            "store: {} layers unpacked, {} reused, {} base indexes built, {} loaded",
+            "store: {} layers unpacked, {} reused, {} kept from RUN, {} base indexes built, {} \
+             loaded",
             counters.unpacked,
             counters.reused,
+            counters.kept,
             counters.indexes_built,
             counters.indexes_loaded
         );

@@ -6,6 +6,7 @@
 //! in it), and the `--single-snapshot` layer at the end of a stage.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Result, anyhow, bail};
 use kaniko_common::dockerfile::{Run, Scope};
@@ -17,6 +18,7 @@ use crate::run::{self as run_step, Snapshotter};
 use crate::sandbox::{self, Network, Root, SetupError, Spec};
 use crate::snapshot::{self, Change, Exclusions, walk::Scan};
 use crate::stage::StageState;
+use crate::store::Store;
 use crate::store::stack::RootView;
 
 /// Scans a root for the walk snapshotter.
@@ -160,8 +162,18 @@ impl Executor<'_> {
         plan: &RunPlan<'_>,
         text: &str,
     ) -> Result<Option<Option<u64>>> {
-        let upper = plan.scratch.join("upper");
-        let work = plan.scratch.join("work");
+        let stacked = matches!(plan.view, RootView::Stack(_));
+        // On a stacked root the upper directory is made in the store, so that once
+        // snapshotted it becomes the layer's store directory by a rename.
+        let keeper = match (&self.store, stacked) {
+            (Some(store), true) => Some((Arc::clone(store), store.scratch_dir()?)),
+            _ => None,
+        };
+        let upper_parent = keeper
+            .as_ref()
+            .map_or(plan.scratch.as_path(), |(_, dir)| dir.path());
+        let upper = upper_parent.join("upper");
+        let work = upper_parent.join("work");
         let merged = plan.scratch.join("merged");
         for dir in [&upper, &work, &merged] {
             std::fs::create_dir(dir).map_err(|e| anyhow!("creating {}: {e}", dir.display()))?;
@@ -176,7 +188,6 @@ impl Executor<'_> {
             },
             &plan.view,
         )?;
-        let stacked = matches!(plan.view, RootView::Stack(_));
         match run_step::execute(&spec, &self.setup.run.masker).await {
             Ok(None) => {
                 self.snapshotter = Snapshotter::Overlay;
@@ -210,8 +221,12 @@ impl Executor<'_> {
                 let size = self
                     .commit_changes(state, text, &upper, &changes, apply_to)
                     .await?;
+                let count = changes.len();
+                if let (Some((store, _)), Some(_)) = (&keeper, size) {
+                    self.keep_upper(state, store, &upper, changes).await;
+                }
                 tracing::debug!(
-                    changes = changes.len(),
+                    changes = count,
                     seconds = started.elapsed().as_secs_f64(),
                     "overlay snapshot"
                 );
@@ -242,6 +257,53 @@ impl Executor<'_> {
             }
         }
         Ok(None)
+    }
+
+    /// Makes the upper directory of the RUN that wrote the image's top layer (from
+    /// `changes`) that layer's store directory, and stacks the stage root on it: the next RUN
+    /// neither unpacks the layer from its tar nor waits for the upper directory's removal.
+    /// When it cannot, the layer is unpacked from its tar when next needed, as for a COPY.
+    async fn keep_upper(
+        &mut self,
+        state: &StageState,
+        store: &Arc<Store>,
+        upper: &Path,
+        changes: Vec<Change>,
+    ) {
+        let Some(root) = self.stage_root.as_mut() else {
+            return;
+        };
+        let layers = state.image.layers.len();
+        if root.stacked.is_none() || root.applied.saturating_add(1) != layers {
+            return;
+        }
+        let chain =
+            match crate::store::chain_ids(state.image.layers.iter().map(|l| l.diff_id.as_str())) {
+                Ok(chains) => chains.last().cloned(),
+                Err(_) => None,
+            };
+        let Some(chain) = chain else {
+            return;
+        };
+        let reproducible = self.setup.layer.reproducible;
+        let (store, upper) = (Arc::clone(store), upper.to_path_buf());
+        let adopted = tokio::task::spawn_blocking(move || {
+            store.adopt(&chain, &upper, &changes, reproducible)
+        })
+        .await
+        .map_err(|e| anyhow!("{e}"))
+        .and_then(|r| r);
+        match (adopted, root.stacked.as_mut()) {
+            (Ok(adopted), Some(stacked)) => {
+                stacked.push(adopted.layer());
+                root.applied = layers;
+            }
+            (Err(e), _) => tracing::warn!(
+                "keeping the RUN's layer in the store: {e:#}; it is unpacked from its tar when \
+                 next needed"
+            ),
+            (Ok(_), None) => {}
+        }
     }
 
     /// A RUN on the stage root itself, its change found by scans before and after.

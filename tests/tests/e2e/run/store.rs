@@ -20,22 +20,39 @@ use crate::dockerfiles::{worker_binary, worker_build_within};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 
-/// `(unpacked, reused)` from the build log's `store: N layers unpacked, M reused` line.
-fn counters(out: &Output) -> (u64, u64) {
+/// The numbers of the build log's `store: N layers unpacked, M reused, K kept from RUN, B
+/// base indexes built, L loaded` line, by label.
+fn store_line(out: &Output) -> Vec<(String, u64)> {
     let log = String::from_utf8_lossy(&out.stderr);
     let line = log
         .lines()
-        .find_map(|l| l.split_once("store: ").map(|(_, rest)| rest.to_string()))
-        .filter(|rest| rest.contains("layers unpacked"))
+        .filter_map(|l| l.split_once("store: ").map(|(_, rest)| rest.to_string()))
+        .find(|rest| rest.contains("layers unpacked"))
         .unwrap_or_else(|| panic!("no store counters in the build log:\n{log}"));
-    let numbers: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    match numbers.as_slice() {
-        [unpacked, reused, ..] => (*unpacked, *reused),
-        _ => panic!("unreadable store counters: {line}"),
-    }
+    line.split(", ")
+        .filter_map(|part| {
+            let (number, label) = part.trim().split_once(' ')?;
+            Some((label.to_string(), number.parse().ok()?))
+        })
+        .collect()
+}
+
+fn count(line: &[(String, u64)], label: &str) -> u64 {
+    line.iter()
+        .find(|(l, _)| l.starts_with(label))
+        .map(|(_, n)| *n)
+        .unwrap_or_else(|| panic!("no {label:?} in the store counters {line:?}"))
+}
+
+/// `(unpacked, reused, kept)`: layers unpacked from their tars into the store, found there
+/// already, and RUN upper directories kept as layers.
+fn counters(out: &Output) -> (u64, u64, u64) {
+    let line = store_line(out);
+    (
+        count(&line, "layers unpacked"),
+        count(&line, "reused"),
+        count(&line, "kept from RUN"),
+    )
 }
 
 /// Writes `dockerfile` (and `files`) into `<dir>/ctx`; returns the context.
@@ -83,18 +100,17 @@ fn a_second_build_on_the_same_base_unpacks_nothing() {
     let flags = [store_flag(&store), "--reproducible".to_string()];
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let first = build(&ctx, &reference, &flags, None);
-    let (unpacked, reused) = counters(&first);
     assert_eq!(
-        (unpacked, reused),
-        (2, 0),
-        "the base layer and the first RUN's layer (the second RUN stacks on it) go into \
-         the store once"
+        counters(&first),
+        (1, 0, 2),
+        "the base layer is unpacked into the store; each RUN's upper directory is kept as \
+         its layer (the second RUN stacks on the first's without unpacking it)"
     );
     let second = build(&ctx, &reference, &flags, None);
     assert_eq!(
         counters(&second),
-        (0, 2),
-        "the second build finds every layer in the store"
+        (0, 3, 0),
+        "the second build finds every layer in the store, those its RUNs wrote again too"
     );
     // `worker store ls` lists them, none in use; `prune --all` empties the store.
     let ls = Command::new(worker_binary())
@@ -108,7 +124,7 @@ fn a_second_build_on_the_same_base_unpacks_nothing() {
     );
     let listing = String::from_utf8_lossy(&ls.stdout);
     let layers: Vec<&str> = listing.lines().filter(|l| l.starts_with("layer")).collect();
-    assert_eq!(layers.len(), 2, "{listing}");
+    assert_eq!(layers.len(), 3, "{listing}");
     assert!(layers.iter().all(|l| l.ends_with("\tno")), "{listing}");
     assert_eq!(listing.lines().filter(|l| l.starts_with("blob")).count(), 1);
     let prune = Command::new(worker_binary())
@@ -127,7 +143,11 @@ fn a_second_build_on_the_same_base_unpacks_nothing() {
             .is_none()
     );
     let third = build(&ctx, &reference, &flags, None);
-    assert_eq!(counters(&third), (2, 0), "a pruned store is filled again");
+    assert_eq!(
+        counters(&third),
+        (1, 0, 2),
+        "a pruned store is filled again"
+    );
 }
 
 #[test]
@@ -153,14 +173,14 @@ fn two_concurrent_builds_unpack_each_layer_once() {
         })
         .collect();
     let outs: Vec<Output> = builds.into_iter().map(|b| b.join().unwrap()).collect();
-    let totals = outs
-        .iter()
-        .map(counters)
-        .fold((0, 0), |acc, (u, r)| (acc.0 + u, acc.1 + r));
+    let totals = outs.iter().map(counters).fold((0, 0, 0), |acc, (u, r, k)| {
+        (acc.0 + u, acc.1 + r, acc.2 + k)
+    });
     assert_eq!(
         totals,
-        (2, 2),
-        "the base layer and the RUN layer are unpacked once between the two builds"
+        (1, 2, 1),
+        "the base layer is unpacked once between the two builds, and the one RUN layer \
+         (the same in both) kept once: the other build finds the base and that layer there"
     );
 }
 
@@ -196,7 +216,7 @@ fn warm_fills_the_store_ahead_of_a_build() {
     );
     assert_eq!(
         counters(&out),
-        (0, 1),
+        (0, 1, 1),
         "the base comes from the warmed store"
     );
 }
@@ -221,9 +241,10 @@ fn a_rootless_worker_uses_the_store() {
     let flags = [store_flag(&store), "--reproducible".to_string()];
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let first = build(&ctx, &reference, &flags, Some(&user));
-    assert_eq!(counters(&first), (2, 0));
+    // The second RUN changes nothing: no layer.
+    assert_eq!(counters(&first), (1, 0, 1));
     let second = build(&ctx, &reference, &flags, Some(&user));
-    assert_eq!(counters(&second), (0, 2));
+    assert_eq!(counters(&second), (0, 2, 0));
     let built = crate::dockerfiles::Built::read(reference);
     assert_eq!(built.owner_mode("/r"), (0o644, 1, 2));
     built.absent("/etc/group");
@@ -288,9 +309,9 @@ fn an_image_built_through_the_store_is_the_image_built_without_it() {
         if tag == "store" {
             assert_eq!(
                 counters(&out),
-                (7, 6),
-                "4 base layers, the first RUN's and the COPY's for the last RUN; the last \
-                 RUN's for COPY --from, which reads the other six from the store too"
+                (5, 7, 2),
+                "4 base layers and the COPY's for the last RUN unpacked, both RUNs' upper \
+                 directories kept; COPY --from reads all seven from the store"
             );
         }
         digests.push(std::fs::read_to_string(&digest_file).unwrap());
@@ -308,22 +329,75 @@ fn an_image_built_through_the_store_is_the_image_built_without_it() {
     );
 }
 
+/// RUNs whose upper directories hold what their layers leave out (a cache mount's target,
+/// `/var/run`), hard links made and broken, a FIFO, a replaced directory, a deletion from
+/// the base; then a RUN listing the filesystem it sees, without times (what a later RUN sees
+/// of a kept layer must be what it sees of the flat root).
+const KEPT_LAYERS: &str = "FROM {busybox}\n\
+    RUN --mount=type=cache,target=/cache mkdir -p /a/b /a/c /var/run/x && echo 1 > /a/b/f && \
+        ln /a/b/f /a/b/hl && echo 2 > /a/c/g && echo run > /var/run/x/s && \
+        ln -s ../b/f /a/c/link && chmod 0751 /a/c && echo c > /cache/c && mkfifo /a/fifo && \
+        chown 7:8 /a/b/f\n\
+    RUN rm /a/b/hl /bin/true && rm -rf /a/c && mkdir /a/c && echo new > /a/c/n && \
+        echo 3 >> /a/b/f && ln /a/b/f /a/b/again\n\
+    RUN (find / -xdev -mindepth 1 ! -type d | sort | while read f; do \
+        stat -c '%n %F %a %u %g %h' \"$f\"; done; \
+        find / -xdev -mindepth 1 -type d | sort | while read f; do \
+        stat -c '%n %a %u %g' \"$f\"; done; \
+        find / -xdev -type f ! -path '/bin/*' ! -path /listing | sort | xargs md5sum) \
+        > /listing && grep -qx '/a/b/again regular file 644 7 8 2' /listing && \
+        grep -qx '/a/fifo fifo 644 0 0 1' /listing && grep -qx '/a/c 755 0 0' /listing && \
+        ! grep -q '^/a/b/hl ' /listing && ! grep -q '^/cache/c ' /listing\n";
+
+#[test]
+fn kept_run_layers_show_later_runs_what_the_flat_root_shows() {
+    let shared = shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let ctx = context(
+        tmp.path(),
+        &KEPT_LAYERS.replace("{busybox}", &shared.busybox),
+        &[],
+    );
+    let mut digests = Vec::new();
+    for (tag, flag, expected) in [
+        ("flat", "--no-store".to_string(), None),
+        ("store", store_flag(&store), Some((1, 0, 3))),
+        // The same layers again: found in the store, the new upper directories dropped.
+        ("again", store_flag(&store), Some((0, 4, 0))),
+    ] {
+        let digest_file = tmp.path().join(format!("{tag}.digest"));
+        let reference = format!("{}/store/kept:{tag}", shared.host);
+        let digest_flag = format!("--digest-file={}", digest_file.display());
+        let out = build(
+            &ctx,
+            &reference,
+            &[&flag, "--reproducible", &digest_flag],
+            None,
+        );
+        if let Some(expected) = expected {
+            assert_eq!(counters(&out), expected, "{tag}");
+        }
+        digests.push(std::fs::read_to_string(&digest_file).unwrap());
+        let built = crate::dockerfiles::Built::read(reference);
+        built.content_is("/a/c/n", "new\n");
+        built.absent("/a/c/g");
+        built.absent("/bin/true");
+        built.absent("/cache/c");
+        built.absent("/var/run/x/s");
+    }
+    // The listing is in the image: the same digest means every RUN saw the same tree.
+    assert_eq!(
+        digests[0], digests[1],
+        "the store and --no-store build the same image"
+    );
+    assert_eq!(digests[0], digests[2], "a warm store builds the same image");
+}
+
 /// `(built, loaded)` base filesystem indexes from the build log's store line.
 fn index_counters(out: &Output) -> (u64, u64) {
-    let log = String::from_utf8_lossy(&out.stderr);
-    let line = log
-        .lines()
-        .filter_map(|l| l.split_once("store: ").map(|(_, rest)| rest.to_string()))
-        .find(|rest| rest.contains("base indexes built"))
-        .unwrap_or_else(|| panic!("no base index counters in the build log:\n{log}"));
-    let numbers: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    match numbers.as_slice() {
-        [_, _, built, loaded, ..] => (*built, *loaded),
-        _ => panic!("unreadable store counters: {line}"),
-    }
+    let line = store_line(out);
+    (count(&line, "base indexes built"), count(&line, "loaded"))
 }
 
 /// A COPY-only stage (WORKDIR into an existing directory, `--chown` by name) on the
