@@ -88,6 +88,27 @@ pub fn resolve_sources<S: AsRef<str>>(
     patterns: &[S],
     ignore: &DockerIgnore,
 ) -> Result<Vec<PathBuf>, SourceError> {
+    resolve(context_root, patterns, ignore, false)
+}
+
+/// [`resolve_sources`] in an image's filesystem (`COPY --from`): symlinks on a source's way
+/// resolve inside `root` as they would inside the image (an absolute target starts again at
+/// `root`, `..` stops there), as BuildKit scopes them; nothing is ever outside it. The
+/// matched paths have those symlinks resolved; a symlink a source names last is left for
+/// the planner to follow.
+pub fn resolve_sources_in_image<S: AsRef<str>>(
+    root: &Path,
+    patterns: &[S],
+) -> Result<Vec<PathBuf>, SourceError> {
+    resolve(root, patterns, &DockerIgnore::default(), true)
+}
+
+fn resolve<S: AsRef<str>>(
+    context_root: &Path,
+    patterns: &[S],
+    ignore: &DockerIgnore,
+    scoped: bool,
+) -> Result<Vec<PathBuf>, SourceError> {
     if patterns.is_empty() {
         return Err(SourceError::Empty);
     }
@@ -98,6 +119,7 @@ pub fn resolve_sources<S: AsRef<str>>(
             source,
         })?,
         ignore,
+        scoped,
     };
     // In the order the sources are written (a later source wins where two write one path,
     // and archives are extracted in that order), each pattern's matches sorted; a path
@@ -127,6 +149,8 @@ struct Context<'a> {
     dir: &'a Path,
     canonical: PathBuf,
     ignore: &'a DockerIgnore,
+    /// Symlinks resolve inside `dir` ([`resolve_sources_in_image`]).
+    scoped: bool,
 }
 
 impl Context<'_> {
@@ -150,6 +174,7 @@ impl Context<'_> {
         }
         let Some(first_wild) = segments.iter().position(|s| pattern::has_wildcard(s)) else {
             let rel: PathBuf = segments.iter().map(|s| pattern::unescape(s)).collect();
+            let rel = self.scope(rel, false)?;
             let meta = match fs::symlink_metadata(self.dir.join(&rel)) {
                 Ok(meta) => meta,
                 Err(e) if is_missing(&e) => {
@@ -166,6 +191,7 @@ impl Context<'_> {
         };
         let (literal, wild) = segments.split_at(first_wild);
         let base: PathBuf = literal.iter().map(|s| pattern::unescape(s)).collect();
+        let base = self.scope(base, true)?;
         let compiled = Pattern::new(&wild.join("/"), Dialect::FilepathMatch).map_err(|e| {
             SourceError::BadPattern {
                 pattern: owned(),
@@ -256,9 +282,30 @@ impl Context<'_> {
         Ok(false)
     }
 
+    /// In an image's filesystem, `rel` with the symlinks on its way resolved inside it (the
+    /// last one too when `follow_final`); elsewhere `rel` as it is.
+    fn scope(&self, rel: PathBuf, follow_final: bool) -> Result<PathBuf, SourceError> {
+        if !self.scoped {
+            return Ok(rel);
+        }
+        crate::unpack::resolve::resolve_on_disk(self.dir, &rel, follow_final)
+            .map_err(|e| self.io(&rel, e))
+    }
+
     /// Fails when `rel` resolves (through symlinks) outside the context. A path that does not
-    /// resolve at all (dangling symlink) is "not found".
+    /// resolve at all (dangling symlink) is "not found". In an image's filesystem nothing
+    /// resolves outside: only "not found" is possible.
     fn check_inside(&self, rel: &Path, source: &str) -> Result<(), SourceError> {
+        if self.scoped {
+            let resolved = self.scope(rel.to_path_buf(), true)?;
+            return match fs::symlink_metadata(self.dir.join(resolved)) {
+                Ok(_) => Ok(()),
+                Err(e) if is_missing(&e) => Err(SourceError::NotFound {
+                    pattern: source.to_string(),
+                }),
+                Err(e) => Err(self.io(rel, e)),
+            };
+        }
         match fs::canonicalize(self.dir.join(rel)) {
             Ok(real) if real.starts_with(&self.canonical) => Ok(()),
             Ok(_) => Err(SourceError::OutsideContext {
@@ -419,6 +466,49 @@ mod tests {
         check(
             &["[a.txt"],
             Err("invalid source [a.txt: bad pattern \"[a.txt\": unclosed character class"),
+        );
+    }
+
+    #[test]
+    fn in_an_image_symlinks_resolve_inside_its_root() {
+        use std::os::unix::fs::symlink;
+        let image = tempfile::tempdir().unwrap();
+        let root = image.path();
+        fs::create_dir_all(root.join("real/sub")).unwrap();
+        fs::write(root.join("real/sub/file"), "f").unwrap();
+        fs::write(root.join("real/a.txt"), "a").unwrap();
+        symlink("/real", root.join("link")).unwrap();
+        symlink("sub/file", root.join("real/alias")).unwrap();
+        // The host's /etc/passwd exists; the image has no /etc.
+        symlink("/etc", root.join("etc-link")).unwrap();
+        symlink("../../../../etc/passwd", root.join("climb")).unwrap();
+        let rel = |sources: &[&str]| -> Result<Vec<String>, String> {
+            resolve_sources_in_image(root, sources)
+                .map(|found| {
+                    found
+                        .iter()
+                        .map(|p| p.strip_prefix(root).unwrap().display().to_string())
+                        .collect()
+                })
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(rel(&["/link/sub/file"]).unwrap(), ["real/sub/file"]);
+        // The last symlink is left for the planner, which follows it (inside the root too).
+        assert_eq!(rel(&["/link/alias"]).unwrap(), ["real/alias"]);
+        assert_eq!(rel(&["/link/*.txt"]).unwrap(), ["real/a.txt"]);
+        for outside in ["/etc-link/passwd", "/climb"] {
+            assert_eq!(
+                rel(&[outside]).unwrap_err(),
+                format!("{outside}: not found in the build context"),
+                "never the host's file"
+            );
+        }
+        // The build context keeps refusing what reaches outside it.
+        assert!(
+            resolve_sources(root, &["/etc-link/passwd"], &DockerIgnore::default())
+                .unwrap_err()
+                .to_string()
+                .contains("forbidden path outside the build context")
         );
     }
 

@@ -83,8 +83,21 @@ impl Step<'_> {
             );
         }
         if !paths.is_empty() {
-            let empty = DockerIgnore::default();
-            let matched = super::glob::resolve_sources(root, &paths, ignore.unwrap_or(&empty))?;
+            let matched = match ignore {
+                Some(ignore) => super::glob::resolve_sources(root, &paths, ignore)?,
+                None => {
+                    super::glob::resolve_sources_in_image(root, &paths).map_err(|e| {
+                        match (e, c.from.as_deref()) {
+                            (super::glob::SourceError::NotFound { pattern }, Some(from)) => {
+                                anyhow::anyhow!(
+                                    "{pattern}: not found in the filesystem of --from={from}"
+                                )
+                            }
+                            (e, _) => e.into(),
+                        }
+                    })?
+                }
+            };
             for path in matched {
                 let rel = path
                     .strip_prefix(root)
