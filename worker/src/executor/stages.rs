@@ -488,7 +488,7 @@ impl<'a> Executor<'a> {
         let root = match &c.from {
             Some(from) => {
                 let dir = self
-                    .source_root(from, &state.image.platform.clone())
+                    .source_root(from, &state.image.platform.clone(), Some(&c.sources))
                     .await?;
                 dir.path().to_path_buf()
             }

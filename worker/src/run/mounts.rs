@@ -165,7 +165,7 @@ impl Executor<'_> {
             Some(from) => {
                 let platform = state.image.platform.clone();
                 Ok(self
-                    .source_root(from, &platform)
+                    .source_root(from, &platform, None)
                     .await?
                     .path()
                     .to_path_buf())

@@ -7,7 +7,8 @@
 //! starts again at the stack's root, `..` stops there). [`RootView`] is what the RUN code
 //! reads a stage root through: a plain directory, or a stack.
 
-use std::ffi::CString;
+use std::collections::HashSet;
+use std::ffi::{CString, OsString};
 use std::fs::{self, Metadata};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
@@ -144,20 +145,53 @@ impl Stack {
     /// for the cost of one link per entry instead of an unpack. Fails with `EXDEV` when
     /// `dest` is on another filesystem than the store.
     pub fn link_into(&self, dest: &Path) -> io::Result<()> {
+        self.link_some_into(dest, None)
+    }
+
+    /// [`Stack::link_into`] of only the entries of the root named in `only` and everything
+    /// below them (`None`: all of them).
+    pub fn link_some_into(&self, dest: &Path, only: Option<&HashSet<OsString>>) -> io::Result<()> {
         let Some(top) = self.layers.first() else {
             return Ok(());
         };
         let visible: Vec<&Path> = self.layers.iter().map(PathBuf::as_path).collect();
-        link_dir(&visible, Path::new(""), dest)?;
+        link_dir(&visible, Path::new(""), dest, only)?;
         let meta = fs::symlink_metadata(top)?;
         set_dir_meta(top, dest, &meta)
+    }
+
+    /// The names of the root that reading `path` (root-relative, resolved inside the stack,
+    /// its final symlink followed, as COPY reads a source) passes through: the first
+    /// component of every path the resolution looks at, symlink targets included. Linking
+    /// those names alone ([`Stack::link_some_into`]) resolves `path` to the same entry, with
+    /// everything below it.
+    pub fn root_names_read(&self, path: &Path) -> io::Result<HashSet<OsString>> {
+        fn first(path: &Path) -> Option<OsString> {
+            match path.components().next() {
+                Some(Component::Normal(name)) => Some(name.to_os_string()),
+                _ => None,
+            }
+        }
+        let mut names = HashSet::new();
+        let resolved = unpack::resolve_with(path, true, |rel| {
+            names.extend(first(rel));
+            self.readlink(rel)
+        })?;
+        names.extend(first(&resolved));
+        Ok(names)
     }
 }
 
 /// Links the merged directory `rel` of the layers `visible` (top first, each holding `rel`
 /// as a directory, opaque ones last) into `dest.join(rel)`.
-fn link_dir(visible: &[&Path], rel: &Path, dest: &Path) -> io::Result<()> {
-    let mut seen = std::collections::HashSet::new();
+/// Only the names in `only` when given.
+fn link_dir(
+    visible: &[&Path],
+    rel: &Path,
+    dest: &Path,
+    only: Option<&HashSet<OsString>>,
+) -> io::Result<()> {
+    let mut seen = HashSet::new();
     for (at, layer) in visible.iter().enumerate() {
         let dir = layer.join(rel);
         let entries = match fs::read_dir(&dir) {
@@ -166,7 +200,7 @@ fn link_dir(visible: &[&Path], rel: &Path, dest: &Path) -> io::Result<()> {
         };
         for entry in entries {
             let name = entry?.file_name();
-            if !seen.insert(name.clone()) {
+            if only.is_some_and(|only| !only.contains(&name)) || !seen.insert(name.clone()) {
                 continue;
             }
             let child = rel.join(&name);
@@ -198,7 +232,7 @@ fn link_dir(visible: &[&Path], rel: &Path, dest: &Path) -> io::Result<()> {
                 }
             }
             fs::create_dir(&target)?;
-            link_dir(&below, &child, dest)?;
+            link_dir(&below, &child, dest, None)?;
             set_dir_meta(&source, &target, &meta)?;
         }
     }
@@ -379,6 +413,44 @@ mod tests {
             view.resolve(Path::new("/via"), false).unwrap(),
             PathBuf::from("via")
         );
+    }
+
+    #[test]
+    fn only_the_names_a_source_reads_are_linked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let stack = Stack::new(layers(tmp.path()));
+        let names = |p: &str| {
+            let mut names: Vec<String> = stack
+                .root_names_read(Path::new(p))
+                .unwrap()
+                .into_iter()
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        // `via` -> `link/file`, `link` -> `/real`: three names of the root.
+        assert_eq!(names("/via"), ["link", "real", "via"]);
+        assert_eq!(names("etc/passwd"), ["etc"]);
+        assert_eq!(names("/escape"), ["escape", "real"]);
+        assert_eq!(names("missing/x"), ["missing"]);
+        let dest = tmp.path().join("some");
+        fs::create_dir(&dest).unwrap();
+        let only: HashSet<OsString> = stack.root_names_read(Path::new("/via")).unwrap();
+        stack.link_some_into(&dest, Some(&only)).unwrap();
+        let resolved = unpack::resolve_on_disk(&dest, Path::new("/via"), true).unwrap();
+        assert_eq!(
+            resolved,
+            PathBuf::from("real/file"),
+            "resolved as in the whole tree"
+        );
+        assert_eq!(fs::read_to_string(dest.join(resolved)).unwrap(), "real");
+        let mut linked: Vec<String> = fs::read_dir(&dest)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        linked.sort();
+        assert_eq!(linked, ["link", "real", "via"], "nothing else is linked");
     }
 
     #[test]

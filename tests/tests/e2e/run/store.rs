@@ -394,6 +394,59 @@ fn kept_run_layers_show_later_runs_what_the_flat_root_shows() {
     assert_eq!(digests[0], digests[2], "a warm store builds the same image");
 }
 
+/// COPY --from sources through symlinks (absolute, relative, at the source's end), a glob
+/// and a directory, which the store links alone from the stage's layers; then a mount of the
+/// same stage, which needs all of it.
+const FROM_PARTS: &str = "FROM {busybox} AS build\n\
+    RUN mkdir -p /real/sub /out /opt/x && echo f > /real/sub/file && ln -s /real /link && \
+        ln -s sub/file /real/alias && echo a > /out/a.txt && echo b > /out/b.txt && \
+        echo c > /out/c.bin && echo o > /opt/x/o\n\
+    FROM {busybox}\n\
+    COPY --from=build /link/sub/file /got/file\n\
+    COPY --from=build /link/alias /got/alias\n\
+    COPY --from=build /out/*.txt /got/txt/\n\
+    COPY --from=build /opt /got/opt\n\
+    RUN --mount=from=build,target=/b ls /b > /listing && grep -qx bin /listing\n";
+
+#[test]
+fn copy_from_reads_what_it_names_through_the_store_as_without_it() {
+    let shared = shared();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let ctx = context(
+        tmp.path(),
+        &FROM_PARTS.replace("{busybox}", &shared.busybox),
+        &[],
+    );
+    let mut digests = Vec::new();
+    for (tag, flag) in [
+        ("flat", "--no-store".to_string()),
+        ("store", store_flag(&store)),
+    ] {
+        let digest_file = tmp.path().join(format!("{tag}.digest"));
+        let reference = format!("{}/store/from-parts:{tag}", shared.host);
+        let digest_flag = format!("--digest-file={}", digest_file.display());
+        build(
+            &ctx,
+            &reference,
+            &[&flag, "--reproducible", &digest_flag],
+            None,
+        );
+        digests.push(std::fs::read_to_string(&digest_file).unwrap());
+        let built = crate::dockerfiles::Built::read(reference);
+        built.content_is("/got/file", "f\n");
+        built.content_is("/got/alias", "f\n");
+        built.content_is("/got/txt/a.txt", "a\n");
+        built.content_is("/got/txt/b.txt", "b\n");
+        built.absent("/got/txt/c.bin");
+        built.content_is("/got/opt/x/o", "o\n");
+    }
+    assert_eq!(
+        digests[0], digests[1],
+        "the store and --no-store build the same image"
+    );
+}
+
 /// `(built, loaded)` base filesystem indexes from the build log's store line.
 fn index_counters(out: &Output) -> (u64, u64) {
     let line = store_line(out);

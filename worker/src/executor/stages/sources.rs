@@ -5,6 +5,9 @@
 //! layer store's directories (nothing copied, a layer already there not unpacked again), or
 //! unpacked into a directory of its own without a store.
 
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
@@ -18,16 +21,27 @@ use crate::unpack::{self, UnpackOptions};
 
 impl Executor<'_> {
     /// The unpacked filesystem of `COPY --from=<from>` and `RUN --mount=from=<from>`: an
-    /// earlier stage, or an image pulled for `platform`.
+    /// earlier stage, or an image pulled for `platform`. With `sources` (COPY's), linked from
+    /// the layer store, only the names of its root those sources read are there (see
+    /// [`needed_names`]); otherwise all of it.
     pub(crate) async fn source_root(
         &mut self,
         from: &str,
         platform: &Platform,
+        sources: Option<&[String]>,
     ) -> Result<Arc<tempfile::TempDir>> {
         let stage = self.stage_index(from);
         let key = match stage {
             Some(i) => format!("stage:{i}"),
             None => format!("image:{from}"),
+        };
+        if let Some(root) = self.roots.get(&key) {
+            return Ok(Arc::clone(root));
+        }
+        let sources = sources.map(<[String]>::to_vec);
+        let key = match &sources {
+            Some(sources) => format!("{key}\nsources:{}", sources.join("\n")),
+            None => key,
         };
         if let Some(root) = self.roots.get(&key) {
             return Ok(Arc::clone(root));
@@ -51,7 +65,7 @@ impl Executor<'_> {
                 .layers
             }
         };
-        let dir = match self.linked_root(&layers).await {
+        let dir = match self.linked_root(&layers, sources).await {
             Ok(Some(dir)) => dir,
             Ok(None) => self.unpacked_root(from, &layers).await?,
             Err(e) if crate::store::is_final(&e) => return Err(e),
@@ -70,10 +84,14 @@ impl Executor<'_> {
 
     /// `layers` (an image's, bottom first) as one directory of hard links into the layer
     /// store's directories (each layer unpacked into the store unless there already, as a
-    /// stage root stacks them): no data copied. `None` without a store, for an image deeper
-    /// than a stack, or not as root (the store keeps the images' owners, which needs root or
-    /// the rootless user namespace).
-    async fn linked_root(&self, layers: &[Layer]) -> Result<Option<tempfile::TempDir>> {
+    /// stage root stacks them): no data copied; with `sources`, only what they read. `None`
+    /// without a store, for an image deeper than a stack, or not as root (the store keeps
+    /// the images' owners, which needs root or the rootless user namespace).
+    async fn linked_root(
+        &self,
+        layers: &[Layer],
+        sources: Option<Vec<String>>,
+    ) -> Result<Option<tempfile::TempDir>> {
         let Some(store) = self.store.as_ref().filter(|_| unpack::is_root()) else {
             return Ok(None);
         };
@@ -90,7 +108,11 @@ impl Executor<'_> {
         tokio::task::spawn_blocking(move || {
             // The layers stay held (safe from garbage collection) while they are linked.
             let _held = held;
-            stack.link_into(&target)
+            let names = match &sources {
+                Some(sources) => needed_names(&stack, sources)?,
+                None => None,
+            };
+            stack.link_some_into(&target, names.as_ref())
         })
         .await
         .map_err(|e| anyhow!("linking the layer store's directories: {e}"))?
@@ -137,4 +159,60 @@ fn from_dir(tmp: &std::path::Path) -> Result<tempfile::TempDir> {
         .prefix("from-")
         .tempdir_in(tmp)
         .context("temporary directory for --from")
+}
+
+/// The names of a `--from` root COPY's `sources` read: for each, the names its literal
+/// prefix (the components before the first with a glob character) passes through when it is
+/// resolved, symlinks followed ([`Stack::root_names_read`]). `None`, the whole root, when a
+/// source is the root itself, starts with a glob or climbs with `..`.
+fn needed_names(stack: &Stack, sources: &[String]) -> std::io::Result<Option<HashSet<OsString>>> {
+    let mut names = HashSet::new();
+    for source in sources {
+        let Some(prefix) = literal_prefix(source) else {
+            return Ok(None);
+        };
+        names.extend(stack.root_names_read(&prefix)?);
+    }
+    Ok(Some(names))
+}
+
+/// The components of `source` before the first one holding a glob character (or an escape);
+/// `None` when there are none or the path climbs with `..`.
+fn literal_prefix(source: &str) -> Option<PathBuf> {
+    let mut prefix = PathBuf::new();
+    for part in Path::new(source).components() {
+        match part {
+            Component::Normal(name) => {
+                if name
+                    .as_encoded_bytes()
+                    .iter()
+                    .any(|b| matches!(b, b'*' | b'?' | b'[' | b'\\'))
+                {
+                    break;
+                }
+                prefix.push(name);
+            }
+            Component::ParentDir => return None,
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    (!prefix.as_os_str().is_empty()).then_some(prefix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_literal_prefix_stops_at_the_first_glob() {
+        let prefix = |s: &str| literal_prefix(s).map(|p| p.display().to_string());
+        assert_eq!(prefix("/out/bin/app").as_deref(), Some("out/bin/app"));
+        assert_eq!(prefix("out/*.so").as_deref(), Some("out"));
+        assert_eq!(prefix("./go/bin/a?p").as_deref(), Some("go/bin"));
+        assert_eq!(prefix("/a/[ab]/c").as_deref(), Some("a"));
+        assert_eq!(prefix("/a/b\\*c").as_deref(), Some("a"));
+        for whole in ["/", ".", "*", "/*/bin", "/a/../b", ""] {
+            assert_eq!(prefix(whole), None, "{whole}");
+        }
+    }
 }
