@@ -492,14 +492,50 @@ fn wait(pid: libc::pid_t) -> std::io::Result<ExitStatus> {
     }
 }
 
+/// Puts the file system back in a quiet state before each timed build of the store cases.
+///
+/// ext4 without a journal (as on these machines) passes over inodes freed less than 60 s ago
+/// (`recently_deleted` in `fs/ext4/ialloc.c`; longer while their inode table block is not
+/// written back) each time it allocates one: creating files after a large deletion was
+/// measured 5–15× slower than on a quiet disk, for any tool. The store benchmarks delete
+/// stores, storages and stage roots, and the tools delete their own scratch files at the end
+/// of a build, so without this the build after a large deletion pays for it, whichever tool
+/// made it. [`Settle::before_build`] therefore syncs, waits until [`QUIET_AFTER`] has passed
+/// since the previous build ended, then waits (at most [`SETTLE_LIMIT`]) until creating
+/// files is about as fast as at its quietest. The probe files stay under `work/settle` until
+/// the benchmark's directory is removed (a deletion would disturb the next build again).
+#[derive(Debug, Default)]
+pub struct Settle {
+    /// The quietest probe seen.
+    quietest: Option<Duration>,
+    /// When the previous build ended (when `before_build` was last asked).
+    previous: Option<Instant>,
+}
+
+/// How long after the last deletion a build starts: ext4's window for recently freed inodes
+/// once their inode table is written back (60 s), and a second.
+pub const QUIET_AFTER: Duration = Duration::from_secs(61);
+
+impl Settle {
+    /// Before a timed build, right after the previous one (and any removal the benchmark
+    /// made after it) ended.
+    pub fn before_build(&mut self, work: &Path) {
+        let ended = Instant::now();
+        let _ = Command::new("sync").status();
+        if self.previous.is_some() {
+            let waited = ended.elapsed();
+            if let Some(rest) = QUIET_AFTER.checked_sub(waited) {
+                std::thread::sleep(rest);
+            }
+        }
+        settle(work, &mut self.quietest);
+        self.previous = Some(Instant::now());
+    }
+}
+
 /// Waits (at most [`SETTLE_LIMIT`]) until the file system under `work` creates files about as
-/// fast as it did at its quietest, after a `sync`. Creating files on ext4 right after a large
-/// deletion was measured 5–15× slower than on a quiet disk, for seconds, for any tool: the
-/// store benchmarks delete stores, storages and stage roots between builds, so without this
-/// the build after a big deletion pays for it. `probes` keeps the quietest probe seen; the
-/// probe files stay under `work/settle` until the benchmark's directory is removed (a
-/// deletion would disturb the next build again).
-pub fn settle(work: &Path, probes: &mut Option<Duration>) {
+/// fast as it did at its quietest (`probes`, the quietest probe seen), after a `sync`.
+fn settle(work: &Path, probes: &mut Option<Duration>) {
     let _ = Command::new("sync").status();
     let started = Instant::now();
     let mut round = 0u32;
@@ -532,7 +568,7 @@ pub fn settle(work: &Path, probes: &mut Option<Duration>) {
     }
 }
 
-/// The longest [`settle`] waits.
+/// The longest the probing of [`Settle::before_build`] waits.
 const SETTLE_LIMIT: Duration = Duration::from_secs(60);
 
 /// A number for each probe directory of this process.

@@ -171,13 +171,13 @@ impl Benchmark for StoreRatios {
         if let (Err(why), Some(row)) = (&warm_buildah, outcomes.get_mut(1)) {
             *row = Err(why.clone());
         }
-        let mut quietest = None;
+        let mut settle = super::Settle::default();
         for n in 0..config.warmup + config.runs {
             let timed = n >= config.warmup;
             for i in 0..MODES.len() {
                 // Every build starts on a settled file system: the one before may have
                 // deleted a store, a storage or a stage root.
-                super::settle(work, &mut quietest);
+                settle.before_build(work);
                 // Rotate who goes first, so no one always meets a cold page cache.
                 let at = (i + n) % MODES.len();
                 let (Some(mode), Some(outcome)) = (MODES.get(at), outcomes.get_mut(at)) else {
