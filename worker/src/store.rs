@@ -9,7 +9,8 @@
 //! * `layers/<chain-hex>/`: one layer unpacked alone, in overlay lower format (see
 //!   [`crate::unpack::UnpackOptions::overlay_whiteouts`]), named by its OCI chain id (the
 //!   diff ids of it and every layer below). Made in `tmp/` and renamed into place, never
-//!   written after: a layer directory equals its layer tar;
+//!   written after: a layer directory equals its layer tar. A RUN's overlay upper directory
+//!   becomes its layer's directory the same way ([`adopt`]);
 //! * `l/<first 12 hex>`: a symlink to `../layers/<chain-hex>`, the name overlay's mount
 //!   options use (a page holds about 300 of them);
 //! * `info/<chain-hex>.json`: its size; the file's mtime is its last use;
@@ -28,8 +29,8 @@
 //!   lock: a layer in use is never removed).
 //!
 //! A stage root is then a [`stack::Stack`] of those directories, mounted by the RUN sandbox as
-//! overlay lower directories. [`Store::counters`] say how many layers this build unpacked and
-//! how many it found already there, and how many base indexes it built and loaded.
+//! overlay lower directories. [`Store::counters`] say how many layers this build unpacked,
+//! found already there and kept from RUN, and how many base indexes it built and loaded.
 
 pub mod adopt;
 pub mod commands;
