@@ -83,6 +83,22 @@ fn store_flag(store: &Path) -> String {
     format!("--store-dir={}", store.display())
 }
 
+/// A `--reproducible` build of `ctx` to `reference` with `flag` (`--no-store` or a store):
+/// its output and the digest it pushed.
+fn reproducible_build(tmp: &Path, ctx: &Path, reference: &str, flag: &str) -> (Output, String) {
+    let dir = tempfile::tempdir_in(tmp).unwrap();
+    let digest_file = dir.path().join("digest");
+    let digest_flag = format!("--digest-file={}", digest_file.display());
+    let out = build(
+        ctx,
+        reference,
+        &[flag, "--reproducible", &digest_flag],
+        None,
+    );
+    let digest = std::fs::read_to_string(&digest_file).unwrap();
+    (out, digest)
+}
+
 #[test]
 fn a_second_build_on_the_same_base_unpacks_nothing() {
     let shared = shared();
@@ -297,15 +313,8 @@ fn an_image_built_through_the_store_is_the_image_built_without_it() {
         ("store", store_flag(&store)),
         ("flat", "--no-store".to_string()),
     ] {
-        let digest_file = tmp.path().join(format!("{tag}.digest"));
         let reference = format!("{}/store/whiteouts:{tag}", shared.host);
-        let digest_flag = format!("--digest-file={}", digest_file.display());
-        let out = build(
-            &ctx,
-            &reference,
-            &[&flag, "--reproducible", &digest_flag],
-            None,
-        );
+        let (out, digest) = reproducible_build(tmp.path(), &ctx, &reference, &flag);
         if tag == "store" {
             assert_eq!(
                 counters(&out),
@@ -314,7 +323,7 @@ fn an_image_built_through_the_store_is_the_image_built_without_it() {
                  directories kept; COPY --from reads all seven from the store"
             );
         }
-        digests.push(std::fs::read_to_string(&digest_file).unwrap());
+        digests.push(digest);
         let built = crate::dockerfiles::Built::read(reference);
         built.content_is("/app/listing", "f.txt\n");
         built.content_is("/app/a", "a\n");
@@ -366,19 +375,12 @@ fn kept_run_layers_show_later_runs_what_the_flat_root_shows() {
         // The same layers again: found in the store, the new upper directories dropped.
         ("again", store_flag(&store), Some((0, 4, 0))),
     ] {
-        let digest_file = tmp.path().join(format!("{tag}.digest"));
         let reference = format!("{}/store/kept:{tag}", shared.host);
-        let digest_flag = format!("--digest-file={}", digest_file.display());
-        let out = build(
-            &ctx,
-            &reference,
-            &[&flag, "--reproducible", &digest_flag],
-            None,
-        );
+        let (out, digest) = reproducible_build(tmp.path(), &ctx, &reference, &flag);
         if let Some(expected) = expected {
             assert_eq!(counters(&out), expected, "{tag}");
         }
-        digests.push(std::fs::read_to_string(&digest_file).unwrap());
+        digests.push(digest);
         let built = crate::dockerfiles::Built::read(reference);
         built.content_is("/a/c/n", "new\n");
         built.absent("/a/c/g");
@@ -423,16 +425,8 @@ fn copy_from_reads_what_it_names_through_the_store_as_without_it() {
         ("flat", "--no-store".to_string()),
         ("store", store_flag(&store)),
     ] {
-        let digest_file = tmp.path().join(format!("{tag}.digest"));
         let reference = format!("{}/store/from-parts:{tag}", shared.host);
-        let digest_flag = format!("--digest-file={}", digest_file.display());
-        build(
-            &ctx,
-            &reference,
-            &[&flag, "--reproducible", &digest_flag],
-            None,
-        );
-        digests.push(std::fs::read_to_string(&digest_file).unwrap());
+        digests.push(reproducible_build(tmp.path(), &ctx, &reference, &flag).1);
         let built = crate::dockerfiles::Built::read(reference);
         built.content_is("/got/file", "f\n");
         built.content_is("/got/alias", "f\n");
