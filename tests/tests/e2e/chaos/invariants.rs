@@ -27,8 +27,39 @@ struct Completion {
     attempt: u32,
 }
 
-/// Every `built` result on the results stream, by (build id, platform).
+/// How long [`completions`] keeps asking a cluster that has just had a node restarted: its
+/// JetStream API answers again once the stream's leader is elected.
+const RESULTS_READ_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Every `built` result on the results stream, by (build id, platform), asked again while
+/// the cluster's JetStream API times out (the checks run right after the last fault, which
+/// may be a node coming back); a message that does not decode fails at once.
 async fn completions(chaos: &Chaos) -> Result<BTreeMap<(String, String), Vec<Completion>>, String> {
+    let deadline = std::time::Instant::now() + RESULTS_READ_PATIENCE;
+    loop {
+        match read_completions(chaos).await {
+            Err(Unreadable::Now(err)) if std::time::Instant::now() < deadline => {
+                eprintln!("chaos: the results stream is not readable yet ({err}); asking again");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+            Err(Unreadable::Now(err) | Unreadable::Corrupt(err)) => return Err(err),
+            Ok(out) => return Ok(out),
+        }
+    }
+}
+
+/// Why the results stream could not be read.
+enum Unreadable {
+    /// The cluster did not answer (worth asking again).
+    Now(String),
+    /// A message on it does not decode.
+    Corrupt(String),
+}
+
+/// One pass of [`completions`].
+async fn read_completions(
+    chaos: &Chaos,
+) -> Result<BTreeMap<(String, String), Vec<Completion>>, Unreadable> {
     let urls: Vec<String> = chaos
         .cluster
         .urls()
@@ -37,18 +68,18 @@ async fn completions(chaos: &Chaos) -> Result<BTreeMap<(String, String), Vec<Com
         .collect();
     let client = async_nats::connect(urls)
         .await
-        .map_err(|err| format!("connecting to the cluster: {err}"))?;
+        .map_err(|err| Unreadable::Now(format!("connecting to the cluster: {err}")))?;
     let js = jetstream::new(client);
     let name = Names::default().results_stream();
     let mut stream = js
         .get_stream(&name)
         .await
-        .map_err(|err| format!("stream {name}: {err}"))?;
+        .map_err(|err| Unreadable::Now(format!("stream {name}: {err}")))?;
     let (first, last) = {
         let info = stream
             .info()
             .await
-            .map_err(|err| format!("stream {name} info: {err}"))?;
+            .map_err(|err| Unreadable::Now(format!("stream {name} info: {err}")))?;
         (info.state.first_sequence, info.state.last_sequence)
     };
     let mut out: BTreeMap<(String, String), Vec<Completion>> = BTreeMap::new();
@@ -56,9 +87,10 @@ async fn completions(chaos: &Chaos) -> Result<BTreeMap<(String, String), Vec<Com
         let message = stream
             .get_raw_message(sequence)
             .await
-            .map_err(|err| format!("{name} message {sequence}: {err}"))?;
-        let result: TaskResult = decode_internal(&message.payload)
-            .map_err(|err| format!("{name} message {sequence} does not decode: {err}"))?;
+            .map_err(|err| Unreadable::Now(format!("{name} message {sequence}: {err}")))?;
+        let result: TaskResult = decode_internal(&message.payload).map_err(|err| {
+            Unreadable::Corrupt(format!("{name} message {sequence} does not decode: {err}"))
+        })?;
         if let TaskOutcome::Built { manifest, .. } = result.outcome {
             out.entry((result.build_id, result.platform.to_string()))
                 .or_default()
