@@ -453,3 +453,54 @@ async fn an_index_refused_for_a_child_the_registry_does_not_see_yet_is_pushed_ag
         "{index}"
     );
 }
+
+/// A base layer the destination repository already holds is not mounted into it again: a
+/// mount rewrites the blob's link, and docker-registry rewrites it in place, so with many
+/// builds pushing into one repository at once another build's manifest PUT was refused
+/// (`DIGEST_INVALID`, `MANIFEST_BLOB_UNKNOWN`); the load test saw it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_base_layer_the_repository_holds_is_not_mounted_into_it_again() {
+    let (registry, base, tmp) = busybox_setup().await;
+    let layer = base.layer.digest.clone();
+    let mounts = || {
+        registry
+            .logs()
+            .lines()
+            .filter(|line| {
+                line.contains("response completed")
+                    && line.contains("http.request.method=POST")
+                    && line.contains("/v2/quirks/again/blobs/uploads/")
+                    && line.contains(&format!("mount={layer}"))
+            })
+            .count()
+    };
+    for build in 1..=2 {
+        let dir = tmp.path().join(format!("build-{build}"));
+        let ctx = context(
+            &dir,
+            &format!("FROM {}\nCOPY a.txt /a-{build}.txt\n", base.reference),
+        );
+        let destination = format!("{}/quirks/again:{build}", registry.host());
+        let out = worker_build(
+            &ctx,
+            &args(&[
+                "--destination",
+                &destination,
+                "--insecure",
+                "--skip-push-permission-check",
+            ]),
+            None,
+        )
+        .await;
+        assert!(out.status.success(), "build {build}: {}", stderr(&out));
+        assert!(
+            skopeo_inspect_raw(&destination).is_ok(),
+            "{destination} has no image"
+        );
+        assert_eq!(
+            mounts(),
+            1,
+            "after build {build}: the base layer is mounted once, by the first build only"
+        );
+    }
+}

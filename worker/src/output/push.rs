@@ -128,7 +128,8 @@ pub(super) async fn push_all(
 /// Pushes the manifest to `reference` (in `target`'s repository). A registry that answers
 /// MANIFEST_BLOB_UNKNOWN for a blob this push already placed has lost a race between two
 /// writers of the same blob link (docker-registry rewrites the link file in place): the
-/// blobs are checked (and re-uploaded where missing) once more and the manifest pushed again.
+/// blobs are checked (and re-uploaded where missing) again and the manifest pushed again,
+/// up to [`MANIFEST_PUSH_ATTEMPTS`] pushes in all.
 async fn push_manifest(
     finished: &FinishedImage,
     reference: &Reference,
@@ -143,17 +144,29 @@ async fn push_manifest(
             &finished.manifest.media_type,
         )
     };
-    match push().await {
-        Err(err) if err.is_manifest_blob_unknown() => {
-            tracing::warn!(destination = %reference, error = %err, "the registry lost a blob of this push; checking the blobs again");
-            push_blobs(finished, target, client, blobs, &UploadedLayers::default())
-                .await
-                .map_err(|_| err)?;
-            push().await.map(|_| ())
+    let mut attempt = 1;
+    loop {
+        match push().await {
+            Err(err) if attempt < MANIFEST_PUSH_ATTEMPTS && err.is_manifest_blob_unknown() => {
+                tracing::warn!(destination = %reference, error = %err, attempt, "the registry lost a blob of this push; checking the blobs again");
+                tokio::time::sleep(MANIFEST_RETRY_PAUSE * attempt).await;
+                push_blobs(finished, target, client, blobs, &UploadedLayers::default())
+                    .await
+                    .map_err(|_| err)?;
+                attempt += 1;
+            }
+            other => return other.map(|_| ()),
         }
-        other => other.map(|_| ()),
     }
 }
+
+/// How many times a manifest refused MANIFEST_BLOB_UNKNOWN is pushed (as the coordinator
+/// pushes an index): many builds writing links into one repository at once can make the
+/// registry lose a link more than once in a row.
+const MANIFEST_PUSH_ATTEMPTS: u32 = 4;
+
+/// The pause before the next attempt, times the attempt number (other writers finish).
+const MANIFEST_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// How the manifests are pushed.
 #[derive(Debug, Clone, Copy)]
@@ -216,6 +229,16 @@ async fn push_layer(
 ) -> Result<(), OutputError> {
     let digest = &layer.descriptor.digest;
     if let BlobLocation::Remote(source) = &layer.location {
+        // Looked for first: a mount rewrites the blob's link in the target repository even
+        // when it is there, and docker-registry rewrites it in place, so a manifest another
+        // build pushes at that moment is refused (DIGEST_INVALID, MANIFEST_BLOB_UNKNOWN).
+        let present = client
+            .blob_exists(target, digest)
+            .await
+            .map_err(push_err(target, digest))?;
+        if present {
+            return Ok(());
+        }
         let same_registry = source.resolve_registry() == target.resolve_registry();
         if same_registry && source.repository() != target.repository() {
             let mounted = client
@@ -226,13 +249,6 @@ async fn push_layer(
                 tracing::debug!(%digest, from = source.repository(), to = %target, "layer mounted");
                 return Ok(());
             }
-        }
-        let present = client
-            .blob_exists(target, digest)
-            .await
-            .map_err(push_err(target, digest))?;
-        if present {
-            return Ok(());
         }
     }
     let path = blobs.fetch(layer).await?;
