@@ -170,6 +170,20 @@ impl Registry {
         self.service.logs()
     }
 
+    /// How many `method` requests the registry has answered whose URI contains every one of
+    /// `parts`, from its request log.
+    pub fn requests(&self, method: &str, parts: &[&str]) -> usize {
+        let method = format!("http.request.method={method}");
+        self.logs()
+            .lines()
+            .filter(|line| {
+                line.contains("response completed")
+                    && line.contains(&method)
+                    && parts.iter().all(|p| line.contains(p))
+            })
+            .count()
+    }
+
     /// Client options for this registry: plain HTTP (TLS without verifying the test CA's
     /// certificate when serving TLS), a docker config directory without credentials, and a
     /// fast retry policy of 3 attempts.

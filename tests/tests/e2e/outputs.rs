@@ -160,19 +160,6 @@ async fn an_image_is_pushed_under_two_tags_and_written_to_a_layout_a_tar_and_dig
     );
 }
 
-/// Lines of the registry log about `method` requests whose URI contains all of `parts`.
-fn requests(registry: &Registry, method: &str, parts: &[&str]) -> usize {
-    registry
-        .logs()
-        .lines()
-        .filter(|line| {
-            line.contains("response completed")
-                && line.contains(&format!("http.request.method={method}"))
-                && parts.iter().all(|p| line.contains(p))
-        })
-        .count()
-}
-
 #[tokio::test]
 async fn a_base_layer_in_another_repository_is_mounted_not_uploaded_again() {
     init_test_tracing();
@@ -206,22 +193,18 @@ async fn a_base_layer_in_another_repository_is_mounted_not_uploaded_again() {
         tar_path: Some(work.path().join("image.tar")),
         ..OutputOptions::default()
     };
-    let before_puts = requests(&registry, "PUT", &["/v2/out/blobs/uploads/", base_hex]);
+    let before_puts = registry.requests("PUT", &["/v2/out/blobs/uploads/", base_hex]);
     write_outputs(&finished, &opts, &client, &blobs)
         .await
         .unwrap();
 
     // Mounted from `base`: one mount request, no upload of its bytes into `out`.
     assert_eq!(
-        requests(
-            &registry,
-            "POST",
-            &["/v2/out/blobs/uploads/", "from=base", base_hex]
-        ),
+        registry.requests("POST", &["/v2/out/blobs/uploads/", "from=base", base_hex]),
         1
     );
     assert_eq!(
-        requests(&registry, "PUT", &["/v2/out/blobs/uploads/", base_hex]),
+        registry.requests("PUT", &["/v2/out/blobs/uploads/", base_hex]),
         before_puts
     );
     assert!(

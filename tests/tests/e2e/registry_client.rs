@@ -32,16 +32,7 @@ fn content(len: usize, seed: u8) -> Vec<u8> {
 
 /// Upload sessions the registry opened (`POST .../blobs/uploads/`), from its request log.
 fn upload_sessions(registry: &Registry, repository: &str) -> usize {
-    let wanted = format!("/v2/{repository}/blobs/uploads/");
-    registry
-        .logs()
-        .lines()
-        .filter(|line| {
-            line.contains("response completed")
-                && line.contains("http.request.method=POST")
-                && line.contains(&wanted)
-        })
-        .count()
+    registry.requests("POST", &[&format!("/v2/{repository}/blobs/uploads/")])
 }
 
 fn platform(os: &str, architecture: &str, variant: Option<&str>) -> Platform {

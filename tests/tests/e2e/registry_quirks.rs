@@ -41,6 +41,16 @@ fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
+/// A push to `destination` over plain HTTP, without the permission check.
+fn push_args(destination: &str) -> Vec<String> {
+    args(&[
+        "--destination",
+        destination,
+        "--insecure",
+        "--skip-push-permission-check",
+    ])
+}
+
 /// `<dir>/ctx` with `dockerfile` and a file `a.txt` it may copy.
 fn context(dir: &Path, dockerfile: &str) -> std::path::PathBuf {
     let ctx = dir.join("ctx");
@@ -56,11 +66,7 @@ fn stderr(out: &Output) -> String {
 
 /// Whether the registry's access log shows a `method` request whose URI contains `part`.
 fn requested(registry: &Registry, method: &str, part: &str) -> bool {
-    registry.logs().lines().any(|line| {
-        line.contains("response completed")
-            && line.contains(&format!("http.request.method={method}"))
-            && line.contains(part)
-    })
+    registry.requests(method, &[part]) > 0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -222,17 +228,7 @@ async fn a_refused_cross_repository_mount_falls_back_to_an_upload() {
         let dir = tmp.path().join(name);
         let ctx = context(&dir, &format!("FROM {from}\nCOPY a.txt /a.txt\n"));
         let destination = format!("{}/quirks/{name}:1", proxy.host());
-        let out = worker_build(
-            &ctx,
-            &args(&[
-                "--destination",
-                &destination,
-                "--insecure",
-                "--skip-push-permission-check",
-            ]),
-            None,
-        )
-        .await;
+        let out = worker_build(&ctx, &push_args(&destination), None).await;
         let log = stderr(&out);
         assert!(out.status.success(), "{name}: {log}");
         assert!(
@@ -462,18 +458,8 @@ async fn an_index_refused_for_a_child_the_registry_does_not_see_yet_is_pushed_ag
 async fn a_base_layer_the_repository_holds_is_not_mounted_into_it_again() {
     let (registry, base, tmp) = busybox_setup().await;
     let layer = base.layer.digest.clone();
-    let mounts = || {
-        registry
-            .logs()
-            .lines()
-            .filter(|line| {
-                line.contains("response completed")
-                    && line.contains("http.request.method=POST")
-                    && line.contains("/v2/quirks/again/blobs/uploads/")
-                    && line.contains(&format!("mount={layer}"))
-            })
-            .count()
-    };
+    let mount = format!("mount={layer}");
+    let mounts = || registry.requests("POST", &["/v2/quirks/again/blobs/uploads/", &mount]);
     for build in 1..=2 {
         let dir = tmp.path().join(format!("build-{build}"));
         let ctx = context(
@@ -481,17 +467,7 @@ async fn a_base_layer_the_repository_holds_is_not_mounted_into_it_again() {
             &format!("FROM {}\nCOPY a.txt /a-{build}.txt\n", base.reference),
         );
         let destination = format!("{}/quirks/again:{build}", registry.host());
-        let out = worker_build(
-            &ctx,
-            &args(&[
-                "--destination",
-                &destination,
-                "--insecure",
-                "--skip-push-permission-check",
-            ]),
-            None,
-        )
-        .await;
+        let out = worker_build(&ctx, &push_args(&destination), None).await;
         assert!(out.status.success(), "build {build}: {}", stderr(&out));
         assert!(
             skopeo_inspect_raw(&destination).is_ok(),
