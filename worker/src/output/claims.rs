@@ -98,12 +98,12 @@ impl ClaimedUpload {
                     .await
                     .map(|v| *v == Some(true))
                     .unwrap_or(false);
-                // Looked for before a mount, which would rewrite the link of a blob that is
-                // there (see `push_layer`).
-                if ok
-                    && repository != target.repository()
-                    && !client.blob_exists(target, digest).await?
-                {
+                if ok && repository != target.repository() {
+                    // Looked for before a mount, which would rewrite the link of a blob
+                    // that is there (see `push_layer`).
+                    if client.blob_exists(target, digest).await? {
+                        return Ok(());
+                    }
                     match client.mount_blob(target, &repository, digest).await {
                         Ok(true) => {
                             tracing::debug!(%digest, from = %repository, to = %target, "blob mounted");

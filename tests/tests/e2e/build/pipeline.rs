@@ -270,33 +270,47 @@ async fn a_refused_upload_stops_the_build_during_a_long_run() {
     assert!(proxy.faulted() > 0);
 }
 
-/// docker-registry rewrites a repository's blob link in place, so a build racing another
-/// writer of the same blob can have its manifest refused with MANIFEST_BLOB_UNKNOWN: the
-/// push checks the blobs again and pushes the manifest once more instead of losing the build.
+/// docker-registry rewrites a repository's blob link in place, so a build racing other
+/// writers of the same blob can have its manifest refused with MANIFEST_BLOB_UNKNOWN, several
+/// times in a row when many builds push at once: the push checks the blobs again and pushes
+/// the manifest again, up to 4 pushes, instead of losing the build; a fourth refusal fails it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manifest_refused_for_a_lost_blob_is_pushed_again() {
     let (registry, base, tmp) = busybox_setup().await;
-    let proxy = FaultProxy::start(
-        registry.addr(),
-        FaultPlan::FailFirstMatching {
-            n: 1,
-            method: "PUT",
-            path_part: "/manifests/",
-            status: 400,
-            code: Some("MANIFEST_BLOB_UNKNOWN"),
-        },
-    )
-    .await
-    .unwrap();
     let ctx = one_copy_context(tmp.path(), &base.reference);
-    let destination = format!("{}/pipe/raced:1", proxy.host());
-    let out = build_blocking(&ctx, &["--destination", &destination]).await;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "the build failed:\n{stderr}");
-    assert_eq!(proxy.faulted(), 1, "{stderr}");
-    assert!(stderr.contains("checking the blobs again"), "{stderr}");
-    let direct = format!("{}/pipe/raced:1", registry.host());
-    assert!(skopeo_inspect_raw(&direct).is_ok(), "{direct} has no image");
+    for (refusals, published) in [(3, true), (4, false)] {
+        let proxy = FaultProxy::start(
+            registry.addr(),
+            FaultPlan::FailFirstMatching {
+                n: refusals,
+                method: "PUT",
+                path_part: "/manifests/",
+                status: 400,
+                code: Some("MANIFEST_BLOB_UNKNOWN"),
+            },
+        )
+        .await
+        .unwrap();
+        let destination = format!("{}/pipe/raced-{refusals}:1", proxy.host());
+        let out = build_blocking(&ctx, &["--destination", &destination]).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.success(),
+            published,
+            "{refusals} refusals:\n{stderr}"
+        );
+        assert_eq!(proxy.faulted(), refusals, "{stderr}");
+        assert!(stderr.contains("checking the blobs again"), "{stderr}");
+        let direct = format!("{}/pipe/raced-{refusals}:1", registry.host());
+        assert_eq!(
+            skopeo_inspect_raw(&direct).is_ok(),
+            published,
+            "{refusals} refusals: {direct}"
+        );
+        if !published {
+            assert!(stderr.contains("MANIFEST_BLOB_UNKNOWN"), "{stderr}");
+        }
+    }
 }
 
 /// A destination that refuses pushes fails the build before its first step, naming the

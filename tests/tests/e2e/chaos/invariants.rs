@@ -38,11 +38,11 @@ async fn completions(chaos: &Chaos) -> Result<BTreeMap<(String, String), Vec<Com
     let deadline = std::time::Instant::now() + RESULTS_READ_PATIENCE;
     loop {
         match read_completions(chaos).await {
-            Err(Unreadable::Now(err)) if std::time::Instant::now() < deadline => {
+            Err(Unreadable::Unanswered(err)) if std::time::Instant::now() < deadline => {
                 eprintln!("chaos: the results stream is not readable yet ({err}); asking again");
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             }
-            Err(Unreadable::Now(err) | Unreadable::Corrupt(err)) => return Err(err),
+            Err(Unreadable::Unanswered(err) | Unreadable::Corrupt(err)) => return Err(err),
             Ok(out) => return Ok(out),
         }
     }
@@ -51,7 +51,7 @@ async fn completions(chaos: &Chaos) -> Result<BTreeMap<(String, String), Vec<Com
 /// Why the results stream could not be read.
 enum Unreadable {
     /// The cluster did not answer (worth asking again).
-    Now(String),
+    Unanswered(String),
     /// A message on it does not decode.
     Corrupt(String),
 }
@@ -68,18 +68,18 @@ async fn read_completions(
         .collect();
     let client = async_nats::connect(urls)
         .await
-        .map_err(|err| Unreadable::Now(format!("connecting to the cluster: {err}")))?;
+        .map_err(|err| Unreadable::Unanswered(format!("connecting to the cluster: {err}")))?;
     let js = jetstream::new(client);
     let name = Names::default().results_stream();
     let mut stream = js
         .get_stream(&name)
         .await
-        .map_err(|err| Unreadable::Now(format!("stream {name}: {err}")))?;
+        .map_err(|err| Unreadable::Unanswered(format!("stream {name}: {err}")))?;
     let (first, last) = {
         let info = stream
             .info()
             .await
-            .map_err(|err| Unreadable::Now(format!("stream {name} info: {err}")))?;
+            .map_err(|err| Unreadable::Unanswered(format!("stream {name} info: {err}")))?;
         (info.state.first_sequence, info.state.last_sequence)
     };
     let mut out: BTreeMap<(String, String), Vec<Completion>> = BTreeMap::new();
@@ -87,7 +87,7 @@ async fn read_completions(
         let message = stream
             .get_raw_message(sequence)
             .await
-            .map_err(|err| Unreadable::Now(format!("{name} message {sequence}: {err}")))?;
+            .map_err(|err| Unreadable::Unanswered(format!("{name} message {sequence}: {err}")))?;
         let result: TaskResult = decode_internal(&message.payload).map_err(|err| {
             Unreadable::Corrupt(format!("{name} message {sequence} does not decode: {err}"))
         })?;
